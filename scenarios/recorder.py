@@ -1,0 +1,645 @@
+"""Record what an asyncio event loop does, cheaply enough to leave on.
+
+How it works (see ``shared/reference/recorder-facts.md`` for the measurements behind
+these choices):
+
+* **Steps.** ``asyncio.events.Handle._run`` is replaced by a function that does the
+  same work and appends ``(start_ns, end_ns, id(owner))`` to one flat ``array('q')``
+  (24 bytes a step). ``owner`` is ``callback.__self__``: the ``Task`` for task steps
+  and wake-ups, something else (or nothing) for plain callbacks.
+* **Tasks.** A task factory notes each task's creation (time, coroutine, parent) and
+  adds a done callback that notes its end. Raw ``id()`` values are resolved to task
+  numbers when the buffers are drained, using those creation/done times, so a
+  recycled address is never confused with an earlier task.
+* **Ready but starved.** A task is ready from its creation, from the moment its timer
+  fell due (a late ``TimerHandle`` is inspected to find the task it wakes) and, at
+  the latest, from the start of the loop iteration in which its step runs (the
+  selector is wrapped to mark iterations). The last is a lower bound.
+* **Blocks.** A watchdog thread notices a step that has not finished after a few ms
+  and samples the loop thread's frame (``sys._current_frames``) until it ends, so a
+  long step is blamed on the line where it was stuck.
+* **Worker threads.** ``loop.run_in_executor`` (hence ``asyncio.to_thread``) and
+  ``anyio.to_thread.run_sync`` (hence FastAPI/Starlette ``run_in_threadpool``) are
+  wrapped so each job is timed in its worker thread and linked to the awaiting task.
+* **Warnings.** "coroutine ... was never awaited" is captured with the place the
+  coroutine was created (origin tracking); other warnings and asyncio's error log
+  lines too. They are still shown as usual.
+
+Nothing here changes asyncio's semantics: task names, contextvars, cancellation,
+exceptions and the usual warnings behave as without the recorder. The recorder holds
+no strong reference to any task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+from array import array
+from asyncio import events
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from contextvars import Context
+
+now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
+
+_ORIG_RUN = events.Handle._run
+_ORIG_TIMER_RUN = events.TimerHandle.__dict__.get("_run")  # normally absent: inherited
+
+# The recorder that the patched Handle._run writes to (one per process at a time).
+_active: "Recorder | None" = None
+_ap = None  # bound ``array.append`` of the active recorder's step buffer
+_late_ns = 1_000_000  # a timer this late is inspected to find the task it wakes
+
+_THIS_FILE = os.path.abspath(__file__)
+_ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
+_SKIP_DIRS = (
+    _ASYNCIO_DIR,
+    os.path.dirname(os.path.abspath(threading.__file__)) + os.sep + "threading.py",
+    os.path.dirname(os.path.abspath(threading.__file__)) + os.sep + "selectors.py",
+    os.path.dirname(os.path.abspath(threading.__file__)) + os.sep + "contextvars.py",
+    os.path.dirname(os.path.abspath(threading.__file__)) + os.sep + "concurrent",
+)
+
+
+class _Raiser:
+    """A stand-in context whose ``run`` re-raises, so asyncio reports an exception its own way."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def run(self, *_args):
+        raise self.exc
+
+
+def _report(handle, exc: BaseException) -> None:
+    # Let the original Handle._run format and report the exception exactly as asyncio does.
+    ctx = handle._context
+    handle._context = _Raiser(exc)
+    try:
+        _ORIG_RUN(handle)
+    finally:
+        handle._context = ctx
+
+
+def _traced_run(self):
+    cb = self._callback
+    t0 = now_ns()
+    try:
+        self._context.run(cb, *self._args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        _report(self, exc)
+    _ap(t0)
+    _ap(now_ns())
+    _ap(id(getattr(cb, "__self__", None)))
+    self = None  # as asyncio does: break cycles when an exception occurred
+
+
+def _traced_timer_run(self):
+    cb = self._callback
+    t0 = now_ns()
+    due = int(self._when * 1e9)
+    if t0 - due > _late_ns and _active is not None:
+        _active._note_late_timer(self, due)
+    try:
+        self._context.run(cb, *self._args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        _report(self, exc)
+    _ap(t0)
+    _ap(now_ns())
+    _ap(id(getattr(cb, "__self__", None)))
+    self = None
+
+
+def user_frame(frame):
+    """The innermost frame that is not asyncio's, the recorder's or the threading machinery's."""
+    f = frame
+    while f is not None:
+        fn = f.f_code.co_filename
+        if fn != _THIS_FILE and not fn.startswith(_SKIP_DIRS) and not fn.startswith("<frozen"):
+            return f
+        f = f.f_back
+    return frame
+
+
+def where_of(frame) -> str:
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+
+
+class _SelectorProbe:
+    """Wraps the loop's selector to mark each loop iteration (time spent idle in select)."""
+
+    def __init__(self, selector, rec: "Recorder") -> None:
+        self._sel = selector
+        self._rec = rec
+        self._iters = rec._iters
+
+    def select(self, timeout=None):
+        rec = self._rec
+        rec._in_select = True
+        t0 = now_ns()
+        try:
+            return self._sel.select(timeout)
+        finally:
+            t1 = now_ns()
+            rec._in_select = False
+            self._iters.append(t0)
+            self._iters.append(t1)
+
+    def __getattr__(self, name):
+        return getattr(self._sel, name)
+
+
+class _TimedCall:
+    """Runs a job in a worker thread and records when it ran there."""
+
+    __slots__ = ("fn", "rec", "submit", "task", "label", "pool")
+
+    def __init__(self, fn, rec, task, label, pool) -> None:
+        self.fn = fn
+        self.rec = rec
+        self.submit = now_ns()
+        self.task = task
+        self.label = label
+        self.pool = pool
+
+    def __call__(self, *args, **kwargs):
+        t0 = now_ns()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            th = threading.current_thread()
+            self.rec._jobs.append(
+                (self.pool, f"{th.name}|{th.native_id}", self.submit, t0, now_ns(), self.task, self.label)
+            )
+
+
+class _ProcessCall:
+    """Picklable wrapper for process-pool jobs: returns the result with when and where it ran."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __call__(self, *args):
+        t0 = now_ns()
+        result = self.fn(*args)
+        return (result, t0, now_ns(), os.getpid())
+
+
+def _label(fn) -> str:
+    while True:
+        if isinstance(fn, functools.partial):
+            # asyncio.to_thread passes partial(context.run, func, *args)
+            if fn.args and getattr(fn.func, "__name__", "") == "run" and callable(fn.args[0]):
+                fn = fn.args[0]
+            else:
+                fn = fn.func
+            continue
+        break
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self, rec: "Recorder") -> None:
+        super().__init__(level=logging.WARNING)
+        self.rec = rec
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+        except Exception:  # pragma: no cover - a broken log call
+            msg = str(record.msg)
+        where = ""
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and exc.__traceback__ is not None:
+            tb = exc.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+            msg = f"{msg}: {type(exc).__name__}: {exc}"
+        self.rec._warnings.append((now_ns(), "asyncio-error", msg.splitlines()[0], where))
+
+
+class Recorder:
+    """Records one event loop. ``install(loop)`` ... run ... ``drain()`` ... ``uninstall()``.
+
+    ``drain()`` returns a batch: a dict of plain lists (JSON-ready) of everything recorded
+    since the previous drain, with task ids resolved (0 = a callback that is no task step).
+    """
+
+    def __init__(self, block_ms: float = 25.0, sample_ms: float = 5.0, max_steps: int = 2_000_000) -> None:
+        if block_ms <= 0:
+            raise ValueError("block_ms must be > 0")
+        self.block_ns = int(block_ms * 1e6)
+        self.sample_s = max(0.001, sample_ms / 1000)
+        self.max_steps = max_steps
+        self._steps = array("q")
+        self._iters = array("q")
+        self._created: list = []  # (raw, seq, t_ns, weakref, coro, where, parent_raw, eager)
+        self._done: list = []  # (raw, t_ns, name, outcome)
+        self._ready: list = []  # (raw, ready_ns)
+        self._samples: list = []  # (t_ns, where, func)
+        self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
+        self._warnings: list = []  # (t_ns, kind, message, where)
+        self._seq = 0
+        self._live: dict[int, list] = {}  # raw id -> [seq, created_ns, done_ns|None, wref, named]
+        self._dropped = 0
+        self._in_select = False
+        self._loop = None
+        self._loop_tid = None
+        self._watch: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._drain_lock = threading.Lock()
+        self._restore: list = []
+        self._hist: dict[int, list] = {}  # raw id -> [[seq, created_ns, done_ns|None, wref, named], ...]
+        self._suppress_next_show = False
+        self.t0_ns = now_ns()
+
+    # ----------------------------------------------------------------- install
+    def install(self, loop: asyncio.AbstractEventLoop) -> "Recorder":
+        global _active, _ap
+        if _active is not None:
+            raise RuntimeError("a Recorder is already installed in this process")
+        if not hasattr(loop, "_selector") or not hasattr(loop, "_ready"):
+            raise RuntimeError("the recorder needs a stdlib asyncio event loop (not uvloop)")
+        _active = self
+        _ap = self._steps.append
+        self._loop = loop
+        self._loop_tid = threading.get_ident() if not loop.is_running() else None
+        self.t0_ns = now_ns()
+
+        events.Handle._run = _traced_run
+        events.TimerHandle._run = _traced_timer_run
+        self._restore.append(self._unpatch_handles)
+
+        prev_factory = loop.get_task_factory()
+        loop.set_task_factory(self._make_factory(prev_factory))
+        self._restore.append(lambda: loop.set_task_factory(prev_factory))
+
+        sel = loop._selector
+        loop._selector = _SelectorProbe(sel, self)
+        self._restore.append(lambda: setattr(loop, "_selector", sel))
+
+        orig_rie = loop.run_in_executor
+        rec = self
+
+        def run_in_executor(executor, func, *args):
+            task = asyncio.current_task(loop)
+            raw = id(task) if task is not None else 0
+            ex = executor if executor is not None else getattr(loop, "_default_executor", None)
+            if isinstance(ex, ProcessPoolExecutor):
+                inner = orig_rie(executor, _ProcessCall(func), *args)
+                return rec._unwrap_process(loop, inner, raw, _label(func))
+            pool = "default executor" if executor is None else type(executor).__name__
+            return orig_rie(executor, _TimedCall(func, rec, raw, _label(func), pool), *args)
+
+        loop.run_in_executor = run_in_executor
+        self._restore.append(lambda: loop.__dict__.pop("run_in_executor", None))
+
+        self._patch_anyio()
+
+        prev_depth = sys.get_coroutine_origin_tracking_depth()
+        sys.set_coroutine_origin_tracking_depth(max(prev_depth, 16))
+        self._restore.append(lambda: sys.set_coroutine_origin_tracking_depth(prev_depth))
+        self._patch_warnings()
+
+        handler = _LogCapture(self)
+        logging.getLogger("asyncio").addHandler(handler)
+        self._restore.append(lambda: logging.getLogger("asyncio").removeHandler(handler))
+
+        self._stop.clear()
+        self._watch = threading.Thread(target=self._watchdog, name="coffeeshop-recorder", daemon=True)
+        self._watch.start()
+        return self
+
+    def uninstall(self) -> None:
+        global _active, _ap
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join(timeout=2)
+            self._watch = None
+        while self._restore:
+            self._restore.pop()()
+        if _active is self:
+            _active = None
+
+    def _unpatch_handles(self) -> None:
+        events.Handle._run = _ORIG_RUN
+        if _ORIG_TIMER_RUN is None:
+            if "_run" in events.TimerHandle.__dict__:
+                del events.TimerHandle._run
+        else:
+            events.TimerHandle._run = _ORIG_TIMER_RUN
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.uninstall()
+
+    # ----------------------------------------------------------- task factory
+    def _make_factory(self, prev):
+        created = self._created
+        done_list = self._done
+        ctx = Context()
+        rec = self
+
+        def on_done(task):
+            if task.cancelled():
+                outcome = "cancelled"
+            elif getattr(task, "_exception", None) is not None:  # reading it does not "retrieve" it
+                outcome = "error"
+            else:
+                outcome = "ok"
+            done_list.append((id(task), now_ns(), task.get_name(), outcome))
+
+        def factory(loop, coro, **kwargs):
+            t = now_ns()
+            parent = asyncio.current_task(loop)
+            if prev is None:
+                task = asyncio.Task(coro, loop=loop, **kwargs)
+            else:
+                task = prev(loop, coro, **kwargs)
+            t_end = now_ns()
+            rec._seq += 1
+            code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+            where = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+            name = getattr(coro, "__qualname__", None) or type(coro).__name__
+            eager = bool(kwargs.get("eager_start")) or getattr(prev, "__name__", "") == "eager_task_factory"
+            created.append((id(task), rec._seq, t, weakref.ref(task), name, where,
+                            id(parent) if parent is not None else 0, eager, t_end))
+            task.add_done_callback(on_done, context=ctx)
+            return task
+
+        return factory
+
+    # ------------------------------------------------------------ late timers
+    def _note_late_timer(self, handle, due_ns: int) -> None:
+        """A timer ran late: find the task(s) it wakes, which were ready since ``due_ns``."""
+        try:
+            cands = [getattr(handle._callback, "__self__", None)]
+            for a in handle._args or ():
+                cbs = getattr(a, "_callbacks", None)
+                if cbs:
+                    cands.extend(getattr(cb, "__self__", None) for cb, _ in cbs)
+            for obj in cands:
+                if isinstance(obj, asyncio.Task):
+                    self._ready.append((id(obj), due_ns))
+        except Exception:  # never disturb the loop
+            pass
+
+    # -------------------------------------------------------- worker threads
+    def _unwrap_process(self, loop, inner, raw, label):
+        outer = loop.create_future()
+        rec = self
+
+        def done(f):
+            if outer.cancelled():
+                return
+            if f.cancelled():
+                outer.cancel()
+                return
+            exc = f.exception()
+            if exc is not None:
+                outer.set_exception(exc)
+                return
+            result, t0, t1, pid = f.result()
+            rec._jobs.append(("process pool", f"process|{pid}", submit, t0, t1, raw, label))
+            outer.set_result(result)
+
+        submit = now_ns()
+        inner.add_done_callback(done)
+        return outer
+
+    def _patch_anyio(self) -> None:
+        try:
+            import anyio.to_thread as a2t
+        except Exception:  # anyio absent: nothing to wrap
+            return
+        orig = a2t.run_sync
+        rec = self
+
+        @functools.wraps(orig)
+        async def run_sync(func, *args, **kwargs):
+            task = asyncio.current_task()
+            call = _TimedCall(func, rec, id(task) if task is not None else 0, _label(func), "anyio")
+            return await orig(call, *args, **kwargs)
+
+        a2t.run_sync = run_sync
+        self._restore.append(lambda: setattr(a2t, "run_sync", orig))
+
+    # --------------------------------------------------------------- warnings
+    def _patch_warnings(self) -> None:
+        rec = self
+        orig_unawaited = getattr(warnings, "_warn_unawaited_coroutine", None)
+        orig_show = warnings.showwarning
+
+        def warn_unawaited(coro):
+            # Called by the interpreter when a never-awaited coroutine is destroyed. Record it
+            # with its creation site, then warn exactly as warnings._warn_unawaited_coroutine
+            # does.
+            origin = getattr(coro, "cr_origin", None)
+            where = ""
+            for filename, lineno, _func in origin or ():  # innermost first
+                if not filename.startswith(_ASYNCIO_DIR) and filename != _THIS_FILE:
+                    where = f"{filename}:{lineno}"
+                    break
+            name = getattr(coro, "__qualname__", "coroutine")
+            rec._warnings.append((now_ns(), "never-awaited",
+                                  f"coroutine '{name}' was never awaited", where))
+            rec._suppress_next_show = True
+            msg_lines = [f"coroutine '{name}' was never awaited\n"]
+            if origin is not None:
+                import linecache
+                import traceback
+                frames = [(f, n, fn, linecache.getline(f, n)) for f, n, fn in reversed(origin)]
+                msg_lines.append("Coroutine created at (most recent call last)\n")
+                msg_lines += traceback.format_list(frames)
+            msg = "".join(msg_lines).rstrip("\n")
+            warnings.warn(msg, category=RuntimeWarning, stacklevel=2, source=coro)
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            if getattr(rec, "_suppress_next_show", False) and category is RuntimeWarning \
+                    and "never awaited" in str(message):
+                rec._suppress_next_show = False  # already recorded, with its creation site
+            else:
+                rec._warnings.append((now_ns(), category.__name__, str(message).splitlines()[0],
+                                      f"{filename}:{lineno}"))
+            orig_show(message, category, filename, lineno, file, line)
+
+        if orig_unawaited is not None:
+            warnings._warn_unawaited_coroutine = warn_unawaited
+            self._restore.append(lambda: setattr(warnings, "_warn_unawaited_coroutine", orig_unawaited))
+        warnings.showwarning = showwarning
+        self._restore.append(lambda: setattr(warnings, "showwarning", orig_show))
+
+    # --------------------------------------------------------------- watchdog
+    def _watchdog(self) -> None:
+        """Sample the loop thread's frame while one step holds the loop."""
+        steps = self._steps
+        interval = self.sample_s
+        last_len = -1
+        while not self._stop.wait(interval):
+            if self._loop_tid is None:
+                self._loop_tid = getattr(self._loop, "_thread_id", None)
+                continue
+            with self._drain_lock:
+                n = len(steps)
+                stuck = (not self._in_select) and n == last_len
+                last_len = n
+                if not stuck:
+                    continue
+                frame = sys._current_frames().get(self._loop_tid)
+                if frame is None:
+                    continue
+                f = user_frame(frame)
+                try:
+                    task = asyncio.current_task(self._loop)
+                except Exception:  # pragma: no cover - not readable from here on this Python
+                    task = None
+                self._samples.append((now_ns(), where_of(f), f.f_code.co_name, id(task) if task else 0))
+                del frame, f, task
+
+    # ------------------------------------------------------------------ drain
+    def drain(self) -> dict:
+        """Everything recorded since the last drain, as a JSON-ready batch."""
+        with self._drain_lock:
+            return self._drain()
+
+    def _take(self, lst: list) -> list:
+        n = len(lst)
+        items = lst[:n]
+        del lst[:n]
+        return items
+
+    def _drain(self) -> dict:
+        live = self._live
+        # Order matters (see module doc): done events first, then steps, then creations.
+        done = self._take(self._done)
+        ready = self._take(self._ready)
+        n = len(self._steps) // 3 * 3
+        raw_steps = self._steps[:n]
+        del self._steps[:n]
+        created = self._take(self._created)
+        iters = self._iters[: len(self._iters) // 2 * 2]
+        del self._iters[: len(iters)]
+        samples = self._take(self._samples)
+        jobs = self._take(self._jobs)
+        warns = self._take(self._warnings)
+
+        tasks_out = []
+        hist = self._hist
+        for raw, seq, t, wref, coro, where, parent_raw, eager, t_end in created:
+            entry = [seq, t, None, wref, False]
+            hist.setdefault(raw, []).append(entry)
+            live[seq] = entry
+            tasks_out.append([seq, t, None, coro, where, self._resolve(parent_raw, t), eager])
+        done_at = {}
+        for raw, t, name, outcome in done:
+            for entry in reversed(hist.get(raw, ())):
+                if entry[1] <= t and entry[2] is None:
+                    entry[2] = t
+                    done_at[entry[0]] = (t, name, outcome)
+                    break
+
+        steps_out = []
+        dropped = 0
+        if n // 3 > self.max_steps:
+            dropped = n // 3 - self.max_steps
+            raw_steps = raw_steps[dropped * 3:]
+        for i in range(0, len(raw_steps), 3):
+            t0 = raw_steps[i]
+            steps_out += (t0, raw_steps[i + 1], self._resolve(raw_steps[i + 2], t0))
+        self._dropped += dropped
+        # eager first steps ran inside create_task: add them as steps of their own
+        for raw, seq, t, wref, coro, where, parent_raw, eager, t_end in created:
+            if eager:
+                steps_out += (t, t_end, seq)
+
+        ready_out = []
+        for raw, t in ready:
+            seq = self._resolve(raw, t)
+            if seq:
+                ready_out += (seq, t)
+
+        jobs_out = [[pool, th, sub, s, e, self._resolve(raw, sub), label]
+                    for pool, th, sub, s, e, raw, label in jobs]
+
+        # names: set after the factory returns, so read them now (and at done)
+        names = []
+        for seq, entry in list(live.items()):
+            if seq in done_at:
+                t, name, outcome = done_at[seq]
+                names.append([seq, name])
+                del live[seq]
+            elif not entry[4]:
+                task = entry[3]()
+                if task is not None:
+                    names.append([seq, task.get_name()])
+                    entry[4] = True
+        # forget finished tasks' id history once their done event is out
+        for raw in [r for r, lst in hist.items() if lst and lst[-1][2] is not None]:
+            del hist[raw]
+
+        return {
+            "t": now_ns(),
+            "tasks": tasks_out,
+            "names": names,
+            "done": [[seq, t, outcome] for seq, (t, _n, outcome) in done_at.items()],
+            "steps": steps_out,
+            "ready": ready_out,
+            "iters": list(iters),
+            "samples": [[t, w, fn, self._resolve(raw, t)] for t, w, fn, raw in samples],
+            "jobs": jobs_out,
+            "warnings": [list(w) for w in warns],
+            "dropped": dropped,
+        }
+
+    def _resolve(self, raw: int, t: int) -> int:
+        if not raw:
+            return 0
+        for entry in reversed(self._hist.get(raw, ())):
+            if entry[1] <= t:
+                if entry[2] is None or t <= entry[2]:
+                    return entry[0]
+                return 0
+        return 0
+
+
+def record(main, *args, block_ms: float = 25.0, **kwargs):
+    """Run ``main(*args, **kwargs)`` on a fresh loop under the recorder; return the Timeline."""
+    from .timeline import Timeline
+
+    loop = asyncio.new_event_loop()
+    rec = Recorder(block_ms=block_ms)
+    tl = Timeline(block_ms=block_ms)
+    try:
+        rec.install(loop)
+        tl.start(now_ns())
+        try:
+            result = loop.run_until_complete(main(*args, **kwargs))
+        finally:
+            tl.finish(now_ns())
+            rec.uninstall()
+            tl.ingest(rec.drain())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        if _active is rec:
+            rec.uninstall()
+        loop.close()
+    tl.result = result
+    return tl

@@ -1,0 +1,191 @@
+"""What a run measured, as a summary, a JSON document, Chrome trace events and text."""
+
+from __future__ import annotations
+
+import os
+
+from .timeline import RUNNING, STARVED, WAITING, Timeline
+
+
+def _s(ns: int, origin: int) -> float:
+    return round((ns - origin) / 1e9, 6)
+
+
+def _short(where: str) -> str:
+    if not where:
+        return ""
+    path, _, line = where.rpartition(":")
+    try:
+        rel = os.path.relpath(path)
+        if not rel.startswith(".."):
+            path = rel
+    except ValueError:
+        pass
+    return f"{path}:{line}"
+
+
+def summary(tl: Timeline, ideal: tuple[float, float] | None = None) -> dict:
+    """Wall, ideal sequential / overlapped times, speed-up, loop busy / blocked, worst lag."""
+    origin = tl.origin
+    wall = (tl.now_ns - origin) / 1e9
+    totals = {seq: tl.task_totals(seq) for seq in tl.tasks}
+    if ideal is None:
+        # Without a model from the scenario: each leaf task's own work (running + waiting),
+        # done one after another, or all at once.
+        parents = {t.parent for t in tl.tasks.values()}
+        work = [(tot[RUNNING] + tot[WAITING]) / 1e9 for seq, tot in totals.items() if seq not in parents]
+        ideal = (sum(work), max(work)) if work else (wall, wall)
+    blocks = tl.blocks()
+    return {
+        "wall_s": round(wall, 6),
+        "ideal_sequential_s": round(ideal[0], 6),
+        "ideal_overlapped_s": round(ideal[1], 6),
+        "speedup": round(ideal[0] / wall, 3) if wall > 0 else None,
+        "busy_s": round(tl.busy_ns() / 1e9, 6),
+        "blocked_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9, 6),
+        "max_lag_s": round(tl.max_lag_ns() / 1e9, 6),
+        "blocks": len(blocks),
+        "tasks": len(tl.tasks),
+        "states_s": {
+            state: round(sum(t[state] for t in totals.values()) / 1e9, 6)
+            for state in (RUNNING, WAITING, STARVED)
+        },
+    }
+
+
+def to_json(tl: Timeline, scenario: str, params: dict, ideal=None) -> dict:
+    origin = tl.origin
+    summ = summary(tl, ideal)
+    tasks = []
+    for seq, t in sorted(tl.tasks.items()):
+        tasks.append({
+            "id": seq,
+            "name": t.name or f"Task-{seq}",
+            "coro": t.coro,
+            "parent": t.parent or None,
+            "created_s": _s(t.created_ns, origin),
+            "done_s": _s(t.done_ns, origin) if t.done_ns is not None else None,
+            "outcome": t.outcome,
+            "segments": [
+                {"state": st, "start_s": _s(s, origin), "end_s": _s(e, origin)}
+                for st, s, e in tl.task_segments(seq)
+            ],
+        })
+    threads = []
+    for name, jobs in tl.thread_lanes().items():
+        threads.append({
+            "name": name,
+            "pool": jobs[0].pool,
+            "segments": [
+                {"state": "thread", "start_s": _s(j.start_ns, origin), "end_s": _s(j.end_ns, origin),
+                 "queued_s": _s(j.submit_ns, origin), "task": j.task or None, "job": j.label}
+                for j in jobs
+            ],
+        })
+    return {
+        "scenario": scenario,
+        "params": params,
+        "wall_s": summ["wall_s"],
+        "summary": summ,
+        "tasks": tasks,
+        "loop": {
+            "busy_s": summ["busy_s"],
+            "blocked_s": summ["blocked_s"],
+            "max_lag_s": summ["max_lag_s"],
+            "block_threshold_s": tl.block_ns / 1e9,
+            "blocks": [
+                {"task": b["task"] or None, "start_s": _s(b["start_ns"], origin),
+                 "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6), "where": _short(b["where"])}
+                for b in tl.blocks()
+            ],
+        },
+        "threads": threads,
+        "warnings": [
+            {"kind": w.kind, "message": w.message, "where": _short(w.where), "t_s": _s(w.t_ns, origin)}
+            for w in tl.warnings
+        ],
+        "output": [{"t_s": _s(t, origin), "line": line} for t, line in tl.output],
+        "error": tl.error,
+        "dropped": tl.dropped,
+    }
+
+
+def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
+    """Chrome Trace Event JSON (complete 'X' events, one track per task and thread)."""
+    origin = tl.origin
+    pid = 1
+    ev: list[dict] = [
+        {"ph": "M", "pid": pid, "name": "process_name", "args": {"name": f"coffeeshop-tui {scenario}".strip()}},
+        {"ph": "M", "pid": pid, "tid": 0, "name": "thread_name", "args": {"name": "event loop"}},
+    ]
+
+    def us(ns: int) -> float:
+        return round((ns - origin) / 1e3, 3)
+
+    for state, s, e, seq in tl.loop_segments():
+        if state == "idle" or e <= s:
+            continue
+        label = tl.tasks[seq].label if seq in tl.tasks else "callback"
+        ev.append({"ph": "X", "pid": pid, "tid": 0, "name": f"{state}: {label}", "cat": state,
+                   "ts": us(s), "dur": round((e - s) / 1e3, 3)})
+    for seq, t in sorted(tl.tasks.items()):
+        tid = 1000 + seq
+        ev.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": t.label}})
+        for st, s, e in tl.task_segments(seq):
+            if e > s:
+                ev.append({"ph": "X", "pid": pid, "tid": tid, "name": st, "cat": st,
+                           "ts": us(s), "dur": round((e - s) / 1e3, 3)})
+    for i, (name, jobs) in enumerate(tl.thread_lanes().items()):
+        tid = 100_000 + i
+        ev.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
+        last_end = None
+        for j in jobs:
+            s = j.start_ns if last_end is None else max(j.start_ns, last_end)
+            if j.end_ns > s:
+                ev.append({"ph": "X", "pid": pid, "tid": tid, "name": j.label, "cat": "thread",
+                           "ts": us(s), "dur": round((j.end_ns - s) / 1e3, 3),
+                           "args": {"task": j.task, "pool": j.pool}})
+                last_end = j.end_ns
+    for w in tl.warnings:
+        ev.append({"ph": "i", "pid": pid, "tid": 0, "s": "p", "name": w.message, "ts": us(w.t_ns),
+                   "args": {"where": w.where, "kind": w.kind}})
+    return {"traceEvents": ev, "displayTimeUnit": "ms"}
+
+
+def text_summary(doc: dict) -> str:
+    """A readable report of a ``to_json`` document."""
+    s = doc["summary"]
+    lines = [
+        f"scenario   {doc['scenario']}  " + " ".join(f"{k}={v}" for k, v in doc["params"].items()),
+        f"wall       {s['wall_s']:.3f} s",
+        f"ideal      sequential {s['ideal_sequential_s']:.3f} s, overlapped {s['ideal_overlapped_s']:.3f} s"
+        + (f"  (speed-up {s['speedup']:.2f}x over sequential)" if s["speedup"] else ""),
+        f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {s['blocks']} block(s),"
+        f" worst lag {s['max_lag_s'] * 1000:.1f} ms",
+    ]
+    for b in doc["loop"]["blocks"][:10]:
+        lines.append(f"  block    task {b['task']} at {b['start_s']:.3f} s for {b['duration_s'] * 1000:.1f} ms"
+                     f"  in {b['where']}")
+    if len(doc["loop"]["blocks"]) > 10:
+        lines.append(f"  ... {len(doc['loop']['blocks']) - 10} more blocks")
+    lines.append(f"tasks      {len(doc['tasks'])}  (running / waiting / starved)")
+    for t in doc["tasks"][:20]:
+        tot = {"running": 0.0, "waiting": 0.0, "starved": 0.0}
+        for seg in t["segments"]:
+            tot[seg["state"]] += seg["end_s"] - seg["start_s"]
+        label = t["name"] + (f" ({t['coro']})" if t["coro"] and t["coro"] not in t["name"] else "")
+        lines.append(f"  {label[:38]:<38} {tot['running']:8.3f} {tot['waiting']:8.3f} {tot['starved']:8.3f}")
+    if len(doc["tasks"]) > 20:
+        lines.append(f"  ... {len(doc['tasks']) - 20} more tasks")
+    if doc["threads"]:
+        lines.append(f"threads    {len(doc['threads'])}")
+        for th in doc["threads"][:12]:
+            busy = sum(x["end_s"] - x["start_s"] for x in th["segments"])
+            lines.append(f"  {th['name'][:30]:<30} {len(th['segments']):4d} job(s), busy {busy:.3f} s  [{th['pool']}]")
+    for w in doc["warnings"]:
+        lines.append(f"warning    {w['kind']}: {w['message']}  at {w['where']}")
+    if doc.get("error"):
+        lines.append(f"error      {doc['error']}")
+    if doc.get("dropped"):
+        lines.append(f"dropped    {doc['dropped']} step records (buffer limit)")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Immutable snapshots of a Timeline, ready to draw: lanes of segments in seconds.
+
+The data flow is one way: running code -> recorder batches -> ``Timeline`` ->
+``Snapshot`` -> widget. A snapshot never changes after it is made, so a UI thread can
+draw it while a producer thread builds the next one.
+
+Lane kinds: ``loop`` (who holds the loop), ``task``, ``thread`` (a worker thread or
+process). Segment states:
+
+* task lanes: ``running``, ``blocked`` (a running step longer than the block
+  threshold), ``starved`` (ready but not started), ``waiting``, ``thread`` (waiting
+  while its job runs in a worker thread), ``queued`` (waiting for a free worker);
+* loop lane: ``running`` (a task step), ``blocked``, ``callback``, ``idle``;
+* thread lanes: ``thread``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .timeline import BLOCKED, IDLE, RUNNING, THREAD, WAITING, Timeline
+
+QUEUED = "queued"
+STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")
+
+
+class Segment(NamedTuple):
+    start: float  # seconds from the run's origin
+    end: float
+    state: str
+    task: int = 0  # task id involved (0 = none)
+    info: str = ""  # what ran: a job's function, a block's source line, a task label
+
+
+@dataclass(frozen=True)
+class Lane:
+    key: str
+    label: str
+    kind: str  # "loop" | "task" | "thread"
+    segments: tuple[Segment, ...]
+    task: int = 0
+    group: str = ""  # "" for a single run; a run's label when runs are compared
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    live: bool
+    t_end: float  # seconds: the newest moment covered
+    lanes: tuple[Lane, ...]
+    blocks: tuple[dict, ...] = ()
+    warnings: tuple = ()
+    output: tuple = ()
+    holding: tuple | None = None  # (task, since_s, where) of a step holding the loop now
+    extra: dict = field(default_factory=dict)
+
+    def lane(self, key: str) -> Lane | None:
+        for lane in self.lanes:
+            if lane.key == key:
+                return lane
+        return None
+
+
+def _split_waiting(segs, jobs, origin, block_ns):
+    """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``."""
+    out = []
+    for state, s, e in segs:
+        if state == RUNNING and e - s >= block_ns:
+            out.append((BLOCKED, s, e))
+            continue
+        if state != WAITING or not jobs:
+            out.append((state, s, e))
+            continue
+        cur = s
+        for j in jobs:
+            if j.end_ns <= cur or j.submit_ns >= e:
+                continue
+            q0, q1 = max(cur, j.submit_ns), min(e, j.start_ns)
+            if q0 > cur:
+                out.append((WAITING, cur, q0))
+                cur = q0
+            if q1 > cur:
+                out.append((QUEUED, cur, q1))
+                cur = q1
+            t1 = min(e, j.end_ns)
+            if t1 > cur:
+                out.append((THREAD, cur, t1))
+                cur = t1
+        if e > cur:
+            out.append((WAITING, cur, e))
+    return out
+
+
+class SnapshotBuilder:
+    """Makes snapshots of one Timeline; finished tasks' lanes are cached, not rebuilt."""
+
+    def __init__(self, timeline: Timeline, max_task_lanes: int = 2000) -> None:
+        self.tl = timeline
+        self.max_task_lanes = max_task_lanes
+        self._cache: dict[int, Lane] = {}
+
+    def build(self, extra: dict | None = None) -> Snapshot:
+        tl = self.tl
+        origin = tl.origin
+
+        def sec(ns: int) -> float:
+            return (ns - origin) / 1e9
+
+        jobs_by_task: dict[int, list] = {}
+        for j in tl.jobs:
+            if j.task:
+                jobs_by_task.setdefault(j.task, []).append(j)
+        for js in jobs_by_task.values():
+            js.sort(key=lambda j: j.submit_ns)
+
+        loop_segs = []
+        for state, s, e, seq in tl.loop_segments():
+            if state == IDLE:
+                continue  # idle is the lane's background
+            info = tl.tasks[seq].label if seq in tl.tasks else ""
+            loop_segs.append(Segment(sec(s), sec(e), state, seq, info))
+        lanes = [Lane("loop", "event loop", "loop", tuple(loop_segs))]
+
+        seqs = sorted(tl.tasks)
+        if len(seqs) > self.max_task_lanes:
+            seqs = seqs[-self.max_task_lanes:]
+        for seq in seqs:
+            lane = self._cache.get(seq)
+            if lane is None:
+                t = tl.tasks[seq]
+                segs = _split_waiting(tl.task_segments(seq), jobs_by_task.get(seq), origin, tl.block_ns)
+                lane = Lane(f"task-{seq}", t.label, "task",
+                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq)
+                if t.done_ns is not None:  # a finished task's lane never changes again
+                    self._cache[seq] = lane
+            lanes.append(lane)
+
+        for name, jobs in tl.thread_lanes().items():
+            segs = tuple(Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label) for j in jobs)
+            lanes.append(Lane(f"thread-{name}", name, "thread", segs))
+
+        held = tl.holding()
+        return Snapshot(
+            version=tl.version,
+            live=tl.end_ns is None,
+            t_end=sec(tl.now_ns) if tl.now_ns else 0.0,
+            lanes=tuple(lanes),
+            blocks=tuple(
+                {**b, "start_s": sec(b["start_ns"]), "end_s": sec(b["end_ns"])} for b in tl.blocks()
+            ),
+            warnings=tuple(tl.warnings),
+            output=tuple((sec(t), line) for t, line in tl.output),
+            holding=(held[0], sec(held[1]), held[2]) if held else None,
+            extra=dict(extra or {}),
+        )

@@ -1,0 +1,297 @@
+"""The timeline model: recorder batches in, task / loop / thread lanes and statistics out.
+
+A ``Timeline`` is fed the batches a ``Recorder`` drains (in-process or streamed from a
+child process) and derives, on demand:
+
+* per task: segments ``(state, start_ns, end_ns)`` with state ``running``, ``waiting``
+  or ``starved`` (ready but not started because something else held the loop);
+* the loop lane: who held the loop when, and which steps were blocks;
+* worker-thread lanes: jobs sent to a thread (or process) pool;
+* a summary (wall, busy, blocked, worst lag, per-task totals) and exports.
+
+All times are CLOCK_MONOTONIC nanoseconds; ``start_ns`` is the run's origin.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+RUNNING, WAITING, STARVED = "running", "waiting", "starved"
+BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
+
+
+@dataclass
+class TaskInfo:
+    seq: int
+    created_ns: int
+    coro: str = ""
+    where: str = ""
+    parent: int = 0
+    name: str = ""
+    done_ns: int | None = None
+    outcome: str | None = None
+    steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
+    ready: list = field(default_factory=list)  # ns at which a timer made it ready
+
+    @property
+    def label(self) -> str:
+        name = self.name or f"Task-{self.seq}"
+        if self.coro and self.coro not in name:
+            return f"{name} ({self.coro})"
+        return name
+
+
+@dataclass(frozen=True)
+class Job:
+    pool: str
+    thread: str
+    submit_ns: int
+    start_ns: int
+    end_ns: int
+    task: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Warning_:
+    t_ns: int
+    kind: str
+    message: str
+    where: str
+
+
+class Timeline:
+    def __init__(self, block_ms: float = 25.0, max_steps: int = 5_000_000) -> None:
+        self.block_ns = int(block_ms * 1e6)
+        self.max_steps = max_steps
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+        self.last_ns = 0  # the newest moment the recording speaks for
+        self.tasks: dict[int, TaskInfo] = {}
+        self.steps = array("q")  # start, end, task seq (0 = plain callback) triples
+        self.iters = array("q")  # select start, select end pairs (loop idle)
+        self.samples: list = []  # (t_ns, where, func, task seq)
+        self.jobs: list[Job] = []
+        self.warnings: list[Warning_] = []
+        self.output: list[tuple[int, str]] = []  # (t_ns, line) printed by the scenario
+        self.dropped = 0
+        self.result = None
+        self.error: str | None = None
+        self.version = 0
+        self._max_step_end = 0
+
+    # ------------------------------------------------------------------ input
+    def start(self, t_ns: int) -> None:
+        self.start_ns = t_ns
+        self.last_ns = max(self.last_ns, t_ns)
+
+    def finish(self, t_ns: int) -> None:
+        self.end_ns = t_ns
+        self.last_ns = max(self.last_ns, t_ns)
+        self.version += 1
+
+    def ingest(self, batch: dict) -> None:
+        tasks = self.tasks
+        for seq, t, name, coro, where, parent, _eager in batch.get("tasks", ()):
+            tasks[seq] = TaskInfo(seq, t, coro or "", where or "", parent or 0, name or "")
+        for seq, name in batch.get("names", ()):
+            if seq in tasks:
+                tasks[seq].name = name
+        for seq, t, outcome in batch.get("done", ()):
+            if seq in tasks:
+                tasks[seq].done_ns = t
+                tasks[seq].outcome = outcome
+        steps = batch.get("steps", ())
+        if len(self.steps) // 3 + len(steps) // 3 > self.max_steps:
+            self.dropped += len(steps) // 3
+            steps = ()
+        self.steps.extend(steps)
+        for i in range(0, len(steps), 3):
+            seq = steps[i + 2]
+            if seq:
+                t = tasks.get(seq)
+                if t is not None:
+                    t.steps.append(steps[i])
+                    t.steps.append(steps[i + 1])
+            if steps[i + 1] > self._max_step_end:
+                self._max_step_end = steps[i + 1]
+        r = batch.get("ready", ())
+        for i in range(0, len(r), 2):
+            t = tasks.get(r[i])
+            if t is not None:
+                t.ready.append(r[i + 1])
+        self.iters.extend(batch.get("iters", ()))
+        self.samples.extend(tuple(s) for s in batch.get("samples", ()))
+        self.jobs.extend(Job(*j) for j in batch.get("jobs", ()))
+        self.warnings.extend(Warning_(*w) for w in batch.get("warnings", ()))
+        self.output.extend((t, line) for t, line in batch.get("output", ()))
+        self.dropped += batch.get("dropped", 0)
+        if batch.get("t"):
+            self.last_ns = max(self.last_ns, batch["t"])
+        self.version += 1
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def origin(self) -> int:
+        if self.start_ns is not None:
+            return self.start_ns
+        firsts = [t.created_ns for t in self.tasks.values()]
+        return min(firsts) if firsts else 0
+
+    @property
+    def now_ns(self) -> int:
+        return self.end_ns if self.end_ns is not None else self.last_ns
+
+    def _iter_start_before(self, t: int) -> int | None:
+        """End of the last select (start of the loop iteration) at or before ``t``."""
+        ends = self.iters[1::2]
+        i = bisect.bisect_right(ends, t)
+        return ends[i - 1] if i else None
+
+    def task_segments(self, seq: int) -> list[tuple[str, int, int]]:
+        task = self.tasks[seq]
+        pairs = sorted(zip(task.steps[0::2], task.steps[1::2]))
+        ready = sorted(task.ready)
+        segs: list[tuple[str, int, int]] = []
+        cursor = task.created_ns
+        first = True
+        for s, e in pairs:
+            if s < cursor:  # an eager first step or a nested step: keep order sane
+                s = cursor
+            if s > cursor:
+                if first:
+                    ready_at = cursor
+                else:
+                    j = bisect.bisect_left(ready, cursor)
+                    ready_at = ready[j] if j < len(ready) and ready[j] <= s else None
+                    it = self._iter_start_before(s)
+                    if it is not None and it >= cursor and (ready_at is None or it < ready_at):
+                        ready_at = it
+                    if ready_at is None:
+                        ready_at = s
+                if ready_at > cursor:
+                    segs.append((WAITING, cursor, ready_at))
+                if s > ready_at:
+                    segs.append((STARVED, ready_at, s))
+            first = False
+            if e > s:
+                segs.append((RUNNING, s, e))
+            cursor = max(cursor, e)
+        if task.done_ns is None:
+            end = self.now_ns
+            held = self.holding()
+            if held and held[0] == seq:
+                # the task holds the loop right now (a step that has not ended yet)
+                if held[1] > cursor:
+                    segs.append((STARVED if first else WAITING, cursor, held[1]))
+                segs.append((RUNNING, max(cursor, held[1]), end))
+            elif end > cursor:
+                segs.append((STARVED if first else WAITING, cursor, end))
+        return segs
+
+    def holding(self) -> tuple[int, int, str] | None:
+        """(task seq, since_ns, where) of a step that holds the loop now and has not ended."""
+        if self.end_ns is not None or not self.samples:
+            return None
+        t, where, _func, seq = self.samples[-1]
+        if t <= self._max_step_end:
+            return None
+        since = self._max_step_end
+        it = self._iter_start_before(t)
+        if it is not None and it > since:
+            since = it
+        return (seq, since, where)
+
+    def loop_segments(self) -> list[tuple[str, int, int, int]]:
+        """(state, start, end, task seq): running / blocked / callback steps and idle selects."""
+        out = []
+        st = self.steps
+        for i in range(0, len(st), 3):
+            s, e, seq = st[i], st[i + 1], st[i + 2]
+            if e - s >= self.block_ns:
+                state = BLOCKED
+            else:
+                state = RUNNING if seq else CALLBACK
+            out.append((state, s, e, seq))
+        it = self.iters
+        for i in range(0, len(it), 2):
+            out.append((IDLE, it[i], it[i + 1], 0))
+        held = self.holding()
+        if held:
+            state = BLOCKED if self.now_ns - held[1] >= self.block_ns else RUNNING
+            out.append((state, held[1], self.now_ns, held[0]))
+        out.sort(key=lambda x: x[1])
+        return out
+
+    def thread_lanes(self) -> dict[str, list[Job]]:
+        """Jobs by worker thread (or process), in order of first use, with readable names."""
+        lanes: dict[str, list[Job]] = {}
+        for j in sorted(self.jobs, key=lambda j: j.start_ns):
+            lanes.setdefault(j.thread, []).append(j)
+        names = [k.split("|")[0] for k in lanes]
+        counts = Counter(names)
+        seen: Counter = Counter()
+        out: dict[str, list[Job]] = {}
+        for key, name in zip(lanes, names):
+            if counts[name] > 1 or name == "process":
+                seen[name] += 1
+                name = f"{name} {seen[name]}" if name != "process" else f"process {key.split('|')[-1]}"
+            out[name] = lanes[key]
+        return out
+
+    def where_between(self, s: int, e: int) -> str:
+        """The source line most often sampled while the loop was held in [s, e]."""
+        times = [x[0] for x in self.samples]
+        lo = bisect.bisect_left(times, s)
+        hi = bisect.bisect_right(times, e)
+        c = Counter(self.samples[i][1] for i in range(lo, hi))
+        return c.most_common(1)[0][0] if c else ""
+
+    def blocks(self) -> list[dict]:
+        out = []
+        st = self.steps
+        for i in range(0, len(st), 3):
+            s, e, seq = st[i], st[i + 1], st[i + 2]
+            if e - s >= self.block_ns:
+                where = self.where_between(s, e)
+                if not where and seq in self.tasks:
+                    where = self.tasks[seq].where
+                out.append({"task": seq, "start_ns": s, "end_ns": e, "where": where})
+        held = self.holding()
+        if held and self.now_ns - held[1] >= self.block_ns:
+            out.append({"task": held[0], "start_ns": held[1], "end_ns": self.now_ns,
+                        "where": held[2], "ongoing": True})
+        out.sort(key=lambda b: b["start_ns"])
+        return out
+
+    def busy_ns(self) -> int:
+        total = 0
+        cur_s = cur_e = None
+        st = self.steps
+        for s, e in sorted(zip(st[0::3], st[1::3])):
+            if cur_e is None or s > cur_e:
+                if cur_e is not None:
+                    total += cur_e - cur_s
+                cur_s, cur_e = s, e
+            elif e > cur_e:
+                cur_e = e
+        if cur_e is not None:
+            total += cur_e - cur_s
+        return total
+
+    def task_totals(self, seq: int) -> dict[str, int]:
+        tot = {RUNNING: 0, WAITING: 0, STARVED: 0}
+        for state, s, e in self.task_segments(seq):
+            tot[state] += e - s
+        return tot
+
+    def max_lag_ns(self) -> int:
+        worst = 0
+        for seq in self.tasks:
+            for state, s, e in self.task_segments(seq):
+                if state == STARVED and e - s > worst:
+                    worst = e - s
+        return worst

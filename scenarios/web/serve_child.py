@@ -1,0 +1,161 @@
+"""Entry point of the server child process started by :class:`scenarios.web.server.WebServer`.
+
+    python -m scenarios.web.serve_child --fd FD --app module:attr [--parent-pid PID] ...
+
+It serves one ASGI app with uvicorn (loop="asyncio", http="h11", 1 worker) on an event loop
+that it creates itself with ``asyncio.new_event_loop()`` and drives with
+``loop.run_until_complete(server.serve(sockets=[sock]))``. The listening socket is bound by
+the parent (so "port in use" is reported there) and inherited as file descriptor ``--fd``.
+
+Before uvicorn starts, :func:`install_instruments` is called with that loop: THE HOOK for the
+event-loop recorder.
+
+The child dies with its parent: prctl(PR_SET_PDEATHSIG, SIGKILL) on Linux, a watchdog thread
+that exits when os.getppid() changes, and EOF on stdin (the parent holds the write end of a
+pipe; the kernel closes it when the parent dies, even by SIGKILL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+
+# ---------------------------------------------------------------------------------------------
+# HOOK: the event-loop recorder goes here.
+def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
+    """Called once in the child, with the loop uvicorn will run on, before the server starts.
+
+    Currently does nothing. (Owned by the recorder: scenarios/recorder.py.)
+    """
+    return None
+# ---------------------------------------------------------------------------------------------
+
+
+PR_SET_PDEATHSIG = 1
+EXIT_PARENT_GONE = 70
+EXIT_IMPORT_FAILED = 71
+
+
+def _set_pdeathsig() -> bool:
+    """Ask Linux to SIGKILL us when the parent (thread that forked us) dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_now(reason: str) -> None:
+    try:
+        sys.stderr.write(f"serve_child: {reason}; exiting\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(EXIT_PARENT_GONE)
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.25) -> None:
+    """Exit when the parent goes away (ppid changes or stdin reaches EOF)."""
+
+    def poll_ppid() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                _exit_now(f"parent {parent_pid} is gone")
+            time.sleep(interval)
+
+    def wait_stdin_eof() -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        _exit_now("stdin closed (parent is gone)")
+
+    threading.Thread(target=poll_ppid, name="parent-watch", daemon=True).start()
+    if not os.isatty(0):
+        threading.Thread(target=wait_stdin_eof, name="parent-pipe-watch", daemon=True).start()
+
+
+async def _set_pool_size(size: int) -> None:
+    from scenarios.web.middleware import set_pool_size
+
+    set_pool_size(size)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m scenarios.web.serve_child")
+    p.add_argument("--fd", type=int, required=True, help="inherited listening socket")
+    p.add_argument("--app", default="scenarios.web.app:app", help="ASGI app as module:attr")
+    p.add_argument("--parent-pid", type=int, default=None)
+    p.add_argument("--wrap", action="store_true", help="wrap the app in LabMiddleware")
+    p.add_argument("--max-in-flight", type=int, default=None, help="with --wrap: 503 limit")
+    p.add_argument("--pool-size", type=int, default=None, help="anyio thread limiter tokens")
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--graceful-timeout", type=int, default=1)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    parent = args.parent_pid if args.parent_pid is not None else os.getppid()
+    _set_pdeathsig()
+    if os.getppid() != parent:  # parent died before prctl took effect
+        _exit_now(f"parent {parent} died during start-up")
+    _watch_parent(parent)
+
+    import uvicorn
+    from uvicorn.importer import ImportFromStringError, import_from_string
+
+    try:
+        app = import_from_string(args.app)
+    except ImportFromStringError as exc:
+        sys.stderr.write(f"serve_child: cannot import ASGI app {args.app!r}: {exc}\n")
+        return EXIT_IMPORT_FAILED
+    if args.wrap:
+        from scenarios.web.middleware import LabMiddleware
+
+        app = LabMiddleware(app, max_in_flight=args.max_in_flight)
+
+    sock = socket.socket(fileno=args.fd)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        if args.pool_size:
+            loop.run_until_complete(_set_pool_size(args.pool_size))
+        install_instruments(loop)
+        config = uvicorn.Config(
+            app,
+            loop="asyncio",
+            http="h11",
+            workers=1,
+            lifespan="auto",
+            log_level=args.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=args.graceful_timeout,
+        )
+        server = uvicorn.Server(config)
+        loop.run_until_complete(server.serve(sockets=[sock]))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    # os._exit: don't wait for worker threads still sleeping in /sync or /to_thread.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,396 @@
+"""Run a uvicorn server (an ASGI app) as a child process on 127.0.0.1, and stop it reliably.
+
+    from scenarios.web.server import WebServer, ServerError
+
+    with WebServer() as srv:                 # scenarios.web.app:app on a free port
+        print(srv.url, srv.pid)              # http://127.0.0.1:PORT  1234
+    # or: srv = WebServer("mypkg.main:app", port=8000).start(); ...; srv.stop()
+
+* The parent binds the listening socket (so a port in use raises :class:`ServerError` with a
+  clear message, before any child is started) and hands it to the child
+  (``scenarios.web.serve_child``), which runs uvicorn on an event loop it creates itself.
+* Ready-check: polls ``GET /health`` (any HTTP answer counts, so apps without /health work);
+  if the child exits first, the error includes the tail of its stderr.
+* Stopping: :meth:`WebServer.stop` (SIGTERM to the child's process group, then SIGKILL),
+  context-manager exit, and an atexit hook. If the parent dies, even by SIGKILL, the child
+  exits too (PR_SET_PDEATHSIG, a getppid watchdog, and EOF on its stdin pipe).
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import errno
+import http.client
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+
+DEFAULT_APP = "scenarios.web.app:app"
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `scenarios/`
+
+
+class ServerError(RuntimeError):
+    """The server could not be started (port in use, child crashed, not ready in time...)."""
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists (zombies included)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # SO_REUSEADDR: restart() can rebind at once despite TIME_WAIT connections; it does
+        # NOT let us bind a port another socket is listening on (Linux semantics).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServerError(
+                f"port {port} on {host} is already in use (another server is listening there); "
+                f"choose another port, or leave the port unset to pick a free one"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ServerError(f"not allowed to bind {host}:{port} ({exc.strerror})") from None
+        raise ServerError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
+# So children are forked from the main thread or from one spawner thread that lives as long
+# as the process does -- never from a short-lived worker thread (e.g. a TUI worker).
+_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def _popen(cmd: list[str], **kwargs) -> subprocess.Popen:
+    global _spawner
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(cmd, **kwargs)
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webserver-spawner")
+    return _spawner.submit(subprocess.Popen, cmd, **kwargs).result()
+
+
+_live_servers: "weakref.WeakSet[WebServer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    for srv in list(_live_servers):
+        try:
+            srv.stop(timeout=2.0)
+        except Exception:
+            pass
+
+
+class WebServer:
+    """A uvicorn child process serving one ASGI app on a loopback address.
+
+    Args:
+        app: ``"module:attr"`` of an ASGI app (default: the coffeeshop demo app).
+        host: a loopback address (default 127.0.0.1).
+        port: None or 0 -> a free port; else that port (ServerError if in use).
+        max_in_flight: 503 limit. For the default app it is passed as COFFEESHOP_MAX_IN_FLIGHT;
+            for other apps it needs ``wrap=True``.
+        pool_size: anyio default thread limiter tokens at start (default: anyio's 40).
+        wrap: wrap the app in LabMiddleware (request-id echo, /_admin/pool, 503 limit).
+            Default: True for user apps, False for the demo app (it already has it).
+        ready_timeout: seconds to wait for the first HTTP answer.
+        cwd: working directory of the child (a user's module is imported relative to it).
+        env: extra environment variables for the child.
+        log_level: uvicorn's log level in the child.
+        graceful_timeout: seconds uvicorn waits for in-flight requests on SIGTERM.
+    """
+
+    def __init__(
+        self,
+        app: str = DEFAULT_APP,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        max_in_flight: int | None = None,
+        pool_size: int | None = None,
+        wrap: bool | None = None,
+        ready_timeout: float = 20.0,
+        cwd: str | os.PathLike | None = None,
+        env: dict[str, str] | None = None,
+        log_level: str = "warning",
+        graceful_timeout: int = 1,
+    ) -> None:
+        if ":" not in app.strip(":") and app != DEFAULT_APP:
+            raise ServerError(f"app must look like 'module:attribute', got {app!r}")
+        if not is_loopback_host(host):
+            raise ServerError(f"refusing to serve on {host!r}: only loopback addresses are allowed")
+        self.app = app
+        self.host = host
+        self._requested_port = port or 0
+        self.max_in_flight = max_in_flight
+        self.pool_size = pool_size
+        self.wrap = (app != DEFAULT_APP) if wrap is None else wrap
+        self.ready_timeout = ready_timeout
+        self.cwd = str(cwd) if cwd is not None else None
+        self.extra_env = dict(env or {})
+        self.log_level = log_level
+        self.graceful_timeout = graceful_timeout
+
+        self._proc: subprocess.Popen | None = None
+        self._port: int | None = None
+        self._log_file = None
+        self._last_log = ""
+        self._lock = threading.RLock()
+
+    # -- properties -----------------------------------------------------------------------------
+    @property
+    def port(self) -> int | None:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise ServerError("server not started")
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, max_chars: int = 4000) -> str:
+        """The last characters the child wrote to stdout/stderr (also after it stopped)."""
+        if self._log_file is None:
+            return self._last_log[-max_chars:]
+        try:
+            with open(self._log_file.name, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - max_chars))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "WebServer":
+        with self._lock:
+            if self.alive():
+                return self
+            self._cleanup()
+            port = self._port if self._port is not None else self._requested_port
+            sock = _bind(self.host, port)
+            try:
+                self._port = sock.getsockname()[1]
+                self._spawn(sock)
+            finally:
+                sock.close()  # the child has its own copy; ours must not queue connections
+            _live_servers.add(self)
+        self._wait_ready()
+        return self
+
+    def _command(self, fd: int) -> list[str]:
+        cmd = [sys.executable, "-m", "scenarios.web.serve_child", "--fd", str(fd),
+               "--app", self.app, "--parent-pid", str(os.getpid()),
+               "--log-level", self.log_level, "--graceful-timeout", str(self.graceful_timeout)]
+        if self.wrap:
+            cmd.append("--wrap")
+            if self.max_in_flight:
+                cmd += ["--max-in-flight", str(self.max_in_flight)]
+        if self.pool_size:
+            cmd += ["--pool-size", str(self.pool_size)]
+        return cmd
+
+    def _spawn(self, sock: socket.socket) -> None:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        pythonpath = [str(_PROJECT_ROOT)]
+        if self.cwd:
+            pythonpath.insert(0, self.cwd)
+        if env.get("PYTHONPATH"):
+            pythonpath.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+        env["PYTHONUNBUFFERED"] = "1"
+        if not self.wrap and self.max_in_flight:
+            env["COFFEESHOP_MAX_IN_FLIGHT"] = str(self.max_in_flight)
+        self._log_file = tempfile.NamedTemporaryFile(prefix="coffeeshop-server-", suffix=".log",
+                                                     delete=False)
+        fd = sock.fileno()
+        self._proc = _popen(
+            self._command(fd),
+            stdin=subprocess.PIPE,  # our end closes when we die -> child sees EOF and exits
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            pass_fds=(fd,),
+            cwd=self.cwd,
+            env=env,
+            start_new_session=True,  # own process group: stop() kills the whole group
+        )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            rc = self._proc.poll() if self._proc else -1
+            if rc is not None:
+                tail = self.log_tail().strip() or "(no output)"
+                self._cleanup()
+                raise ServerError(
+                    f"server child for {self.app!r} exited with code {rc} before it was ready; "
+                    f"its output ends with:\n{tail}"
+                )
+            if self._probe():
+                return
+            if time.monotonic() > deadline:
+                tail = self.log_tail().strip() or "(no output)"
+                self.stop()
+                raise ServerError(
+                    f"server for {self.app!r} did not answer on {self.url} within "
+                    f"{self.ready_timeout:.0f} s; its output ends with:\n{tail}"
+                )
+            time.sleep(0.05)
+
+    def _probe(self) -> bool:
+        conn = http.client.HTTPConnection(self.host.strip("[]"), self._port, timeout=1.0)
+        try:
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            return True  # any HTTP answer (even 404) means uvicorn is serving
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def _signal_group(self, sig: int) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, sig)  # pgid == pid (start_new_session)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the child's process group, SIGKILL after `timeout`; reap the child."""
+        with self._lock:
+            proc = self._proc
+            if proc is None:
+                return
+            if proc.poll() is None:
+                self._signal_group(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+                self._signal_group(signal.SIGKILL)  # still alive, or stragglers in the group
+                try:
+                    proc.wait(5.0)
+                except subprocess.TimeoutExpired:  # pragma: no cover - unkillable?
+                    pass
+            self._cleanup()
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group at once (simulates a crash); reaps it."""
+        with self._lock:
+            if self._proc is None:
+                return
+            self._signal_group(signal.SIGKILL)
+            try:
+                self._proc.wait(5.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+            # keep _proc so returncode/alive() describe the dead child until restart()/stop()
+
+    def restart(self) -> "WebServer":
+        """Stop (if running) and start again on the same port."""
+        self.stop()
+        return self.start()
+
+    def _cleanup(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                self._signal_group_of(proc, signal.SIGKILL)
+                proc.wait()
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+        _live_servers.discard(self)
+        if self._log_file is not None:
+            name = self._log_file.name
+            self._log_file.close()
+            self._last_log = self._read_all(name)
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+            self._log_file = None
+
+    @staticmethod
+    def _signal_group_of(proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    @staticmethod
+    def _read_all(name: str, max_chars: int = 4000) -> str:
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+            return data[-max_chars:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- context manager ------------------------------------------------------------------------
+    def __enter__(self) -> "WebServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "alive" if self.alive() else "stopped"
+        return f"<WebServer {self.app} {self.host}:{self._port} pid={self.pid} {state}>"
+
+
+def start_server(app: str = DEFAULT_APP, **kwargs) -> WebServer:
+    """Start a :class:`WebServer` and return it (ready to serve)."""
+    return WebServer(app, **kwargs).start()

@@ -1,0 +1,171 @@
+"""The ``coffeeshop-tui`` command: the app (no subcommand) and headless subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        self.exit(EXIT_USAGE, f"coffeeshop-tui: error: {message}\n")
+
+
+def _fail(message: str) -> int:
+    print(f"coffeeshop-tui: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="coffeeshop-tui",
+        description="See Python's event loop: live, measured timelines of asyncio tasks, "
+        "loop blocks and thread pools. With no command, starts the app.",
+    )
+    p.add_argument("--scenario-file", metavar="PATH", help="also load scenarios from this Python file")
+    p.add_argument("--block-ms", type=float, default=25.0, metavar="MS",
+                   help="a loop step longer than this is a block (default 25)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("list", help="list the scenarios with their lessons",
+                   description="List the scenarios with their one-line lessons and parameters.")
+
+    r = sub.add_parser("run", help="run a scenario headless and print what was measured",
+                       description="Run a scenario in a child process under the recorder, then "
+                       "print a summary (or --json).")
+    r.add_argument("name", help="scenario name (see 'coffeeshop-tui list')")
+    r.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a parameter (repeatable), e.g. --set customers=5")
+    r.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    r.add_argument("--trace", metavar="FILE", help="also write Chrome trace JSON (opens in ui.perfetto.dev)")
+    r.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="stop the scenario after S seconds (default: no limit)")
+    return p
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_list(args) -> int:
+    from scenarios.api import ScenarioError
+    from scenarios.catalog import all_scenarios
+
+    try:
+        found = all_scenarios(args.scenario_file)
+    except ScenarioError as exc:
+        return _fail(str(exc))
+    width = max(len(s.name) for s in found)
+    group = None
+    for s in found:
+        if s.group != group:
+            group = s.group
+            print(f"{group}:")
+        print(f"  {s.name:<{width}}  {s.lesson}")
+        print(f"  {'':<{width}}  params: " + ", ".join(
+            f"{p.name}={p.default}" for p in s.params))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from scenarios.api import ScenarioError
+    from scenarios.catalog import find
+    from scenarios.report import text_summary, to_chrome_trace, to_json
+    from scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
+
+    try:
+        settings = _settings(args.settings)
+        sc = find(args.name, args.scenario_file)
+        params = sc.resolve(settings)  # validate here: errors are one line, exit 2
+    except (ScenarioError, ValueError) as exc:
+        return _fail(str(exc))
+    if args.block_ms <= 0:
+        return _fail("--block-ms must be > 0")
+    if args.trace:
+        folder = os.path.dirname(os.path.abspath(args.trace))
+        if not os.path.isdir(folder):
+            return _fail(f"--trace: folder does not exist: {folder}")
+
+    run = ScenarioRun(sc.name, params, args.scenario_file, block_ms=args.block_ms)
+    try:
+        run.start()
+        if not args.json:
+            print(f"running {sc.name} ...", file=sys.stderr)
+        finished = run.wait(args.timeout)
+    except KeyboardInterrupt:
+        run.stop()
+        print("interrupted: scenario stopped", file=sys.stderr)
+        return 130
+    finally:
+        if not run.finished:
+            run.stop()
+    if not finished and not args.json:
+        print(f"timeout: stopped after {args.timeout} s", file=sys.stderr)
+    if run.status == FAILED and run.timeline.start_ns is None:
+        return _fail(run.error or "the scenario failed to start")
+
+    with run.lock:
+        doc = to_json(run.timeline, sc.name, params, sc.ideal_times(params))
+        doc["status"] = run.status
+        trace = to_chrome_trace(run.timeline, sc.name) if args.trace else None
+    if trace is not None:
+        with open(args.trace, "w", encoding="utf-8") as fh:
+            json.dump(trace, fh)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print(text_summary(doc))
+        if run.status == STOPPED:
+            print("status     stopped before the end")
+        if run.status == FAILED and run.error_where:
+            print(f"           at {run.error_where}")
+        if args.trace:
+            print(f"trace      {args.trace} (open it in ui.perfetto.dev)")
+    return 1 if run.status == FAILED else 0 if run.status in (DONE, STOPPED) else 1
+
+
+def cmd_app(args) -> int:
+    from scenarios.api import ScenarioError
+    from scenarios.catalog import all_scenarios
+
+    try:
+        all_scenarios(args.scenario_file)  # a broken file is a one-line error, before the UI starts
+    except ScenarioError as exc:
+        return _fail(str(exc))
+    from tui.app import create_app
+
+    app = create_app(scenario_file=args.scenario_file, block_ms=args.block_ms)
+    app.run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"list": cmd_list, "run": cmd_run, None: cmd_app}
+    extra = _extra_commands()
+    commands.update(extra)
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _extra_commands() -> dict:
+    return {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
