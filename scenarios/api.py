@@ -115,6 +115,35 @@ class Param:
         return f"{self.name}={self.default}{rng}" + (f"  {self.help}" if self.help else "")
 
 
+class Knobs:
+    """Live parameter values of the running scenario.
+
+    ``knobs["rate"]`` always returns the newest value: the app changes knobs while the
+    scenario runs (see the ``open-shop`` scenario). Plain scenarios can ignore this and
+    use the keyword arguments they were started with.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def _set_all(self, values: dict[str, Any]) -> None:
+        self._values = dict(values)
+
+    def _set(self, name: str, value: Any) -> None:
+        values = dict(self._values)
+        values[name] = value
+        self._values = values  # swapped whole: readers never see a half-made dict
+
+
+knobs = Knobs()
+
+
 def param(name: str, default: Any, min: float | None = None, max: float | None = None,
           help: str = "", choices=None, step: float | None = None) -> Param:
     return Param(name, default, min, max, help, tuple(choices) if choices else None, step)
@@ -131,6 +160,11 @@ class Scenario:
     source_file: str = ""
     module: str = ""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        """True if the scenario reads ``knobs`` while it runs (knob changes apply live)."""
+        return bool(self.extra.get("live"))
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -90,10 +90,17 @@ def main() -> int:
     # Our protocol owns the real stdout; fd 1 becomes stderr for stray C-level writes.
     chan = Channel(os.dup(1))
     os.dup2(2, 1)
+    # The control channel owns the real stdin. The scenario gets /dev/null: a process pool
+    # forked while our reader waits on sys.stdin would deadlock closing it.
+    ctl = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")
     output = _Output()
     sys.stdout = output
 
-    from .api import ScenarioError
+    from .api import ScenarioError, knobs
     from .catalog import find
 
     try:
@@ -124,6 +131,26 @@ def main() -> int:
                 os._exit(1)  # orphaned: never outlive the parent
             flush()
 
+    knobs._set_all(params)
+
+    def control() -> None:
+        """Knob changes from the parent, one JSON line each; EOF means the parent is gone."""
+        for line in ctl:
+            try:
+                msg = json.loads(line)
+                if msg.get("type") == "knob":
+                    p = sc.param(msg["name"])
+                    value = p.parse(msg["value"]) if isinstance(msg["value"], str) and p.kind is not str \
+                        else p.check(msg["value"])
+                    knobs._set(p.name, value)
+                    chan.send({"type": "knob", "t": now_ns(), "name": p.name, "value": value})
+            except ScenarioError as exc:
+                chan.send({"type": "knob-error", "message": str(exc)})
+            except (ValueError, KeyError, TypeError):
+                chan.send({"type": "knob-error", "message": f"bad control message: {line.strip()[:80]}"})
+        os._exit(1)  # stdin closed: the parent went away
+
+    threading.Thread(target=control, name="coffeeshop-control", daemon=True).start()
     t0 = now_ns()
     chan.send({"type": "start", "t": t0, "pid": os.getpid(), "scenario": sc.name, "params": params})
     th = threading.Thread(target=streamer, name="coffeeshop-stream", daemon=True)

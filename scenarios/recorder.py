@@ -209,7 +209,8 @@ def _label(fn) -> str:
                 fn = fn.func
             continue
         break
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return name.rpartition("<locals>.")[2]
 
 
 class _LogCapture(logging.Handler):

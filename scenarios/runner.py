@@ -46,6 +46,7 @@ class ScenarioRun:
         self.error_where: str = ""
         self.traceback: str = ""
         self.resolved_params: dict = {}
+        self.knob_error: str | None = None
         self.pid: int | None = None
         self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
@@ -67,7 +68,7 @@ class ScenarioRun:
         env["PYTHONUNBUFFERED"] = "1"
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "scenarios.child", json.dumps(spec)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -78,6 +79,22 @@ class ScenarioRun:
         self._reader.start()
         threading.Thread(target=self._read_stderr, name="run-stderr", daemon=True).start()
         return self
+
+    def set_knob(self, name: str, value) -> None:
+        """Change a parameter of the running scenario now (scenarios that read ``knobs``).
+
+        The child validates it; a bad value comes back as ``knob_error``. Applied changes
+        are kept in ``timeline.marks`` as (t_ns, name, value).
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return
+        line = json.dumps({"type": "knob", "name": name, "value": value}) + "\n"
+        try:
+            proc.stdin.write(line.encode())
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
 
     def stop(self) -> None:
         """Stop the child (and anything it started) now. Safe to call at any time."""
@@ -160,6 +177,12 @@ class ScenarioRun:
                     else:
                         self.status = DONE
                     ended = True
+                elif kind == "knob":
+                    self.timeline.marks.append((msg["t"], msg["name"], msg["value"]))
+                    self.resolved_params = {**self.resolved_params, msg["name"]: msg["value"]}
+                    self.knob_error = None
+                elif kind == "knob-error":
+                    self.knob_error = msg["message"]
                 elif kind == "error":
                     self.status = FAILED
                     self.error = msg["message"]

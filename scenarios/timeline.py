@@ -77,6 +77,7 @@ class Timeline:
         self.jobs: list[Job] = []
         self.warnings: list[Warning_] = []
         self.output: list[tuple[int, str]] = []  # (t_ns, line) printed by the scenario
+        self.marks: list[tuple[int, str, object]] = []  # (t_ns, knob, value) changed live
         self.dropped = 0
         self.result = None
         self.error: str | None = None

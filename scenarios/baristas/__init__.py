@@ -8,4 +8,5 @@ MODULES = [
     "threadpool_barista",
     "cpu_barista",
     "limited_baristas",
+    "open_shop",
 ]

@@ -1,0 +1,967 @@
+"""An asyncio HTTP load generator that records every request.
+
+    lg = LoadGenerator("http://127.0.0.1:8000/async?delay=0.1", concurrency=10, duration=5)
+    final = asyncio.run(lg.run())                  # or: fut = lg.start_in_thread()
+    print(final.rps, final.latency.p99_ms, dict(final.errors))
+
+Models
+  * closed (default): ``concurrency`` virtual users, each sends a request, waits for the answer,
+    sends the next. ``set_concurrency(n)`` adds or retires users live (a retired user finishes
+    its current request first).
+  * open: ``rate`` arrivals per second on a fixed schedule, whatever the server does;
+    ``set_rate(r)`` changes it live. Latency is measured from each request's INTENDED start
+    time, so a slow server cannot hide its queueing (no coordinated omission).
+
+A run ends after ``requests`` requests, after ``duration`` seconds, or on ``stop()``; requests
+still in flight then get ``drain_timeout`` seconds to finish and are cancelled after that.
+
+Every request is recorded with ``time.monotonic_ns()`` timestamps (CLOCK_MONOTONIC, the same
+clock as the server child, so they compare across processes): intended, sent, first byte
+(response headers), done, plus status, error kind, and its id ``rNNNNNN`` sent in the
+``x-request-id`` header. Records live in a bounded ring (``record_capacity``); consumers read
+them incrementally with :meth:`LoadGenerator.records_since`. Statistics (HDR histograms, per
+interval and cumulative; requests/s over time; errors by kind) come from
+:meth:`LoadGenerator.snapshot`. Both are safe to call from another thread.
+
+Backends (``client=``): ``"aiohttp"`` (default: the fastest, ~wrk speed), ``"httpx-aiohttp"``
+(the httpx API over httpx_aiohttp.AiohttpTransport) and ``"httpx"`` (plain httpx; slow).
+
+Only loopback targets are allowed unless ``allow_remote=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import math
+import threading
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Awaitable, Callable, Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+import httpx
+from hdrh.histogram import HdrHistogram
+
+from scenarios.web.server import is_loopback_host
+
+monotonic_ns = time.monotonic_ns
+
+# ---- error kinds ------------------------------------------------------------------------------
+OK = 0
+TIMEOUT = 1  # no full answer within `timeout`
+CONNECT = 2  # connection refused / could not connect
+DISCONNECT = 3  # server closed or reset the connection mid-request
+HTTP_503 = 4  # 503 Service Unavailable (e.g. the concurrency limit)
+HTTP_5XX = 5  # any other 5xx
+HTTP_4XX = 6  # 4xx (e.g. 422 for a bad query parameter)
+OTHER = 7  # any other exception
+CANCELLED = 8  # still in flight when the run ended and drain_timeout passed
+KIND_NAMES: tuple[str, ...] = ("ok", "timeout", "connect", "disconnect", "503", "5xx", "4xx",
+                               "other", "cancelled")
+ERROR_KINDS: tuple[str, ...] = KIND_NAMES[1:]
+
+CLIENTS = ("aiohttp", "httpx-aiohttp", "httpx")
+_HIST_MAX_US = 3_600_000_000  # 1 hour, in microseconds
+
+
+class RemoteTargetError(ValueError):
+    """The target is not a loopback address and allow_remote was not set."""
+
+
+def check_target(url: str, allow_remote: bool = False) -> str:
+    """Validate the URL; only loopback hosts unless allow_remote. Returns the URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"target must be an http(s) URL with a host, got {url!r}")
+    if not allow_remote and not is_loopback_host(parts.hostname):
+        raise RemoteTargetError(
+            f"refusing to load-test {parts.hostname!r}: only loopback targets (127.0.0.1, ::1, "
+            f"localhost) are allowed unless allow_remote=True"
+        )
+    return url
+
+
+def format_request_id(rid: int) -> str:
+    return f"r{rid:06d}"
+
+
+def classify_status(status: int) -> int:
+    if status < 400:
+        return OK
+    if status == 503:
+        return HTTP_503
+    if status >= 500:
+        return HTTP_5XX
+    return HTTP_4XX
+
+
+def classify_exception(exc: BaseException) -> int:
+    """Map a client exception to an error kind, looking at the innermost cause first.
+
+    (httpx_aiohttp maps every aiohttp.ClientConnectionError, including "server disconnected",
+    to httpx.ConnectTimeout, so the original aiohttp exception in __cause__ is what tells.)
+    """
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and len(chain) < 10:
+        chain.append(e)
+        e = e.__cause__
+    for e in reversed(chain):
+        kind = _classify_one(e)
+        if kind is not None:
+            return kind
+    return OTHER
+
+
+def _classify_one(e: BaseException) -> int | None:
+    if isinstance(e, asyncio.CancelledError):
+        return CANCELLED
+    if isinstance(e, (TimeoutError, httpx.TimeoutException)):
+        return TIMEOUT
+    if isinstance(e, (aiohttp.ClientConnectorError, ConnectionRefusedError, httpx.ConnectError)):
+        return CONNECT
+    if isinstance(e, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                      ConnectionResetError, BrokenPipeError, httpx.RemoteProtocolError,
+                      httpx.ReadError, httpx.WriteError)):
+        return DISCONNECT
+    if isinstance(e, OSError) and e.errno is not None:
+        if e.errno == errno.ECONNREFUSED:
+            return CONNECT
+        if e.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+            return DISCONNECT
+    return None
+
+
+# ---- immutable views --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One finished request. Times are time.monotonic_ns(); 0 means "did not happen"."""
+
+    seq: int  # completion order, 0-based (the cursor position)
+    rid: int  # request number; the header value is request_id
+    user: int  # virtual-user lane (closed model), -1 in the open model
+    intended_ns: int  # when it should have started (open: schedule; closed: user's turn)
+    sent_ns: int  # got its connection, about to be written (httpx clients: handed to the client)
+    first_byte_ns: int  # response headers received (0 if none)
+    done_ns: int  # body read, or the error happened
+    status: int  # HTTP status, 0 if no response
+    kind: int  # OK, TIMEOUT, CONNECT, ... (see KIND_NAMES)
+    echoed: bool  # the response carried our x-request-id back
+
+    @property
+    def request_id(self) -> str:
+        return format_request_id(self.rid)
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES[self.kind]
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == OK
+
+    @property
+    def latency_ns(self) -> int:
+        """From the intended start to done (what a user of an open system experiences)."""
+        return self.done_ns - self.intended_ns
+
+    @property
+    def service_ns(self) -> int:
+        """From sent to done."""
+        return self.done_ns - self.sent_ns
+
+    @property
+    def wait_ns(self) -> int:
+        """Client-side queueing: intended -> sent."""
+        return self.sent_ns - self.intended_ns
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    rid: int
+    user: int
+    intended_ns: int
+    sent_ns: int  # 0 while still queued in the client
+
+    @property
+    def request_id(self) -> str:
+        return format_request_id(self.rid)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    records: tuple[RequestRecord, ...]
+    cursor: int  # pass this to the next records_since() call
+    dropped: int  # records overwritten in the ring before this consumer read them
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Latency percentiles in milliseconds (HDR histogram, 3 significant digits)."""
+
+    count: int = 0
+    min_ms: float = 0.0
+    mean_ms: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    p999_ms: float = 0.0
+    max_ms: float = 0.0
+
+    @classmethod
+    def from_hist(cls, h: HdrHistogram, total_ns: int) -> "LatencySummary":
+        """Summary of an HDR histogram in microseconds; the mean comes from the exact sum
+        (hdrh's get_mean_value walks every bucket in Python: far too slow)."""
+        n = h.get_total_count()
+        if n == 0:
+            return cls()
+        p = h.get_percentile_to_value_dict([50.0, 90.0, 99.0, 99.9])
+        return cls(
+            count=n,
+            min_ms=h.get_min_value() / 1000.0,
+            mean_ms=total_ns / n / 1e6,
+            p50_ms=p[50.0] / 1000.0,
+            p90_ms=p[90.0] / 1000.0,
+            p99_ms=p[99.0] / 1000.0,
+            p999_ms=p[99.9] / 1000.0,
+            max_ms=h.get_max_value() / 1000.0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalStats:
+    """Requests that COMPLETED in [start_s, end_s) (seconds since the run started)."""
+
+    index: int
+    start_s: float
+    end_s: float
+    done: int
+    ok: int
+    errors: Mapping[str, int]  # kind name -> count (error kinds only)
+    rps: float  # done / (end_s - start_s)
+    latency: LatencySummary  # from intended start
+    service: LatencySummary  # from sent
+    in_flight: int  # at the end of the interval
+    concurrency: int  # target users at the end of the interval (closed model)
+    rate: float  # target arrivals/s at the end of the interval (open model)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    model: str  # "closed" | "open"
+    url: str
+    client: str
+    running: bool
+    finished: bool
+    started_ns: int  # monotonic_ns at run start (0 before)
+    elapsed_s: float
+    concurrency: int  # target number of users (closed)
+    active_users: int  # user tasks alive (including retiring ones)
+    rate: float  # target arrivals/s (open)
+    issued: int
+    done: int
+    in_flight: int
+    ok: int
+    errors: Mapping[str, int]  # every error kind name -> count
+    error_total: int
+    echo_mismatches: int  # OK responses without our x-request-id
+    dropped_arrivals: int  # open model: arrivals not sent because max_outstanding was reached
+    records_overwritten: int  # records that fell out of the ring (oldest first)
+    rps: float  # done / elapsed
+    latency: LatencySummary  # cumulative, as of the last closed interval (exact once finished)
+    service: LatencySummary
+    last_interval: IntervalStats | None
+    intervals: tuple[IntervalStats, ...]  # the most recent ones (keep_intervals)
+
+
+# ---- storage ----------------------------------------------------------------------------------
+class _Ring:
+    """Column-wise ring buffer of request records (about 52 bytes per record)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.cap = capacity
+        self.rid = array("q", bytes(8 * capacity))
+        self.user = array("i", bytes(4 * capacity))
+        self.intended = array("q", bytes(8 * capacity))
+        self.sent = array("q", bytes(8 * capacity))
+        self.first = array("q", bytes(8 * capacity))
+        self.done = array("q", bytes(8 * capacity))
+        self.status = array("H", bytes(2 * capacity))
+        self.kind = array("B", bytes(capacity))
+        self.echoed = array("B", bytes(capacity))
+        self.count = 0
+
+    def append(self, rid, user, intended, sent, first, done, status, kind, echoed) -> None:
+        i = self.count % self.cap
+        self.rid[i] = rid
+        self.user[i] = user
+        self.intended[i] = intended
+        self.sent[i] = sent
+        self.first[i] = first
+        self.done[i] = done
+        self.status[i] = status
+        self.kind[i] = kind
+        self.echoed[i] = echoed
+        self.count += 1
+
+    def read(self, cursor: int, limit: int | None) -> RecordBatch:
+        start = max(cursor, self.count - self.cap, 0)
+        dropped = start - cursor if cursor < start else 0
+        end = self.count if limit is None else min(self.count, start + limit)
+        out = []
+        cap = self.cap
+        for seq in range(start, end):
+            i = seq % cap
+            out.append(RequestRecord(seq, self.rid[i], self.user[i], self.intended[i], self.sent[i],
+                                     self.first[i], self.done[i], self.status[i], self.kind[i],
+                                     bool(self.echoed[i])))
+        return RecordBatch(tuple(out), end, dropped)
+
+
+class _Req:
+    __slots__ = ("rid", "user", "intended", "sent")
+
+    def __init__(self, rid: int, user: int, intended: int) -> None:
+        self.rid = rid
+        self.user = user
+        self.intended = intended
+        self.sent = 0
+
+
+class _User:
+    __slots__ = ("uid", "task", "retired")
+
+    def __init__(self, uid: int) -> None:
+        self.uid = uid
+        self.task: asyncio.Task | None = None
+        self.retired = False
+
+
+def _new_hist() -> HdrHistogram:
+    return HdrHistogram(1, _HIST_MAX_US, 3)
+
+
+def _hist_value(ns: int) -> int:
+    us = ns // 1000
+    return 1 if us < 1 else (_HIST_MAX_US if us > _HIST_MAX_US else us)
+
+
+class _StampingConnector(aiohttp.TCPConnector):
+    """A TCPConnector that stamps ``sent`` when a request gets its connection.
+
+    That moment is right before the request is written, so time spent queued for a pooled
+    connection (open model, ``connections`` limit) shows up as intended -> sent. Much cheaper
+    than an aiohttp TraceConfig. The request is found through its x-request-id header.
+    """
+
+    def __init__(self, inflight: dict, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lg_inflight = inflight
+
+    async def connect(self, req, traces, timeout):  # type: ignore[override]
+        conn = await super().connect(req, traces, timeout)
+        rid = req.headers.get("x-request-id")
+        if rid:
+            try:
+                r = self._lg_inflight.get(int(rid[1:]))
+            except ValueError:
+                r = None
+            if r is not None:
+                r.sent = monotonic_ns()
+        return conn
+
+
+# ---- the generator ----------------------------------------------------------------------------
+class LoadGenerator:
+    """Closed- or open-model HTTP load with per-request records. See the module docstring.
+
+    Args:
+        url: target URL (GET). Loopback only unless allow_remote.
+        model: "closed" (users) or "open" (arrival rate).
+        concurrency: closed model: number of virtual users at start.
+        rate: open model: arrivals per second at start.
+        requests: stop issuing after this many requests (None = no limit).
+        duration: stop issuing after this many seconds (None = no limit).
+        timeout: per-request timeout, seconds (aiohttp: total; httpx: each phase).
+        client: "aiohttp" | "httpx-aiohttp" | "httpx".
+        connections: max TCP connections (default: unlimited for closed, 100 for open).
+        think_time: closed model: pause of each user between requests, seconds.
+        error_backoff: closed model: pause after a connect/disconnect error, seconds.
+        drain_timeout: seconds in-flight requests may still finish after the run ends.
+        max_outstanding: open model: cap on requests in flight (arrivals beyond are counted
+            in dropped_arrivals, not sent) -- keeps memory bounded against a dead server.
+        interval: length of a statistics interval, seconds.
+        keep_intervals: how many past intervals a snapshot carries.
+        record_capacity: ring size for per-request records.
+        precise_sent: aiohttp: take sent_ns when the request gets its pooled connection
+            (right before it is written), so client-side queueing shows up as intended -> sent.
+            Otherwise sent_ns is when the request is handed to the client.
+        headers: extra request headers.
+        allow_remote: allow non-loopback targets.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str = "closed",
+        concurrency: int = 1,
+        rate: float = 10.0,
+        requests: int | None = None,
+        duration: float | None = None,
+        timeout: float = 30.0,
+        client: str = "aiohttp",
+        connections: int | None = None,
+        think_time: float = 0.0,
+        error_backoff: float = 0.0,
+        drain_timeout: float = 5.0,
+        max_outstanding: int = 10_000,
+        interval: float = 1.0,
+        keep_intervals: int = 3600,
+        record_capacity: int = 200_000,
+        precise_sent: bool = True,
+        headers: Mapping[str, str] | None = None,
+        allow_remote: bool = False,
+    ) -> None:
+        if model not in ("closed", "open"):
+            raise ValueError(f"model must be 'closed' or 'open', got {model!r}")
+        if client not in CLIENTS:
+            raise ValueError(f"client must be one of {CLIENTS}, got {client!r}")
+        if concurrency < 0 or rate < 0:
+            raise ValueError("concurrency and rate must be >= 0")
+        if requests is not None and requests < 0:
+            raise ValueError("requests must be >= 0")
+        if interval <= 0 or record_capacity <= 0:
+            raise ValueError("interval and record_capacity must be > 0")
+        self.allow_remote = allow_remote
+        self._url = check_target(url, allow_remote)
+        self.model = model
+        self.client = client
+        self.timeout = timeout
+        self.requests = requests
+        self.duration = duration
+        self.connections = connections
+        self.think_time = think_time
+        self.error_backoff = error_backoff
+        self.drain_timeout = drain_timeout
+        self.max_outstanding = max_outstanding
+        self.interval = interval
+        self.precise_sent = precise_sent
+        self.extra_headers = dict(headers or {})
+
+        self._target_users = int(concurrency)
+        self._rate = float(rate)
+        self._rate_changed = False
+
+        self._lock = threading.Lock()
+        self._ring = _Ring(record_capacity)
+        self._intervals: deque[IntervalStats] = deque(maxlen=keep_intervals)
+        self._lat_i = _new_hist()
+        self._svc_i = _new_hist()
+        self._lat_c = _new_hist()
+        self._svc_c = _new_hist()
+        self._lat_summary = LatencySummary()
+        self._svc_summary = LatencySummary()
+        self._lat_sum_i = self._svc_sum_i = 0  # exact sums (ns) for the means
+        self._lat_sum_c = self._svc_sum_c = 0
+
+        self._issued = 0
+        self._done = 0
+        self._ok = 0
+        self._errors = [0] * len(KIND_NAMES)
+        self._echo_bad = 0
+        self._dropped_arrivals = 0
+        self._i_done = 0
+        self._i_ok = 0
+        self._i_errors = [0] * len(KIND_NAMES)
+        self._i_index = 0
+        self._i_start_ns = 0
+
+        self._inflight: dict[int, _Req] = {}
+        self._users: list[_User] = []
+        self._outstanding: set[asyncio.Task] = set()
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._started_ns = 0
+        self._ended_ns = 0
+        self._running = False
+        self._finished = False
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._rate_event: asyncio.Event | None = None
+        self._send: Callable[[_Req], Awaitable[None]] | None = None
+
+    # ---- public control (thread-safe) ---------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def set_concurrency(self, n: int) -> None:
+        """Closed model: change the number of virtual users, live."""
+        if n < 0:
+            raise ValueError("concurrency must be >= 0")
+        self._call(self._apply_concurrency, int(n))
+
+    def set_rate(self, rate: float) -> None:
+        """Open model: change the arrival rate (requests/s), live. 0 pauses arrivals."""
+        if rate < 0 or not math.isfinite(rate):
+            raise ValueError("rate must be a finite number >= 0")
+        self._call(self._apply_rate, float(rate))
+
+    def set_target(self, url: str) -> None:
+        """Send the next requests to another URL (same loopback rule)."""
+        check_target(url, self.allow_remote)
+        self._call(self._apply_target, url)
+
+    def stop(self) -> None:
+        """Stop issuing; in-flight requests get drain_timeout to finish. run() then returns."""
+        self._call(self._begin_stop)
+
+    # ---- public reading (thread-safe) ---------------------------------------------------------
+    def records_since(self, cursor: int = 0, limit: int | None = None) -> RecordBatch:
+        """Finished requests from `cursor` on (completion order). Use batch.cursor next time."""
+        with self._lock:
+            return self._ring.read(cursor, limit)
+
+    def in_flight_requests(self) -> tuple[InFlight, ...]:
+        """Requests sent (or queued in the client) and not finished yet."""
+        with self._lock:
+            reqs = list(self._inflight.values())
+        return tuple(InFlight(r.rid, r.user, r.intended, r.sent) for r in reqs)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            now = self._ended_ns or monotonic_ns()
+            elapsed = (now - self._started_ns) / 1e9 if self._started_ns else 0.0
+            errors = {KIND_NAMES[k]: self._errors[k] for k in range(1, len(KIND_NAMES))}
+            intervals = tuple(self._intervals)
+            return Snapshot(
+                model=self.model,
+                url=self._url,
+                client=self.client,
+                running=self._running,
+                finished=self._finished,
+                started_ns=self._started_ns,
+                elapsed_s=elapsed,
+                concurrency=self._target_users,
+                active_users=len(self._users),
+                rate=self._rate,
+                issued=self._issued,
+                done=self._done,
+                in_flight=len(self._inflight),
+                ok=self._ok,
+                errors=MappingProxyType(errors),
+                error_total=self._done - self._ok,
+                echo_mismatches=self._echo_bad,
+                dropped_arrivals=self._dropped_arrivals,
+                records_overwritten=max(0, self._ring.count - self._ring.cap),
+                rps=self._done / elapsed if elapsed > 0 else 0.0,
+                latency=self._lat_summary,
+                service=self._svc_summary,
+                last_interval=intervals[-1] if intervals else None,
+                intervals=intervals,
+            )
+
+    # ---- running ------------------------------------------------------------------------------
+    def start_in_thread(self, name: str = "loadgen") -> "concurrent.futures.Future[Snapshot]":
+        """Run on a new event loop in a daemon thread; the future resolves to the final Snapshot."""
+        fut: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
+
+        def target() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(asyncio.run(self.run()))
+            except BaseException as exc:  # noqa: BLE001 - hand everything to the future
+                fut.set_exception(exc)
+
+        threading.Thread(target=target, name=name, daemon=True).start()
+        return fut
+
+    async def run(self) -> Snapshot:
+        """Generate load until the request budget, the duration, or stop(). Returns the final snapshot."""
+        if self._loop is not None:
+            raise RuntimeError("a LoadGenerator runs once; create a new one")
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        self._rate_event = asyncio.Event()
+        closer = await self._open_client()
+        ticker: asyncio.Task | None = None
+        arrivals: asyncio.Task | None = None
+        deadline: asyncio.TimerHandle | None = None
+        try:
+            with self._lock:
+                self._started_ns = monotonic_ns()
+                self._i_start_ns = self._started_ns
+                self._running = True
+            ticker = loop.create_task(self._tick())
+            if self.duration is not None:
+                deadline = loop.call_later(max(0.0, self.duration), self._begin_stop)
+            if self.model == "closed":
+                self._apply_concurrency(self._target_users)
+            else:
+                arrivals = loop.create_task(self._arrivals())
+            if self.requests == 0:
+                self._begin_stop()
+            while not self._stopping:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._budget_left() == 0 and not self._inflight and not self._outstanding:
+                    self._stopping = True
+            await self._drain(arrivals)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            if ticker is not None:
+                ticker.cancel()
+                await asyncio.gather(ticker, return_exceptions=True)
+            self._stopping = True
+            await self._drain(arrivals, timeout=0)
+            with self._lock:
+                self._ended_ns = monotonic_ns()
+                self._running = False
+            self._rotate(final=True)
+            with self._lock:
+                self._finished = True
+            await closer()
+        return self.snapshot()
+
+    # ---- internals: control -------------------------------------------------------------------
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None or self._loop_thread == threading.get_ident() or loop.is_closed():
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _begin_stop(self) -> None:
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._rate_event is not None:
+            self._rate_event.set()
+
+    def _apply_target(self, url: str) -> None:
+        self._url = url
+        self._yurl = _yarl_url(url)
+
+    def _apply_rate(self, rate: float) -> None:
+        with self._lock:
+            self._rate = rate
+        self._rate_changed = True
+        if self._rate_event is not None:
+            self._rate_event.set()
+
+    def _apply_concurrency(self, n: int) -> None:
+        with self._lock:
+            self._target_users = n
+        if not self._running or self._stopping or self.model != "closed":
+            return
+        active = [u for u in self._users if not u.retired]
+        if len(active) < n:
+            used = {u.uid for u in self._users}
+            uid = 0
+            for _ in range(n - len(active)):
+                while uid in used:
+                    uid += 1
+                used.add(uid)
+                user = _User(uid)
+                user.task = self._loop.create_task(self._user_loop(user))
+                with self._lock:
+                    self._users.append(user)
+        else:
+            for user in active[n:]:
+                user.retired = True
+
+    def _budget_left(self) -> int | None:
+        if self.requests is None:
+            return None
+        return self.requests - self._issued
+
+    def _take_rid(self) -> int | None:
+        if self._stopping:
+            return None
+        if self.requests is not None and self._issued >= self.requests:
+            if self._wake is not None:
+                self._wake.set()
+            return None
+        with self._lock:
+            self._issued += 1
+            return self._issued
+
+    # ---- internals: load models ---------------------------------------------------------------
+    async def _user_loop(self, user: _User) -> None:
+        send = self._send
+        try:
+            while not user.retired:
+                rid = self._take_rid()
+                if rid is None:
+                    break
+                req = _Req(rid, user.uid, monotonic_ns())
+                kind = await send(req)
+                if user.retired or self._stopping:
+                    break
+                if kind in (CONNECT, DISCONNECT) and self.error_backoff > 0:
+                    await asyncio.sleep(self.error_backoff)
+                elif self.think_time > 0:
+                    await asyncio.sleep(self.think_time)
+        finally:
+            with self._lock:
+                try:
+                    self._users.remove(user)
+                except ValueError:
+                    pass
+            self._wake.set()
+
+    async def _arrivals(self) -> None:
+        loop = self._loop
+        send = self._send
+        base = monotonic_ns()  # schedule: arrival k is due at base + k / rate
+        k = 0
+        rate = self._rate
+        while not self._stopping:
+            if self._rate_changed:
+                self._rate_changed = False
+                if rate > 0 and k > 0:  # continue from the last arrival, at the new rate
+                    base += int((k - 1) * 1e9 / rate)
+                    k = 1
+                else:
+                    base, k = monotonic_ns(), 0
+                rate = self._rate
+            if rate <= 0:
+                self._rate_event.clear()
+                if not self._rate_changed and not self._stopping:
+                    await self._rate_event.wait()
+                continue
+            intended = base + int(k * 1e9 / rate)
+            now = monotonic_ns()
+            if intended > now:
+                # short sleeps, so a rate change or stop() is seen within 0.1 s
+                await asyncio.sleep(min((intended - now) / 1e9, 0.1))
+                continue
+            # due (or overdue, if the loop lagged): send it, stamped with its INTENDED time
+            rid = self._take_rid()
+            if rid is None:
+                break
+            k += 1
+            if len(self._outstanding) >= self.max_outstanding:
+                with self._lock:
+                    self._dropped_arrivals += 1
+                continue
+            task = loop.create_task(send(_Req(rid, -1, intended)))
+            self._outstanding.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._outstanding.discard(task)
+        if not self._outstanding:
+            self._wake.set()
+
+    async def _drain(self, arrivals: asyncio.Task | None, timeout: float | None = None) -> None:
+        if arrivals is not None and not arrivals.done():
+            arrivals.cancel()
+            await asyncio.gather(arrivals, return_exceptions=True)
+        tasks = [u.task for u in list(self._users) if u.task is not None] + list(self._outstanding)
+        if not tasks:
+            return
+        wait_s = self.drain_timeout if timeout is None else timeout
+        if wait_s > 0:
+            _, pending = await asyncio.wait(tasks, timeout=wait_s)
+        else:
+            pending = [t for t in tasks if not t.done()]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- internals: HTTP clients --------------------------------------------------------------
+    async def _open_client(self) -> Callable[[], Awaitable[None]]:
+        limit = self.connections
+        if limit is None:
+            limit = 0 if self.model == "closed" else 100
+        self._yurl = _yarl_url(self._url)
+        if self.client == "aiohttp":
+            if self.precise_sent:
+                connector = _StampingConnector(self._inflight, limit=limit, ttl_dns_cache=300)
+            else:
+                connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                auto_decompress=False,
+            )
+            self._send = self._make_aiohttp_send(session)
+            return session.close
+        limits = httpx.Limits(max_connections=limit or None, max_keepalive_connections=limit or None)
+        if self.client == "httpx-aiohttp":
+            from httpx_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(limits=limits)
+            client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(self.timeout))
+        else:
+            client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.timeout))
+        self._send = self._make_httpx_send(client)
+        return client.aclose
+
+    def _make_aiohttp_send(self, session: aiohttp.ClientSession) -> Callable[[_Req], Awaitable[int]]:
+        extra = self.extra_headers
+        precise = self.precise_sent
+        inflight = self._inflight
+        record = self._record
+
+        async def send(req: _Req) -> int:
+            rid_s = f"r{req.rid:06d}"
+            headers = {**extra, "x-request-id": rid_s} if extra else {"x-request-id": rid_s}
+            inflight[req.rid] = req
+            status = first = 0
+            echoed = False
+            kind = OK
+            if not precise:
+                req.sent = monotonic_ns()
+            try:
+                async with session.get(self._yurl, headers=headers) as resp:
+                    first = monotonic_ns()
+                    await resp.read()
+                    status = resp.status
+                    echoed = resp.headers.get("x-request-id") == rid_s
+                kind = classify_status(status)
+            except asyncio.CancelledError:
+                kind = CANCELLED
+                record(req, first, status, kind, echoed)
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a load run never crashes on a request
+                kind = classify_exception(exc)
+            record(req, first, status, kind, echoed)
+            return kind
+
+        return send
+
+    def _make_httpx_send(self, client: httpx.AsyncClient) -> Callable[[_Req], Awaitable[int]]:
+        extra = self.extra_headers
+        inflight = self._inflight
+        record = self._record
+
+        async def send(req: _Req) -> int:
+            rid_s = f"r{req.rid:06d}"
+            headers = {**extra, "x-request-id": rid_s} if extra else {"x-request-id": rid_s}
+            inflight[req.rid] = req
+            status = first = 0
+            echoed = False
+            req.sent = monotonic_ns()
+            try:
+                async with client.stream("GET", self._url, headers=headers) as resp:
+                    first = monotonic_ns()
+                    await resp.aread()
+                    status = resp.status_code
+                    echoed = resp.headers.get("x-request-id") == rid_s
+                kind = classify_status(status)
+            except asyncio.CancelledError:
+                record(req, first, status, CANCELLED, echoed)
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                kind = classify_exception(exc)
+            record(req, first, status, kind, echoed)
+            return kind
+
+        return send
+
+    # ---- internals: recording -----------------------------------------------------------------
+    def _record(self, req: _Req, first: int, status: int, kind: int, echoed: bool) -> None:
+        done = monotonic_ns()
+        sent = req.sent or done  # never reached the wire (e.g. refused): sent == done
+        if kind == OK:
+            lat = done - req.intended
+            svc = done - sent
+            self._lat_i.record_value(_hist_value(lat))
+            self._svc_i.record_value(_hist_value(svc))
+            self._lat_sum_i += lat
+            self._svc_sum_i += svc
+        with self._lock:
+            self._inflight.pop(req.rid, None)
+            self._ring.append(req.rid, req.user, req.intended, sent, first, done, status, kind, echoed)
+            self._done += 1
+            self._i_done += 1
+            if kind == OK:
+                self._ok += 1
+                self._i_ok += 1
+                if not echoed:
+                    self._echo_bad += 1
+            else:
+                self._errors[kind] += 1
+                self._i_errors[kind] += 1
+        if self._stopping or (self.requests is not None and self._issued >= self.requests):
+            self._wake.set()
+
+    async def _tick(self) -> None:
+        while True:
+            next_ns = self._started_ns + int((self._i_index + 1) * self.interval * 1e9)
+            delay = (next_ns - monotonic_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._rotate()
+
+    def _rotate(self, final: bool = False) -> None:
+        """Close the current interval (runs on the loop thread)."""
+        if final:
+            end_ns = self._ended_ns
+        else:
+            end_ns = self._started_ns + int((self._i_index + 1) * self.interval * 1e9)
+        # the final, partial interval is kept unless it is empty and a run already has intervals
+        if not (final and self._i_done == 0 and self._intervals):
+            lat = LatencySummary.from_hist(self._lat_i, self._lat_sum_i)
+            svc = LatencySummary.from_hist(self._svc_i, self._svc_sum_i)
+            length = max(1e-9, (end_ns - self._i_start_ns) / 1e9)
+            with self._lock:
+                stats = IntervalStats(
+                    index=self._i_index,
+                    start_s=(self._i_start_ns - self._started_ns) / 1e9,
+                    end_s=(end_ns - self._started_ns) / 1e9,
+                    done=self._i_done,
+                    ok=self._i_ok,
+                    errors=MappingProxyType({KIND_NAMES[k]: c for k, c in enumerate(self._i_errors)
+                                             if k != OK and c}),
+                    rps=self._i_done / length,
+                    latency=lat,
+                    service=svc,
+                    in_flight=len(self._inflight),
+                    concurrency=self._target_users,
+                    rate=self._rate,
+                )
+                self._intervals.append(stats)
+                self._i_index += 1
+                self._i_start_ns = end_ns
+                self._i_done = self._i_ok = 0
+                self._i_errors = [0] * len(KIND_NAMES)
+        if self._lat_i.get_total_count():
+            self._lat_c.add(self._lat_i)
+            self._svc_c.add(self._svc_i)
+            self._lat_sum_c += self._lat_sum_i
+            self._svc_sum_c += self._svc_sum_i
+            self._lat_i, self._svc_i = _new_hist(), _new_hist()  # (reset() is a slow Python loop)
+        self._lat_sum_i = self._svc_sum_i = 0
+        lat_c = LatencySummary.from_hist(self._lat_c, self._lat_sum_c)
+        svc_c = LatencySummary.from_hist(self._svc_c, self._svc_sum_c)
+        with self._lock:
+            self._lat_summary = lat_c
+            self._svc_summary = svc_c
+
+
+def _yarl_url(url: str):
+    from yarl import URL
+
+    return URL(url, encoded=False)
+
+
+def run_load(url: str, **kwargs: Any) -> Snapshot:
+    """Blocking convenience: run a LoadGenerator to completion (needs requests= or duration=)."""
+    if kwargs.get("requests") is None and kwargs.get("duration") is None:
+        raise ValueError("run_load needs requests= or duration= (or use LoadGenerator.stop())")
+    return asyncio.run(LoadGenerator(url, **kwargs).run())
