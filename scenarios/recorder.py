@@ -7,10 +7,11 @@ these choices):
   same work and appends ``(start_ns, end_ns, id(owner))`` to one flat ``array('q')``
   (24 bytes a step). ``owner`` is ``callback.__self__``: the ``Task`` for task steps
   and wake-ups, something else (or nothing) for plain callbacks.
-* **Tasks.** A task factory notes each task's creation (time, coroutine, parent) and
-  adds a done callback that notes its end. Raw ``id()`` values are resolved to task
-  numbers when the buffers are drained, using those creation/done times, so a
-  recycled address is never confused with an earlier task.
+* **Tasks.** A task factory notes each task's creation (time, coroutine, parent) and a
+  weak reference; no callback is added to the task. Raw ``id()`` values are resolved
+  to task numbers when the buffers are drained, using creation times and the end of a
+  task's last step (a task is seen finished at one drain and closed at the next), so a
+  recycled address is not confused with an earlier task.
 * **Ready but starved.** A task is ready from its creation, from the moment its timer
   fell due (a late ``TimerHandle`` is inspected to find the task it wakes) and, at
   the latest, from the start of the loop iteration in which its step runs (the
@@ -46,7 +47,6 @@ from array import array
 from asyncio import events
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from contextvars import Context
 
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
 
@@ -56,7 +56,10 @@ _ORIG_TIMER_RUN = events.TimerHandle.__dict__.get("_run")  # normally absent: in
 # The recorder that the patched Handle._run writes to (one per process at a time).
 _active: "Recorder | None" = None
 _ap = None  # bound ``array.append`` of the active recorder's step buffer
-_late_ns = 1_000_000  # a timer this late is inspected to find the task it wakes
+_late_ns = 2_000_000  # a timer this late is inspected to find the task it wakes
+# Frames kept per coroutine for "never awaited" warnings: 1 is the line that created it.
+# (Every coroutine pays for this: 16 frames cost ~2x on tiny steps, 2 frames ~5%.)
+ORIGIN_DEPTH = 2
 
 _THIS_FILE = os.path.abspath(__file__)
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
@@ -241,22 +244,27 @@ class Recorder:
     since the previous drain, with task ids resolved (0 = a callback that is no task step).
     """
 
-    def __init__(self, block_ms: float = 25.0, sample_ms: float = 5.0, max_steps: int = 2_000_000) -> None:
+    def __init__(self, block_ms: float = 25.0, sample_ms: float = 5.0, max_steps: int = 2_000_000,
+                 sink=None, drain_s: float = 0.05) -> None:
+        """``sink``: if given, called with each batch, drained every ``drain_s`` seconds by
+        the recorder's own thread (otherwise call ``drain()`` yourself, often: the recorder
+        holds each new task until the next drain, to read its name)."""
         if block_ms <= 0:
             raise ValueError("block_ms must be > 0")
         self.block_ns = int(block_ms * 1e6)
         self.sample_s = max(0.001, sample_ms / 1000)
         self.max_steps = max_steps
+        self.sink = sink
+        self.drain_s = drain_s
         self._steps = array("q")
         self._iters = array("q")
-        self._created: list = []  # (raw, seq, t_ns, weakref, coro, where, parent_raw, eager)
-        self._done: list = []  # (raw, t_ns, name, outcome)
+        self._created: list = []  # (raw, t_ns, weakref, code, parent_raw, eager_end_ns or 0)
         self._ready: list = []  # (raw, ready_ns)
         self._samples: list = []  # (t_ns, where, func)
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
         self._warnings: list = []  # (t_ns, kind, message, where)
         self._seq = 0
-        self._live: dict[int, list] = {}  # raw id -> [seq, created_ns, done_ns|None, wref, named]
+        self._live: dict[int, list] = {}  # task seq -> its entry in _hist
         self._dropped = 0
         self._in_select = False
         self._loop = None
@@ -265,7 +273,8 @@ class Recorder:
         self._stop = threading.Event()
         self._drain_lock = threading.Lock()
         self._restore: list = []
-        self._hist: dict[int, list] = {}  # raw id -> [[seq, created_ns, done_ns|None, wref, named], ...]
+        # raw id -> [[seq, created_ns, done_ns|None, wref, named, last_end, finished], ...]
+        self._hist: dict[int, list] = {}
         self._suppress_next_show = False
         self.t0_ns = now_ns()
 
@@ -313,7 +322,7 @@ class Recorder:
         self._patch_anyio()
 
         prev_depth = sys.get_coroutine_origin_tracking_depth()
-        sys.set_coroutine_origin_tracking_depth(max(prev_depth, 16))
+        sys.set_coroutine_origin_tracking_depth(max(prev_depth, ORIGIN_DEPTH))
         self._restore.append(lambda: sys.set_coroutine_origin_tracking_depth(prev_depth))
         self._patch_warnings()
 
@@ -354,35 +363,18 @@ class Recorder:
     # ----------------------------------------------------------- task factory
     def _make_factory(self, prev):
         created = self._created
-        done_list = self._done
-        ctx = Context()
-        rec = self
-
-        def on_done(task):
-            if task.cancelled():
-                outcome = "cancelled"
-            elif getattr(task, "_exception", None) is not None:  # reading it does not "retrieve" it
-                outcome = "error"
-            else:
-                outcome = "ok"
-            done_list.append((id(task), now_ns(), task.get_name(), outcome))
+        current_task, Task = asyncio.current_task, asyncio.Task
+        eager = getattr(prev, "__name__", "") == "eager_task_factory"
 
         def factory(loop, coro, **kwargs):
             t = now_ns()
-            parent = asyncio.current_task(loop)
-            if prev is None:
-                task = asyncio.Task(coro, loop=loop, **kwargs)
-            else:
-                task = prev(loop, coro, **kwargs)
-            t_end = now_ns()
-            rec._seq += 1
-            code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-            where = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
-            name = getattr(coro, "__qualname__", None) or type(coro).__name__
-            eager = bool(kwargs.get("eager_start")) or getattr(prev, "__name__", "") == "eager_task_factory"
-            created.append((id(task), rec._seq, t, weakref.ref(task), name, where,
-                            id(parent) if parent is not None else 0, eager, t_end))
-            task.add_done_callback(on_done, context=ctx)
+            parent = current_task(loop)
+            task = Task(coro, loop=loop, **kwargs) if prev is None else prev(loop, coro, **kwargs)
+            # The task itself is held until the next drain (<= drain_s): its name is set
+            # only after the factory returns, and is read there.
+            created.append((id(task), t, task, getattr(coro, "cr_code", None),
+                            id(parent) if parent is not None else 0,
+                            now_ns() if eager or kwargs.get("eager_start") else 0))
             return task
 
         return factory
@@ -493,7 +485,13 @@ class Recorder:
         steps = self._steps
         interval = self.sample_s
         last_len = -1
+        next_drain = time.monotonic() + self.drain_s
         while not self._stop.wait(interval):
+            if self.sink is not None and time.monotonic() >= next_drain:
+                next_drain = time.monotonic() + self.drain_s
+                batch = self.drain()
+                last_len = -1
+                self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)
                 continue
@@ -527,9 +525,14 @@ class Recorder:
         return items
 
     def _drain(self) -> dict:
-        live = self._live
-        # Order matters (see module doc): done events first, then steps, then creations.
-        done = self._take(self._done)
+        live = self._live  # seq -> [seq, created_ns, done_ns, wref, named, last_end, finished]
+        final = _active is not self  # uninstalled: no step can come any more
+        # 1. Which tasks have finished? A task is done inside its last step, a moment before
+        #    that step is recorded, so a task seen finished now is closed at the next drain.
+        closing = [e for e in live.values() if e[6] is not None]
+        closing += self._check_finished(live.values(), final)
+        # 2. Take the buffers: steps before creations (a step is recorded after the
+        #    creation of any task it mentions).
         ready = self._take(self._ready)
         n = len(self._steps) // 3 * 3
         raw_steps = self._steps[:n]
@@ -542,72 +545,109 @@ class Recorder:
         warns = self._take(self._warnings)
 
         tasks_out = []
+        names = []
         hist = self._hist
-        for raw, seq, t, wref, coro, where, parent_raw, eager, t_end in created:
-            entry = [seq, t, None, wref, False]
+        seqs = []
+        task = None
+        for raw, t, task, code, parent_raw, eager_end in created:
+            self._seq += 1
+            seq = self._seq
+            seqs.append(seq)
+            entry = [seq, t, None, weakref.ref(task), True, t, None]
+            names.append([seq, task.get_name()])
             hist.setdefault(raw, []).append(entry)
             live[seq] = entry
-            tasks_out.append([seq, t, None, coro, where, self._resolve(parent_raw, t), eager])
-        done_at = {}
-        for raw, t, name, outcome in done:
-            for entry in reversed(hist.get(raw, ())):
-                if entry[1] <= t and entry[2] is None:
-                    entry[2] = t
-                    done_at[entry[0]] = (t, name, outcome)
-                    break
+            if code is not None:
+                name, where = code.co_qualname, f"{code.co_filename}:{code.co_firstlineno}"
+            else:
+                name, where = type(task.get_coro()).__name__, ""
+            tasks_out.append([seq, t, None, name, where, self._resolve(parent_raw, t), bool(eager_end)])
 
+        eager = [(t, eager_end, seq) for (_r, t, _k, _c, _p, eager_end), seq in zip(created, seqs)
+                 if eager_end]
+        del created, task  # let go of the tasks now
         steps_out = []
         dropped = 0
         if n // 3 > self.max_steps:
             dropped = n // 3 - self.max_steps
             raw_steps = raw_steps[dropped * 3:]
+        resolve = self._resolve
         for i in range(0, len(raw_steps), 3):
-            t0 = raw_steps[i]
-            steps_out += (t0, raw_steps[i + 1], self._resolve(raw_steps[i + 2], t0))
+            t0, t1 = raw_steps[i], raw_steps[i + 1]
+            seq = resolve(raw_steps[i + 2], t0)
+            if seq:
+                entry = live.get(seq)
+                if entry is not None and t1 > entry[5]:
+                    entry[5] = t1
+            steps_out += (t0, t1, seq)
         self._dropped += dropped
         # eager first steps ran inside create_task: add them as steps of their own
-        for raw, seq, t, wref, coro, where, parent_raw, eager, t_end in created:
-            if eager:
-                steps_out += (t, t_end, seq)
+        for t, eager_end, seq in eager:
+            steps_out += (t, eager_end, seq)
+            live[seq][5] = max(live[seq][5], eager_end)
 
         ready_out = []
         for raw, t in ready:
-            seq = self._resolve(raw, t)
+            seq = resolve(raw, t)
             if seq:
                 ready_out += (seq, t)
-
-        jobs_out = [[pool, th, sub, s, e, self._resolve(raw, sub), label]
+        jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
+        samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
 
-        # names: set after the factory returns, so read them now (and at done)
-        names = []
-        for seq, entry in list(live.items()):
-            if seq in done_at:
-                t, name, outcome = done_at[seq]
+        if final:  # tasks first seen in this last drain
+            closing += self._check_finished([live[q] for q in seqs], True)
+        # 4. Close finished tasks: done at the end of their last step.
+        done_out = []
+        for entry in closing:
+            seq = entry[0]
+            entry[2] = entry[5]
+            name, outcome = entry[6]
+            if name:
                 names.append([seq, name])
-                del live[seq]
-            elif not entry[4]:
-                task = entry[3]()
-                if task is not None:
-                    names.append([seq, task.get_name()])
-                    entry[4] = True
-        # forget finished tasks' id history once their done event is out
-        for raw in [r for r, lst in hist.items() if lst and lst[-1][2] is not None]:
-            del hist[raw]
+            done_out.append([seq, entry[5], outcome])
+            del live[seq]
+        if closing:
+            for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
+                del hist[raw]
 
         return {
             "t": now_ns(),
             "tasks": tasks_out,
             "names": names,
-            "done": [[seq, t, outcome] for seq, (t, _n, outcome) in done_at.items()],
+            "done": done_out,
             "steps": steps_out,
             "ready": ready_out,
             "iters": list(iters),
-            "samples": [[t, w, fn, self._resolve(raw, t)] for t, w, fn, raw in samples],
+            "samples": samples_out,
             "jobs": jobs_out,
             "warnings": [list(w) for w in warns],
             "dropped": dropped,
         }
+
+    @staticmethod
+    def _check_finished(entries, final: bool) -> list:
+        """Mark entries whose task is done (or freed); return them if they close now."""
+        out = []
+        for entry in entries:
+            if entry[6] is not None:
+                continue
+            task = entry[3]()
+            if task is None:
+                entry[6] = ("", None)  # freed (its name was read earlier)
+            elif task.done():
+                if task.cancelled():
+                    outcome = "cancelled"
+                elif getattr(task, "_exception", None) is not None:  # does not "retrieve" it
+                    outcome = "error"
+                else:
+                    outcome = "ok"
+                entry[6] = (task.get_name(), outcome)
+            else:
+                continue
+            if final:
+                out.append(entry)
+        return out
 
     def _resolve(self, raw: int, t: int) -> int:
         if not raw:
@@ -625,8 +665,8 @@ def record(main, *args, block_ms: float = 25.0, **kwargs):
     from .timeline import Timeline
 
     loop = asyncio.new_event_loop()
-    rec = Recorder(block_ms=block_ms)
     tl = Timeline(block_ms=block_ms)
+    rec = Recorder(block_ms=block_ms, sink=tl.ingest)
     try:
         rec.install(loop)
         tl.start(now_ns())

@@ -126,10 +126,10 @@ def test_cancellation_names_and_contextvars_are_unchanged():
         t.cancel()
         with pytest.raises(asyncio.CancelledError):
             await t
-        return t.cancelled()
+        return t  # kept alive: the outcome of a task is read while it exists (best effort)
 
     tl = record(main)
-    assert tl.result is True
+    assert tl.result.cancelled()
     assert seen == {"var": "from-parent", "name": "brewer"}
     brewer = next(t for t in tl.tasks.values() if t.name == "brewer")
     assert brewer.outcome == "cancelled"

@@ -107,6 +107,8 @@ def classify_exception(exc: BaseException) -> int:
     (httpx_aiohttp maps every aiohttp.ClientConnectionError, including "server disconnected",
     to httpx.ConnectTimeout, so the original aiohttp exception in __cause__ is what tells.)
     """
+    if isinstance(exc, asyncio.CancelledError):
+        return CANCELLED
     chain: list[BaseException] = []
     e: BaseException | None = exc
     while e is not None and len(chain) < 10:
@@ -120,8 +122,7 @@ def classify_exception(exc: BaseException) -> int:
 
 
 def _classify_one(e: BaseException) -> int | None:
-    if isinstance(e, asyncio.CancelledError):
-        return CANCELLED
+    # (a CancelledError inside the chain is how aiohttp implements its timeout: skip it)
     if isinstance(e, (TimeoutError, httpx.TimeoutException)):
         return TIMEOUT
     if isinstance(e, (aiohttp.ClientConnectorError, ConnectionRefusedError, httpx.ConnectError)):
@@ -153,6 +154,7 @@ class RequestRecord:
     status: int  # HTTP status, 0 if no response
     kind: int  # OK, TIMEOUT, CONNECT, ... (see KIND_NAMES)
     echoed: bool  # the response carried our x-request-id back
+    target: int = 0  # index into LoadGenerator.targets (changes with set_target)
 
     @property
     def request_id(self) -> str:
@@ -255,7 +257,8 @@ class IntervalStats:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     model: str  # "closed" | "open"
-    url: str
+    url: str  # the current target
+    targets: tuple[str, ...]  # all targets so far (RequestRecord.target indexes this)
     client: str
     running: bool
     finished: bool
@@ -282,7 +285,7 @@ class Snapshot:
 
 # ---- storage ----------------------------------------------------------------------------------
 class _Ring:
-    """Column-wise ring buffer of request records (about 52 bytes per record)."""
+    """Column-wise ring buffer of request records (54 bytes per record)."""
 
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
@@ -295,9 +298,10 @@ class _Ring:
         self.status = array("H", bytes(2 * capacity))
         self.kind = array("B", bytes(capacity))
         self.echoed = array("B", bytes(capacity))
+        self.target = array("H", bytes(2 * capacity))
         self.count = 0
 
-    def append(self, rid, user, intended, sent, first, done, status, kind, echoed) -> None:
+    def append(self, rid, user, intended, sent, first, done, status, kind, echoed, target) -> None:
         i = self.count % self.cap
         self.rid[i] = rid
         self.user[i] = user
@@ -308,6 +312,7 @@ class _Ring:
         self.status[i] = status
         self.kind[i] = kind
         self.echoed[i] = echoed
+        self.target[i] = target
         self.count += 1
 
     def read(self, cursor: int, limit: int | None) -> RecordBatch:
@@ -320,18 +325,19 @@ class _Ring:
             i = seq % cap
             out.append(RequestRecord(seq, self.rid[i], self.user[i], self.intended[i], self.sent[i],
                                      self.first[i], self.done[i], self.status[i], self.kind[i],
-                                     bool(self.echoed[i])))
+                                     bool(self.echoed[i]), self.target[i]))
         return RecordBatch(tuple(out), end, dropped)
 
 
 class _Req:
-    __slots__ = ("rid", "user", "intended", "sent")
+    __slots__ = ("rid", "user", "intended", "sent", "target")
 
     def __init__(self, rid: int, user: int, intended: int) -> None:
         self.rid = rid
         self.user = user
         self.intended = intended
         self.sent = 0
+        self.target = 0
 
 
 class _User:
@@ -441,6 +447,7 @@ class LoadGenerator:
             raise ValueError("interval and record_capacity must be > 0")
         self.allow_remote = allow_remote
         self._url = check_target(url, allow_remote)
+        self._targets: list[str] = [self._url]
         self.model = model
         self.client = client
         self.timeout = timeout
@@ -503,6 +510,11 @@ class LoadGenerator:
     def url(self) -> str:
         return self._url
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every URL used so far; RequestRecord.target indexes this."""
+        return tuple(self._targets)
+
     def set_concurrency(self, n: int) -> None:
         """Closed model: change the number of virtual users, live."""
         if n < 0:
@@ -545,6 +557,7 @@ class LoadGenerator:
             return Snapshot(
                 model=self.model,
                 url=self._url,
+                targets=tuple(self._targets),
                 client=self.client,
                 running=self._running,
                 finished=self._finished,
@@ -651,6 +664,11 @@ class LoadGenerator:
             self._rate_event.set()
 
     def _apply_target(self, url: str) -> None:
+        if url not in self._targets:
+            if len(self._targets) >= 65535:
+                raise ValueError("too many distinct targets")
+            self._targets.append(url)
+        self._target_idx = self._targets.index(url)
         self._url = url
         self._yurl = _yarl_url(url)
 
@@ -788,6 +806,7 @@ class LoadGenerator:
         if limit is None:
             limit = 0 if self.model == "closed" else 100
         self._yurl = _yarl_url(self._url)
+        self._target_idx = self._targets.index(self._url)
         if self.client == "aiohttp":
             if self.precise_sent:
                 connector = _StampingConnector(self._inflight, limit=limit, ttl_dns_cache=300)
@@ -826,6 +845,7 @@ class LoadGenerator:
             kind = OK
             if not precise:
                 req.sent = monotonic_ns()
+            req.target = self._target_idx
             try:
                 async with session.get(self._yurl, headers=headers) as resp:
                     first = monotonic_ns()
@@ -856,6 +876,7 @@ class LoadGenerator:
             status = first = 0
             echoed = False
             req.sent = monotonic_ns()
+            req.target = self._target_idx
             try:
                 async with client.stream("GET", self._url, headers=headers) as resp:
                     first = monotonic_ns()
@@ -886,7 +907,8 @@ class LoadGenerator:
             self._svc_sum_i += svc
         with self._lock:
             self._inflight.pop(req.rid, None)
-            self._ring.append(req.rid, req.user, req.intended, sent, first, done, status, kind, echoed)
+            self._ring.append(req.rid, req.user, req.intended, sent, first, done, status, kind,
+                              echoed, req.target)
             self._done += 1
             self._i_done += 1
             if kind == OK:

@@ -52,8 +52,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid is [1])."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    return data.rsplit(")", 1)[1].split()
+
+
 def pid_alive(pid: int | None) -> bool:
-    """True when a process with this pid exists (zombies included)."""
+    """True when a process with this pid exists and is not a zombie (Linux: /proc)."""
     if pid is None:
         return False
     try:
@@ -62,7 +72,20 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    stat = _proc_stat(pid)
+    return not (stat and stat[0] == "Z")
+
+
+def child_pids(parent: int | None = None) -> list[int]:
+    """Pids of the live (non-zombie) child processes of `parent` (default: this process)."""
+    parent = os.getpid() if parent is None else parent
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            stat = _proc_stat(int(name))
+            if stat and stat[1] == str(parent) and stat[0] != "Z":
+                out.append(int(name))
+    return out
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -1,0 +1,92 @@
+"""Recorder overhead: traced vs untraced, side by side in one process.
+
+    uv run python bench/tracer_overhead.py [--repeat N]
+
+Workloads (from the issue):
+  (a) 10,000 tasks x 10 `await asyncio.sleep(0)`   -- the worst case: tiny steps
+  (b)  1,000 tasks x  5 `await asyncio.sleep(0.01)` -- a realistic I/O-bound shape
+Runs alternate untraced / traced; the ratio of medians is printed (target: a <= 1.5x,
+b <= 1.02x), plus the recorder's bytes per recorded step and the cost of draining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from scenarios.recorder import Recorder  # noqa: E402
+
+
+async def _sleeper(n: int, delay: float) -> None:
+    for _ in range(n):
+        await asyncio.sleep(delay)
+
+
+async def workload_a() -> None:
+    await asyncio.gather(*(_sleeper(10, 0) for _ in range(10_000)))
+
+
+async def workload_b() -> None:
+    await asyncio.gather(*(_sleeper(5, 0.01) for _ in range(1_000)))
+
+
+def run_once(workload, traced: bool) -> tuple[float, float, int, int]:
+    loop = asyncio.new_event_loop()
+    rec = Recorder() if traced else None
+    gc.collect()
+    try:
+        if rec:
+            rec.install(loop)
+        t = time.perf_counter()
+        loop.run_until_complete(workload())
+        elapsed = time.perf_counter() - t
+        steps = nbytes = 0
+        drain_s = 0.0
+        if rec:
+            steps = len(rec._steps) // 3
+            nbytes = len(rec._steps) * rec._steps.itemsize
+            rec.uninstall()
+            t = time.perf_counter()
+            rec.drain()
+            drain_s = time.perf_counter() - t
+        return elapsed, drain_s, steps, nbytes
+    finally:
+        if rec:
+            rec.uninstall()
+        loop.close()
+
+
+def bench(name: str, workload, repeat: int) -> None:
+    run_once(workload, False)  # warm up both paths
+    run_once(workload, True)
+    base, traced, drains = [], [], []
+    steps = nbytes = 0
+    for _ in range(repeat):
+        base.append(run_once(workload, False)[0])
+        t, d, steps, nbytes = run_once(workload, True)
+        traced.append(t)
+        drains.append(d)
+    b, tr = statistics.median(base), statistics.median(traced)
+    print(f"{name}: untraced {b * 1000:8.1f} ms   traced {tr * 1000:8.1f} ms   ratio {tr / b:5.3f}x"
+          f"   ({steps} steps, {nbytes / max(steps, 1):.1f} B/step in the buffer,"
+          f" drain {statistics.median(drains) * 1000:.1f} ms = {statistics.median(drains) / b:.2f}x of the run)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} alternating runs")
+    bench("(a) 10,000 tasks x 10 sleep(0)   ", workload_a, args.repeat)
+    bench("(b)  1,000 tasks x 5 sleep(0.01) ", workload_b, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
