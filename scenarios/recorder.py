@@ -364,17 +364,20 @@ class Recorder:
     def _make_factory(self, prev):
         created = self._created
         current_task, Task = asyncio.current_task, asyncio.Task
-        eager = getattr(prev, "__name__", "") == "eager_task_factory"
+        eager_possible = sys.version_info >= (3, 12)
 
         def factory(loop, coro, **kwargs):
             t = now_ns()
             parent = current_task(loop)
             task = Task(coro, loop=loop, **kwargs) if prev is None else prev(loop, coro, **kwargs)
+            # Eager tasks (3.12+) ran their first step inside this call: note when it ended.
+            eager_end = 0
+            if eager_possible and (getattr(coro, "cr_suspended", False) or getattr(coro, "cr_frame", 1) is None):
+                eager_end = now_ns()
             # The task itself is held until the next drain (<= drain_s): its name is set
             # only after the factory returns, and is read there.
             created.append((id(task), t, task, getattr(coro, "cr_code", None),
-                            id(parent) if parent is not None else 0,
-                            now_ns() if eager or kwargs.get("eager_start") else 0))
+                            id(parent) if parent is not None else 0, eager_end))
             return task
 
         return factory

@@ -207,16 +207,41 @@ class Timeline:
         return (seq, since, where)
 
     def loop_segments(self) -> list[tuple[str, int, int, int]]:
-        """(state, start, end, task seq): running / blocked / callback steps and idle selects."""
-        out = []
+        """(state, start, end, task seq): running / blocked / callback steps and idle selects.
+
+        Steps can nest (an eager task's first step runs inside its parent's step): the
+        inner one is shown for its span, so segments never overlap.
+        """
         st = self.steps
-        for i in range(0, len(st), 3):
-            s, e, seq = st[i], st[i + 1], st[i + 2]
+        raw = sorted(zip(st[0::3], st[1::3], st[2::3]), key=lambda x: (x[0], -x[1]))
+        out = []
+        stack: list[list] = []  # [resume_at, end, seq, state]
+
+        def emit(item, upto):
+            if upto > item[0]:
+                out.append((item[3], item[0], upto, item[2]))
+
+        def state_of(s, e, seq):
             if e - s >= self.block_ns:
-                state = BLOCKED
-            else:
-                state = RUNNING if seq else CALLBACK
-            out.append((state, s, e, seq))
+                return BLOCKED
+            return RUNNING if seq else CALLBACK
+
+        for s, e, seq in raw:
+            while stack and stack[-1][1] <= s:
+                top = stack.pop()
+                emit(top, top[1])
+                if stack:
+                    stack[-1][0] = max(stack[-1][0], top[1])
+            if stack:
+                emit(stack[-1], s)
+                e = min(e, stack[-1][1])
+                stack[-1][0] = max(stack[-1][0], e)
+            stack.append([s, e, seq, state_of(s, e, seq)])
+        while stack:
+            top = stack.pop()
+            emit(top, top[1])
+            if stack:
+                stack[-1][0] = max(stack[-1][0], top[1])
         it = self.iters
         for i in range(0, len(it), 2):
             out.append((IDLE, it[i], it[i + 1], 0))

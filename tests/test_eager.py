@@ -1,0 +1,67 @@
+"""Eager tasks (3.12+): the first step runs inside create_task; the recorder keeps up."""
+
+import asyncio
+import sys
+import time
+
+import pytest
+
+from scenarios.recorder import record
+from scenarios.timeline import RUNNING
+
+needs_312 = pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
+
+
+@needs_312
+def test_eager_task_factory_is_chained_and_recorded():
+    async def child():
+        time.sleep(0.03)  # runs eagerly, inside the parent's create_task
+        await asyncio.sleep(0.01)
+        return "done"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert loop.get_task_factory() is not None  # the recorder's, wrapping ours below
+        t = asyncio.create_task(child(), name="eager-child")
+        return await t
+
+    async def outer():
+        loop = asyncio.get_running_loop()
+        return await main()
+
+    def go():
+        loop = asyncio.new_event_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        return loop
+
+    from scenarios.recorder import Recorder
+    from scenarios.timeline import Timeline
+
+    loop = go()
+    tl = Timeline()
+    rec = Recorder(sink=tl.ingest).install(loop)
+    try:
+        tl.start(time.monotonic_ns())
+        result = loop.run_until_complete(main())
+        tl.finish(time.monotonic_ns())
+    finally:
+        rec.uninstall()
+        tl.ingest(rec.drain())
+        loop.close()
+    assert result == "done"
+    child = next(t for t in tl.tasks.values() if t.name == "eager-child")
+    running = [(s, e) for st, s, e in tl.task_segments(child.seq) if st == RUNNING]
+    assert running and max(e - s for s, e in running) >= 0.029e9
+
+
+def test_nested_steps_are_flattened_on_the_loop_lane():
+    from scenarios.timeline import Timeline
+
+    tl = Timeline(block_ms=1000)
+    tl.start(0)
+    tl.ingest({"tasks": [[1, 0, "p", "parent", "", 0, False], [2, 5, "c", "child", "", 1, True]],
+               "steps": [10, 100, 1, 20, 40, 2, 200, 210, 0]})
+    tl.finish(300)
+    segs = [(st, s, e, q) for st, s, e, q in tl.loop_segments()]
+    assert segs == [("running", 10, 20, 1), ("running", 20, 40, 2), ("running", 40, 100, 1),
+                    ("callback", 200, 210, 0)]
