@@ -99,10 +99,14 @@ class SnapshotBuilder:
         self.tl = timeline
         self.max_task_lanes = max_task_lanes
         self._cache: dict[int, Lane] = {}
+        self._trimmed = None
 
     def build(self, extra: dict | None = None) -> Snapshot:
         tl = self.tl
         origin = tl.origin
+        if tl.trimmed_before != self._trimmed:  # forget lanes of tasks the model let go
+            self._trimmed = tl.trimmed_before
+            self._cache = {q: lane for q, lane in self._cache.items() if q in tl.tasks}
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9

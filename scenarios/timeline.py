@@ -64,9 +64,16 @@ class Warning_:
 
 
 class Timeline:
-    def __init__(self, block_ms: float = 25.0, max_steps: int = 5_000_000) -> None:
+    def __init__(self, block_ms: float = 25.0, max_steps: int = 1_000_000,
+                 max_tasks: int = 50_000, max_items: int = 100_000) -> None:
+        """Memory is bounded: past ``max_steps`` loop steps or ``max_tasks`` tasks the oldest
+        quarter of the recording is dropped (``trimmed_before`` says up to when, ``dropped``
+        counts the steps); warnings, output, samples and jobs keep at most ``max_items``."""
         self.block_ns = int(block_ms * 1e6)
         self.max_steps = max_steps
+        self.max_tasks = max_tasks
+        self.max_items = max_items
+        self.trimmed_before: int | None = None
         self.start_ns: int | None = None
         self.end_ns: int | None = None
         self.last_ns = 0  # the newest moment the recording speaks for
@@ -83,6 +90,8 @@ class Timeline:
         self.error: str | None = None
         self.version = 0
         self._max_step_end = 0
+        self._iter_ends = array("q")  # select ends (loop iteration starts), sorted
+        self._sample_times: list[int] = []
 
     # ------------------------------------------------------------------ input
     def start(self, t_ns: int) -> None:
@@ -106,9 +115,6 @@ class Timeline:
                 tasks[seq].done_ns = t
                 tasks[seq].outcome = outcome
         steps = batch.get("steps", ())
-        if len(self.steps) // 3 + len(steps) // 3 > self.max_steps:
-            self.dropped += len(steps) // 3
-            steps = ()
         self.steps.extend(steps)
         for i in range(0, len(steps), 3):
             seq = steps[i + 2]
@@ -124,15 +130,57 @@ class Timeline:
             t = tasks.get(r[i])
             if t is not None:
                 t.ready.append(r[i + 1])
-        self.iters.extend(batch.get("iters", ()))
-        self.samples.extend(tuple(s) for s in batch.get("samples", ()))
+        iters = batch.get("iters", ())
+        self.iters.extend(iters)
+        self._iter_ends.extend(iters[1::2])
+        for smp in batch.get("samples", ()):
+            self.samples.append(tuple(smp))
+            self._sample_times.append(smp[0])
         self.jobs.extend(Job(*j) for j in batch.get("jobs", ()))
         self.warnings.extend(Warning_(*w) for w in batch.get("warnings", ()))
         self.output.extend((t, line) for t, line in batch.get("output", ()))
         self.dropped += batch.get("dropped", 0)
         if batch.get("t"):
             self.last_ns = max(self.last_ns, batch["t"])
+        if len(self.steps) // 3 > self.max_steps or len(self.tasks) > self.max_tasks:
+            self._trim()
+        for name in ("samples", "jobs", "warnings", "output", "marks"):
+            items = getattr(self, name)
+            if len(items) > self.max_items:
+                del items[: len(items) - self.max_items * 3 // 4]
+        if len(self._sample_times) > len(self.samples):
+            del self._sample_times[: len(self._sample_times) - len(self.samples)]
         self.version += 1
+
+    def _trim(self) -> None:
+        """Drop the oldest quarter of the recording (a long open-shop run stays bounded)."""
+        st = self.steps
+        n = len(st) // 3
+        starts = sorted(st[0::3])
+        cut = starts[n // 4] if n else self.last_ns
+        done = sorted(t.done_ns for t in self.tasks.values() if t.done_ns is not None)
+        if len(self.tasks) > self.max_tasks and done:
+            cut = max(cut, done[min(len(done) - 1, len(self.tasks) // 4)])
+        keep = array("q")
+        for i in range(0, len(st), 3):
+            if st[i + 1] >= cut:
+                keep.extend(st[i:i + 3])
+        self.dropped += n - len(keep) // 3
+        self.steps = keep
+        for seq in [q for q, t in self.tasks.items() if t.done_ns is not None and t.done_ns < cut]:
+            del self.tasks[seq]
+        for t in self.tasks.values():
+            if t.steps and t.steps[0] < cut:
+                pairs = [(a, b) for a, b in zip(t.steps[0::2], t.steps[1::2]) if b >= cut]
+                t.steps = array("q", [x for p in pairs for x in p])
+                t.created_ns = max(t.created_ns, cut)
+        it = self.iters
+        self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
+        self.samples = [x for x in self.samples if x[0] >= cut]
+        self._sample_times = [x[0] for x in self.samples]
+        self.jobs = [j for j in self.jobs if j.end_ns >= cut]
+        self._iter_ends = array("q", self.iters[1::2])
+        self.trimmed_before = cut
 
     # ---------------------------------------------------------------- derived
     @property
@@ -148,7 +196,7 @@ class Timeline:
 
     def _iter_start_before(self, t: int) -> int | None:
         """End of the last select (start of the loop iteration) at or before ``t``."""
-        ends = self.iters[1::2]
+        ends = self._iter_ends
         i = bisect.bisect_right(ends, t)
         return ends[i - 1] if i else None
 
@@ -270,7 +318,7 @@ class Timeline:
 
     def where_between(self, s: int, e: int) -> str:
         """The source line most often sampled while the loop was held in [s, e]."""
-        times = [x[0] for x in self.samples]
+        times = self._sample_times
         lo = bisect.bisect_left(times, s)
         hi = bisect.bisect_right(times, e)
         c = Counter(self.samples[i][1] for i in range(lo, hi))

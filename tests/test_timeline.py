@@ -1,0 +1,48 @@
+"""The timeline model: derived states, and memory that stays bounded on long runs."""
+
+from scenarios.snapshot import SnapshotBuilder
+from scenarios.timeline import Timeline
+
+
+def _batch(t0, n_tasks, first_seq):
+    tasks, steps, iters = [], [], []
+    for k in range(n_tasks):
+        seq = first_seq + k
+        c = t0 + k * 1000
+        tasks.append([seq, c, f"t{seq}", "customer", "f.py:1", 0, False])
+        steps += [c + 10, c + 20, seq, c + 500, c + 510, seq]
+        iters += [c + 400, c + 490]
+    return {"t": t0 + n_tasks * 1000, "tasks": tasks, "steps": steps, "iters": iters,
+            "done": [[first_seq + k, t0 + k * 1000 + 510, "ok"] for k in range(n_tasks)]}
+
+
+def test_states_of_a_task():
+    tl = Timeline(block_ms=1)
+    tl.start(0)
+    tl.ingest({"tasks": [[1, 0, "a", "main", "", 0, False]],
+               "steps": [100, 200, 1, 5_000_000, 5_100_000, 1],
+               "iters": [300, 4_000_000],
+               "done": [[1, 5_100_000, "ok"]]})
+    tl.finish(6_000_000)
+    assert tl.task_segments(1) == [("starved", 0, 100), ("running", 100, 200),
+                                   ("waiting", 200, 4_000_000), ("starved", 4_000_000, 5_000_000),
+                                   ("running", 5_000_000, 5_100_000)]
+
+
+def test_long_runs_stay_bounded():
+    tl = Timeline(max_steps=2_000, max_tasks=500)
+    tl.start(0)
+    builder = SnapshotBuilder(tl)
+    seq = 1
+    for i in range(100):
+        tl.ingest(_batch(i * 100_000, 100, seq))
+        seq += 100
+        if i % 10 == 0:
+            builder.build()
+    assert len(tl.tasks) <= 500
+    assert len(tl.steps) // 3 <= 2_000
+    assert tl.trimmed_before is not None and tl.dropped > 0
+    snap = builder.build()
+    assert len(snap.lanes) <= 1 + 500
+    newest = max(tl.tasks)
+    assert newest == seq - 1  # the newest tasks are kept
