@@ -1,0 +1,853 @@
+"""TimelineView: every lane of a run (event loop, tasks, worker threads) on one time axis.
+
+A Line API widget (``ScrollView`` + ``render_line``): only visible lines are drawn, each from
+per-lane cached cells (see ``tui.lanes``: bisect per cell, never a walk over segments), and
+finished lines are kept in an LRU cache of ``Strip``s keyed on everything that changes them
+(lane + its version, window, widths, cursor column, highlight, clip, theme).
+
+Layout::
+
+    ● 20ms/col│╵0       ╵200 ms     ╵400 ms      <- time axis (fixed, never scrolls)
+    event loop│██▏ █▓▓▓▓▓▓█ ▄ █                  <- per group: loop, then tasks, then threads
+    barista-1 │░░███───────────▓▓▓▓▓▓           (lanes scroll vertically)
+    ── run B ─────────────────────────          <- a header row per non-empty ``Lane.group``
+
+Feeding it: ``update_snapshot(snapshot)`` is the only way data comes in (UI thread, 10-30 Hz
+is fine; a snapshot is never mutated). ``clip_to(t)`` draws only up to ``t`` (replay),
+``highlight_task(id)`` tints one task's lane, ``set_cursor(key, t)`` / ``reset_view()``.
+Out: ``TimelineView.SegmentFocused(lane, segment, t)`` whenever the cursor (keys or mouse
+hover) lands on another segment; also ``cursor_lane`` / ``cursor_segment`` / ``cursor_time``.
+
+Time window: cells of ``dt`` seconds, left edge on a whole cell. ``zoom_fit`` (the start)
+shows the whole run: exactly when it is finished, on a 1-2-5 zoom level while it is live (the
+run grows into the window, which rescales when it fills). With ``follow_live`` (default) the
+live edge (``t_end``, or the clip time) stays at the right. Zoom steps are 1-2-5 levels, from
+1 µs to 1000 s per cell. Panning back stops following; panning to the end or ``end`` resumes.
+A finished run that was being followed is fitted; a new run (``t_end`` went back) is fitted.
+
+Keys (when focused): ``+``/``-`` zoom, ``0`` fit, ``left``/``right`` pan time, ``end`` follow
+the live edge, ``home`` go to the start, ``up``/``down`` move the cursor between lanes,
+``[``/``]`` (or shift+left/right) move the cursor in time, ``{``/``}`` jump to the previous /
+next segment's start. Mouse: hovering moves the cursor; the wheel over the axis row, or
+ctrl+wheel anywhere, zooms around the pointer (around the live edge while following);
+shift+wheel (or a horizontal wheel) pans time; a plain wheel over the lanes scrolls them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
+
+from rich.segment import Segment as RichSegment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from scenarios.snapshot import Lane, Segment, Snapshot
+
+from .lanes import (
+    BLANK,
+    LEGEND,
+    PARTIAL_NOTE,
+    STATE_CHAR,
+    STATE_STYLE,
+    LaneIndex,
+    axis_text,
+    format_duration,
+    level_at_least,
+    state_color,
+    truncate,
+    zoom_step,
+)
+
+__all__ = ["TimelineView", "LEGEND", "PARTIAL_NOTE", "STATE_CHAR", "STATE_STYLE"]
+
+KIND_RANK = {"loop": 0, "thread": 2}  # anything else (task, client, server...) ranks 1
+MIN_FIT_SPAN = 0.05  # seconds: the narrowest "fit" window (a run that just started)
+REVERSE = Style(reverse=True)
+
+
+class _Row:
+    """One line under the axis: a lane, or a group header (``lane is None``)."""
+
+    __slots__ = ("uid", "ident", "lane", "index", "group", "pos", "_label")
+
+    def __init__(self, uid: int, ident: tuple, lane: Lane | None, group: str) -> None:
+        self.uid = uid
+        self.ident = ident
+        self.lane = lane
+        self.index = LaneIndex()
+        self.group = group
+        self.pos = 0
+        self._label: tuple = (None, "")
+
+    def label(self, width: int, prefix: str = "") -> str:
+        key = (width, prefix, self.lane.label if self.lane else self.group)
+        if self._label[0] != key:
+            self._label = (key, truncate(prefix + key[2], width))
+        return self._label[1]
+
+
+class _Frame(NamedTuple):
+    width: int  # content width (cells)
+    height: int  # content height (lines, axis included)
+    label_w: int  # label column, separator included (0 = no label column)
+    cells: int  # lane area width (cells)
+    k0: int  # first cell shown (absolute: cell k covers [k*dt, (k+1)*dt))
+    dt: float  # seconds per cell
+    following: bool  # the right edge tracks the live edge
+
+
+class TimelineView(ScrollView, can_focus=True):
+    """A live, zoomable timeline of a run's lanes (see the module docstring)."""
+
+    DEFAULT_CSS = """
+    TimelineView {
+        background: $surface;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+    }
+    TimelineView > .timeline-view--axis { color: $text-muted; }
+    TimelineView > .timeline-view--axis-live { color: $success; text-style: bold; }
+    TimelineView > .timeline-view--label { color: $text; }
+    TimelineView > .timeline-view--separator { color: $text-disabled; }
+    TimelineView > .timeline-view--header { color: $accent; text-style: bold; }
+    TimelineView > .timeline-view--cursor { background: $accent 40%; text-style: bold; }
+    TimelineView > .timeline-view--highlight { background: $warning 15%; text-style: bold; }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "timeline-view--axis",
+        "timeline-view--axis-live",
+        "timeline-view--label",
+        "timeline-view--separator",
+        "timeline-view--header",
+        "timeline-view--cursor",
+        "timeline-view--highlight",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("plus,equals_sign", "zoom_in", "Zoom in", key_display="+"),
+        Binding("minus", "zoom_out", "Zoom out", key_display="-"),
+        Binding("0", "zoom_fit", "Fit"),
+        Binding("left", "pan_left", "Pan ◀", key_display="←"),
+        Binding("right", "pan_right", "Pan ▶", key_display="→"),
+        Binding("end", "follow", "Live"),
+        Binding("home", "go_start", "Start", show=False),
+        Binding("up", "cursor_up", "Lane up", show=False),
+        Binding("down", "cursor_down", "Lane down", show=False),
+        Binding("left_square_bracket,shift+left", "cursor_left", "Cursor ◀", show=False),
+        Binding("right_square_bracket,shift+right", "cursor_right", "Cursor ▶", show=False),
+        Binding("left_curly_bracket", "prev_segment", "Prev segment", show=False),
+        Binding("right_curly_bracket", "next_segment", "Next segment", show=False),
+    ]
+
+    follow_live: reactive[bool] = reactive(True, init=False)
+    """Keep the live edge (``snapshot.t_end``, or the clip time) at the right edge."""
+
+    @dataclass
+    class SegmentFocused(Message):
+        """The cursor (keys or mouse hover) is over ``segment`` of ``lane`` at time ``t``
+        (seconds from the run's origin); ``segment`` is None over an empty stretch."""
+
+        lane: Lane
+        segment: Segment | None
+        t: float
+        view: TimelineView | None = field(default=None, repr=False, compare=False)
+
+        @property
+        def control(self) -> TimelineView | None:
+            return self.view
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TimelineView.SegmentFocused) and message.view is self.view
+
+    def __init__(
+        self,
+        snapshot: Snapshot | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self._snapshot: Snapshot | None = None
+        self._rows: list[_Row] = []  # display order
+        self._order: list[_Row] = []  # snapshot order (lane rows only)
+        self._by_ident: dict[tuple, _Row] = {}
+        self._uid = 0
+        self._label_max = 0
+        self._fit = True  # window = the whole run
+        self._dt = 0.01  # seconds per cell when not fitting
+        self._k0 = 0  # first cell when neither fitting nor following
+        self._clip: float | None = None
+        self._highlight: int | None = None
+        self._cursor_t: float | None = None
+        self._cursor_ident: tuple | None = None
+        self._reported: tuple | None = None
+        self._frame_cache: _Frame | None = None
+        self._tv_styles: dict[str, Style] | None = None
+        self._last_styles: dict[str, Style] | None = None
+        self._style_gen = 0
+        self._palettes: dict[Style, dict] = {}
+        self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
+        if snapshot is not None:
+            self.update_snapshot(snapshot)
+
+    # ================================================================== public API
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    def update_snapshot(self, snapshot: Snapshot) -> None:
+        """Show ``snapshot``. Cheap: only lanes whose segments changed are re-indexed (from
+        their first change on), the scroll position is kept and only visible lines that
+        changed are refreshed (all of them when the time window moved)."""
+        prev = self._snapshot
+        self._snapshot = snapshot
+        lanes = snapshot.lanes
+        order = self._order
+        structure = len(lanes) != len(order)
+        changed: list[_Row] = []
+        if not structure:
+            for row, lane in zip(order, lanes):
+                old = row.lane
+                if old is lane:
+                    continue
+                if old.key != lane.key or old.group != lane.group or old.kind != lane.kind:
+                    structure = True
+                    break
+                row.lane = lane
+                if row.index.update(lane.segments) is not None or old.label != lane.label:
+                    changed.append(row)
+        if structure:
+            self._rebuild_rows(lanes)
+        if prev is not None and snapshot.t_end < prev.t_end:
+            self._fit = True  # time went backwards: a new run, start from the whole of it
+            self.follow_live = True
+        elif prev is not None and prev.live and not snapshot.live and self.follow_live:
+            self._fit = True  # the run ended: show all of it
+        old_frame = self._frame_cache
+        self._frame_cache = None
+        if not self.is_mounted:
+            return
+        frame = self._frame()
+        if structure or old_frame != frame:
+            self.refresh()
+        elif changed:
+            top = int(self.scroll_offset.y)
+            lines = frame.height - 1
+            for row in changed:
+                y = row.pos - top
+                if 0 <= y < lines:
+                    self.refresh(Region(0, y + 1, frame.width, 1))
+        self._report_cursor()
+
+    def reset_view(self) -> None:
+        """Fit the whole run, follow the live edge, hide the cursor, scroll to the top."""
+        self._fit = True
+        self.follow_live = True
+        self._cursor_ident = self._cursor_t = None
+        self._reported = None
+        self._frame_cache = None
+        if self.is_mounted:
+            self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh()
+
+    def clip_to(self, t: float | None) -> None:
+        """Draw only what happened up to time ``t`` (replay / scrubbing); None = everything."""
+        if t == self._clip:
+            return
+        self._clip = t
+        self._frame_cache = None
+        self.refresh()
+        self._report_cursor()
+
+    @property
+    def clip(self) -> float | None:
+        return self._clip
+
+    def highlight_task(self, task_id: int | None) -> None:
+        """Emphasise the lane(s) of task ``task_id`` (None: no emphasis): a tinted row and a
+        ``▶`` before the label. Does not scroll (use ``set_cursor`` to bring a lane into view)."""
+        if task_id == self._highlight:
+            return
+        self._highlight = task_id
+        self.refresh()
+
+    @property
+    def highlighted_task(self) -> int | None:
+        return self._highlight
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """(start, end) in seconds of the time window shown."""
+        f = self._frame()
+        return (f.k0 * f.dt, (f.k0 + f.cells) * f.dt)
+
+    @property
+    def seconds_per_cell(self) -> float:
+        return self._frame().dt
+
+    @property
+    def fitting(self) -> bool:
+        """The window shows the whole run (``zoom_fit``)."""
+        return self._fit
+
+    @property
+    def cursor_lane(self) -> Lane | None:
+        row = self._cursor_row()
+        return row.lane if row is not None else None
+
+    @property
+    def cursor_time(self) -> float | None:
+        return self._cursor_t
+
+    @property
+    def cursor_segment(self) -> Segment | None:
+        """The segment under the cursor (the most telling one in the cursor's cell)."""
+        row = self._cursor_row()
+        if row is None or self._cursor_t is None:
+            return None
+        return self._segment_at(row, self._cursor_t)
+
+    def set_cursor(self, lane_key: str | None, t: float | None, group: str = "") -> None:
+        """Put the cursor on lane ``lane_key`` (of ``group``) at time ``t``; None hides it."""
+        if lane_key is None or t is None:
+            self._cursor_ident = self._cursor_t = None
+        else:
+            self._cursor_ident = (group, lane_key)
+            self._cursor_t = t
+            row = self._cursor_row()
+            if row is not None:
+                self._scroll_row_visible(row.pos)
+            self._time_visible(t)
+        self.refresh()
+        self._report_cursor()
+
+    # ================================================================== rows
+    def _rebuild_rows(self, lanes: tuple[Lane, ...]) -> None:
+        old = {row.ident: row for row in self._order}
+        order: list[_Row] = []
+        groups: dict[str, list[_Row]] = {}
+        for lane in lanes:
+            ident = (lane.group, lane.key)
+            row = old.pop(ident, None)
+            if row is None:
+                self._uid += 1
+                row = _Row(self._uid, ident, lane, lane.group)
+            row.lane = lane
+            row.index.update(lane.segments)
+            order.append(row)
+            groups.setdefault(lane.group, []).append(row)
+        rows: list[_Row] = []
+        for group, members in groups.items():
+            if group:
+                self._uid += 1
+                rows.append(_Row(self._uid, ("#header", group), None, group))
+            members.sort(key=lambda r: KIND_RANK.get(r.lane.kind, 1))
+            rows.extend(members)
+        for pos, row in enumerate(rows):
+            row.pos = pos
+        self._order = order
+        self._rows = rows
+        self._by_ident = {row.ident: row for row in order}
+        self._label_max = max((len(r.lane.label) for r in order), default=0)
+        self._update_virtual_size()
+
+    def _update_virtual_size(self) -> None:
+        if self.is_mounted:
+            self.virtual_size = Size(0, len(self._rows) + 1)
+
+    def _cursor_row(self) -> _Row | None:
+        if self._cursor_ident is None:
+            return None
+        return self._by_ident.get(self._cursor_ident)
+
+    # ================================================================== window
+    def _frame(self) -> _Frame:
+        f = self._frame_cache
+        if f is None:
+            f = self._frame_cache = self._compute_frame()
+        return f
+
+    def _compute_frame(self) -> _Frame:
+        region = self.scrollable_content_region if self.is_mounted else Region(0, 0, 80, 24)
+        width, height = max(0, region.width), max(0, region.height)
+        # label column: the longest label, within a quarter/third of the width
+        if width < 12:
+            label_w = 0
+        else:
+            cap = max(6, min(28, width // 3))
+            label_w = min(max(self._label_max, 10) + 1, cap)
+        cells = max(1, width - label_w)
+        k0, dt, following = self._compute_window(cells)
+        return _Frame(width, height, label_w, cells, k0, dt, following)
+
+    def _edge(self) -> float:
+        snap = self._snapshot
+        t_end = snap.t_end if snap is not None else 0.0
+        if self._clip is not None:
+            return max(0.0, min(self._clip, t_end))
+        return t_end
+
+    def _compute_window(self, cells: int) -> tuple[int, float, bool]:
+        snap = self._snapshot
+        t_end = snap.t_end if snap is not None else 0.0
+        live = snap is not None and snap.live
+        if self._fit:
+            span = max(t_end, MIN_FIT_SPAN)
+            if live:  # a whole zoom level, so cells stay cached while the run grows
+                return 0, level_at_least(span / cells), True
+            return 0, span / cells, False
+        dt = self._dt
+        if self.follow_live:
+            k_end = math.ceil(self._edge() / dt - 1e-9)
+            return max(0, k_end - cells), dt, True
+        return self._k0, dt, False
+
+    def _set_window(self, k0: int, dt: float, follow: bool) -> None:
+        self._fit = False
+        self._dt = dt
+        self._k0 = max(0, k0)
+        self.follow_live = follow  # (watcher refreshes)
+        self._frame_cache = None
+        self.refresh()
+
+    def watch_follow_live(self, value: bool) -> None:
+        self._frame_cache = None
+        self.refresh()
+
+    def _max_k0(self, f: _Frame, dt: float) -> int:
+        return max(0, math.ceil(self._edge() / dt - 1e-9) - f.cells)
+
+    def _time_visible(self, t: float) -> None:
+        """Pan (whole cells) so that time ``t`` is inside the window."""
+        f = self._frame()
+        k = math.floor(t / f.dt)
+        if f.k0 <= k < f.k0 + f.cells:
+            return
+        if k < f.k0:
+            k0 = k - f.cells // 8
+        else:
+            k0 = k - f.cells + 1 + f.cells // 8
+        max_k0 = self._max_k0(f, f.dt)
+        k0 = max(0, min(k0, max_k0))
+        self._set_window(k0, f.dt, self.follow_live and k0 >= max_k0)
+
+    def zoom(self, direction: int, anchor_col: int | None = None) -> None:
+        """Zoom in (direction < 0: fewer seconds per cell) or out, keeping the time under
+        ``anchor_col`` (default: the cursor if visible, else the centre) in place; while
+        following a live run the right edge stays on the live edge."""
+        f = self._frame()
+        dt = zoom_step(f.dt, direction)
+        snap = self._snapshot
+        if self.follow_live and f.following and snap is not None and snap.live:
+            self._set_window(0, dt, True)
+            return
+        t = None
+        if anchor_col is None:
+            anchor_col = f.cells // 2
+            if self._cursor_t is not None and self._cursor_row() is not None:
+                c = math.floor(self._cursor_t / f.dt) - f.k0
+                if 0 <= c < f.cells:
+                    anchor_col, t = c, self._cursor_t
+        if t is None:
+            t = (f.k0 + anchor_col + 0.5) * f.dt
+        k0 = math.floor(t / dt) - anchor_col
+        self._set_window(k0, dt, False)
+
+    # ================================================================== actions
+    def action_zoom_in(self) -> None:
+        """Zoom in."""
+        self.zoom(-1)
+
+    def action_zoom_out(self) -> None:
+        """Zoom out."""
+        self.zoom(1)
+
+    def action_zoom_fit(self) -> None:
+        """Fit the whole run in the window (and follow it while it is live)."""
+        self._fit = True
+        self.follow_live = True
+        self._frame_cache = None
+        self.refresh()
+
+    def pan(self, cells: int) -> None:
+        """Move the window by ``cells`` (negative: back in time); reaching the live edge
+        follows it again."""
+        f = self._frame()
+        max_k0 = self._max_k0(f, f.dt)
+        k0 = max(0, min(f.k0 + cells, max(max_k0, f.k0)))
+        follow = cells > 0 and k0 >= max_k0
+        if k0 == f.k0 and (follow == f.following or cells < 0):
+            return
+        self._set_window(k0, f.dt, follow)
+
+    def action_pan_left(self) -> None:
+        """Pan back in time."""
+        self.pan(-max(1, self._frame().cells // 8))
+
+    def action_pan_right(self) -> None:
+        """Pan forward in time."""
+        self.pan(max(1, self._frame().cells // 8))
+
+    def action_follow(self) -> None:
+        """Follow the live edge (keeps the zoom)."""
+        f = self._frame()
+        self._set_window(self._max_k0(f, f.dt), f.dt, True)
+
+    def action_go_start(self) -> None:
+        """Go to the start of the run (keeps the zoom)."""
+        f = self._frame()
+        self._set_window(0, f.dt, False)
+
+    def _ensure_cursor(self) -> bool:
+        """Place the cursor (first lane, middle of the window) if there is none."""
+        if self._cursor_row() is not None and self._cursor_t is not None:
+            return False
+        lane_rows = [r for r in self._rows if r.lane is not None]
+        if not lane_rows:
+            return True
+        top = int(self.scroll_offset.y)
+        row = next((r for r in lane_rows if r.pos >= top), lane_rows[0])
+        f = self._frame()
+        self._cursor_ident = row.ident
+        if self._cursor_t is None:
+            edge_k = math.ceil(self._edge() / f.dt)
+            k = min(f.k0 + f.cells // 2, max(f.k0, edge_k - 1))
+            self._cursor_t = (k + 0.5) * f.dt
+        self._cursor_moved()
+        return True
+
+    def _move_row(self, step: int) -> None:
+        if self._ensure_cursor():
+            return
+        row = self._cursor_row()
+        pos = row.pos + step
+        while 0 <= pos < len(self._rows) and self._rows[pos].lane is None:
+            pos += step
+        if 0 <= pos < len(self._rows):
+            self._cursor_ident = self._rows[pos].ident
+            self._scroll_row_visible(pos)
+        self._cursor_moved()
+
+    def _scroll_row_visible(self, pos: int) -> None:
+        if not self.is_mounted:
+            return
+        lines = max(1, self._frame().height - 1)
+        top = int(self.scroll_offset.y)
+        if pos < top:
+            self.scroll_to(y=pos, animate=False, immediate=True)
+        elif pos >= top + lines:
+            self.scroll_to(y=pos - lines + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        """Cursor to the lane above."""
+        self._move_row(-1)
+
+    def action_cursor_down(self) -> None:
+        """Cursor to the lane below."""
+        self._move_row(1)
+
+    def _move_time(self, cells: int) -> None:
+        if self._ensure_cursor():
+            return
+        f = self._frame()
+        k = math.floor(self._cursor_t / f.dt) + cells
+        k = max(0, min(k, math.ceil(self._edge() / f.dt) - 1))
+        self._cursor_t = (k + 0.5) * f.dt
+        self._time_visible(self._cursor_t)
+        self._cursor_moved()
+
+    def action_cursor_left(self) -> None:
+        """Cursor back in time by one cell."""
+        self._move_time(-1)
+
+    def action_cursor_right(self) -> None:
+        """Cursor forward in time by one cell."""
+        self._move_time(1)
+
+    def _jump_segment(self, direction: int) -> None:
+        if self._ensure_cursor():
+            return
+        row = self._cursor_row()
+        f = self._frame()
+        k = math.floor(self._cursor_t / f.dt)
+        # from the cursor's cell edge, so a jump always leaves the cell
+        t_from = (k + 1) * f.dt * (1 - 1e-12) if direction > 0 else k * f.dt
+        t = row.index.next_start(t_from, direction)
+        if t is None:
+            return
+        self._cursor_t = t
+        self._time_visible(t)
+        self._cursor_moved()
+
+    def action_prev_segment(self) -> None:
+        """Cursor to the start of the previous segment in the lane."""
+        self._jump_segment(-1)
+
+    def action_next_segment(self) -> None:
+        """Cursor to the start of the next segment in the lane."""
+        self._jump_segment(1)
+
+    def _cursor_moved(self) -> None:
+        self._frame_cache = None
+        self.refresh()
+        self._report_cursor()
+
+    # ================================================================== cursor report
+    def _segment_at(self, row: _Row, t: float) -> Segment | None:
+        if self._clip is not None and t > self._clip:
+            return None
+        f = self._frame()
+        k = math.floor(t / f.dt)
+        limit = self._clip if self._clip is not None else math.inf
+        i = row.index.in_cell(k * f.dt, (k + 1) * f.dt, limit)
+        if i < 0:
+            return None
+        return row.index.segments[i]
+
+    def _report_cursor(self) -> None:
+        row = self._cursor_row()
+        if row is None or self._cursor_t is None or row.lane is None:
+            return
+        seg = self._segment_at(row, self._cursor_t)
+        key = (row.ident, seg, self._cursor_t)
+        if key == self._reported:
+            return
+        self._reported = key
+        self.post_message(self.SegmentFocused(row.lane, seg, self._cursor_t, self))
+
+    # ================================================================== mouse
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        off = event.get_content_offset(self)
+        if off is None or off.y < 1:
+            return
+        f = self._frame()
+        if off.x < f.label_w or off.x >= f.label_w + f.cells:
+            return
+        pos = int(self.scroll_offset.y) + off.y - 1
+        if not 0 <= pos < len(self._rows) or self._rows[pos].lane is None:
+            return
+        t = (f.k0 + off.x - f.label_w + 0.5) * f.dt
+        if self._cursor_ident == self._rows[pos].ident and self._cursor_t == t:
+            return
+        self._cursor_ident = self._rows[pos].ident
+        self._cursor_t = t
+        self._cursor_moved()
+
+    def _wheel(self, event: events.MouseEvent, direction: int) -> bool:
+        off = event.get_content_offset(self)
+        if off is None:
+            return False
+        f = self._frame()
+        if event.ctrl or off.y == 0:
+            col = off.x - f.label_w
+            self.zoom(-direction, col if 0 <= col < f.cells else None)
+            return True
+        if event.shift:
+            self.pan(direction * max(1, f.cells // 16))
+            return True
+        return False
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self._wheel(event, 1):
+            event.prevent_default()
+            event.stop()
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if self._wheel(event, -1):
+            event.prevent_default()
+            event.stop()
+
+    def _on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        self.pan(-max(1, self._frame().cells // 16))
+        event.prevent_default()
+        event.stop()
+
+    def _on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        self.pan(max(1, self._frame().cells // 16))
+        event.prevent_default()
+        event.stop()
+
+    # ================================================================== layout
+    def on_resize(self, event: events.Resize) -> None:
+        self._frame_cache = None
+        self._update_virtual_size()
+        self.refresh()
+
+    def on_mount(self) -> None:
+        self._frame_cache = None
+        self._update_virtual_size()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._tv_styles = None  # recomputed on the next line; caches dropped only if they differ
+
+    # ================================================================== drawing
+    def _styles(self) -> dict[str, Style]:
+        st = self._tv_styles
+        if st is None:
+            comp = self.get_component_rich_style
+            st = {
+                "base": self.rich_style,
+                "axis": comp("timeline-view--axis"),
+                "live": comp("timeline-view--axis-live"),
+                "label": comp("timeline-view--label"),
+                "sep": comp("timeline-view--separator"),
+                "header": comp("timeline-view--header"),
+                "cursor": comp("timeline-view--cursor"),
+                "highlight": comp("timeline-view--highlight"),
+            }
+            if st != self._last_styles:  # a theme change (not just focus / hover)
+                self._last_styles = st
+                self._style_gen += 1
+                self._palettes.clear()
+                self._strips.clear()
+            self._tv_styles = st
+        return st
+
+    def _palette(self, base: Style) -> dict:
+        pal = self._palettes.get(base)
+        if pal is None:
+            pal = self._palettes[base] = {}
+        return pal
+
+    @staticmethod
+    def _code_style(code: tuple, base: Style) -> Style:
+        _char, fg, bg = code
+        if fg is None and bg is None:
+            return base
+        color = base.bgcolor if fg == "bg" else (state_color(fg) or None)
+        bgcolor = (state_color(bg) or None) if bg else None
+        return base + Style(color=color, bgcolor=bgcolor)
+
+    def render_line(self, y: int) -> Strip:
+        f = self._frame()
+        if y == 0:  # the scrollbar may have come or gone without a resize
+            w, h = self.scrollable_content_region.size
+            if w != f.width or h != f.height:
+                self._frame_cache = None
+                f = self._frame()
+        styles = self._styles()
+        if f.width <= 0:
+            return Strip.blank(0)
+        if y == 0:
+            return self._axis_strip(f, styles)
+        pos = int(self.scroll_offset.y) + y - 1
+        if not 0 <= pos < len(self._rows):
+            return Strip.blank(f.width, styles["base"])
+        row = self._rows[pos]
+        if row.lane is None:
+            key = (row.uid, f.width, self._style_gen)
+            strip = self._strips.get(key)
+            if strip is None:
+                text = f"── {row.group} "
+                text = truncate(text + "─" * max(0, f.width - len(text)), f.width)
+                strip = Strip([RichSegment(text, styles["header"])], f.width)
+                self._strips[key] = strip
+            return strip
+        cursor_col = None
+        if self._cursor_t is not None and row.ident == self._cursor_ident:
+            cursor_col = math.floor(self._cursor_t / f.dt) - f.k0
+        highlighted = (
+            self._highlight is not None and row.lane.task == self._highlight and row.lane.kind != "loop"
+        )
+        key = (
+            row.uid, row.index.version, row.lane.label, f.k0, f.dt, f.cells, f.label_w,
+            cursor_col, highlighted, self._clip, self._style_gen,
+        )
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._lane_strip(row, f, styles, cursor_col, highlighted)
+            self._strips[key] = strip
+        return strip
+
+    def _lane_strip(
+        self, row: _Row, f: _Frame, styles: dict, cursor_col: int | None, highlighted: bool
+    ) -> Strip:
+        base = styles["highlight"] if highlighted else styles["base"]
+        segs: list[RichSegment] = []
+        if f.label_w:
+            if cursor_col is not None:
+                lstyle = styles["cursor"]
+            else:
+                lstyle = styles["highlight"] if highlighted else styles["label"]
+            segs.append(RichSegment(row.label(f.label_w - 1, "▶" if highlighted else ""), lstyle))
+            segs.append(RichSegment("│", styles["sep"]))
+        codes = row.index.cells(f.k0, f.cells, f.dt)
+        clip = self._clip
+        if clip is not None:
+            kc = math.floor(clip / f.dt) - f.k0
+            if kc < f.cells:
+                kc = max(kc, 0)
+                codes[kc:] = [BLANK] * (f.cells - kc)
+                if clip > f.k0 * f.dt:
+                    codes[kc] = row.index.cell(f.k0 + kc, f.dt, clip)
+        pal = self._palette(base)
+        code_style = self._code_style
+        append = segs.append
+        if cursor_col is not None and 0 <= cursor_col < f.cells:
+            parts = ((0, cursor_col), (cursor_col, cursor_col + 1), (cursor_col + 1, f.cells))
+        else:
+            parts = ((0, f.cells),)
+        for lo, hi in parts:
+            if lo >= hi:
+                continue
+            is_cursor = hi - lo == 1 and lo == cursor_col
+            prev = codes[lo]
+            n = 0
+            for c in codes[lo:hi]:
+                if c is prev:
+                    n += 1
+                    continue
+                style = pal.get(prev)
+                if style is None:
+                    style = pal[prev] = code_style(prev, base)
+                append(RichSegment(prev[0] * n, style))
+                prev, n = c, 1
+            style = pal.get(prev)
+            if style is None:
+                style = pal[prev] = code_style(prev, base)
+            if is_cursor:
+                style = style + REVERSE
+            append(RichSegment(prev[0] * n, style))
+        return Strip(segs, f.width)
+
+    def _axis_strip(self, f: _Frame, styles: dict) -> Strip:
+        cursor_col = None
+        if self._cursor_t is not None and self._cursor_row() is not None:
+            cursor_col = math.floor(self._cursor_t / f.dt) - f.k0
+        live = f.following and self._snapshot is not None and self._snapshot.live
+        key = ("#axis", f.k0, f.dt, f.cells, f.label_w, cursor_col, live, self._style_gen)
+        strip = self._strips.get(key)
+        if strip is not None:
+            return strip
+        segs: list[RichSegment] = []
+        if f.label_w:
+            info = f"{format_duration(f.dt)}/col"
+            if live:
+                segs.append(RichSegment(truncate("● " + info, f.label_w - 1), styles["live"]))
+            else:
+                segs.append(RichSegment(truncate(info, f.label_w - 1), styles["axis"]))
+            segs.append(RichSegment("│", styles["sep"]))
+        text = axis_text(f.k0, f.dt, f.cells)
+        if cursor_col is not None and 0 <= cursor_col < f.cells:
+            segs.append(RichSegment(text[:cursor_col], styles["axis"]))
+            segs.append(RichSegment(text[cursor_col], styles["cursor"]))
+            segs.append(RichSegment(text[cursor_col + 1:], styles["axis"]))
+        else:
+            segs.append(RichSegment(text, styles["axis"]))
+        strip = Strip(segs, f.width)
+        self._strips[key] = strip
+        return strip
