@@ -315,18 +315,32 @@ class _Ring:
         self.target[i] = target
         self.count += 1
 
-    def read(self, cursor: int, limit: int | None) -> RecordBatch:
+    def copy(self, cursor: int, limit: int | None) -> tuple[int, int, int, list]:
+        """Under the caller's lock: (start, end, dropped, column slices) -- C-speed copies."""
         start = max(cursor, self.count - self.cap, 0)
         dropped = start - cursor if cursor < start else 0
-        end = self.count if limit is None else min(self.count, start + limit)
-        out = []
-        cap = self.cap
-        for seq in range(start, end):
-            i = seq % cap
-            out.append(RequestRecord(seq, self.rid[i], self.user[i], self.intended[i], self.sent[i],
-                                     self.first[i], self.done[i], self.status[i], self.kind[i],
-                                     bool(self.echoed[i]), self.target[i]))
-        return RecordBatch(tuple(out), end, dropped)
+        end = self.count if limit is None else max(start, min(self.count, start + limit))
+        cols = (self.rid, self.user, self.intended, self.sent, self.first, self.done,
+                self.status, self.kind, self.echoed, self.target)
+        if end <= start:
+            return start, start, dropped, []
+        i, j = start % self.cap, end % self.cap
+        if i < j:
+            return start, end, dropped, [c[i:j] for c in cols]
+        return start, end, dropped, [c[i:] + c[:j] for c in cols]
+
+    @staticmethod
+    def build(start: int, end: int, dropped: int, cols: list) -> RecordBatch:
+        """Outside the lock: turn the copied columns into RequestRecord objects."""
+        if not cols:
+            return RecordBatch((), end, dropped)
+        rid, user, intended, sent, first, done, status, kind, echoed, target = cols
+        out = tuple(
+            RequestRecord(start + k, rid[k], user[k], intended[k], sent[k], first[k], done[k],
+                          status[k], kind[k], bool(echoed[k]), target[k])
+            for k in range(end - start)
+        )
+        return RecordBatch(out, end, dropped)
 
 
 class _Req:
@@ -409,6 +423,8 @@ class LoadGenerator:
             (right before it is written), so client-side queueing shows up as intended -> sent.
             Otherwise sent_ns is when the request is handed to the client.
         headers: extra request headers.
+        full_headers: aiohttp: also send aiohttp's default User-Agent, Accept and
+            Accept-Encoding headers (by default only Host and x-request-id, like wrk).
         allow_remote: allow non-loopback targets.
     """
 
@@ -433,6 +449,7 @@ class LoadGenerator:
         record_capacity: int = 200_000,
         precise_sent: bool = True,
         headers: Mapping[str, str] | None = None,
+        full_headers: bool = False,
         allow_remote: bool = False,
     ) -> None:
         if model not in ("closed", "open"):
@@ -461,6 +478,7 @@ class LoadGenerator:
         self.interval = interval
         self.precise_sent = precise_sent
         self.extra_headers = dict(headers or {})
+        self.full_headers = full_headers
 
         self._target_users = int(concurrency)
         self._rate = float(rate)
@@ -503,7 +521,7 @@ class LoadGenerator:
         self._stopping = False
         self._wake: asyncio.Event | None = None
         self._rate_event: asyncio.Event | None = None
-        self._send: Callable[[_Req], Awaitable[None]] | None = None
+        self._send: Callable[[_Req], Awaitable[int]] | None = None
 
     # ---- public control (thread-safe) ---------------------------------------------------------
     @property
@@ -539,8 +557,11 @@ class LoadGenerator:
     # ---- public reading (thread-safe) ---------------------------------------------------------
     def records_since(self, cursor: int = 0, limit: int | None = None) -> RecordBatch:
         """Finished requests from `cursor` on (completion order). Use batch.cursor next time."""
+        if cursor < 0:
+            raise ValueError("cursor must be >= 0")
         with self._lock:
-            return self._ring.read(cursor, limit)
+            copied = self._ring.copy(cursor, limit)
+        return _Ring.build(*copied)
 
     def in_flight_requests(self) -> tuple[InFlight, ...]:
         """Requests sent (or queued in the client) and not finished yet."""
@@ -653,8 +674,11 @@ class LoadGenerator:
         loop = self._loop
         if loop is None or self._loop_thread == threading.get_ident() or loop.is_closed():
             fn(*args)
-        else:
+            return
+        try:
             loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop closed meanwhile: the run is over
+            fn(*args)
 
     def _begin_stop(self) -> None:
         self._stopping = True
@@ -816,6 +840,8 @@ class LoadGenerator:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 auto_decompress=False,
+                # send a minimal request, like wrk: Host + x-request-id (less to parse for h11)
+                skip_auto_headers=() if self.full_headers else ("User-Agent", "Accept", "Accept-Encoding"),
             )
             self._send = self._make_aiohttp_send(session)
             return session.close
@@ -835,11 +861,13 @@ class LoadGenerator:
         precise = self.precise_sent
         inflight = self._inflight
         record = self._record
+        lock = self._lock
 
         async def send(req: _Req) -> int:
             rid_s = f"r{req.rid:06d}"
             headers = {**extra, "x-request-id": rid_s} if extra else {"x-request-id": rid_s}
-            inflight[req.rid] = req
+            with lock:
+                inflight[req.rid] = req
             status = first = 0
             echoed = False
             kind = OK
@@ -868,11 +896,13 @@ class LoadGenerator:
         extra = self.extra_headers
         inflight = self._inflight
         record = self._record
+        lock = self._lock
 
         async def send(req: _Req) -> int:
             rid_s = f"r{req.rid:06d}"
             headers = {**extra, "x-request-id": rid_s} if extra else {"x-request-id": rid_s}
-            inflight[req.rid] = req
+            with lock:
+                inflight[req.rid] = req
             status = first = 0
             echoed = False
             req.sent = monotonic_ns()

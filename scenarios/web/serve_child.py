@@ -8,7 +8,8 @@ that it creates itself with ``asyncio.new_event_loop()`` and drives with
 the parent (so "port in use" is reported there) and inherited as file descriptor ``--fd``.
 
 Before uvicorn starts, :func:`install_instruments` is called with that loop: THE HOOK for the
-event-loop recorder.
+event-loop recorder; :func:`shutdown_instruments` is called after uvicorn stops (the child then
+leaves with os._exit, so atexit handlers do not run).
 
 The child dies with its parent: prctl(PR_SET_PDEATHSIG, SIGKILL) on Linux, a watchdog thread
 that exits when os.getppid() changes, and EOF on stdin (the parent holds the write end of a
@@ -35,6 +36,15 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     """Called once in the child, with the loop uvicorn will run on, before the server starts.
 
     Currently does nothing. (Owned by the recorder: scenarios/recorder.py.)
+    """
+    return None
+
+
+def shutdown_instruments(loop: asyncio.AbstractEventLoop) -> None:
+    """Called once after uvicorn has stopped (SIGTERM / stop()), before the loop is closed.
+
+    Flush anything here: the child leaves with os._exit(), so atexit handlers do NOT run.
+    (Not called on SIGKILL.) Currently does nothing.
     """
     return None
 # ---------------------------------------------------------------------------------------------
@@ -147,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         loop.run_until_complete(server.serve(sockets=[sock]))
     finally:
         try:
+            shutdown_instruments(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()

@@ -174,7 +174,8 @@ class WebServer:
         log_level: str = "warning",
         graceful_timeout: int = 1,
     ) -> None:
-        if ":" not in app.strip(":") and app != DEFAULT_APP:
+        module, _, attr = app.partition(":")
+        if not module or not attr:
             raise ServerError(f"app must look like 'module:attribute', got {app!r}")
         if not is_loopback_host(host):
             raise ServerError(f"refusing to serve on {host!r}: only loopback addresses are allowed")
