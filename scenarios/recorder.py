@@ -127,6 +127,15 @@ def _traced_timer_run(self):
     self = None
 
 
+def tag_current(label: str) -> None:
+    """Label the current task in the recording (e.g. with a request id). No-op when off."""
+    rec = _active
+    if rec is not None:
+        task = asyncio.current_task()
+        if task is not None:
+            rec._tags.append((id(task), now_ns(), label))
+
+
 def user_frame(frame):
     """The innermost frame that is not asyncio's, the recorder's or the threading machinery's."""
     f = frame
@@ -263,6 +272,8 @@ class Recorder:
         self._samples: list = []  # (t_ns, where, func)
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
         self._warnings: list = []  # (t_ns, kind, message, where)
+        self._tags: list = []  # (raw, t_ns, label)
+        self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
         self._seq = 0
         self._live: dict[int, list] = {}  # task seq -> its entry in _hist
         self._dropped = 0
@@ -546,6 +557,7 @@ class Recorder:
         samples = self._take(self._samples)
         jobs = self._take(self._jobs)
         warns = self._take(self._warnings)
+        tags = self._take(self._tags)
 
         tasks_out = []
         names = []
@@ -597,6 +609,7 @@ class Recorder:
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
+        tags_out = [[resolve(raw, t), label] for raw, t, label in tags]
 
         if final:  # tasks first seen in this last drain
             closing += self._check_finished([live[q] for q in seqs], True)
@@ -625,8 +638,18 @@ class Recorder:
             "samples": samples_out,
             "jobs": jobs_out,
             "warnings": [list(w) for w in warns],
+            "tags": [t for t in tags_out if t[0]],
+            "gauges": self._read_gauges(),
             "dropped": dropped,
         }
+
+    def _read_gauges(self) -> list:
+        if self.gauges is None:
+            return []
+        try:
+            return [[now_ns(), self.gauges()]]
+        except Exception:  # a gauge must never break the recording
+            return []
 
     @staticmethod
     def _check_finished(entries, final: bool) -> list:

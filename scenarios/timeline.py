@@ -33,6 +33,7 @@ class TaskInfo:
     name: str = ""
     done_ns: int | None = None
     outcome: str | None = None
+    tag: str = ""  # a label the code gave it (e.g. the request id of a server handler)
     steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
     ready: list = field(default_factory=list)  # ns at which a timer made it ready
 
@@ -85,6 +86,7 @@ class Timeline:
         self.warnings: list[Warning_] = []
         self.output: list[tuple[int, str]] = []  # (t_ns, line) printed by the scenario
         self.marks: list[tuple[int, str, object]] = []  # (t_ns, knob, value) changed live
+        self.gauges: list[tuple[int, dict]] = []  # (t_ns, {name: value}) sampled at each drain
         self.dropped = 0
         self.result = None
         self.error: str | None = None
@@ -110,6 +112,11 @@ class Timeline:
         for seq, name in batch.get("names", ()):
             if seq in tasks:
                 tasks[seq].name = name
+        for seq, label in batch.get("tags", ()):
+            if seq in tasks:
+                tasks[seq].tag = label
+        for g in batch.get("gauges", ()):
+            self.gauges.append((g[0], g[1]))
         for seq, t, outcome in batch.get("done", ()):
             if seq in tasks:
                 tasks[seq].done_ns = t
@@ -144,7 +151,7 @@ class Timeline:
             self.last_ns = max(self.last_ns, batch["t"])
         if len(self.steps) // 3 > self.max_steps or len(self.tasks) > self.max_tasks:
             self._trim()
-        for name in ("samples", "jobs", "warnings", "output", "marks"):
+        for name in ("samples", "jobs", "warnings", "output", "marks", "gauges"):
             items = getattr(self, name)
             if len(items) > self.max_items:
                 del items[: len(items) - self.max_items * 3 // 4]

@@ -29,6 +29,8 @@ from urllib.parse import parse_qs
 
 import anyio.to_thread
 
+from scenarios.recorder import tag_current
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -38,6 +40,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: The current request's ``x-request-id`` (str) while a request is being handled, else None.
 #: Copied into worker threads by ``run_in_threadpool`` / ``asyncio.to_thread``.
 REQUEST_ID: ContextVar[str | None] = ContextVar("coffeeshop_request_id", default=None)
+
+#: Requests in flight in this process, over every LabMiddleware (read by the recorder's gauges).
+IN_FLIGHT = [0]
 
 ENV_MAX_IN_FLIGHT = "COFFEESHOP_MAX_IN_FLIGHT"
 REQUEST_ID_HEADER = b"x-request-id"
@@ -136,13 +141,17 @@ class LabMiddleware:
             send_with_id = send
 
         token = REQUEST_ID.set(rid.decode("latin-1") if rid is not None else None)
+        if rid is not None:  # the handler task's lane is matched to the client's by this id
+            tag_current(rid.decode("latin-1"))
         if counted:
             self.in_flight += 1
+            IN_FLIGHT[0] += 1
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             if counted:
                 self.in_flight -= 1
+                IN_FLIGHT[0] -= 1
             REQUEST_ID.reset(token)
 
     async def _admin(self, scope: Scope, send: Send, echo: list[tuple[bytes, bytes]]) -> None:

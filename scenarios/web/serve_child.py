@@ -32,21 +32,84 @@ import time
 
 # ---------------------------------------------------------------------------------------------
 # HOOK: the event-loop recorder goes here.
+_instruments: dict = {}
+
+
 def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     """Called once in the child, with the loop uvicorn will run on, before the server starts.
 
-    Currently does nothing. (Owned by the recorder: scenarios/recorder.py.)
+    With ``--events-fd N`` the loop is recorded (scenarios/recorder.py) and every ~50 ms a
+    batch of what it did is written to fd N as one JSON line (the parent's WebServer reads
+    it into a Timeline). Each batch also carries gauges: requests in flight and anyio's
+    thread-pool tokens in use.
     """
-    return None
+    fd = _instruments.get("events_fd")
+    if fd is None:
+        return
+    import json
+
+    from scenarios.recorder import Recorder, now_ns
+    from scenarios.web import middleware
+
+    try:  # imports that would otherwise happen inside the first loop steps, as "blocks"
+        import anyio._backends._asyncio  # noqa: F401
+        import uvicorn.protocols.http.h11_impl  # noqa: F401
+    except Exception:
+        pass
+
+    out = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
+    lock = threading.Lock()
+
+    def send(msg: dict) -> None:
+        line = json.dumps(msg, separators=(",", ":"))
+        with lock:
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass  # the parent stopped listening: keep serving
+
+    limiter = {}
+
+    def capture_limiter() -> None:  # anyio's limiter is bound to the running loop
+        import anyio.to_thread
+
+        limiter["l"] = anyio.to_thread.current_default_thread_limiter()
+
+    def gauges() -> dict:
+        lim = limiter.get("l")
+        return {
+            "in_flight": middleware.IN_FLIGHT[0],
+            "pool_borrowed": int(lim.borrowed_tokens) if lim is not None else 0,
+            "pool_total": int(lim.total_tokens) if lim is not None else 0,
+        }
+
+    rec = Recorder(block_ms=_instruments.get("block_ms", 25.0),
+                   sink=lambda batch: send({"type": "batch", **batch}))
+    rec.gauges = gauges
+    loop.call_soon(capture_limiter)
+    rec.install(loop)
+    send({"type": "start", "t": now_ns(), "pid": os.getpid()})
+    _instruments["rec"] = rec
+    _instruments["send"] = send
 
 
 def shutdown_instruments(loop: asyncio.AbstractEventLoop) -> None:
     """Called once after uvicorn has stopped (SIGTERM / stop()), before the loop is closed.
 
-    Flush anything here: the child leaves with os._exit(), so atexit handlers do NOT run.
-    (Not called on SIGKILL.) Currently does nothing.
+    Flushes the recording: the child leaves with os._exit(), so atexit handlers do NOT run.
+    (Not called on SIGKILL.)
     """
-    return None
+    rec = _instruments.pop("rec", None)
+    if rec is None:
+        return
+    from scenarios.recorder import now_ns
+
+    t = now_ns()
+    rec.uninstall()
+    send = _instruments["send"]
+    send({"type": "batch", **rec.drain()})
+    send({"type": "end", "t": t})
 # ---------------------------------------------------------------------------------------------
 
 
@@ -112,6 +175,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pool-size", type=int, default=None, help="anyio thread limiter tokens")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--graceful-timeout", type=int, default=1)
+    p.add_argument("--events-fd", type=int, default=None, help="record the loop; events to this fd")
+    p.add_argument("--block-ms", type=float, default=25.0, help="with --events-fd: block threshold")
     return p.parse_args(argv)
 
 
@@ -122,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.getppid() != parent:  # parent died before prctl took effect
         _exit_now(f"parent {parent} died during start-up")
     _watch_parent(parent)
+    if args.events_fd is not None:
+        _instruments.update(events_fd=args.events_fd, block_ms=args.block_ms)
 
     import uvicorn
     from uvicorn.importer import ImportFromStringError, import_from_string

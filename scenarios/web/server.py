@@ -173,6 +173,8 @@ class WebServer:
         env: dict[str, str] | None = None,
         log_level: str = "warning",
         graceful_timeout: int = 1,
+        record: bool = False,
+        block_ms: float = 25.0,
     ) -> None:
         module, _, attr = app.partition(":")
         if not module or not attr:
@@ -190,6 +192,14 @@ class WebServer:
         self.extra_env = dict(env or {})
         self.log_level = log_level
         self.graceful_timeout = graceful_timeout
+        #: With record=True the server's event loop is recorded and streamed into
+        #: ``timeline`` (a scenarios.timeline.Timeline; read it holding ``lock``), a new
+        #: one at each start.
+        self.record = record
+        self.block_ms = block_ms
+        self.timeline = None
+        self.lock = threading.RLock()
+        self._events_reader: threading.Thread | None = None
 
         self._proc: subprocess.Popen | None = None
         self._port: int | None = None
@@ -250,7 +260,7 @@ class WebServer:
         self._wait_ready()
         return self
 
-    def _command(self, fd: int) -> list[str]:
+    def _command(self, fd: int, events_fd: int | None = None) -> list[str]:
         cmd = [sys.executable, "-m", "scenarios.web.serve_child", "--fd", str(fd),
                "--app", self.app, "--parent-pid", str(os.getpid()),
                "--log-level", self.log_level, "--graceful-timeout", str(self.graceful_timeout)]
@@ -260,6 +270,8 @@ class WebServer:
                 cmd += ["--max-in-flight", str(self.max_in_flight)]
         if self.pool_size:
             cmd += ["--pool-size", str(self.pool_size)]
+        if events_fd is not None:
+            cmd += ["--events-fd", str(events_fd), "--block-ms", str(self.block_ms)]
         return cmd
 
     def _spawn(self, sock: socket.socket) -> None:
@@ -277,16 +289,55 @@ class WebServer:
         self._log_file = tempfile.NamedTemporaryFile(prefix="coffeeshop-server-", suffix=".log",
                                                      delete=False)
         fd = sock.fileno()
-        self._proc = _popen(
-            self._command(fd),
-            stdin=subprocess.PIPE,  # our end closes when we die -> child sees EOF and exits
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            pass_fds=(fd,),
-            cwd=self.cwd,
-            env=env,
-            start_new_session=True,  # own process group: stop() kills the whole group
-        )
+        pass_fds: tuple[int, ...] = (fd,)
+        ev_read = ev_write = None
+        if self.record:
+            from scenarios.timeline import Timeline
+
+            ev_read, ev_write = os.pipe()
+            pass_fds = (fd, ev_write)
+            with self.lock:
+                self.timeline = Timeline(block_ms=self.block_ms)
+        try:
+            self._proc = _popen(
+                self._command(fd, ev_write),
+                stdin=subprocess.PIPE,  # our end closes when we die -> child sees EOF and exits
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,
+                cwd=self.cwd,
+                env=env,
+                start_new_session=True,  # own process group: stop() kills the whole group
+            )
+        finally:
+            if ev_write is not None:
+                os.close(ev_write)
+        if ev_read is not None:
+            self._events_reader = threading.Thread(
+                target=self._read_events, args=(ev_read, self.timeline), name="server-events", daemon=True)
+            self._events_reader.start()
+
+    def _read_events(self, fd: int, timeline) -> None:
+        """Feed the child's recorder batches (JSON lines) into ``timeline``."""
+        import json
+
+        with os.fdopen(fd, "rb") as f:
+            for raw in f:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                kind = msg.get("type")
+                with self.lock:
+                    if kind == "batch":
+                        timeline.ingest(msg)
+                    elif kind == "start":
+                        timeline.start(msg["t"])
+                    elif kind == "end":
+                        timeline.finish(msg["t"])
+        with self.lock:  # the child is gone (also when killed): the recording is complete
+            if timeline.end_ns is None and timeline.start_ns is not None:
+                timeline.finish(time.monotonic_ns())
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -367,6 +418,7 @@ class WebServer:
 
     def _cleanup(self) -> None:
         proc, self._proc = self._proc, None
+        reader, self._events_reader = self._events_reader, None
         if proc is not None:
             if proc.poll() is None:
                 self._signal_group_of(proc, signal.SIGKILL)
@@ -377,6 +429,8 @@ class WebServer:
                 except OSError:
                     pass
         _live_servers.discard(self)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=5)  # the pipe closes when the child (and its group) is gone
         if self._log_file is not None:
             name = self._log_file.name
             self._log_file.close()
