@@ -58,8 +58,9 @@ _active: "Recorder | None" = None
 _ap = None  # bound ``array.append`` of the active recorder's step buffer
 _late_ns = 2_000_000  # a timer this late is inspected to find the task it wakes
 # Frames kept per coroutine for "never awaited" warnings: 1 is the line that created it.
-# (Every coroutine pays for this: 16 frames cost ~2x on tiny steps, 2 frames ~5%.)
-ORIGIN_DEPTH = 2
+# Every coroutine creation pays for this (on 10,000 tasks x 10 sleep(0): 16 frames ~ +0.9x,
+# 2 frames ~ +0.3x, 1 frame ~ +0.15x), so only that one line is kept.
+ORIGIN_DEPTH = 1
 
 _THIS_FILE = os.path.abspath(__file__)
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
@@ -267,7 +268,11 @@ class Recorder:
         self.drain_s = drain_s
         self._steps = array("q")
         self._iters = array("q")
-        self._created: list = []  # (raw, t_ns, weakref, code, parent_raw, eager_end_ns or 0)
+        # New tasks, held until the next drain: the objects, and (created_ns, parent raw id)
+        # pairs in an array (no tuple per task: fewer objects for the GC to walk).
+        self._new_tasks: list = []
+        self._new_meta = array("q")
+        self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
         self._samples: list = []  # (t_ns, where, func)
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
@@ -373,7 +378,8 @@ class Recorder:
 
     # ----------------------------------------------------------- task factory
     def _make_factory(self, prev):
-        created = self._created
+        new_tasks, meta, eager_steps = self._new_tasks, self._new_meta, self._eager
+        add_task, add_meta = new_tasks.append, meta.append
         current_task, Task = asyncio.current_task, asyncio.Task
         eager_possible = sys.version_info >= (3, 12)
 
@@ -381,14 +387,14 @@ class Recorder:
             t = now_ns()
             parent = current_task(loop)
             task = Task(coro, loop=loop, **kwargs) if prev is None else prev(loop, coro, **kwargs)
-            # Eager tasks (3.12+) ran their first step inside this call: note when it ended.
-            eager_end = 0
-            if eager_possible and (getattr(coro, "cr_suspended", False) or getattr(coro, "cr_frame", 1) is None):
-                eager_end = now_ns()
             # The task itself is held until the next drain (<= drain_s): its name is set
             # only after the factory returns, and is read there.
-            created.append((id(task), t, task, getattr(coro, "cr_code", None),
-                            id(parent) if parent is not None else 0, eager_end))
+            add_task(task)
+            add_meta(t)
+            add_meta(id(parent) if parent is not None else 0)
+            # Eager tasks (3.12+) ran their first step inside this call: note when it ended.
+            if eager_possible and (getattr(coro, "cr_suspended", False) or getattr(coro, "cr_frame", 1) is None):
+                eager_steps.append((id(task), t, now_ns()))
             return task
 
         return factory
@@ -464,6 +470,8 @@ class Recorder:
                 if not filename.startswith(_ASYNCIO_DIR) and filename != _THIS_FILE:
                     where = f"{filename}:{lineno}"
                     break
+            if not where:  # no origin: where it was dropped (the same line when never stored)
+                where = where_of(user_frame(sys._getframe(1)))
             name = getattr(coro, "__qualname__", "coroutine")
             rec._warnings.append((now_ns(), "never-awaited",
                                   f"coroutine '{name}' was never awaited", where))
@@ -551,7 +559,11 @@ class Recorder:
         n = len(self._steps) // 3 * 3
         raw_steps = self._steps[:n]
         del self._steps[:n]
-        created = self._take(self._created)
+        n_new = min(len(self._new_tasks), len(self._new_meta) // 2)
+        created = self._new_tasks[:n_new]
+        created_meta = self._new_meta[: 2 * n_new]
+        del self._new_tasks[:n_new], self._new_meta[: 2 * n_new]
+        eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
         samples = self._take(self._samples)
@@ -562,44 +574,60 @@ class Recorder:
         tasks_out = []
         names = []
         hist = self._hist
-        seqs = []
-        task = None
-        for raw, t, task, code, parent_raw, eager_end in created:
+        task = coro = None
+        for task, t, parent_raw in zip(created, created_meta[0::2], created_meta[1::2]):
             self._seq += 1
             seq = self._seq
-            seqs.append(seq)
+            raw = id(task)
             entry = [seq, t, None, weakref.ref(task), True, t, None]
             names.append([seq, task.get_name()])
             hist.setdefault(raw, []).append(entry)
             live[seq] = entry
+            coro = task.get_coro()
+            code = getattr(coro, "cr_code", None)
             if code is not None:
                 name, where = code.co_qualname, f"{code.co_filename}:{code.co_firstlineno}"
             else:
-                name, where = type(task.get_coro()).__name__, ""
-            tasks_out.append([seq, t, None, name, where, self._resolve(parent_raw, t), bool(eager_end)])
-
-        eager = [(t, eager_end, seq) for (_r, t, _k, _c, _p, eager_end), seq in zip(created, seqs)
-                 if eager_end]
-        del created, task  # let go of the tasks now
+                name, where = ("task" if coro is None else type(coro).__name__), ""
+            tasks_out.append([seq, t, None, name, where, self._resolve(parent_raw, t), False])
+        del created, task, coro  # let go of the tasks now
         steps_out = []
         dropped = 0
         if n // 3 > self.max_steps:
             dropped = n // 3 - self.max_steps
             raw_steps = raw_steps[dropped * 3:]
         resolve = self._resolve
-        for i in range(0, len(raw_steps), 3):
-            t0, t1 = raw_steps[i], raw_steps[i + 1]
-            seq = resolve(raw_steps[i + 2], t0)
-            if seq:
-                entry = live.get(seq)
-                if entry is not None and t1 > entry[5]:
-                    entry[5] = t1
-            steps_out += (t0, t1, seq)
+        # Fast path: a raw id with one task in its history (nearly all of them).
+        single = {raw: lst[0] for raw, lst in hist.items() if len(lst) == 1}
+        seqs = []
+        add = seqs.append
+        starts, ends, raws = raw_steps[0::3], raw_steps[1::3], raw_steps[2::3]
+        for t0, t1, raw in zip(starts, ends, raws):
+            e = single.get(raw)
+            if e is None:
+                seq = resolve(raw, t0) if raw in hist else 0
+                if seq:
+                    entry = live.get(seq)
+                    if entry is not None and t1 > entry[5]:
+                        entry[5] = t1
+            elif e[1] <= t0 and (e[2] is None or t0 <= e[2]):
+                seq = e[0]
+                if t1 > e[5]:
+                    e[5] = t1
+            else:
+                seq = 0
+            add(seq)
+        steps_out = [x for triple in zip(starts, ends, seqs) for x in triple]
         self._dropped += dropped
         # eager first steps ran inside create_task: add them as steps of their own
-        for t, eager_end, seq in eager:
-            steps_out += (t, eager_end, seq)
-            live[seq][5] = max(live[seq][5], eager_end)
+        for item in eager:
+            raw, t, eager_end = item
+            seq = resolve(raw, t)
+            if seq and seq in live:
+                steps_out += (t, eager_end, seq)
+                live[seq][5] = max(live[seq][5], eager_end)
+            elif not final:
+                self._eager.append(item)  # its task comes with the next drain
 
         ready_out = []
         for raw, t in ready:
@@ -612,7 +640,7 @@ class Recorder:
         tags_out = [[resolve(raw, t), label] for raw, t, label in tags]
 
         if final:  # tasks first seen in this last drain
-            closing += self._check_finished([live[q] for q in seqs], True)
+            closing += self._check_finished([live[q[0]] for q in tasks_out], True)
         # 4. Close finished tasks: done at the end of their last step.
         done_out = []
         for entry in closing:
