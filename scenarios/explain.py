@@ -32,6 +32,8 @@ def fmt_s(seconds: float) -> str:
     a = abs(seconds)
     if a == 0:
         return "0 s"
+    if a < 0.000001:
+        return "<1 µs"
     if a < 0.001:
         return f"{seconds * 1e6:.0f} µs"
     if a < 1:
@@ -118,8 +120,20 @@ def _pools(tl: Timeline) -> list[str]:
     return out
 
 
-def caption(tl: Timeline, summary: dict, params: dict | None = None) -> str:
-    """One sentence saying what the measurement shows. ``summary`` is report.summary(tl)."""
+def _held_at_end(tl: Timeline) -> tuple[str, str, float]:
+    """(where, func, seconds) of a step still holding the loop when the recording ended."""
+    if not tl.samples or tl.end_ns is None:
+        return "", "", 0.0
+    t, where, func, _seq = tl.samples[-1]
+    last_end = max(tl.steps[1::3]) if len(tl.steps) else tl.origin
+    if t <= last_end:
+        return "", "", 0.0
+    return where, func, (tl.end_ns - last_end) / 1e9
+
+
+def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str | None = None) -> str:
+    """One sentence saying what the measurement shows. ``summary`` is report.summary(tl);
+    ``status`` the run's status (``stopped`` runs are described as cut short)."""
     params = params or {}
     live = tl.end_ns is None
     wall = summary.get("wall_s") or 0.0
@@ -148,6 +162,19 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None) -> str:
     brew = params.get("brew_s")
     brew = float(brew) if isinstance(brew, (int, float)) and not isinstance(brew, bool) and brew > 0 else None
     pools = _pools(tl)
+
+    if status == "stopped":
+        done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
+        parts = [f"stopped after {fmt_s(wall)}: {done} of {_plural(len(tl.tasks), 'task')} finished"]
+        h_where, h_func, h_s = _held_at_end(tl)
+        if h_where and h_s * 1e9 >= tl.block_ns:
+            parts.append(f"{culprit(h_where, h_func)} ({short_where(h_where)}) was holding the loop "
+                         f"for {fmt_s(h_s)}")
+        elif blocked:
+            parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
+        if pools:
+            parts.append(pools[0])
+        return "; ".join(parts)
 
     if live:
         held = tl.holding()

@@ -1,0 +1,640 @@
+"""Pilot tests of the app: every binding and knob, fed recorded captures (deterministic)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from test_app_fakes import FAILING_FILE, FakeFactory, fake_app, run, settle, text_of
+
+from scenarios.runner import DONE, FAILED, RUNNING, STOPPED
+from tui.app import CoffeeShopApp, create_app
+from tui.screens.help import HelpScreen
+from tui.timeline_view import TimelineView
+from tui.widgets.knobs import KnobPanel
+from tui.widgets.scenario_list import ScenarioList
+
+SIZE = (120, 40)
+
+
+def caption(app) -> str:
+    return text_of(app.query_one("#caption"))
+
+
+def status(app) -> str:
+    return text_of(app.query_one("#status"))
+
+
+async def choose(pilot, name: str) -> None:
+    """Highlight scenario ``name`` in the list and run it with enter."""
+    lst = pilot.app.query_one(ScenarioList)
+    lst.focus()
+    lst.highlight_name(name)
+    await pilot.pause()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def lane_labels(app) -> list[str]:
+    snap = app.query_one(TimelineView).snapshot
+    return [(lane.group + ": " if lane.group else "") + lane.label for lane in snap.lanes]
+
+
+# ------------------------------------------------------------------ first screen
+def test_create_app_is_the_one_factory():
+    app = create_app()
+    assert isinstance(app, CoffeeShopApp)
+    assert app.block_ms == 25.0 and app.scenario_file is None
+    app2 = create_app(scenario_file=FAILING_FILE, block_ms=10.0, source_factory=FakeFactory())
+    assert app2.block_ms == 10.0 and "spilled-coffee" in app2.by_name
+
+
+def test_first_screen_lists_grouped_scenarios_with_lesson_and_footer_keys():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            lst = app.query_one(ScenarioList)
+            ids = [lst.get_option_at_index(i).id for i in range(lst.option_count)]
+            assert ids[0] == "group:Barista scenarios"
+            assert {"sync-barista", "async-barista", "blocking-barista"} <= set(ids)
+            assert lst.get_option_at_index(0).disabled
+            assert app.selected.name == "sync-barista"
+            assert "One barista, one coffee at a time" in text_of(app.query_one("#lesson"))
+            assert "no run yet" in status(app)
+            assert "compare sync vs async vs blocking" in caption(app)
+            keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+            assert {"r", "s", "q", "question_mark"} <= keys
+            assert "ctrl+q" in {b.binding.key for b in app.screen.active_bindings.values()}
+            await pilot.press("down")
+            assert app.selected.name == "async-barista"
+            assert "gather" in text_of(app.query_one("#lesson"))
+            assert factory.requests == []  # highlighting never runs anything
+    run(body)
+
+
+def test_enter_runs_the_highlighted_scenario_and_animates_its_lanes():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            assert [r.name for r in factory.requests] == ["blocking-barista"]
+            assert app.latest.status == DONE and app.latest.final
+            labels = lane_labels(app)
+            assert labels[0] == "event loop"
+            assert sum("make_coffee" in lb for lb in labels) == 3
+            assert caption(app).startswith("serialized: 3 coffees took")
+            assert "x brew because time.sleep held the loop" in caption(app)
+            assert "done" in status(app) and "customers=3" in status(app)
+            # the source line that held the loop is marked
+            src = app.query_one("#source")
+            assert src.line is not None and "time.sleep" in src.code.splitlines()[src.line - 1]
+    run(body)
+
+
+def test_updates_arrive_as_a_stream_and_are_applied_in_order():
+    async def body():
+        app, factory = fake_app(pace=0.005)
+        seen = []
+
+        def hook(message):
+            from tui.messages import RunUpdated
+            if isinstance(message, RunUpdated):
+                seen.append(message.update)
+
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await choose(pilot, "blocking-barista")
+        assert len(seen) >= 3
+        assert seen[-1].final and not any(u.final for u in seen[:-1])
+        ends = [u.snapshot.t_end for u in seen[:-1]]  # (the final one is the run's end time)
+        assert ends == sorted(ends)
+    run(body)
+
+
+def test_r_reruns_and_stops_the_previous_source():
+    async def body():
+        app, factory = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "async-barista")
+            assert app.latest.status == RUNNING
+            await pilot.press("r")
+            await settle(pilot)
+            assert [r.run_id for r in factory.requests] == [1, 2]
+            assert factory.sources[0].stopped
+            assert app.latest.run_id == 2
+    run(body)
+
+
+def test_s_stops_a_running_scenario():
+    async def body():
+        app, factory = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            assert app.latest.status == RUNNING and "running" in status(app)
+            await pilot.press("s")
+            await settle(pilot)
+            assert factory.sources[0].stopped
+            assert app.latest.status == STOPPED and "stopped" in status(app)
+            await pilot.press("s")  # nothing running: a notice, no error
+            await pilot.pause()
+    run(body)
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl+q", "ctrl+c"])
+def test_quit_keys_stop_every_source(key):
+    async def body():
+        app, factory = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            await pilot.press(key)
+            await pilot.pause()
+        assert factory.sources and all(s.stopped for s in factory.sources)
+        assert app._exit_renderables is not None or not app.is_running
+    run(body)
+
+
+def test_help_screen_shows_legend_and_keys_and_closes():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            texts = " ".join(str(getattr(w, "content", "")) for w in app.screen.query("Static"))
+            assert "Colours" in texts and "Keys" in texts
+            states = [row[0] for row in app.screen.legend]
+            assert {"running", "blocked", "starved", "waiting", "thread"} <= set(states)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, HelpScreen)
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert not isinstance(app.screen, HelpScreen)
+    run(body)
+
+
+# ------------------------------------------------------------------ replay
+def test_space_pauses_and_resumes_the_display():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("space")  # nothing to pause yet: no crash
+            await choose(pilot, "blocking-barista")
+            view = app.query_one(TimelineView)
+            t_end = view.snapshot.t_end
+            await pilot.press("space")
+            assert app._paused and view.clip == pytest.approx(t_end)
+            assert "paused" in status(app)
+            await pilot.press("space")
+            assert not app._paused
+            await pilot.pause(0.1)
+            # resumed at the end of a finished run: it plays again from the start
+            assert app._t_view is None or app._t_view < t_end
+    run(body)
+
+
+def test_m_cycles_slow_motion_and_replays_from_the_start():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            view = app.query_one(TimelineView)
+            t_end = view.snapshot.t_end
+            await pilot.press("m")
+            assert app._speed_i == 1 and "0.25x" in status(app)
+            await pilot.pause(0.2)
+            t1 = view.clip
+            assert t1 is not None and 0 < t1 < t_end
+            await pilot.pause(0.2)
+            assert view.clip > t1  # it advances at a quarter of real time
+            assert view.clip - t1 < 0.2
+            await pilot.press("m", "m")
+            assert "0.01x" in status(app)
+            await pilot.press("m")
+            assert app._speed_i == 0
+            # at 1x the replay catches up and shows everything again
+            await pilot.pause(0.4)
+            assert view.clip is None and app._t_view is None
+    run(body)
+
+
+def test_slow_motion_applies_to_a_new_run():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("m", "m", "m")  # 0.01x before any run
+            await choose(pilot, "blocking-barista")
+            view = app.query_one(TimelineView)
+            assert view.clip is not None and view.clip < 0.05  # 0.3 s run lasts 30 s
+    run(body)
+
+
+def test_comma_and_full_stop_scrub_through_a_finished_capture():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            view = app.query_one(TimelineView)
+            t_end = view.snapshot.t_end
+            step = t_end / 50
+            await pilot.press("comma")
+            assert app._paused and view.clip == pytest.approx(t_end - step)
+            await pilot.press("comma", "comma")
+            assert view.clip == pytest.approx(t_end - 3 * step)
+            await pilot.press("full_stop")
+            assert view.clip == pytest.approx(t_end - 2 * step)
+            for _ in range(60):
+                await pilot.press("comma")
+            assert view.clip == 0.0
+            # scrubbed into the first block: its source line is marked
+            await pilot.press("full_stop")
+            src = app.query_one("#source")
+            assert src.line is not None and "holding the loop" in src.note
+    run(body)
+
+
+# ------------------------------------------------------------------ knobs
+def test_knob_keys_select_and_nudge_and_rerun_with_the_new_value():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            knobs = app.query_one(KnobPanel)
+            assert [p.name for p in knobs.params] == ["customers", "brew_s"]
+            assert knobs.selected == 0
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            assert factory.requests[-1].params["customers"] == 4
+            assert app.values["blocking-barista"]["customers"] == 4
+            assert caption(app).startswith("serialized: 4 coffees")
+            assert sum("make_coffee" in lb for lb in lane_labels(app)) == 4
+            await pilot.press("less_than_sign")
+            await settle(pilot)
+            assert factory.requests[-1].params["customers"] == 3
+            await pilot.press("k")
+            assert knobs.selected == 1
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            assert factory.requests[-1].params["brew_s"] == pytest.approx(0.2)
+            await pilot.press("K")
+            assert knobs.selected == 0
+            # at the minimum: no rerun
+            app.values["blocking-barista"]["customers"] = 1
+            n = len(factory.requests)
+            await pilot.press("less_than_sign")
+            await pilot.pause()
+            assert len(factory.requests) == n
+    run(body)
+
+
+def test_knob_nudges_are_debounced_into_one_rerun():
+    async def body():
+        app, factory = fake_app()
+        app_debounce = 0.2
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            app.knob_debounce = app_debounce
+            await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")
+            await pilot.pause(app_debounce + 0.2)
+            await settle(pilot)
+            assert [r.params["customers"] for r in factory.requests] == [3, 6]
+    run(body)
+
+
+def test_knob_panel_keys_when_focused():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            knobs = app.query_one(KnobPanel)
+            knobs.focus()
+            await pilot.press("down")
+            assert knobs.selected == 1
+            await pilot.press("right")
+            await settle(pilot)
+            assert factory.requests[-1].params["brew_s"] == pytest.approx(0.2)
+            await pilot.press("left")
+            await settle(pilot)
+            assert factory.requests[-1].params["brew_s"] == pytest.approx(0.1)
+            await pilot.press("up", "enter")
+            assert app.focused is app.query_one("#knob-input")
+    run(body)
+
+
+def test_i_edits_a_knob_in_an_input():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            await pilot.press("i")
+            inp = app.query_one("#knob-input")
+            assert app.focused is inp and inp.display and inp.value == "3"
+            inp.value = ""
+            await pilot.press("x", "y", "enter")  # not a number: an error, the input stays
+            await pilot.pause()
+            assert inp.display and len(factory.requests) == 1
+            assert any("not a valid int" in n.message for n in app._notifications)
+            inp.value = ""
+            await pilot.press("9", "9", "enter")  # out of range [1, 50]
+            await pilot.pause()
+            assert len(factory.requests) == 1
+            inp.value = ""
+            await pilot.press("4", "enter")
+            await settle(pilot)
+            assert not inp.display
+            assert factory.requests[-1].params["customers"] == 4
+            await pilot.press("i")
+            await pilot.press("escape")
+            assert not inp.display and len(factory.requests) == 2
+    run(body)
+
+
+def test_open_shop_knob_changes_apply_live_without_a_rerun():
+    async def body():
+        app, factory = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "open-shop")
+            assert app.latest.status == RUNNING and app.latest.live_knobs
+            assert "live" in text_of(app.query_one("#knobs-title"))
+            await pilot.press("greater_than_sign")  # rate 20 -> 20.5
+            await pilot.pause()
+            assert len(factory.requests) == 1
+            assert factory.sources[0].knobs == [("rate", 20.5)]
+            # once it has ended, a knob change reruns it
+            await pilot.press("s")
+            await settle(pilot)
+            await pilot.press("greater_than_sign")
+            await pilot.pause()
+            assert len(factory.requests) == 2 and factory.requests[-1].params["rate"] == 21.0
+    run(body)
+
+
+# ------------------------------------------------------------------ compare
+def test_p_pins_a_run_and_the_next_run_shares_the_axis_and_x_clears():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p")  # nothing to pin: a notice
+            await choose(pilot, "sync-barista")
+            await pilot.press("p")
+            assert [p.label for p in app.pins] == ["A sync-barista"]
+            await pilot.press("p")  # already pinned
+            assert len(app.pins) == 1
+            await choose(pilot, "async-barista")
+            groups = {lane.group for lane in app.query_one(TimelineView).snapshot.lanes}
+            assert groups == {"A sync-barista", "B async-barista"}
+            assert "pinned: A sync-barista" in status(app)
+            await pilot.press("x")
+            assert app.pins == []
+            groups = {lane.group for lane in app.query_one(TimelineView).snapshot.lanes}
+            assert groups == {""}
+    run(body)
+
+
+def test_c_compares_sync_async_blocking_on_one_axis():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.values["sync-barista"]["brew_s"] = 0.1  # the shared knobs come from the selection
+            await pilot.press("c")
+            for _ in range(3):
+                await settle(pilot)
+            await pilot.pause(0.1)
+            assert [r.name for r in factory.requests] == ["sync-barista", "async-barista", "blocking-barista"]
+            assert all(r.params["brew_s"] == 0.1 for r in factory.requests)
+            assert [p.label for p in app.pins] == ["A sync-barista", "B async-barista", "C blocking-barista"]
+            snap = app.query_one(TimelineView).snapshot
+            assert [lane.group for lane in snap.lanes if lane.kind == "loop"] == [p.label for p in app.pins]
+            walls = [p.stats["wall_s"] for p in app.pins]
+            assert walls[1] < walls[0] / 2 and walls[1] < walls[2] / 2  # async overlaps
+    run(body)
+
+
+def test_a_stop_during_compare_ends_the_sequence():
+    async def body():
+        app, factory = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("c")
+            await settle(pilot)
+            await pilot.press("s")
+            await settle(pilot)
+            await pilot.pause(0.1)
+            assert [r.name for r in factory.requests] == ["sync-barista"]
+            assert app.pins == []
+    run(body)
+
+
+# ------------------------------------------------------------------ export, theme, palette
+def test_e_exports_a_chrome_trace_and_an_svg(tmp_path):
+    async def body():
+        app, _ = fake_app()
+        app.export_dir = str(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("e")  # nothing yet: a notice
+            await choose(pilot, "blocking-barista")
+            await pilot.press("e")
+            await pilot.pause()
+            files = sorted(os.listdir(tmp_path))
+            assert len(files) == 2
+            trace = next(f for f in files if f.endswith(".trace.json"))
+            svg = next(f for f in files if f.endswith(".svg"))
+            doc = json.loads((tmp_path / trace).read_text())
+            assert any(ev.get("cat") == "blocked" for ev in doc["traceEvents"])
+            assert "<svg" in (tmp_path / svg).read_text()[:500]
+            assert any(trace in n.message for n in app._notifications)
+    run(body)
+
+
+def test_t_toggles_light_and_dark():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            dark = app.current_theme.dark
+            await pilot.press("t")
+            assert app.current_theme.dark != dark
+            assert app.query_one("#source").dark == app.current_theme.dark
+            await pilot.press("t")
+            assert app.current_theme.dark == dark
+    run(body)
+
+
+def test_command_palette_lists_the_actions():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for want in ("Run / rerun", "Stop", "Pause / resume", "Slow motion", "Pin run",
+                         "Compare sync vs async vs blocking", "Export", "Toggle light / dark", "Help",
+                         "Zoom in", "Zoom to fit", "Knob up", "Edit knob"):
+                assert want in titles
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"compare sync")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            await settle(pilot)
+            assert app.requests and app.requests[0].name == "sync-barista"
+    run(body)
+
+
+# ------------------------------------------------------------------ errors
+def test_a_failing_scenario_shows_its_error_not_a_crash():
+    async def body():
+        app, _ = fake_app(scenario_file=FAILING_FILE)
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "spilled-coffee")
+            assert app.latest.status == FAILED
+            assert "ZeroDivisionError" in status(app)
+            assert "ZeroDivisionError" in caption(app)
+            assert "failing_scenarios.py" in status(app)
+            assert app.is_running
+    run(body)
+
+
+def test_a_broken_source_factory_or_producer_is_an_error_line():
+    class Boom:
+        def __init__(self, request):
+            self.request = request
+
+        def start(self):
+            pass
+
+        def stop(self):
+            self.stopped = True
+
+        def set_knob(self, name, value):
+            return False
+
+        def chrome_trace(self):
+            return None
+
+        def updates(self):
+            raise RuntimeError("the producer broke")
+            yield
+
+    def broken_factory(request):
+        raise OSError("no processes left")
+
+    async def body(factory, needle):
+        app = create_app(source_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            await pilot.pause(0.2)
+            assert app.latest.status == FAILED
+            assert needle in status(app)
+            assert app.is_running
+
+    run(body, broken_factory, "no processes left")
+    run(body, Boom, "the producer broke")
+
+
+# ------------------------------------------------------------------ timeline cursor
+def test_timeline_cursor_shows_the_segment_under_it():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            view = app.query_one(TimelineView)
+            view.focus()
+            await pilot.press("down")  # places the cursor on a lane
+            await pilot.pause()
+            info = text_of(app.query_one("#cursor-info"))
+            assert "event loop" in info or "Task-" in info
+            lane = next(l for l in view.snapshot.lanes if "make_coffee" in l.label)
+            seg = next(s for s in lane.segments if s.state == "blocked")
+            view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+            await pilot.pause()
+            info = text_of(app.query_one("#cursor-info"))
+            assert lane.label in info and "blocked" in info and "blocking_barista.py:10" in info
+            assert view.highlighted_task == lane.task
+            src = app.query_one("#source")
+            assert src.line == 10 and src.note == "under the cursor"
+    run(body)
+
+
+# ------------------------------------------------------------------ sizes
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (40, 12), (20, 6), (200, 60)])
+def test_small_and_large_terminals_do_not_crash(size):
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=size) as pilot:
+            await choose(pilot, "threadpool-barista")
+            await pilot.press("question_mark")
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause()
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert app.latest.final
+            app.save_screenshot(os.devnull)
+    run(body)
+
+
+def test_resizing_relays_out_with_breakpoints():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
+            narrow = app.query_one("#sidebar").size.width
+            await pilot.resize_terminal(140, 45)
+            await pilot.pause()
+            assert app.screen.has_class("-wide") and app.screen.has_class("-tall")
+            assert app.query_one("#sidebar").size.width > narrow
+    run(body)
+
+
+def test_a_crash_inside_the_app_still_stops_every_source():
+    async def body():
+        app, factory = fake_app(hold=True)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await choose(pilot, "blocking-barista")
+
+                def boom():
+                    raise RuntimeError("a bug in the app")
+
+                app._show_caption = boom
+                await pilot.press("r")  # the crash happens while handling the rerun
+                await pilot.pause(0.3)
+        except Exception:
+            pass
+        assert app.return_code not in (None, 0) or app._exception is not None
+        assert len(factory.sources) >= 1 and all(s.stopped for s in factory.sources)
+    run(body)
+
+
+def test_updates_keep_flowing_while_the_help_screen_is_open():
+    async def body():
+        app, _ = fake_app(pace=0.01)
+        async with app.run_test(size=SIZE) as pilot:
+            lst = app.query_one(ScenarioList)
+            lst.highlight_name("blocking-barista")
+            await pilot.press("enter", "question_mark")
+            await pilot.pause(0.05)
+            assert isinstance(app.screen, HelpScreen)
+            await settle(pilot)
+            assert app.latest.final and app.is_running
+            await pilot.press("escape")
+            assert caption(app).startswith("serialized: 3 coffees")
+    run(body)
+
+
+def test_space_on_a_live_run_freezes_the_view_and_resumes_live():
+    async def body():
+        app, _ = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            view = app.query_one(TimelineView)
+            await pilot.press("space")
+            assert app._paused and view.clip is not None
+            await pilot.press("space")
+            assert not app._paused and view.clip is None and "live" in status(app)
+    run(body)

@@ -1,0 +1,105 @@
+"""Captions and series computed from recorded measurements (scenarios/explain.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_app_fakes import RECORDINGS, load
+
+from scenarios.explain import caption, culprit, fmt_s, series, short_where
+from scenarios.report import summary
+from scenarios.snapshot import SnapshotBuilder
+from scenarios.timeline import Timeline
+
+PARAMS = {stem: params for stem, _name, params, _f in RECORDINGS}
+
+
+def timeline_of(stem: str) -> Timeline:
+    tl = Timeline(block_ms=25.0)
+    for msg in load(stem):
+        kind = msg.get("type")
+        if kind == "start":
+            tl.start(msg["t"])
+        elif kind == "batch":
+            tl.ingest(msg)
+        elif kind == "end":
+            tl.finish(msg["t"])
+            if msg.get("error"):
+                tl.error = msg["error"]["message"]
+    return tl
+
+
+def caption_of(stem: str, params: dict | None = None) -> str:
+    tl = timeline_of(stem)
+    return caption(tl, summary(tl), PARAMS[stem] if params is None else params)
+
+
+@pytest.mark.parametrize("stem, expected", [
+    ("sync-barista", "serialized: 3 coffees took 30"),
+    ("blocking-barista", "serialized: 3 coffees took 30"),
+    ("blocking-barista-4", "serialized: 4 coffees took 40"),
+    ("async-barista", "overlapped: 3 coffees in 10"),
+    ("limited-baristas", "in waves: 6 coffees took 30"),
+    ("threadpool-barista", "pool of 4 workers: 10 jobs ran in 3 waves"),
+    ("forgotten-await", "forgotten await: 3 coroutines never ran (make_coffee"),
+    ("spilled-coffee", "failed after"),
+])
+def test_caption_from_each_recorded_capture(stem, expected):
+    assert caption_of(stem).startswith(expected) or expected in caption_of(stem)
+
+
+def test_serialized_caption_names_the_call_that_held_the_loop():
+    cap = caption_of("blocking-barista")
+    assert "= 3 x brew because time.sleep held the loop for 30" in cap
+
+
+def test_caption_comes_from_the_measurement_not_the_name():
+    # the same blocking capture, told nothing about customers or brew time: still "blocked"
+    cap = caption_of("blocking-barista", params={})
+    assert cap.startswith("blocked: time.sleep (blocking_barista.py:10) held the loop")
+    # an overlapped capture never claims to be serialized, whatever the params say
+    cap = caption_of("async-barista", params={"customers": 3, "brew_s": 0.1})
+    assert "serialized" not in cap and "overlapped" in cap
+
+
+def test_live_caption_while_a_step_holds_the_loop():
+    tl = Timeline(block_ms=25.0)
+    msgs = load("blocking-barista")
+    tl.start(msgs[0]["t"])
+    for msg in msgs[1:]:
+        if msg["type"] != "batch":
+            continue
+        tl.ingest(msg)
+        held = tl.holding()
+        if held is not None and tl.now_ns - held[1] >= tl.block_ns:
+            cap = caption(tl, summary(tl), PARAMS["blocking-barista"])
+            assert cap.startswith("blocked right now: time.sleep (blocking_barista.py:10)")
+            break
+    else:
+        pytest.fail("no batch caught a step holding the loop")
+
+
+def test_series_shows_lag_growing_while_tasks_starve():
+    tl = timeline_of("blocking-barista")
+    snap = SnapshotBuilder(tl).build()
+    lag, ready = series(snap, bins=30)
+    assert len(lag) == len(ready) == 30
+    assert max(lag) == pytest.approx(0.2, abs=0.02)  # the third coffee waited two brews
+    assert max(ready) == pytest.approx(2, abs=0.1)
+    lag, ready = series(SnapshotBuilder(timeline_of("async-barista")).build(), bins=30)
+    assert max(lag) < 0.01
+
+
+def test_helpers():
+    assert fmt_s(3.0) == "3.00 s" and fmt_s(0.25) == "250 ms" and fmt_s(0.0042) == "4.2 ms"
+    assert fmt_s(0) == "0 s" and fmt_s(0.0000005) == "<1 µs"
+    assert short_where("/a/b/c.py:12") == "c.py:12"
+    assert culprit("") == "one long step"
+
+
+def test_explain_does_not_import_textual():
+    import subprocess
+    import sys
+
+    code = "import scenarios.explain, sys; assert not any(m.startswith('textual') for m in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=__import__("test_app_fakes").ROOT).returncode == 0

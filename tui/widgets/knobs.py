@@ -1,0 +1,111 @@
+"""The knob panel: a scenario's parameters, one selected, nudged with keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from scenarios.api import Param
+
+from ..messages import KnobNudged, KnobSelected
+
+
+def format_value(p: Param, value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_range(p: Param) -> str:
+    if p.choices:
+        return "|".join(map(str, p.choices))
+    if p.kind is bool:
+        return "on|off"
+    if p.min is not None or p.max is not None:
+        lo = "" if p.min is None else f"{p.min:g}"
+        hi = "" if p.max is None else f"{p.max:g}"
+        return f"{lo}..{hi}"
+    return ""
+
+
+class KnobPanel(Widget, can_focus=True):
+    """Shows ``params`` with their ``values``; the selected one is marked.
+
+    Keys when focused: up/down select, left/right (or -/+) nudge, enter edits.
+    The app owns the values; this widget only posts KnobSelected / KnobNudged.
+    """
+
+    DEFAULT_CSS = """
+    KnobPanel { height: auto; min-height: 1; padding: 0 1; }
+    KnobPanel:focus { background: $boost; }
+    """
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Prev knob", show=False),
+        Binding("down", "move(1)", "Next knob", show=False),
+        Binding("left,minus", "nudge(-1)", "Knob -", show=False),
+        Binding("right,plus,equals_sign", "nudge(1)", "Knob +", show=False),
+        Binding("enter", "app.knob_edit", "Edit knob", show=False),
+    ]
+
+    selected: reactive[int] = reactive(0)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.params: tuple[Param, ...] = ()
+        self.values: dict[str, Any] = {}
+        self.live = False
+
+    def show(self, params, values: dict, selected: int, live: bool = False) -> None:
+        self.params = tuple(params)
+        self.values = dict(values)
+        self.live = live
+        self.selected = max(0, min(selected, len(self.params) - 1)) if self.params else 0
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if not self.params:
+            return Text("no parameters", style="dim")
+        width = max(len(p.name) for p in self.params)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for i, p in enumerate(self.params):
+            mark = "▸" if i == self.selected else " "
+            style = "reverse" if i == self.selected and self.has_focus else ("underline" if i == self.selected else "")
+            if i:
+                out.append("\n")
+            out.append(f"{mark} {p.name:<{width}} ", style=style)
+            out.append(format_value(p, self.values.get(p.name, p.default)), style="bold")
+            rng = format_range(p)
+            if rng:
+                out.append(f" {rng}", style="dim")
+        return out
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(1, len(self.params))
+
+    def watch_selected(self, _old: int, _new: int) -> None:
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def action_move(self, delta: int) -> None:
+        if self.params:
+            self.post_message(KnobSelected((self.selected + delta) % len(self.params)))
+
+    def action_nudge(self, direction: int) -> None:
+        self.post_message(KnobNudged(direction))
+
+    def on_click(self, event) -> None:
+        y = event.y
+        if 0 <= y < len(self.params):
+            self.post_message(KnobSelected(y))

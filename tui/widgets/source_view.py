@@ -1,0 +1,131 @@
+"""The scenario's source, syntax highlighted, with the line holding the loop marked."""
+
+from __future__ import annotations
+
+import os
+
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+DARK_THEME = "monokai"
+LIGHT_THEME = "friendly"
+
+
+class SourceView(Vertical):
+    """Read-only source with a title line. ``show(code, path)``, then ``mark_where(where, note)``
+    while a step blocks (the line gets ▶ and a red background; the note goes in the title)."""
+
+    DEFAULT_CSS = """
+    SourceView { height: 1fr; }
+    SourceView > .source-title { height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    SourceView > VerticalScroll { height: 1fr; }
+    SourceView > VerticalScroll > Static { width: auto; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.code = ""
+        self.path = ""
+        self.line: int | None = None
+        self.note = ""
+        self.dark = True
+        self._base: Text | None = None
+        self._title = Static("", classes="source-title", markup=False)
+        self._scroll = VerticalScroll()
+        self._static = Static("", id="source-text", markup=False)
+
+    def compose(self) -> ComposeResult:
+        yield self._title
+        with self._scroll:
+            yield self._static
+
+    def show(self, code: str, path: str) -> None:
+        path = os.path.abspath(path) if path else ""
+        if code == self.code and path == self.path:
+            return
+        self.code = code
+        self.path = path
+        self.line = None
+        self.note = ""
+        self._base = None
+        self._render_source()
+        self._scroll.scroll_home(animate=False)
+
+    def set_dark(self, dark: bool) -> None:
+        if dark != self.dark:
+            self.dark = dark
+            self._base = None
+            self._render_source()
+
+    def mark_where(self, where: str, note: str = "") -> None:
+        """Mark the line of ``where`` ('file:line') if it is in this file, else clear."""
+        line = None
+        if where:
+            path, _, num = where.rpartition(":")
+            if path and self.path and os.path.abspath(path) == self.path:
+                try:
+                    line = int(num)
+                except ValueError:
+                    line = None
+        self.mark(line, note if line else "")
+
+    def mark(self, line: int | None, note: str = "") -> None:
+        if line == self.line and note == self.note:
+            return
+        moved = line != self.line
+        self.line, self.note = line, note
+        self._render_source(lines_changed=moved)
+        if line is not None and moved:
+            self.call_after_refresh(self._scroll_to_line, line)
+
+    def _scroll_to_line(self, line: int) -> None:
+        """Bring ``line`` into view (after the new text is laid out)."""
+        if line != self.line:
+            return
+        height = self._scroll.scrollable_content_region.height or 10
+        top = self._scroll.scroll_y
+        if not (top <= line - 1 < top + height - 1):
+            self._scroll.scroll_to(y=max(0, line - 1 - height // 3), animate=False)
+
+    def _highlighted(self) -> Text:
+        if self._base is None:
+            syntax = Syntax(self.code, "python", theme=DARK_THEME if self.dark else LIGHT_THEME,
+                            background_color="default")
+            self._base = syntax.highlight(self.code)
+            self._base.rstrip()
+        return self._base
+
+    def _title_text(self) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(os.path.basename(self.path) or "source", style="bold")
+        if self.line is not None:
+            out.append(f"  ▶ line {self.line}", style="bold red")
+            if self.note:
+                out.append(f" {self.note}", style="red")
+        return out
+
+    def _render_source(self, lines_changed: bool = True) -> None:
+        self._title.update(self._title_text())
+        if not lines_changed:
+            return
+        if not self.code:
+            self._static.update(Text("(no source)", style="dim"))
+            return
+        lines = self._highlighted().split("\n", allow_blank=True)
+        width = len(str(len(lines)))
+        mark_style = Style(bgcolor="#7a1f24" if self.dark else "#ffc8c8", bold=True)
+        out = Text(no_wrap=True, overflow="crop", end="")
+        for i, text in enumerate(lines, 1):
+            if i > 1:
+                out.append("\n")
+            marked = i == self.line
+            out.append(f"{'▶' if marked else ' '}{i:>{width}} ", style="bold red" if marked else "dim")
+            if marked:
+                text = text.copy()
+                text.stylize(mark_style)
+            out.append_text(text)
+        self._static.update(out)

@@ -1,0 +1,110 @@
+"""The stats panel: wall vs ideal, speed-up, blocked share, worst lag, states, sparklines."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Label, Sparkline, Static
+
+from scenarios.explain import fmt_s
+
+
+def stats_table(stats: dict | None) -> Table | Text:
+    """A small two-column table of what was measured (``report.summary`` dict)."""
+    if not stats:
+        return Text("no run yet", style="dim")
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="dim", no_wrap=True, min_width=9)
+    t.add_column(no_wrap=True, overflow="ellipsis")
+    wall = stats.get("wall_s") or 0.0
+    seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
+    t.add_row("wall", Text(fmt_s(wall), style="bold"))
+    t.add_row("ideal", Text.assemble(fmt_s(seq), (" one by one", "dim")))
+    t.add_row("", Text.assemble(fmt_s(ovl), (" overlapped", "dim")))
+    speed = stats.get("speedup")
+    if speed is not None:
+        best = (seq / ovl) if ovl else None
+        if best and speed > best * 1.5:  # faster than the work allows: the work did not run
+            t.add_row("speed-up", Text.assemble((f"{speed:.0f}x", "bold yellow"),
+                                                (" too fast: work skipped?", "yellow")))
+        else:
+            t.add_row("speed-up", Text.assemble((f"{speed:.2f}x", "bold"),
+                                                (f" of {best:.2f}x possible" if best else "", "dim")))
+    blocked = stats.get("blocked_s") or 0.0
+    share = blocked / wall if wall > 0 else 0.0
+    t.add_row("blocked", Text.assemble((f"{share:.0%}", "bold red" if share >= 0.5 else "bold"),
+                                       (f" {fmt_s(blocked)} in {stats.get('blocks', 0)} blocks", "dim")))
+    t.add_row("worst lag", fmt_s(stats.get("max_lag_s") or 0.0))
+    return t
+
+
+def compare_table(pins: list | None) -> Text:
+    """One line per compared run: letter, wall, speed-up, blocked share, scenario."""
+    if not pins:
+        return Text("")
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append("   wall      speed  blocked", style="dim")
+    for pin in pins:
+        ps = pin.stats or {}
+        pw = ps.get("wall_s") or 0.0
+        pb = (ps.get("blocked_s") or 0.0) / pw if pw else 0.0
+        out.append("\n")
+        out.append(f"{pin.letter} ", style="bold magenta")
+        out.append(f"{fmt_s(pw):>8}  {(ps.get('speedup') or 0):5.2f}x  ")
+        out.append(f"{pb:>6.0%}", style="bold red" if pb >= 0.5 else "")
+        out.append(f"  {pin.scenario}", style="dim")
+    return out
+
+
+def states_table(stats: dict | None) -> Table | Text:
+    """Time summed over tasks, per state."""
+    if not stats:
+        return Text("")
+    st = stats.get("states_s") or {}
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="dim", no_wrap=True, min_width=9)
+    t.add_column(no_wrap=True)
+    t.add_row("tasks ran", fmt_s(st.get("running", 0.0)))
+    t.add_row("waited", fmt_s(st.get("waiting", 0.0)))
+    t.add_row("starved", fmt_s(st.get("starved", 0.0)))
+    return t
+
+
+class StatsPanel(VerticalScroll):
+    """Numbers first, then sparklines of loop lag and ready-but-starved tasks over the run."""
+
+    DEFAULT_CSS = """
+    StatsPanel { height: 1fr; }
+    StatsPanel > #states-table { height: auto; }
+    StatsPanel > #compare-table { height: auto; margin-top: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatsPanel > #stats-table { height: auto; }
+    StatsPanel .spark-row { height: 1; }
+    StatsPanel .spark-row > Label { width: 12; color: $text-muted; }
+    StatsPanel .spark-row > Sparkline { width: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(stats_table(None), id="stats-table")
+        yield Static("", id="compare-table")
+        with Horizontal(classes="spark-row"):
+            yield Label("lag", id="lag-label")
+            yield Sparkline([], id="lag-spark")
+        with Horizontal(classes="spark-row"):
+            yield Label("ready", id="ready-label")
+            yield Sparkline([], id="ready-spark")
+        yield Static("", id="states-table")
+
+    def show(self, stats: dict | None, lag=(), runnable=(), pins=None) -> None:
+        self.query_one("#stats-table", Static).update(stats_table(stats))
+        compare = self.query_one("#compare-table", Static)
+        compare.update(compare_table(pins))
+        compare.display = bool(pins)
+        self.query_one("#states-table", Static).update(states_table(stats))
+        self.query_one("#lag-spark", Sparkline).data = list(lag) or [0.0]
+        self.query_one("#ready-spark", Sparkline).data = list(runnable) or [0.0]
+        worst = max(lag) if lag else 0.0
+        most = max(runnable) if runnable else 0.0
+        self.query_one("#lag-label", Label).update(f"lag {fmt_s(worst)}" if worst else "loop lag")
+        self.query_one("#ready-label", Label).update(f"ready {most:.1f}" if most else "ready tasks")
