@@ -16,10 +16,12 @@ process). Segment states:
 
 from __future__ import annotations
 
+import bisect
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, IDLE, RUNNING, THREAD, WAITING, Timeline
+from .timeline import BLOCKED, IDLE, RUNNING, THREAD, WAITING, Timeline, flatten_steps
 
 QUEUED = "queued"
 STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")
@@ -100,13 +102,22 @@ class SnapshotBuilder:
         self.max_task_lanes = max_task_lanes
         self._cache: dict[int, Lane] = {}
         self._trimmed = None
+        self._loop: list[Segment] = []  # loop-lane segments of the steps seen so far
+        self._loop_steps = 0  # how many step triples are in _loop
+        self._threads: dict[str, list[Segment]] = {}
+        self._jobs_seen = 0
+        self._origin = None
 
     def build(self, extra: dict | None = None) -> Snapshot:
         tl = self.tl
         origin = tl.origin
-        if tl.trimmed_before != self._trimmed:  # forget lanes of tasks the model let go
+        if tl.trimmed_before != self._trimmed or origin != self._origin:
+            # the model let go of old data: forget lanes of tasks it dropped, rebuild the rest
             self._trimmed = tl.trimmed_before
+            self._origin = origin
             self._cache = {q: lane for q, lane in self._cache.items() if q in tl.tasks}
+            self._loop, self._loop_steps = [], 0
+            self._threads, self._jobs_seen = {}, 0
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
@@ -118,13 +129,8 @@ class SnapshotBuilder:
         for js in jobs_by_task.values():
             js.sort(key=lambda j: j.submit_ns)
 
-        loop_segs = []
-        for state, s, e, seq in tl.loop_segments():
-            if state == IDLE:
-                continue  # idle is the lane's background
-            info = tl.tasks[seq].label if seq in tl.tasks else ""
-            loop_segs.append(Segment(sec(s), sec(e), state, seq, info))
-        lanes = [Lane("loop", "event loop", "loop", tuple(loop_segs))]
+        loop_segs = self._loop_lane(sec)
+        lanes = [Lane("loop", "event loop", "loop", loop_segs)]
 
         seqs = sorted(tl.tasks)
         if len(seqs) > self.max_task_lanes:
@@ -140,9 +146,21 @@ class SnapshotBuilder:
                     self._cache[seq] = lane
             lanes.append(lane)
 
-        for name, jobs in tl.thread_lanes().items():
-            segs = tuple(Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label) for j in jobs)
-            lanes.append(Lane(f"thread-{name}", name, "thread", segs))
+        self._add_jobs(sec)
+        # threads in order of first use, numbered like Timeline.thread_lanes()
+        order = sorted(self._threads, key=lambda k: self._threads[k][0].start)
+        names = [k.rpartition("|")[0] for k in order]
+        counts = Counter(names)
+        seen: Counter = Counter()
+        for key, name in zip(order, names):
+            if name == "process":
+                label = f"process {key.rpartition('|')[2]}"
+            elif counts[name] > 1:
+                seen[name] += 1
+                label = f"{name} {seen[name]}"
+            else:
+                label = name
+            lanes.append(Lane(f"thread-{label}", label, "thread", tuple(self._threads[key])))
 
         held = tl.holding()
         return Snapshot(
@@ -158,3 +176,44 @@ class SnapshotBuilder:
             holding=(held[0], sec(held[1]), held[2]) if held else None,
             extra=dict(extra or {}),
         )
+
+    def _loop_lane(self, sec) -> tuple[Segment, ...]:
+        """The loop lane, extended with the steps that arrived since the last build."""
+        tl = self.tl
+        st = tl.steps
+        new = st[3 * self._loop_steps:]
+        if new:
+            triples = list(zip(new[0::3], new[1::3], new[2::3]))
+            first = min(t[0] for t in triples)
+            if self._loop and first < sec_to_ns(self._loop[-1].end, tl.origin):
+                # a step that starts inside what is drawn already (rare: nesting across
+                # batches): rebuild the lane from every step
+                triples = list(zip(st[0::3], st[1::3], st[2::3]))
+                self._loop = []
+            for state, s, e, seq in flatten_steps(triples, tl.block_ns):
+                info = tl.tasks[seq].label if seq in tl.tasks else ""
+                self._loop.append(Segment(sec(s), sec(e), state, seq, info))
+            self._loop_steps = len(st) // 3
+        held = tl.holding()
+        if held:
+            state = BLOCKED if tl.now_ns - held[1] >= tl.block_ns else RUNNING
+            info = tl.tasks[held[0]].label if held[0] in tl.tasks else ""
+            return (*self._loop, Segment(sec(held[1]), sec(tl.now_ns), state, held[0], info))
+        return tuple(self._loop)
+
+    def _add_jobs(self, sec) -> None:
+        jobs = self.tl.jobs
+        for j in jobs[self._jobs_seen:]:
+            segs = self._threads.get(j.thread)
+            if segs is None:
+                segs = self._threads[j.thread] = []
+            seg = Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label)
+            if segs and seg.start < segs[-1].start:
+                bisect.insort(segs, seg, key=lambda x: x.start)
+            else:
+                segs.append(seg)
+        self._jobs_seen = len(jobs)
+
+
+def sec_to_ns(t: float, origin: int) -> int:
+    return int(round(t * 1e9)) + origin

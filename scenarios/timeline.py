@@ -23,6 +23,41 @@ RUNNING, WAITING, STARVED = "running", "waiting", "starved"
 BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
 
 
+def flatten_steps(triples, block_ns: int) -> list[tuple[str, int, int, int]]:
+    """Loop steps (start, end, task seq) -> non-overlapping (state, start, end, seq), sorted.
+
+    A step nested in another (an eager task's first step inside its parent's) is shown for
+    its span and the outer one around it.
+    """
+    raw = sorted(triples, key=lambda x: (x[0], -x[1]))
+    out: list[tuple[str, int, int, int]] = []
+    stack: list[list] = []  # [resume_at, end, seq, state]
+
+    def emit(item, upto):
+        if upto > item[0]:
+            out.append((item[3], item[0], upto, item[2]))
+
+    for s, e, seq in raw:
+        while stack and stack[-1][1] <= s:
+            top = stack.pop()
+            emit(top, top[1])
+            if stack:
+                stack[-1][0] = max(stack[-1][0], top[1])
+        if stack:
+            emit(stack[-1], s)
+            e = min(e, stack[-1][1])
+            stack[-1][0] = max(stack[-1][0], e)
+        state = BLOCKED if e - s >= block_ns else (RUNNING if seq else CALLBACK)
+        stack.append([s, e, seq, state])
+    while stack:
+        top = stack.pop()
+        emit(top, top[1])
+        if stack:
+            stack[-1][0] = max(stack[-1][0], top[1])
+    out.sort(key=lambda x: x[1])
+    return out
+
+
 @dataclass
 class TaskInfo:
     seq: int
@@ -94,6 +129,11 @@ class Timeline:
         self._max_step_end = 0
         self._iter_ends = array("q")  # select ends (loop iteration starts), sorted
         self._sample_times: list[int] = []
+        # kept up to date as batches arrive, so queries stay cheap on long runs
+        self._blocks: list[dict] = []
+        self._busy_total = 0
+        self._busy_span: list[int] | None = None  # [start, end] of the current union
+        self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
 
     # ------------------------------------------------------------------ input
     def start(self, t_ns: int) -> None:
@@ -123,6 +163,8 @@ class Timeline:
                 tasks[seq].outcome = outcome
         steps = batch.get("steps", ())
         self.steps.extend(steps)
+        block_ns = self.block_ns
+        long_steps = []
         for i in range(0, len(steps), 3):
             seq = steps[i + 2]
             if seq:
@@ -132,6 +174,9 @@ class Timeline:
                     t.steps.append(steps[i + 1])
             if steps[i + 1] > self._max_step_end:
                 self._max_step_end = steps[i + 1]
+            if steps[i + 1] - steps[i] >= block_ns:
+                long_steps.append((steps[i], steps[i + 1], seq))
+        self._add_busy(sorted(zip(steps[0::3], steps[1::3])))
         r = batch.get("ready", ())
         for i in range(0, len(r), 2):
             t = tasks.get(r[i])
@@ -146,6 +191,12 @@ class Timeline:
         self.jobs.extend(Job(*j) for j in batch.get("jobs", ()))
         self.warnings.extend(Warning_(*w) for w in batch.get("warnings", ()))
         self.output.extend((t, line) for t, line in batch.get("output", ()))
+        for s0, e0, seq in long_steps:  # after the samples: they tell where it was stuck
+            where = self.where_between(s0, e0)
+            if not where and seq in tasks:
+                where = tasks[seq].where
+            bisect.insort(self._blocks, {"task": seq, "start_ns": s0, "end_ns": e0, "where": where},
+                          key=lambda b: b["start_ns"])
         self.dropped += batch.get("dropped", 0)
         if batch.get("t"):
             self.last_ns = max(self.last_ns, batch["t"])
@@ -158,6 +209,21 @@ class Timeline:
         if len(self._sample_times) > len(self.samples):
             del self._sample_times[: len(self._sample_times) - len(self.samples)]
         self.version += 1
+
+    def _add_busy(self, spans) -> None:
+        """Grow the union of step intervals (loop busy time) with spans sorted by start."""
+        span = self._busy_span
+        for s, e in spans:
+            if span is None:
+                span = [s, e]
+            elif s > span[1]:
+                self._busy_total += span[1] - span[0]
+                span = [s, e]
+            elif e > span[1]:
+                span[1] = e
+            elif s < span[0] and e < span[0]:
+                self._busy_total += e - s  # a late-arriving older step outside the union
+        self._busy_span = span
 
     def _trim(self) -> None:
         """Drop the oldest quarter of the recording (a long open-shop run stays bounded)."""
@@ -173,6 +239,7 @@ class Timeline:
             if st[i + 1] >= cut:
                 keep.extend(st[i:i + 3])
         self.dropped += n - len(keep) // 3
+        self._blocks = [b for b in self._blocks if b["end_ns"] >= cut]
         self.steps = keep
         for seq in [q for q, t in self.tasks.items() if t.done_ns is not None and t.done_ns < cut]:
             del self.tasks[seq]
@@ -187,6 +254,7 @@ class Timeline:
         self._sample_times = [x[0] for x in self.samples]
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
         self._iter_ends = array("q", self.iters[1::2])
+        self._done_stats = {q: v for q, v in self._done_stats.items() if q in self.tasks}
         self.trimmed_before = cut
 
     # ---------------------------------------------------------------- derived
@@ -268,35 +336,7 @@ class Timeline:
         inner one is shown for its span, so segments never overlap.
         """
         st = self.steps
-        raw = sorted(zip(st[0::3], st[1::3], st[2::3]), key=lambda x: (x[0], -x[1]))
-        out = []
-        stack: list[list] = []  # [resume_at, end, seq, state]
-
-        def emit(item, upto):
-            if upto > item[0]:
-                out.append((item[3], item[0], upto, item[2]))
-
-        def state_of(s, e, seq):
-            if e - s >= self.block_ns:
-                return BLOCKED
-            return RUNNING if seq else CALLBACK
-
-        for s, e, seq in raw:
-            while stack and stack[-1][1] <= s:
-                top = stack.pop()
-                emit(top, top[1])
-                if stack:
-                    stack[-1][0] = max(stack[-1][0], top[1])
-            if stack:
-                emit(stack[-1], s)
-                e = min(e, stack[-1][1])
-                stack[-1][0] = max(stack[-1][0], e)
-            stack.append([s, e, seq, state_of(s, e, seq)])
-        while stack:
-            top = stack.pop()
-            emit(top, top[1])
-            if stack:
-                stack[-1][0] = max(stack[-1][0], top[1])
+        out = flatten_steps(zip(st[0::3], st[1::3], st[2::3]), self.block_ns)
         it = self.iters
         for i in range(0, len(it), 2):
             out.append((IDLE, it[i], it[i + 1], 0))
@@ -332,47 +372,37 @@ class Timeline:
         return c.most_common(1)[0][0] if c else ""
 
     def blocks(self) -> list[dict]:
-        out = []
-        st = self.steps
-        for i in range(0, len(st), 3):
-            s, e, seq = st[i], st[i + 1], st[i + 2]
-            if e - s >= self.block_ns:
-                where = self.where_between(s, e)
-                if not where and seq in self.tasks:
-                    where = self.tasks[seq].where
-                out.append({"task": seq, "start_ns": s, "end_ns": e, "where": where})
+        """Steps that held the loop at least ``block_ms``, with where it was stuck
+        (plus the step holding it now, marked ``ongoing``)."""
+        out = list(self._blocks)
         held = self.holding()
         if held and self.now_ns - held[1] >= self.block_ns:
             out.append({"task": held[0], "start_ns": held[1], "end_ns": self.now_ns,
                         "where": held[2], "ongoing": True})
-        out.sort(key=lambda b: b["start_ns"])
         return out
 
     def busy_ns(self) -> int:
-        total = 0
-        cur_s = cur_e = None
-        st = self.steps
-        for s, e in sorted(zip(st[0::3], st[1::3])):
-            if cur_e is None or s > cur_e:
-                if cur_e is not None:
-                    total += cur_e - cur_s
-                cur_s, cur_e = s, e
-            elif e > cur_e:
-                cur_e = e
-        if cur_e is not None:
-            total += cur_e - cur_s
-        return total
+        """Time some step held the loop (the union of step intervals)."""
+        span = self._busy_span
+        return self._busy_total + (span[1] - span[0] if span else 0)
 
-    def task_totals(self, seq: int) -> dict[str, int]:
+    def _stats(self, seq: int) -> tuple[dict, int]:
+        cached = self._done_stats.get(seq)
+        if cached is not None:
+            return cached
         tot = {RUNNING: 0, WAITING: 0, STARVED: 0}
+        worst = 0
         for state, s, e in self.task_segments(seq):
             tot[state] += e - s
-        return tot
+            if state == STARVED and e - s > worst:
+                worst = e - s
+        if self.tasks[seq].done_ns is not None:  # a finished task's figures never change
+            self._done_stats[seq] = (tot, worst)
+        return tot, worst
+
+    def task_totals(self, seq: int) -> dict[str, int]:
+        return dict(self._stats(seq)[0])
 
     def max_lag_ns(self) -> int:
-        worst = 0
-        for seq in self.tasks:
-            for state, s, e in self.task_segments(seq):
-                if state == STARVED and e - s > worst:
-                    worst = e - s
-        return worst
+        """The longest a ready task waited for the loop."""
+        return max((self._stats(seq)[1] for seq in self.tasks), default=0)

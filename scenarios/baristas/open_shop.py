@@ -27,7 +27,7 @@ async def customer(n: int, counter: Counter) -> None:
     finally:
         async with counter.changed:
             counter.brewing -= 1
-            counter.changed.notify_all()
+            counter.changed.notify(1)  # the next customer in line may brew
 
 
 @scenario(
@@ -55,7 +55,7 @@ async def main(rate: float, baristas: int, brew_s: float, blocking: bool,
         task = asyncio.create_task(customer(n, counter), name=f"customer {n}")
         arrivals.add(task)
         task.add_done_callback(arrivals.discard)
-        async with counter.changed:
-            counter.changed.notify_all()  # more baristas may have come to work
+        async with counter.changed:  # more baristas may have come to work
+            counter.changed.notify(max(0, knobs["baristas"] - counter.brewing))
         await asyncio.sleep(1 / knobs["rate"])
     await asyncio.gather(*arrivals)

@@ -1,0 +1,275 @@
+"""Plain-language captions for a live load test, computed from what was measured.
+
+Nothing here knows what an endpoint's code looks like: the caption is derived from the
+measurement (loop blocks and the line that held the loop, worker-thread jobs and the pool's
+size, how long requests waited for a thread, latencies compared with the requested delay,
+errors by kind). The endpoint's path is only the sentence's subject, so the same rules
+explain a user's own app (``--app module:attr``).
+
+* :class:`LoadStats`   -- the numbers (one immutable object per update)
+* :func:`caption`      -- one or two sentences, e.g. "`/sync` is not blocking the loop:
+  FastAPI runs `def` endpoints in a pool of 40 threads; 41 requests ran in 2 waves"
+* :func:`littles_law`  -- "10 in flight ≈ 9.9 req/s × 1.01 s" (L = λ·W)
+* :func:`text_summary` -- the headless summary (``coffeeshop-tui load``)
+
+This module must not import textual.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from scenarios.explain import fmt_s, short_where
+
+ANYIO_POOL = "anyio"
+#: What FastAPI hands to the thread pool for a plain `def` endpoint (by FastAPI version).
+SYNC_ENDPOINT_LABELS = frozenset({"_run_sync_endpoint", "run_endpoint_function"})
+EXECUTOR_POOL = "default executor"
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What a load test measured, over a recent window (``window_s``) and cumulatively.
+
+    Latencies are seconds, from each request's intended start to its last byte (so an
+    open-model run cannot hide client-side queueing). ``w_`` fields cover the window.
+    """
+
+    endpoint: str = ""
+    url: str = ""
+    model: str = "closed"
+    delay_s: float | None = None  # the ?delay= asked of the endpoint (None: unknown)
+    concurrency: int = 0  # closed model: virtual users
+    rate: float = 0.0  # open model: arrivals per second
+    elapsed_s: float = 0.0
+    running: bool = False
+    # cumulative (the whole run)
+    issued: int = 0
+    done: int = 0
+    ok: int = 0
+    error_total: int = 0
+    errors: dict = field(default_factory=dict)  # kind -> count (only kinds that happened)
+    in_flight: int = 0  # client side, now
+    # the window
+    window_s: float = 0.0
+    w_done: int = 0
+    w_ok: int = 0
+    w_errors: dict = field(default_factory=dict)
+    w_rps: float = 0.0
+    w_avg_in_flight: float = 0.0  # time-average number in flight (L in Little's law)
+    w_mean_s: float = 0.0  # mean latency of every request done in the window (W)
+    p50_s: float = 0.0  # OK requests only
+    p95_s: float = 0.0
+    p99_s: float = 0.0
+    max_s: float = 0.0
+    service_max_s: float = 0.0  # sent -> done, OK requests
+    burst: bool = False  # every request of the window started together (one batch)
+    batch_span_s: float = 0.0  # burst: first start -> last done
+    waves: int | None = None  # slowest request / delay, rounded (None without a delay)
+    # the server (None / 0 when it is not ours to measure)
+    recorded: bool = False  # the server's loop is recorded
+    server_state: str = ""  # "up" | "down" | "starting" | "restarting" | "failed" | "stopped" | "external"
+    server_pid: int | None = None
+    server_in_flight: int | None = None
+    pool_total: int | None = None  # anyio tokens (def endpoints, run_in_threadpool)
+    pool_borrowed: int | None = None  # now
+    pool_max_borrowed: int = 0  # the window
+    executor_workers: int | None = None  # asyncio.to_thread's default executor
+    w_blocks: int = 0
+    w_blocked_s: float = 0.0
+    w_busy_share: float = 0.0  # the loop held by any step (not idle), share of the window
+    block_where: str = ""  # file:line that held the loop longest in the window
+    block_culprit: str = ""  # the call on that line, e.g. "time.sleep"
+    blocked_now_s: float = 0.0  # a step holding the loop right now, for this long
+    w_jobs: dict = field(default_factory=dict)  # pool -> jobs finished in the window
+    w_threads: dict = field(default_factory=dict)  # pool -> distinct threads used in the window
+    w_job_labels: dict = field(default_factory=dict)  # what ran in threads -> jobs (top 5)
+    w_queue_max_s: float = 0.0  # longest wait for a worker thread (job submitted -> started)
+    w_queued: int = 0  # jobs that waited for a thread longer than max(5 ms, delay / 4)
+    timeout_s: float | None = None
+    max_in_flight: int | None = None  # the server's 503 limit, if any
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.inf
+
+
+def errors_text(errors: dict) -> str:
+    """{'timeout': 3, '503': 2} -> 'timeout 3, 503 2'."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1]) if v)
+
+
+def littles_law(s: LoadStats) -> str:
+    """L = λ × W, both sides measured over the window."""
+    if s.w_done == 0 or s.window_s <= 0:
+        return f"{s.in_flight} in flight"
+    lw = s.w_rps * s.w_mean_s
+    steady = abs(lw - s.w_avg_in_flight) <= max(1.0, 0.25 * s.w_avg_in_flight)
+    note = "" if steady else ": not steady yet (the load or the server changed in this window)"
+    return (f"{s.w_avg_in_flight:.1f} in flight ≈ {s.w_rps:.1f} req/s × {fmt_s(s.w_mean_s)} "
+            f"= {lw:.1f}  (Little's law{note})")
+
+
+def _error_sentence(s: LoadStats) -> str:
+    if not s.w_errors:
+        return ""
+    n_err = sum(s.w_errors.values())
+    parts = [f"{n_err} of {s.w_done} requests failed ({errors_text(s.w_errors)})"]
+    why = []
+    if s.w_errors.get("timeout"):
+        t = f" of {fmt_s(s.timeout_s)}" if s.timeout_s else ""
+        why.append(f"timeouts: the answer took longer than the client's timeout{t}")
+    if s.w_errors.get("503"):
+        lim = f" of {s.max_in_flight}" if s.max_in_flight else ""
+        why.append(f"503: the server's concurrency limit{lim} turned requests away")
+    if s.w_errors.get("connect") or s.w_errors.get("disconnect"):
+        why.append("refused / reset: the server is not answering" if s.server_state != "up"
+                   else "refused / reset connections")
+    if s.w_errors.get("4xx"):
+        why.append("4xx: the server rejected the request (wrong path or parameter?)")
+    if why:
+        parts.append("; ".join(why))
+    return ": ".join(parts)
+
+
+def _pool_sentence(s: LoadStats) -> str:
+    pools = [p for p, n in s.w_jobs.items() if n]
+    out = []
+    if ANYIO_POOL in pools:
+        size = s.pool_total if s.pool_total else "?"
+        others = [k for k in s.w_job_labels if k not in SYNC_ENDPOINT_LABELS]
+        if s.w_job_labels and not others:
+            out.append(f"FastAPI runs `def` endpoints in a pool of {size} threads")
+        else:
+            what = f"`{others[0]}`" if others else "blocking calls"
+            out.append(f"run_in_threadpool runs {what} in anyio's pool of {size} threads "
+                       f"(the pool `def` endpoints use)")
+    if EXECUTOR_POOL in pools:
+        w = s.executor_workers or s.w_threads.get(EXECUTOR_POOL) or "?"
+        extra = f", not anyio's {s.pool_total}" if s.pool_total else ""
+        out.append(f"asyncio.to_thread runs in the loop's default executor of {w} threads{extra}")
+    for p in pools:
+        if p not in (ANYIO_POOL, EXECUTOR_POOL):
+            out.append(f"jobs run in a {p} pool ({_plural(s.w_threads.get(p, 0), 'thread')})")
+    return "; ".join(out)
+
+
+def _waves_text(s: LoadStats) -> str:
+    """'41 requests ran in 2 waves' (one batch) or 'with 41 in flight, 2 waves' (steady load)."""
+    if s.waves is None:
+        return ""
+    if s.burst:
+        return f"{_plural(s.w_done, 'request')} ran in {_plural(s.waves, 'wave')}"
+    who = f"{s.concurrency} users" if s.model == "closed" else f"{s.rate:g} req/s"
+    return f"with {who}, requests ran in {_plural(s.waves, 'wave')} (slowest {fmt_s(s.max_s)})"
+
+
+# ----------------------------------------------------------------------------- caption
+def caption(s: LoadStats) -> str:
+    """One or two sentences on what the measurement shows (see the module docstring)."""
+    subject = f"`{s.endpoint}`" if s.endpoint else "the endpoint"
+    if s.server_state == "failed":
+        return "the server did not start (see the message); fix it and press r to retry"
+    if s.server_state == "down":
+        return ("the server is down: every request now fails (connection refused); the load keeps "
+                "going, press r to restart the server on the same port")
+    if s.blocked_now_s and s.blocked_now_s >= 0.05:
+        where = f" at {short_where(s.block_where)}" if s.block_where else ""
+        return (f"{subject} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
+                f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
+    if s.w_done == 0:
+        if s.in_flight:
+            return f"{subject}: {_plural(s.in_flight, 'request')} in flight, no answer yet"
+        return "starting..." if s.running or s.server_state in ("starting", "") else "no requests yet"
+
+    sentences: list[str] = []
+    d = s.delay_s if s.delay_s and s.delay_s > 0 else None
+    waves = _waves_text(s)
+    share = s.w_blocked_s / s.window_s if s.window_s > 0 else 0.0
+
+    if s.recorded and s.w_blocks and (share >= 0.2 or (d and s.w_blocked_s >= 0.5 * d)):
+        cul = s.block_culprit or "a long step"
+        where = f" ({short_where(s.block_where)})" if s.block_where else ""
+        head = (f"{subject} blocks the event loop: {cul}{where} held it {share:.0%} of the time, "
+                f"so requests ran one at a time")
+        if s.burst and d:
+            head += f": {_plural(s.w_done, 'request')} took {fmt_s(s.batch_span_s)} ≈ {s.w_done} × {fmt_s(d)}"
+        elif s.waves and d:
+            head += f": each waited ≈ {s.waves} × {fmt_s(d)} (p50 {fmt_s(s.p50_s)})"
+        sentences.append(head)
+    elif s.recorded and any(s.w_jobs.values()):
+        pools = _pool_sentence(s)
+        head = f"{subject} is not blocking the loop: {pools}"
+        threshold = max(0.005, (d or 0) / 4)
+        if s.w_queued and s.w_queue_max_s > threshold:
+            size = s.pool_total if ANYIO_POOL in s.w_jobs else s.executor_workers
+            full = f"all {size} threads were busy" if size else "the pool was full"
+            head += (f"; {full}: {_plural(s.w_queued, 'request')} waited up to "
+                     f"{fmt_s(s.w_queue_max_s)} for a free thread")
+        if waves:
+            head += f"; {waves}"
+        sentences.append(head)
+    elif s.recorded and s.w_busy_share >= 0.8:
+        sentences.append(f"{subject}: the event loop is saturated (busy {s.w_busy_share:.0%} of the "
+                         f"time): {s.w_rps:.0f} req/s is about what one loop can serve here (the client shares "
+                         f"this machine's CPUs)")
+    elif d and s.w_ok:
+        k = s.p50_s / d
+        if k < 1.5:
+            loop = "without holding the loop" if s.recorded else "concurrently"
+            head = (f"{subject} waits {loop}: {_plural(s.w_ok, 'request')} overlapped, "
+                    f"each took ≈ {fmt_s(s.p50_s)} for a {fmt_s(d)} delay")
+            if s.burst and s.waves == 1:
+                head += f"; {waves}"
+            sentences.append(head)
+        elif waves:
+            sentences.append(f"{subject}: {waves}, p50 {fmt_s(s.p50_s)} for a {fmt_s(d)} delay")
+    if not sentences:
+        src = "" if s.recorded else " (measured from the client only)"
+        sentences.append(f"{subject}: p50 {fmt_s(s.p50_s)}, p99 {fmt_s(s.p99_s)} at "
+                         f"{s.w_rps:.1f} req/s with {s.in_flight} in flight{src}")
+    err = _error_sentence(s)
+    if err:
+        sentences.append(err)
+    return ". ".join(sentences)
+
+
+# ----------------------------------------------------------------------------- headless text
+def text_summary(report: dict) -> str:
+    """The `coffeeshop-tui load` summary, from LoadTest.report()."""
+    s = report["stats"]
+    lines = []
+    target = report.get("url", "")
+    how = (f"{s['concurrency']} concurrent" if s["model"] == "closed" else f"{s['rate']:g} req/s")
+    lines.append(f"target     {target}  ({how})")
+    lines.append(f"requests   {s['done']} done, {s['ok']} ok, {s['error_total']} failed"
+                 + (f" ({errors_text(s['errors'])})" if s["errors"] else ""))
+    lines.append(f"time       {fmt_s(s['window_s'])} from the first start to the last answer")
+    if s["w_ok"]:
+        lines.append(f"latency    p50 {fmt_s(s['p50_s'])}  p95 {fmt_s(s['p95_s'])}  "
+                     f"p99 {fmt_s(s['p99_s'])}  max {fmt_s(s['max_s'])}")
+    lines.append(f"throughput {s['w_rps']:.2f} req/s; {littles_law(LoadStats(**s))}")
+    server = report.get("server") or {}
+    if server.get("recorded"):
+        pool = server.get("pool") or {}
+        lines.append(f"server     loop blocked {fmt_s(s['w_blocked_s'])} in {_plural(s['w_blocks'], 'block')}"
+                     + (f", mostly at {short_where(s['block_where'])} ({s['block_culprit']})"
+                        if s["block_where"] else ""))
+        lines.append(f"pool       anyio {pool.get('max_borrowed', 0)}/{pool.get('anyio_tokens', '?')} "
+                     f"threads busy at most; default executor {pool.get('default_executor_workers', '?')} "
+                     f"workers; jobs " + (", ".join(f"{k} {v}" for k, v in (pool.get("jobs") or {}).items())
+                                          or "none"))
+    if server.get("error"):
+        lines.append(f"server     {server['error'].splitlines()[0]}")
+    lines.append("")
+    lines.append(report.get("caption", ""))
+    return "\n".join(lines)
