@@ -21,6 +21,7 @@ from typing import Callable
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
+KEEP_S = 300.0  # seconds of recording a run keeps (older data is dropped, and counted)
 
 
 class ScenarioRun:
@@ -39,7 +40,8 @@ class ScenarioRun:
         self.scenario_file = os.path.abspath(scenario_file) if scenario_file else None
         self.block_ms = block_ms
         self.on_update = on_update
-        self.timeline = Timeline(block_ms=block_ms)
+        # a live scenario (open-shop) can run for hours: keep its newest 5 minutes
+        self.timeline = Timeline(block_ms=block_ms, max_age_s=KEEP_S)
         self.lock = threading.RLock()
         self.status = STARTING
         self.error: str | None = None

@@ -101,7 +101,8 @@ class Warning_:
 
 class Timeline:
     def __init__(self, block_ms: float = 25.0, max_steps: int = 1_000_000,
-                 max_tasks: int = 50_000, max_items: int = 100_000) -> None:
+                 max_tasks: int = 50_000, max_items: int = 100_000,
+                 max_age_s: float | None = None) -> None:
         """Memory is bounded: past ``max_steps`` loop steps or ``max_tasks`` tasks the oldest
         quarter of the recording is dropped (``trimmed_before`` says up to when, ``dropped``
         counts the steps); warnings, output, samples and jobs keep at most ``max_items``."""
@@ -109,6 +110,8 @@ class Timeline:
         self.max_steps = max_steps
         self.max_tasks = max_tasks
         self.max_items = max_items
+        #: keep only the newest max_age_s seconds (a long live run stays bounded)
+        self.max_age_ns = int(max_age_s * 1e9) if max_age_s else None
         self.trimmed_before: int | None = None
         self.start_ns: int | None = None
         self.end_ns: int | None = None
@@ -202,6 +205,10 @@ class Timeline:
             self.last_ns = max(self.last_ns, batch["t"])
         if len(self.steps) // 3 > self.max_steps or len(self.tasks) > self.max_tasks:
             self._trim()
+        elif self.max_age_ns and self.start_ns is not None:
+            oldest = self.trimmed_before or self.start_ns
+            if self.last_ns - oldest > self.max_age_ns * 5 // 4:  # trim in chunks, not per batch
+                self._trim(self.last_ns - self.max_age_ns)
         for name in ("samples", "jobs", "warnings", "output", "marks", "gauges"):
             items = getattr(self, name)
             if len(items) > self.max_items:
@@ -225,15 +232,16 @@ class Timeline:
                 self._busy_total += e - s  # a late-arriving older step outside the union
         self._busy_span = span
 
-    def _trim(self) -> None:
-        """Drop the oldest quarter of the recording (a long open-shop run stays bounded)."""
+    def _trim(self, cut: int | None = None) -> None:
+        """Drop what happened before ``cut`` (default: the oldest quarter of the recording)."""
         st = self.steps
         n = len(st) // 3
-        starts = sorted(st[0::3])
-        cut = starts[n // 4] if n else self.last_ns
-        done = sorted(t.done_ns for t in self.tasks.values() if t.done_ns is not None)
-        if len(self.tasks) > self.max_tasks and done:
-            cut = max(cut, done[min(len(done) - 1, len(self.tasks) // 4)])
+        if cut is None:
+            starts = sorted(st[0::3])
+            cut = starts[n // 4] if n else self.last_ns
+            done = sorted(t.done_ns for t in self.tasks.values() if t.done_ns is not None)
+            if len(self.tasks) > self.max_tasks and done:
+                cut = max(cut, done[min(len(done) - 1, len(self.tasks) // 4)])
         keep = array("q")
         for i in range(0, len(st), 3):
             if st[i + 1] >= cut:

@@ -46,3 +46,15 @@ def test_long_runs_stay_bounded():
     assert len(snap.lanes) <= 1 + 500
     newest = max(tl.tasks)
     assert newest == seq - 1  # the newest tasks are kept
+
+
+def test_a_live_run_keeps_its_newest_window():
+    tl = Timeline(max_age_s=1e-3)  # keep 1 ms (batches below are 0.1 ms apart)
+    tl.start(0)
+    seq = 1
+    for i in range(100):
+        tl.ingest(_batch(i * 100_000, 100, seq))
+        seq += 100
+    assert tl.trimmed_before is not None
+    assert tl.last_ns - tl.trimmed_before <= 1_000_000 * 5 // 4 + 100_000
+    assert min(t.created_ns for t in tl.tasks.values()) >= tl.trimmed_before

@@ -5,7 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
-from fastapi.concurrency import run_in_threadpool
+from starlette.concurrency import run_in_threadpool  # = fastapi.concurrency.run_in_threadpool
 
 from scenarios.api import param, scenario
 

@@ -234,9 +234,10 @@ def caption(s: LoadStats) -> str:
         elif waves:
             sentences.append(f"{subject}: {waves}, p50 {fmt_s(s.p50_s)} for a {fmt_s(d)} delay")
     if not sentences:
-        src = "" if s.recorded else " (measured from the client only)"
         sentences.append(f"{subject}: p50 {fmt_s(s.p50_s)}, p99 {fmt_s(s.p99_s)} at "
-                         f"{s.w_rps:.1f} req/s with {s.in_flight} in flight{src}")
+                         f"{s.w_rps:.1f} req/s with {s.in_flight} in flight")
+    if not s.recorded:
+        sentences[-1] += " (measured from the client only: that server's loop is not recorded)"
     err = _error_sentence(s)
     if err:
         sentences.append(err)

@@ -566,8 +566,8 @@ class LoadTest:
                 tail = srv.log_tail(1500).strip()
                 how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited with code {rc}"
                 self.error = (f"the server (pid {srv.pid}) {how} in the middle of the test; "
-                              f"requests now fail. Press r to restart it."
-                              + (f" Its output ends with: {tail.splitlines()[-1]}" if tail else ""))
+                              f"requests fail until it is restarted"
+                              + (f". Its output ends with: {tail.splitlines()[-1]}" if tail else ""))
                 self._note(f"server {how}")
             return self._status()
 
@@ -595,15 +595,19 @@ class LoadTest:
                 self.server.restart()  # same port; pool size / 503 limit as last set
                 self.server_pid = self.server.pid
                 self._read_pool()
-        except ServerError as exc:
+        except (ServerError, LoadTestError) as exc:
             with self._lock:
                 self._state = "failed"
                 self.error = str(exc)
             raise
+        if self._stopped:  # stop() came while the server was (re)starting
+            self._shutdown(fast=True)
+            return
+        _LIVE.add(self)
         with self._lock:
             self._state = "up"
             self._note("server restarted" if not first else "server started")
-            if self._gen == 0 and not self._stopped:
+            if self._gen == 0:
                 self._start_load()
 
     def retry_start(self) -> None:
