@@ -1,5 +1,8 @@
 import os
 import sys
+import time
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -14,3 +17,30 @@ def line_of(path: str, needle: str) -> int:
             if needle in line:
                 return i
     raise AssertionError(f"{needle!r} not in {path}")
+
+
+@pytest.fixture
+def no_leftover_children():
+    """Fails a test that leaves a child process of the test run behind."""
+    from scenarios.web.server import child_pids
+
+    before = set(child_pids())
+    yield
+    deadline = time.monotonic() + 5
+    while (left := set(child_pids()) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"child processes left behind: {sorted(left)}"
+
+
+@pytest.fixture
+def server():
+    """The demo FastAPI app served by a real uvicorn child on 127.0.0.1 (a free port)."""
+    from scenarios.web.server import WebServer, pid_alive
+
+    srv = WebServer().start()
+    pid = srv.pid
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        assert not pid_alive(pid), f"server child {pid} still alive after stop()"

@@ -24,25 +24,7 @@ from scenarios.web.server import ServerError, WebServer, child_pids, pid_alive
 DELAY = 0.4
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children():
-    before = set(child_pids())
-    yield
-    deadline = time.monotonic() + 5
-    while (left := set(child_pids()) - before) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"child processes left behind: {sorted(left)}"
-
-
-@pytest.fixture
-def server():
-    srv = WebServer().start()
-    pid = srv.pid
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        assert not pid_alive(pid), f"server child {pid} still alive after stop()"
+pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 
 async def _concurrent(url: str, n: int, timeout: float = 30.0) -> tuple[float, list[float], list[int]]:
