@@ -34,7 +34,6 @@ no strong reference to any task.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import logging
 import os
@@ -45,7 +44,6 @@ import warnings
 import weakref
 from array import array
 from asyncio import events
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, IDLE, RUNNING, THREAD, WAITING, Timeline, flatten_steps
+from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps
 
 QUEUED = "queued"
 STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")

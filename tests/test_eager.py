@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from scenarios.recorder import record
 from scenarios.timeline import RUNNING
 
 needs_312 = pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
@@ -24,10 +23,6 @@ def test_eager_task_factory_is_chained_and_recorded():
         assert loop.get_task_factory() is not None  # the recorder's, wrapping ours below
         t = asyncio.create_task(child(), name="eager-child")
         return await t
-
-    async def outer():
-        loop = asyncio.get_running_loop()
-        return await main()
 
     def go():
         loop = asyncio.new_event_loop()
@@ -49,8 +44,8 @@ def test_eager_task_factory_is_chained_and_recorded():
         tl.ingest(rec.drain())
         loop.close()
     assert result == "done"
-    child = next(t for t in tl.tasks.values() if t.name == "eager-child")
-    running = [(s, e) for st, s, e in tl.task_segments(child.seq) if st == RUNNING]
+    info = next(t for t in tl.tasks.values() if t.name == "eager-child")
+    running = [(s, e) for st, s, e in tl.task_segments(info.seq) if st == RUNNING]
     assert running and max(e - s for s, e in running) >= 0.029e9
 
 

@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from scenarios.recorder import Recorder, record
-from scenarios.timeline import RUNNING, STARVED, WAITING
+from scenarios.timeline import STARVED, WAITING
 
 from conftest import line_of
 

@@ -19,7 +19,7 @@ from scenarios.web.loadgen import (
     Snapshot,
     classify_exception,
 )
-from scenarios.web.server import WebServer, child_pids, pid_alive
+from scenarios.web.server import WebServer, pid_alive
 
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")

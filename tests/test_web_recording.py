@@ -7,7 +7,7 @@ import time
 from scenarios.web.loadgen import LoadGenerator
 from scenarios.web.server import WebServer, pid_alive
 
-from conftest import ROOT, line_of
+from conftest import ROOT
 
 APP = os.path.join(ROOT, "scenarios", "web", "app.py")
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from scenarios.web.bench_sync_async import run_blog_benchmark
-from scenarios.web.server import ServerError, WebServer, child_pids, pid_alive
+from scenarios.web.server import ServerError, WebServer, pid_alive
 
 DELAY = 0.4
 
