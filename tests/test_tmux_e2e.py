@@ -128,16 +128,16 @@ def test_tmux_blocking_barista_knobs_and_clean_quit():
         tmux.type_over("0.2")
         tmux.wait_for(lambda s: re.search(r"^ 0\.2 ", s, re.M), "the typed value")
         tmux.keys("Enter")
-        first = tmux.wait_for(lambda s: "serialized: 3 coffees took" in s, "the first caption")
-        assert make_coffee_lanes(first) == 3
+        first = tmux.wait_for(lambda s: "serialized: 3 coffees took" in s and make_coffee_lanes(s) == 3,
+                              "the first caption and three coffee lanes")
         assert "event loop" in first and "brew_s=0.2" in first
         assert "time.sleep(brew_s)" in first  # the source, with the blocking line
 
         # raise customers: select the customers knob, nudge it up: the scenario reruns
         tmux.keys("k")
         tmux.keys(">")
-        second = tmux.wait_for(lambda s: "serialized: 4 coffees took" in s, "the caption to change")
-        assert make_coffee_lanes(second) == 4
+        second = tmux.wait_for(lambda s: "serialized: 4 coffees took" in s and make_coffee_lanes(s) == 4,
+                               "the caption and the lanes to change")
         assert "customers=4" in second
 
         # a long run, then quit in the middle of it
