@@ -53,11 +53,26 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scenarios.explain import culprit, fmt_s, short_where
+from scenarios.explain import culprit, short_where
 from scenarios.snapshot import QUEUED, Lane, Segment, Snapshot, _split_waiting
-from scenarios.timeline import BLOCKED, CALLBACK, RUNNING, STARVED, THREAD, WAITING, Timeline
-from scenarios.web.explain_load import ANYIO_POOL, EXECUTOR_POOL, LoadStats, caption as make_caption
-from scenarios.web.loadgen import KIND_NAMES, OK, LoadGenerator, check_target, format_request_id
+from scenarios.timeline import (
+    BLOCKED,
+    CALLBACK,
+    RUNNING,
+    STARVED,
+    THREAD,
+    WAITING,
+    Timeline,
+)
+from scenarios.web.explain_load import ANYIO_POOL, EXECUTOR_POOL, LoadStats
+from scenarios.web.explain_load import caption as make_caption
+from scenarios.web.loadgen import (
+    KIND_NAMES,
+    OK,
+    LoadGenerator,
+    check_target,
+    format_request_id,
+)
 from scenarios.web.server import DEFAULT_APP, ServerError, WebServer
 
 now_ns = time.monotonic_ns
@@ -89,6 +104,8 @@ THREAD_GROUP = "server: worker threads"
 _MATCH_SLACK_NS = 2_000_000  # a handler task is created after its client sent the request
 _BUSY_BUCKET_NS = 100_000_000
 STATS_INTERVAL_NS = 250_000_000  # statistics and caption: at most 4 times a second
+MAX_LANE_SEGMENTS = 3_000  # per user / thread lane, whatever the history (bounded memory)
+MAX_LOOP_SEGMENTS = 30_000
 
 
 class LoadTestError(ValueError):
@@ -109,7 +126,7 @@ class LoadUpdate:
     notes: tuple = ()  # (t_s, text): what changed while it ran (knobs, crash, restart)
 
 
-_LIVE: "weakref.WeakSet[LoadTest]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[LoadTest] = weakref.WeakSet()
 
 
 @atexit.register
@@ -394,7 +411,7 @@ class LoadTest:
         del self._notes[:-50]
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, load: bool = True) -> "LoadTest":
+    def start(self, load: bool = True) -> LoadTest:
         """Start the server (unless ``url`` was given) and the load (``load=False``: only
         the server; :meth:`resume` starts the load). Raises ServerError (port in use, app
         failed...) or LoadTestError (no such route); nothing is left running then."""
@@ -549,7 +566,7 @@ class LoadTest:
                 pass
         _LIVE.discard(self)
 
-    def __enter__(self) -> "LoadTest":
+    def __enter__(self) -> LoadTest:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -735,7 +752,7 @@ class LoadTest:
     def _poll_client(self) -> None:
         keep = []
         for entry in self._gens:
-            gen, lg, cursor, fut = entry
+            gen, lg, cursor, _fut = entry
             batch = lg.records_since(cursor)
             entry[2] = batch.cursor
             users = self.lanes and self.lane_mode == "users"
@@ -778,7 +795,9 @@ class LoadTest:
                     self._scan(cur)  # what the old server said before it stopped
                 cur = _Epoch(tl, (cur.index + 1) if cur else 0)
                 self._epochs.append(cur)
-                del self._epochs[:-8]
+                del self._epochs[:-3]
+                if self.lanes and tl.max_age_ns is None:  # live: the server's model stays bounded too
+                    tl.max_age_ns = self.history_ns + 10_000_000_000
             self._scan(cur)
 
     def _sec(self, ns: int) -> float:
@@ -1070,12 +1089,11 @@ class LoadTest:
                 t = ep.tl.tasks.get(seq)
                 if t is None:
                     continue
-                segs = self._handler_segments(ep, seq, format_request_id(rid))
-                if t.done_ns is None:
-                    live_server.setdefault(slot, []).extend(segs)
+                if t.done_ns is None:  # answered, its task ends a moment later: drawn then
                     keep.append(item)
                     shown.add((gen, rid))
                     continue
+                segs = self._handler_segments(ep, seq, format_request_id(rid))
                 lane = self._slot_server.setdefault(slot, [])
                 if lane and segs and lane[-1].start > segs[0].start:
                     for seg in segs:
@@ -1164,6 +1182,10 @@ class LoadTest:
             for lane in lanes.values():
                 if lane and lane[0].end < cut_late:
                     del lane[: bisect.bisect_left(lane, cut, key=lambda s: s.end)]
+                if len(lane) > MAX_LANE_SEGMENTS:  # a busy lane: keep its newest part
+                    del lane[: len(lane) - MAX_LANE_SEGMENTS * 3 // 4]
+        if len(self._loop) > MAX_LOOP_SEGMENTS:
+            del self._loop[: len(self._loop) - MAX_LOOP_SEGMENTS * 3 // 4]
         for lanes in (self._slot_client, self._slot_server):
             for k in [k for k, v in lanes.items() if not v]:
                 del lanes[k]
@@ -1541,7 +1563,7 @@ class LoadTest:
                     if q > threshold:
                         queued += 1
                 busy += tl.busy_ns()
-                for t, g in tl.gauges:
+                for _t, g in tl.gauges:
                     gmax = max(gmax, g.get("pool_borrowed", 0))
                     last_gauge = g
         by_where: Counter = Counter()

@@ -1,0 +1,380 @@
+"""The ``load`` and ``bench`` subcommands of ``coffeeshop-tui`` (FastAPI load tests, headless).
+
+Wiring (tui/cli.py)::
+
+    from tui.cli_load import add_load_commands, commands as load_commands
+    add_load_commands(sub)              # in build_parser(), after the other subparsers
+    ... commands.update(load_commands())  # in main() (e.g. from _extra_commands())
+
+Also runnable on its own: ``python -m tui.cli_load load --endpoint /sync --concurrency 41``.
+
+Bad input is a one-line error with exit status 2 (never a traceback): an unknown endpoint,
+``--concurrency 0``, a remote ``--url`` without ``--allow-remote``, a port in use, an app
+that does not import. A run whose server crashed exits with 1; Ctrl-C with 130. Every
+process started here is stopped on the way out, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+PROG = "coffeeshop-tui"
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _one_line(message: str) -> str:
+    """A multi-line ServerError ('...; its output ends with:\\n<tail>') as one line."""
+    lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else str(message)
+    head = lines[0].rstrip(":")
+    for cut in ("; its output ends with", " its output ends with"):
+        if cut in head:
+            head = head.split(cut)[0]
+    last = lines[-1]
+    return f"{head}: {last}" if last not in head else head
+
+
+# ----------------------------------------------------------------------------- argument types
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _delay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number), got {text!r}") from None
+    if not (math.isfinite(value) and 0 <= value <= 60):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 60 seconds, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 1..65535, got {value}")
+    return value
+
+
+def _app_spec(text: str) -> str:
+    module, sep, attr = text.partition(":")
+    if not sep or not module.strip() or not attr.strip():
+        raise argparse.ArgumentTypeError(f"expected module:attribute (e.g. myapp.main:app), got {text!r}")
+    return text
+
+
+# ----------------------------------------------------------------------------- parsers
+def add_load_commands(subparsers) -> None:
+    """Add ``load`` and ``bench`` to the ``coffeeshop-tui`` subparsers."""
+    lp = subparsers.add_parser(
+        "load", help="load-test a FastAPI endpoint and print what was measured",
+        description="Start the demo FastAPI app (or --app module:attr) in a uvicorn child process "
+        "on 127.0.0.1 with its event loop recorded, send load to one endpoint, and print a summary "
+        "(or --json): latencies, throughput, errors, loop blocks and thread-pool use, and why. "
+        "Without --requests or --duration, a closed-model run sends one request per user "
+        "(one batch, like the classic benchmark); an open-model run lasts 5 s.")
+    lp.add_argument("--endpoint", metavar="PATH", default=None,
+                    help="the path to load, e.g. /sync, /async, /bad, /good, /safe, /to_thread, "
+                    "/cpu (default /sync; required with --app or --url)")
+    how = lp.add_mutually_exclusive_group()
+    how.add_argument("--concurrency", type=_positive_int, metavar="N", default=None,
+                     help="closed model: N users, each sends its next request when the last one "
+                     "answered (default 10)")
+    how.add_argument("--rate", type=_positive_float, metavar="R", default=None,
+                     help="open model: R new requests per second, whatever the server does")
+    much = lp.add_mutually_exclusive_group()
+    much.add_argument("--requests", type=_positive_int, metavar="N", default=None,
+                      help="send N requests in all")
+    much.add_argument("--duration", type=_positive_float, metavar="S", default=None,
+                      help="send requests for S seconds")
+    lp.add_argument("--delay", type=_delay, metavar="S", default=None,
+                    help="the endpoint's ?delay= in seconds (default 1 for the demo app; "
+                    "not sent to --app/--url endpoints unless given)")
+    lp.add_argument("--timeout", type=_positive_float, metavar="S", default=30.0,
+                    help="per-request timeout in seconds (default 30)")
+    lp.add_argument("--pool", type=_positive_int, metavar="N", default=None,
+                    help="the server's anyio thread pool size (default 40: FastAPI's `def` endpoints)")
+    lp.add_argument("--max-in-flight", type=_nonneg_int, metavar="N", default=None,
+                    help="the server answers 503 beyond N requests in flight (default: no limit)")
+    lp.add_argument("--app", type=_app_spec, metavar="MODULE:ATTR", default=None,
+                    help="serve your own ASGI app (imported from the current folder) under the "
+                    "same instruments")
+    lp.add_argument("--url", metavar="BASE", default=None,
+                    help="load an already running server at BASE instead (client side only)")
+    lp.add_argument("--allow-remote", action="store_true",
+                    help="allow a --url that is not a loopback address")
+    lp.add_argument("--port", type=_port, metavar="PORT", default=None,
+                    help="the server's port (default: a free one)")
+    lp.add_argument("--json", action="store_true",
+                    help="print one JSON document: per-request timings, server blocks, pool use, "
+                    "percentiles, errors")
+    lp.add_argument("--tui", action="store_true",
+                    help="watch it live in the load-test screen instead (knobs, lanes, caption)")
+
+    bp = subparsers.add_parser(
+        "bench", help="re-measure the classic 'sync vs async' FastAPI benchmark",
+        description="Fire N concurrent GETs at /sync and /async (the classic benchmark), and at "
+        "/bad, /to_thread and /sync with N-POOL requests, each with a delay; print each measured "
+        "total beside the popular claim (sync ≈ N x delay, async ≈ delay) and the reason.")
+    bp.add_argument("--delay", type=_delay, metavar="S", default=1.0, help="seconds per request (default 1)")
+    bp.add_argument("--n", type=_positive_int, metavar="N", default=10,
+                    help="concurrent requests per case (default 10)")
+    bp.add_argument("--n-pool", type=_positive_int, metavar="N", default=41,
+                    help="requests for the thread-pool case (default 41: one more than 40 threads)")
+    bp.add_argument("--fresh", action="store_true", help="a fresh server for each case")
+    bp.add_argument("--port", type=_port, metavar="PORT", default=None,
+                    help="the server's port (default: a free one)")
+    bp.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def commands() -> dict:
+    """Subcommand name -> handler(args) -> exit status."""
+    return {"load": cmd_load, "bench": cmd_bench}
+
+
+# ----------------------------------------------------------------------------- load
+def _load_settings(args) -> dict:
+    """LoadTest keyword arguments from the parsed options (raises LoadTestError)."""
+    from scenarios.web.loadtest import LoadTestError
+    from scenarios.web.server import DEFAULT_APP
+
+    if args.url and args.app:
+        raise LoadTestError("--url and --app exclude each other (--url loads a server that is "
+                            "already running)")
+    if args.url and (args.port or args.pool or args.max_in_flight is not None):
+        raise LoadTestError("--port, --pool and --max-in-flight need our own server; not with --url")
+    if args.url:
+        from scenarios.web.loadgen import check_target
+
+        try:
+            check_target(args.url, args.allow_remote)
+        except ValueError as exc:
+            raise LoadTestError(str(exc).replace("allow_remote=True", "--allow-remote is given")) from None
+    demo = not args.app and not args.url
+    endpoint = args.endpoint
+    if endpoint is None:
+        if not demo:
+            raise LoadTestError("--endpoint is required with --app or --url")
+        endpoint = "/sync"
+    model = "open" if args.rate is not None else "closed"
+    concurrency = args.concurrency if args.concurrency is not None else 10
+    requests, duration = args.requests, args.duration
+    if requests is None and duration is None:
+        if model == "closed":
+            requests = concurrency  # one batch, like the classic benchmark
+        else:
+            duration = 5.0
+    delay = args.delay if args.delay is not None else (1.0 if demo else None)
+    return dict(
+        endpoint=endpoint, app=args.app or DEFAULT_APP, url=args.url, model=model,
+        concurrency=concurrency, rate=args.rate or 10.0, delay=delay, requests=requests,
+        duration=duration, timeout=args.timeout, pool_size=args.pool,
+        max_in_flight=args.max_in_flight or None, port=args.port, allow_remote=args.allow_remote,
+        block_ms=25.0 if getattr(args, "block_ms", None) is None else args.block_ms,  # top-level
+    )
+
+
+def _progress(lt, t0: float) -> str:
+    snap = lt.loadgen_snapshot()
+    if snap is None:
+        return ""
+    err = f"  errors {snap.error_total}" if snap.error_total else ""
+    return (f"  {time.monotonic() - t0:5.1f} s  done {snap.done}/{snap.issued}  in flight "
+            f"{snap.in_flight}  {snap.rps:6.1f} req/s{err}")
+
+
+def cmd_load(args) -> int:
+    import os
+
+    from scenarios.web.explain_load import text_summary
+    from scenarios.web.loadtest import DOWN, LoadTest, LoadTestError
+    from scenarios.web.server import ServerError
+
+    try:
+        settings = _load_settings(args)
+        if args.tui:
+            settings["cwd"] = os.getcwd()
+            return _run_tui(settings)
+        lt = LoadTest(lanes=False, cwd=os.getcwd(), **settings)
+    except LoadTestError as exc:
+        return _fail(str(exc))
+
+    show = not args.json and sys.stderr.isatty()
+    interrupted = crashed = False
+    try:
+        try:
+            lt.start()
+        except (ServerError, LoadTestError) as exc:
+            return _fail(str(exc))
+        if not args.json:
+            print(f"loading {lt.target_url} ...", file=sys.stderr)
+        t0 = time.monotonic()
+        while not lt.wait(0.25):
+            lt.poll()
+            if lt.check_server() == DOWN:
+                crashed = True
+                print(f"\n{PROG}: {_one_line(lt.error or 'the server died')}", file=sys.stderr)
+                break
+            if show:
+                print("\r" + _progress(lt, t0), end="", file=sys.stderr, flush=True)
+        if show:
+            print("\r" + _progress(lt, t0), file=sys.stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: load and server stopped; what ran so far:", file=sys.stderr)
+    finally:
+        # a finished run: let the server's recording catch up; Ctrl-C or a crash: stop now
+        lt.stop(graceful=not (crashed or interrupted))
+    report = lt.report()
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(text_summary(report))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if crashed else 0
+
+
+def _run_tui(settings: dict) -> int:
+    from scenarios.web.loadtest import LoadTest
+
+    settings = dict(settings)
+    for key in ("requests", "duration"):  # the screen runs until you leave it
+        settings.pop(key, None)
+    lt = LoadTest(lane_mode="users", max_lanes=100, **settings)  # bad settings: LoadTestError here
+    from tui.screens.load import LoadTestApp
+
+    try:
+        LoadTestApp(loadtest=lt).run()
+    finally:
+        lt.stop()
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench
+def _bench_rows(args):
+    """Yield BenchRow objects, one case at a time (so they print as they come)."""
+    from scenarios.web.bench_sync_async import (
+        DEFAULT_CASES,
+        measure,
+        read_pools,
+        warm_up,
+    )
+    from scenarios.web.server import WebServer
+
+    cases = [(ep, args.n if k is None else args.n_pool) for ep, k in DEFAULT_CASES]
+    if args.fresh:
+        for ep, n in cases:
+            with WebServer(port=args.port) as srv:
+                warm_up(srv.url)
+                yield measure(srv.url, ep, n, args.delay, read_pools(srv.url))
+        return
+    with WebServer(port=args.port) as srv:
+        warm_up(srv.url)
+        pools = read_pools(srv.url)
+        for ep, n in cases:
+            yield measure(srv.url, ep, n, args.delay, pools)
+
+
+def _bench_line(r) -> str:
+    err = f"  ({r.errors} failed)" if r.errors else ""
+    return (f"{r.endpoint:<11} N={r.n:<4} measured {r.total_s:6.2f} s   claim ≈ {r.claim_s:6.2f} s   "
+            f"expected {r.expected_s:6.2f} s{err}\n{'':<11} claim: {r.claim}\n{'':<11} why:   "
+            f"{r.reason.replace('-> 1 waves', '-> 1 wave')}")
+
+
+def cmd_bench(args) -> int:
+    from scenarios.web.server import ServerError
+
+    rows = []
+    if not args.json:
+        print(f"The classic benchmark: N concurrent GETs, each endpoint waits {args.delay:g} s. "
+              f"The popular claim: sync ≈ N x {args.delay:g} s, async ≈ {args.delay:g} s.\n",
+              flush=True)
+    try:
+        for row in _bench_rows(args):
+            rows.append(row)
+            if not args.json:
+                print(_bench_line(row) + "\n", flush=True)
+    except ServerError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted: server stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.json:
+        print(json.dumps([{
+            "endpoint": r.endpoint, "n": r.n, "delay_s": r.delay, "total_s": round(r.total_s, 4),
+            "median_s": round(r.median_s, 4), "max_s": round(r.max_s, 4), "errors": r.errors,
+            "claim_s": r.claim_s, "claim": r.claim, "expected_s": r.expected_s, "reason": r.reason,
+        } for r in rows], indent=1))
+    return 0 if all(r.ok for r in rows) else EXIT_FAILED
+
+
+# ----------------------------------------------------------------------------- standalone
+def build_parser() -> argparse.ArgumentParser:
+    from tui.cli import _Parser
+
+    p = _Parser(prog=PROG, description="FastAPI load tests (the load and bench subcommands).")
+    p.add_argument("--block-ms", type=float, default=25.0, metavar="MS",
+                   help="a loop step longer than this is a block (default 25)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_load_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return commands()[args.command](args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,715 @@
+"""The load-test screen: a real FastAPI server under load, client and server on one time axis.
+
+    app.push_screen(LoadTestScreen(endpoint="/sync", concurrency=41, delay=1.0))
+
+Left: the endpoint picker and the knobs (users or rate, delay, the server's thread-pool size,
+its 503 limit, closed / open model), then what changed while it ran. Right: a caption
+computed from the measurement, the numbers (in flight next to throughput, so Little's law
+L = λ·W is visible; p50/p95/p99; errors by kind; pool tokens in use), and a
+:class:`~tui.timeline_view.TimelineView` with the server's event loop and worker threads,
+then one client lane per request (newest first) with its server handler lane under it.
+
+Data flows one way: :class:`scenarios.web.loadtest.LoadTest` (server child + load generator)
+-> a producer thread worker builds a :class:`~scenarios.web.loadtest.LoadUpdate` at <= 20 Hz
+-> :class:`LoadUpdated` (posted thread-safely, coalesced) -> applied inside ``batch_update()``.
+
+A server that cannot start (port in use) or dies mid-test is shown with its message; ``r``
+(re)starts it, the screen stays up. Leaving the screen (``q`` / escape), quitting the app or
+Ctrl-C stops the load and the server.
+
+``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from scenarios.explain import fmt_s
+from scenarios.web.explain_load import errors_text, littles_law
+from scenarios.web.loadtest import (
+    DEMO_ENDPOINTS,
+    DOWN,
+    FAILED,
+    RESTARTING,
+    STARTING,
+    LoadTest,
+    LoadTestError,
+    LoadUpdate,
+)
+from scenarios.web.server import DEFAULT_APP, ServerError
+
+from ..timeline_view import LEGEND, TimelineView
+from .help import keys_table, legend_table
+
+MAX_HZ = 20.0
+START_FAILED = "the server did not start"
+
+SHORT_WHAT = {
+    "/sync": "def + time.sleep",
+    "/async": "await sleep()",
+    "/bad": "sleep in async",
+    "/good": "/bad, fixed",
+    "/safe": "run_in_threadpool",
+    "/to_thread": "asyncio.to_thread",
+    "/cpu": "CPU in async def",
+}
+
+CLIENT_LEGEND = [
+    ("queued", "┄", "#c061cb", "client lane: waiting in the client for its turn or a connection"),
+    ("waiting", "─", "#8b949e", "client lane: sent, waiting for the server's answer"),
+    ("running", "█", "#3fb950", "client lane: reading the answer"),
+    ("blocked", "▓", "#e5484d", "client lane: the request FAILED (timeout, 503, refused...)"),
+]
+
+LADDERS = {
+    "concurrency": (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 40, 41, 50, 60, 80, 100, 150, 200, 300, 500, 1000),
+    "rate": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+    "delay": (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+    "pool_size": (1, 2, 3, 4, 6, 8, 10, 20, 30, 40, 41, 60, 80, 100, 200),
+    "max_in_flight": (0, 1, 2, 5, 10, 20, 40, 50, 100, 200),
+    "model": ("closed", "open"),
+}
+KNOB_LABEL = {
+    "concurrency": "users", "rate": "rate /s", "delay": "delay s", "pool_size": "pool threads",
+    "max_in_flight": "503 limit", "model": "model",
+}
+KNOB_HELP = {
+    "concurrency": "closed model: users sending one request after another (1..10000)",
+    "rate": "open model: new requests per second (> 0)",
+    "delay": "seconds each request asks the endpoint to wait (0..60)",
+    "pool_size": "the server's anyio thread tokens: `def` endpoints' pool (1..10000)",
+    "max_in_flight": "the server answers 503 beyond this many in flight (0 = no limit)",
+    "model": "closed (users) or open (arrival rate)",
+}
+
+
+def _fmt_knob(name: str, value) -> str:
+    if value is None:
+        return "off" if name == "max_in_flight" else "-"
+    if name == "delay":
+        return f"{value:g}"
+    if name == "rate":
+        return f"{value:g}"
+    if name == "max_in_flight" and not value:
+        return "off"
+    return str(value)
+
+
+def _step(ladder: tuple, value, direction: int):
+    """The next ladder value above (direction > 0) or below ``value``."""
+    if isinstance(ladder[0], str):
+        i = ladder.index(value) if value in ladder else 0
+        return ladder[(i + direction) % len(ladder)]
+    value = value or 0
+    if direction > 0:
+        return next((v for v in ladder if v > value + 1e-9), ladder[-1])
+    return next((v for v in reversed(ladder) if v < value - 1e-9), ladder[0])
+
+
+# ----------------------------------------------------------------------------- messages
+@dataclass
+class LoadUpdated(Message):
+    """A new immutable view of the load test (<= 20 Hz; a newer one replaces an unhandled one)."""
+
+    update: LoadUpdate
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LoadUpdated)
+
+
+@dataclass
+class LoadFailed(Message):
+    """Starting (or restarting) the server failed, or a knob could not be applied."""
+
+    error: str
+    title: str = "load test"
+
+
+@dataclass
+class RoutesFound(Message):
+    """The served app's GET routes (a user app's, from its /openapi.json)."""
+
+    routes: tuple
+
+
+# ----------------------------------------------------------------------------- help
+class LoadHelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close help")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static("Load test: a real FastAPI server under real load", classes="lt-help-title")
+            yield Static(
+                "The server (uvicorn, 1 worker) runs in a child process on 127.0.0.1; its event "
+                "loop is recorded. The load generator runs here. Both stamp time.monotonic_ns(), so "
+                "every lane shares one time axis. Top: the server's event loop and worker threads. "
+                "Below: one lane per user, its requests one after another (l: one lane per request "
+                "instead), and under it the server tasks that handled them (matched by the "
+                "x-request-id header). Move the cursor onto a segment to see its request id.")
+            yield Static("Colours", classes="lt-help-title")
+            yield Static(legend_table(LEGEND))
+            yield Static(legend_table(CLIENT_LEGEND))
+            yield Static("Keys", classes="lt-help-title")
+            yield Static(keys_table(self.keys))
+            yield Static(Text("escape / q / ? closes this help", style="dim"))
+
+
+# ----------------------------------------------------------------------------- the screen
+class LoadTestScreen(ModalScreen[None]):
+    """A live load test (see the module docstring). Modal, so the main app's keys do not
+    reach through; leaving it stops the server and the load."""
+
+    CSS_PATH = "load.tcss"
+    AUTO_FOCUS = "#lt-timeline"
+
+    BINDINGS = [
+        Binding("q,escape", "close", "Back"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("e", "endpoint(1)", "Endpoint"),
+        Binding("E", "endpoint(-1)", "Prev endpoint", show=False),
+        Binding("k", "knob_next(1)", "Knob", show=False),
+        Binding("K", "knob_next(-1)", "Prev knob", show=False),
+        Binding("less_than_sign", "knob_nudge(-1)", "Knob -", key_display="<"),
+        Binding("greater_than_sign", "knob_nudge(1)", "Knob +", key_display=">"),
+        Binding("i", "knob_edit", "Set knob", show=False),
+        Binding("space", "toggle_load", "Pause", key_display="␣"),
+        Binding("r", "restart", "Restart server"),
+        Binding("x", "kill", "Kill server", show=False),
+        Binding("h", "toggle_handlers", "Handler lanes", show=False),
+        Binding("t", "toggle_threads", "Thread lanes", show=False),
+        Binding("l", "toggle_lane_mode", "Lanes: users/requests", show=False),
+        *[Binding(str(i + 1), f"endpoint_at({i})", f"endpoint {i + 1}", show=False) for i in range(9)],
+    ]
+
+    HELP_KEYS = [
+        ("e / E", "next / previous endpoint (or pick one in the list and press enter)"),
+        ("1-9", "endpoint by its place in the list"),
+        ("k / K", "select the next / previous knob"),
+        ("< / >", "turn the selected knob down / up (live: new requests use it)"),
+        ("i", "type a value for the selected knob"),
+        ("space", "pause / resume the load"),
+        ("r", "restart the server (after a crash or a failed start)"),
+        ("x", "kill the server (see what a crash looks like)"),
+        ("h", "show / hide the server handler lane under each request"),
+        ("t", "show / hide the worker-thread lanes"),
+        ("l", "one lane per user (rows stay put) / one lane per request (newest first)"),
+        ("+ / - / 0", "zoom in / out / fit (timeline focused)"),
+        ("← / → / end", "pan / back to the live edge"),
+        ("q / escape", "leave: stops the load and the server"),
+    ]
+
+    def __init__(
+        self,
+        endpoint: str = "/sync",
+        *,
+        app: str = DEFAULT_APP,
+        url: str | None = None,
+        model: str = "closed",
+        concurrency: int = 10,
+        rate: float = 10.0,
+        delay: float | None = 1.0,
+        pool_size: int | None = None,
+        max_in_flight: int | None = None,
+        port: int | None = None,
+        allow_remote: bool = False,
+        timeout: float = 30.0,
+        block_ms: float = 25.0,
+        cwd: str | None = None,
+        max_lanes: int = 100,
+        lane_mode: str = "users",
+        loadtest: LoadTest | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """Raises LoadTestError for bad settings (before anything starts). ``loadtest``: a
+        LoadTest not started yet, to use instead of making one (tests)."""
+        super().__init__(name=name, id=id, classes=classes)
+        self.lt = loadtest or LoadTest(
+            endpoint, app=app, url=url, model=model, concurrency=concurrency, rate=rate,
+            delay=delay, pool_size=pool_size, max_in_flight=max_in_flight, port=port,
+            allow_remote=allow_remote, timeout=timeout, block_ms=block_ms, cwd=cwd,
+            max_lanes=max_lanes, lane_mode=lane_mode,
+        )
+        self.routes: tuple[str, ...] = tuple(DEMO_ENDPOINTS) if self.lt.demo else (self.lt.endpoint,)
+        self.knob_index = 0
+        self.last_update: LoadUpdate | None = None
+        self._last_status = ""
+        self._auto_zoomed = False
+        self._lt_closed = False
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Static("", id="lt-title")
+        with Horizontal(id="lt-body"):
+            with Vertical(id="lt-side"):
+                yield Static("Endpoint", classes="lt-panel-title")
+                yield OptionList(*self._endpoint_options(), id="lt-endpoints")
+                yield Static("Knobs  k select · < > turn", classes="lt-panel-title")
+                yield Static("", id="lt-knobs")
+                yield Input(id="lt-knob-input")
+                yield Static("Changes", classes="lt-panel-title")
+                yield Static("", id="lt-notes")
+            with Vertical(id="lt-main"):
+                yield Static("starting the server...", id="lt-caption")
+                yield Static("", id="lt-message")
+                yield Static("", id="lt-stats")
+                yield Static(self._legend_text(), id="lt-legend")
+                yield TimelineView(id="lt-timeline")
+                yield Static("", id="lt-cursor")
+        yield Footer()
+
+    def _endpoint_options(self, narrow: bool = False) -> list[Option]:
+        out = []
+        for i, path in enumerate(self.routes):
+            what = SHORT_WHAT.get(path, "") if self.lt.demo and not narrow else ""
+            prompt = Text.assemble((f"{i + 1} " if i < 9 else "  ", "dim"), (f"{path:<10} ", "bold"),
+                                   (what, "dim"), no_wrap=True, overflow="ellipsis")
+            out.append(Option(prompt, id=path))
+        return out
+
+    @staticmethod
+    def _legend_text() -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("client ", style="bold")
+        for (_state, char, style, _d), word in zip(CLIENT_LEGEND, ("queued", "waiting", "reading", "failed")):
+            t.append(char, style=style)
+            t.append(f"{word} ")
+        t.append("│ server ", style="bold")
+        words = {"running": "runs", "blocked": "BLOCKS", "starved": "starved",
+                 "queued": "waits for thread", "thread": "thread"}
+        for state, char, style, _d in LEGEND:
+            if state in words:
+                t.append(char, style=style or "")
+                t.append(f"{words[state]} ")
+        t.append(" ? help", style="dim")
+        return t
+
+    def on_mount(self) -> None:
+        self._sync_endpoint_highlight()
+        self._render_knobs()
+        self._produce()
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < 110
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self._fill_endpoints()
+
+    def _fill_endpoints(self) -> None:
+        ol = self.query_one("#lt-endpoints", OptionList)
+        ol.clear_options()
+        ol.add_options(self._endpoint_options(self.has_class("-narrow")))
+        self._sync_endpoint_highlight()
+
+    def on_unmount(self) -> None:
+        self.stop_everything()
+
+    def stop_everything(self) -> None:
+        """Stop the producer, the load and the server (idempotent; blocks briefly)."""
+        self._lt_closed = True
+        try:
+            self.workers.cancel_group(self, "lt-producer")
+        except Exception:
+            pass
+        self.lt.stop()
+
+    # ------------------------------------------------------------------ producer
+    @work(thread=True, exclusive=True, group="lt-producer", exit_on_error=False)
+    def _produce(self) -> None:
+        worker = get_current_worker()
+        lt = self.lt
+        try:
+            lt.start()
+            if not lt.demo and lt.routes:
+                self.post_message(RoutesFound(lt.routes))
+        except (ServerError, LoadTestError) as exc:
+            self.post_message(LoadFailed(str(exc), START_FAILED))
+        except Exception as exc:  # never crash the app
+            self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}", START_FAILED))
+        period = 1.0 / MAX_HZ
+        while not worker.is_cancelled and not self._lt_closed:
+            t0 = time.monotonic()
+            try:
+                update = lt.update()
+            except Exception as exc:  # pragma: no cover - a bug: show it, keep going
+                self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}", "measuring failed"))
+                time.sleep(0.5)
+                continue
+            if worker.is_cancelled or self._lt_closed:
+                break
+            self.post_message(LoadUpdated(update))
+            took = time.monotonic() - t0
+            # <= 20 Hz, and never more than ~1/3 of a core (the load generator shares the GIL)
+            time.sleep(max(period - took, 2 * took, 0.005))
+
+    @on(LoadUpdated)
+    def _apply(self, message: LoadUpdated) -> None:
+        if self._lt_closed or not self.is_mounted:
+            return
+        u = message.update
+        self.last_update = u
+        with self.app.batch_update():
+            view = self.query_one("#lt-timeline", TimelineView)
+            view.update_snapshot(u.snapshot)
+            self._auto_window(view, u)
+            self.query_one("#lt-title", Static).update(self._title(u))
+            self.query_one("#lt-caption", Static).update(u.caption)
+            self.query_one("#lt-stats", Static).update(self._stats_text(u))
+            self._show_message(f"{u.error}  (press r to restart it)" if u.status in (DOWN, FAILED)
+                               and u.error else None)
+            self._render_knobs(u.knobs)
+            self._render_notes(u.notes)
+        if u.status != self._last_status:
+            if u.status == DOWN:
+                self.notify(u.error or "the server died", severity="error", title="server down")
+            self._last_status = u.status
+
+    def _auto_window(self, view: TimelineView, u: LoadUpdate) -> None:
+        """Once the run is longer than a few request times, stop fitting the whole run and
+        follow the live edge with a window of ~8 requests' time (once: the user's zoom wins)."""
+        if self._auto_zoomed or not view.fitting or not u.snapshot.live:
+            return
+        per = u.stats.delay_s or u.stats.p50_s or 0.0
+        target = min(30.0, max(3.0, 8 * per))
+        if u.snapshot.t_end <= target:
+            return
+        self._auto_zoomed = True
+        cells = max(1, view.size.width - 20)
+        for _ in range(40):
+            if view.seconds_per_cell * cells <= target:
+                break
+            view.zoom(-1)
+
+    @on(LoadFailed)
+    def _failed(self, message: LoadFailed) -> None:
+        if self._lt_closed:
+            return
+        if message.title == START_FAILED:  # stays until the server is up (the updates clear it)
+            self._show_message(message.error + "  (press r to try again)")
+        self.notify(message.error.splitlines()[0], severity="error", title=message.title)
+
+    @on(RoutesFound)
+    def _routes(self, message: RoutesFound) -> None:
+        self.routes = tuple(message.routes)
+        self._fill_endpoints()
+
+    def _show_message(self, text: str | None) -> None:
+        msg = self.query_one("#lt-message", Static)
+        msg.set_class(bool(text), "shown")
+        msg.update(text or "")
+
+    # ------------------------------------------------------------------ rendering
+    def _title(self, u: LoadUpdate) -> Text:
+        s = u.stats
+        style = {"running": "bold green", DOWN: "bold red", FAILED: "bold red", STARTING: "yellow",
+                 RESTARTING: "yellow", "paused": "yellow"}.get(u.status, "bold")
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("Load test ", style="bold")
+        t.append(f"● {u.status}", style=style)
+        t.append(f"  {s.url or self.lt.endpoint}")
+        if s.server_pid:
+            t.append(f"  server pid {s.server_pid}", style="dim")
+        t.append(f"  {s.elapsed_s:.1f} s", style="dim")
+        return t
+
+    @staticmethod
+    def _stats_text(u: LoadUpdate) -> Text:
+        s = u.stats
+        t = Text()
+        t.append("in flight ", style="dim")
+        t.append(f"{s.in_flight}", style="bold")
+        if s.server_in_flight is not None:
+            t.append(f" (server {s.server_in_flight})", style="dim")
+        t.append("  throughput ", style="dim")
+        t.append(f"{s.w_rps:.1f} req/s", style="bold")
+        t.append("  latency ", style="dim")
+        t.append(f"p50 {fmt_s(s.p50_s)}  p95 {fmt_s(s.p95_s)}  p99 {fmt_s(s.p99_s)}", style="bold")
+        t.append("  errors ", style="dim")
+        if s.error_total:
+            t.append(f"{s.error_total} ({errors_text(s.errors)})", style="bold red")
+        else:
+            t.append("0", style="bold")
+        t.append("\n")
+        t.append(littles_law(s), style="cyan")
+        t.append(f"  [last {s.window_s:.1f} s]", style="dim")
+        if s.recorded:
+            t.append("\n")
+            share = s.w_blocked_s / s.window_s if s.window_s > 0 else 0.0
+            t.append("loop ", style="dim")
+            t.append(f"blocked {share:.0%}", style="bold red" if share >= 0.2 else "bold")
+            t.append(f" · busy {s.w_busy_share:.0%}", style="dim")
+            if s.pool_total:
+                t.append("   pool ", style="dim")
+                busy = s.pool_borrowed if s.pool_borrowed is not None else 0
+                full = s.pool_total and s.pool_max_borrowed >= s.pool_total
+                t.append(f"{busy}/{s.pool_total} threads busy", style="bold red" if full else "bold")
+                t.append(f" (max {s.pool_max_borrowed})", style="dim")
+            if s.executor_workers:
+                t.append(f"   to_thread workers {s.executor_workers}", style="dim")
+            t.append(f"   done {s.done}", style="dim")
+        return t
+
+    def _knob_names(self) -> list[str]:
+        first = "concurrency" if self.lt.model == "closed" else "rate"
+        names = [first, "delay"]
+        if self.lt.recorded or not self.lt.external:
+            names += ["pool_size", "max_in_flight"]
+        names.append("model")
+        return names
+
+    def _render_knobs(self, knobs: dict | None = None) -> None:
+        knobs = knobs or self.lt.knobs()
+        names = self._knob_names()
+        self.knob_index %= len(names)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for i, name in enumerate(names):
+            sel = i == self.knob_index
+            if i:
+                t.append("\n")
+            t.append("▸ " if sel else "  ", style="bold" if sel else "")
+            t.append(f"{KNOB_LABEL[name]:<13}", style="underline" if sel else "dim")
+            t.append(_fmt_knob(name, knobs.get(name)), style="bold")
+        self.query_one("#lt-knobs", Static).update(t)
+
+    def _render_notes(self, notes: tuple) -> None:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for i, (ts, text) in enumerate(notes[-8:]):
+            if i:
+                t.append("\n")
+            t.append(f"{ts:6.1f} s ", style="dim")
+            t.append(text)
+        self.query_one("#lt-notes", Static).update(t)
+
+    def _sync_endpoint_highlight(self) -> None:
+        ol = self.query_one("#lt-endpoints", OptionList)
+        try:
+            ol.highlighted = ol.get_option_index(self.lt.endpoint)
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ actions
+    def action_close(self) -> None:
+        editing = self.query_one("#lt-side").has_class("editing")
+        if editing:
+            self._end_edit()
+            return
+        self.stop_everything()
+        self.dismiss(None)
+
+    def _set_endpoint(self, path: str) -> None:
+        try:
+            self.lt.set_endpoint(path)
+        except LoadTestError as exc:
+            self.notify(str(exc), severity="error", title="endpoint")
+            return
+        self._sync_endpoint_highlight()
+        self.notify(f"now loading {path}" + (f": {DEMO_ENDPOINTS[path]}" if path in DEMO_ENDPOINTS else ""),
+                    timeout=2)
+
+    def action_endpoint(self, direction: int) -> None:
+        routes = self.routes
+        if not routes:
+            return
+        i = routes.index(self.lt.endpoint) if self.lt.endpoint in routes else -1
+        self._set_endpoint(routes[(i + direction) % len(routes)])
+
+    def action_endpoint_at(self, index: int) -> None:
+        if 0 <= index < len(self.routes):
+            self._set_endpoint(self.routes[index])
+
+    @on(OptionList.OptionSelected, "#lt-endpoints")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id and event.option.id != self.lt.endpoint:
+            self._set_endpoint(event.option.id)
+
+    def action_knob_next(self, direction: int) -> None:
+        self.knob_index = (self.knob_index + direction) % len(self._knob_names())
+        self._render_knobs()
+
+    def selected_knob(self) -> str:
+        names = self._knob_names()
+        return names[self.knob_index % len(names)]
+
+    def select_knob(self, name: str) -> None:
+        self.knob_index = self._knob_names().index(name)
+        self._render_knobs()
+
+    def action_knob_nudge(self, direction: int) -> None:
+        name = self.selected_knob()
+        value = self.lt.knobs().get(name)
+        if name == "pool_size" and value is None:
+            value = 40
+        self.set_knob(name, _step(LADDERS[name], value, direction))
+
+    def set_knob(self, name: str, value) -> None:
+        """Apply a knob value live (blocking ones, like the pool, in a worker)."""
+        lt = self.lt
+        try:
+            if name == "concurrency":
+                lt.set_concurrency(int(value))
+            elif name == "rate":
+                lt.set_rate(float(value))
+            elif name == "delay":
+                lt.set_delay(float(value))
+            elif name == "model":
+                lt.set_model(str(value))
+            elif name in ("pool_size", "max_in_flight"):
+                self._apply_admin(name, int(value))
+                return
+        except LoadTestError as exc:
+            self.notify(str(exc), severity="error", title=KNOB_LABEL.get(name, name))
+            return
+        self._render_knobs()
+
+    @work(thread=True, group="lt-control", exit_on_error=False)
+    def _apply_admin(self, name: str, value: int) -> None:
+        try:
+            if name == "pool_size":
+                info = self.lt.set_pool_size(value)
+                text = f"pool: {info['total']} threads"
+            else:
+                self.lt.set_max_in_flight(value)
+                text = f"503 limit: {value or 'off'}"
+        except (LoadTestError, ServerError) as exc:
+            self.post_message(LoadFailed(str(exc), KNOB_LABEL[name]))
+            return
+        self.app.call_from_thread(self.notify, text, timeout=2)
+
+    def action_knob_edit(self) -> None:
+        name = self.selected_knob()
+        side = self.query_one("#lt-side")
+        side.add_class("editing")
+        inp = self.query_one("#lt-knob-input", Input)
+        inp.placeholder = f"{KNOB_LABEL[name]} now {_fmt_knob(name, self.lt.knobs().get(name))}: {KNOB_HELP[name]}"
+        inp.value = ""
+        inp.focus()
+
+    def _end_edit(self) -> None:
+        self.query_one("#lt-side").remove_class("editing")
+        self.query_one("#lt-timeline", TimelineView).focus()
+
+    @on(Input.Submitted, "#lt-knob-input")
+    def _edited(self, event: Input.Submitted) -> None:
+        name = self.selected_knob()
+        text = event.value.strip()
+        self._end_edit()
+        if not text:
+            return
+        try:
+            if name == "model":
+                value = text.lower()
+            elif name in ("concurrency", "pool_size", "max_in_flight"):
+                value = 0 if (name == "max_in_flight" and text.lower() in ("off", "")) else int(text)
+            else:
+                value = float(text)
+                if not math.isfinite(value):
+                    raise ValueError
+        except ValueError:
+            self.notify(f"{KNOB_LABEL[name]}: not a valid value: {text!r}", severity="error")
+            return
+        self.set_knob(name, value)
+
+    def action_toggle_load(self) -> None:
+        u = self.last_update
+        if u is not None and u.status == "paused":
+            self.lt.resume()
+            self.notify("load resumed", timeout=2)
+        else:
+            self.lt.pause()
+            self.notify("load paused (space resumes)", timeout=2)
+
+    def action_restart(self) -> None:
+        self._restart()
+
+    @work(thread=True, exclusive=True, group="lt-control", exit_on_error=False)
+    def _restart(self) -> None:
+        lt = self.lt
+        self.app.call_from_thread(self.notify, "starting the server...", timeout=2)
+        try:
+            if lt.status == FAILED:
+                lt.retry_start()
+            else:
+                lt.restart()
+        except (ServerError, LoadTestError) as exc:
+            self.post_message(LoadFailed(str(exc), START_FAILED))
+            return
+        if not lt.demo and lt.routes:
+            self.post_message(RoutesFound(lt.routes))
+        self.app.call_from_thread(self.notify, "server is up", timeout=2)
+
+    def action_kill(self) -> None:
+        self._kill()
+
+    @work(thread=True, group="lt-control", exit_on_error=False)
+    def _kill(self) -> None:
+        self.lt.kill_server()
+
+    def action_toggle_handlers(self) -> None:
+        self.lt.server_lanes = not self.lt.server_lanes
+        self.notify("handler lanes " + ("shown" if self.lt.server_lanes else "hidden"), timeout=2)
+
+    def action_toggle_lane_mode(self) -> None:
+        lt = self.lt
+        lt.lane_mode = "requests" if lt.lane_mode == "users" else "users"
+        self.notify("one lane per " + ("user (rows stay put)" if lt.lane_mode == "users"
+                                       else "request (newest first)"), timeout=2)
+
+    def action_toggle_threads(self) -> None:
+        self.lt.thread_lanes = not self.lt.thread_lanes
+        self.notify("worker-thread lanes " + ("shown" if self.lt.thread_lanes else "hidden"), timeout=2)
+
+    def action_help(self) -> None:
+        self.app.push_screen(LoadHelpScreen(self.HELP_KEYS))
+
+    # ------------------------------------------------------------------ cursor
+    @on(TimelineView.SegmentFocused)
+    def _focused(self, message: TimelineView.SegmentFocused) -> None:
+        seg = message.segment
+        label = message.lane.label.strip().lstrip("└ ").strip()
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{message.t:.3f} s  ", style="dim")
+        t.append(label, style="bold")
+        if seg is not None:
+            t.append(f"  {seg.state} {fmt_s(seg.end - seg.start)}")
+            if seg.info:
+                t.append(f"  {seg.info}", style="dim")
+        self.query_one("#lt-cursor", Static).update(t)
+
+
+class LoadTestApp(App):
+    """The load-test screen on its own (tests, ``coffeeshop-tui load --tui``)."""
+
+    TITLE = "coffeeshop-tui load test"
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        self.screen_kwargs = kwargs
+        self.load_screen: LoadTestScreen | None = None
+
+    def on_mount(self) -> None:
+        self.load_screen = LoadTestScreen(**self.screen_kwargs)
+        self.push_screen(self.load_screen, callback=lambda _result: self.exit())
+
+    async def action_quit(self) -> None:
+        if self.load_screen is not None:
+            self.load_screen.stop_everything()
+        self.exit()
