@@ -56,6 +56,18 @@ try:  # a note on partial cells, if the timeline module offers one
 except ImportError:  # pragma: no cover
     PARTIAL_NOTE = ""
 
+#: The FastAPI endpoints offered as live load tests (scenarios/web/app.py), with their lesson.
+LOAD_TESTS = [
+    ("/sync", "def + time.sleep: FastAPI runs it in a pool of 40 threads, so it does not block the "
+              "loop; request 41 waits for a thread."),
+    ("/async", "async def + await asyncio.sleep: the loop serves every request while they wait."),
+    ("/bad", "async def + time.sleep: the loop is blocked, requests are served one at a time."),
+    ("/good", "the fixed /bad: await asyncio.sleep instead of time.sleep."),
+    ("/safe", "async def awaiting run_in_threadpool(blocking): the blocking call goes to the pool."),
+    ("/to_thread", "asyncio.to_thread: asyncio's default executor, min(32, CPUs + 4) threads."),
+    ("/cpu", "pure-Python CPU work inside async def: it holds the loop like time.sleep does."),
+]
+
 SPEEDS = (1.0, 0.25, 0.1, 0.01)
 LETTERS = "ABCDEFGH"
 MAX_PINS = 4
@@ -225,7 +237,7 @@ class CoffeeShopApp(App):
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield Static("Scenarios", classes="panel-title")
-                yield ScenarioList(self.scenarios, id="scenarios")
+                yield ScenarioList(self.scenarios, LOAD_TESTS, id="scenarios")
                 yield Static(id="lesson")
                 yield Static("Knobs  k select · < > nudge · i edit", classes="panel-title", id="knobs-title")
                 yield KnobPanel(id="knobs")
@@ -350,12 +362,45 @@ class CoffeeShopApp(App):
     def _on_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_id in self.by_name:
             self._select(event.option_id)
+        elif (event.option_id or "").startswith("load:"):
+            self._show_load_test(event.option_id[5:])
 
     @on(OptionList.OptionSelected, "#scenarios")
     def _on_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option_id in self.by_name:
             self._select(event.option_id)
             self.action_run()
+        elif (event.option_id or "").startswith("load:"):
+            self.open_load_test(event.option_id[5:])
+
+    def _show_load_test(self, endpoint: str) -> None:
+        """The lesson and the FastAPI app's source for a load-test entry of the menu."""
+        lesson = Text()
+        lesson.append(f"GET {endpoint}", style="bold")
+        lesson.append("  (live load test)\n", style="italic")
+        lesson.append(dict(LOAD_TESTS).get(endpoint, ""))
+        lesson.append("\nEnter opens it: a real uvicorn server, a real load generator.", style="dim")
+        self._q("#lesson", Static).update(lesson)
+        from scenarios.web import app as web_app
+
+        path = web_app.__file__
+        try:
+            with open(path, encoding="utf-8") as fh:
+                self._q(SourceView).show(fh.read(), path)
+        except OSError:
+            pass
+
+    def open_load_test(self, endpoint: str) -> None:
+        """Open the live load-test screen for ``endpoint`` (its server stops when it closes)."""
+        from scenarios.web.loadtest import LoadTestError
+        from tui.screens.load import LoadTestScreen
+
+        try:
+            screen = LoadTestScreen(endpoint=endpoint, block_ms=self.block_ms)
+        except LoadTestError as exc:
+            self.notify(str(exc), title="load test", severity="error")
+            return
+        self.push_screen(screen)
 
     # ================================================================== runs
     def action_run(self) -> None:

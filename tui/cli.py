@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", metavar="FILE", help="also write Chrome trace JSON (opens in ui.perfetto.dev)")
     r.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="stop the scenario after S seconds (default: no limit)")
+
+    from tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)
+
+    add_load_commands(sub)
     return p
 
 
@@ -164,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _extra_commands() -> dict:
-    return {}
+    from tui.cli_load import commands
+
+    return commands()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -220,7 +221,18 @@ def main(argv: list[str] | None = None) -> int:
             access_log=False,
             timeout_graceful_shutdown=args.graceful_timeout,
         )
-        server = uvicorn.Server(config)
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):
+                # uvicorn re-raises a captured SIGTERM once serving ends, which kills the
+                # process: flush the recording before that happens.
+                with super().capture_signals():
+                    try:
+                        yield
+                    finally:
+                        shutdown_instruments(loop)
+
+        server = Server(config)
         loop.run_until_complete(server.serve(sockets=[sock]))
     finally:
         try:

@@ -16,7 +16,9 @@ class ScenarioList(OptionList):
     ScenarioList { height: 1fr; }
     """
 
-    def __init__(self, scenarios: list[Scenario], **kwargs) -> None:
+    def __init__(self, scenarios: list[Scenario], load_tests: list[tuple[str, str]] = (), **kwargs) -> None:
+        """``load_tests``: (endpoint, lesson) pairs, listed as a group of their own with
+        option ids ``load:/endpoint``."""
         self.scenarios = {s.name: s for s in scenarios}
         options: list[Option | None] = []
         group = None
@@ -25,6 +27,10 @@ class ScenarioList(OptionList):
                 group = s.group
                 options.append(Option(Text(group, style="bold"), id=f"group:{group}", disabled=True))
             options.append(Option(f" {s.name}", id=s.name))
+        if load_tests:
+            options.append(Option(Text("Load tests (FastAPI)", style="bold"), id="group:load", disabled=True))
+            for endpoint, _lesson in load_tests:
+                options.append(Option(f" GET {endpoint}", id=f"load:{endpoint}"))
         super().__init__(*options, **kwargs)
 
     def highlight_name(self, name: str) -> None:
