@@ -14,19 +14,12 @@ import time
 import pytest
 from conftest import ROOT
 
-from scenarios.web.server import child_pids, pid_alive
+from scenarios.web.server import pid_alive
 from tui import cli as main_cli
 from tui.cli_load import add_load_commands, commands, main
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children():
-    before = set(child_pids())
-    yield
-    deadline = time.monotonic() + 5
-    while (left := set(child_pids()) - before) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"child processes left behind: {sorted(left)}"
+pytestmark = pytest.mark.usefixtures("no_leftover_children")  # from conftest
 
 
 def serve_children_of(parent: int) -> list[int]:

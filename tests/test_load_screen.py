@@ -12,19 +12,12 @@ import time
 import pytest
 
 from scenarios.web.loadtest import DOWN, FAILED, RUNNING_
-from scenarios.web.server import child_pids, pid_alive
+from scenarios.web.server import pid_alive
 from tui.screens.load import LoadHelpScreen, LoadTestApp, LoadTestScreen
 from tui.timeline_view import TimelineView
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children():
-    before = set(child_pids())
-    yield
-    deadline = time.monotonic() + 5
-    while (left := set(child_pids()) - before) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"child processes left behind: {sorted(left)}"
+pytestmark = pytest.mark.usefixtures("no_leftover_children")  # from conftest
 
 
 def text_of(screen, selector: str) -> str:

@@ -24,19 +24,12 @@ from scenarios.web.loadtest import (
     LoadTestError,
     endpoint_url,
 )
-from scenarios.web.server import ServerError, child_pids, pid_alive
+from scenarios.web.server import ServerError, pid_alive
 
 APP_PY = os.path.join(ROOT, "scenarios", "web", "app.py")
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children():
-    before = set(child_pids())
-    yield
-    deadline = time.monotonic() + 5
-    while (left := set(child_pids()) - before) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"child processes left behind: {sorted(left)}"
+pytestmark = pytest.mark.usefixtures("no_leftover_children")  # from conftest
 
 
 def line_in_function(path: str, func: str, needle: str) -> int:
