@@ -50,11 +50,14 @@ def test_bad_endpoint_blocks_the_server_loop_at_time_sleep():
             path, line = b["where"].rsplit(":", 1)
             assert path == APP and "time.sleep" in src[int(line) - 1]
             assert 0.099e9 <= b["end_ns"] - b["start_ns"] <= 0.2e9
-        # one clock: each server handler runs inside its client request's sent..done span
+        # one clock: each server handler starts after its client request was sent and ends
+        # around when the answer reached the client (its last step goes on a little after
+        # writing the answer, so it may end just after the client's "done")
         for r in records:
             h = handlers[r.request_id]
             first, last = h.steps[0], h.steps[-1]
-            assert r.sent_ns - 2_000_000 <= first and last <= r.done_ns + 2_000_000
+            assert r.sent_ns - 2_000_000 <= first < r.first_byte_ns
+            assert first < last <= r.done_ns + 20_000_000
     finally:
         srv.stop()
     assert not pid_alive(srv.pid)
@@ -72,7 +75,8 @@ def test_sync_endpoint_runs_on_pool_threads_and_gauges_show_the_pool():
             assert len({j.thread for j in jobs}) == 2
             starts = sorted(j.start_ns for j in jobs)
             assert starts[2] - starts[0] >= 0.15e9  # the third request waited for a free thread
-            assert not [b for b in tl.blocks() if b["task"] and tl.tasks[b["task"]].tag]
+            # time.sleep ran in the pool: it never held the server's loop
+            assert not [b for b in tl.blocks() if b["where"].startswith(APP)]
             assert max(g["pool_borrowed"] for _t, g in tl.gauges) == 2
             assert {g["pool_total"] for _t, g in tl.gauges} == {2}
     finally:
