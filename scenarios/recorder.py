@@ -71,6 +71,21 @@ _SKIP_DIRS = (
 )
 
 
+class _KeepNameTask(asyncio.Task):
+    """Python 3.13.0's create_task calls ``task.set_name(name)`` after any task factory,
+    even when no name was given, which renames every task "None". Asyncio without a
+    factory keeps "Task-N": so does this (used only on that version)."""
+
+    __slots__ = ()
+
+    def set_name(self, value) -> None:
+        if value is not None:
+            super().set_name(value)
+
+
+_TASK_CLASS = _KeepNameTask if sys.version_info[:3] == (3, 13, 0) else asyncio.Task
+
+
 class _Raiser:
     """A stand-in context whose ``run`` re-raises, so asyncio reports an exception its own way."""
 
@@ -378,7 +393,7 @@ class Recorder:
     def _make_factory(self, prev):
         new_tasks, meta, eager_steps = self._new_tasks, self._new_meta, self._eager
         add_task, add_meta = new_tasks.append, meta.append
-        current_task, Task = asyncio.current_task, asyncio.Task
+        current_task, Task = asyncio.current_task, _TASK_CLASS
         eager_possible = sys.version_info >= (3, 12)
 
         def factory(loop, coro, **kwargs):

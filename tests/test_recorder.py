@@ -214,3 +214,18 @@ def test_storage_is_compact():
     finally:
         rec.uninstall()
         loop.close()
+
+
+def test_default_task_names_are_kept():
+    names = []
+
+    async def child():
+        names.append(asyncio.current_task().get_name())
+
+    async def main():
+        await asyncio.create_task(child())
+        await asyncio.create_task(child(), name="named")
+
+    tl = record(main)
+    assert names[0].startswith("Task-") and names[1] == "named"
+    assert {t.name for t in tl.tasks.values()} >= {names[0], "named"}
