@@ -8,15 +8,14 @@ captured and sent as events), and exits when its parent goes away.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import io
 import json
 import os
-import signal
 import sys
 import threading
 import traceback
 
+from .procs import set_pdeathsig
 from .recorder import Recorder, now_ns
 
 FLUSH_S = 0.05
@@ -24,11 +23,7 @@ FLUSH_S = 0.05
 
 def die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL us when the parent thread dies; also checked by polling."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:  # not Linux: polling below still applies
-        pass
+    set_pdeathsig()
     if os.getppid() != parent:
         os._exit(1)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import time
 from collections import deque
 from typing import Callable
 
+from .procs import kill_group
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
@@ -102,21 +102,14 @@ class ScenarioRun:
         """Stop the child (and anything it started) now. Safe to call at any time."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_group(proc.pid)
             proc.wait()
             with self.lock:
                 if self.status in (STARTING, RUNNING):
                     self.status = STOPPED
                     self.timeline.finish(time.monotonic_ns())
         elif proc is not None:
-            # the child is gone; its pool workers (same process group) may not be
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_group(proc.pid)  # the child is gone; its pool workers (same group) may not be
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=5)
         self._finished.set()
@@ -201,11 +194,7 @@ class ScenarioRun:
                 )
                 if self.timeline.start_ns is not None and self.timeline.end_ns is None:
                     self.timeline.finish(time.monotonic_ns())
-        # the child may have left pool workers behind in its process group
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(self._proc.pid)  # the child may have left pool workers in its group
         self._finished.set()
         self._notify()
 

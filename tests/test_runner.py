@@ -8,23 +8,11 @@ import textwrap
 import time
 
 from scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
+from scenarios.web.server import pid_alive as _alive
 
 from conftest import DATA, ROOT, line_of
 
 STUCK = os.path.join(DATA, "stuck_scenario.py")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _wait_until(pred, timeout=15.0, step=0.02):

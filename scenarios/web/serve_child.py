@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import os
-import signal
 import socket
 import sys
 import threading
 import time
+
+from scenarios.procs import set_pdeathsig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,20 +113,8 @@ def shutdown_instruments(loop: asyncio.AbstractEventLoop) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-PR_SET_PDEATHSIG = 1
 EXIT_PARENT_GONE = 70
 EXIT_IMPORT_FAILED = 71
-
-
-def _set_pdeathsig() -> bool:
-    """Ask Linux to SIGKILL us when the parent (thread that forked us) dies."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def _exit_now(reason: str) -> None:
@@ -184,7 +171,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     parent = args.parent_pid if args.parent_pid is not None else os.getppid()
-    _set_pdeathsig()
+    set_pdeathsig()
     if os.getppid() != parent:  # parent died before prctl took effect
         _exit_now(f"parent {parent} died during start-up")
     _watch_parent(parent)

@@ -34,6 +34,8 @@ import time
 import weakref
 from pathlib import Path
 
+from scenarios.procs import kill_group
+
 DEFAULT_APP = "scenarios.web.app:app"
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `scenarios/`
 
@@ -373,12 +375,8 @@ class WebServer:
             conn.close()
 
     def _signal_group(self, sig: int) -> None:
-        if self._proc is None:
-            return
-        try:
-            os.killpg(self._proc.pid, sig)  # pgid == pid (start_new_session)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self._proc is not None:
+            kill_group(self._proc.pid, sig)  # pgid == pid (start_new_session)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the child's process group, SIGKILL after `timeout`; reap the child."""
@@ -443,10 +441,7 @@ class WebServer:
 
     @staticmethod
     def _signal_group_of(proc: subprocess.Popen, sig: int) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(proc.pid, sig)
 
     @staticmethod
     def _read_all(name: str, max_chars: int = 4000) -> str:
