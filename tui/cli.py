@@ -140,15 +140,12 @@ def cmd_run(args) -> int:
 
 def cmd_app(args) -> int:
     from scenarios.api import ScenarioError
-    from scenarios.catalog import all_scenarios
-
-    try:
-        all_scenarios(args.scenario_file)  # a broken file is a one-line error, before the UI starts
-    except ScenarioError as exc:
-        return _fail(str(exc))
     from tui.app import create_app
 
-    app = create_app(scenario_file=args.scenario_file, block_ms=args.block_ms)
+    try:  # the app loads the scenarios: a broken file is a one-line error before the UI starts
+        app = create_app(scenario_file=args.scenario_file, block_ms=args.block_ms)
+    except ScenarioError as exc:
+        return _fail(str(exc))
     app.run()
     return 0
 
