@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tui.app import create_app  # noqa: E402
+from coffeeshop_tui.tui.app import create_app  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:

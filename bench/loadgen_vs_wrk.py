@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scenarios.web.loadgen import CLIENTS, LoadGenerator  # noqa: E402
-from scenarios.web.server import WebServer  # noqa: E402
+from coffeeshop_tui.scenarios.web.loadgen import CLIENTS, LoadGenerator  # noqa: E402
+from coffeeshop_tui.scenarios.web.server import WebServer  # noqa: E402
 
 
 def server_cpu_s(pid: int) -> float:

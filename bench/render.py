@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual.app import App, ComposeResult  # noqa: E402
 
-from scenarios.snapshot import Lane, Segment, Snapshot  # noqa: E402
-from tui.timeline_view import TimelineView  # noqa: E402
+from coffeeshop_tui.scenarios.snapshot import Lane, Segment, Snapshot  # noqa: E402
+from coffeeshop_tui.tui.timeline_view import TimelineView  # noqa: E402
 
 FPS = 30
 TASK_STATES = ("waiting", "starved", "running", "waiting", "running", "blocked", "thread", "queued")

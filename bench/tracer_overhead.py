@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scenarios.recorder import Recorder  # noqa: E402
+from coffeeshop_tui.scenarios.recorder import Recorder  # noqa: E402
 
 
 async def _sleeper(n: int, delay: float) -> None:

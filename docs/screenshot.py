@@ -10,7 +10,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tui.app import create_app  # noqa: E402
+from coffeeshop_tui.tui.app import create_app  # noqa: E402
 
 
 async def main() -> None:

@@ -6,7 +6,7 @@ parameters (with defaults and ranges). Write your own in a Python file and load 
 ``coffeeshop-tui --scenario-file my_scenarios.py``)::
 
     import asyncio
-    from scenarios.api import scenario, param
+    from coffeeshop_tui.scenarios.api import scenario, param
 
     @scenario(
         "two-waiters",

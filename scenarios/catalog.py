@@ -11,7 +11,7 @@ from .baristas import MODULES
 def builtin() -> list[Scenario]:
     out = []
     for name in MODULES:
-        module = importlib.import_module(f"scenarios.baristas.{name}")
+        module = importlib.import_module(f"coffeeshop_tui.scenarios.baristas.{name}")
         out.extend(v for v in vars(module).values() if isinstance(v, Scenario))
     return out
 
@@ -30,7 +30,7 @@ def find(name: str, scenario_file: str | None = None) -> Scenario:
                 return s
     module = name.replace("-", "_")
     if module in MODULES:  # import just the one module: a child starts faster
-        mod = importlib.import_module(f"scenarios.baristas.{module}")
+        mod = importlib.import_module(f"coffeeshop_tui.scenarios.baristas.{module}")
         for s in vars(mod).values():
             if isinstance(s, Scenario) and s.name == name:
                 return s

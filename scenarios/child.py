@@ -1,6 +1,6 @@
 """The child process that runs one scenario on its own, recorded, event loop.
 
-Started by :mod:`scenarios.runner` as ``python -m scenarios.child SPEC_JSON``. It writes
+Started by :mod:`coffeeshop_tui.scenarios.runner` as ``python -m coffeeshop_tui.scenarios.child SPEC_JSON``. It writes
 newline-delimited JSON messages to its stdout (the scenario's own ``print`` output is
 captured and sent as events), and exits when its parent goes away.
 """

@@ -28,3 +28,12 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def safe_python() -> list[str]:
+    """The interpreter command for a child: ``-P`` keeps the current folder off ``sys.path``.
+
+    Nothing from the user's folder is imported unless asked for (``--app``, a scenario file):
+    a ``selectors.py`` or ``scenarios/`` package there cannot shadow the stdlib or ours.
+    """
+    return [sys.executable, "-P"]

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from .procs import kill_group
+from .procs import kill_group, safe_python
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
@@ -65,11 +65,9 @@ class ScenarioRun:
             "parent": os.getpid(),
         }
         env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "scenarios.child", json.dumps(spec)],
+            [*safe_python(), "-m", "coffeeshop_tui.scenarios.child", json.dumps(spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

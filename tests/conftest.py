@@ -5,8 +5,6 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 DATA = os.path.join(ROOT, "tests", "data")
 
 
@@ -22,7 +20,7 @@ def line_of(path: str, needle: str) -> int:
 @pytest.fixture
 def no_leftover_children():
     """Fails a test that leaves a child process of the test run behind."""
-    from scenarios.web.server import child_pids
+    from coffeeshop_tui.scenarios.web.server import child_pids
 
     before = set(child_pids())
     yield
@@ -35,7 +33,7 @@ def no_leftover_children():
 @pytest.fixture
 def server():
     """The demo FastAPI app served by a real uvicorn child on 127.0.0.1 (a free port)."""
-    from scenarios.web.server import WebServer, pid_alive
+    from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
     srv = WebServer().start()
     pid = srv.pid

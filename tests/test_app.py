@@ -9,12 +9,12 @@ import pytest
 
 from test_app_fakes import FAILING_FILE, FakeFactory, fake_app, run, settle, text_of
 
-from scenarios.runner import DONE, FAILED, RUNNING, STOPPED
-from tui.app import CoffeeShopApp, create_app
-from tui.screens.help import HelpScreen
-from tui.timeline_view import TimelineView
-from tui.widgets.knobs import KnobPanel
-from tui.widgets.scenario_list import ScenarioList
+from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STOPPED
+from coffeeshop_tui.tui.app import CoffeeShopApp, create_app
+from coffeeshop_tui.tui.screens.help import HelpScreen
+from coffeeshop_tui.tui.timeline_view import TimelineView
+from coffeeshop_tui.tui.widgets.knobs import KnobPanel
+from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
 SIZE = (120, 40)
 
@@ -100,7 +100,7 @@ def test_updates_arrive_as_a_stream_and_are_applied_in_order():
         seen = []
 
         def hook(message):
-            from tui.messages import RunUpdated
+            from coffeeshop_tui.tui.messages import RunUpdated
             if isinstance(message, RunUpdated):
                 seen.append(message.update)
 

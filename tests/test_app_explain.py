@@ -6,10 +6,10 @@ import pytest
 
 from test_app_fakes import RECORDINGS, load
 
-from scenarios.explain import caption, culprit, fmt_s, series, short_where
-from scenarios.report import summary
-from scenarios.snapshot import SnapshotBuilder
-from scenarios.timeline import Timeline
+from coffeeshop_tui.scenarios.explain import caption, culprit, fmt_s, series, short_where
+from coffeeshop_tui.scenarios.report import summary
+from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder
+from coffeeshop_tui.scenarios.timeline import Timeline
 
 PARAMS = {stem: params for stem, _name, params, _f in RECORDINGS}
 
@@ -101,5 +101,5 @@ def test_explain_does_not_import_textual():
     import subprocess
     import sys
 
-    code = "import scenarios.explain, sys; assert not any(m.startswith('textual') for m in sys.modules)"
+    code = "import coffeeshop_tui.scenarios.explain, sys; assert not any(m.startswith('textual') for m in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=__import__("test_app_fakes").ROOT).returncode == 0

@@ -1,7 +1,7 @@
 """Helpers for the app's tests (no tests here): recorded captures and a fake source factory.
 
 A capture is what a scenario's child process wrote (JSON lines: start, batch..., end),
-recorded once from a real run and replayed by ``tui.source.CaptureSource`` through the same
+recorded once from a real run and replayed by ``coffeeshop_tui.tui.source.CaptureSource`` through the same
 Timeline -> Snapshot path as a live run: deterministic input for Pilot and snapshot tests.
 Paths inside captures are stored relative to ``{ROOT}`` so they match any checkout.
 
@@ -24,7 +24,7 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tui.source import CaptureSource, RunRequest  # noqa: E402
+from coffeeshop_tui.tui.source import CaptureSource, RunRequest  # noqa: E402
 
 CAPTURES = os.path.join(HERE, "app_captures")
 FAILING_FILE = os.path.join(CAPTURES, "failing_scenarios.py")
@@ -50,8 +50,8 @@ def record_capture(name: str, params: dict, path: str, scenario_file: str | None
     """Run the scenario's child process for real and save what it wrote."""
     spec = {"scenario": name, "params": params, "scenario_file": scenario_file,
             "block_ms": block_ms, "parent": os.getpid()}
-    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "scenarios.child", json.dumps(spec)],
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "coffeeshop_tui.scenarios.child", json.dumps(spec)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=ROOT, start_new_session=True)
     lines = []
@@ -116,7 +116,7 @@ class FakeFactory:
 
 
 def fake_app(hold: bool = False, scenario_file: str | None = None, **kwargs):
-    from tui.app import create_app
+    from coffeeshop_tui.tui.app import create_app
 
     factory = FakeFactory(hold=hold, **kwargs)
     app = create_app(scenario_file=scenario_file, source_factory=factory)

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from scenarios.web.server import pid_alive
-from tui.screens.load import LoadTestScreen
-from tui.widgets.scenario_list import ScenarioList
+from coffeeshop_tui.scenarios.web.server import pid_alive
+from coffeeshop_tui.tui.screens.load import LoadTestScreen
+from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
 from test_app_fakes import fake_app
 

@@ -10,11 +10,11 @@ import time
 
 from test_app_fakes import run, text_of
 
-from scenarios.runner import DONE, RUNNING, STOPPED
-from tui.app import create_app
-from tui.source import RunnerSource
-from tui.timeline_view import TimelineView
-from tui.widgets.scenario_list import ScenarioList
+from coffeeshop_tui.scenarios.runner import DONE, RUNNING, STOPPED
+from coffeeshop_tui.tui.app import create_app
+from coffeeshop_tui.tui.source import RunnerSource
+from coffeeshop_tui.tui.timeline_view import TimelineView
+from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STUCK_FILE = os.path.join(HERE, "data", "stuck_scenario.py")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from test_app_fakes import FAILING_FILE, fake_app, settle
 
-from tui.widgets.scenario_list import ScenarioList
+from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
 
 def _choose(name: str, *keys: str, clear: bool = True):

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, ROOT
 
-CMD = [sys.executable, "-m", "tui.cli"]
+CMD = [sys.executable, "-m", "coffeeshop_tui.tui.cli"]
 
 
 def cli(*args, timeout=60):

@@ -1,4 +1,4 @@
-"""The `load` and `bench` subcommands (tui.cli_load): one-line errors, summaries, JSON, Ctrl-C."""
+"""The `load` and `bench` subcommands (coffeeshop_tui.tui.cli_load): one-line errors, summaries, JSON, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import time
 import pytest
 from conftest import ROOT
 
-from scenarios.web.server import pid_alive
-from tui import cli as main_cli
-from tui.cli_load import add_load_commands, commands, main
+from coffeeshop_tui.scenarios.web.server import pid_alive
+from coffeeshop_tui.tui import cli as main_cli
+from coffeeshop_tui.tui.cli_load import add_load_commands, commands, main
 
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")  # from conftest
@@ -33,7 +33,7 @@ def serve_children_of(parent: int) -> list[int]:
                 cmd = f.read().split(b"\0")
         except OSError:
             continue
-        if b"scenarios.web.serve_child" in cmd and b"--parent-pid" in cmd:
+        if b"coffeeshop_tui.scenarios.web.serve_child" in cmd and b"--parent-pid" in cmd:
             if cmd[cmd.index(b"--parent-pid") + 1] == str(parent).encode() and pid_alive(int(name)):
                 out.append(int(name))
     return out
@@ -87,7 +87,7 @@ def test_port_in_use_is_one_line_exit_2(capsys):
 
 
 def test_no_traceback_from_the_command_line():
-    p = subprocess.run([sys.executable, "-m", "tui.cli_load", "load", "--endpoint", "/nope"],
+    p = subprocess.run([sys.executable, "-m", "coffeeshop_tui.tui.cli_load", "load", "--endpoint", "/nope"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert p.stderr.startswith("coffeeshop-tui: error: no endpoint '/nope'")
@@ -171,7 +171,7 @@ def test_wires_into_the_main_parser(capsys):
 
 def test_ctrl_c_stops_the_server_and_prints_what_ran():
     p = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli_load", "load", "--endpoint", "/async", "--concurrency", "2",
+        [sys.executable, "-m", "coffeeshop_tui.tui.cli_load", "load", "--endpoint", "/async", "--concurrency", "2",
          "--duration", "60", "--delay", "0.05"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from scenarios.timeline import RUNNING
+from coffeeshop_tui.scenarios.timeline import RUNNING
 
 needs_312 = pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
 
@@ -29,8 +29,8 @@ def test_eager_task_factory_is_chained_and_recorded():
         loop.set_task_factory(asyncio.eager_task_factory)
         return loop
 
-    from scenarios.recorder import Recorder
-    from scenarios.timeline import Timeline
+    from coffeeshop_tui.scenarios.recorder import Recorder
+    from coffeeshop_tui.scenarios.timeline import Timeline
 
     loop = go()
     tl = Timeline()
@@ -50,7 +50,7 @@ def test_eager_task_factory_is_chained_and_recorded():
 
 
 def test_nested_steps_are_flattened_on_the_loop_lane():
-    from scenarios.timeline import Timeline
+    from coffeeshop_tui.scenarios.timeline import Timeline
 
     tl = Timeline(block_ms=1000)
     tl.start(0)

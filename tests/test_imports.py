@@ -4,15 +4,16 @@ import pkgutil
 import subprocess
 import sys
 
-import scenarios
+import coffeeshop_tui.scenarios as scenarios
 
 from conftest import ROOT
 
 
 def test_scenarios_import_without_textual():
-    names = ["scenarios"] + [m.name for m in pkgutil.walk_packages(scenarios.__path__, "scenarios.")
-                             if m.name != "scenarios.child"]
-    assert "scenarios.recorder" in names and "scenarios.baristas.sync_barista" in names
+    names = ["coffeeshop_tui.scenarios"] + [
+        m.name for m in pkgutil.walk_packages(scenarios.__path__, "coffeeshop_tui.scenarios.")
+        if m.name != "coffeeshop_tui.scenarios.child"]
+    assert "coffeeshop_tui.scenarios.recorder" in names and "coffeeshop_tui.scenarios.baristas.sync_barista" in names
     code = (
         "import importlib, sys\n"
         f"for name in {names!r}:\n"

@@ -1,4 +1,4 @@
-"""The load-test screen (tui.screens.load) with a real server on 127.0.0.1, driven by Pilot.
+"""The load-test screen (coffeeshop_tui.tui.screens.load) with a real server on 127.0.0.1, driven by Pilot.
 
 Async Textual tests run as sync tests calling asyncio.run(...) (no pytest-asyncio).
 """
@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from scenarios.web.loadtest import DOWN, FAILED, RUNNING_
-from scenarios.web.server import pid_alive
-from tui.screens.load import LoadHelpScreen, LoadTestApp, LoadTestScreen
-from tui.timeline_view import TimelineView
+from coffeeshop_tui.scenarios.web.loadtest import DOWN, FAILED, RUNNING_
+from coffeeshop_tui.scenarios.web.server import pid_alive
+from coffeeshop_tui.tui.screens.load import LoadHelpScreen, LoadTestApp, LoadTestScreen
+from coffeeshop_tui.tui.timeline_view import TimelineView
 
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")  # from conftest

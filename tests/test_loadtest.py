@@ -1,4 +1,4 @@
-"""LoadTest (scenarios.web.loadtest): a recorded uvicorn child + the load generator, one clock.
+"""LoadTest (coffeeshop_tui.scenarios.web.loadtest): a recorded uvicorn child + the load generator, one clock.
 
 Real servers on 127.0.0.1 with small delays. Timing assertions use lower bounds that physics
 guarantees (N serialized sleeps cannot take less than N x delay) and generous upper bounds
@@ -14,9 +14,9 @@ import time
 import pytest
 from conftest import ROOT
 
-from scenarios.snapshot import STATES
-from scenarios.web.explain_load import LoadStats, caption, littles_law
-from scenarios.web.loadtest import (
+from coffeeshop_tui.scenarios.snapshot import STATES
+from coffeeshop_tui.scenarios.web.explain_load import LoadStats, caption, littles_law
+from coffeeshop_tui.scenarios.web.loadtest import (
     DOWN,
     FAILED,
     RUNNING_,
@@ -24,7 +24,7 @@ from scenarios.web.loadtest import (
     LoadTestError,
     endpoint_url,
 )
-from scenarios.web.server import ServerError, pid_alive
+from coffeeshop_tui.scenarios.web.server import ServerError, pid_alive
 
 APP_PY = os.path.join(ROOT, "scenarios", "web", "app.py")
 
@@ -436,7 +436,7 @@ def test_user_app_is_served_under_the_same_instruments(tmp_path):
 
 
 def test_an_already_running_server_is_measured_from_the_client_only():
-    from scenarios.web.server import WebServer
+    from coffeeshop_tui.scenarios.web.server import WebServer
 
     with WebServer() as srv:
         lt, rep = run("/async", url=srv.url, concurrency=3, requests=6, delay=0.05)

@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 
-from scenarios.recorder import Recorder, record
-from scenarios.timeline import STARVED, WAITING
+from coffeeshop_tui.scenarios.recorder import Recorder, record
+from coffeeshop_tui.scenarios.timeline import STARVED, WAITING
 
 from conftest import line_of
 

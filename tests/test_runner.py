@@ -7,8 +7,8 @@ import sys
 import textwrap
 import time
 
-from scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
-from scenarios.web.server import pid_alive as _alive
+from coffeeshop_tui.scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
+from coffeeshop_tui.scenarios.web.server import pid_alive as _alive
 
 from conftest import DATA, ROOT, line_of
 
@@ -47,7 +47,7 @@ def test_child_dies_with_a_sigkilled_parent(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {ROOT!r})
-        from scenarios.runner import ScenarioRun
+        from coffeeshop_tui.scenarios.runner import ScenarioRun
         run = ScenarioRun("stuck", scenario_file={STUCK!r}).start()
         while run.status != "running":
             time.sleep(0.01)
@@ -84,7 +84,7 @@ def test_scenario_error_is_reported_not_raised(tmp_path):
     f = tmp_path / "boom.py"
     f.write_text(textwrap.dedent("""
         import asyncio
-        from scenarios.api import scenario
+        from coffeeshop_tui.scenarios.api import scenario
 
         @scenario("boom", lesson="fails")
         async def main():

@@ -4,10 +4,10 @@ import itertools
 
 import pytest
 
-from scenarios.catalog import builtin, find
-from scenarios.report import summary
-from scenarios.runner import DONE, run_scenario
-from scenarios.timeline import RUNNING, WAITING
+from coffeeshop_tui.scenarios.catalog import builtin, find
+from coffeeshop_tui.scenarios.report import summary
+from coffeeshop_tui.scenarios.runner import DONE, run_scenario
+from coffeeshop_tui.scenarios.timeline import RUNNING, WAITING
 
 from conftest import line_of
 
@@ -132,7 +132,7 @@ def test_every_builtin_scenario_has_lesson_and_valid_defaults():
 
 @pytest.mark.parametrize("name", ["sync-barista", "blocking-barista"])
 def test_param_validation(name):
-    from scenarios.api import ScenarioError
+    from coffeeshop_tui.scenarios.api import ScenarioError
 
     sc = find(name)
     with pytest.raises(ScenarioError, match="out of range"):

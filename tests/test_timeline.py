@@ -1,7 +1,7 @@
 """The timeline model: derived states, and memory that stays bounded on long runs."""
 
-from scenarios.snapshot import SnapshotBuilder
-from scenarios.timeline import Timeline
+from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder
+from coffeeshop_tui.scenarios.timeline import Timeline
 
 
 def _batch(t0, n_tasks, first_seq):

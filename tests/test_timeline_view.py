@@ -11,8 +11,8 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
-from scenarios.snapshot import STATES, Lane, Segment, Snapshot
-from tui.lanes import (
+from coffeeshop_tui.scenarios.snapshot import STATES, Lane, Segment, Snapshot
+from coffeeshop_tui.tui.lanes import (
     BLANK,
     LEFT_BLOCKS,
     LaneIndex,
@@ -27,7 +27,7 @@ from tui.lanes import (
     truncate,
     zoom_step,
 )
-from tui.timeline_view import LEGEND, TimelineView
+from coffeeshop_tui.tui.timeline_view import LEGEND, TimelineView
 
 # --------------------------------------------------------------------------- data
 
@@ -577,8 +577,8 @@ def test_empty_view_renders():
 
 
 def test_real_scenario_snapshot_renders():
-    from scenarios.runner import run_scenario
-    from scenarios.snapshot import SnapshotBuilder
+    from coffeeshop_tui.scenarios.runner import run_scenario
+    from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder
 
     run = run_scenario("blocking-barista", {"brew_s": 0.05}, timeout=60)
     snap = SnapshotBuilder(run.timeline).build()

@@ -148,7 +148,7 @@ def test_tmux_blocking_barista_knobs_and_clean_quit():
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "running blocking-barista" in s and "blocked right now" in s, "a long run")
         procs = descendants(pane_pid)
-        children = {p: c for p, c in procs.items() if "scenarios.child" in c}
+        children = {p: c for p, c in procs.items() if "coffeeshop_tui.scenarios.child" in c}
         assert children, procs
         tmux.keys("q")
         deadline = time.monotonic() + 15
@@ -180,7 +180,7 @@ def _start_long_run(tmux: Tmux) -> dict[int, str]:
     tmux.keys("Enter")
     tmux.wait_for(lambda s: "blocked right now" in s, "a long run")
     procs = descendants(pane_pid)
-    assert any("scenarios.child" in c for c in procs.values()), procs
+    assert any("coffeeshop_tui.scenarios.child" in c for c in procs.values()), procs
     return procs
 
 

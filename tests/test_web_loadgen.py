@@ -1,4 +1,4 @@
-"""The load generator (scenarios.web.loadgen) against the demo server on 127.0.0.1."""
+"""The load generator (coffeeshop_tui.scenarios.web.loadgen) against the demo server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import aiohttp
 import httpx
 import pytest
 
-from scenarios.web.loadgen import (
+from coffeeshop_tui.scenarios.web.loadgen import (
     CONNECT,
     DISCONNECT,
     OK,
@@ -19,7 +19,7 @@ from scenarios.web.loadgen import (
     Snapshot,
     classify_exception,
 )
-from scenarios.web.server import WebServer, pid_alive
+from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")

@@ -4,8 +4,8 @@ import asyncio
 import os
 import time
 
-from scenarios.web.loadgen import LoadGenerator
-from scenarios.web.server import WebServer, pid_alive
+from coffeeshop_tui.scenarios.web.loadgen import LoadGenerator
+from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
 from conftest import ROOT
 

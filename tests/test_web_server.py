@@ -1,4 +1,4 @@
-"""The demo FastAPI app served by a uvicorn child process (scenarios.web.server).
+"""The demo FastAPI app served by a uvicorn child process (coffeeshop_tui.scenarios.web.server).
 
 Timing assertions use lower bounds that physics guarantees (N serialized sleeps cannot take
 less than N x delay) and generous upper bounds (the machine has 2 busy cores).
@@ -18,8 +18,8 @@ import time
 import httpx
 import pytest
 
-from scenarios.web.bench_sync_async import run_blog_benchmark
-from scenarios.web.server import ServerError, WebServer, pid_alive
+from coffeeshop_tui.scenarios.web.bench_sync_async import run_blog_benchmark
+from coffeeshop_tui.scenarios.web.server import ServerError, WebServer, pid_alive
 
 DELAY = 0.4
 
@@ -189,7 +189,7 @@ def test_child_dies_when_parent_is_sigkilled(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent("""
         import sys, time
-        from scenarios.web.server import WebServer
+        from coffeeshop_tui.scenarios.web.server import WebServer
         srv = WebServer().start()
         print(srv.pid, flush=True)
         time.sleep(60)

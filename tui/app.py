@@ -2,7 +2,7 @@
 
 Data flows one way::
 
-    source (child process runner, or a recorded capture)            [tui.source]
+    source (child process runner, or a recorded capture)            [coffeeshop_tui.tui.source]
       -> producer thread worker: RunUpdate (immutable snapshot + stats + caption), <= 20 Hz
       -> RunUpdated message (post_message is thread-safe; can_replace coalesces)
       -> the app applies it to the widgets inside ``batch_update()``
@@ -36,11 +36,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.worker import get_current_worker
 
-from scenarios.api import Param, Scenario, ScenarioError
-from scenarios.catalog import all_scenarios
-from scenarios.explain import fmt_s, short_where
-from scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED
-from scenarios.snapshot import Lane, Snapshot
+from coffeeshop_tui.scenarios.api import Param, Scenario, ScenarioError
+from coffeeshop_tui.scenarios.catalog import all_scenarios
+from coffeeshop_tui.scenarios.explain import fmt_s, short_where
+from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED
+from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
 
 from .messages import KnobNudged, KnobSelected, ProducerFailed, RunUpdated
 from .screens.help import HelpScreen
@@ -381,7 +381,7 @@ class CoffeeShopApp(App):
         lesson.append(dict(LOAD_TESTS).get(endpoint, ""))
         lesson.append("\nEnter opens it: a real uvicorn server, a real load generator.", style="dim")
         self._q("#lesson", Static).update(lesson)
-        from scenarios.web import app as web_app
+        from coffeeshop_tui.scenarios.web import app as web_app
 
         path = web_app.__file__
         try:
@@ -392,8 +392,8 @@ class CoffeeShopApp(App):
 
     def open_load_test(self, endpoint: str) -> None:
         """Open the live load-test screen for ``endpoint`` (its server stops when it closes)."""
-        from scenarios.web.loadtest import LoadTestError
-        from tui.screens.load import LoadTestScreen
+        from coffeeshop_tui.scenarios.web.loadtest import LoadTestError
+        from coffeeshop_tui.tui.screens.load import LoadTestScreen
 
         try:
             screen = LoadTestScreen(endpoint=endpoint, block_ms=self.block_ms)

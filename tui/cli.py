@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="stop the scenario after S seconds (default: no limit)")
 
-    from tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)
+    from coffeeshop_tui.tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)
 
     add_load_commands(sub)
     return p
@@ -62,8 +62,8 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_list(args) -> int:
-    from scenarios.api import ScenarioError
-    from scenarios.catalog import all_scenarios
+    from coffeeshop_tui.scenarios.api import ScenarioError
+    from coffeeshop_tui.scenarios.catalog import all_scenarios
 
     try:
         found = all_scenarios(args.scenario_file)
@@ -82,10 +82,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from scenarios.api import ScenarioError
-    from scenarios.catalog import find
-    from scenarios.report import text_summary, to_chrome_trace, to_json
-    from scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
+    from coffeeshop_tui.scenarios.api import ScenarioError
+    from coffeeshop_tui.scenarios.catalog import find
+    from coffeeshop_tui.scenarios.report import text_summary, to_chrome_trace, to_json
+    from coffeeshop_tui.scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
 
     try:
         settings = _settings(args.settings)
@@ -139,8 +139,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_app(args) -> int:
-    from scenarios.api import ScenarioError
-    from tui.app import create_app
+    from coffeeshop_tui.scenarios.api import ScenarioError
+    from coffeeshop_tui.tui.app import create_app
 
     try:  # the app loads the scenarios: a broken file is a one-line error before the UI starts
         app = create_app(scenario_file=args.scenario_file, block_ms=args.block_ms)
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _extra_commands() -> dict:
-    from tui.cli_load import commands
+    from coffeeshop_tui.tui.cli_load import commands
 
     return commands()
 

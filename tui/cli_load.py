@@ -2,11 +2,11 @@
 
 Wiring (tui/cli.py)::
 
-    from tui.cli_load import add_load_commands, commands as load_commands
+    from coffeeshop_tui.tui.cli_load import add_load_commands, commands as load_commands
     add_load_commands(sub)              # in build_parser(), after the other subparsers
     ... commands.update(load_commands())  # in main() (e.g. from _extra_commands())
 
-Also runnable on its own: ``python -m tui.cli_load load --endpoint /sync --concurrency 41``.
+Also runnable on its own: ``python -m coffeeshop_tui.tui.cli_load load --endpoint /sync --concurrency 41``.
 
 Bad input is a one-line error with exit status 2 (never a traceback): an unknown endpoint,
 ``--concurrency 0``, a remote ``--url`` without ``--allow-remote``, a port in use, an app
@@ -169,8 +169,8 @@ def commands() -> dict:
 # ----------------------------------------------------------------------------- load
 def _load_settings(args) -> dict:
     """LoadTest keyword arguments from the parsed options (raises LoadTestError)."""
-    from scenarios.web.loadtest import LoadTestError
-    from scenarios.web.server import DEFAULT_APP
+    from coffeeshop_tui.scenarios.web.loadtest import LoadTestError
+    from coffeeshop_tui.scenarios.web.server import DEFAULT_APP
 
     if args.url and args.app:
         raise LoadTestError("--url and --app exclude each other (--url loads a server that is "
@@ -178,7 +178,7 @@ def _load_settings(args) -> dict:
     if args.url and (args.port or args.pool or args.max_in_flight is not None):
         raise LoadTestError("--port, --pool and --max-in-flight need our own server; not with --url")
     if args.url:
-        from scenarios.web.loadgen import check_target
+        from coffeeshop_tui.scenarios.web.loadgen import check_target
 
         try:
             check_target(args.url, args.allow_remote)
@@ -220,9 +220,9 @@ def _progress(lt, t0: float) -> str:
 def cmd_load(args) -> int:
     import os
 
-    from scenarios.web.explain_load import text_summary
-    from scenarios.web.loadtest import DOWN, LoadTest, LoadTestError
-    from scenarios.web.server import ServerError
+    from coffeeshop_tui.scenarios.web.explain_load import text_summary
+    from coffeeshop_tui.scenarios.web.loadtest import DOWN, LoadTest, LoadTestError
+    from coffeeshop_tui.scenarios.web.server import ServerError
 
     try:
         settings = _load_settings(args)
@@ -270,13 +270,13 @@ def cmd_load(args) -> int:
 
 
 def _run_tui(settings: dict) -> int:
-    from scenarios.web.loadtest import LoadTest
+    from coffeeshop_tui.scenarios.web.loadtest import LoadTest
 
     settings = dict(settings)
     for key in ("requests", "duration"):  # the screen runs until you leave it
         settings.pop(key, None)
     lt = LoadTest(lane_mode="users", max_lanes=100, **settings)  # bad settings: LoadTestError here
-    from tui.screens.load import LoadTestApp
+    from coffeeshop_tui.tui.screens.load import LoadTestApp
 
     try:
         LoadTestApp(loadtest=lt).run()
@@ -288,13 +288,13 @@ def _run_tui(settings: dict) -> int:
 # ----------------------------------------------------------------------------- bench
 def _bench_rows(args):
     """Yield BenchRow objects, one case at a time (so they print as they come)."""
-    from scenarios.web.bench_sync_async import (
+    from coffeeshop_tui.scenarios.web.bench_sync_async import (
         DEFAULT_CASES,
         measure,
         read_pools,
         warm_up,
     )
-    from scenarios.web.server import WebServer
+    from coffeeshop_tui.scenarios.web.server import WebServer
 
     cases = [(ep, args.n if k is None else args.n_pool) for ep, k in DEFAULT_CASES]
     if args.fresh:
@@ -318,7 +318,7 @@ def _bench_line(r) -> str:
 
 
 def cmd_bench(args) -> int:
-    from scenarios.web.server import ServerError
+    from coffeeshop_tui.scenarios.web.server import ServerError
 
     rows = []
     if not args.json:
@@ -346,7 +346,7 @@ def cmd_bench(args) -> int:
 
 # ----------------------------------------------------------------------------- standalone
 def build_parser() -> argparse.ArgumentParser:
-    from tui.cli import _Parser
+    from coffeeshop_tui.tui.cli import _Parser
 
     p = _Parser(prog=PROG, description="FastAPI load tests (the load and bench subcommands).")
     p.add_argument("--block-ms", type=float, default=25.0, metavar="MS",

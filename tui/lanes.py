@@ -1,7 +1,7 @@
 """Pure drawing helpers for the timeline: state glyphs and colours, per-lane indexes, cells, axis.
 
 Nothing here imports Textual (only ``bisect``, ``array`` and Rich's cell widths), so it can be
-unit-tested and benchmarked without an app. ``tui.timeline_view.TimelineView`` uses it.
+unit-tested and benchmarked without an app. ``coffeeshop_tui.tui.timeline_view.TimelineView`` uses it.
 
 A lane's time is cut into *cells* of ``dt`` seconds: cell ``k`` covers ``[k*dt, (k+1)*dt)``.
 The window's left edge is always a whole cell (``k0``), so when the window moves by whole cells

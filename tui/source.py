@@ -14,7 +14,7 @@ objects. The app never touches a ``Timeline`` itself::
     source.chrome_trace() -> dict|None   # the run so far as Chrome trace JSON (export)
 
 * :class:`RunnerSource` (the default) runs the scenario in a child process through
-  :class:`scenarios.runner.ScenarioRun`.
+  :class:`coffeeshop_tui.scenarios.runner.ScenarioRun`.
 * :class:`CaptureSource` replays a recorded capture (the child's JSON lines) through the
   same Timeline -> Snapshot path: deterministic, for tests and for looking at a run again.
 
@@ -31,12 +31,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
-from scenarios.api import Scenario
-from scenarios.explain import caption, series
-from scenarios.report import summary, to_chrome_trace
-from scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED, ScenarioRun
-from scenarios.snapshot import Snapshot, SnapshotBuilder
-from scenarios.timeline import Timeline
+from coffeeshop_tui.scenarios.api import Scenario
+from coffeeshop_tui.scenarios.explain import caption, series
+from coffeeshop_tui.scenarios.report import summary, to_chrome_trace
+from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED, ScenarioRun
+from coffeeshop_tui.scenarios.snapshot import Snapshot, SnapshotBuilder
+from coffeeshop_tui.scenarios.timeline import Timeline
 
 MAX_HZ = 20.0
 STATS_HZ = 5.0
@@ -147,7 +147,7 @@ class UpdateBuilder:
 
 # --------------------------------------------------------------------------- the runner
 class RunnerSource:
-    """Runs the scenario for real, in a child process (``scenarios.runner``)."""
+    """Runs the scenario for real, in a child process (``coffeeshop_tui.scenarios.runner``)."""
 
     def __init__(self, request: RunRequest, max_hz: float = MAX_HZ) -> None:
         self.request = request

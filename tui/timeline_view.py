@@ -1,7 +1,7 @@
 """TimelineView: every lane of a run (event loop, tasks, worker threads) on one time axis.
 
 A Line API widget (``ScrollView`` + ``render_line``): only visible lines are drawn, each from
-per-lane cached cells (see ``tui.lanes``: bisect per cell, never a walk over segments), and
+per-lane cached cells (see ``coffeeshop_tui.tui.lanes``: bisect per cell, never a walk over segments), and
 finished lines are kept in an LRU cache of ``Strip``s keyed on everything that changes them
 (lane + its version, window, widths, cursor column, highlight, clip, theme).
 
@@ -50,7 +50,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from scenarios.snapshot import Lane, Segment, Snapshot
+from coffeeshop_tui.scenarios.snapshot import Lane, Segment, Snapshot
 
 from .lanes import (
     BLANK,

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from scenarios.api import param, scenario
+from coffeeshop_tui.scenarios.api import param, scenario
 
 
 async def make_coffee(n: int, brew_s: float) -> None:

@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from scenarios.api import param, scenario
+from coffeeshop_tui.scenarios.api import param, scenario
 
 
 async def make_coffee(n: int, brew_s: float) -> None:

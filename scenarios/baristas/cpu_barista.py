@@ -3,7 +3,7 @@
 import asyncio
 from concurrent.futures import ProcessPoolExecutor
 
-from scenarios.api import param, scenario
+from coffeeshop_tui.scenarios.api import param, scenario
 
 
 def grind_beans(work: int) -> int:

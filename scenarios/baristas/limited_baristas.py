@@ -2,7 +2,7 @@
 
 import asyncio
 
-from scenarios.api import param, scenario
+from coffeeshop_tui.scenarios.api import param, scenario
 
 
 async def serve(n: int, baristas: asyncio.Semaphore, brew_s: float) -> None:

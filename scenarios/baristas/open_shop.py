@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from scenarios.api import knobs, param, scenario
+from coffeeshop_tui.scenarios.api import knobs, param, scenario
 
 
 class Counter:

@@ -2,7 +2,7 @@
 
 import time
 
-from scenarios.api import param, scenario
+from coffeeshop_tui.scenarios.api import param, scenario
 
 
 def make_coffee(n: int, brew_s: float) -> None:

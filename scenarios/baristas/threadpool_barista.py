@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import anyio.to_thread
 from starlette.concurrency import run_in_threadpool  # = fastapi.concurrency.run_in_threadpool
 
-from scenarios.api import param, scenario
+from coffeeshop_tui.scenarios.api import param, scenario
 
 
 def make_coffee(n: int, brew_s: float) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.concurrency import run_in_threadpool
 
-from scenarios.web.middleware import LabMiddleware, max_in_flight_from_env
+from coffeeshop_tui.scenarios.web.middleware import LabMiddleware, max_in_flight_from_env
 
 Delay = Annotated[float, Query(ge=0, le=60, description="seconds to wait")]
 router = APIRouter()

@@ -1,6 +1,6 @@
 """The blog post's benchmark, re-measured: "sync takes ~10 s, async ~1 s" -- does it?
 
-    uv run python -m scenarios.web.bench_sync_async [--delay 1.0] [--n 10] [--n-pool 41] [--fresh]
+    uv run python -m coffeeshop_tui.scenarios.web.bench_sync_async [--delay 1.0] [--n 10] [--n-pool 41] [--fresh]
 
 Like the post, each case fires N concurrent GETs from one ``httpx.AsyncClient`` and times the
 whole batch -- but with a timeout long enough for the slowest case (httpx's default of 5 s
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from scenarios.web.server import WebServer
+from coffeeshop_tui.scenarios.web.server import WebServer
 
 DEFAULT_CASES: tuple[tuple[str, int | None], ...] = (
     ("/sync", None),  # None -> n

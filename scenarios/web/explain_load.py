@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from scenarios.explain import fmt_s, short_where
+from coffeeshop_tui.scenarios.explain import fmt_s, short_where
 
 ANYIO_POOL = "anyio"
 #: What FastAPI hands to the thread pool for a plain `def` endpoint (by FastAPI version).

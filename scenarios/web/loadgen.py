@@ -48,7 +48,7 @@ import aiohttp
 import httpx
 from hdrh.histogram import HdrHistogram
 
-from scenarios.web.server import is_loopback_host
+from coffeeshop_tui.scenarios.web.server import is_loopback_host
 
 monotonic_ns = time.monotonic_ns
 

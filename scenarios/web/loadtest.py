@@ -6,8 +6,8 @@
     print(lt.report()["caption"])     # "`/sync` is not blocking the loop: ... 2 waves"
 
 ``LoadTest`` starts the demo app (or the user's ``--app module:attr``) in a uvicorn child
-process whose event loop is recorded (:class:`scenarios.web.server.WebServer` with
-``record=True``), and a :class:`scenarios.web.loadgen.LoadGenerator` in a thread. Client and
+process whose event loop is recorded (:class:`coffeeshop_tui.scenarios.web.server.WebServer` with
+``record=True``), and a :class:`coffeeshop_tui.scenarios.web.loadgen.LoadGenerator` in a thread. Client and
 server stamp events with ``time.monotonic_ns()`` (CLOCK_MONOTONIC, shared by every process
 on the machine), so a request's client lane and its server handler lane share one axis.
 
@@ -23,9 +23,9 @@ port while the generator keeps going (its requests fail as ``connect`` errors me
 message and leaves nothing running. :meth:`stop` stops everything and is idempotent.
 
 :meth:`update` (any one thread at a time, e.g. a UI producer at <= 20 Hz) returns a
-:class:`LoadUpdate`: an immutable :class:`scenarios.snapshot.Snapshot` (lanes: the server's
+:class:`LoadUpdate`: an immutable :class:`coffeeshop_tui.scenarios.snapshot.Snapshot` (lanes: the server's
 event loop, its worker threads, and per request a ``client`` lane and its server ``task``
-lane), :class:`scenarios.web.explain_load.LoadStats` and a caption. Memory is bounded: the
+lane), :class:`coffeeshop_tui.scenarios.web.explain_load.LoadStats` and a caption. Memory is bounded: the
 lanes of the most recent ``max_lanes`` requests, ``history_s`` seconds of loop and thread
 segments, and the server's own Timeline trims itself.
 
@@ -53,9 +53,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scenarios.explain import culprit, short_where
-from scenarios.snapshot import QUEUED, Lane, Segment, Snapshot, _split_waiting
-from scenarios.timeline import (
+from coffeeshop_tui.scenarios.explain import culprit, short_where
+from coffeeshop_tui.scenarios.snapshot import QUEUED, Lane, Segment, Snapshot, _split_waiting
+from coffeeshop_tui.scenarios.timeline import (
     BLOCKED,
     CALLBACK,
     RUNNING,
@@ -64,16 +64,16 @@ from scenarios.timeline import (
     WAITING,
     Timeline,
 )
-from scenarios.web.explain_load import ANYIO_POOL, EXECUTOR_POOL, LoadStats
-from scenarios.web.explain_load import caption as make_caption
-from scenarios.web.loadgen import (
+from coffeeshop_tui.scenarios.web.explain_load import ANYIO_POOL, EXECUTOR_POOL, LoadStats
+from coffeeshop_tui.scenarios.web.explain_load import caption as make_caption
+from coffeeshop_tui.scenarios.web.loadgen import (
     KIND_NAMES,
     OK,
     LoadGenerator,
     check_target,
     format_request_id,
 )
-from scenarios.web.server import DEFAULT_APP, ServerError, WebServer
+from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError, WebServer
 
 now_ns = time.monotonic_ns
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 
 import anyio.to_thread
 
-from scenarios.recorder import tag_current
+from coffeeshop_tui.scenarios.recorder import tag_current
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -1,6 +1,6 @@
-"""Entry point of the server child process started by :class:`scenarios.web.server.WebServer`.
+"""Entry point of the server child process started by :class:`coffeeshop_tui.scenarios.web.server.WebServer`.
 
-    python -m scenarios.web.serve_child --fd FD --app module:attr [--parent-pid PID] ...
+    python -m coffeeshop_tui.scenarios.web.serve_child --fd FD --app module:attr [--parent-pid PID] ...
 
 It serves one ASGI app with uvicorn (loop="asyncio", http="h11", 1 worker) on an event loop
 that it creates itself with ``asyncio.new_event_loop()`` and drives with
@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 
-from scenarios.procs import set_pdeathsig
+from coffeeshop_tui.scenarios.procs import set_pdeathsig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,8 +48,8 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
         return
     import json
 
-    from scenarios.recorder import Recorder, now_ns
-    from scenarios.web import middleware
+    from coffeeshop_tui.scenarios.recorder import Recorder, now_ns
+    from coffeeshop_tui.scenarios.web import middleware
 
     try:  # imports that would otherwise happen inside the first loop steps, as "blocks"
         import anyio._backends._asyncio  # noqa: F401
@@ -103,7 +103,7 @@ def shutdown_instruments(loop: asyncio.AbstractEventLoop) -> None:
     rec = _instruments.pop("rec", None)
     if rec is None:
         return
-    from scenarios.recorder import now_ns
+    from coffeeshop_tui.scenarios.recorder import now_ns
 
     t = now_ns()
     rec.uninstall()
@@ -148,15 +148,17 @@ def _watch_parent(parent_pid: int, interval: float = 0.25) -> None:
 
 
 async def _set_pool_size(size: int) -> None:
-    from scenarios.web.middleware import set_pool_size
+    from coffeeshop_tui.scenarios.web.middleware import set_pool_size
 
     set_pool_size(size)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m scenarios.web.serve_child")
+    p = argparse.ArgumentParser(prog="python -m coffeeshop_tui.scenarios.web.serve_child")
     p.add_argument("--fd", type=int, required=True, help="inherited listening socket")
-    p.add_argument("--app", default="scenarios.web.app:app", help="ASGI app as module:attr")
+    p.add_argument("--app", default="coffeeshop_tui.scenarios.web.app:app", help="ASGI app as module:attr")
+    p.add_argument("--app-dir", default=None,
+                   help="folder the app's module is imported from (put on sys.path only for it)")
     p.add_argument("--parent-pid", type=int, default=None)
     p.add_argument("--wrap", action="store_true", help="wrap the app in LabMiddleware")
     p.add_argument("--max-in-flight", type=int, default=None, help="with --wrap: 503 limit")
@@ -181,13 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
     from uvicorn.importer import ImportFromStringError, import_from_string
 
+    if args.app_dir:  # the user asked for their module: as uvicorn's --app-dir, but only now
+        sys.path.insert(0, args.app_dir)
     try:
         app = import_from_string(args.app)
     except ImportFromStringError as exc:
         sys.stderr.write(f"serve_child: cannot import ASGI app {args.app!r}: {exc}\n")
         return EXIT_IMPORT_FAILED
     if args.wrap:
-        from scenarios.web.middleware import LabMiddleware
+        from coffeeshop_tui.scenarios.web.middleware import LabMiddleware
 
         app = LabMiddleware(app, max_in_flight=args.max_in_flight)
 

@@ -1,14 +1,14 @@
 """Run a uvicorn server (an ASGI app) as a child process on 127.0.0.1, and stop it reliably.
 
-    from scenarios.web.server import WebServer, ServerError
+    from coffeeshop_tui.scenarios.web.server import WebServer, ServerError
 
-    with WebServer() as srv:                 # scenarios.web.app:app on a free port
+    with WebServer() as srv:                 # coffeeshop_tui.scenarios.web.app:app on a free port
         print(srv.url, srv.pid)              # http://127.0.0.1:PORT  1234
     # or: srv = WebServer("mypkg.main:app", port=8000).start(); ...; srv.stop()
 
 * The parent binds the listening socket (so a port in use raises :class:`ServerError` with a
   clear message, before any child is started) and hands it to the child
-  (``scenarios.web.serve_child``), which runs uvicorn on an event loop it creates itself.
+  (``coffeeshop_tui.scenarios.web.serve_child``), which runs uvicorn on an event loop it creates itself.
 * Ready-check: polls ``GET /health`` (any HTTP answer counts, so apps without /health work);
   if the child exits first, the error includes the tail of its stderr.
 * Stopping: :meth:`WebServer.stop` (SIGTERM to the child's process group, then SIGKILL),
@@ -32,12 +32,10 @@ import tempfile
 import threading
 import time
 import weakref
-from pathlib import Path
 
-from scenarios.procs import kill_group
+from coffeeshop_tui.scenarios.procs import kill_group, safe_python
 
-DEFAULT_APP = "scenarios.web.app:app"
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `scenarios/`
+DEFAULT_APP = "coffeeshop_tui.scenarios.web.app:app"
 
 
 class ServerError(RuntimeError):
@@ -195,7 +193,7 @@ class WebServer:
         self.log_level = log_level
         self.graceful_timeout = graceful_timeout
         #: With record=True the server's event loop is recorded and streamed into
-        #: ``timeline`` (a scenarios.timeline.Timeline; read it holding ``lock``), a new
+        #: ``timeline`` (a coffeeshop_tui.scenarios.timeline.Timeline; read it holding ``lock``), a new
         #: one at each start.
         self.record = record
         self.block_ms = block_ms
@@ -263,7 +261,7 @@ class WebServer:
         return self
 
     def _command(self, fd: int, events_fd: int | None = None) -> list[str]:
-        cmd = [sys.executable, "-m", "scenarios.web.serve_child", "--fd", str(fd),
+        cmd = [*safe_python(), "-m", "coffeeshop_tui.scenarios.web.serve_child", "--fd", str(fd),
                "--app", self.app, "--parent-pid", str(os.getpid()),
                "--log-level", self.log_level, "--graceful-timeout", str(self.graceful_timeout)]
         if self.wrap:
@@ -272,6 +270,8 @@ class WebServer:
                 cmd += ["--max-in-flight", str(self.max_in_flight)]
         if self.pool_size:
             cmd += ["--pool-size", str(self.pool_size)]
+        if self.cwd:
+            cmd += ["--app-dir", self.cwd]
         if events_fd is not None:
             cmd += ["--events-fd", str(events_fd), "--block-ms", str(self.block_ms)]
         return cmd
@@ -279,12 +279,6 @@ class WebServer:
     def _spawn(self, sock: socket.socket) -> None:
         env = dict(os.environ)
         env.update(self.extra_env)
-        pythonpath = [str(_PROJECT_ROOT)]
-        if self.cwd:
-            pythonpath.insert(0, self.cwd)
-        if env.get("PYTHONPATH"):
-            pythonpath.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(pythonpath)
         env["PYTHONUNBUFFERED"] = "1"
         if not self.wrap and self.max_in_flight:
             env["COFFEESHOP_MAX_IN_FLIGHT"] = str(self.max_in_flight)
@@ -294,7 +288,7 @@ class WebServer:
         pass_fds: tuple[int, ...] = (fd,)
         ev_read = ev_write = None
         if self.record:
-            from scenarios.timeline import Timeline
+            from coffeeshop_tui.scenarios.timeline import Timeline
 
             ev_read, ev_write = os.pipe()
             pass_fds = (fd, ev_write)

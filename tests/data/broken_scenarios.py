@@ -1,6 +1,6 @@
 import asyncio
 
-from scenarios.api import scenario
+from coffeeshop_tui.scenarios.api import scenario
 
 undefined_name_here  # noqa: F821 - a NameError on import
 

@@ -2,7 +2,7 @@
 
 import time
 
-from scenarios.api import scenario
+from coffeeshop_tui.scenarios.api import scenario
 
 
 @scenario("stuck", lesson="time.sleep(10_000) inside async def.")

@@ -6,11 +6,11 @@ Left: the endpoint picker and the knobs (users or rate, delay, the server's thre
 its 503 limit, closed / open model), then what changed while it ran. Right: a caption
 computed from the measurement, the numbers (in flight next to throughput, so Little's law
 L = λ·W is visible; p50/p95/p99; errors by kind; pool tokens in use), and a
-:class:`~tui.timeline_view.TimelineView` with the server's event loop and worker threads,
+:class:`~coffeeshop_tui.tui.timeline_view.TimelineView` with the server's event loop and worker threads,
 then one client lane per request (newest first) with its server handler lane under it.
 
-Data flows one way: :class:`scenarios.web.loadtest.LoadTest` (server child + load generator)
--> a producer thread worker builds a :class:`~scenarios.web.loadtest.LoadUpdate` at <= 20 Hz
+Data flows one way: :class:`coffeeshop_tui.scenarios.web.loadtest.LoadTest` (server child + load generator)
+-> a producer thread worker builds a :class:`~coffeeshop_tui.scenarios.web.loadtest.LoadUpdate` at <= 20 Hz
 -> :class:`LoadUpdated` (posted thread-safely, coalesced) -> applied inside ``batch_update()``.
 
 A server that cannot start (port in use) or dies mid-test is shown with its message; ``r``
@@ -37,9 +37,9 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from scenarios.explain import fmt_s
-from scenarios.web.explain_load import errors_text, littles_law
-from scenarios.web.loadtest import (
+from coffeeshop_tui.scenarios.explain import fmt_s
+from coffeeshop_tui.scenarios.web.explain_load import errors_text, littles_law
+from coffeeshop_tui.scenarios.web.loadtest import (
     DEMO_ENDPOINTS,
     DOWN,
     FAILED,
@@ -49,7 +49,7 @@ from scenarios.web.loadtest import (
     LoadTestError,
     LoadUpdate,
 )
-from scenarios.web.server import DEFAULT_APP, ServerError
+from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
 from ..timeline_view import LEGEND, TimelineView
 from .help import keys_table, legend_table

@@ -1,1 +1,1 @@
-"""The app's own widgets (the timeline itself lives in ``tui.timeline_view``)."""
+"""The app's own widgets (the timeline itself lives in ``coffeeshop_tui.tui.timeline_view``)."""

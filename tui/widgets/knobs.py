@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from scenarios.api import Param
+from coffeeshop_tui.scenarios.api import Param
 
 from ..messages import KnobNudged, KnobSelected
 

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from scenarios.api import Scenario
+from coffeeshop_tui.scenarios.api import Scenario
 
 
 class ScenarioList(OptionList):

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
-from scenarios.explain import fmt_s
+from coffeeshop_tui.scenarios.explain import fmt_s
 
 
 def stats_table(stats: dict | None) -> Table | Text:
