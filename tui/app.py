@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual import on, work
@@ -191,8 +191,11 @@ class CoffeeShopApp(App):
     ]
 
     def __init__(self, scenario_file: str | None = None, block_ms: float = 25.0,
-                 source_factory: SourceFactory | None = None) -> None:
+                 source_factory: SourceFactory | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        #: the replay clock (seconds); tests inject a fake one so pause/replay never race real time
+        self.clock = clock
         self.scenario_file = scenario_file
         self.block_ms = block_ms
         self.source_factory: SourceFactory = source_factory or runner_source
@@ -216,7 +219,7 @@ class CoffeeShopApp(App):
         self._speed_i = 0
         self._paused = False
         self._t_view: float | None = None
-        self._last_tick = time.monotonic()
+        self._last_tick = self.clock()
         self._combined_version = COMBINED_VERSION_BASE
         self._focused: tuple | None = None  # (lane, segment, t) under the timeline cursor
         self._rerun_timer = None
@@ -760,7 +763,7 @@ class CoffeeShopApp(App):
             pass
 
     def _advance_replay(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         dt, self._last_tick = now - self._last_tick, now
         if self._t_view is None or self._paused or self.latest is None or not self._main_screen.is_attached:
             return
@@ -781,7 +784,7 @@ class CoffeeShopApp(App):
             return
         if self._paused:
             self._paused = False
-            self._last_tick = time.monotonic()
+            self._last_tick = self.clock()
             if not self.latest.final and SPEEDS[self._speed_i] >= 1:
                 self._set_view_time(None)  # a live run at 1x: back to the live edge
             elif self._t_view is not None and self._t_view >= self._t_end() and self.latest.final:
@@ -795,7 +798,7 @@ class CoffeeShopApp(App):
         """Cycle the replay speed: 1x, 0.25x, 0.1x, 0.01x (a 50 ms run takes 5 s at 0.01x)."""
         self._speed_i = (self._speed_i + 1) % len(SPEEDS)
         speed = SPEEDS[self._speed_i]
-        self._last_tick = time.monotonic()
+        self._last_tick = self.clock()
         if speed < 1 and self._t_view is None and self.latest is not None:
             # a finished run replays from the start; a live one slows down from now
             self._set_view_time(0.0 if self.latest.final else self._t_end())
@@ -1073,6 +1076,8 @@ class CoffeeShopApp(App):
 
 
 def create_app(scenario_file: str | None = None, block_ms: float = 25.0,
-               source_factory: SourceFactory | None = None) -> CoffeeShopApp:
-    """The app, as used by the CLI (real runner) and the tests (``source_factory``)."""
-    return CoffeeShopApp(scenario_file=scenario_file, block_ms=block_ms, source_factory=source_factory)
+               source_factory: SourceFactory | None = None,
+               clock: Callable[[], float] | None = None) -> CoffeeShopApp:
+    """The app, as used by the CLI (real runner) and the tests (``source_factory``, ``clock``)."""
+    return CoffeeShopApp(scenario_file=scenario_file, block_ms=block_ms, source_factory=source_factory,
+                         clock=clock or time.monotonic)
