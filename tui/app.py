@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable
 
 from rich.text import Text
@@ -42,6 +43,7 @@ from coffeeshop_tui.scenarios.explain import fmt_s, short_where
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED
 from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
 
+from . import keymap
 from .messages import KnobNudged, KnobSelected, ProducerFailed, RunUpdated
 from .screens.help import HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
@@ -75,7 +77,6 @@ COMPARE_SET = ("sync-barista", "async-barista", "blocking-barista")
 COMPARE_SHARED = ("customers", "brew_s")
 TICK_S = 1 / 30
 COMBINED_VERSION_BASE = 1 << 40
-KNOB_GROUP = Binding.Group("Knob", compact=True)
 
 STATUS_STYLE = {
     STARTING: ("◌", "starting", "yellow"),
@@ -142,53 +143,8 @@ class CoffeeShopApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
-    BINDINGS = [
-        Binding("r", "run", "Run"),
-        Binding("s", "stop", "Stop"),
-        Binding("k", "knob_next(1)", "Knob", show=False),
-        Binding("less_than_sign", "knob_nudge(-1)", "Knob -", key_display="<", group=KNOB_GROUP),
-        Binding("greater_than_sign", "knob_nudge(1)", "Knob +", key_display=">", group=KNOB_GROUP),
-        Binding("space", "toggle_pause", "Pause", key_display="␣"),
-        Binding("m", "speed", "Slow"),
-        Binding("comma", "scrub(-1)", "Scrub back", key_display=",", show=False),
-        Binding("full_stop", "scrub(1)", "Scrub fwd", key_display=".", show=False),
-        Binding("c", "compare", "Compare"),
-        Binding("p", "pin", "Pin"),
-        Binding("e", "export", "Export", show=False),
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("K", "knob_next(-1)", "Prev knob", show=False),
-        Binding("i", "knob_edit", "Edit knob", show=False),
-        Binding("x", "clear_pins", "Clear pins", show=False),
-        Binding("t", "toggle_dark", "Theme", show=False),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("escape", "cancel_edit", "Cancel", show=False),
-    ]
-
-    # (key, what) for the help screen
-    HELP_KEYS = [
-        ("r / enter", "run (or rerun) the selected scenario with its knob values"),
-        ("s", "stop the running scenario now (kills its process, even inside time.sleep)"),
-        ("k / K", "select the next / previous knob (a parameter of the scenario)"),
-        ("< / >", "nudge the selected knob down / up: reruns at once (live for open-shop)"),
-        ("i", "type a value for the selected knob (enter applies, escape cancels)"),
-        ("space", "pause / resume the display (the run itself goes on)"),
-        ("m", "slow motion: 1x, 0.25x, 0.1x, 0.01x (a 50 ms run lasts 5 s at 0.01x)"),
-        (", / .", "scrub back / forward through the capture (pauses)"),
-        ("p", "pin this run: the next run is drawn under it, on the same time axis"),
-        ("c", "compare sync vs async vs blocking baristas (each run pinned: A, B, C)"),
-        ("x", "clear the pinned runs"),
-        ("e", "export: Chrome trace JSON (open in ui.perfetto.dev) + SVG screenshot"),
-        ("t", "light / dark theme"),
-        ("? / f1", "this help"),
-        ("q / ctrl+q / ctrl+c", "quit (stops every scenario process)"),
-        ("tab / shift+tab", "move between the scenario list, the timeline and the knobs"),
-        ("timeline: + - 0", "zoom in / out / fit the whole run"),
-        ("timeline: ← → home end", "pan back / forward in time; start; follow the live edge"),
-        ("timeline: ↑ ↓ [ ] { }", "move the cursor between lanes / in time / to the next segment"),
-        ("knobs: ↑ ↓ ← → enter", "select a knob / nudge it / edit it (when the knob panel has focus)"),
-        ("ctrl+p", "command palette: every action by name"),
-    ]
+    BINDINGS = keymap.bindings(keymap.SCENARIO)
+    HELP_KEYS = keymap.help_rows(keymap.SCENARIO)  # (key, what) for the help screen
 
     def __init__(self, scenario_file: str | None = None, block_ms: float = 25.0,
                  source_factory: SourceFactory | None = None,
@@ -1046,25 +1002,8 @@ class CoffeeShopApp(App):
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
         timeline = self._q(TimelineView) if screen is self._main_screen else None
-        commands = [
-            ("Run / rerun", "run the selected scenario with its knobs (r)", self.action_run),
-            ("Stop", "stop the running scenario (s)", self.action_stop),
-            ("Pause / resume", "freeze the display; scrub with , and . (space)", self.action_toggle_pause),
-            ("Slow motion", "cycle 1x / 0.25x / 0.1x / 0.01x replay (m)", self.action_speed),
-            ("Scrub back", "step the display back in time (,)", lambda: self.action_scrub(-1)),
-            ("Scrub forward", "step the display forward in time (.)", lambda: self.action_scrub(1)),
-            ("Next knob", "select the next parameter (k)", lambda: self.action_knob_next(1)),
-            ("Knob up", "nudge the selected parameter up (>)", lambda: self.action_knob_nudge(1)),
-            ("Knob down", "nudge the selected parameter down (<)", lambda: self.action_knob_nudge(-1)),
-            ("Edit knob", "type a value for the selected parameter (i)", self.action_knob_edit),
-            ("Pin run", "keep this run on screen to compare (p)", self.action_pin),
-            ("Compare sync vs async vs blocking", "run the three baristas, pinned on one axis (c)",
-             self.action_compare),
-            ("Clear pins", "forget the pinned runs (x)", self.action_clear_pins),
-            ("Export", "Chrome trace JSON + SVG screenshot (e)", self.action_export),
-            ("Toggle light / dark", "switch the theme (t)", self.action_toggle_dark),
-            ("Help", "colours and keys (?)", self.action_help),
-        ]
+        commands = [(title, help_text, partial(self.run_action, action))
+                    for title, help_text, action in keymap.palette(keymap.SCENARIO)]
         if timeline is not None:
             commands += [
                 ("Zoom in", "timeline: fewer seconds per column (+)", timeline.action_zoom_in),
