@@ -653,3 +653,30 @@ def test_space_on_a_live_run_freezes_the_view_and_resumes_live():
             await pilot.press("space")
             assert not app._paused and view.clip is None and "live" in status(app)
     run(body)
+
+
+def test_a_highlighted_load_test_owns_the_panels_no_key_acts_on_the_previous_scenario():
+    async def body():
+        app, factory = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            lst = app.query_one(ScenarioList)
+            lst.focus()
+            lst.highlight_name("sync-barista")
+            await pilot.pause()
+            lst.highlighted = lst.get_option_index("load:/sync")
+            await pilot.pause()
+            assert app.highlighted_load == "/sync"
+            assert "app.py" in (app.query_one("#source").path or "")
+            assert app.query_one(KnobPanel).params == ()
+            await pilot.press("greater_than_sign", "less_than_sign", "k", "i", "8")
+            await pilot.pause()
+            assert factory.requests == []  # nothing ran: sync-barista's knobs are not on screen
+            assert not app.query_one("#knob-input").display
+            # back on a scenario, its knobs act again
+            lst.highlight_name("sync-barista")
+            await pilot.pause()
+            assert app.highlighted_load is None
+            await pilot.press("greater_than_sign")
+            await pilot.pause(0.2)
+            assert [r.name for r in factory.requests] == ["sync-barista"]
+    run(body)

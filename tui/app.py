@@ -48,16 +48,15 @@ from .app_replay import SPEEDS, ReplayMixin
 from .messages import ProducerFailed, RunUpdated
 from .screens.help import HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
-from .timeline_view import LEGEND, TimelineView
+from .timeline_view import LEGEND, PARTIAL_NOTE, TimelineView
 from .widgets.knobs import KnobPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
 from .widgets.stats import StatsPanel
 
-try:  # a note on partial cells, if the timeline module offers one
-    from .timeline_view import PARTIAL_NOTE
-except ImportError:  # pragma: no cover
-    PARTIAL_NOTE = ""
+
+#: actions that act on the selected scenario's knobs
+KNOB_ACTIONS = frozenset(("knob_next", "knob_nudge", "knob_edit"))
 
 #: The FastAPI endpoints offered as live load tests (scenarios/web/app.py), with their lesson.
 LOAD_TESTS = [
@@ -119,6 +118,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self.values: dict[str, dict] = {s.name: s.defaults() for s in self.scenarios}
         self.knob_index: dict[str, int] = {s.name: 0 for s in self.scenarios}
         self.selected: Scenario = self.scenarios[0]
+        #: the menu's highlighted load-test endpoint (None: a scenario is highlighted)
+        self.highlighted_load: str | None = None
         self.export_dir = "captures"
         self.knob_debounce = 0.15  # seconds: holding a key reruns once, not ten times
         self.requests: list[RunRequest] = []  # every run started (for tests and the status)
@@ -279,9 +280,19 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
     @on(OptionList.OptionHighlighted, "#scenarios")
     def _on_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_id in self.by_name:
+            self.highlighted_load = None
             self._select(event.option_id)
         elif (event.option_id or "").startswith("load:"):
-            self._show_load_test(event.option_id[5:])
+            self.highlighted_load = event.option_id[5:]
+            self._show_load_test(self.highlighted_load)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # the highlighted entry owns the panels: while a load test is highlighted, no key acts
+        # on the barista scenario that was selected before (its knobs are not on screen)
+        if self.highlighted_load is not None and action in KNOB_ACTIONS:
+            return False
+        return True
 
     @on(OptionList.OptionSelected, "#scenarios")
     def _on_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -299,6 +310,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         lesson.append(dict(LOAD_TESTS).get(endpoint, ""))
         lesson.append("\nEnter opens it: a real uvicorn server, a real load generator.", style="dim")
         self._q("#lesson", Static).update(lesson)
+        self._q(KnobPanel).show((), {}, 0)
+        self._q("#knobs-title", Static).update(
+            Text.assemble(("Knobs", "bold"), ("  open the load test (enter) to turn its knobs", "dim")))
         from coffeeshop_tui.scenarios.web import app as web_app
 
         path = web_app.__file__
@@ -326,7 +340,10 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
 
     # ================================================================== runs
     def action_run(self) -> None:
-        """Run (or rerun) the selected scenario with its knob values."""
+        """Run (or rerun) the selected scenario with its knob values (a load test: open it)."""
+        if self.highlighted_load is not None:
+            self.open_load_test(self.highlighted_load)
+            return
         self._end_compare()
         self.start_run(self.selected.name)
 
@@ -489,7 +506,6 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         except OSError as exc:
             self.notify(f"export failed: {exc}", severity="error")
             return
-        self.last_export = written
         shown = [os.path.relpath(p) if not os.path.relpath(p).startswith("..") else p for p in written]
         self.notify("\n".join(shown) + ("\n(open the .trace.json in ui.perfetto.dev)" if trace else ""),
                     title="exported", timeout=8)

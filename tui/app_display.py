@@ -191,6 +191,8 @@ class DisplayMixin:
         return "", ""
 
     def _show_source_mark(self) -> None:
+        if self.highlighted_load is not None:
+            return  # the source panel shows the web app, not the scenario that runs
         view = self._q(SourceView)
         upd = self.latest
         if upd is not None and upd.scenario != self.selected.name:

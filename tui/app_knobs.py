@@ -18,6 +18,8 @@ class KnobsMixin:
 
     # ================================================================== knobs
     def _show_knobs(self) -> None:
+        if self.highlighted_load is not None:
+            return  # a load test owns the panels (its knobs are on its own screen)
         sc = self.selected
         live = bool(sc.live and self._source is not None and self._request is not None
                     and self._request.name == sc.name and self.latest is not None

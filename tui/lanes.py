@@ -68,7 +68,6 @@ PARTIAL_NOTE = (
 )
 
 #: States that must never disappear from a cell (a cell holding any of these shows it).
-MARK_STATES = frozenset(("running", "blocked", "starved", "thread", "queued", "callback"))
 QUIET_STATES = frozenset(("waiting", "idle"))
 #: Tie-break between states with equal cover in one cell: problems first.
 PRIORITY = {"blocked": 6, "starved": 5, "running": 4, "thread": 3, "queued": 2, "callback": 1}

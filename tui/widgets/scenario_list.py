@@ -41,10 +41,3 @@ class ScenarioList(OptionList):
             return
         if self.highlighted != index:
             self.highlighted = index
-
-    @property
-    def highlighted_name(self) -> str | None:
-        if self.highlighted is None:
-            return None
-        opt = self.get_option_at_index(self.highlighted)
-        return opt.id if opt.id in self.scenarios else None
