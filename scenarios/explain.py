@@ -74,6 +74,27 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+# ----------------------------------------------------------------------------- verdicts
+RUNNING_VERDICT, TOO_FAST, OK = "running", "too-fast", "ok"
+
+
+def speedup_verdict(stats: dict) -> tuple[str, str, str]:
+    """(value, note, flag) for the speed-up of a run: the one rule the stats panel and the
+    CLI's summary share. A run still in progress gets no verdict (its wall time so far says
+    nothing against the whole run's ideal); a finished run faster than its ideal overlapped
+    time allows is flagged: its work did not run."""
+    speed = stats.get("speedup")
+    seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
+    if not stats.get("final", True):
+        return "—", "running", RUNNING_VERDICT
+    if speed is None:
+        return "", "", ""
+    best = (seq / ovl) if ovl else None
+    if best and speed > best * 1.5:
+        return f"{speed:.0f}x", "too fast: work skipped?", TOO_FAST
+    return f"{speed:.2f}x", (f"of {best:.2f}x possible" if best else ""), OK
+
+
 # ----------------------------------------------------------------------------- caption
 def _units(tl: Timeline, params: dict) -> tuple[int, str]:
     """How many units of work and what to call them."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .explain import speedup_verdict
 from .timeline import RUNNING, STARVED, WAITING, Timeline
 
 
@@ -37,6 +38,7 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None) -> dict:
         ideal = (sum(work), max(work)) if work else (wall, wall)
     blocks = tl.blocks()
     return {
+        "final": tl.end_ns is not None,
         "wall_s": round(wall, 6),
         "ideal_sequential_s": round(ideal[0], 6),
         "ideal_overlapped_s": round(ideal[1], 6),
@@ -155,11 +157,12 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
 def text_summary(doc: dict) -> str:
     """A readable report of a ``to_json`` document."""
     s = doc["summary"]
+    value, note, flag = speedup_verdict(s)
     lines = [
         f"scenario   {doc['scenario']}  " + " ".join(f"{k}={v}" for k, v in doc["params"].items()),
         f"wall       {s['wall_s']:.3f} s",
         f"ideal      sequential {s['ideal_sequential_s']:.3f} s, overlapped {s['ideal_overlapped_s']:.3f} s"
-        + (f"  (speed-up {s['speedup']:.2f}x over sequential)" if s["speedup"] else ""),
+        + (f"  (speed-up {value} over sequential{', ' + note if note else ''})" if flag else ""),
         f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {s['blocks']} block(s),"
         f" worst lag {s['max_lag_s'] * 1000:.1f} ms",
     ]

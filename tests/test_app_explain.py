@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from test_app_fakes import RECORDINGS, load
@@ -103,3 +105,32 @@ def test_explain_does_not_import_textual():
 
     code = "import coffeeshop_tui.scenarios.explain, sys; assert not any(m.startswith('textual') for m in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=__import__("test_app_fakes").ROOT).returncode == 0
+
+
+def test_a_run_in_progress_gets_no_speedup_verdict_and_a_finished_one_does():
+    from coffeeshop_tui.scenarios.explain import OK, RUNNING_VERDICT, TOO_FAST, speedup_verdict
+    from coffeeshop_tui.scenarios.report import text_summary, to_json
+
+    # the first 10% of a run: so far it is "faster" than the whole run's ideal
+    live = {"final": False, "wall_s": 0.1, "ideal_sequential_s": 3.0, "ideal_overlapped_s": 1.0,
+            "speedup": 30.0}
+    assert speedup_verdict(live)[2] == RUNNING_VERDICT
+    done = dict(live, final=True)
+    assert speedup_verdict(done) == ("30x", "too fast: work skipped?", TOO_FAST)
+    assert speedup_verdict(dict(done, wall_s=1.0, speedup=3.0))[2] == OK
+
+    # the same rule in the CLI's summary, from a real recording
+    tl = timeline_of("blocking-barista")
+    doc = to_json(tl, "blocking-barista", PARAMS["blocking-barista"])
+    assert doc["summary"]["final"] is True
+    assert re.search(r"speed-up (0\.9\d|1\.0\d)x over sequential, of 3\.\d\dx possible", text_summary(doc))
+    half = Timeline(block_ms=25.0)
+    msgs = load("blocking-barista")
+    for msg in msgs[: len(msgs) // 2]:
+        if msg.get("type") == "start":
+            half.start(msg["t"])
+        elif msg.get("type") == "batch":
+            half.ingest(msg)
+    doc = to_json(half, "blocking-barista", PARAMS["blocking-barista"])
+    assert doc["summary"]["final"] is False
+    assert "speed-up — over sequential, running" in text_summary(doc)

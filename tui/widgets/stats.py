@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
-from coffeeshop_tui.scenarios.explain import fmt_s
+from coffeeshop_tui.scenarios.explain import TOO_FAST, fmt_s, speedup_verdict
 
 
 def stats_table(stats: dict | None) -> Table | Text:
@@ -23,15 +23,11 @@ def stats_table(stats: dict | None) -> Table | Text:
     t.add_row("wall", Text(fmt_s(wall), style="bold"))
     t.add_row("ideal", Text.assemble(fmt_s(seq), (" one by one", "dim")))
     t.add_row("", Text.assemble(fmt_s(ovl), (" overlapped", "dim")))
-    speed = stats.get("speedup")
-    if speed is not None:
-        best = (seq / ovl) if ovl else None
-        if best and speed > best * 1.5:  # faster than the work allows: the work did not run
-            t.add_row("speed-up", Text.assemble((f"{speed:.0f}x", "bold yellow"),
-                                                (" too fast: work skipped?", "yellow")))
-        else:
-            t.add_row("speed-up", Text.assemble((f"{speed:.2f}x", "bold"),
-                                                (f" of {best:.2f}x possible" if best else "", "dim")))
+    value, note, flag = speedup_verdict(stats)
+    if flag:
+        style = "yellow" if flag == TOO_FAST else "dim"
+        t.add_row("speed-up", Text.assemble((value, f"bold {style}" if flag == TOO_FAST else "bold"),
+                                            (f" {note}" if note else "", style)))
     blocked = stats.get("blocked_s") or 0.0
     share = blocked / wall if wall > 0 else 0.0
     t.add_row("blocked", Text.assemble((f"{share:.0%}", "bold red" if share >= 0.5 else "bold"),
