@@ -100,8 +100,8 @@ def test_updates_arrive_as_a_stream_and_are_applied_in_order():
         seen = []
 
         def hook(message):
-            from coffeeshop_tui.tui.messages import RunUpdated
-            if isinstance(message, RunUpdated):
+            from coffeeshop_tui.tui.messages import FeedUpdated
+            if isinstance(message, FeedUpdated):
                 seen.append(message.update)
 
         async with app.run_test(size=SIZE, message_hook=hook) as pilot:

@@ -4,7 +4,7 @@ Data flows one way::
 
     source (child process runner, or a recorded capture)            [coffeeshop_tui.tui.source]
       -> producer thread worker: RunUpdate (immutable snapshot + stats + caption), <= 20 Hz
-      -> RunUpdated message (post_message is thread-safe; can_replace coalesces)
+      -> FeedUpdated message (post_message is thread-safe; can_replace coalesces)
       -> the app applies it to the widgets inside ``batch_update()``
 
 The loop under study is never Textual's: the runner uses a child process. Every source
@@ -45,7 +45,8 @@ from .app_compare import COMPARE_SET, CompareMixin, Pinned  # noqa: F401
 from .app_display import COMBINED_VERSION_BASE, WELCOME, DisplayMixin
 from .app_knobs import KnobsMixin
 from .app_replay import SPEEDS, ReplayMixin
-from .messages import ProducerFailed, RunUpdated
+from .messages import FeedFailed, FeedUpdated
+from .producer import produce
 from .screens.help import HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
 from .timeline_view import LEGEND, PARTIAL_NOTE, TimelineView
@@ -408,16 +409,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
     def _produce(self, source: Source, run_id: int) -> None:
         """The producer: pulls immutable updates from the source, posts them (thread-safe)."""
         worker = get_current_worker()
-        try:
-            for update in source.updates():
-                if worker.is_cancelled:
-                    break
-                self.post_message(RunUpdated(update))
-        except Exception as exc:
-            try:
-                source.stop()
-            finally:
-                self.post_message(ProducerFailed(run_id, f"{type(exc).__name__}: {exc}"))
+        produce(self, run_id, source.updates(), lambda: worker.is_cancelled, on_error=source.stop)
 
     def action_stop(self) -> None:
         """Stop the running scenario now."""
@@ -427,9 +419,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
             return
         self._source.stop()
 
-    def on_run_updated(self, message: RunUpdated) -> None:
+    def on_feed_updated(self, message: FeedUpdated) -> None:
         update = message.update
-        if update.run_id != self._run_id or not self._main_screen.is_attached:
+        if message.feed != self._run_id or not self._main_screen.is_attached:
             return  # a late update from a run that was replaced (or the app is closing)
         first = self.latest is None
         self.latest = update
@@ -454,8 +446,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
             if first or update.final:
                 self._show_knobs()
 
-    def on_producer_failed(self, message: ProducerFailed) -> None:
-        if message.run_id == self._run_id and self._request is not None:
+    def on_feed_failed(self, message: FeedFailed) -> None:
+        if message.feed == self._run_id and self._request is not None:
             self._show_failure(self._request, message.error)
 
     def _show_failure(self, req: RunRequest, error: str) -> None:

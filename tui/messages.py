@@ -1,35 +1,40 @@
 """Every custom message of the app, as small dataclasses.
 
-Data flows one way: a source (the runner, or a recorded capture in tests) -> producer
-thread -> :class:`RunUpdated` (posted thread-safely) -> the app, which applies it to the
-widgets inside ``batch_update()``.
+Data flows one way: a feed (the runner, a load test, or a recorded capture in tests) ->
+the producer thread (:mod:`coffeeshop_tui.tui.producer`) -> :class:`FeedUpdated` (posted
+thread-safely) -> the screen, which applies it to its widgets inside ``batch_update()``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Hashable
+
 from textual.message import Message
 
-from .source import RunUpdate
 
 
 @dataclass
-class RunUpdated(Message):
-    """A new immutable view of a run. Posted by the producer at <= 20 Hz."""
+class FeedUpdated(Message, bubble=False):
+    """A new immutable update of feed ``feed`` (a run's id, a load test...), posted by the
+    producer (:mod:`coffeeshop_tui.tui.producer`) at <= 20 Hz. Handled by the node it was
+    posted to only (no bubbling: each screen owns its feeds)."""
 
-    update: RunUpdate
+    feed: Hashable
+    update: Any
 
     def can_replace(self, message: Message) -> bool:
-        # A newer update of the same run supersedes this one if it has not been handled yet.
-        return isinstance(message, RunUpdated) and message.update.run_id == self.update.run_id
+        # A newer update of the same feed supersedes this one if it has not been handled yet.
+        return isinstance(message, FeedUpdated) and message.feed == self.feed
 
 
 @dataclass
-class ProducerFailed(Message):
-    """The producer thread raised: shown as the run's error, never a crash."""
+class FeedFailed(Message, bubble=False):
+    """The feed raised (or could not start): shown as an error line, never a crash."""
 
-    run_id: int
+    feed: Hashable
     error: str
+    title: str = ""
 
 
 @dataclass
