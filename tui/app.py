@@ -41,6 +41,7 @@ from coffeeshop_tui.scenarios.catalog import all_scenarios
 from coffeeshop_tui.scenarios.explain import fmt_s, short_where
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED
 from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
+from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS as LOAD_ENDPOINTS
 
 from .messages import KnobNudged, KnobSelected, ProducerFailed, RunUpdated
 from .screens.help import HelpScreen
@@ -56,17 +57,9 @@ try:  # a note on partial cells, if the timeline module offers one
 except ImportError:  # pragma: no cover
     PARTIAL_NOTE = ""
 
-#: The FastAPI endpoints offered as live load tests (scenarios/web/app.py), with their lesson.
-LOAD_TESTS = [
-    ("/sync", "def + time.sleep: FastAPI runs it in a pool of 40 threads, so it does not block the "
-              "loop; request 41 waits for a thread."),
-    ("/async", "async def + await asyncio.sleep: the loop serves every request while they wait."),
-    ("/bad", "async def + time.sleep: the loop is blocked, requests are served one at a time."),
-    ("/good", "the fixed /bad: await asyncio.sleep instead of time.sleep."),
-    ("/safe", "async def awaiting run_in_threadpool(blocking): the blocking call goes to the pool."),
-    ("/to_thread", "asyncio.to_thread: asyncio's default executor, min(32, CPUs + 4) threads."),
-    ("/cpu", "pure-Python CPU work inside async def: it holds the loop like time.sleep does."),
-]
+#: The FastAPI endpoints offered as live load tests (scenarios/web/app.py), with their lesson:
+#: from the one endpoint table (scenarios/web/load_settings.py: ENDPOINTS).
+LOAD_TESTS = [(e.path, e.lesson) for e in LOAD_ENDPOINTS]
 
 SPEEDS = (1.0, 0.25, 0.1, 0.01)
 LETTERS = "ABCDEFGH"
