@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from test_app_fakes import FAILING_FILE, FakeFactory, fake_app, run, settle, text_of
+from test_app_fakes import FAILING_FILE, FakeClock, FakeFactory, fake_app, run, settle, text_of
 
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STOPPED
 from coffeeshop_tui.tui.app import CoffeeShopApp, create_app
@@ -181,7 +181,8 @@ def test_help_screen_shows_legend_and_keys_and_closes():
 # ------------------------------------------------------------------ replay
 def test_space_pauses_and_resumes_the_display():
     async def body():
-        app, _ = fake_app()
+        clock = FakeClock()
+        app, _ = fake_app(clock=clock)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("space")  # nothing to pause yet: no crash
             await choose(pilot, "blocking-barista")
@@ -190,35 +191,49 @@ def test_space_pauses_and_resumes_the_display():
             await pilot.press("space")
             assert app._paused and view.clip == pytest.approx(t_end)
             assert "paused" in status(app)
+            clock.advance(5.0)
+            app._advance_replay()
+            assert view.clip == pytest.approx(t_end)  # paused: time passing moves nothing
             await pilot.press("space")
             assert not app._paused
-            await pilot.pause(0.1)
             # resumed at the end of a finished run: it plays again from the start
-            assert app._t_view is None or app._t_view < t_end
+            assert app._t_view == 0.0
+            clock.advance(0.1)
+            app._advance_replay()
+            assert app._t_view == pytest.approx(0.1)
     run(body)
 
 
 def test_m_cycles_slow_motion_and_replays_from_the_start():
     async def body():
-        app, _ = fake_app()
+        clock = FakeClock()
+        app, _ = fake_app(clock=clock)
+
+        def tick(seconds: float) -> None:
+            clock.advance(seconds)
+            app._advance_replay()
+
         async with app.run_test(size=SIZE) as pilot:
             await choose(pilot, "blocking-barista")
             view = app.query_one(TimelineView)
             t_end = view.snapshot.t_end
             await pilot.press("m")
             assert app._speed_i == 1 and "0.25x" in status(app)
-            await pilot.pause(0.2)
-            t1 = view.clip
-            assert t1 is not None and 0 < t1 < t_end
-            await pilot.pause(0.2)
-            assert view.clip > t1  # it advances at a quarter of real time
-            assert view.clip - t1 < 0.2
+            assert view.clip == 0.0  # a finished run replays from its start
+            tick(0.2)
+            assert view.clip == pytest.approx(0.05)  # a quarter of real time
+            tick(0.2)
+            assert view.clip == pytest.approx(0.10)
+            tick(0)
+            assert view.clip == pytest.approx(0.10)  # no time, no movement
             await pilot.press("m", "m")
             assert "0.01x" in status(app)
+            tick(1.0)
+            assert view.clip == pytest.approx(0.11)
             await pilot.press("m")
             assert app._speed_i == 0
             # at 1x the replay catches up and shows everything again
-            await pilot.pause(0.4)
+            tick(t_end)
             assert view.clip is None and app._t_view is None
     run(body)
 

@@ -115,11 +115,24 @@ class FakeFactory:
         return src
 
 
-def fake_app(hold: bool = False, scenario_file: str | None = None, **kwargs):
+class FakeClock:
+    """The app's replay clock, moved by the test: replay and pause tests never race real time."""
+
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def fake_app(hold: bool = False, scenario_file: str | None = None, clock=None, **kwargs):
     from coffeeshop_tui.tui.app import create_app
 
     factory = FakeFactory(hold=hold, **kwargs)
-    app = create_app(scenario_file=scenario_file, source_factory=factory)
+    app = create_app(scenario_file=scenario_file, source_factory=factory, clock=clock)
     app.knob_debounce = 0  # apply knob changes at once in tests
     # start every knob at the values its scenario's (first) capture was recorded with
     for stem, name, params, _f in reversed(RECORDINGS):

@@ -7,17 +7,9 @@ import json
 import os
 import sys
 
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        self.exit(EXIT_USAGE, f"coffeeshop-tui: error: {message}\n")
-
-
-def _fail(message: str) -> int:
-    print(f"coffeeshop-tui: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
+from .cli_common import Parser as _Parser
+from .cli_common import fail as _fail
 
 
 def build_parser() -> argparse.ArgumentParser:

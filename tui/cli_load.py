@@ -323,7 +323,7 @@ def cmd_bench(args) -> int:
 
 # ----------------------------------------------------------------------------- standalone
 def build_parser() -> argparse.ArgumentParser:
-    from coffeeshop_tui.tui.cli import _Parser
+    from coffeeshop_tui.tui.cli_common import Parser as _Parser
 
     p = _Parser(prog=PROG, description="FastAPI load tests (the load and bench subcommands).")
     p.add_argument("--block-ms", type=float, default=25.0, metavar="MS",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict
 
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, Snapshot
 from coffeeshop_tui.scenarios.web.explain_load import LoadStats

@@ -1,0 +1,243 @@
+"""What the main screen shows of the current run: timeline, legend, status, caption, stats,
+the marked source line and the timeline cursor's info line."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.text import Text
+from textual.widgets import Static
+
+from coffeeshop_tui.scenarios.explain import fmt_s, short_where
+from coffeeshop_tui.scenarios.runner import FAILED, RUNNING, DONE, STARTING, STOPPED
+from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
+
+from .app_compare import LETTERS, Pinned
+from .app_replay import SPEEDS
+from .source import empty_snapshot
+from .timeline_view import LEGEND, TimelineView
+from .widgets.knobs import format_value
+from .widgets.source_view import SourceView
+from .widgets.stats import StatsPanel
+
+COMBINED_VERSION_BASE = 1 << 40
+
+STATUS_STYLE = {
+    STARTING: ("◌", "starting", "yellow"),
+    RUNNING: ("●", "running", "green"),
+    DONE: ("✓", "done", "green"),
+    FAILED: ("✗", "failed", "bold red"),
+    STOPPED: ("■", "stopped", "yellow"),
+}
+
+WELCOME = (
+    "Welcome! Pick a scenario on the left and press Enter (or r) to run it: every lane is "
+    "measured from the real code. First time? Press c to compare sync vs async vs blocking."
+)
+
+
+def _params_text(params: dict) -> str:
+    return " ".join(f"{k}={format_value(None, v)}" for k, v in params.items())
+
+
+class DisplayMixin:
+    """Mixed into :class:`~coffeeshop_tui.tui.app.CoffeeShopApp` (uses its widgets and state)."""
+
+    # ================================================================== display
+    def _display_snapshot(self) -> Snapshot:
+        upd = self.latest
+        current = upd.snapshot if upd is not None and not self._current_pinned else None
+        if not self.pins:
+            return current if current is not None else empty_snapshot()
+        lanes: list[Lane] = [lane for pin in self.pins for lane in pin.lanes]
+        t_end = max(pin.snapshot.t_end for pin in self.pins)
+        if current is not None:
+            group = f"{LETTERS[len(self.pins)]} {upd.scenario}"
+            lanes.extend(replace(lane, group=group) for lane in current.lanes)
+            t_end = max(t_end, current.t_end)
+        self._combined_version += 1
+        return Snapshot(
+            version=self._combined_version,
+            live=bool(current is not None and current.live),
+            t_end=t_end,
+            lanes=tuple(lanes),
+            blocks=current.blocks if current is not None else (),
+            warnings=current.warnings if current is not None else (),
+            output=current.output if current is not None else (),
+            holding=current.holding if current is not None else None,
+            extra={"compare": [p.label for p in self.pins]},
+        )
+
+    def _show_snapshot(self) -> None:
+        snap = self._display_snapshot()
+        self._q(TimelineView).update_snapshot(snap)
+        present = self._states_in(snap)
+        if present != self._legend_states:
+            self._legend_states = present
+            self._q("#legend", Static).update(self._legend_text(present))
+
+    def _states_in(self, snap: Snapshot) -> set:
+        """States drawn in ``snap`` (for the legend). Lanes only grow at their end, so each
+        lane's segments are scanned once, from where the last scan stopped."""
+        cache = {}
+        present = {"running", "waiting"}
+        for lane in snap.lanes:
+            ident = (lane.group, lane.key)
+            seen, states = self._lane_states.get(ident, (0, frozenset()))
+            segs = lane.segments
+            if len(segs) != seen:
+                start = max(0, min(seen, len(segs)) - 1)  # the last one may have changed
+                states = states | {seg.state for seg in segs[start:]}
+            cache[ident] = (len(segs), states)
+            present |= states
+        self._lane_states = cache
+        return present
+
+    def _status_text(self) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        upd = self.latest
+        req = self._request
+        if req is None:
+            out.append("no run yet", style="dim")
+        else:
+            status = upd.status if upd is not None else STARTING
+            icon, word, style = STATUS_STYLE.get(status, ("?", status, ""))
+            out.append(f"{icon} {word} ", style=style)
+            out.append(req.name, style="bold")
+            if upd is not None and upd.snapshot.t_end:
+                out.append(f"  {fmt_s(upd.snapshot.t_end)}", style="bold")
+            if upd is not None and upd.status == FAILED and upd.error:
+                where = f" at {short_where(upd.error_where)}" if upd.error_where else ""
+                out.append(f"  {upd.error}{where}", style="bold red")
+        out.append("  ")
+        speed = SPEEDS[self._speed_i]
+        if self._paused:
+            out.append(f"⏸ paused at {fmt_s(self._t_view or 0.0)}", style="bold yellow")
+        elif self._t_view is not None:
+            out.append(f"▶ {speed:g}x replay {fmt_s(self._t_view)}", style="bold cyan")
+        elif upd is not None and not upd.final:
+            out.append("▶ live", style="dim")
+            if speed < 1:
+                out.append(f" ({speed:g}x)", style="cyan")
+        elif upd is not None:
+            out.append("m: slow-motion replay", style="dim italic")
+        if self.pins:
+            out.append("  pinned: " + ", ".join(p.label for p in self.pins), style="magenta")
+        if req is not None:
+            params = upd.params if upd is not None else req.params
+            out.append(f"  {_params_text(params)}", style="dim")
+        return out
+
+    def _show_status(self) -> None:
+        self._q("#status", Static).update(self._status_text())
+
+    def _show_caption(self) -> None:
+        upd = self.latest
+        if upd is None:
+            text = Text(WELCOME if self._request is None else "starting...", style="italic")
+        elif upd.status == FAILED and not upd.caption.startswith("failed"):
+            where = f" ({short_where(upd.error_where)})" if upd.error_where else ""
+            text = Text(f"failed: {upd.error}{where}", style="bold red")
+        else:
+            text = Text(upd.caption or "", style="bold")
+            if upd.snapshot.warnings and "forgotten await" not in upd.caption:
+                w = upd.snapshot.warnings[0]
+                text.append(f"  ⚠ {getattr(w, 'message', w)}", style="yellow")
+        self._q("#caption", Static).update(text)
+
+    def _show_stats(self) -> None:
+        upd = self.latest
+        stats = upd.stats if upd is not None else None
+        key = (id(stats), len(self.pins), self._current_pinned)
+        if key == self._shown_stats:
+            return
+        self._shown_stats = key
+        pins = list(self.pins)
+        if pins and upd is not None and not self._current_pinned:
+            pins.append(Pinned(LETTERS[len(pins)], upd.scenario, upd.params, upd.snapshot, stats, "", ()))
+        self._q(StatsPanel).show(stats, upd.lag if upd else (), upd.runnable if upd else (), pins)
+
+    def _mark(self) -> tuple[str, str]:
+        """(where, note) of the source line to mark now."""
+        upd = self.latest
+        if upd is None:
+            return "", ""
+        snap = upd.snapshot
+        if self._focused is not None:
+            where = self._segment_where(*self._focused)
+            if where:
+                return where, "under the cursor"
+        if self._t_view is not None:
+            for b in snap.blocks:
+                if b["start_s"] <= self._t_view < b["end_s"]:
+                    return b["where"], f"holding the loop ({fmt_s(self._t_view - b['start_s'])})"
+            return "", ""
+        if snap.holding is not None and snap.live:
+            task, since, where = snap.holding
+            return where, f"holding the loop for {fmt_s(snap.t_end - since)}"
+        if upd.status == FAILED and upd.error_where:
+            return upd.error_where, f"raised {upd.error.split(':')[0] if upd.error else 'an error'}"
+        never = [w for w in snap.warnings if getattr(w, "kind", "") == "never-awaited" and w.where]
+        if never and not snap.blocks:
+            return never[0].where, f"coroutine created, never awaited (x{len(never)})"
+        if snap.blocks:
+            total: dict[str, float] = {}
+            count: dict[str, int] = {}
+            for b in snap.blocks:
+                total[b["where"]] = total.get(b["where"], 0.0) + b["end_s"] - b["start_s"]
+                count[b["where"]] = count.get(b["where"], 0) + 1
+            where = max(total, key=total.get)
+            return where, f"held the loop {fmt_s(total[where])} in {count[where]} block(s)"
+        return "", ""
+
+    def _show_source_mark(self) -> None:
+        view = self._q(SourceView)
+        upd = self.latest
+        if upd is not None and upd.scenario != self.selected.name:
+            view.mark(None)
+            return
+        where, note = self._mark()
+        view.mark_where(where, note)
+
+    # ================================================================== timeline cursor
+    def _segment_where(self, lane: Lane, seg, t: float) -> str:
+        if seg is None:
+            return ""
+        if seg.info and ":" in seg.info and seg.info.rsplit(":", 1)[-1].isdigit():
+            return seg.info
+        if seg.state == "blocked":
+            blocks = self._blocks_for(lane)
+            for b in blocks:
+                if b["start_s"] <= t <= b["end_s"] and (not seg.task or b["task"] in (0, seg.task)):
+                    return b["where"]
+        return ""
+
+    def _blocks_for(self, lane: Lane) -> tuple:
+        if lane.group:
+            for pin in self.pins:
+                if lane.group == pin.label:
+                    return pin.snapshot.blocks
+        return self.latest.snapshot.blocks if self.latest is not None else ()
+
+    def on_timeline_view_segment_focused(self, message: TimelineView.SegmentFocused) -> None:
+        lane, seg, t = message.lane, message.segment, message.t
+        self._focused = (lane, seg, t) if seg is not None else None
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if lane.group:
+            out.append(f"{lane.group} · ", style="magenta")
+        out.append(lane.label, style="bold")
+        if seg is None:
+            out.append(f"  at {fmt_s(t)}: nothing", style="dim")
+        else:
+            style = next((s for st, _c, s, _d in LEGEND if st == seg.state), "")
+            out.append(f"  {seg.state}", style=f"bold {style}" if style else "bold")
+            out.append(f"  {fmt_s(seg.start)} → {fmt_s(seg.end)}  ({fmt_s(seg.end - seg.start)})")
+            where = self._segment_where(lane, seg, t)
+            if where:
+                out.append(f"  at {short_where(where)}", style="cyan")
+            elif seg.info and seg.info != lane.label:
+                out.append(f"  {seg.info}", style="cyan")
+        self._q("#cursor-info", Static).update(out)
+        self._q(TimelineView).highlight_task(seg.task if seg is not None and seg.task else None)
+        self._show_source_mark()
+
