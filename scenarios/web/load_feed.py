@@ -7,7 +7,8 @@ its event loop's recording into a Timeline, a new one at each (re)start: an *epo
 plain data:
 
 * the loop lane's segments (steps merged, blocks with the line that held the loop),
-* worker-thread lane segments (named by :func:`thread_lane_name`),
+* worker-thread lanes (:class:`~coffeeshop_tui.scenarios.snapshot.ThreadLanes`, the scenario
+  snapshots' own, named by its ``thread_lane_labels``),
 * :class:`~.load_stats.ServerData` rows for the window statistics (blocks, jobs, gauges,
   busy buckets), and a tag index per epoch for :func:`~.load_match.match_handler`.
 
@@ -23,9 +24,8 @@ import bisect
 from collections import deque
 
 from coffeeshop_tui.scenarios.explain import culprit, short_where
-from coffeeshop_tui.scenarios.snapshot import Lane, Segment
+from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, CALLBACK, RUNNING, THREAD, Timeline
-from coffeeshop_tui.scenarios.web.explain_load import ANYIO_POOL, EXECUTOR_POOL
 from coffeeshop_tui.scenarios.web.load_match import add_to_index, handler_states, index_tasks
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
@@ -34,12 +34,6 @@ THREAD_GROUP = "server: worker threads"
 MAX_LANE_SEGMENTS = 3_000  # per thread lane, whatever the history (bounded memory)
 MAX_LOOP_SEGMENTS = 30_000
 MERGE_NS = 50_000  # loop steps closer than this are drawn as one segment
-POOL_WORDS = {ANYIO_POOL: "anyio thread", EXECUTOR_POOL: "to_thread worker"}
-
-
-def thread_lane_name(pool: str, n: int) -> str:
-    """The label of the n-th thread (1-based) a server used from ``pool``."""
-    return f"{POOL_WORDS.get(pool, pool)} {n}"
 
 
 def func_at(tl: Timeline, where: str) -> str:
@@ -72,17 +66,7 @@ class Epoch:
         self.untagged: dict[int, int] = {}  # handler tasks whose tag has not arrived yet
         self.by_tag: dict[str, list[tuple[int, int]]] = {}  # request id -> [(created_ns, seq)]
         self.jobs_by_task: dict[int, list] = {}
-        self.threads: dict[str, str] = {}  # pool|thread -> lane name
-        self.per_pool: dict[str, int] = {}
         self.gauge_t = 0
-
-    def thread_name(self, pool: str, thread: str) -> str:
-        key = f"{pool}|{thread}"
-        name = self.threads.get(key)
-        if name is None:
-            n = self.per_pool[pool] = self.per_pool.get(pool, 0) + 1
-            name = self.threads[key] = thread_lane_name(pool, n)
-        return name
 
 
 class ServerFeed:
@@ -107,8 +91,7 @@ class ServerFeed:
         self.loop: list[Segment] = []
         self.loop_last_end = 0
         self._loop_pending = 0  # steps merged into the last loop segment
-        self.threads: dict[str, list[Segment]] = {}
-        self.threads_hidden = 0
+        self.threads = ThreadLanes(max_thread_lanes)
         self.data = ServerData(blocks=deque(maxlen=20_000), jobs=deque(maxlen=200_000),
                                gauges=deque(maxlen=20_000), busy=deque(maxlen=100_000))
 
@@ -251,20 +234,13 @@ class ServerFeed:
             ep.last_job_end = max(ep.last_job_end, j.end_ns)
             if j.task:
                 ep.jobs_by_task.setdefault(j.task, []).append(j)
-            name = ep.thread_name(j.pool, j.thread)
             self.data.jobs.append(job_row(ep.index, j))
             if not self.lanes or j.end_ns <= self.origin_ns:
                 continue
-            lane = self.threads.get(name)
-            if lane is None:
-                if len(self.threads) >= self.max_thread_lanes:
-                    self.threads_hidden += 1
-                    continue
-                lane = self.threads[name] = []
             t = tl.tasks.get(j.task)
             who = f" for {t.tag}" if t is not None and t.tag else ""
-            lane.append(Segment(sec(max(j.start_ns, self.origin_ns)), sec(j.end_ns), THREAD, j.task,
-                                f"{j.label}{who}"))
+            self.threads.add(j.thread, Segment(sec(max(j.start_ns, self.origin_ns)), sec(j.end_ns), THREAD,
+                                               j.task, f"{j.label}{who}"))
 
     # ------------------------------------------------------------------ handlers
     def live_indexes(self) -> list[tuple[Epoch, dict]]:
@@ -312,11 +288,7 @@ class ServerFeed:
                 loop.append(Segment(self.sec(start), self.sec(now), state, seq, info))
             holding = (seq, self.sec(since), where)
         loop_lane = Lane("loop", "event loop (server)", "loop", tuple(loop), 0, LOOP_GROUP)
-        lanes = []
-        if threads:
-            lanes = [Lane(f"thread-{name}", name, "thread", tuple(segs), 0, THREAD_GROUP)
-                     for name, segs in self.threads.items()]
-        return [loop_lane], lanes, holding
+        return [loop_lane], self.threads.lanes(THREAD_GROUP) if threads else [], holding
 
     def live_data(self) -> ServerData:
         """The bounded rows read so far, plus a block going on now."""
@@ -370,7 +342,7 @@ class ServerFeed:
             del self.loop[: bisect.bisect_left(self.loop, cut, key=lambda s: s.end)]
         if len(self.loop) > MAX_LOOP_SEGMENTS:
             del self.loop[: len(self.loop) - MAX_LOOP_SEGMENTS * 3 // 4]
-        for lane in self.threads.values():
+        for lane in self.threads.segments.values():
             trim_lane(lane, cut, cut_late)
         h = now - self.history_ns
         d = self.data

@@ -245,7 +245,7 @@ class LoadTest(LoadSession):
                 lanes=lanes,
                 blocks=blocks,
                 holding=holding,
-                extra={"kind": "load", "threads_hidden": feed.threads_hidden if feed else 0,
+                extra={"kind": "load", "threads_hidden": feed.threads.hidden if feed else 0,
                        "lane_mode": view.lane_mode, "requests_not_shown": self._lane_builder.slots_hidden},
             )
             return LoadUpdate(self._version, status, snap, stats, cap, error, knobs,

@@ -10,8 +10,15 @@ L = λ·W is visible; p50/p95/p99; errors by kind; pool tokens in use), and a
 then one client lane per request (newest first) with its server handler lane under it.
 
 Data flows one way: :class:`coffeeshop_tui.scenarios.web.loadtest.LoadTest` (server child + load generator)
--> a producer thread worker builds a :class:`~coffeeshop_tui.scenarios.web.loadtest.LoadUpdate` at <= 20 Hz
--> :class:`LoadUpdated` (posted thread-safely, coalesced) -> applied inside ``batch_update()``.
+-> a producer thread worker calls ``update(view=self.view)`` at <= 20 Hz (what the lanes show is
+an immutable :class:`~coffeeshop_tui.scenarios.web.load_lanes.ViewOptions` the keys ``h t l``
+swap; nothing is flipped on the live object) -> :class:`LoadUpdated` (posted thread-safely,
+coalesced) -> applied inside ``batch_update()``. Knobs are the
+:data:`~coffeeshop_tui.scenarios.web.load_settings.KNOBS` the CLI uses (``< >`` walk a knob's
+ladder within its Param's range, ``i`` parses a typed value with the same rule and error text);
+the load test's setters take only its short lock, never the one of an update being built.
+The screen uses the load test's public interface only, so any object with it can be injected
+(``loadtest=``; e.g. :class:`~coffeeshop_tui.scenarios.web.load_replay.ReplayLoad` in the tests).
 
 A server that cannot start (port in use) or dies mid-test is shown with its message; ``r``
 (re)starts it, the screen stays up. Leaving the screen (``q`` / escape), quitting the app or
@@ -184,13 +191,14 @@ class LoadTestScreen(ModalScreen[None]):
         cwd: str | None = None,
         max_lanes: int = 100,
         lane_mode: str = "users",
-        loadtest: LoadTest | None = None,
+        loadtest=None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         """Raises LoadTestError for bad settings (before anything starts). ``loadtest``: a
-        LoadTest not started yet, to use instead of making one (tests)."""
+        LoadTest not started yet (or anything with its interface, e.g. a ReplayLoad), to use
+        instead of making one."""
         super().__init__(name=name, id=id, classes=classes)
         self.lt = loadtest or LoadTest(
             endpoint, app=app, url=url, model=model, concurrency=concurrency, rate=rate,
