@@ -102,3 +102,21 @@ def test_thread_lane_labels_and_stable_numbering_when_old_segments_are_trimmed()
     assert lanes.hidden == 1
     del lanes.segments[f"{ANYIO}|1"][:]  # trimmed away: its lane goes, the others keep their names
     assert [ln.label for ln in lanes.lanes()] == [f"{ANYIO} 2"]
+
+
+def test_loop_lane_merges_short_steps_and_labels_blocks_with_their_request():
+    srv = FakeServer()
+    tl = srv.new_recording()
+    feed = ServerFeed(srv, origin_ns=T0, history_ns=60 * S)
+    t = T0 + S
+    batch = handler_batch(3, "r000003", t, ANYIO)
+    batch["steps"] = [t + 1 * MS, t + 1 * MS + 10_000, 3,  # two short steps 10 us apart: one segment
+                      t + 1 * MS + 20_000, t + 1 * MS + 30_000, 3,
+                      t + 10 * MS, t + 60 * MS, 3]  # 50 ms: a block
+    tl.ingest(batch)
+    feed.poll()
+    segs = feed.lanes_now()[0][0].segments
+    assert [s.state for s in segs] == ["running", "blocked"]
+    assert segs[0].info == "2 steps"
+    assert segs[1].info.endswith("(request r000003)") and abs(segs[1].end - segs[1].start - 0.05) < 1e-9
+    assert feed.data.blocks[-1]["request_id"] == "r000003"

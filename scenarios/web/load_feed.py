@@ -6,7 +6,8 @@ its event loop's recording into a Timeline, a new one at each (re)start: an *epo
 :meth:`ServerFeed.poll`, holding the server's lock only while it reads) into bounded,
 plain data:
 
-* the loop lane's segments (steps merged, blocks with the line that held the loop),
+* the loop lane's segments (``flatten_steps``, the scenario snapshots' rule for nested steps
+  and blocks; then short steps merged, blocks labelled with the line that held the loop),
 * worker-thread lanes (:class:`~coffeeshop_tui.scenarios.snapshot.ThreadLanes`, the scenario
   snapshots' own, named by its ``thread_lane_labels``),
 * :class:`~.load_stats.ServerData` rows for the window statistics (blocks, jobs, gauges,
@@ -25,7 +26,7 @@ from collections import deque
 
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
-from coffeeshop_tui.scenarios.timeline import BLOCKED, CALLBACK, RUNNING, THREAD, Timeline
+from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, THREAD, Timeline, flatten_steps
 from coffeeshop_tui.scenarios.web.load_match import add_to_index, handler_states, index_tasks
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
@@ -167,11 +168,9 @@ class ServerFeed:
         chunk = st[ep.step_pos:n]
         ep.step_pos = n
         block_ns = tl.block_ns
-        segs = self.loop
-        sec = self.sec
-        origin = self.origin_ns
-        for i in range(0, len(chunk), 3):
-            s, e, seq = chunk[i], chunk[i + 1], chunk[i + 2]
+        triples = list(zip(chunk[0::3], chunk[1::3], chunk[2::3]))
+        block_info: dict[int, str] = {}  # task seq -> what its (last) block in this chunk did
+        for s, e, seq in triples:
             if e > ep.last_step_end:
                 ep.last_step_end = e
             add_busy(self.data.busy, s, e)
@@ -185,25 +184,24 @@ class ServerFeed:
                 cul = culprit(where, func) if where else "a long step"
                 self.data.blocks.append({"task": seq, "start_ns": s, "end_ns": e, "where": where,
                                          "culprit": cul, "request_id": rid})
-                if not self.lanes or e <= origin:
-                    continue
-                s = max(s, self.loop_last_end, origin)
-                if e <= s:
-                    continue
                 info = f"{cul} at {short_where(where)}" if where else cul
-                if rid:
-                    info += f" (request {rid})"
-                segs.append(Segment(sec(s), sec(e), BLOCKED, seq, info))
-                self.loop_last_end = e
-                self._loop_pending = 1
-                continue
-            if not self.lanes or e <= origin:
-                continue
-            state = RUNNING if seq else CALLBACK
-            if s < max(self.loop_last_end, origin):
-                s = max(self.loop_last_end, origin)
-                if e <= s:
-                    continue
+                block_info[seq] = info + (f" (request {rid})" if rid else "")
+        if self.lanes:
+            # the scenario snapshots' loop-lane rule (nested steps, blocks), then merged for a live view
+            for state, s, e, seq in flatten_steps(triples, block_ns):
+                self._draw_step(tl, state, s, e, seq, block_info)
+
+    def _draw_step(self, tl: Timeline, state: str, s: int, e: int, seq: int, block_info: dict) -> None:
+        """One loop-lane segment: clipped to the origin and to what is drawn already; short
+        steps close together are merged into one ("12 steps")."""
+        segs, sec = self.loop, self.sec
+        s = max(s, self.loop_last_end, self.origin_ns)
+        if e <= s:
+            return
+        if state == BLOCKED:
+            segs.append(Segment(sec(s), sec(e), BLOCKED, seq, block_info.get(seq, "a long step")))
+            self._loop_pending = 1
+        else:
             last = segs[-1] if segs else None
             if last is not None and last.state == state and s - self.loop_last_end <= MERGE_NS:
                 self._loop_pending += 1
@@ -213,7 +211,7 @@ class ServerFeed:
                 info = "" if t is None else f"request {t.tag}" if t.tag else t.label
                 segs.append(Segment(sec(s), sec(e), state, seq, info))
                 self._loop_pending = 1
-            self.loop_last_end = e
+        self.loop_last_end = e
 
     def _scan_jobs(self, ep: Epoch, tl: Timeline) -> None:
         jobs = tl.jobs

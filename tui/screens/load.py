@@ -25,6 +25,8 @@ A server that cannot start (port in use) or dies mid-test is shown with its mess
 Ctrl-C stops the load and the server.
 
 ``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
+The help screen lives in :mod:`.load_help`; this module (~630 lines) is one screen's layout,
+rendering and key actions.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
@@ -59,18 +61,10 @@ from coffeeshop_tui.scenarios.web.loadtest import (
 from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
 from ..timeline_view import LEGEND, TimelineView
-from .help import keys_table, legend_table
+from .load_help import CLIENT_LEGEND, LoadHelpScreen  # noqa: F401 (LoadHelpScreen: re-exported)
 
 MAX_HZ = 20.0
 START_FAILED = "the server did not start"
-
-CLIENT_LEGEND = [
-    ("queued", "┄", "#c061cb", "client lane: waiting in the client for its turn or a connection"),
-    ("waiting", "─", "#8b949e", "client lane: sent, waiting for the server's answer"),
-    ("running", "█", "#3fb950", "client lane: reading the answer"),
-    ("blocked", "▓", "#e5484d", "client lane: the request FAILED (timeout, 503, refused...)"),
-]
-
 
 def _endpoint_what(path: str) -> str:
     return next((e.short for e in ENDPOINTS if e.path == path), "")
@@ -100,32 +94,6 @@ class RoutesFound(Message):
     """The served app's GET routes (a user app's, from its /openapi.json)."""
 
     routes: tuple
-
-
-# ----------------------------------------------------------------------------- help
-class LoadHelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close help")]
-
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.keys = keys
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Static("Load test: a real FastAPI server under real load", classes="lt-help-title")
-            yield Static(
-                "The server (uvicorn, 1 worker) runs in a child process on 127.0.0.1; its event "
-                "loop is recorded. The load generator runs here. Both stamp time.monotonic_ns(), so "
-                "every lane shares one time axis. Top: the server's event loop and worker threads. "
-                "Below: one lane per user, its requests one after another (l: one lane per request "
-                "instead), and under it the server tasks that handled them (matched by the "
-                "x-request-id header). Move the cursor onto a segment to see its request id.")
-            yield Static("Colours", classes="lt-help-title")
-            yield Static(legend_table(LEGEND))
-            yield Static(legend_table(CLIENT_LEGEND))
-            yield Static("Keys", classes="lt-help-title")
-            yield Static(keys_table(self.keys))
-            yield Static(Text("escape / q / ? closes this help", style="dim"))
 
 
 # ----------------------------------------------------------------------------- the screen
