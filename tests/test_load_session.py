@@ -40,3 +40,22 @@ def test_update_of_a_test_that_never_started_takes_view_options():
         assert u.knobs["concurrency"] == 2 and u.status == "starting"
     finally:
         lt.stop()
+
+
+def test_not_an_asgi_app_is_recognised_in_the_servers_log():
+    import os
+
+    from coffeeshop_tui.scenarios.web import load_session
+
+    mw = os.path.join(os.path.dirname(load_session.__file__), "middleware.py")
+    log = (
+        "ERROR:    Exception in ASGI application\nTraceback (most recent call last):\n"
+        '  File "/x/uvicorn/protocols/http/h11_impl.py", line 411, in run_asgi\n    result = await app(\n'
+        f'  File "{mw}", line 150, in __call__\n    await self.app(scope, receive, send_with_id)\n'
+        "TypeError: posix.getcwd() takes no arguments (3 given)\n"
+    )
+    assert load_session.asgi_call_error(log) == "TypeError: posix.getcwd() takes no arguments (3 given)"
+    # a TypeError inside the user's own endpoint is their bug, not a wrong --app
+    inside = log.replace("TypeError: posix", f'  File "/home/me/shop.py", line 9, in orders\n    x()\nTypeError: posix')
+    assert load_session.asgi_call_error(inside) is None
+    assert load_session.asgi_call_error("INFO: started") is None

@@ -268,11 +268,3 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
 #: the knobs that can be turned while a test runs (the screen's list, in its order)
 LIVE_KNOBS = ("concurrency", "rate", "delay", "pool_size", "max_in_flight", "model")
 
-
-def knob(name: str) -> Knob:
-    return KNOBS[name]
-
-
-def check(name: str, value: Any) -> Any:
-    """KNOBS[name].check(value); the endpoint is checked by :func:`check_endpoint`."""
-    return KNOBS[name].check(value)
