@@ -17,11 +17,10 @@ process). Segment states:
 from __future__ import annotations
 
 import bisect
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps
+from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
 
 QUEUED = "queued"
 STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")
@@ -91,25 +90,6 @@ def _split_waiting(segs, jobs, origin, block_ns):
                 cur = t1
         if e > cur:
             out.append((WAITING, cur, e))
-    return out
-
-
-def thread_lane_labels(keys: list[str]) -> list[str]:
-    """Labels of worker-thread lanes, keys ``name|id`` in order of first use: the thread's name,
-    numbered when several threads share it (``AnyIO worker thread 2``); a process pool's
-    worker is ``process PID``. The one naming rule of thread lanes (scenarios and load tests)."""
-    names = [k.rpartition("|")[0] for k in keys]
-    counts = Counter(names)
-    seen: Counter = Counter()
-    out = []
-    for key, name in zip(keys, names):
-        if name == "process":
-            out.append(f"process {key.rpartition('|')[2]}")
-        elif counts[name] > 1:
-            seen[name] += 1
-            out.append(f"{name} {seen[name]}")
-        else:
-            out.append(name)
     return out
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 
-from coffeeshop_tui.scenarios.snapshot import ThreadLanes, thread_lane_labels
-from coffeeshop_tui.scenarios.timeline import Timeline
+from coffeeshop_tui.scenarios.snapshot import ThreadLanes
+from coffeeshop_tui.scenarios.timeline import Timeline, thread_lane_labels
 from coffeeshop_tui.scenarios.web.load_match import match_handler
 from coffeeshop_tui.scenarios.web.load_feed import ServerFeed
 from coffeeshop_tui.scenarios.web.load_stats import server_window
