@@ -1,5 +1,5 @@
-"""The server feed (load_feed.ServerFeed) on hand-made recordings: no server, no child process.
-
+"""The server feed (load_feed.ServerFeed) and the lanes built on it (load_lanes), on hand-made recordings:
+no server, no child process.
 A recorded WebServer exposes ``lock`` and ``timeline`` (a Timeline fed with the child's
 batches); these tests feed Timelines batches like the recorder's and read them back.
 """
@@ -120,3 +120,51 @@ def test_loop_lane_merges_short_steps_and_labels_blocks_with_their_request():
     assert segs[0].info == "2 steps"
     assert segs[1].info.endswith("(request r000003)") and abs(segs[1].end - segs[1].start - 0.05) < 1e-9
     assert feed.data.blocks[-1]["request_id"] == "r000003"
+
+
+# ----------------------------------------------------------------------------- lanes
+class FakeGenerator:
+    """What LaneBuilder reads of a LoadGenerator: its URL(s) and the requests in flight."""
+
+    url = "http://127.0.0.1:1/sync?delay=0.1"
+    targets = (url,)
+
+    def __init__(self, in_flight=()) -> None:
+        self._in_flight = tuple(in_flight)
+
+    def in_flight_requests(self):
+        return self._in_flight
+
+
+def test_lanes_follow_the_view_options_passed_in():
+    from coffeeshop_tui.scenarios.web.load_lanes import LaneBuilder, ViewOptions
+    from coffeeshop_tui.scenarios.web.loadgen import OK, InFlight, RequestRecord
+
+    srv = FakeServer()
+    tl = srv.new_recording()
+    feed = ServerFeed(srv, origin_ns=T0, history_ns=60 * S)
+    t = T0 + S
+    tl.ingest(handler_batch(1, "r000001", t + 1 * MS, ANYIO))
+    tl.ingest(handler_batch(2, "r000002", t + 2 * MS, ANYIO))
+    feed.poll()
+    sec = feed.sec
+    lb = LaneBuilder(max_lanes=10, history_ns=60 * S)
+    for rid, user in ((1, 0), (2, 1)):  # two users, one finished request each
+        r = RequestRecord(rid - 1, rid, user, t, t + rid * MS, t + 121 * MS, t + 125 * MS, 200, OK, True, 0)
+        lb.finished(1, r, "/sync", users=True, recorded=True, sec=sec)
+    gens = [(1, FakeGenerator([InFlight(3, 0, t + 200 * MS, t + 201 * MS)]))]
+    now = t + 300 * MS
+
+    users = lb.build(now, gens, feed, ViewOptions(lane_mode="users"), "closed", sec)
+    assert [ln.label.strip() for ln in users] == ["user 1", "└ server", "user 2", "└ server"]
+    server_1 = users[1].segments
+    assert server_1 and all(seg.info == "r000001" for seg in server_1)  # matched by id
+    assert any(seg.state == "thread" for seg in server_1)  # waited for its job in a thread
+    assert [s.state for s in users[0].segments][-1] == "waiting"  # user 1's request 3, in flight
+
+    no_handlers = lb.build(now, gens, feed, ViewOptions(handlers=False, lane_mode="users"), "closed", sec)
+    assert [ln.kind for ln in no_handlers] == ["client", "client"]
+
+    requests = lb.build(now, gens, feed, ViewOptions(lane_mode="requests"), "closed", sec)
+    assert [ln.key for ln in requests if ln.kind == "client"] == ["client-1.3", "client-1.2", "client-1.1"]
+    assert [ln.task for ln in requests if ln.kind == "task"] == [0, 2, 1]  # request 3: no handler yet

@@ -265,6 +265,9 @@ class LaneBuilder:
         keep = {(m[0].index, m[1]) for m in self._match.values()}
         for k in [k for k in self._handler_cache if k not in keep]:
             del self._handler_cache[k]
+        horizon = now - self.history_ns  # handlers not drawn meanwhile (hidden): forget old ones
+        for pending in self._slot_pending.values():
+            pending[:] = [p for p in pending if p[3] >= horizon]
         cut = sec(now - self.history_ns)
         cut_late = sec(now - self.history_ns - self.history_ns // 4)
         for lanes in (self._slot_client, self._slot_server):
