@@ -1,5 +1,6 @@
 """The server feed (load_feed.ServerFeed) and the lanes built on it (load_lanes), on hand-made recordings:
 no server, no child process.
+
 A recorded WebServer exposes ``lock`` and ``timeline`` (a Timeline fed with the child's
 batches); these tests feed Timelines batches like the recorder's and read them back.
 """
