@@ -98,3 +98,30 @@ def test_a_typed_value_out_of_range_shows_the_knobs_rule_and_changes_nothing():
     rule = KNOBS["concurrency"].rule()
     assert any(f"must be {rule}" in m for m in seen), seen  # the same text as the CLI's error
     assert ("concurrency", 99999) not in replay.calls and ("concurrency", 12) in replay.calls
+
+
+def test_keys_reach_the_load_test_only_through_its_interface():
+    replay = ReplayLoad.from_file(CAPTURE)
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: screen.last_update is not None)
+            await pilot.press("e")  # the next endpoint of the one table
+            assert replay.endpoint == "/async"
+            await pilot.press("k", "k", "greater_than_sign")  # the pool: in a worker (an HTTP call)
+            assert await until(pilot, lambda: ("pool_size", 4) in replay.calls)
+            await pilot.press("k", "greater_than_sign")  # the 503 limit: off -> 1
+            assert await until(pilot, lambda: ("max_in_flight", 1) in replay.calls)
+            await pilot.press("k", "greater_than_sign")  # the model: closed -> open, then the rate knob
+            assert replay.model == "open" and screen.selected_knob() == "model"
+            await pilot.press("space")
+            assert await until(pilot, lambda: screen.last_update.status == "paused")
+            await pilot.press("x", "r")
+            assert await until(pilot, lambda: ("restart",) in replay.calls and ("kill_server",) in replay.calls)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())
+    assert ("stop",) in replay.calls
