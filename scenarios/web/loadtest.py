@@ -199,9 +199,7 @@ class LoadTest(LoadSession):
                 feed.poll()
             with self._lock:  # a short copy of the session's state
                 status, state, running = self._status(), self._state, self._load == "running"
-                knobs = {"endpoint": self.endpoint, "model": self.model, "concurrency": self.concurrency,
-                         "rate": self.rate, "delay": self.delay, "pool_size": self.pool_total,
-                         "max_in_flight": self.max_in_flight}
+                knobs = self.knobs()
                 notes, error, model = list(self._notes), self.error, self.model
             gens = self._generators()
             now = now_ns()
