@@ -17,11 +17,10 @@ process). Segment states:
 from __future__ import annotations
 
 import bisect
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps
+from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
 
 QUEUED = "queued"
 STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")
@@ -94,6 +93,39 @@ def _split_waiting(segs, jobs, origin, block_ns):
     return out
 
 
+class ThreadLanes:
+    """Worker-thread lanes grown job by job: one lane per thread (key ``name|id``), in order
+    of first use, labelled by :func:`thread_lane_labels`. Used by :class:`SnapshotBuilder` and
+    by the load test's server feed (which also trims old segments: the labels stay put).
+    ``max_lanes``: threads beyond it are not drawn (counted in ``hidden``)."""
+
+    def __init__(self, max_lanes: int | None = None) -> None:
+        self.max_lanes = max_lanes
+        self.hidden = 0
+        self.segments: dict[str, list[Segment]] = {}
+        self._first: dict[str, float] = {}  # key -> its first segment's start (the lane order)
+
+    def add(self, key: str, seg: Segment) -> None:
+        segs = self.segments.get(key)
+        if segs is None:
+            if self.max_lanes is not None and len(self.segments) >= self.max_lanes:
+                self.hidden += 1
+                return
+            segs = self.segments[key] = []
+            self._first[key] = seg.start
+        if segs and seg.start < segs[-1].start:
+            bisect.insort(segs, seg, key=lambda x: x.start)
+        else:
+            segs.append(seg)
+        if seg.start < self._first[key]:
+            self._first[key] = seg.start
+
+    def lanes(self, group: str = "") -> list[Lane]:
+        order = sorted(self._first, key=self._first.__getitem__)
+        return [Lane(f"thread-{label}", label, "thread", tuple(self.segments[key]), 0, group)
+                for key, label in zip(order, thread_lane_labels(order)) if self.segments[key]]
+
+
 class SnapshotBuilder:
     """Makes snapshots of one Timeline; finished tasks' lanes are cached, not rebuilt."""
 
@@ -104,7 +136,7 @@ class SnapshotBuilder:
         self._trimmed = None
         self._loop: list[Segment] = []  # loop-lane segments of the steps seen so far
         self._loop_steps = 0  # how many step triples are in _loop
-        self._threads: dict[str, list[Segment]] = {}
+        self._threads = ThreadLanes()
         self._jobs_seen = 0
         self._origin = None
 
@@ -117,7 +149,7 @@ class SnapshotBuilder:
             self._origin = origin
             self._cache = {q: lane for q, lane in self._cache.items() if q in tl.tasks}
             self._loop, self._loop_steps = [], 0
-            self._threads, self._jobs_seen = {}, 0
+            self._threads, self._jobs_seen = ThreadLanes(), 0
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
@@ -147,20 +179,7 @@ class SnapshotBuilder:
             lanes.append(lane)
 
         self._add_jobs(sec)
-        # threads in order of first use, numbered like Timeline.thread_lanes()
-        order = sorted(self._threads, key=lambda k: self._threads[k][0].start)
-        names = [k.rpartition("|")[0] for k in order]
-        counts = Counter(names)
-        seen: Counter = Counter()
-        for key, name in zip(order, names):
-            if name == "process":
-                label = f"process {key.rpartition('|')[2]}"
-            elif counts[name] > 1:
-                seen[name] += 1
-                label = f"{name} {seen[name]}"
-            else:
-                label = name
-            lanes.append(Lane(f"thread-{label}", label, "thread", tuple(self._threads[key])))
+        lanes += self._threads.lanes()  # in order of first use, named by thread_lane_labels
 
         held = tl.holding()
         return Snapshot(
@@ -204,14 +223,7 @@ class SnapshotBuilder:
     def _add_jobs(self, sec) -> None:
         jobs = self.tl.jobs
         for j in jobs[self._jobs_seen:]:
-            segs = self._threads.get(j.thread)
-            if segs is None:
-                segs = self._threads[j.thread] = []
-            seg = Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label)
-            if segs and seg.start < segs[-1].start:
-                bisect.insort(segs, seg, key=lambda x: x.start)
-            else:
-                segs.append(seg)
+            self._threads.add(j.thread, Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label))
         self._jobs_seen = len(jobs)
 
 

@@ -58,6 +58,26 @@ def flatten_steps(triples, block_ns: int) -> list[tuple[str, int, int, int]]:
     return out
 
 
+def thread_lane_labels(keys: list[str]) -> list[str]:
+    """Labels of worker-thread lanes, keys ``name|id`` in order of first use: the thread's name,
+    numbered when several threads share it (``AnyIO worker thread 2``); a process pool's
+    worker is ``process PID``. The one naming rule of thread lanes (timelines, scenario
+    snapshots, exports and load tests)."""
+    names = [k.rpartition("|")[0] for k in keys]
+    counts = Counter(names)
+    seen: Counter = Counter()
+    out = []
+    for key, name in zip(keys, names):
+        if name == "process":
+            out.append(f"process {key.rpartition('|')[2]}")
+        elif counts[name] > 1:
+            seen[name] += 1
+            out.append(f"{name} {seen[name]}")
+        else:
+            out.append(name)
+    return out
+
+
 @dataclass
 class TaskInfo:
     seq: int
@@ -356,20 +376,12 @@ class Timeline:
         return out
 
     def thread_lanes(self) -> dict[str, list[Job]]:
-        """Jobs by worker thread (or process), in order of first use, with readable names."""
+        """Jobs by worker thread (or process), in order of first use, with readable names
+        (:func:`thread_lane_labels`)."""
         lanes: dict[str, list[Job]] = {}
         for j in sorted(self.jobs, key=lambda j: j.start_ns):
             lanes.setdefault(j.thread, []).append(j)
-        names = [k.split("|")[0] for k in lanes]
-        counts = Counter(names)
-        seen: Counter = Counter()
-        out: dict[str, list[Job]] = {}
-        for key, name in zip(lanes, names):
-            if counts[name] > 1 or name == "process":
-                seen[name] += 1
-                name = f"{name} {seen[name]}" if name != "process" else f"process {key.split('|')[-1]}"
-            out[name] = lanes[key]
-        return out
+        return dict(zip(thread_lane_labels(list(lanes)), lanes.values()))
 
     def where_between(self, s: int, e: int) -> str:
         """The source line most often sampled while the loop was held in [s, e]."""

@@ -21,6 +21,7 @@ async def _until(pilot, cond, timeout=20.0):
     return cond()
 
 
+@pytest.mark.slow
 def test_menu_opens_a_live_load_test_and_escape_stops_its_server():
     async def go():
         app, _ = fake_app()

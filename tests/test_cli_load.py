@@ -48,19 +48,29 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("argv, needle", [
     (["load", "--endpoint", "/nope"], "no endpoint '/nope' in the demo app"),
-    (["load", "--concurrency", "0"], "--concurrency: must be >= 1"),
-    (["load", "--concurrency", "x"], "--concurrency: expected a whole number"),
-    (["load", "--rate", "-1"], "--rate: must be a finite number > 0"),
+    (["load", "--concurrency", "0"], "--concurrency: must be a whole number in 1..10000, got '0'"),
+    (["load", "--concurrency", "x"], "--concurrency: must be a whole number"),
+    (["load", "--concurrency", "100000000"], "--concurrency: must be a whole number in 1..10000"),
+    (["load", "--rate", "-1"], "--rate: must be a number in 0.1..10000"),
+    (["load", "--rate", "1e6"], "--rate: must be a number in 0.1..10000 requests per second, got '1e6'"),
+    (["load", "--rate", "nan"], "--rate: must be a number"),
     (["load", "--concurrency", "2", "--rate", "5"], "not allowed with argument"),
     (["load", "--requests", "2", "--duration", "1"], "not allowed with argument"),
-    (["load", "--delay", "100"], "--delay: must be between 0 and 60"),
+    (["load", "--delay", "100"], "--delay: must be a number in 0..60 seconds"),
+    (["load", "--delay", "nan"], "--delay: must be a number in 0..60 seconds, got 'nan'"),
+    (["load", "--delay", "inf"], "--delay: must be a number in 0..60 seconds, got 'inf'"),
+    (["load", "--delay=-inf"], "--delay: must be a number in 0..60 seconds"),
+    (["load", "--endpoint", "/sync#x"], "endpoint must not contain a fragment"),
+    (["load", "--endpoint", "/sync?delay=5"], "endpoint must not set delay= in its query"),
+    (["load", "--tui", "--json"], "argument --json: not allowed with argument --tui"),
     (["load", "--url", "http://10.1.2.3:8000", "--endpoint", "/x"], "unless --allow-remote is given"),
     (["load", "--url", "http://127.0.0.1:9", "--app", "m:a", "--endpoint", "/x"], "exclude each other"),
     (["load", "--url", "http://127.0.0.1:9"], "--endpoint is required"),
     (["load", "--app", "nomodule"], "expected module:attribute"),
-    (["load", "--app", "no_such_module_xyz:app", "--endpoint", "/x"], "cannot import ASGI app"),
-    (["load", "--port", "70000"], "--port: must be 1..65535"),
-    (["bench", "--n", "0"], "--n: must be >= 1"),
+    (["load", "--port", "70000"], "--port: must be a whole number in 1..65535"),
+    (["load", "--port", "0"], "--port: must be a whole number in 1..65535"),
+    (["load", "--port", "-5"], "--port: must be a whole number in 1..65535"),
+    (["bench", "--n", "0"], "--n: must be a whole number in 1..10000"),
     (["--block-ms", "0", "load"], "block threshold must be > 0 ms"),
     (["load", "--tui", "--endpoint", "/nope"], "no endpoint '/nope'"),
 ])
@@ -75,6 +85,22 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert "Traceback" not in err and not out
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, needle", [
+    (["load", "--app", "no_such_module_xyz:app", "--endpoint", "/x"], "cannot import ASGI app"),
+    (["load", "--app", "os:getcwd", "--endpoint", "/x"], "'os:getcwd' is not an ASGI app"),
+    (["load", "--app", "os:sep", "--endpoint", "/x"], "'os:sep' is not an ASGI app"),
+])
+def test_bad_app_is_one_line_exit_2_and_sends_no_load(capsys, argv, needle):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and not out
+    assert "loading" not in err  # it failed before any load was sent
+
+
+@pytest.mark.slow
 def test_port_in_use_is_one_line_exit_2(capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,6 +112,7 @@ def test_port_in_use_is_one_line_exit_2(capsys):
     assert len(err.strip().splitlines()) == 1 and not out
 
 
+@pytest.mark.slow
 def test_no_traceback_from_the_command_line():
     p = subprocess.run([sys.executable, "-m", "coffeeshop_tui.tui.cli_load", "load", "--endpoint", "/nope"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -95,6 +122,7 @@ def test_no_traceback_from_the_command_line():
 
 
 # ----------------------------------------------------------------------------- runs
+@pytest.mark.slow
 def test_load_summary_for_sync(capsys):
     code, out, err = run_cli(capsys, "load", "--endpoint", "/sync", "--concurrency", "4", "--delay", "0.2")
     assert code == 0, err
@@ -105,6 +133,7 @@ def test_load_summary_for_sync(capsys):
     assert "`/sync` is not blocking the loop" in out and "4 requests ran in 1 wave" in out
 
 
+@pytest.mark.slow
 def test_load_json_for_bad(capsys):
     code, out, err = run_cli(capsys, "load", "--endpoint", "/bad", "--concurrency", "3", "--delay", "0.15",
                              "--json")
@@ -126,6 +155,7 @@ def test_load_json_for_bad(capsys):
     assert "blocks the event loop" in doc["caption"]
 
 
+@pytest.mark.slow
 def test_load_open_model_with_errors_json(capsys):
     code, out, err = run_cli(capsys, "load", "--endpoint", "/async", "--rate", "20", "--duration", "1",
                              "--delay", "0.5", "--timeout", "0.2", "--json")
@@ -136,6 +166,7 @@ def test_load_open_model_with_errors_json(capsys):
     assert doc["stats"]["error_total"] == len(doc["requests"])
 
 
+@pytest.mark.slow
 def test_bench_small(capsys):
     code, out, err = run_cli(capsys, "bench", "--delay", "0.1", "--n", "3", "--n-pool", "41")
     assert code == 0, err
@@ -147,6 +178,7 @@ def test_bench_small(capsys):
     assert sum(ln.startswith("claim:") for ln in lines) == 5
 
 
+@pytest.mark.slow
 def test_bench_json(capsys):
     code, out, err = run_cli(capsys, "bench", "--delay", "0.1", "--n", "2", "--n-pool", "3", "--json")
     assert code == 0, err
@@ -169,6 +201,7 @@ def test_wires_into_the_main_parser(capsys):
     assert args.delay == 0.5 and args.n == 10 and args.n_pool == 41
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server_and_prints_what_ran():
     p = subprocess.Popen(
         [sys.executable, "-m", "coffeeshop_tui.tui.cli_load", "load", "--endpoint", "/async", "--concurrency", "2",

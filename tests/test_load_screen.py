@@ -33,6 +33,7 @@ async def until(pilot, cond, timeout: float = 20.0) -> bool:
     return bool(cond())
 
 
+@pytest.mark.slow
 def test_live_screen_knobs_crash_restart_and_leave():
     async def go():
         app = LoadTestApp(endpoint="/async", concurrency=3, delay=0.05)
@@ -91,6 +92,7 @@ def test_live_screen_knobs_crash_restart_and_leave():
     assert not pid_alive(new_pid)
 
 
+@pytest.mark.slow
 def test_port_in_use_is_shown_and_the_app_stays_up():
     async def go(port):
         app = LoadTestApp(endpoint="/async", concurrency=2, delay=0.05, port=port)
@@ -111,6 +113,7 @@ def test_port_in_use_is_shown_and_the_app_stays_up():
         asyncio.run(go(s.getsockname()[1]))
 
 
+@pytest.mark.slow
 def test_narrow_terminal_and_sync_waves_caption():
     async def go():
         app = LoadTestApp(endpoint="/sync", concurrency=4, delay=0.1, pool_size=3)
@@ -132,6 +135,7 @@ def test_narrow_terminal_and_sync_waves_caption():
     asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_a_host_app_that_pushes_the_screen_and_quits_stops_everything():
     """Like the main app: push LoadTestScreen from a menu, then quit the whole app."""
     from textual.app import App
@@ -155,6 +159,7 @@ def test_a_host_app_that_pushes_the_screen_and_quits_stops_everything():
     assert not pid_alive(pid)
 
 
+@pytest.mark.slow
 def test_escape_returns_to_the_host_screen_and_stops_the_server():
     from textual.app import App
     from textual.widgets import Static

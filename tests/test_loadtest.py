@@ -62,6 +62,7 @@ def wait_until(cond, timeout: float = 15.0, step: float = 0.05):
 
 
 # ----------------------------------------------------------------------------- the lessons
+@pytest.mark.slow
 def test_sync_n_concurrent_takes_about_one_delay():
     delay, n = 0.3, 6
     _lt, rep = run("/sync", concurrency=n, requests=n, delay=delay)
@@ -79,6 +80,7 @@ def test_sync_n_concurrent_takes_about_one_delay():
         assert r["status"] == 200 and r["server"]["thread_ms"] >= delay * 1000 * 0.9
 
 
+@pytest.mark.slow
 def test_bad_takes_n_delays_and_the_block_is_at_time_sleep():
     delay, n = 0.2, 4
     _lt, rep = run("/bad", concurrency=n, requests=n, delay=delay)
@@ -102,6 +104,7 @@ def test_bad_takes_n_delays_and_the_block_is_at_time_sleep():
     assert last["latency_ms"] >= (n - 0.5) * delay * 1000
 
 
+@pytest.mark.slow
 def test_sync_with_pool_plus_one_requests_runs_in_two_waves():
     delay, pool = 0.3, 3
     lt = LoadTest("/sync", concurrency=pool + 1, requests=pool + 1, delay=delay)
@@ -128,6 +131,7 @@ def test_sync_with_pool_plus_one_requests_runs_in_two_waves():
     assert "all 3 threads were busy" in rep["caption"]
 
 
+@pytest.mark.slow
 def test_changing_concurrency_mid_run_changes_requests_in_flight():
     lt = LoadTest("/async", concurrency=2, delay=0.2, max_lanes=8)
     try:
@@ -152,6 +156,7 @@ def test_changing_concurrency_mid_run_changes_requests_in_flight():
     assert any("concurrency 6" in text for _t, text in u.notes)
 
 
+@pytest.mark.slow
 def test_client_and_server_lanes_match_by_id_and_nest_in_time():
     delay, n = 0.15, 3
     lt = LoadTest("/async", concurrency=n, requests=n, delay=delay, lane_mode="requests")
@@ -200,6 +205,7 @@ def test_client_and_server_lanes_match_by_id_and_nest_in_time():
         assert s["start_s"] >= r["sent_s"] - 0.002 and s["end_s"] <= r["done_s"] + tol
 
 
+@pytest.mark.slow
 def test_users_mode_one_lane_per_user_with_each_request_in_it():
     lt = LoadTest("/async", concurrency=2, requests=6, delay=0.05, lane_mode="users")
     try:
@@ -227,6 +233,7 @@ def test_users_mode_one_lane_per_user_with_each_request_in_it():
     assert ids == {f"r{i:06d}" for i in range(1, 7)}
 
 
+@pytest.mark.slow
 def test_open_model_rate_and_little_law():
     _lt, rep = run("/async", model="open", rate=40, duration=1.5, delay=0.05)
     s = rep["stats"]
@@ -236,6 +243,7 @@ def test_open_model_rate_and_little_law():
     assert abs(lw - s["w_avg_in_flight"]) <= max(0.5, 0.3 * s["w_avg_in_flight"])
 
 
+@pytest.mark.slow
 def test_lanes_and_history_are_bounded():
     lt = LoadTest("/async", concurrency=4, delay=0.0, max_lanes=5, history_s=1.0,
                   lane_mode="requests")
@@ -256,6 +264,7 @@ def test_lanes_and_history_are_bounded():
 
 
 # ----------------------------------------------------------------------------- failures
+@pytest.mark.slow
 def test_port_in_use_is_a_clear_error_and_leaves_nothing():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -270,6 +279,7 @@ def test_port_in_use_is_a_clear_error_and_leaves_nothing():
         lt.stop()
 
 
+@pytest.mark.slow
 def test_server_killed_mid_run_is_reported_and_restart_works():
     lt = LoadTest("/async", concurrency=3, delay=0.05)
     try:
@@ -296,6 +306,7 @@ def test_server_killed_mid_run_is_reported_and_restart_works():
     assert not pid_alive(lt.server_pid)
 
 
+@pytest.mark.slow
 def test_requests_timing_out_are_counted_and_explained():
     _lt, rep = run("/async", concurrency=3, requests=3, delay=2.0, timeout=0.3)
     assert rep["errors"] == {"timeout": 3}
@@ -305,6 +316,7 @@ def test_requests_timing_out_are_counted_and_explained():
     assert "timeout" in rep["caption"]
 
 
+@pytest.mark.slow
 def test_503_from_the_concurrency_limit_are_counted_and_explained():
     _lt, rep = run("/async", concurrency=5, requests=5, delay=0.3, max_in_flight=2)
     errors = rep["errors"]
@@ -315,6 +327,7 @@ def test_503_from_the_concurrency_limit_are_counted_and_explained():
     assert rejected and all(r["kind"] == "503" for r in rejected)
 
 
+@pytest.mark.slow
 def test_503_limit_knob_live():
     lt = LoadTest("/async", concurrency=6, delay=0.2)
     try:
@@ -350,6 +363,7 @@ def test_endpoint_url_adds_delay_to_the_query():
     assert endpoint_url("http://h:1", "/x?a=1", 1.0) == "http://h:1/x?a=1&delay=1"
 
 
+@pytest.mark.slow
 def test_live_knobs_change_the_target_and_are_noted():
     lt = LoadTest("/async", concurrency=2, delay=0.05)
     try:
@@ -418,6 +432,7 @@ async def fine():
 '''
 
 
+@pytest.mark.slow
 def test_user_app_is_served_under_the_same_instruments(tmp_path):
     (tmp_path / "shop_app_for_test.py").write_text(USER_APP)
     with pytest.raises(LoadTestError, match="no GET route '/nope'.*/report"):
@@ -435,6 +450,7 @@ def test_user_app_is_served_under_the_same_instruments(tmp_path):
     assert all(r["server"] is not None for r in rep["requests"])  # matched through the wrapper
 
 
+@pytest.mark.slow
 def test_an_already_running_server_is_measured_from_the_client_only():
     from coffeeshop_tui.scenarios.web.server import WebServer
 

@@ -25,6 +25,7 @@ from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client", ["aiohttp", "httpx-aiohttp"])
 def test_request_budget_records_and_echoed_ids(server, client):
     lg = LoadGenerator(f"{server.url}/async?delay=0.01", concurrency=4, requests=20, client=client)
@@ -47,6 +48,7 @@ def test_request_budget_records_and_echoed_ids(server, client):
         asyncio.run(lg.run())  # one run per generator
 
 
+@pytest.mark.slow
 def test_set_concurrency_live_changes_in_flight(server):
     lg = LoadGenerator(f"{server.url}/async?delay=0.2", concurrency=2, duration=30)
 
@@ -72,6 +74,7 @@ def test_set_concurrency_live_changes_in_flight(server):
     assert users == set(range(6))
 
 
+@pytest.mark.slow
 def test_open_model_rate_and_live_rate_change(server):
     lg = LoadGenerator(f"{server.url}/async?delay=0.01", model="open", rate=20, duration=2.0)
 
@@ -93,6 +96,7 @@ def test_open_model_rate_and_live_rate_change(server):
     assert all(r.user == -1 for r in recs)
 
 
+@pytest.mark.slow
 def test_open_model_measures_from_intended_start(server):
     """Arrivals at 20/s into 1 connection that serves 10/s: the queue grows on the client side,
     and latency (from the intended start) shows it while service time does not."""
@@ -107,6 +111,7 @@ def test_open_model_measures_from_intended_start(server):
     assert snap.latency.max_ms > 2 * snap.service.max_ms
 
 
+@pytest.mark.slow
 def test_server_killed_mid_run_counts_errors_and_finishes():
     srv = WebServer().start()
     pid = srv.pid
@@ -132,6 +137,7 @@ def test_server_killed_mid_run_counts_errors_and_finishes():
     assert snap.done == snap.ok + sum(snap.errors.values())
 
 
+@pytest.mark.slow
 def test_timeouts_are_counted(server):
     lg = LoadGenerator(f"{server.url}/async?delay=2", concurrency=3, requests=3, timeout=0.3)
     t0 = time.monotonic()
@@ -141,6 +147,7 @@ def test_timeouts_are_counted(server):
     assert all(r.kind == TIMEOUT and r.status == 0 for r in lg.records_since(0).records)
 
 
+@pytest.mark.slow
 def test_concurrency_limit_503s_are_counted():
     with WebServer(max_in_flight=2) as srv:
         lg = LoadGenerator(f"{srv.url}/async?delay=0.2", concurrency=6, requests=24)
@@ -153,6 +160,7 @@ def test_concurrency_limit_503s_are_counted():
     assert r503 and all(r.kind_name == "503" and r.echoed for r in r503)
 
 
+@pytest.mark.slow
 def test_4xx_counted(server):
     snap = asyncio.run(LoadGenerator(f"{server.url}/async?delay=99", requests=3).run())
     assert snap.errors["4xx"] == 3
@@ -169,6 +177,7 @@ def test_remote_targets_refused():
     LoadGenerator("http://[::1]:1/")
 
 
+@pytest.mark.slow
 def test_ring_is_bounded_and_reports_drops(server):
     lg = LoadGenerator(f"{server.url}/async?delay=0", concurrency=2, requests=30, record_capacity=10)
     snap = asyncio.run(lg.run())
@@ -180,6 +189,7 @@ def test_ring_is_bounded_and_reports_drops(server):
     assert [r.seq for r in part.records] == [25, 26, 27] and part.cursor == 28
 
 
+@pytest.mark.slow
 def test_run_in_thread_with_consumer_polling(server):
     lg = LoadGenerator(f"{server.url}/async?delay=0.02", concurrency=3, interval=0.2)
     fut = lg.start_in_thread()
@@ -202,6 +212,7 @@ def test_run_in_thread_with_consumer_polling(server):
     assert sum(i.done for i in final.intervals) == final.done
 
 
+@pytest.mark.slow
 def test_stop_cancels_slow_requests_after_drain_timeout(server):
     lg = LoadGenerator(f"{server.url}/async?delay=5", concurrency=2, drain_timeout=0.2)
 
@@ -232,6 +243,7 @@ def test_classify_exception_sees_through_httpx_aiohttp_mapping():
     assert classify_exception(asyncio.TimeoutError()) == TIMEOUT
 
 
+@pytest.mark.slow
 def test_set_target_live(server):
     lg = LoadGenerator(f"{server.url}/async?delay=0.01", concurrency=2, duration=0.8)
 

@@ -39,6 +39,7 @@ from coffeeshop_tui.scenarios.api import Scenario, ScenarioError
 from coffeeshop_tui.scenarios.catalog import all_scenarios
 from coffeeshop_tui.scenarios.explain import short_where
 from coffeeshop_tui.scenarios.runner import DONE, FAILED
+from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS as LOAD_ENDPOINTS
 
 from . import keymap
 from .app_compare import COMPARE_SET, CompareMixin, Pinned  # noqa: F401
@@ -59,17 +60,9 @@ from .widgets.stats import StatsPanel
 #: actions that act on the selected scenario's knobs
 KNOB_ACTIONS = frozenset(("knob_next", "knob_nudge", "knob_edit"))
 
-#: The FastAPI endpoints offered as live load tests (scenarios/web/app.py), with their lesson.
-LOAD_TESTS = [
-    ("/sync", "def + time.sleep: FastAPI runs it in a pool of 40 threads, so it does not block the "
-              "loop; request 41 waits for a thread."),
-    ("/async", "async def + await asyncio.sleep: the loop serves every request while they wait."),
-    ("/bad", "async def + time.sleep: the loop is blocked, requests are served one at a time."),
-    ("/good", "the fixed /bad: await asyncio.sleep instead of time.sleep."),
-    ("/safe", "async def awaiting run_in_threadpool(blocking): the blocking call goes to the pool."),
-    ("/to_thread", "asyncio.to_thread: asyncio's default executor, min(32, CPUs + 4) threads."),
-    ("/cpu", "pure-Python CPU work inside async def: it holds the loop like time.sleep does."),
-]
+#: The FastAPI endpoints offered as live load tests (scenarios/web/app.py), with their lesson:
+#: from the one endpoint table (scenarios/web/load_settings.py: ENDPOINTS).
+LOAD_TESTS = [(e.path, e.lesson) for e in LOAD_ENDPOINTS]
 
 TICK_S = 1 / 30
 

@@ -8,9 +8,12 @@ Wiring (tui/cli.py)::
 
 Also runnable on its own: ``python -m coffeeshop_tui.tui.cli_load load --endpoint /sync --concurrency 41``.
 
-Bad input is a one-line error with exit status 2 (never a traceback): an unknown endpoint,
-``--concurrency 0``, a remote ``--url`` without ``--allow-remote``, a port in use, an app
-that does not import. A run whose server crashed exits with 1; Ctrl-C with 130. Every
+Bad input is a one-line error with exit status 2 (never a traceback), before any load is
+sent: an unknown endpoint or one with a ``#fragment``, a knob outside its range (the ranges
+and caps, e.g. ``--concurrency`` <= 10000 and ``--rate`` <= 10000, are the
+:data:`~coffeeshop_tui.scenarios.web.load_settings.KNOBS` the screen uses too; ``nan`` and
+``inf`` are refused), ``--tui`` with ``--json``, a remote ``--url`` without
+``--allow-remote``, a port in use, an app that does not import or is not an ASGI app. A run whose server crashed exits with 1; Ctrl-C with 130. Every
 process started here is stopped on the way out, also on errors and Ctrl-C.
 """
 
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 
@@ -47,47 +49,12 @@ def _one_line(message: str) -> str:
 
 
 # ----------------------------------------------------------------------------- argument types
-def _number(kind: type, minimum: float, inclusive: bool):
-    """An argparse type: a ``kind`` (int or float) >= minimum (or > minimum), finite."""
-    what = "a whole number" if kind is int else "a number"
-    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+def _knob_type(name: str):
+    """The argparse type of a load knob: its rule and its error text come from the one Knob
+    (coffeeshop_tui.scenarios.web.load_settings), as the screen's and the controller's do."""
+    from coffeeshop_tui.scenarios.web.load_settings import KNOBS
 
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text!r}") from None
-        ok = value >= minimum if inclusive else value > minimum
-        if not (math.isfinite(value) and ok):
-            raise argparse.ArgumentTypeError(f"must be {'a finite number ' if kind is float else ''}{bound}, got {text}")
-        return value
-
-    return parse
-
-
-_positive_int = _number(int, 1, True)
-_nonneg_int = _number(int, 0, True)
-_positive_float = _number(float, 0, False)
-
-
-def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds (a number), got {text!r}") from None
-    if not (math.isfinite(value) and 0 <= value <= 60):
-        raise argparse.ArgumentTypeError(f"must be between 0 and 60 seconds, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 1..65535, got {value}")
-    return value
+    return KNOBS[name].argtype()
 
 
 def _app_spec(text: str) -> str:
@@ -107,29 +74,38 @@ def add_load_commands(subparsers) -> None:
         "(or --json): latencies, throughput, errors, loop blocks and thread-pool use, and why. "
         "Without --requests or --duration, a closed-model run sends one request per user "
         "(one batch, like the classic benchmark); an open-model run lasts 5 s.")
+    from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS, KNOBS
+
+    def knob_help(name: str, text: str) -> str:
+        return f"{text} ({KNOBS[name].rule()})"
+
     lp.add_argument("--endpoint", metavar="PATH", default=None,
-                    help="the path to load, e.g. /sync, /async, /bad, /good, /safe, /to_thread, "
-                    "/cpu (default /sync; required with --app or --url)")
+                    help="the path to load (default /sync; required with --app or --url); a query is "
+                    "kept, a '#fragment' is refused. The demo app's: "
+                    + "; ".join(f"{e.path} ({e.what})" for e in ENDPOINTS))
     how = lp.add_mutually_exclusive_group()
-    how.add_argument("--concurrency", type=_positive_int, metavar="N", default=None,
-                     help="closed model: N users, each sends its next request when the last one "
-                     "answered (default 10)")
-    how.add_argument("--rate", type=_positive_float, metavar="R", default=None,
-                     help="open model: R new requests per second, whatever the server does")
+    how.add_argument("--concurrency", type=_knob_type("concurrency"), metavar="N", default=None,
+                     help=knob_help("concurrency", "closed model: N users, each sends its next request "
+                                    "when the last one answered (default 10)"))
+    how.add_argument("--rate", type=_knob_type("rate"), metavar="R", default=None,
+                     help=knob_help("rate", "open model: R new requests per second, whatever the "
+                                    "server does"))
     much = lp.add_mutually_exclusive_group()
-    much.add_argument("--requests", type=_positive_int, metavar="N", default=None,
-                      help="send N requests in all")
-    much.add_argument("--duration", type=_positive_float, metavar="S", default=None,
-                      help="send requests for S seconds")
-    lp.add_argument("--delay", type=_delay, metavar="S", default=None,
-                    help="the endpoint's ?delay= in seconds (default 1 for the demo app; "
-                    "not sent to --app/--url endpoints unless given)")
-    lp.add_argument("--timeout", type=_positive_float, metavar="S", default=30.0,
-                    help="per-request timeout in seconds (default 30)")
-    lp.add_argument("--pool", type=_positive_int, metavar="N", default=None,
-                    help="the server's anyio thread pool size (default 40: FastAPI's `def` endpoints)")
-    lp.add_argument("--max-in-flight", type=_nonneg_int, metavar="N", default=None,
-                    help="the server answers 503 beyond N requests in flight (default: no limit)")
+    much.add_argument("--requests", type=_knob_type("requests"), metavar="N", default=None,
+                      help=knob_help("requests", "send N requests in all"))
+    much.add_argument("--duration", type=_knob_type("duration"), metavar="S", default=None,
+                      help=knob_help("duration", "send requests for S seconds"))
+    lp.add_argument("--delay", type=_knob_type("delay"), metavar="S", default=None,
+                    help=knob_help("delay", "the endpoint's ?delay= in seconds (default 1 for the demo "
+                                   "app; not sent to --app/--url endpoints unless given)"))
+    lp.add_argument("--timeout", type=_knob_type("timeout"), metavar="S", default=30.0,
+                    help=knob_help("timeout", "per-request timeout in seconds (default 30)"))
+    lp.add_argument("--pool", type=_knob_type("pool_size"), metavar="N", default=None,
+                    help=knob_help("pool_size", "the server's anyio thread pool size (default 40: "
+                                   "FastAPI's `def` endpoints)"))
+    lp.add_argument("--max-in-flight", type=_knob_type("max_in_flight"), metavar="N", default=None,
+                    help=knob_help("max_in_flight", "the server answers 503 beyond N requests in "
+                                   "flight (default: no limit)"))
     lp.add_argument("--app", type=_app_spec, metavar="MODULE:ATTR", default=None,
                     help="serve your own ASGI app (imported from the current folder) under the "
                     "same instruments")
@@ -137,26 +113,27 @@ def add_load_commands(subparsers) -> None:
                     help="load an already running server at BASE instead (client side only)")
     lp.add_argument("--allow-remote", action="store_true",
                     help="allow a --url that is not a loopback address")
-    lp.add_argument("--port", type=_port, metavar="PORT", default=None,
-                    help="the server's port (default: a free one)")
-    lp.add_argument("--json", action="store_true",
-                    help="print one JSON document: per-request timings, server blocks, pool use, "
-                    "percentiles, errors")
-    lp.add_argument("--tui", action="store_true",
-                    help="watch it live in the load-test screen instead (knobs, lanes, caption)")
+    lp.add_argument("--port", type=_knob_type("port"), metavar="PORT", default=None,
+                    help=knob_help("port", "the server's port (default: a free one)"))
+    out = lp.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON document: per-request timings, server blocks, pool use, "
+                     "percentiles, errors")
+    out.add_argument("--tui", action="store_true",
+                     help="watch it live in the load-test screen instead (knobs, lanes, caption)")
 
     bp = subparsers.add_parser(
         "bench", help="re-measure the classic 'sync vs async' FastAPI benchmark",
         description="Fire N concurrent GETs at /sync and /async (the classic benchmark), and at "
         "/bad, /to_thread and /sync with N-POOL requests, each with a delay; print each measured "
         "total beside the popular claim (sync ≈ N x delay, async ≈ delay) and the reason.")
-    bp.add_argument("--delay", type=_delay, metavar="S", default=1.0, help="seconds per request (default 1)")
-    bp.add_argument("--n", type=_positive_int, metavar="N", default=10,
+    bp.add_argument("--delay", type=_knob_type("delay"), metavar="S", default=1.0, help="seconds per request (default 1)")
+    bp.add_argument("--n", type=_knob_type("concurrency"), metavar="N", default=10,
                     help="concurrent requests per case (default 10)")
-    bp.add_argument("--n-pool", type=_positive_int, metavar="N", default=41,
+    bp.add_argument("--n-pool", type=_knob_type("concurrency"), metavar="N", default=41,
                     help="requests for the thread-pool case (default 41: one more than 40 threads)")
     bp.add_argument("--fresh", action="store_true", help="a fresh server for each case")
-    bp.add_argument("--port", type=_port, metavar="PORT", default=None,
+    bp.add_argument("--port", type=_knob_type("port"), metavar="PORT", default=None,
                     help="the server's port (default: a free one)")
     bp.add_argument("--json", action="store_true", help="print the rows as JSON")
 

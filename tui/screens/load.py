@@ -10,27 +10,35 @@ L = λ·W is visible; p50/p95/p99; errors by kind; pool tokens in use), and a
 then one client lane per request (newest first) with its server handler lane under it.
 
 Data flows one way: :class:`coffeeshop_tui.scenarios.web.loadtest.LoadTest` (server child + load generator)
--> a producer thread worker builds a :class:`~coffeeshop_tui.scenarios.web.loadtest.LoadUpdate` at <= 20 Hz
--> :class:`LoadUpdated` (posted thread-safely, coalesced) -> applied inside ``batch_update()``.
+-> a producer thread worker calls ``update(view=self.view)`` at <= 20 Hz (what the lanes show is
+an immutable :class:`~coffeeshop_tui.scenarios.web.load_lanes.ViewOptions` the keys ``h t l``
+swap; nothing is flipped on the live object) -> :class:`LoadUpdated` (posted thread-safely,
+coalesced) -> applied inside ``batch_update()``. Knobs are the
+:data:`~coffeeshop_tui.scenarios.web.load_settings.KNOBS` the CLI uses (``< >`` walk a knob's
+ladder within its Param's range, ``i`` parses a typed value with the same rule and error text);
+the load test's setters take only its short lock, never the one of an update being built.
+The screen uses the load test's public interface only, so any object with it can be injected
+(``loadtest=``; e.g. :class:`~coffeeshop_tui.scenarios.web.load_replay.ReplayLoad` in the tests).
 
 A server that cannot start (port in use) or dies mid-test is shown with its message; ``r``
 (re)starts it, the screen stays up. Leaving the screen (``q`` / escape), quitting the app or
 Ctrl-C stops the load and the server.
 
 ``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
+The help screen lives in :mod:`.load_help`; this module (~630 lines) is one screen's layout,
+rendering and key actions.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
@@ -39,8 +47,9 @@ from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.explain import fmt_s
 from coffeeshop_tui.scenarios.web.explain_load import errors_text, littles_law
+from coffeeshop_tui.scenarios.web.load_lanes import ViewOptions
+from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS, ENDPOINTS, KNOBS, LIVE_KNOBS
 from coffeeshop_tui.scenarios.web.loadtest import (
-    DEMO_ENDPOINTS,
     DOWN,
     FAILED,
     RESTARTING,
@@ -52,71 +61,13 @@ from coffeeshop_tui.scenarios.web.loadtest import (
 from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
 from ..timeline_view import LEGEND, TimelineView
-from .help import keys_table, legend_table
+from .load_help import CLIENT_LEGEND, LoadHelpScreen  # noqa: F401 (LoadHelpScreen: re-exported)
 
 MAX_HZ = 20.0
 START_FAILED = "the server did not start"
 
-SHORT_WHAT = {
-    "/sync": "def + time.sleep",
-    "/async": "await sleep()",
-    "/bad": "sleep in async",
-    "/good": "/bad, fixed",
-    "/safe": "run_in_threadpool",
-    "/to_thread": "asyncio.to_thread",
-    "/cpu": "CPU in async def",
-}
-
-CLIENT_LEGEND = [
-    ("queued", "┄", "#c061cb", "client lane: waiting in the client for its turn or a connection"),
-    ("waiting", "─", "#8b949e", "client lane: sent, waiting for the server's answer"),
-    ("running", "█", "#3fb950", "client lane: reading the answer"),
-    ("blocked", "▓", "#e5484d", "client lane: the request FAILED (timeout, 503, refused...)"),
-]
-
-LADDERS = {
-    "concurrency": (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 40, 41, 50, 60, 80, 100, 150, 200, 300, 500, 1000),
-    "rate": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
-    "delay": (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
-    "pool_size": (1, 2, 3, 4, 6, 8, 10, 20, 30, 40, 41, 60, 80, 100, 200),
-    "max_in_flight": (0, 1, 2, 5, 10, 20, 40, 50, 100, 200),
-    "model": ("closed", "open"),
-}
-KNOB_LABEL = {
-    "concurrency": "users", "rate": "rate /s", "delay": "delay s", "pool_size": "pool threads",
-    "max_in_flight": "503 limit", "model": "model",
-}
-KNOB_HELP = {
-    "concurrency": "closed model: users sending one request after another (1..10000)",
-    "rate": "open model: new requests per second (> 0)",
-    "delay": "seconds each request asks the endpoint to wait (0..60)",
-    "pool_size": "the server's anyio thread tokens: `def` endpoints' pool (1..10000)",
-    "max_in_flight": "the server answers 503 beyond this many in flight (0 = no limit)",
-    "model": "closed (users) or open (arrival rate)",
-}
-
-
-def _fmt_knob(name: str, value) -> str:
-    if value is None:
-        return "off" if name == "max_in_flight" else "-"
-    if name == "delay":
-        return f"{value:g}"
-    if name == "rate":
-        return f"{value:g}"
-    if name == "max_in_flight" and not value:
-        return "off"
-    return str(value)
-
-
-def _step(ladder: tuple, value, direction: int):
-    """The next ladder value above (direction > 0) or below ``value``."""
-    if isinstance(ladder[0], str):
-        i = ladder.index(value) if value in ladder else 0
-        return ladder[(i + direction) % len(ladder)]
-    value = value or 0
-    if direction > 0:
-        return next((v for v in ladder if v > value + 1e-9), ladder[-1])
-    return next((v for v in reversed(ladder) if v < value - 1e-9), ladder[0])
+def _endpoint_what(path: str) -> str:
+    return next((e.short for e in ENDPOINTS if e.path == path), "")
 
 
 # ----------------------------------------------------------------------------- messages
@@ -143,32 +94,6 @@ class RoutesFound(Message):
     """The served app's GET routes (a user app's, from its /openapi.json)."""
 
     routes: tuple
-
-
-# ----------------------------------------------------------------------------- help
-class LoadHelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close help")]
-
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.keys = keys
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Static("Load test: a real FastAPI server under real load", classes="lt-help-title")
-            yield Static(
-                "The server (uvicorn, 1 worker) runs in a child process on 127.0.0.1; its event "
-                "loop is recorded. The load generator runs here. Both stamp time.monotonic_ns(), so "
-                "every lane shares one time axis. Top: the server's event loop and worker threads. "
-                "Below: one lane per user, its requests one after another (l: one lane per request "
-                "instead), and under it the server tasks that handled them (matched by the "
-                "x-request-id header). Move the cursor onto a segment to see its request id.")
-            yield Static("Colours", classes="lt-help-title")
-            yield Static(legend_table(LEGEND))
-            yield Static(legend_table(CLIENT_LEGEND))
-            yield Static("Keys", classes="lt-help-title")
-            yield Static(keys_table(self.keys))
-            yield Static(Text("escape / q / ? closes this help", style="dim"))
 
 
 # ----------------------------------------------------------------------------- the screen
@@ -234,13 +159,14 @@ class LoadTestScreen(ModalScreen[None]):
         cwd: str | None = None,
         max_lanes: int = 100,
         lane_mode: str = "users",
-        loadtest: LoadTest | None = None,
+        loadtest=None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         """Raises LoadTestError for bad settings (before anything starts). ``loadtest``: a
-        LoadTest not started yet, to use instead of making one (tests)."""
+        LoadTest not started yet (or anything with its interface, e.g. a ReplayLoad), to use
+        instead of making one."""
         super().__init__(name=name, id=id, classes=classes)
         self.lt = loadtest or LoadTest(
             endpoint, app=app, url=url, model=model, concurrency=concurrency, rate=rate,
@@ -249,6 +175,8 @@ class LoadTestScreen(ModalScreen[None]):
             max_lanes=max_lanes, lane_mode=lane_mode,
         )
         self.routes: tuple[str, ...] = tuple(DEMO_ENDPOINTS) if self.lt.demo else (self.lt.endpoint,)
+        #: what the lanes show; swapped whole (immutable), the producer passes it to update()
+        self.view = ViewOptions(handlers=True, threads=True, lane_mode=self.lt.lane_mode)
         self.knob_index = 0
         self.last_update: LoadUpdate | None = None
         self._last_status = ""
@@ -279,7 +207,7 @@ class LoadTestScreen(ModalScreen[None]):
     def _endpoint_options(self, narrow: bool = False) -> list[Option]:
         out = []
         for i, path in enumerate(self.routes):
-            what = SHORT_WHAT.get(path, "") if self.lt.demo and not narrow else ""
+            what = _endpoint_what(path) if self.lt.demo and not narrow else ""
             prompt = Text.assemble((f"{i + 1} " if i < 9 else "  ", "dim"), (f"{path:<10} ", "bold"),
                                    (what, "dim"), no_wrap=True, overflow="ellipsis")
             out.append(Option(prompt, id=path))
@@ -348,7 +276,7 @@ class LoadTestScreen(ModalScreen[None]):
         while not worker.is_cancelled and not self._lt_closed:
             t0 = time.monotonic()
             try:
-                update = lt.update()
+                update = lt.update(view=self.view)
             except Exception as exc:  # pragma: no cover - a bug: show it, keep going
                 self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}", "measuring failed"))
                 time.sleep(0.5)
@@ -468,11 +396,9 @@ class LoadTestScreen(ModalScreen[None]):
         return t
 
     def _knob_names(self) -> list[str]:
-        first = "concurrency" if self.lt.model == "closed" else "rate"
-        names = [first, "delay"]
-        if self.lt.recorded or not self.lt.external:
-            names += ["pool_size", "max_in_flight"]
-        names.append("model")
+        names = [n for n in LIVE_KNOBS if n != ("rate" if self.lt.model == "closed" else "concurrency")]
+        if self.lt.external:  # the pool and the 503 limit need our own server
+            names = [n for n in names if n not in ("pool_size", "max_in_flight")]
         return names
 
     def _render_knobs(self, knobs: dict | None = None) -> None:
@@ -485,8 +411,8 @@ class LoadTestScreen(ModalScreen[None]):
             if i:
                 t.append("\n")
             t.append("▸ " if sel else "  ", style="bold" if sel else "")
-            t.append(f"{KNOB_LABEL[name]:<13}", style="underline" if sel else "dim")
-            t.append(_fmt_knob(name, knobs.get(name)), style="bold")
+            t.append(f"{KNOBS[name].label:<13}", style="underline" if sel else "dim")
+            t.append(KNOBS[name].fmt(knobs.get(name)), style="bold")
         self.query_one("#lt-knobs", Static).update(t)
 
     def _render_notes(self, notes: tuple) -> None:
@@ -554,28 +480,27 @@ class LoadTestScreen(ModalScreen[None]):
 
     def action_knob_nudge(self, direction: int) -> None:
         name = self.selected_knob()
-        value = self.lt.knobs().get(name)
-        if name == "pool_size" and value is None:
-            value = 40
-        self.set_knob(name, _step(LADDERS[name], value, direction))
+        self.set_knob(name, KNOBS[name].nudge(self.lt.knobs().get(name), direction))
 
     def set_knob(self, name: str, value) -> None:
-        """Apply a knob value live (blocking ones, like the pool, in a worker)."""
+        """Apply a knob value live (the HTTP ones, the pool and the 503 limit, in a worker;
+        the others take the load test's short lock only)."""
         lt = self.lt
         try:
+            value = KNOBS[name].check(value)
             if name == "concurrency":
-                lt.set_concurrency(int(value))
+                lt.set_concurrency(value)
             elif name == "rate":
-                lt.set_rate(float(value))
+                lt.set_rate(value)
             elif name == "delay":
-                lt.set_delay(float(value))
+                lt.set_delay(value)
             elif name == "model":
-                lt.set_model(str(value))
+                lt.set_model(value)
             elif name in ("pool_size", "max_in_flight"):
-                self._apply_admin(name, int(value))
+                self._apply_admin(name, value)
                 return
         except LoadTestError as exc:
-            self.notify(str(exc), severity="error", title=KNOB_LABEL.get(name, name))
+            self.notify(str(exc), severity="error", title=KNOBS[name].label)
             return
         self._render_knobs()
 
@@ -589,16 +514,17 @@ class LoadTestScreen(ModalScreen[None]):
                 self.lt.set_max_in_flight(value)
                 text = f"503 limit: {value or 'off'}"
         except (LoadTestError, ServerError) as exc:
-            self.post_message(LoadFailed(str(exc), KNOB_LABEL[name]))
+            self.post_message(LoadFailed(str(exc), KNOBS[name].label))
             return
         self.app.call_from_thread(self.notify, text, timeout=2)
 
     def action_knob_edit(self) -> None:
         name = self.selected_knob()
+        k = KNOBS[name]
         side = self.query_one("#lt-side")
         side.add_class("editing")
         inp = self.query_one("#lt-knob-input", Input)
-        inp.placeholder = f"{KNOB_LABEL[name]} now {_fmt_knob(name, self.lt.knobs().get(name))}: {KNOB_HELP[name]}"
+        inp.placeholder = f"{k.label} now {k.fmt(self.lt.knobs().get(name))}: {k.help()}"
         inp.value = ""
         inp.focus()
 
@@ -614,16 +540,9 @@ class LoadTestScreen(ModalScreen[None]):
         if not text:
             return
         try:
-            if name == "model":
-                value = text.lower()
-            elif name in ("concurrency", "pool_size", "max_in_flight"):
-                value = 0 if (name == "max_in_flight" and text.lower() in ("off", "")) else int(text)
-            else:
-                value = float(text)
-                if not math.isfinite(value):
-                    raise ValueError
-        except ValueError:
-            self.notify(f"{KNOB_LABEL[name]}: not a valid value: {text!r}", severity="error")
+            value = KNOBS[name].parse(text.lower() if name == "model" else text)
+        except LoadTestError as exc:
+            self.notify(str(exc), severity="error", title=KNOBS[name].label)
             return
         self.set_knob(name, value)
 
@@ -663,18 +582,18 @@ class LoadTestScreen(ModalScreen[None]):
         self.lt.kill_server()
 
     def action_toggle_handlers(self) -> None:
-        self.lt.server_lanes = not self.lt.server_lanes
-        self.notify("handler lanes " + ("shown" if self.lt.server_lanes else "hidden"), timeout=2)
+        self.view = replace(self.view, handlers=not self.view.handlers)
+        self.notify("handler lanes " + ("shown" if self.view.handlers else "hidden"), timeout=2)
 
     def action_toggle_lane_mode(self) -> None:
-        lt = self.lt
-        lt.lane_mode = "requests" if lt.lane_mode == "users" else "users"
-        self.notify("one lane per " + ("user (rows stay put)" if lt.lane_mode == "users"
+        mode = "requests" if self.view.lane_mode == "users" else "users"
+        self.view = replace(self.view, lane_mode=mode)
+        self.notify("one lane per " + ("user (rows stay put)" if mode == "users"
                                        else "request (newest first)"), timeout=2)
 
     def action_toggle_threads(self) -> None:
-        self.lt.thread_lanes = not self.lt.thread_lanes
-        self.notify("worker-thread lanes " + ("shown" if self.lt.thread_lanes else "hidden"), timeout=2)
+        self.view = replace(self.view, threads=not self.view.threads)
+        self.notify("worker-thread lanes " + ("shown" if self.view.threads else "hidden"), timeout=2)
 
     def action_help(self) -> None:
         self.app.push_screen(LoadHelpScreen(self.HELP_KEYS))

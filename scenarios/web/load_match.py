@@ -1,0 +1,57 @@
+"""Which server handler task served which client request: ONE matcher, live and in the report.
+
+The load generator sends ``x-request-id: r000042``; the server's LabMiddleware tags the
+handler task with it (``TaskInfo.tag``). Ids restart with every generator (a model switch,
+a resume), and a server restart starts a new recording (an *epoch*), so a tag alone is not
+unique: the handler is the task with that tag created while the request was out
+(``sent - slack <= created <= done + slack``), newest epoch first.
+
+* :func:`index_tasks` -- ``tag -> [(created_ns, seq)]`` of a Timeline's tasks (the report);
+  the live feed grows the same index incrementally (:mod:`.load_feed`);
+* :func:`match_handler` -- the match, from such indexes (pure: tested without a server);
+* :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs.
+
+This module does not import textual.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from coffeeshop_tui.scenarios.snapshot import _split_waiting
+
+MATCH_SLACK_NS = 2_000_000  # a handler task is created a moment after its client sent the request
+NOT_DONE = 1 << 62
+
+
+def add_to_index(index: dict, tag: str, created_ns: int, seq: int) -> None:
+    index.setdefault(tag, []).append((created_ns, seq))
+
+
+def index_tasks(tasks: dict) -> dict[str, list[tuple[int, int]]]:
+    """tag -> [(created_ns, seq)] in creation order, for every tagged task."""
+    index: dict[str, list[tuple[int, int]]] = {}
+    for seq, t in sorted(tasks.items()):
+        if t.tag:
+            add_to_index(index, t.tag, t.created_ns, seq)
+    return index
+
+
+def match_handler(indexes: Sequence[tuple[Any, dict]], tag: str, sent_ns: int,
+                  done_ns: int) -> tuple[Any, int] | None:
+    """(epoch, task seq) of the handler of request ``tag`` sent at ``sent_ns`` and done at
+    ``done_ns`` (0: not done yet), or None. ``indexes``: (epoch, tag index), oldest first."""
+    lo = (sent_ns or 0) - MATCH_SLACK_NS
+    hi = (done_ns + MATCH_SLACK_NS) if done_ns else NOT_DONE
+    for ep, index in reversed(indexes):
+        for created, seq in reversed(index.get(tag, ())):
+            if lo <= created <= hi:
+                return ep, seq
+    return None
+
+
+def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:
+    """The handler task's segments (state, start_ns, end_ns), its waits for its own
+    thread jobs split into ``queued`` (for a free thread) and ``thread`` (running there)."""
+    return _split_waiting(tl.task_segments(seq), sorted(jobs, key=lambda j: j.submit_ns),
+                          tl.origin, tl.block_ns)

@@ -1,0 +1,182 @@
+"""Window statistics of a load test: ONE function for the live window and the final report.
+
+Pure functions of plain data (no server, no threads), so they are tested without a server:
+
+* :class:`ServerData` -- what the server's recording said, as plain rows (blocks, thread-pool
+  jobs, gauges, loop-busy buckets, the step holding the loop now); the live feed keeps a
+  bounded one, the report builds one from the whole recording (:mod:`.load_feed`);
+* :func:`server_window` -- the server's numbers over ``[w0, now]``: only blocks, jobs and busy
+  time at or after ``w0`` count (a block during the server's start-up, before the first
+  request, is not in a report's window), a block straddling ``w0`` counts from ``w0``;
+* :func:`window_stats` -- the :class:`~.explain_load.LoadStats` of a window: client rows
+  (requests done in ``[w0, now]``), requests in flight, and :func:`server_window`.
+
+This module does not import textual.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from coffeeshop_tui.scenarios.web.explain_load import LoadStats
+from coffeeshop_tui.scenarios.web.loadgen import KIND_NAMES, OK
+
+BUSY_BUCKET_NS = 100_000_000  # loop busy time is kept per 0.1 s
+MAX_PERCENTILE_SAMPLE = 50_000
+
+
+@dataclass
+class ServerData:
+    """The server side of a load test as plain rows (times: CLOCK_MONOTONIC ns).
+
+    blocks: dicts with ``start_ns``, ``end_ns``, ``where``, ``culprit`` (and ``request_id``);
+    jobs: ``(end_ns, pool, thread_key, queue_ns, label)``; gauges: ``(t_ns, borrowed, total,
+    in_flight)``; busy: ``[bucket, busy_ns]`` with bucket = ns // BUSY_BUCKET_NS, ascending;
+    held: ``(since_ns, now_ns, where, culprit)`` of a block going on now, or None.
+    """
+
+    blocks: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    gauges: list = field(default_factory=list)
+    busy: list = field(default_factory=list)
+    held: tuple | None = None
+
+
+def pct(sorted_vals: list[int], p: float) -> int:
+    """Nearest-rank percentile of a sorted list (0 when empty)."""
+    if not sorted_vals:
+        return 0
+    k = max(0, min(len(sorted_vals) - 1, math.ceil(p / 100.0 * len(sorted_vals)) - 1))
+    return sorted_vals[k]
+
+
+def add_busy(busy, s: int, e: int) -> None:
+    """Add a loop step [s, e] to ascending ``[bucket, ns]`` buckets (by its end)."""
+    b = e // BUSY_BUCKET_NS
+    if busy and busy[-1][0] == b:
+        busy[-1][1] += e - s
+    else:
+        busy.append([b, e - s])
+
+
+def queue_threshold_ns(delay_s: float | None) -> int:
+    """A job 'waited for a thread' when it queued longer than this."""
+    return max(5_000_000, int((delay_s or 0) * 1e9) // 4)
+
+
+def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | None) -> dict:
+    """LoadStats' server fields over [w0, now] (see the module docstring); {} without data."""
+    if data is None:
+        return {}
+    by_where: Counter = Counter()
+    cul: dict[str, str] = {}
+    total = n_blocks = 0
+    for b in data.blocks:
+        if b["end_ns"] < w0 or b["start_ns"] > now:
+            continue
+        d = min(b["end_ns"], now) - max(b["start_ns"], w0)
+        n_blocks += 1
+        total += d
+        by_where[b["where"]] += d
+        cul[b["where"]] = b.get("culprit", "")
+    where = by_where.most_common(1)[0][0] if by_where else ""
+    b0, b1 = w0 // BUSY_BUCKET_NS, now // BUSY_BUCKET_NS
+    busy = sum(d for b, d in data.busy if b0 <= b <= b1)
+    jobs: Counter = Counter()
+    labels: Counter = Counter()
+    threads: dict[str, set] = {}
+    qmax = queued = 0
+    threshold = queue_threshold_ns(delay_s)
+    for end, pool, thread, q, label in data.jobs:
+        if end < w0 or end > now:
+            continue
+        jobs[pool] += 1
+        labels[label] += 1
+        threads.setdefault(pool, set()).add(thread)
+        qmax = max(qmax, q)
+        if q > threshold:
+            queued += 1
+    gmax = 0
+    last = None
+    for g in data.gauges:
+        if g[0] > now:
+            continue
+        last = g
+        if g[0] >= w0:
+            gmax = max(gmax, g[1])
+    blocked_now = 0.0
+    if data.held is not None:
+        since, t_now, h_where, h_cul = data.held
+        blocked_now = (t_now - since) / 1e9
+        where = h_where or where
+        if where and where not in cul:
+            cul[where] = h_cul
+    span = max(1, now - w0)
+    out = dict(
+        w_blocks=n_blocks, w_blocked_s=total / 1e9, block_where=where,
+        block_culprit=cul.get(where, ""), w_busy_share=min(1.0, busy / span),
+        w_jobs=dict(jobs), w_threads={p: len(s) for p, s in threads.items()},
+        w_job_labels=dict(labels.most_common(5)),
+        w_queue_max_s=qmax / 1e9, w_queued=queued, pool_max_borrowed=gmax,
+        blocked_now_s=blocked_now,
+    )
+    if last is not None:
+        out.update(pool_borrowed=last[1], pool_total=last[2] or None, server_in_flight=last[3])
+    return out
+
+
+def window_stats(rows: list, inflight: list, w0: int, now: int, server: dict, *,
+                 delay_s: float | None, model: str, **context) -> LoadStats:
+    """The statistics of the window [w0, now].
+
+    rows: ``(done, intended, sent, kind, user)`` of finished requests (those done before
+    ``w0`` are left out); inflight: ``(intended, sent)`` of requests not done at ``now``;
+    server: :func:`server_window`'s dict; context: the other LoadStats fields (endpoint,
+    totals, knobs, server state...), passed through."""
+    rows = [r for r in rows if w0 <= r[0] <= now]
+    span = max(1, now - w0)
+    lat_ok = sorted(d - i for d, i, _s, k, _u in rows if k == OK)
+    all_lat = [d - i for d, i, _s, _k, _u in rows]
+    svc_ok = [d - s for d, _i, s, k, _u in rows if k == OK]
+    if len(lat_ok) > MAX_PERCENTILE_SAMPLE:  # percentiles of a sample: bounded work per update
+        lat_ok = lat_ok[:: len(lat_ok) // (MAX_PERCENTILE_SAMPLE // 2)]
+    w_err: Counter = Counter(KIND_NAMES[k] for _d, _i, _s, k, _u in rows if k != OK)
+    occupied = sum(d - max(i, w0) for d, i, _s, _k, _u in rows if d > max(i, w0))
+    occupied += sum(now - max(i, w0) for i, _s in inflight if now > max(i, w0))
+    burst = False
+    batch_span = 0.0
+    if rows and not inflight:
+        # one batch: every user sent one request (closed), or all started together (open)
+        starts = [r[1] for r in rows]
+        users = [r[4] for r in rows]
+        tol = max(50_000_000, int((delay_s or 0) * 0.25e9))
+        if (model == "closed" and len(set(users)) == len(users) and len(rows) > 1) or (
+                max(starts) - min(starts) <= tol):
+            burst = True
+            batch_span = (max(r[0] for r in rows) - min(starts)) / 1e9
+    waves = None
+    if delay_s and delay_s >= 0.005 and lat_ok:
+        waves = max(1, round(max(lat_ok) / 1e9 / delay_s))
+    return LoadStats(
+        model=model,
+        delay_s=delay_s,
+        window_s=span / 1e9,
+        w_done=len(rows),
+        w_ok=len(svc_ok),
+        w_errors=dict(w_err),
+        w_rps=len(rows) / (span / 1e9),
+        w_avg_in_flight=occupied / span,
+        w_mean_s=(sum(all_lat) / len(all_lat) / 1e9) if all_lat else 0.0,
+        p50_s=pct(lat_ok, 50) / 1e9,
+        p95_s=pct(lat_ok, 95) / 1e9,
+        p99_s=pct(lat_ok, 99) / 1e9,
+        max_s=(lat_ok[-1] / 1e9) if lat_ok else 0.0,
+        service_max_s=(max(svc_ok) / 1e9) if svc_ok else 0.0,
+        burst=burst,
+        batch_span_s=batch_span,
+        waves=waves,
+        **server,
+        **context,
+    )

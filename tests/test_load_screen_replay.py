@@ -1,0 +1,127 @@
+"""The load screen driven by a recorded feed (no server): tests/app_captures/load-sync-users.jsonl.
+
+The capture is a real run's LoadUpdates (/sync, 4 users, pool of 3 threads); re-record it with
+``uv run python -m coffeeshop_tui.scenarios.web.load_replay tests/app_captures/load-sync-users.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from conftest import ROOT
+
+from coffeeshop_tui.scenarios.web.load_replay import ReplayLoad, load, save, update_to_dict
+from coffeeshop_tui.scenarios.web.load_settings import KNOBS
+from coffeeshop_tui.tui.screens.load import LoadTestApp
+from coffeeshop_tui.tui.timeline_view import TimelineView
+
+CAPTURE = os.path.join(ROOT, "tests", "app_captures", "load-sync-users.jsonl")
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector).content)
+
+
+async def until(pilot, cond, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        await pilot.pause(0.05)
+    return bool(cond())
+
+
+def test_the_capture_round_trips(tmp_path):
+    ups = load(CAPTURE)
+    assert len(ups) >= 3 and ups[-1].stats.ok > 0
+    again = tmp_path / "again.jsonl"
+    save(str(again), ups)
+    assert [update_to_dict(u) for u in load(str(again))] == [update_to_dict(u) for u in ups]
+
+
+def test_screen_shows_a_recorded_feed_and_passes_its_view_options():
+    replay = ReplayLoad.from_file(CAPTURE)
+    last = replay.updates[-1]
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: replay.finished and screen.last_update is not None
+                               and screen.last_update.caption == last.caption)
+            assert "pool of 3 threads" in text_of(screen, "#lt-caption")
+            assert "in flight" in text_of(screen, "#lt-stats") and "p95" in text_of(screen, "#lt-stats")
+            view = screen.query_one("#lt-timeline", TimelineView)
+            kinds = {ln.kind for ln in view.snapshot.lanes}
+            assert {"loop", "client", "task", "thread"} <= kinds
+
+            await pilot.press("t")  # thread lanes off: a view option passed to update()
+            assert await until(pilot, lambda: not any(ln.kind == "thread" for ln in view.snapshot.lanes))
+            assert replay.last_view.threads is False
+            await pilot.press("h")  # handler lanes off
+            assert await until(pilot, lambda: not any(ln.kind == "task" for ln in view.snapshot.lanes))
+            await pilot.press("l")
+            assert await until(pilot, lambda: replay.last_view.lane_mode == "requests")
+            assert screen.view.lane_mode == "requests" and not screen.view.handlers
+
+            await pilot.press("greater_than_sign")  # users 4 -> 5 (the knob's ladder)
+            assert ("concurrency", 5) in replay.calls
+            assert await until(pilot, lambda: "users        5" in text_of(screen, "#lt-knobs"))
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())
+    assert ("stop",) in replay.calls
+
+
+def test_a_typed_value_out_of_range_shows_the_knobs_rule_and_changes_nothing():
+    replay = ReplayLoad.from_file(CAPTURE)
+    seen: list[str] = []
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            screen.notify = lambda message, **kw: seen.append(str(message))
+            assert await until(pilot, lambda: screen.last_update is not None)
+            await pilot.press("i")  # users is the selected knob
+            await pilot.press(*"99999", "enter")
+            await pilot.pause(0.1)
+            await pilot.press("i")
+            await pilot.press(*"12", "enter")
+            await pilot.pause(0.1)
+            await pilot.press("q")
+
+    asyncio.run(go())
+    rule = KNOBS["concurrency"].rule()
+    assert any(f"must be {rule}" in m for m in seen), seen  # the same text as the CLI's error
+    assert ("concurrency", 99999) not in replay.calls and ("concurrency", 12) in replay.calls
+
+
+def test_keys_reach_the_load_test_only_through_its_interface():
+    replay = ReplayLoad.from_file(CAPTURE)
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: screen.last_update is not None)
+            await pilot.press("e")  # the next endpoint of the one table
+            assert replay.endpoint == "/async"
+            await pilot.press("k", "k", "greater_than_sign")  # the pool: in a worker (an HTTP call)
+            assert await until(pilot, lambda: ("pool_size", 4) in replay.calls)
+            await pilot.press("k", "greater_than_sign")  # the 503 limit: off -> 1
+            assert await until(pilot, lambda: ("max_in_flight", 1) in replay.calls)
+            await pilot.press("k", "greater_than_sign")  # the model: closed -> open, then the rate knob
+            assert replay.model == "open" and screen.selected_knob() == "model"
+            await pilot.press("space")
+            assert await until(pilot, lambda: screen.last_update.status == "paused")
+            await pilot.press("x", "r")
+            assert await until(pilot, lambda: ("restart",) in replay.calls and ("kill_server",) in replay.calls)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())
+    assert ("stop",) in replay.calls
