@@ -164,7 +164,7 @@ def test_help_screen_shows_legend_and_keys_and_closes():
             assert isinstance(app.screen, HelpScreen)
             texts = " ".join(str(getattr(w, "content", "")) for w in app.screen.query("Static"))
             assert "Colours" in texts and "Keys" in texts
-            states = [row[0] for row in app.screen.legend]
+            states = [row[0] for legend in app.screen.text.legends for row in legend]
             assert {"running", "blocked", "starved", "waiting", "thread"} <= set(states)
             await pilot.press("escape")
             await pilot.pause()
@@ -680,3 +680,26 @@ def test_a_highlighted_load_test_owns_the_panels_no_key_acts_on_the_previous_sce
             await pilot.pause(0.2)
             assert [r.name for r in factory.requests] == ["sync-barista"]
     run(body)
+
+
+def test_one_keymap_a_key_means_the_same_on_every_screen():
+    from coffeeshop_tui.tui import keymap
+
+    seen: dict[str, dict[str, str]] = {}
+    for k in keymap.KEYS:
+        for key in k.keys.split(","):
+            for screen in k.screens:
+                seen.setdefault(key, {})[screen] = k.action
+    # one meaning per key, said in each screen's words: r runs it again (the scenario / the
+    # server), q leaves (the app / the load screen), escape backs out (of typing / the screen)
+    same = [{"run", "restart"}, {"quit", "close"}, {"cancel_edit", "close"}]
+    for key, by_screen in seen.items():
+        actions = set(by_screen.values())
+        assert len(actions) == 1 or actions in same, (key, by_screen)
+    # the footer, the help and the palette come from it
+    from coffeeshop_tui.tui.screens.load import LoadTestScreen
+
+    assert [b.key for b in CoffeeShopApp.BINDINGS] == [b.key for b in keymap.bindings(keymap.SCENARIO)]
+    assert {b.key for b in keymap.bindings(keymap.LOAD)} <= {b.key for b in LoadTestScreen.BINDINGS}
+    helped = {row[0] for row in keymap.help_rows(keymap.LOAD)}
+    assert {"space", "g", "X", "T", "n / N"} <= helped

@@ -34,7 +34,7 @@ def test_menu_opens_a_live_load_test_and_escape_stops_its_server():
             await pilot.press("enter")
             assert await _until(pilot, lambda: isinstance(app.screen, LoadTestScreen))
             screen = app.screen
-            assert await _until(pilot, lambda: screen.last_update and screen.last_update.stats.ok >= 1)
+            assert await _until(pilot, lambda: screen.latest and screen.latest.stats.ok >= 1)
             pid = screen.lt.server_pid
             assert pid_alive(pid)
             await pilot.press("escape")

@@ -13,7 +13,8 @@ import pytest
 
 from coffeeshop_tui.scenarios.web.loadtest import DOWN, FAILED, RUNNING_
 from coffeeshop_tui.scenarios.web.server import pid_alive
-from coffeeshop_tui.tui.screens.load import LoadHelpScreen, LoadTestApp, LoadTestScreen
+from coffeeshop_tui.tui.screens.help import HelpScreen
+from coffeeshop_tui.tui.screens.load import LoadTestApp, LoadTestScreen
 from coffeeshop_tui.tui.timeline_view import TimelineView
 
 
@@ -41,8 +42,8 @@ def test_live_screen_knobs_crash_restart_and_leave():
             screen = app.load_screen
             assert isinstance(app.screen, LoadTestScreen)
             lt = screen.lt
-            assert await until(pilot, lambda: screen.last_update and screen.last_update.stats.ok >= 6)
-            u = screen.last_update
+            assert await until(pilot, lambda: screen.latest and screen.latest.stats.ok >= 6)
+            u = screen.latest
             assert u.status == RUNNING_
             assert "`/async`" in text_of(screen, "#lt-caption")
             stats = text_of(screen, "#lt-stats")
@@ -55,7 +56,7 @@ def test_live_screen_knobs_crash_restart_and_leave():
             await pilot.press("greater_than_sign")  # users: 3 -> 4, live
             assert lt.concurrency == 4
             assert await until(pilot, lambda: lt.in_flight() == 4, timeout=10)
-            await pilot.press("e")  # next endpoint after /async
+            await pilot.press("n")  # next endpoint after /async
             assert lt.endpoint == "/bad"
             await pilot.press("2")
             assert lt.endpoint == "/async"
@@ -66,21 +67,21 @@ def test_live_screen_knobs_crash_restart_and_leave():
             assert lt.concurrency == 7
 
             pid = lt.server_pid
-            await pilot.press("x")  # kill the server: shown, the app stays up
-            assert await until(pilot, lambda: screen.last_update.status == DOWN)
+            await pilot.press("X")  # kill the server: shown, the app stays up
+            assert await until(pilot, lambda: screen.latest.status == DOWN)
             assert screen.query_one("#lt-message").has_class("shown")
             assert "killed by signal 9" in text_of(screen, "#lt-message")
             assert not pid_alive(pid)
-            ok = screen.last_update.stats.ok
+            ok = screen.latest.stats.ok
             await pilot.press("r")  # restart on the same port; the load goes on
-            assert await until(pilot, lambda: screen.last_update.status == RUNNING_
-                               and screen.last_update.stats.ok > ok + 5)
+            assert await until(pilot, lambda: screen.latest.status == RUNNING_
+                               and screen.latest.stats.ok > ok + 5)
             assert not screen.query_one("#lt-message").has_class("shown")
             new_pid = lt.server_pid
             assert new_pid != pid and pid_alive(new_pid)
 
             await pilot.press("question_mark")
-            assert isinstance(app.screen, LoadHelpScreen)
+            assert isinstance(app.screen, HelpScreen)
             await pilot.press("escape")
             assert app.screen is screen
 
@@ -120,12 +121,12 @@ def test_narrow_terminal_and_sync_waves_caption():
         async with app.run_test(size=(80, 24)) as pilot:
             screen = app.load_screen
             assert screen.has_class("-narrow")
-            assert await until(pilot, lambda: screen.last_update and screen.last_update.stats.w_queued >= 1)
+            assert await until(pilot, lambda: screen.latest and screen.latest.stats.w_queued >= 1)
             cap = text_of(screen, "#lt-caption")
             assert "pool of 3 threads" in cap and "busy" in cap
             view = screen.query_one("#lt-timeline", TimelineView)
             assert any(ln.kind == "thread" for ln in view.snapshot.lanes)
-            await pilot.press("t")  # hide thread lanes
+            await pilot.press("T")  # hide thread lanes
             assert await until(pilot, lambda: not any(ln.kind == "thread" for ln in view.snapshot.lanes))
             await pilot.press("l")  # one lane per request
             assert await until(pilot, lambda: any(ln.key.startswith("client-") for ln in view.snapshot.lanes))
@@ -149,7 +150,7 @@ def test_a_host_app_that_pushes_the_screen_and_quits_stops_everything():
         async with app.run_test(size=(100, 30)) as pilot:
             screen = app.screen
             assert isinstance(screen, LoadTestScreen)
-            assert await until(pilot, lambda: screen.last_update and screen.last_update.stats.ok >= 3)
+            assert await until(pilot, lambda: screen.latest and screen.latest.stats.ok >= 3)
             pid = screen.lt.server_pid
             assert pid_alive(pid)
             app.exit()
@@ -173,7 +174,7 @@ def test_escape_returns_to_the_host_screen_and_stops_the_server():
         async with app.run_test(size=(100, 30)) as pilot:
             screen = LoadTestScreen("/async", concurrency=2, delay=0.05)
             app.push_screen(screen)
-            assert await until(pilot, lambda: screen.last_update and screen.last_update.stats.ok >= 3)
+            assert await until(pilot, lambda: screen.latest and screen.latest.stats.ok >= 3)
             pid = screen.lt.server_pid
             await pilot.press("escape")
             await pilot.pause(0.2)

@@ -49,15 +49,15 @@ def test_screen_shows_a_recorded_feed_and_passes_its_view_options():
         app = LoadTestApp(loadtest=replay)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.load_screen
-            assert await until(pilot, lambda: replay.finished and screen.last_update is not None
-                               and screen.last_update.caption == last.caption)
+            assert await until(pilot, lambda: replay.finished and screen.latest is not None
+                               and screen.latest.caption == last.caption)
             assert "pool of 3 threads" in text_of(screen, "#lt-caption")
             assert "in flight" in text_of(screen, "#lt-stats") and "p95" in text_of(screen, "#lt-stats")
             view = screen.query_one("#lt-timeline", TimelineView)
             kinds = {ln.kind for ln in view.snapshot.lanes}
             assert {"loop", "client", "task", "thread"} <= kinds
 
-            await pilot.press("t")  # thread lanes off: a view option passed to update()
+            await pilot.press("T")  # thread lanes off: a view option passed to update()
             assert await until(pilot, lambda: not any(ln.kind == "thread" for ln in view.snapshot.lanes))
             assert replay.last_view.threads is False
             await pilot.press("h")  # handler lanes off
@@ -85,7 +85,7 @@ def test_a_typed_value_out_of_range_shows_the_knobs_rule_and_changes_nothing():
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.load_screen
             screen.notify = lambda message, **kw: seen.append(str(message))
-            assert await until(pilot, lambda: screen.last_update is not None)
+            assert await until(pilot, lambda: screen.latest is not None)
             await pilot.press("i")  # users is the selected knob
             await pilot.press(*"99999", "enter")
             await pilot.pause(0.1)
@@ -107,8 +107,8 @@ def test_keys_reach_the_load_test_only_through_its_interface():
         app = LoadTestApp(loadtest=replay)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.load_screen
-            assert await until(pilot, lambda: screen.last_update is not None)
-            await pilot.press("e")  # the next endpoint of the one table
+            assert await until(pilot, lambda: screen.latest is not None)
+            await pilot.press("n")  # the next endpoint of the one table
             assert replay.endpoint == "/async"
             await pilot.press("k", "k", "greater_than_sign")  # the pool: in a worker (an HTTP call)
             assert await until(pilot, lambda: ("pool_size", 4) in replay.calls)
@@ -116,12 +116,52 @@ def test_keys_reach_the_load_test_only_through_its_interface():
             assert await until(pilot, lambda: ("max_in_flight", 1) in replay.calls)
             await pilot.press("k", "greater_than_sign")  # the model: closed -> open, then the rate knob
             assert replay.model == "open" and screen.selected_knob() == "model"
-            await pilot.press("space")
-            assert await until(pilot, lambda: screen.last_update.status == "paused")
-            await pilot.press("x", "r")
+            await pilot.press("g")
+            assert await until(pilot, lambda: screen.latest.status == "paused")
+            await pilot.press("X", "r")
             assert await until(pilot, lambda: ("restart",) in replay.calls and ("kill_server",) in replay.calls)
             await pilot.press("q")
             await pilot.pause(0.1)
 
     asyncio.run(go())
     assert ("stop",) in replay.calls
+
+
+def test_space_freezes_everything_shown_while_the_feed_goes_on():
+    import threading
+
+    replay = ReplayLoad.from_file(CAPTURE)
+    last = replay.updates[-1]
+    gate = threading.Event()  # holds the feed after its first update until the screen is frozen
+    first_update = replay.update
+
+    def gated_update(view=None):
+        if replay._i >= 1:
+            gate.wait(10)
+        return first_update(view)
+
+    replay.update = gated_update
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: screen.latest is not None)
+            await pilot.press("space")
+            assert screen.frozen
+            shown = (text_of(screen, "#lt-caption"), text_of(screen, "#lt-stats"))
+            t_end = screen.query_one("#lt-timeline", TimelineView).snapshot.t_end
+            v0 = screen.latest.version
+            gate.set()
+            assert await until(pilot, lambda: replay.finished and screen.latest.caption == last.caption)
+            assert screen.latest.version != v0  # updates kept arriving while frozen
+            assert last.snapshot.t_end != t_end
+            assert (text_of(screen, "#lt-caption"), text_of(screen, "#lt-stats")) == shown
+            assert screen.query_one("#lt-timeline", TimelineView).snapshot.t_end == t_end
+            await pilot.press("space")  # live again: the newest update at once
+            assert not screen.frozen
+            assert text_of(screen, "#lt-caption") == str(last.caption)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())

@@ -48,9 +48,9 @@ from .app_knobs import KnobsMixin
 from .app_replay import SPEEDS, ReplayMixin
 from .messages import FeedFailed, FeedUpdated
 from .producer import produce
-from .screens.help import HelpScreen
+from .screens.help import SCENARIO_HELP, HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
-from .timeline_view import LEGEND, PARTIAL_NOTE, TimelineView
+from .timeline_view import LEGEND, TimelineView
 from .widgets.knobs import KnobPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
@@ -501,13 +501,16 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
-        self.push_screen(HelpScreen(LEGEND, self.HELP_KEYS, PARTIAL_NOTE))
+        self.push_screen(HelpScreen(SCENARIO_HELP, self.HELP_KEYS))
 
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
         timeline = self._q(TimelineView) if screen is self._main_screen else None
-        commands = [(title, help_text, partial(self.run_action, action))
-                    for title, help_text, action in keymap.palette(keymap.SCENARIO)]
+        # the palette of the screen on top, from the one keymap (the load screen's own actions)
+        kind = getattr(screen, "KEYMAP", keymap.SCENARIO)
+        target = self if kind == keymap.SCENARIO else screen
+        commands = [(title, help_text, partial(target.run_action, action))
+                    for title, help_text, action in keymap.palette(kind)]
         if timeline is not None:
             commands += [
                 ("Zoom in", "timeline: fewer seconds per column (+)", timeline.action_zoom_in),

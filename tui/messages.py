@@ -38,6 +38,13 @@ class FeedFailed(Message, bubble=False):
 
 
 @dataclass
+class RoutesFound(Message, bubble=False):
+    """The served app's GET routes (a user app's, from its /openapi.json)."""
+
+    routes: tuple
+
+
+@dataclass
 class KnobSelected(Message):
     """The knob panel's cursor moved to parameter ``index``."""
 

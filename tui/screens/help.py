@@ -1,6 +1,12 @@
-"""The help screen: what the colours mean (from the timeline's LEGEND) and every key."""
+"""The one help screen of every screen: what it shows, what the colours mean, every key.
+
+Each screen opens :class:`HelpScreen` with its own :class:`HelpText` (``SCENARIO_HELP`` or
+``LOAD_HELP``) and its keys from the one keymap (:func:`coffeeshop_tui.tui.keymap.help_rows`).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
@@ -9,6 +15,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from ..timeline_view import LEGEND, PARTIAL_NOTE
 
 INTRO = (
     "Every lane is MEASURED from real running code: the scenario runs in a child process "
@@ -45,8 +53,42 @@ def keys_table(keys: list[tuple[str, str]]) -> Table:
     return t
 
 
+CLIENT_LEGEND = [
+    ("queued", "┄", "#c061cb", "client lane: waiting in the client for its turn or a connection"),
+    ("waiting", "─", "#8b949e", "client lane: sent, waiting for the server's answer"),
+    ("running", "█", "#3fb950", "client lane: reading the answer"),
+    ("blocked", "▓", "#e5484d", "client lane: the request FAILED (timeout, 503, refused...)"),
+]
+
+LOAD_INTRO = (
+    "The server (uvicorn, 1 worker) runs in a child process on 127.0.0.1; its event "
+    "loop is recorded. The load generator runs here. Both stamp time.monotonic_ns(), so "
+    "every lane shares one time axis. Top: the server's event loop and worker threads. "
+    "Below: one lane per user, its requests one after another (l: one lane per request "
+    "instead), and under it the server tasks that handled them (matched by the "
+    "x-request-id header). Move the cursor onto a segment to see its request id."
+)
+
+
+@dataclass(frozen=True)
+class HelpText:
+    """What a screen's help says besides its keys."""
+
+    title: str
+    intro: str
+    legends: tuple = ()
+    note: str = ""
+    panels: tuple = ()
+
+
+SCENARIO_HELP = HelpText("coffeeshop-tui: watch Python's event loop", INTRO, (LEGEND,), PARTIAL_NOTE,
+                         tuple(PANELS))
+LOAD_HELP = HelpText("Load test: a real FastAPI server under real load", LOAD_INTRO,
+                     (LEGEND, CLIENT_LEGEND))
+
+
 class HelpScreen(ModalScreen[None]):
-    """Shows the legend and the keys. Escape, q or ? closes it."""
+    """Shows a screen's help text, its legend and its keys. Escape, q or ? closes it."""
 
     BINDINGS = [
         Binding("escape,q,question_mark,f1", "dismiss", "Close help"),
@@ -61,22 +103,24 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .help-title { text-style: bold; color: $accent; margin-top: 1; }
     """
 
-    def __init__(self, legend, keys: list[tuple[str, str]], note: str = "") -> None:
+    def __init__(self, text: HelpText, keys: list[tuple[str, str]]) -> None:
         super().__init__()
-        self.legend = legend
+        self.text = text
         self.keys = keys
-        self.note = note
 
     def compose(self) -> ComposeResult:
+        text = self.text
         with VerticalScroll(id="help-body"):
-            yield Static("coffeeshop-tui: watch Python's event loop", classes="help-title")
-            yield Static(INTRO)
+            yield Static(text.title, classes="help-title")
+            yield Static(text.intro)
             yield Static("Colours", classes="help-title")
-            yield Static(legend_table(self.legend))
-            if self.note:
-                yield Static(Text(self.note, style="dim"))
+            for legend in text.legends:
+                yield Static(legend_table(legend))
+            if text.note:
+                yield Static(Text(text.note, style="dim"))
             yield Static("Keys", classes="help-title")
             yield Static(keys_table(self.keys))
-            yield Static("Panels", classes="help-title")
-            yield Static(keys_table(PANELS))
+            if text.panels:
+                yield Static("Panels", classes="help-title")
+                yield Static(keys_table(list(text.panels)))
             yield Static(Text("escape / q / ? closes this help", style="dim"))

@@ -31,15 +31,13 @@ rendering and key actions.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -61,39 +59,16 @@ from coffeeshop_tui.scenarios.web.loadtest import (
 from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
 from ..timeline_view import LEGEND, TimelineView
-from .load_help import CLIENT_LEGEND, LoadHelpScreen  # noqa: F401 (LoadHelpScreen: re-exported)
+from .. import keymap
+from ..messages import FeedFailed, FeedUpdated, RoutesFound
+from ..producer import paced, produce
+from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 
-MAX_HZ = 20.0
+LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
 
 def _endpoint_what(path: str) -> str:
     return next((e.short for e in ENDPOINTS if e.path == path), "")
-
-
-# ----------------------------------------------------------------------------- messages
-@dataclass
-class LoadUpdated(Message):
-    """A new immutable view of the load test (<= 20 Hz; a newer one replaces an unhandled one)."""
-
-    update: LoadUpdate
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, LoadUpdated)
-
-
-@dataclass
-class LoadFailed(Message):
-    """Starting (or restarting) the server failed, or a knob could not be applied."""
-
-    error: str
-    title: str = "load test"
-
-
-@dataclass
-class RoutesFound(Message):
-    """The served app's GET routes (a user app's, from its /openapi.json)."""
-
-    routes: tuple
 
 
 # ----------------------------------------------------------------------------- the screen
@@ -103,41 +78,11 @@ class LoadTestScreen(ModalScreen[None]):
 
     CSS_PATH = "load.tcss"
     AUTO_FOCUS = "#lt-timeline"
+    KEYMAP = keymap.LOAD  # its keys, help and palette entries in the one keymap
 
     BINDINGS = [
-        Binding("q,escape", "close", "Back"),
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("e", "endpoint(1)", "Endpoint"),
-        Binding("E", "endpoint(-1)", "Prev endpoint", show=False),
-        Binding("k", "knob_next(1)", "Knob", show=False),
-        Binding("K", "knob_next(-1)", "Prev knob", show=False),
-        Binding("less_than_sign", "knob_nudge(-1)", "Knob -", key_display="<"),
-        Binding("greater_than_sign", "knob_nudge(1)", "Knob +", key_display=">"),
-        Binding("i", "knob_edit", "Set knob", show=False),
-        Binding("space", "toggle_load", "Pause", key_display="␣"),
-        Binding("r", "restart", "Restart server"),
-        Binding("x", "kill", "Kill server", show=False),
-        Binding("h", "toggle_handlers", "Handler lanes", show=False),
-        Binding("t", "toggle_threads", "Thread lanes", show=False),
-        Binding("l", "toggle_lane_mode", "Lanes: users/requests", show=False),
+        *keymap.bindings(keymap.LOAD),
         *[Binding(str(i + 1), f"endpoint_at({i})", f"endpoint {i + 1}", show=False) for i in range(9)],
-    ]
-
-    HELP_KEYS = [
-        ("e / E", "next / previous endpoint (or pick one in the list and press enter)"),
-        ("1-9", "endpoint by its place in the list"),
-        ("k / K", "select the next / previous knob"),
-        ("< / >", "turn the selected knob down / up (live: new requests use it)"),
-        ("i", "type a value for the selected knob"),
-        ("space", "pause / resume the load"),
-        ("r", "restart the server (after a crash or a failed start)"),
-        ("x", "kill the server (see what a crash looks like)"),
-        ("h", "show / hide the server handler lane under each request"),
-        ("t", "show / hide the worker-thread lanes"),
-        ("l", "one lane per user (rows stay put) / one lane per request (newest first)"),
-        ("+ / - / 0", "zoom in / out / fit (timeline focused)"),
-        ("← / → / end", "pan / back to the live edge"),
-        ("q / escape", "leave: stops the load and the server"),
     ]
 
     def __init__(
@@ -178,7 +123,8 @@ class LoadTestScreen(ModalScreen[None]):
         #: what the lanes show; swapped whole (immutable), the producer passes it to update()
         self.view = ViewOptions(handlers=True, threads=True, lane_mode=self.lt.lane_mode)
         self.knob_index = 0
-        self.last_update: LoadUpdate | None = None
+        self.latest: LoadUpdate | None = None  # the newest update (shown unless frozen)
+        self.frozen = False  # space: the display is paused
         self._last_status = ""
         self._auto_zoomed = False
         self._lt_closed = False
@@ -269,31 +215,27 @@ class LoadTestScreen(ModalScreen[None]):
             if not lt.demo and lt.routes:
                 self.post_message(RoutesFound(lt.routes))
         except (ServerError, LoadTestError) as exc:
-            self.post_message(LoadFailed(str(exc), START_FAILED))
+            self.post_message(FeedFailed(LOAD_FEED, str(exc), START_FAILED))
         except Exception as exc:  # never crash the app
-            self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}", START_FAILED))
-        period = 1.0 / MAX_HZ
-        while not worker.is_cancelled and not self._lt_closed:
-            t0 = time.monotonic()
-            try:
-                update = lt.update(view=self.view)
-            except Exception as exc:  # pragma: no cover - a bug: show it, keep going
-                self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}", "measuring failed"))
-                time.sleep(0.5)
-                continue
-            if worker.is_cancelled or self._lt_closed:
-                break
-            self.post_message(LoadUpdated(update))
-            took = time.monotonic() - t0
-            # <= 20 Hz, and never more than ~1/3 of a core (the load generator shares the GIL)
-            time.sleep(max(period - took, 2 * took, 0.005))
+            self.post_message(FeedFailed(LOAD_FEED, f"{type(exc).__name__}: {exc}", START_FAILED))
 
-    @on(LoadUpdated)
-    def _apply(self, message: LoadUpdated) -> None:
-        if self._lt_closed or not self.is_mounted:
+        def stopped() -> bool:
+            return worker.is_cancelled or self._lt_closed
+
+        # <= 20 Hz, and building takes at most ~1/3 of a core (the load generator shares the GIL)
+        updates = paced(lambda: lt.update(view=self.view), share=1 / 3, stopped=stopped)
+        produce(self, LOAD_FEED, updates, stopped, title="measuring failed")
+
+    def on_feed_updated(self, message: FeedUpdated) -> None:
+        if self._lt_closed or not self.is_mounted or message.feed != LOAD_FEED:
             return
         u = message.update
-        self.last_update = u
+        self.latest = u
+        if self.frozen:
+            return  # paused: everything shown stays as it was (space resumes)
+        self._apply(u)
+
+    def _apply(self, u: LoadUpdate) -> None:
         with self.app.batch_update():
             view = self.query_one("#lt-timeline", TimelineView)
             view.update_snapshot(u.snapshot)
@@ -326,8 +268,7 @@ class LoadTestScreen(ModalScreen[None]):
                 break
             view.zoom(-1)
 
-    @on(LoadFailed)
-    def _failed(self, message: LoadFailed) -> None:
+    def on_feed_failed(self, message: FeedFailed) -> None:
         if self._lt_closed:
             return
         if message.title == START_FAILED:  # stays until the server is up (the updates clear it)
@@ -514,7 +455,7 @@ class LoadTestScreen(ModalScreen[None]):
                 self.lt.set_max_in_flight(value)
                 text = f"503 limit: {value or 'off'}"
         except (LoadTestError, ServerError) as exc:
-            self.post_message(LoadFailed(str(exc), KNOBS[name].label))
+            self.post_message(FeedFailed(LOAD_FEED, str(exc), KNOBS[name].label))
             return
         self.app.call_from_thread(self.notify, text, timeout=2)
 
@@ -547,13 +488,13 @@ class LoadTestScreen(ModalScreen[None]):
         self.set_knob(name, value)
 
     def action_toggle_load(self) -> None:
-        u = self.last_update
+        u = self.latest
         if u is not None and u.status == "paused":
             self.lt.resume()
             self.notify("load resumed", timeout=2)
         else:
             self.lt.pause()
-            self.notify("load paused (space resumes)", timeout=2)
+            self.notify("load paused (g resumes)", timeout=2)
 
     def action_restart(self) -> None:
         self._restart()
@@ -568,7 +509,7 @@ class LoadTestScreen(ModalScreen[None]):
             else:
                 lt.restart()
         except (ServerError, LoadTestError) as exc:
-            self.post_message(LoadFailed(str(exc), START_FAILED))
+            self.post_message(FeedFailed(LOAD_FEED, str(exc), START_FAILED))
             return
         if not lt.demo and lt.routes:
             self.post_message(RoutesFound(lt.routes))
@@ -596,7 +537,15 @@ class LoadTestScreen(ModalScreen[None]):
         self.notify("worker-thread lanes " + ("shown" if self.view.threads else "hidden"), timeout=2)
 
     def action_help(self) -> None:
-        self.app.push_screen(LoadHelpScreen(self.HELP_KEYS))
+        self.app.push_screen(HelpScreen(LOAD_HELP, keymap.help_rows(keymap.LOAD)))
+
+    def action_toggle_pause(self) -> None:
+        """Freeze / unfreeze everything shown (the load and the server go on)."""
+        self.frozen = not self.frozen
+        if not self.frozen and self.latest is not None:
+            self._apply(self.latest)
+        self.notify("display paused: the load goes on (space resumes)" if self.frozen
+                    else "display live", timeout=2)
 
     # ------------------------------------------------------------------ cursor
     @on(TimelineView.SegmentFocused)
