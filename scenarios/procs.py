@@ -1,23 +1,56 @@
-"""Child-process plumbing shared by the scenario runner and the web server."""
+"""Child-process plumbing: the one spawner every child of ours is started with.
+
+Parent side::
+
+    child = spawn("coffeeshop_tui.scenarios.child", [arg, ...], stdout=PIPE, ...)
+    child.pid / child.proc          # the subprocess.Popen
+    child.stop(term_s=0.0)          # (SIGTERM the group, wait term_s,) SIGKILL the group, reap
+    child.kill_group(sig)           # signal the whole process group
+
+:func:`spawn` owns the rules: ``python -P -m MODULE`` (:func:`safe_python`), a new session
+(the child leads its own process group, so one signal reaches everything it started), forked
+from the main thread or from one long-lived spawner thread (PR_SET_PDEATHSIG fires when the
+*thread* that forked the child ends), every live child stopped at exit (atexit).
+
+Child side, first thing in ``main()``::
+
+    parent = child_setup()          # dies with the parent; guards the group
+
+:func:`child_setup` asks Linux to SIGKILL the child when the parent dies (also by SIGKILL),
+exits at once if the parent is already gone, and forks a tiny *guardian* that SIGKILLs the
+child's whole process group as soon as the child exits, for any reason. So nothing the child
+started (process-pool workers, forked grandchildren, a grandchild holding our pipes open)
+outlives it; only a process that leaves the group on purpose (setsid) escapes.
+"""
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
 import ctypes
 import ctypes.util
 import os
+import select
 import signal
+import subprocess
 import sys
+import threading
+import time
+import weakref
 
 PR_SET_PDEATHSIG = 1
+PARENT_ENV = "COFFEESHOP_PARENT_PID"
+PIPE = subprocess.PIPE
+DEVNULL = subprocess.DEVNULL
 
 
-def set_pdeathsig() -> bool:
-    """Ask Linux to SIGKILL this process when its parent (the thread that forked it) dies."""
+def set_pdeathsig(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent (the thread that forked it) dies."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        return libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
@@ -30,6 +63,17 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
+def group_alive(pgid: int) -> bool:
+    """True while any process of the group exists (zombies count: reap the leader first)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def safe_python() -> list[str]:
     """The interpreter command for a child: ``-P`` keeps the current folder off ``sys.path``.
 
@@ -37,3 +81,191 @@ def safe_python() -> list[str]:
     a ``selectors.py`` or ``scenarios/`` package there cannot shadow the stdlib or ours.
     """
     return [sys.executable, "-P"]
+
+
+class Tail:
+    """The last ``max_bytes`` a child wrote to a stream (its stderr): bounded in bytes."""
+
+    def __init__(self, max_bytes: int = 16 << 10) -> None:
+        self.max_bytes = max_bytes
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            self._buf += data
+            if len(self._buf) > self.max_bytes:
+                del self._buf[: len(self._buf) - self.max_bytes]
+
+    def read_from(self, stream) -> None:
+        """Read ``stream`` (binary) to EOF in chunks, keeping the tail."""
+        read = getattr(stream, "read1", stream.read)
+        try:
+            while chunk := read(1 << 16):
+                self.feed(chunk)
+        except (OSError, ValueError):
+            pass
+
+    @property
+    def size(self) -> int:
+        return len(self._buf)
+
+    def text(self) -> str:
+        with self._lock:
+            return bytes(self._buf).decode("utf-8", "replace")
+
+    def lines(self) -> list[str]:
+        return self.text().splitlines()
+
+    def last_line(self, max_chars: int = 300) -> str:
+        """The last non-blank line, clipped (for a one-line error message)."""
+        for line in reversed(self.lines()):
+            if line.strip():
+                line = line.strip()
+                return line if len(line) <= max_chars else line[:max_chars] + "..."
+        return ""
+
+
+# ------------------------------------------------------------------------------ parent side
+_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+_live: "weakref.WeakSet[Child]" = weakref.WeakSet()
+
+
+class Child:
+    """One child process leading its own process group (pgid == pid)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._lock = threading.Lock()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        kill_group(self.pid, sig)
+
+    def stop(self, term_s: float = 0.0) -> int | None:
+        """End the child and everything in its group, and reap it. Idempotent, any thread.
+
+        ``term_s`` > 0: SIGTERM first and give it that long to finish cleanly.
+        """
+        with self._lock:
+            proc = self.proc
+            if term_s > 0 and proc.poll() is None:
+                self.kill_group(signal.SIGTERM)
+                try:
+                    proc.wait(term_s)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.kill_group(signal.SIGKILL)  # also stragglers when the leader has exited
+            try:
+                code = proc.wait(10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
+                code = None
+            for stream in (proc.stdin,):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+            _live.discard(self)
+            return code
+
+
+def spawn(module: str, args: list[str] = (), *, stdin=PIPE, stdout=PIPE, stderr=PIPE,
+          pass_fds: tuple[int, ...] = (), cwd: str | None = None,
+          env: dict[str, str] | None = None) -> Child:
+    """Start ``python -P -m module *args`` as the leader of a new process group.
+
+    ``stdin`` defaults to a pipe: its write end closes when we die, one more way for the
+    child to notice. ``env`` adds to (does not replace) this process's environment.
+    """
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env["PYTHONUNBUFFERED"] = "1"
+    full_env[PARENT_ENV] = str(os.getpid())
+    cmd = [*safe_python(), "-m", module, *args]
+    kwargs = dict(stdin=stdin, stdout=stdout, stderr=stderr, pass_fds=tuple(pass_fds), cwd=cwd,
+                  env=full_env, start_new_session=True)
+    proc = _fork_from_long_lived_thread(cmd, kwargs)
+    child = Child(proc)
+    _live.add(child)
+    return child
+
+
+def _fork_from_long_lived_thread(cmd: list[str], kwargs: dict) -> subprocess.Popen:
+    global _spawner
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(cmd, **kwargs)
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="coffeeshop-spawner")
+    return _spawner.submit(subprocess.Popen, cmd, **kwargs).result()
+
+
+def live_children() -> list[Child]:
+    return [c for c in list(_live) if c.alive()]
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop every child :func:`spawn` started that is still running (the last line of defence)."""
+    for child in list(_live):
+        try:
+            child.stop()
+        except Exception:
+            pass
+
+
+# ------------------------------------------------------------------------------- child side
+def child_setup(parent: int | None = None) -> int:
+    """Call first in a child's ``main()``: die with the parent; guard the process group.
+
+    Returns the parent's pid (from ``parent``, else the spawner's environment variable).
+    """
+    if parent is None:
+        parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    set_pdeathsig()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    _start_guardian()
+    return parent
+
+
+def _start_guardian() -> None:
+    """Fork a process that SIGKILLs our process group once we have exited."""
+    me = os.getpid()
+    if os.getpgrp() != me:  # not a group leader: the group is not ours to kill
+        return
+    try:
+        pidfd = os.pidfd_open(me)
+    except (AttributeError, OSError):
+        pidfd = None
+    pid = os.fork()
+    if pid:
+        if pidfd is not None:
+            os.close(pidfd)
+        return
+    try:  # the guardian: hold nothing of the child's (pipes must reach EOF without us)
+        keep = {pidfd} if pidfd is not None else set()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd > 2 and fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while os.getppid() == me:
+                time.sleep(0.1)
+        os.killpg(me, signal.SIGKILL)
+    finally:
+        os._exit(0)
