@@ -63,15 +63,24 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes in a process group (Linux: /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[2] == str(pgid) and fields[0] != "Z":
+                out.append(int(name))
+    return out
+
+
 def group_alive(pgid: int) -> bool:
-    """True while any process of the group exists (zombies count: reap the leader first)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """True while a live process of the group exists."""
+    return bool(group_members(pgid))
 
 
 def safe_python() -> list[str]:

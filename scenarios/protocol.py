@@ -50,15 +50,18 @@ def decode(line: bytes | str) -> dict | None:
 
 
 def clip(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    """A printed line, shortened to ``limit`` characters with a note of how much was cut."""
-    if len(text) <= limit:
-        return text
-    return clipped(text[:limit], len(text) - limit)
+    """A printed line, at most ``limit`` characters, ending in a note of how much was cut."""
+    return clipped(text, 0, limit)
 
 
-def clipped(kept: str, cut: int) -> str:
-    """The kept start of a line that was ``cut`` characters longer."""
-    return f"{kept}... [{cut} more characters]" if cut else kept
+def clipped(kept: str, cut: int, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """The same for a line of which only the start (``kept``) is at hand: ``cut`` more
+    characters followed it. A clipped line is never clipped again."""
+    total = len(kept) + cut
+    if total <= limit:
+        return kept
+    keep = max(0, limit - len(f"... [{total} more characters]"))
+    return f"{kept[:keep]}... [{total - keep} more characters]"
 
 
 class Writer:
@@ -82,7 +85,7 @@ class Reader:
     def __init__(self, f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> None:
         self._f = f
         self.max_line = max_line
-        self.skipped = 0  # lines too long, or not messages
+        self.skipped = 0  # lines too long, or not messages (blank lines aside)
 
     def __iter__(self) -> Iterator[dict]:
         readline = self._f.readline
@@ -99,7 +102,7 @@ class Reader:
                 continue
             msg = decode(line)
             if msg is None:
-                self.skipped += 1
+                self.skipped += bool(line.strip())
                 continue
             yield msg
 
