@@ -25,7 +25,7 @@ import json
 import threading
 from typing import IO, Iterator
 
-MAX_LINE_BYTES = 8 << 20  # one protocol line (a batch) at most; longer lines are skipped
+MAX_LINE_BYTES = 32 << 20  # one protocol line (a batch) at most; longer lines are skipped
 MAX_OUTPUT_CHARS = 2000  # one printed line is kept up to this many characters
 _CHUNK = 1 << 16
 

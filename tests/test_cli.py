@@ -140,6 +140,7 @@ def test_a_file_that_hangs_at_import_is_an_error_in_bounded_time(command):
     assert DESCRIBE_TIMEOUT_S <= took < DESCRIBE_TIMEOUT_S + 30
 
 
+@pytest.mark.slow
 def test_a_trace_is_not_left_behind_by_a_run_that_never_started(tmp_path):
     trace = tmp_path / "t.json"
     out = cli("run", "sync-barista", "--set", "customers=0", "--trace", str(trace))
@@ -157,6 +158,7 @@ def test_a_run_stopped_before_it_started_has_no_wall_time():
     assert "wall" not in out.stdout and out.stdout == ""
 
 
+@pytest.mark.slow
 def test_user_scenario_file_is_not_imported_by_the_parent():
     from coffeeshop_tui.scenarios.catalog import all_scenarios, find
 
@@ -171,6 +173,7 @@ def test_user_scenario_file_is_not_imported_by_the_parent():
     assert not [m for m in set(sys.modules) - before if getattr(sys.modules[m], "__file__", "") == path]
 
 
+@pytest.mark.slow
 def test_ideal_times_come_from_the_child():
     # user_scenarios.py's ideal() is a lambda in the file: only the child can call it
     out = cli("--scenario-file", os.path.join(DATA, "user_scenarios.py"), "run", "two-waiters",

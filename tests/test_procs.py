@@ -97,6 +97,7 @@ def test_clip_keeps_a_note_of_what_was_cut():
 
 
 # ------------------------------------------------------------------ scenario files in children
+@pytest.mark.slow
 def test_describe_tells_names_params_groups_lessons_and_source():
     path = os.path.join(DATA, "user_scenarios.py")
     [sc] = describe_file(path)
@@ -109,6 +110,7 @@ def test_describe_tells_names_params_groups_lessons_and_source():
         sc.resolve({"wait_s": "9"})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem, needle", [
     ("broken_scenarios.py", "NameError"),
     ("exits_at_import.py", "exited with status 3 while loading"),
