@@ -10,7 +10,6 @@ that hangs, loops, exits or crashes at import is a one-line :class:`ScenarioErro
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import threading
 
@@ -52,13 +51,13 @@ def import_user_file(path: str) -> list[Scenario]:
 def describe_file(path: str, timeout: float = DESCRIBE_TIMEOUT_S) -> list[Scenario]:
     """What a scenario file declares, learnt from a child process within ``timeout`` seconds."""
     from .procs import Tail, spawn
-    from .protocol import read_messages
+    from .protocol import read_messages, spec_arg
 
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise ScenarioError(f"scenario file not found: {path}")
     spec = {"mode": "describe", "scenario_file": path, "parent": os.getpid()}
-    child = spawn(CHILD_MODULE, [json.dumps(spec)])
+    child = spawn(CHILD_MODULE, [spec_arg(spec)])
     found: dict = {}
     tail = Tail()
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import sys
 import threading
 import traceback
 
 from .procs import child_setup
-from .protocol import MAX_OUTPUT_CHARS, Writer, clipped, decode
+from .protocol import MAX_OUTPUT_CHARS, Writer, clipped, decode, read_spec
 from .recorder import Recorder, now_ns
 
 FLUSH_S = 0.05
@@ -120,7 +119,7 @@ def _describe(spec: dict, chan: Channel) -> int:
 
 
 def main() -> int:
-    spec = json.loads(sys.argv[1])  # the spec is an argument, not a protocol message
+    spec = read_spec(sys.argv[1])
     parent = child_setup(spec.get("parent"))
     # Our protocol owns the real stdout; fd 1 becomes stderr for stray C-level writes.
     chan = Channel(os.dup(1))

@@ -8,6 +8,7 @@ The scenario child (``scenarios/child.py``), the server child's recorder events
     for msg in read_messages(f):         # a binary stream; bounded memory per line
         ...
     decode(line) -> dict | None          # one line (bytes or str); None if not a message
+    spec_arg(spec) / read_spec(arg)      # the scenario child's spec, its one argument
 
 Message types (``type``): ``start`` (t, pid, scenario, params, ideal), ``batch`` (recorder
 data plus ``output``: [t, line] pairs), ``knob`` (t, name, value, ideal), ``knob-error``
@@ -33,6 +34,15 @@ _CHUNK = 1 << 16
 def encode(msg: dict) -> bytes:
     """One message as one line of compact JSON (UTF-8, ending in a newline)."""
     return (json.dumps(msg, separators=(",", ":"), default=repr) + "\n").encode("utf-8")
+
+
+def spec_arg(spec: dict) -> str:
+    """The scenario child's spec (what to run or describe) as its command-line argument."""
+    return json.dumps(spec, separators=(",", ":"))
+
+
+def read_spec(arg: str) -> dict:
+    return json.loads(arg)
 
 
 def decode(line: bytes | str) -> dict | None:

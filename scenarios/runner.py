@@ -8,14 +8,13 @@ inside ``async def``; the child exits by itself when its parent dies (even by SI
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from typing import Callable
 
 from .procs import Child, Tail, spawn
-from .protocol import Writer, read_messages
+from .protocol import Writer, read_messages, spec_arg
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
@@ -69,7 +68,7 @@ class ScenarioRun:
             "block_ms": self.block_ms,
             "parent": os.getpid(),
         }
-        self._child = spawn("coffeeshop_tui.scenarios.child", [json.dumps(spec)])
+        self._child = spawn("coffeeshop_tui.scenarios.child", [spec_arg(spec)])
         self._control = Writer(self._child.proc.stdin)
         self.pid = self._child.pid
         self._reader = threading.Thread(target=self._read, name=f"run-{self.scenario}", daemon=True)

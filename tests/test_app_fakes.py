@@ -13,7 +13,6 @@ Re-record them with::
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
@@ -51,7 +50,7 @@ def record_capture(name: str, params: dict, path: str, scenario_file: str | None
     """Run the scenario's child process for real and save what it wrote."""
     spec = {"scenario": name, "params": params, "scenario_file": scenario_file,
             "block_ms": block_ms, "parent": os.getpid()}
-    child = spawn("coffeeshop_tui.scenarios.child", [json.dumps(spec)], cwd=ROOT)
+    child = spawn("coffeeshop_tui.scenarios.child", [protocol.spec_arg(spec)], cwd=ROOT)
     lines = []
     deadline = time.monotonic() + timeout
     try:
