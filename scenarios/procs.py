@@ -30,12 +30,10 @@ import concurrent.futures
 import ctypes
 import ctypes.util
 import os
-import select
 import signal
 import subprocess
 import sys
 import threading
-import time
 import weakref
 
 PR_SET_PDEATHSIG = 1
@@ -243,38 +241,44 @@ def child_setup(parent: int | None = None) -> int:
     return parent
 
 
+_GUARDIAN = """
+import os, select, signal, sys, time
+leader = int(sys.argv[1])
+if os.getppid() == leader:
+    try:
+        fd = os.pidfd_open(leader)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while os.getppid() == leader:
+            time.sleep(0.1)
+os.killpg(leader, signal.SIGKILL)
+"""
+
+
 def _start_guardian() -> None:
-    """Fork a process that SIGKILLs our process group once we have exited."""
+    """Start a process that SIGKILLs our process group once we have exited.
+
+    It is a fresh, isolated interpreter (fork + exec), holding none of our files: the pipes
+    we write to reach EOF without it, and it does not look like us in ``ps``.
+    """
     me = os.getpid()
     if os.getpgrp() != me:  # not a group leader: the group is not ours to kill
         return
-    try:
-        pidfd = os.pidfd_open(me)
-    except (AttributeError, OSError):
-        pidfd = None
-    pid = os.fork()
-    if pid:
-        if pidfd is not None:
-            os.close(pidfd)
+    if os.fork():
         return
-    try:  # the guardian: hold nothing of the child's (pipes must reach EOF without us)
-        keep = {pidfd} if pidfd is not None else set()
+    try:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd > 2 and fd not in keep:
+            if int(name) > 2:
                 try:
-                    os.close(fd)
+                    os.close(int(name))
                 except OSError:
                     pass
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if pidfd is not None:
-            select.select([pidfd], [], [])
-        else:
-            while os.getppid() == me:
-                time.sleep(0.1)
-        os.killpg(me, signal.SIGKILL)
+        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _GUARDIAN, str(me)])
     finally:
-        os._exit(0)
+        os._exit(1)
