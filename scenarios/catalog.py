@@ -16,6 +16,7 @@ import threading
 from .api import Scenario, ScenarioError, load_file
 from .baristas import MODULES
 
+#: how long a scenario file may take to load (import) in a child: describing it, or running it
 DESCRIBE_TIMEOUT_S = 10.0
 CHILD_MODULE = "coffeeshop_tui.scenarios.child"
 

@@ -13,13 +13,14 @@ import threading
 import time
 from typing import Callable
 
+from .catalog import DESCRIBE_TIMEOUT_S
 from .procs import Child, Tail, spawn
 from .protocol import Writer, read_messages, spec_arg
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
 KEEP_S = 300.0  # seconds of recording a run keeps (older data is dropped, and counted)
-LOAD_TIMEOUT_S = 10.0  # from start() to the child's start message (imports the scenario file)
+LOAD_TIMEOUT_S = DESCRIBE_TIMEOUT_S  # from start() to the child's start message (the file loads)
 END_GRACE_S = 2.0  # after the end message, the child has this long to exit by itself
 
 

@@ -247,10 +247,13 @@ def test_a_signalled_run_command_leaves_no_pool_worker(sig):
     tree: list[int] = []
     try:
         tree = _pool_tree(cli.pid, 2)
+        [group] = _children(cli.pid)  # the scenario child leads the group of all the rest
+        assert all(os.getpgid(p) == group for p in tree)
         cli.send_signal(sig)
         cli.wait(30)
         assert _wait_until(lambda: not any(map(pid_alive, tree)), 15), \
             [p for p in tree if pid_alive(p)]
+        assert _wait_until(lambda: not group_alive(group), 10)
         if sig != signal.SIGKILL:
             assert cli.returncode in (130, 128 + sig)
     finally:
