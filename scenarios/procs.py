@@ -34,7 +34,6 @@ import signal
 import subprocess
 import sys
 import threading
-import weakref
 
 PR_SET_PDEATHSIG = 1
 PARENT_ENV = "COFFEESHOP_PARENT_PID"
@@ -136,7 +135,7 @@ class Tail:
 # ------------------------------------------------------------------------------ parent side
 _spawner: concurrent.futures.ThreadPoolExecutor | None = None
 _spawner_lock = threading.Lock()
-_live: "weakref.WeakSet[Child]" = weakref.WeakSet()
+_live: "set[Child]" = set()  # until stopped (every owner stops its child when it ends)
 
 
 class Child:
@@ -219,7 +218,7 @@ def live_children() -> list[Child]:
 @atexit.register
 def stop_all() -> None:
     """Stop every child :func:`spawn` started that is still running (the last line of defence)."""
-    for child in list(_live):
+    for child in list(_live):  # a copy: stop() discards
         try:
             child.stop()
         except Exception:
