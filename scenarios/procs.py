@@ -17,10 +17,13 @@ Child side, first thing in ``main()``::
     parent = child_setup()          # dies with the parent; guards the group
 
 :func:`child_setup` asks Linux to SIGKILL the child when the parent dies (also by SIGKILL),
-exits at once if the parent is already gone, and forks a tiny *guardian* that SIGKILLs the
-child's whole process group as soon as the child exits, for any reason. So nothing the child
-started (process-pool workers, forked grandchildren, a grandchild holding our pipes open)
-outlives it; only a process that leaves the group on purpose (setsid) escapes.
+exits at once if the parent is already gone, and starts a *guardian* (a small isolated
+interpreter in the child's group, holding none of its files) that SIGKILLs the child's whole
+process group as soon as the child exits, for any reason. So nothing the child started
+(process-pool workers, forked grandchildren, a grandchild holding our pipes open) outlives it,
+not even when the parent was SIGKILLed; only a process that leaves the group on purpose
+(setsid) escapes. Other helpers: :class:`Tail` (a stream's last bytes, bounded),
+:func:`kill_group`, :func:`group_members`, :func:`set_pdeathsig`, :func:`safe_python`.
 """
 
 from __future__ import annotations
