@@ -15,7 +15,8 @@ objects. The app never touches a ``Timeline`` itself::
 
 * :class:`RunnerSource` (the default) runs the scenario in a child process through
   :class:`coffeeshop_tui.scenarios.runner.ScenarioRun`.
-* :class:`CaptureSource` replays a recorded capture (the child's JSON lines) through the
+* :class:`CaptureSource` replays a recorded capture (the child's protocol messages,
+  ``coffeeshop_tui.scenarios.protocol``) through the
   same Timeline -> Snapshot path: deterministic, for tests and for looking at a run again.
 
 Both build updates with :class:`UpdateBuilder`: snapshot (every update), stats, caption
