@@ -59,6 +59,7 @@ class ScenarioRun:
         self._reader: threading.Thread | None = None
         self._stderr = Tail()
         self._finished = threading.Event()
+        self._stopping = False
 
     # ------------------------------------------------------------------ control
     def start(self) -> "ScenarioRun":
@@ -83,7 +84,9 @@ class ScenarioRun:
     def _watch_loading(self) -> None:
         """A scenario file that is still importing after ``load_timeout`` is stopped."""
         deadline = time.monotonic() + self.load_timeout
-        while not self._finished.wait(0.05):
+        while True:
+            if self._finished.wait(0.05):
+                return
             with self.lock:
                 if self.status != STARTING:
                     return
@@ -112,6 +115,7 @@ class ScenarioRun:
         """Stop the child (and anything it started) now. Safe to call at any time."""
         child = self._child
         if child is not None:
+            self._stopping = True  # the reader then sees EOF as a stop, not as a crash
             was_running = child.alive()
             child.stop()  # SIGKILL the whole group (pool workers, grandchildren), reap
             with self.lock:
@@ -196,7 +200,11 @@ class ScenarioRun:
         if code is None:
             code = child.proc.returncode
         with self.lock:
-            if not ended and self.status in (STARTING, RUNNING):
+            if not ended and self.status in (STARTING, RUNNING) and self._stopping:
+                self.status = STOPPED
+                if self.timeline.start_ns is not None and self.timeline.end_ns is None:
+                    self.timeline.finish(time.monotonic_ns())
+            elif not ended and self.status in (STARTING, RUNNING):
                 self.status = FAILED
                 last = self._stderr.last_line()
                 self.error = self.error or (
