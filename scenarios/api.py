@@ -106,6 +106,17 @@ class Param:
             new = min(self.max, new)
         return self.kind(new)
 
+    def description(self) -> dict:
+        return {"name": self.name, "default": self.default, "min": self.min, "max": self.max,
+                "help": self.help, "choices": list(self.choices) if self.choices is not None else None,
+                "step": self.step}
+
+    @classmethod
+    def from_description(cls, d: dict) -> "Param":
+        choices = d.get("choices")
+        return cls(d["name"], d["default"], d.get("min"), d.get("max"), d.get("help", ""),
+                   tuple(choices) if choices is not None else None, d.get("step"))
+
     def describe(self) -> str:
         rng = ""
         if self.choices:
@@ -189,6 +200,34 @@ class Scenario:
             return None
         return self.ideal(params)
 
+    def ideal_or_none(self, params: dict) -> list[float] | None:
+        """``ideal_times`` as a JSON-ready list; None if there is none or it does not fit."""
+        try:
+            ideal = self.ideal_times(params)
+            return [float(ideal[0]), float(ideal[1])] if ideal is not None else None
+        except Exception:  # a user's ideal() that does not fit its params
+            return None
+
+    def description(self) -> dict:
+        """What the parent needs to know of a scenario, as JSON-ready data (no callables)."""
+        return {
+            "name": self.name, "lesson": self.lesson, "group": self.group,
+            "params": [p.description() for p in self.params],
+            "source_file": self.source_file, "module": self.module,
+            "has_ideal": self.ideal is not None,
+            "extra": {k: v for k, v in self.extra.items() if isinstance(v, (str, int, float, bool))},
+        }
+
+    @classmethod
+    def from_description(cls, d: dict) -> "Scenario":
+        """A scenario known by its description only (``main`` is None): it runs in a child."""
+        return cls(
+            name=str(d["name"]), lesson=str(d.get("lesson", "")), main=None,
+            params=tuple(Param.from_description(p) for p in d.get("params", ())),
+            group=str(d.get("group", "")), ideal=None, source_file=str(d.get("source_file", "")),
+            module=str(d.get("module", "")), extra=dict(d.get("extra") or {}),
+        )
+
     def source(self) -> str:
         try:
             with open(self.source_file, encoding="utf-8") as fh:
@@ -220,7 +259,12 @@ def scenario(name: str, lesson: str, params=(), group: str = "Barista scenarios"
 
 
 def load_file(path: str) -> list[Scenario]:
-    """Import a user's scenario file and return the scenarios it declares."""
+    """Import a user's scenario file and return the scenarios it declares.
+
+    Only ever called in a child process (``scenarios/child.py``): a file that hangs, loops or
+    exits at import must not take the CLI or the app with it. The parent learns what a file
+    declares from :func:`coffeeshop_tui.scenarios.catalog.describe_file`.
+    """
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise ScenarioError(f"scenario file not found: {path}")
@@ -244,7 +288,12 @@ def load_file(path: str) -> list[Scenario]:
                 line = f":{tb.tb_lineno}"
             tb = tb.tb_next
         raise ScenarioError(f"{path}{line}: {type(exc).__name__}: {exc}") from None
-    found = [v for v in vars(module).values() if isinstance(v, Scenario)]
+    found = list({id(v): v for v in vars(module).values() if isinstance(v, Scenario)}.values())
+    seen: set[str] = set()
+    for s in found:
+        if s.name in seen:
+            raise ScenarioError(f"{path}: declares two scenarios named {s.name!r}")
+        seen.add(s.name)
     if not found:
         raise ScenarioError(f"{path}: declares no scenario (decorate an async def with @scenario(...))")
     return [s if s.source_file else _with_source(s, path) for s in found]

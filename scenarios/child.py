@@ -1,71 +1,96 @@
 """The child process that runs one scenario on its own, recorded, event loop.
 
-Started by :mod:`coffeeshop_tui.scenarios.runner` as ``python -m coffeeshop_tui.scenarios.child SPEC_JSON``. It writes
-newline-delimited JSON messages to its stdout (the scenario's own ``print`` output is
-captured and sent as events), and exits when its parent goes away.
+Started by :mod:`coffeeshop_tui.scenarios.runner` (through ``procs.spawn``) as
+``python -P -m coffeeshop_tui.scenarios.child SPEC_JSON``. It writes protocol messages
+(``scenarios/protocol.py``) to its stdout (the scenario's own ``print`` output is captured,
+clipped and sent in batches), reads knob changes on its stdin, and dies with its parent.
+
+With ``"mode": "describe"`` in the spec it only imports the scenario file and answers with one
+``describe`` message (or ``error``): the parent never imports a user's file itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import sys
 import threading
 import traceback
 
-from .procs import set_pdeathsig
+from .procs import child_setup
+from .protocol import MAX_OUTPUT_CHARS, Writer, clipped, decode, read_spec
 from .recorder import Recorder, now_ns
 
 FLUSH_S = 0.05
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL us when the parent thread dies; also checked by polling."""
-    set_pdeathsig()
-    if os.getppid() != parent:
-        os._exit(1)
+MAX_PENDING_CHARS = 1 << 20  # printed between two flushes; more lines are dropped (counted)
 
 
 class _Output(io.TextIOBase):
-    """Captures what the scenario prints, line by line, with a timestamp."""
+    """Captures what the scenario prints, line by line, with a timestamp; bounded in size."""
 
     def __init__(self) -> None:
         self.lines: list = []
-        self._part = ""
+        self._lock = threading.Lock()
+        self._part: list[str] = []
+        self._part_len = 0
+        self._cut = 0
+        self._pending = 0
+        self._dropped = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        data = self._part + text
-        *full, self._part = data.split("\n")
         t = now_ns()
-        for line in full:
-            self.lines.append([t, line])
+        with self._lock:
+            start = 0
+            while True:
+                nl = text.find("\n", start)
+                self._add(text[start:nl] if nl >= 0 else text[start:])
+                if nl < 0:
+                    break
+                self._end_line(t)
+                start = nl + 1
         return len(text)
 
+    def _add(self, piece: str) -> None:
+        room = MAX_OUTPUT_CHARS - self._part_len
+        if room > 0 and piece:
+            keep = piece[:room]
+            self._part.append(keep)
+            self._part_len += len(keep)
+        self._cut += max(0, len(piece) - max(room, 0))
+
+    def _end_line(self, t: int) -> None:
+        line = clipped("".join(self._part), self._cut)
+        self._part, self._part_len, self._cut = [], 0, 0
+        if self._pending + len(line) > MAX_PENDING_CHARS:
+            self._dropped += 1
+            return
+        self.lines.append([t, line])
+        self._pending += len(line)
+
     def take(self) -> list:
-        n = len(self.lines)
-        out = self.lines[:n]
-        del self.lines[:n]
+        with self._lock:
+            out, self.lines, self._pending = self.lines, [], 0
+            if self._dropped:
+                out.append([now_ns(), f"[{self._dropped} printed lines dropped: too much output]"])
+                self._dropped = 0
         return out
 
 
 class Channel:
+    """Protocol messages to the parent; a parent that stopped listening ends us."""
+
     def __init__(self, fd: int) -> None:
-        self._f = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
-        self._lock = threading.Lock()
+        self._w = Writer(os.fdopen(fd, "wb", buffering=1 << 16))
 
     def send(self, msg: dict) -> None:
-        line = json.dumps(msg, separators=(",", ":"))
-        with self._lock:
-            try:
-                self._f.write(line + "\n")
-                self._f.flush()
-            except (BrokenPipeError, ValueError):
-                os._exit(0)  # the parent stopped listening
+        try:
+            self._w.send(msg)
+        except (BrokenPipeError, ValueError, OSError):
+            os._exit(0)  # the parent stopped listening
 
 
 def _where(exc: BaseException, files: set[str]) -> str:
@@ -79,27 +104,43 @@ def _where(exc: BaseException, files: set[str]) -> str:
     return where
 
 
+def _describe(spec: dict, chan: Channel) -> int:
+    """Import the scenario file and say what it declares (names, params, groups, lessons)."""
+    from .api import ScenarioError
+    from .catalog import import_user_file
+
+    try:
+        found = import_user_file(spec["scenario_file"])
+    except ScenarioError as exc:
+        chan.send({"type": "error", "message": str(exc)})
+        return 2
+    chan.send({"type": "describe", "scenarios": [s.description() for s in found]})
+    return 0
+
+
 def main() -> int:
-    spec = json.loads(sys.argv[1])
-    die_with_parent(spec["parent"])
+    spec = read_spec(sys.argv[1])
+    parent = child_setup(spec.get("parent"))
     # Our protocol owns the real stdout; fd 1 becomes stderr for stray C-level writes.
     chan = Channel(os.dup(1))
     os.dup2(2, 1)
     # The control channel owns the real stdin. The scenario gets /dev/null: a process pool
     # forked while our reader waits on sys.stdin would deadlock closing it.
-    ctl = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    ctl = os.fdopen(os.dup(0), "rb")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     sys.stdin = open(os.devnull, encoding="utf-8")
     output = _Output()
     sys.stdout = output
+    if spec.get("mode") == "describe":
+        return _describe(spec, chan)
 
     from .api import ScenarioError, knobs
-    from .catalog import find
+    from .catalog import find_in_child
 
     try:
-        sc = find(spec["scenario"], spec.get("scenario_file"))
+        sc = find_in_child(spec["scenario"], spec.get("scenario_file"))
         params = sc.resolve(spec.get("params") or {})
     except ScenarioError as exc:
         chan.send({"type": "error", "message": str(exc)})
@@ -122,32 +163,37 @@ def main() -> int:
 
     def streamer() -> None:
         while not stop.wait(FLUSH_S):
-            if os.getppid() != spec["parent"]:
+            if os.getppid() != parent:
                 os._exit(1)  # orphaned: never outlive the parent
             flush()
 
     knobs._set_all(params)
 
     def control() -> None:
-        """Knob changes from the parent, one JSON line each; EOF means the parent is gone."""
+        """Knob changes from the parent, one message a line; EOF means the parent is gone."""
         for line in ctl:
+            msg = decode(line)
             try:
-                msg = json.loads(line)
-                if msg.get("type") == "knob":
+                if msg is None:
+                    raise ValueError(line)
+                if msg["type"] == "knob":
                     p = sc.param(msg["name"])
                     value = p.parse(msg["value"]) if isinstance(msg["value"], str) and p.kind is not str \
                         else p.check(msg["value"])
                     knobs._set(p.name, value)
-                    chan.send({"type": "knob", "t": now_ns(), "name": p.name, "value": value})
+                    chan.send({"type": "knob", "t": now_ns(), "name": p.name, "value": value,
+                               "ideal": sc.ideal_or_none(knobs._values)})
             except ScenarioError as exc:
                 chan.send({"type": "knob-error", "message": str(exc)})
             except (ValueError, KeyError, TypeError):
-                chan.send({"type": "knob-error", "message": f"bad control message: {line.strip()[:80]}"})
+                text = line.decode("utf-8", "replace").strip()[:80]
+                chan.send({"type": "knob-error", "message": f"bad control message: {text}"})
         os._exit(1)  # stdin closed: the parent went away
 
     threading.Thread(target=control, name="coffeeshop-control", daemon=True).start()
     t0 = now_ns()
-    chan.send({"type": "start", "t": t0, "pid": os.getpid(), "scenario": sc.name, "params": params})
+    chan.send({"type": "start", "t": t0, "pid": os.getpid(), "scenario": sc.name, "params": params,
+               "ideal": sc.ideal_or_none(params)})
     th = threading.Thread(target=streamer, name="coffeeshop-stream", daemon=True)
     th.start()
     error = None

@@ -8,20 +8,20 @@ inside ``async def``; the child exits by itself when its parent dies (even by SI
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
-from collections import deque
 from typing import Callable
 
-from .procs import kill_group, safe_python
+from .catalog import DESCRIBE_TIMEOUT_S
+from .procs import Child, Tail, spawn
+from .protocol import Writer, read_messages, spec_arg
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
 KEEP_S = 300.0  # seconds of recording a run keeps (older data is dropped, and counted)
+LOAD_TIMEOUT_S = DESCRIBE_TIMEOUT_S  # from start() to the child's start message (the file loads)
+END_GRACE_S = 2.0  # after the end message, the child has this long to exit by itself
 
 
 class ScenarioRun:
@@ -34,12 +34,14 @@ class ScenarioRun:
         scenario_file: str | None = None,
         block_ms: float = 25.0,
         on_update: Callable[["ScenarioRun"], None] | None = None,
+        load_timeout: float | None = LOAD_TIMEOUT_S,
     ) -> None:
         self.scenario = scenario
         self.params = dict(params or {})
         self.scenario_file = os.path.abspath(scenario_file) if scenario_file else None
         self.block_ms = block_ms
         self.on_update = on_update
+        self.load_timeout = load_timeout
         # a live scenario (open-shop) can run for hours: keep its newest 5 minutes
         self.timeline = Timeline(block_ms=block_ms, max_age_s=KEEP_S)
         self.lock = threading.RLock()
@@ -49,11 +51,15 @@ class ScenarioRun:
         self.traceback: str = ""
         self.resolved_params: dict = {}
         self.knob_error: str | None = None
+        #: (total, longest wait) the scenario's ideal() gives for the current params, if any
+        self.ideal: tuple[float, float] | None = None
         self.pid: int | None = None
-        self._proc: subprocess.Popen | None = None
+        self._child: Child | None = None
+        self._control: Writer | None = None
         self._reader: threading.Thread | None = None
-        self._stderr_tail: deque[str] = deque(maxlen=40)
+        self._stderr = Tail()
         self._finished = threading.Event()
+        self._stopping = False
 
     # ------------------------------------------------------------------ control
     def start(self) -> "ScenarioRun":
@@ -64,21 +70,32 @@ class ScenarioRun:
             "block_ms": self.block_ms,
             "parent": os.getpid(),
         }
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        self._proc = subprocess.Popen(
-            [*safe_python(), "-m", "coffeeshop_tui.scenarios.child", json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-        )
-        self.pid = self._proc.pid
+        self._child = spawn("coffeeshop_tui.scenarios.child", [spec_arg(spec)])
+        self._control = Writer(self._child.proc.stdin)
+        self.pid = self._child.pid
         self._reader = threading.Thread(target=self._read, name=f"run-{self.scenario}", daemon=True)
         self._reader.start()
-        threading.Thread(target=self._read_stderr, name="run-stderr", daemon=True).start()
+        threading.Thread(target=self._stderr.read_from, args=(self._child.proc.stderr,),
+                         name="run-stderr", daemon=True).start()
+        if self.load_timeout is not None:
+            threading.Thread(target=self._watch_loading, name="run-load-watch", daemon=True).start()
         return self
+
+    def _watch_loading(self) -> None:
+        """A scenario file that is still importing after ``load_timeout`` is stopped."""
+        deadline = time.monotonic() + self.load_timeout
+        while True:
+            if self._finished.wait(0.05):
+                return
+            with self.lock:
+                if self.status != STARTING:
+                    return
+                if time.monotonic() >= deadline:
+                    self.status = FAILED
+                    self.error = (f"the scenario did not start within {self.load_timeout:g} s "
+                                  f"(does its file run something at import time?)")
+                    break
+        self.stop()
 
     def set_knob(self, name: str, value) -> None:
         """Change a parameter of the running scenario now (scenarios that read ``knobs``).
@@ -86,28 +103,26 @@ class ScenarioRun:
         The child validates it; a bad value comes back as ``knob_error``. Applied changes
         are kept in ``timeline.marks`` as (t_ns, name, value).
         """
-        proc = self._proc
-        if proc is None or proc.poll() is not None or proc.stdin is None:
+        child, control = self._child, self._control
+        if child is None or control is None or not child.alive():
             return
-        line = json.dumps({"type": "knob", "name": name, "value": value}) + "\n"
         try:
-            proc.stdin.write(line.encode())
-            proc.stdin.flush()
+            control.send({"type": "knob", "name": name, "value": value})
         except (BrokenPipeError, OSError, ValueError):
             pass
 
     def stop(self) -> None:
         """Stop the child (and anything it started) now. Safe to call at any time."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            kill_group(proc.pid)
-            proc.wait()
+        child = self._child
+        if child is not None:
+            self._stopping = True  # the reader then sees EOF as a stop, not as a crash
+            was_running = child.alive()
+            child.stop()  # SIGKILL the whole group (pool workers, grandchildren), reap
             with self.lock:
-                if self.status in (STARTING, RUNNING):
+                if was_running and self.status in (STARTING, RUNNING):
                     self.status = STOPPED
-                    self.timeline.finish(time.monotonic_ns())
-        elif proc is not None:
-            kill_group(proc.pid)  # the child is gone; its pool workers (same group) may not be
+                    if self.timeline.start_ns is not None and self.timeline.end_ns is None:
+                        self.timeline.finish(time.monotonic_ns())
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=5)
         self._finished.set()
@@ -122,7 +137,7 @@ class ScenarioRun:
         return self._finished.is_set()
 
     def __enter__(self) -> "ScenarioRun":
-        if self._proc is None:
+        if self._child is None:
             self.start()
         return self
 
@@ -137,26 +152,19 @@ class ScenarioRun:
             except Exception:  # a consumer's bug must not kill the reader
                 pass
 
-    def _read_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        for raw in self._proc.stderr:
-            self._stderr_tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
-
     def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
+        child = self._child
+        assert child is not None and child.proc.stdout is not None
         ended = False
-        for raw in self._proc.stdout:
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                continue
-            kind = msg.get("type")
+        for msg in read_messages(child.proc.stdout):
+            kind = msg["type"]
             with self.lock:
                 if kind == "batch":
                     self.timeline.ingest(msg)
                 elif kind == "start":
                     self.timeline.start(msg["t"])
                     self.resolved_params = msg.get("params", {})
+                    self.ideal = _ideal(msg.get("ideal"))
                     self.status = RUNNING
                 elif kind == "end":
                     self.timeline.finish(msg["t"])
@@ -173,6 +181,7 @@ class ScenarioRun:
                 elif kind == "knob":
                     self.timeline.marks.append((msg["t"], msg["name"], msg["value"]))
                     self.resolved_params = {**self.resolved_params, msg["name"]: msg["value"]}
+                    self.ideal = _ideal(msg.get("ideal"))
                     self.knob_error = None
                 elif kind == "knob-error":
                     self.knob_error = msg["message"]
@@ -181,24 +190,45 @@ class ScenarioRun:
                     self.error = msg["message"]
                     ended = True
             self._notify()
-        code = self._proc.wait()
+            if ended:  # never wait for EOF: a grandchild may hold our pipe open
+                break
+        try:
+            code = child.proc.wait(END_GRACE_S if ended else None)
+        except Exception:  # still busy after its end message (asyncgens, executors)
+            code = None
+        child.stop()  # the whole group: pool workers, forked grandchildren
+        if code is None:
+            code = child.proc.returncode
         with self.lock:
-            if not ended and self.status in (STARTING, RUNNING):
+            if not ended and self.status in (STARTING, RUNNING) and self._stopping:
+                self.status = STOPPED
+                if self.timeline.start_ns is not None and self.timeline.end_ns is None:
+                    self.timeline.finish(time.monotonic_ns())
+            elif not ended and self.status in (STARTING, RUNNING):
                 self.status = FAILED
-                tail = [ln for ln in self._stderr_tail if ln.strip()]
+                last = self._stderr.last_line()
                 self.error = self.error or (
                     f"the scenario process exited with status {code}"
-                    + (f": {tail[-1]}" if tail else "")
+                    + (f": {last}" if last else "")
                 )
                 if self.timeline.start_ns is not None and self.timeline.end_ns is None:
                     self.timeline.finish(time.monotonic_ns())
-        kill_group(self._proc.pid)  # the child may have left pool workers in its group
+        child.proc.stdout.close()
         self._finished.set()
         self._notify()
 
+    def retained_bytes(self) -> int:
+        """About how much of the child's output this run keeps in memory (bounded)."""
+        with self.lock:
+            return self.timeline.output_chars + self._stderr.size
+
     @property
     def stderr_tail(self) -> list[str]:
-        return list(self._stderr_tail)
+        return self._stderr.lines()
+
+
+def _ideal(value) -> tuple[float, float] | None:
+    return (float(value[0]), float(value[1])) if value else None
 
 
 def run_scenario(scenario: str, params: dict | None = None, scenario_file: str | None = None,

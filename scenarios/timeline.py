@@ -19,6 +19,8 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .protocol import clip
+
 RUNNING, WAITING, STARVED = "running", "waiting", "starved"
 BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
 
@@ -122,10 +124,11 @@ class Warning_:
 class Timeline:
     def __init__(self, block_ms: float = 25.0, max_steps: int = 1_000_000,
                  max_tasks: int = 50_000, max_items: int = 100_000,
-                 max_age_s: float | None = None) -> None:
+                 max_age_s: float | None = None, max_output_chars: int = 4 << 20) -> None:
         """Memory is bounded: past ``max_steps`` loop steps or ``max_tasks`` tasks the oldest
         quarter of the recording is dropped (``trimmed_before`` says up to when, ``dropped``
-        counts the steps); warnings, output, samples and jobs keep at most ``max_items``."""
+        counts the steps); warnings, output, samples and jobs keep at most ``max_items``; printed output at most
+        ``max_output_chars`` characters (each line clipped, see scenarios/protocol.py)."""
         self.block_ns = int(block_ms * 1e6)
         self.max_steps = max_steps
         self.max_tasks = max_tasks
@@ -143,6 +146,8 @@ class Timeline:
         self.jobs: list[Job] = []
         self.warnings: list[Warning_] = []
         self.output: list[tuple[int, str]] = []  # (t_ns, line) printed by the scenario
+        self.output_chars = 0  # characters in ``output``: at most ``max_output_chars``
+        self.max_output_chars = max_output_chars
         self.marks: list[tuple[int, str, object]] = []  # (t_ns, knob, value) changed live
         self.gauges: list[tuple[int, dict]] = []  # (t_ns, {name: value}) sampled at each drain
         self.dropped = 0
@@ -213,7 +218,8 @@ class Timeline:
             self._sample_times.append(smp[0])
         self.jobs.extend(Job(*j) for j in batch.get("jobs", ()))
         self.warnings.extend(Warning_(*w) for w in batch.get("warnings", ()))
-        self.output.extend((t, line) for t, line in batch.get("output", ()))
+        if batch.get("output"):
+            self._add_output(batch["output"])
         for s0, e0, seq in long_steps:  # after the samples: they tell where it was stuck
             where = self.where_between(s0, e0)
             if not where and seq in tasks:
@@ -229,13 +235,28 @@ class Timeline:
             oldest = self.trimmed_before or self.start_ns
             if self.last_ns - oldest > self.max_age_ns * 5 // 4:  # trim in chunks, not per batch
                 self._trim(self.last_ns - self.max_age_ns)
-        for name in ("samples", "jobs", "warnings", "output", "marks", "gauges"):
+        for name in ("samples", "jobs", "warnings", "marks", "gauges"):
             items = getattr(self, name)
             if len(items) > self.max_items:
                 del items[: len(items) - self.max_items * 3 // 4]
         if len(self._sample_times) > len(self.samples):
             del self._sample_times[: len(self._sample_times) - len(self.samples)]
         self.version += 1
+
+    def _add_output(self, lines) -> None:
+        """Printed lines, each clipped; all of them together bounded in characters and count."""
+        out = self.output
+        for t, line in lines:
+            line = clip(line)
+            out.append((t, line))
+            self.output_chars += len(line)
+        if self.output_chars > self.max_output_chars or len(out) > self.max_items:
+            keep_chars, keep_n = self.max_output_chars * 3 // 4, self.max_items * 3 // 4
+            cut = 0
+            while cut < len(out) and (self.output_chars > keep_chars or len(out) - cut > keep_n):
+                self.output_chars -= len(out[cut][1])
+                cut += 1
+            del out[:cut]
 
     def _add_busy(self, spans) -> None:
         """Grow the union of step intervals (loop busy time) with spans sorted by start."""

@@ -13,9 +13,7 @@ Re-record them with::
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -24,6 +22,8 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from coffeeshop_tui.scenarios import protocol  # noqa: E402
+from coffeeshop_tui.scenarios.procs import spawn  # noqa: E402
 from coffeeshop_tui.tui.source import CaptureSource, RunRequest  # noqa: E402
 
 CAPTURES = os.path.join(HERE, "app_captures")
@@ -50,25 +50,20 @@ def record_capture(name: str, params: dict, path: str, scenario_file: str | None
     """Run the scenario's child process for real and save what it wrote."""
     spec = {"scenario": name, "params": params, "scenario_file": scenario_file,
             "block_ms": block_ms, "parent": os.getpid()}
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "coffeeshop_tui.scenarios.child", json.dumps(spec)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=ROOT, start_new_session=True)
+    child = spawn("coffeeshop_tui.scenarios.child", [protocol.spec_arg(spec)], cwd=ROOT)
     lines = []
     deadline = time.monotonic() + timeout
     try:
-        for raw in proc.stdout:
-            msg = json.loads(raw)
-            if msg.get("type") == "start":
+        for msg in protocol.read_messages(child.proc.stdout):
+            if msg["type"] == "start":
                 msg["pid"] = 0
-            lines.append(json.dumps(msg, separators=(",", ":")).replace(ROOT, ROOT_TOKEN))
-            if msg.get("type") in ("end", "error") or time.monotonic() > deadline:
+            lines.append(protocol.encode(msg).decode("utf-8").replace(ROOT, ROOT_TOKEN))
+            if msg["type"] in ("end", "error") or time.monotonic() > deadline:
                 break
     finally:
-        proc.kill()
-        proc.wait()
+        child.stop()
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write("".join(lines))
 
 
 def capture_path(stem: str) -> str:
@@ -79,7 +74,7 @@ def load(stem: str) -> list[dict]:
     """A recorded capture with ``{ROOT}`` turned back into this checkout's path."""
     with open(capture_path(stem), encoding="utf-8") as fh:
         text = fh.read().replace(ROOT_TOKEN, ROOT.replace("\\", "\\\\"))
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return protocol.loads(text)
 
 
 def _stem_for(name: str, params: dict) -> str | None:

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import defaultdict
 
 import pytest
@@ -90,10 +91,93 @@ def test_user_scenario_file():
     (["--scenario-file", "/no/such/file.py", "list"], "scenario file not found"),
     (["--scenario-file", os.path.join(DATA, "broken_scenarios.py"), "list"], "NameError"),
     (["frobnicate"], "invalid choice"),
+    # numbers that make no sense, refused before any work
+    (["run", "sync-barista", "--timeout", "inf"], "finite number > 0"),
+    (["run", "sync-barista", "--timeout", "nan"], "finite number > 0"),
+    (["run", "sync-barista", "--timeout", "0"], "finite number > 0"),
+    (["run", "sync-barista", "--timeout", "-1"], "finite number > 0"),
+    (["--block-ms", "nan", "run", "sync-barista"], "finite number > 0"),
+    (["--block-ms", "inf", "run", "sync-barista"], "finite number > 0"),
+    (["--block-ms", "0", "run", "sync-barista"], "finite number > 0"),
+    (["--block-ms", "-5", "run", "sync-barista"], "finite number > 0"),
+    # a trace that cannot be written fails BEFORE the run, not after it
+    (["run", "sync-barista", "--trace", "/tmp"], "is a folder"),
+    (["run", "sync-barista", "--trace", "/proc/coffeeshop-trace.json"], "cannot write"),
+    # names are unique: within a file, and a file's names against the built-ins
+    (["--scenario-file", os.path.join(DATA, "duplicate_names.py"), "list"],
+     "two scenarios named 'twin'"),
+    (["--scenario-file", os.path.join(DATA, "duplicate_names.py"), "run", "twin"],
+     "two scenarios named 'twin'"),
+    (["--scenario-file", os.path.join(DATA, "builtin_name.py"), "list"],
+     "'sync-barista' has the name of a built-in scenario"),
+    # a file that ends its process at import: the CLI says so (the file ran in a child)
+    (["--scenario-file", os.path.join(DATA, "exits_at_import.py"), "list"],
+     "exited with status 3 while loading"),
+    (["--scenario-file", os.path.join(DATA, "exits_at_import.py"), "run", "x"],
+     "exited with status 3 while loading"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle):
     out = cli(*args)
-    assert out.returncode == 2
+    assert out.returncode == 2, out.stderr
     assert needle in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    assert out.stderr.startswith("coffeeshop-tui: error: ")
+    assert "running" not in out.stderr  # nothing ran
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["list"], ["run", "never-loaded"]])
+def test_a_file_that_hangs_at_import_is_an_error_in_bounded_time(command):
+    from coffeeshop_tui.scenarios.catalog import DESCRIBE_TIMEOUT_S
+
+    t0 = time.monotonic()
+    out = cli("--scenario-file", os.path.join(DATA, "hangs_at_import.py"), *command)
+    took = time.monotonic() - t0
+    assert out.returncode == 2
+    assert "still loading after 10 s" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert DESCRIBE_TIMEOUT_S <= took < DESCRIBE_TIMEOUT_S + 30
+
+
+@pytest.mark.slow
+def test_a_trace_is_not_left_behind_by_a_run_that_never_started(tmp_path):
+    trace = tmp_path / "t.json"
+    out = cli("run", "sync-barista", "--set", "customers=0", "--trace", str(trace))
+    assert out.returncode == 2 and not trace.exists()
+
+
+@pytest.mark.slow
+def test_a_run_stopped_before_it_started_has_no_wall_time():
+    # the file loads in 2 s (in the describe child, then again in the run child): a 0.5 s
+    # timeout stops the run child before its start message
+    out = cli("--scenario-file", os.path.join(DATA, "slow_import.py"), "run", "slow-to-load",
+              "--timeout", "0.5")
+    assert out.returncode == 1, out.stderr
+    assert "before the scenario started" in out.stderr
+    assert "wall" not in out.stdout and out.stdout == ""
+
+
+@pytest.mark.slow
+def test_user_scenario_file_is_not_imported_by_the_parent():
+    from coffeeshop_tui.scenarios.catalog import all_scenarios, find
+
+    path = os.path.join(DATA, "user_scenarios.py")
+    before = set(sys.modules)
+    sc = find("two-waiters", path)
+    names = [s.name for s in all_scenarios(path)]
+    assert "two-waiters" in names and "sync-barista" in names
+    assert sc.main is None and sc.source_file == path
+    assert [p.name for p in sc.params] == ["wait_s"] and sc.params[0].default == 0.05
+    assert sc.params[0].max == 5.0 and sc.lesson == "Two waiters overlap their waits."
+    assert not [m for m in set(sys.modules) - before if getattr(sys.modules[m], "__file__", "") == path]
+
+
+@pytest.mark.slow
+def test_ideal_times_come_from_the_child():
+    # user_scenarios.py's ideal() is a lambda in the file: only the child can call it
+    out = cli("--scenario-file", os.path.join(DATA, "user_scenarios.py"), "run", "two-waiters",
+              "--set", "wait_s=0.02", "--json")
+    summ = json.loads(out.stdout)["summary"]
+    assert summ["ideal_sequential_s"] == pytest.approx(2.0)
+    assert summ["ideal_overlapped_s"] == pytest.approx(0.02)

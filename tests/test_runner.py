@@ -114,3 +114,16 @@ def test_open_shop_knobs_change_while_it_runs():
     finally:
         run.stop()
     assert not _alive(run.pid)
+
+
+def test_a_file_still_loading_after_the_load_timeout_fails_the_run():
+    run = ScenarioRun("slow-to-load", scenario_file=os.path.join(DATA, "slow_import.py"),
+                      load_timeout=0.5).start()
+    try:
+        assert run.wait(30)
+        assert run.status == FAILED
+        assert "did not start within 0.5 s" in run.error
+        assert run.timeline.start_ns is None and run.timeline.end_ns is None  # no wall time
+    finally:
+        run.stop()
+    assert not _alive(run.pid)

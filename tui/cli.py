@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
+
+from coffeeshop_tui.scenarios.procs import stop_all
 
 from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
 from .cli_common import Parser as _Parser
@@ -19,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "loop blocks and thread pools. With no command, starts the app.",
     )
     p.add_argument("--scenario-file", metavar="PATH", help="also load scenarios from this Python file")
-    p.add_argument("--block-ms", type=float, default=25.0, metavar="MS",
+    from coffeeshop_tui.tui.cli_load import _positive_float  # the one factory for number types
+
+    p.add_argument("--block-ms", type=_positive_float, default=25.0, metavar="MS",
                    help="a loop step longer than this is a block (default 25)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -34,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a parameter (repeatable), e.g. --set customers=5")
     r.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
     r.add_argument("--trace", metavar="FILE", help="also write Chrome trace JSON (opens in ui.perfetto.dev)")
-    r.add_argument("--timeout", type=float, default=None, metavar="S",
+    r.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
                    help="stop the scenario after S seconds (default: no limit)")
 
     from coffeeshop_tui.tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)
@@ -73,6 +79,22 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _check_trace(path: str) -> str | None:
+    """Why the trace file cannot be written, or None; creates it (empty) if it is missing."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return f"--trace: {path} is a folder; give a file name"
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return f"--trace: folder does not exist: {folder}"
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return f"--trace: cannot write {path}: {exc.strerror or exc}"
+    return None
+
+
 def cmd_run(args) -> int:
     from coffeeshop_tui.scenarios.api import ScenarioError
     from coffeeshop_tui.scenarios.catalog import find
@@ -81,16 +103,13 @@ def cmd_run(args) -> int:
 
     try:
         settings = _settings(args.settings)
-        sc = find(args.name, args.scenario_file)
+        sc = find(args.name, args.scenario_file)  # a user's file is described by a child
         params = sc.resolve(settings)  # validate here: errors are one line, exit 2
     except (ScenarioError, ValueError) as exc:
         return _fail(str(exc))
-    if args.block_ms <= 0:
-        return _fail("--block-ms must be > 0")
-    if args.trace:
-        folder = os.path.dirname(os.path.abspath(args.trace))
-        if not os.path.isdir(folder):
-            return _fail(f"--trace: folder does not exist: {folder}")
+    trace_made = bool(args.trace) and not os.path.exists(args.trace)
+    if args.trace and (problem := _check_trace(args.trace)):
+        return _fail(problem)
 
     run = ScenarioRun(sc.name, params, args.scenario_file, block_ms=args.block_ms)
     try:
@@ -100,18 +119,26 @@ def cmd_run(args) -> int:
         finished = run.wait(args.timeout)
     except KeyboardInterrupt:
         run.stop()
+        if trace_made:
+            _remove(args.trace)
         print("interrupted: scenario stopped", file=sys.stderr)
-        return 130
+        raise
     finally:
         if not run.finished:
             run.stop()
+    if run.timeline.start_ns is None:  # it never started: nothing was measured
+        if trace_made:
+            _remove(args.trace)
+        if run.status == FAILED:
+            return _fail(run.error or "the scenario failed to start")
+        print(f"coffeeshop-tui: timeout: stopped after {args.timeout:g} s, before the scenario "
+              f"started; nothing was measured", file=sys.stderr)
+        return 1
     if not finished and not args.json:
-        print(f"timeout: stopped after {args.timeout} s", file=sys.stderr)
-    if run.status == FAILED and run.timeline.start_ns is None:
-        return _fail(run.error or "the scenario failed to start")
+        print(f"timeout: stopped after {args.timeout:g} s", file=sys.stderr)
 
     with run.lock:
-        doc = to_json(run.timeline, sc.name, params, sc.ideal_times(params))
+        doc = to_json(run.timeline, sc.name, run.resolved_params or params, run.ideal)
         doc["status"] = run.status
         trace = to_chrome_trace(run.timeline, sc.name) if args.trace else None
     if trace is not None:
@@ -130,6 +157,13 @@ def cmd_run(args) -> int:
     return 1 if run.status == FAILED else 0 if run.status in (DONE, STOPPED) else 1
 
 
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def cmd_app(args) -> int:
     from coffeeshop_tui.scenarios.api import ScenarioError
     from coffeeshop_tui.tui.app import create_app
@@ -142,14 +176,33 @@ def cmd_app(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP: unwinds like Ctrl-C, so every child is stopped on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"list": cmd_list, "run": cmd_run, None: cmd_app}
     extra = _extra_commands()
     commands.update(extra)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # the app installs its own handlers
+            signal.signal(sig, _raise_terminated)
     try:
         return commands[args.command](args)
+    except Terminated as exc:
+        stop_all()
+        return 128 + exc.signum
     except KeyboardInterrupt:
+        stop_all()
         return 130
     except BrokenPipeError:  # e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

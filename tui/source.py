@@ -15,7 +15,8 @@ objects. The app never touches a ``Timeline`` itself::
 
 * :class:`RunnerSource` (the default) runs the scenario in a child process through
   :class:`coffeeshop_tui.scenarios.runner.ScenarioRun`.
-* :class:`CaptureSource` replays a recorded capture (the child's JSON lines) through the
+* :class:`CaptureSource` replays a recorded capture (the child's protocol messages,
+  ``coffeeshop_tui.scenarios.protocol``) through the
   same Timeline -> Snapshot path: deterministic, for tests and for looking at a run again.
 
 Both build updates with :class:`UpdateBuilder`: snapshot (every update), stats, caption
@@ -24,13 +25,13 @@ and sparkline series (at most a few times a second, and always in the final upda
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
+from coffeeshop_tui.scenarios import protocol
 from coffeeshop_tui.scenarios.api import Scenario
 from coffeeshop_tui.scenarios.explain import caption, series
 from coffeeshop_tui.scenarios.report import summary, to_chrome_trace
@@ -114,7 +115,9 @@ class UpdateBuilder:
 
     def build(self, status: str, *, params: dict | None = None, final: bool = False,
               error: str | None = None, error_where: str = "", knob_error: str | None = None,
-              live_knobs: bool = False) -> RunUpdate:
+              live_knobs: bool = False, ideal: tuple | None = None) -> RunUpdate:
+        """``ideal``: what the run's child computed with the scenario's ``ideal()`` (the
+        parent never calls a user file's code)."""
         req = self.request
         tl = self.timeline
         params = dict(params or req.params)
@@ -122,11 +125,7 @@ class UpdateBuilder:
         now = time.monotonic()
         if final or self._stats is None or now >= self._next_stats:
             t0 = time.perf_counter()
-            try:
-                ideal = req.scenario.ideal_times(params)
-            except Exception:  # a user's ideal() that does not fit its params
-                ideal = None
-            self._stats = summary(tl, ideal)
+            self._stats = summary(tl, tuple(ideal) if ideal else None)
             try:
                 self._caption = caption(tl, self._stats, params, status)
             except Exception as exc:  # never let a caption rule break the run's display
@@ -203,6 +202,7 @@ class RunnerSource:
                     error=run.error, error_where=run.error_where,
                     knob_error=getattr(run, "knob_error", None),
                     live_knobs=self.request.scenario.live and not finished,
+                    ideal=run.ideal,
                 )
             yield update
             if finished:
@@ -219,14 +219,8 @@ def runner_source(request: RunRequest) -> RunnerSource:
 
 # --------------------------------------------------------------------------- captures
 def load_capture(path: str) -> list[dict]:
-    """A capture file: the child's JSON lines (start, batch..., end), one message a line."""
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                out.append(json.loads(line))
-    return out
+    """A capture file: the child's protocol messages (start, batch..., end), one a line."""
+    return protocol.load(path)
 
 
 @dataclass
@@ -236,6 +230,7 @@ class _CaptureState:
     error_where: str = ""
     params: dict = field(default_factory=dict)
     knob_error: str | None = None
+    ideal: tuple | None = None
 
 
 class CaptureSource:
@@ -276,6 +271,7 @@ class CaptureSource:
         self.knobs.append((name, value))
         with self.lock:
             self._state.params = {**self._state.params, name: value}
+            self._set_ideal({})
         return True
 
     def chrome_trace(self) -> dict | None:
@@ -293,6 +289,7 @@ class CaptureSource:
             tl.start(msg["t"])
             st.params = msg.get("params") or st.params
             st.status = RUNNING
+            self._set_ideal(msg)
         elif kind == "end":
             tl.finish(msg["t"])
             err = msg.get("error")
@@ -307,15 +304,24 @@ class CaptureSource:
             if hasattr(tl, "marks"):
                 tl.marks.append((msg["t"], msg["name"], msg["value"]))
             st.params = {**st.params, msg["name"]: msg["value"]}
+            self._set_ideal(msg)
         elif kind == "knob-error":
             st.knob_error = msg["message"]
+
+    def _set_ideal(self, msg: dict) -> None:
+        st = self._state
+        if "ideal" in msg:  # what the child computed
+            st.ideal = tuple(msg["ideal"]) if msg["ideal"] else None
+        else:  # a capture recorded before children reported it: a built-in scenario's ideal()
+            st.ideal = self.request.scenario.ideal_or_none(st.params)
 
     def _build(self, builder: UpdateBuilder, final: bool) -> RunUpdate:
         st = self._state
         with self.lock:
             return builder.build(st.status, params=st.params, final=final, error=st.error,
                                  error_where=st.error_where, knob_error=st.knob_error,
-                                 live_knobs=self.request.scenario.live and not final)
+                                 live_knobs=self.request.scenario.live and not final,
+                                 ideal=st.ideal)
 
     def updates(self) -> Iterator[RunUpdate]:
         # stats in every update: a replay is deterministic (and captures are small)

@@ -11,9 +11,11 @@ Before uvicorn starts, :func:`install_instruments` is called with that loop: THE
 event-loop recorder; :func:`shutdown_instruments` is called after uvicorn stops (the child then
 leaves with os._exit, so atexit handlers do not run).
 
-The child dies with its parent: prctl(PR_SET_PDEATHSIG, SIGKILL) on Linux, a watchdog thread
-that exits when os.getppid() changes, and EOF on stdin (the parent holds the write end of a
-pipe; the kernel closes it when the parent dies, even by SIGKILL).
+The child dies with its parent: ``procs.child_setup`` (prctl(PR_SET_PDEATHSIG, SIGKILL) on
+Linux, and a guardian that kills the child's process group once the child is gone), a watchdog
+thread that exits when os.getppid() changes, and EOF on stdin (the parent holds the write end of
+a pipe; the kernel closes it when the parent dies, even by SIGKILL). Recorder events are
+protocol messages (``scenarios/protocol.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sys
 import threading
 import time
 
-from coffeeshop_tui.scenarios.procs import set_pdeathsig
+from coffeeshop_tui.scenarios.procs import child_setup
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,8 +48,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     fd = _instruments.get("events_fd")
     if fd is None:
         return
-    import json
-
+    from coffeeshop_tui.scenarios.protocol import Writer
     from coffeeshop_tui.scenarios.recorder import Recorder, now_ns
     from coffeeshop_tui.scenarios.web import middleware
 
@@ -57,17 +58,13 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     except Exception:
         pass
 
-    out = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
-    lock = threading.Lock()
+    out = Writer(os.fdopen(fd, "wb", buffering=1 << 16))
 
     def send(msg: dict) -> None:
-        line = json.dumps(msg, separators=(",", ":"))
-        with lock:
-            try:
-                out.write(line + "\n")
-                out.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                pass  # the parent stopped listening: keep serving
+        try:
+            out.send(msg)
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # the parent stopped listening: keep serving
 
     limiter = {}
 
@@ -172,10 +169,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    parent = args.parent_pid if args.parent_pid is not None else os.getppid()
-    set_pdeathsig()
-    if os.getppid() != parent:  # parent died before prctl took effect
-        _exit_now(f"parent {parent} died during start-up")
+    if args.parent_pid is not None and os.getppid() != args.parent_pid:
+        _exit_now(f"parent {args.parent_pid} died during start-up")
+    parent = child_setup(args.parent_pid)  # dies with the parent; guards the process group
     _watch_parent(parent)
     if args.events_fd is not None:
         _instruments.update(events_fd=args.events_fd, block_ms=args.block_ms)

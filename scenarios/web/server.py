@@ -19,21 +19,19 @@
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
 import errno
 import http.client
 import ipaddress
 import os
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import weakref
 
-from coffeeshop_tui.scenarios.procs import kill_group, safe_python
+from coffeeshop_tui.scenarios.procs import Child, spawn
+from coffeeshop_tui.scenarios.protocol import read_messages
 
 DEFAULT_APP = "coffeeshop_tui.scenarios.web.app:app"
 
@@ -111,23 +109,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-# PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
-# So children are forked from the main thread or from one spawner thread that lives as long
-# as the process does -- never from a short-lived worker thread (e.g. a TUI worker).
-_spawner: concurrent.futures.ThreadPoolExecutor | None = None
-_spawner_lock = threading.Lock()
-
-
-def _popen(cmd: list[str], **kwargs) -> subprocess.Popen:
-    global _spawner
-    if threading.current_thread() is threading.main_thread():
-        return subprocess.Popen(cmd, **kwargs)
-    with _spawner_lock:
-        if _spawner is None:
-            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webserver-spawner")
-    return _spawner.submit(subprocess.Popen, cmd, **kwargs).result()
-
-
 _live_servers: "weakref.WeakSet[WebServer]" = weakref.WeakSet()
 
 
@@ -201,9 +182,9 @@ class WebServer:
         self.lock = threading.RLock()
         self._events_reader: threading.Thread | None = None
 
-        self._proc: subprocess.Popen | None = None
+        self._child: Child | None = None
         self._port: int | None = None
-        self._log_file = None
+        self._log_file = None  # an unnamed temporary file: gone on every exit path, even SIGKILL
         self._last_log = ""
         self._lock = threading.RLock()
 
@@ -220,26 +201,31 @@ class WebServer:
         return f"http://{host}:{self._port}"
 
     @property
+    def _proc(self):
+        return self._child.proc if self._child is not None else None
+
+    @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid if self._child is not None else None
 
     @property
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.alive()
 
     def log_tail(self, max_chars: int = 4000) -> str:
         """The last characters the child wrote to stdout/stderr (also after it stopped)."""
         if self._log_file is None:
             return self._last_log[-max_chars:]
+        return self._read_tail(self._log_file.fileno(), max_chars)
+
+    @staticmethod
+    def _read_tail(fd: int, max_chars: int = 4000) -> str:
         try:
-            with open(self._log_file.name, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - max_chars))
-                return f.read().decode("utf-8", "replace")
+            size = os.fstat(fd).st_size
+            return os.pread(fd, max_chars, max(0, size - max_chars)).decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -261,8 +247,7 @@ class WebServer:
         return self
 
     def _command(self, fd: int, events_fd: int | None = None) -> list[str]:
-        cmd = [*safe_python(), "-m", "coffeeshop_tui.scenarios.web.serve_child", "--fd", str(fd),
-               "--app", self.app, "--parent-pid", str(os.getpid()),
+        cmd = ["--fd", str(fd), "--app", self.app, "--parent-pid", str(os.getpid()),
                "--log-level", self.log_level, "--graceful-timeout", str(self.graceful_timeout)]
         if self.wrap:
             cmd.append("--wrap")
@@ -277,13 +262,10 @@ class WebServer:
         return cmd
 
     def _spawn(self, sock: socket.socket) -> None:
-        env = dict(os.environ)
-        env.update(self.extra_env)
-        env["PYTHONUNBUFFERED"] = "1"
+        env = dict(self.extra_env)
         if not self.wrap and self.max_in_flight:
             env["COFFEESHOP_MAX_IN_FLIGHT"] = str(self.max_in_flight)
-        self._log_file = tempfile.NamedTemporaryFile(prefix="coffeeshop-server-", suffix=".log",
-                                                     delete=False)
+        self._log_file = tempfile.TemporaryFile(prefix="coffeeshop-server-", suffix=".log")
         fd = sock.fileno()
         pass_fds: tuple[int, ...] = (fd,)
         ev_read = ev_write = None
@@ -295,16 +277,19 @@ class WebServer:
             with self.lock:
                 self.timeline = Timeline(block_ms=self.block_ms)
         try:
-            self._proc = _popen(
+            self._child = spawn(
+                "coffeeshop_tui.scenarios.web.serve_child",
                 self._command(fd, ev_write),
-                stdin=subprocess.PIPE,  # our end closes when we die -> child sees EOF and exits
-                stdout=self._log_file,
+                stdout=self._log_file,  # stdin: a pipe; our end closes when we die -> EOF
                 stderr=subprocess.STDOUT,
                 pass_fds=pass_fds,
                 cwd=self.cwd,
                 env=env,
-                start_new_session=True,  # own process group: stop() kills the whole group
             )
+        except BaseException:
+            if ev_read is not None:
+                os.close(ev_read)
+            raise
         finally:
             if ev_write is not None:
                 os.close(ev_write)
@@ -314,16 +299,10 @@ class WebServer:
             self._events_reader.start()
 
     def _read_events(self, fd: int, timeline) -> None:
-        """Feed the child's recorder batches (JSON lines) into ``timeline``."""
-        import json
-
+        """Feed the child's recorder batches (protocol messages) into ``timeline``."""
         with os.fdopen(fd, "rb") as f:
-            for raw in f:
-                try:
-                    msg = json.loads(raw)
-                except ValueError:
-                    continue
-                kind = msg.get("type")
+            for msg in read_messages(f):
+                kind = msg["type"]
                 with self.lock:
                     if kind == "batch":
                         timeline.ingest(msg)
@@ -368,40 +347,25 @@ class WebServer:
         finally:
             conn.close()
 
-    def _signal_group(self, sig: int) -> None:
-        if self._proc is not None:
-            kill_group(self._proc.pid, sig)  # pgid == pid (start_new_session)
-
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the child's process group, SIGKILL after `timeout`; reap the child."""
         with self._lock:
-            proc = self._proc
-            if proc is None:
+            if self._child is None:
                 return
-            if proc.poll() is None:
-                self._signal_group(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-                self._signal_group(signal.SIGKILL)  # still alive, or stragglers in the group
-                try:
-                    proc.wait(5.0)
-                except subprocess.TimeoutExpired:  # pragma: no cover - unkillable?
-                    pass
+            self._child.stop(term_s=timeout if self._child.alive() else 0.0)
             self._cleanup()
 
     def kill(self) -> None:
         """SIGKILL the child's process group at once (simulates a crash); reaps it."""
         with self._lock:
-            if self._proc is None:
+            if self._child is None:
                 return
-            self._signal_group(signal.SIGKILL)
+            self._child.kill_group()
             try:
-                self._proc.wait(5.0)
+                self._child.proc.wait(5.0)
             except subprocess.TimeoutExpired:  # pragma: no cover
                 pass
-            # keep _proc so returncode/alive() describe the dead child until restart()/stop()
+            # keep _child so returncode/alive() describe the dead child until restart()/stop()
 
     def restart(self) -> "WebServer":
         """Stop (if running) and start again on the same port."""
@@ -409,42 +373,17 @@ class WebServer:
         return self.start()
 
     def _cleanup(self) -> None:
-        proc, self._proc = self._proc, None
+        child, self._child = self._child, None
         reader, self._events_reader = self._events_reader, None
-        if proc is not None:
-            if proc.poll() is None:
-                self._signal_group_of(proc, signal.SIGKILL)
-                proc.wait()
-            if proc.stdin is not None:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
+        if child is not None:
+            child.stop()  # SIGKILL whatever is left of the group, reap, close our pipe end
         _live_servers.discard(self)
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=5)  # the pipe closes when the child (and its group) is gone
         if self._log_file is not None:
-            name = self._log_file.name
+            self._last_log = self._read_tail(self._log_file.fileno())
             self._log_file.close()
-            self._last_log = self._read_all(name)
-            try:
-                os.unlink(name)
-            except OSError:
-                pass
             self._log_file = None
-
-    @staticmethod
-    def _signal_group_of(proc: subprocess.Popen, sig: int) -> None:
-        kill_group(proc.pid, sig)
-
-    @staticmethod
-    def _read_all(name: str, max_chars: int = 4000) -> str:
-        try:
-            with open(name, "rb") as f:
-                data = f.read()
-            return data[-max_chars:].decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> "WebServer":

@@ -1,0 +1,138 @@
+"""The child-stream protocol: one JSON object a line, the only encoder and decoder.
+
+The scenario child (``scenarios/child.py``), the server child's recorder events
+(``scenarios/web/serve_child.py``), the runner, the server's event reader, capture replay
+(``tui/source.py``) and the tests all speak it through this module::
+
+    write(f, {"type": "start", ...})     # or f.write(encode(msg)) on a bytes stream
+    for msg in read_messages(f):         # a binary stream; bounded memory per line
+        ...
+    decode(line) -> dict | None          # one line (bytes or str); None if not a message
+    spec_arg(spec) / read_spec(arg)      # the scenario child's spec, its one argument
+
+Message types (``type``): ``start`` (t, pid, scenario, params, ideal), ``batch`` (recorder
+data plus ``output``: [t, line] pairs), ``knob`` (t, name, value, ideal), ``knob-error``
+(message), ``end`` (t, error), ``error`` (message: the scenario could not start),
+``describe`` (scenarios: what a scenario file declares).
+
+Lines are bounded: a reader skips (and counts in ``Reader.skipped``) any line longer than
+``MAX_LINE_BYTES``, without ever holding more than that in memory; printed output lines are
+clipped by :func:`clip` before they are sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import IO, Iterator
+
+MAX_LINE_BYTES = 32 << 20  # one protocol line (a batch) at most; longer lines are skipped
+MAX_OUTPUT_CHARS = 2000  # one printed line is kept up to this many characters
+_CHUNK = 1 << 16
+
+
+def encode(msg: dict) -> bytes:
+    """One message as one line of compact JSON (UTF-8, ending in a newline)."""
+    return (json.dumps(msg, separators=(",", ":"), default=repr) + "\n").encode("utf-8")
+
+
+def spec_arg(spec: dict) -> str:
+    """The scenario child's spec (what to run or describe) as its command-line argument."""
+    return json.dumps(spec, separators=(",", ":"))
+
+
+def read_spec(arg: str) -> dict:
+    return json.loads(arg)
+
+
+def decode(line: bytes | str) -> dict | None:
+    """One line back to its message; None for a blank line or anything that is not one."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        return None
+    return msg if isinstance(msg, dict) and isinstance(msg.get("type"), str) else None
+
+
+def clip(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """A printed line, at most ``limit`` characters, ending in a note of how much was cut."""
+    return clipped(text, 0, limit)
+
+
+def clipped(kept: str, cut: int, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """The same for a line of which only the start (``kept``) is at hand: ``cut`` more
+    characters followed it. A clipped line is never clipped again."""
+    total = len(kept) + cut
+    if total <= limit:
+        return kept
+    keep = max(0, limit - len(f"... [{total} more characters]"))
+    return f"{kept[:keep]}... [{total - keep} more characters]"
+
+
+class Writer:
+    """Thread-safe message writer on a binary file (flushes every message)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self._lock = threading.Lock()
+
+    def send(self, msg: dict) -> None:
+        """Raises BrokenPipeError/OSError/ValueError when the reader is gone."""
+        data = encode(msg)
+        with self._lock:
+            self._f.write(data)
+            self._f.flush()
+
+
+class Reader:
+    """Messages from a binary stream until EOF, never holding a line over ``max_line``."""
+
+    def __init__(self, f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> None:
+        self._f = f
+        self.max_line = max_line
+        self.skipped = 0  # lines too long, or not messages (blank lines aside)
+
+    def __iter__(self) -> Iterator[dict]:
+        readline = self._f.readline
+        while True:
+            line = readline(self.max_line + 1)
+            if not line:
+                return
+            if len(line) > self.max_line and not line.endswith(b"\n"):
+                self.skipped += 1
+                while True:  # drop the rest of the overlong line, a chunk at a time
+                    rest = readline(_CHUNK)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                continue
+            msg = decode(line)
+            if msg is None:
+                self.skipped += bool(line.strip())
+                continue
+            yield msg
+
+
+def read_messages(f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[dict]:
+    """Every message on a binary stream, until EOF (see :class:`Reader`)."""
+    return iter(Reader(f, max_line))
+
+
+def load(path: str) -> list[dict]:
+    """Every message in a file (a recorded capture)."""
+    with open(path, "rb") as f:
+        return list(read_messages(f))
+
+
+def loads(text: str) -> list[dict]:
+    """Every message in a text (a capture read into memory)."""
+    return [m for m in map(decode, text.splitlines()) if m is not None]
+
+
+def dumps(messages: list[dict]) -> str:
+    """Messages as the text of a capture file."""
+    return "".join(encode(m).decode("utf-8") for m in messages)
