@@ -14,6 +14,7 @@ from coffeeshop_tui.scenarios.procs import stop_all
 from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
 from .cli_common import Parser as _Parser
 from .cli_common import fail as _fail
+from .cli_common import positive_float
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,9 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         "loop blocks and thread pools. With no command, starts the app.",
     )
     p.add_argument("--scenario-file", metavar="PATH", help="also load scenarios from this Python file")
-    from coffeeshop_tui.tui.cli_load import _positive_float  # the one factory for number types
-
-    p.add_argument("--block-ms", type=_positive_float, default=25.0, metavar="MS",
+    p.add_argument("--block-ms", type=positive_float, default=25.0, metavar="MS",
                    help="a loop step longer than this is a block (default 25)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -40,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a parameter (repeatable), e.g. --set customers=5")
     r.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
     r.add_argument("--trace", metavar="FILE", help="also write Chrome trace JSON (opens in ui.perfetto.dev)")
-    r.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+    r.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                    help="stop the scenario after S seconds (default: no limit)")
 
     from coffeeshop_tui.tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)

@@ -7,6 +7,7 @@ internals, so there is no import cycle.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 PROG = "coffeeshop-tui"
@@ -24,3 +25,14 @@ def fail(message: str) -> int:
     """Print a one-line error for a user's mistake; return the usage exit status."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (``nan``, ``inf``, ``0`` and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value

@@ -324,9 +324,10 @@ def cmd_bench(args) -> int:
 # ----------------------------------------------------------------------------- standalone
 def build_parser() -> argparse.ArgumentParser:
     from coffeeshop_tui.tui.cli_common import Parser as _Parser
+    from coffeeshop_tui.tui.cli_common import positive_float
 
     p = _Parser(prog=PROG, description="FastAPI load tests (the load and bench subcommands).")
-    p.add_argument("--block-ms", type=float, default=25.0, metavar="MS",
+    p.add_argument("--block-ms", type=positive_float, default=25.0, metavar="MS",
                    help="a loop step longer than this is a block (default 25)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_load_commands(sub)
