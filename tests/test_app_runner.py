@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from test_app_fakes import run, text_of
 
 from coffeeshop_tui.scenarios.runner import DONE, RUNNING, STOPPED
@@ -15,6 +17,8 @@ from coffeeshop_tui.tui.app import create_app
 from coffeeshop_tui.tui.source import RunnerSource
 from coffeeshop_tui.tui.timeline_view import TimelineView
 from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
+
+pytestmark = pytest.mark.slow  # starts real scenario children
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STUCK_FILE = os.path.join(HERE, "data", "stuck_scenario.py")

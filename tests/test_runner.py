@@ -7,10 +7,14 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
 from coffeeshop_tui.scenarios.web.server import pid_alive as _alive
 
 from conftest import DATA, ROOT, line_of
+
+pytestmark = pytest.mark.slow  # starts real scenario children
 
 STUCK = os.path.join(DATA, "stuck_scenario.py")
 
