@@ -44,6 +44,7 @@ import asyncio
 import sys
 import threading
 import time
+import warnings
 import weakref
 from array import array
 
@@ -121,6 +122,7 @@ class Recorder:
         self._restore: list = []
         # raw id -> [[seq, created_ns, done_ns|None, wref, named, last_end, finished], ...]
         self._hist: dict[int, list] = {}
+        self._unawaited_hooked = False
         self.t0_ns = now_ns()
 
     # ----------------------------------------------------------------- install
@@ -160,6 +162,8 @@ class Recorder:
 
         _h.patch_anyio(self, undo)
         _h.patch_warnings(self, undo)
+        _h.patch_unawaited(self, undo)
+        self._unawaited_hooked = hasattr(warnings, "_warn_unawaited_coroutine")
         _h.tap_logs(self, undo)
 
         _h._active, _h._loop, _h._ap = self, loop, self._steps.append
@@ -279,14 +283,15 @@ class Recorder:
 
     # --------------------------------------------------------------- warnings
     def _note_warning(self, msg) -> None:
-        if msg.category is RuntimeWarning and asyncio.iscoroutine(msg.source) \
-                and "was never awaited" in str(msg.message):
-            name = getattr(msg.source, "__qualname__", "coroutine")
-            self._warnings.append((now_ns(), "never-awaited", f"coroutine '{name}' was never awaited",
-                                   _h.never_awaited_where(msg)))
-        else:
-            self._warnings.append((now_ns(), msg.category.__name__, str(msg.message).splitlines()[0],
-                                   f"{msg.filename}:{msg.lineno}"))
+        if self._unawaited_hooked and _h.is_unawaited_warning(msg):
+            return  # noted by _note_unawaited, with where it came from
+        self._warnings.append((now_ns(), msg.category.__name__, str(msg.message).splitlines()[0],
+                               f"{msg.filename}:{msg.lineno}"))
+
+    def _note_unawaited(self, coro, frame) -> None:
+        name = getattr(coro, "__qualname__", "coroutine")
+        self._warnings.append((now_ns(), "never-awaited", f"coroutine '{name}' was never awaited",
+                               _h.unawaited_where(coro, frame)))
 
     # --------------------------------------------------------------- watchdog
     def _watchdog(self) -> None:

@@ -313,14 +313,51 @@ def patch_warnings(rec, undo: list) -> None:
     undo.append(lambda: warnings._showwarnmsg is _showwarnmsg and setattr(warnings, "_showwarnmsg", orig))
 
 
-def never_awaited_where(msg) -> str:
+def patch_unawaited(rec, undo: list) -> None:
+    """Record every never-awaited coroutine (also those the warning filters show only once),
+    then warn exactly as ``warnings._warn_unawaited_coroutine`` does (same message, same
+    ``stacklevel``: the line where the coroutine was dropped)."""
+    orig = getattr(warnings, "_warn_unawaited_coroutine", None)
+    if orig is None:
+        return
+
+    def _warn_unawaited_coroutine(coro):
+        try:
+            rec._note_unawaited(coro, sys._getframe(1))
+        except Exception:  # recording must never break the warning
+            pass
+        msg_lines = [f"coroutine '{coro.__qualname__}' was never awaited\n"]
+        if coro.cr_origin is not None:
+            import linecache
+            import traceback
+
+            def extract():
+                for filename, lineno, funcname in reversed(coro.cr_origin):
+                    line = linecache.getline(filename, lineno)
+                    yield (filename, lineno, funcname, line)
+
+            msg_lines.append("Coroutine created at (most recent call last)\n")
+            msg_lines += traceback.format_list(list(extract()))
+        msg = "".join(msg_lines).rstrip("\n")
+        warnings.warn(msg, category=RuntimeWarning, stacklevel=2, source=coro)
+
+    warnings._warn_unawaited_coroutine = _warn_unawaited_coroutine
+    undo.append(lambda: warnings._warn_unawaited_coroutine is _warn_unawaited_coroutine
+                and setattr(warnings, "_warn_unawaited_coroutine", orig))
+
+
+def is_unawaited_warning(msg) -> bool:
+    return msg.category is RuntimeWarning and asyncio.iscoroutine(msg.source) \
+        and "was never awaited" in str(msg.message)
+
+
+def unawaited_where(coro, frame) -> str:
     """Where a never-awaited coroutine came from: its creation site if the program tracks
     coroutine origins, else the line where it was dropped (the same line when never stored)."""
-    origin = getattr(msg.source, "cr_origin", None)
-    for filename, lineno, _func in origin or ():  # innermost first
+    for filename, lineno, _func in getattr(coro, "cr_origin", None) or ():  # innermost first
         if not filename.startswith(_ASYNCIO_DIR) and filename not in OWN_FILES:
             return f"{filename}:{lineno}"
-    return f"{msg.filename}:{msg.lineno}"
+    return where_of(user_frame(frame))
 
 
 class LogTap(logging.Filter):

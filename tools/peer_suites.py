@@ -33,7 +33,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.path.join(ROOT, ".cache", "peer_suites")
+CACHE = os.path.join(os.path.expanduser("~"), ".cache", "coffeeshop-tui", "peer_suites")
 
 SITECUSTOMIZE = '''\
 import os
@@ -66,10 +66,12 @@ def die(msg: str) -> None:
 
 def bootstrap_dir(tmp: str) -> str:
     """A PYTHONPATH entry with our sitecustomize and ``coffeeshop_tui.scenarios`` (the
-    recorder is stdlib-only, so any interpreter can import it from the source tree)."""
+    recorder is stdlib-only, so any interpreter can import it from a copy of the source)."""
     d = os.path.join(tmp, "boot")
     os.makedirs(os.path.join(d, "coffeeshop_tui"))
-    os.symlink(os.path.join(ROOT, "scenarios"), os.path.join(d, "coffeeshop_tui", "scenarios"))
+    # a copy: edits to the source tree during a run do not mix versions
+    shutil.copytree(os.path.join(ROOT, "scenarios"), os.path.join(d, "coffeeshop_tui", "scenarios"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     with open(os.path.join(d, "sitecustomize.py"), "w") as f:
         f.write(SITECUSTOMIZE)
     return d
@@ -169,25 +171,30 @@ class AnyioSuite(Suite):
                 return "uv is not on PATH"
             if subprocess.run([uv, "venv", "-q", "--python", self.python, self.venv]).returncode:
                 return "no venv for that Python"
-            r = subprocess.run([uv, "pip", "install", "-q", "--python", py, "-e", f"{self.src}[test]"],
-                               capture_output=True, text=True)
+            r = subprocess.run([uv, "pip", "install", "-q", "--python", py, "-e", self.src,
+                                *self.test_requirements()], capture_output=True, text=True)
             if r.returncode != 0:
                 shutil.rmtree(self.venv, ignore_errors=True)
                 return "anyio's test dependencies could not be installed: " + r.stderr.strip()[-300:]
         self.py = py
         return None
 
+    def test_requirements(self) -> list[str]:
+        """anyio's "test" dependency group, without coverage and the uvloop/winloop backends."""
+        import tomllib
+
+        with open(os.path.join(self.src, "pyproject.toml"), "rb") as f:
+            group = tomllib.load(f).get("dependency-groups", {}).get("test", [])
+        skip = ("coverage", "uvloop", "winloop")
+        return [r.strip() for r in group if isinstance(r, str) and not r.strip().startswith(skip)]
+
     def _cmd(self, xml: str | None, tests: list[str]) -> list[str]:
         # asyncio backend only (not trio, not uvloop: the recorder needs a stdlib loop)
-        cmd = [self.py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x" if False else "-q",
-               "-k", "not trio and not uvloop", "-m", "not network", "-p", "no:randomly",
-               "-o", "addopts=", "--timeout=120" if self._has_timeout() else "-q"]
+        cmd = [self.py, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "-k", "not trio and not uvloop", "-m", "not network"]
         if xml:
             cmd += ["--junitxml", xml]
         return cmd + tests
-
-    def _has_timeout(self) -> bool:
-        return bool(glob.glob(os.path.join(self.venv, "lib", "python*", "site-packages", "pytest_timeout*")))
 
     def run(self, on: bool, xml: str, stats: str) -> int:
         return subprocess.run(self._cmd(xml, ["tests"]), cwd=self.src, env=env_for(self.boot, on, stats),

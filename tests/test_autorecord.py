@@ -1,0 +1,76 @@
+"""record_all_loops: every event loop of the process is recorded, one at a time."""
+
+import asyncio
+import threading
+
+import pytest
+
+from coffeeshop_tui.scenarios import autorecord
+from coffeeshop_tui.scenarios.recorder import active
+
+
+@pytest.fixture
+def sink():
+    s = autorecord.keep_last(1000)
+    autorecord.record_all_loops(s)
+    try:
+        yield s
+    finally:
+        autorecord.stop_recording()
+    assert active() is None
+
+
+def _task_names(sink, recording=None):
+    return {name for rid, b in sink.batches if recording in (None, rid) for _, name in b["names"]}
+
+
+def test_asyncio_run_is_recorded_from_its_first_task(sink):
+    async def child():
+        await asyncio.sleep(0.01)
+
+    async def main():
+        await asyncio.create_task(child(), name="barista")
+        return "ok"
+
+    assert asyncio.run(main()) == "ok"
+    assert active() is None  # asyncio.run closed the loop: its recording ended
+    tasks = [t for _, b in sink.batches for t in b["tasks"]]
+    assert {t[3] for t in tasks} >= {"test_asyncio_run_is_recorded_from_its_first_task.<locals>.main",
+                                      "test_asyncio_run_is_recorded_from_its_first_task.<locals>.child"}
+    assert "barista" in _task_names(sink)
+    assert sum(len(b["steps"]) for _, b in sink.batches) > 0
+
+
+def test_each_loop_gets_a_recording_of_its_own(sink):
+    for _ in range(3):
+        asyncio.run(asyncio.sleep(0))
+    assert len({rid for rid, _ in sink.batches}) == 3
+
+
+def test_a_loop_running_in_another_thread_is_left_alone(sink):
+    started, release = threading.Event(), threading.Event()
+
+    async def main():
+        started.set()
+        while not release.is_set():
+            await asyncio.sleep(0.005)
+
+    th = threading.Thread(target=asyncio.run, args=(main(),))
+    th.start()
+    try:
+        assert started.wait(10)
+        first = active()
+        assert first is not None
+        assert asyncio.run(asyncio.sleep(0, result="second")) == "second"  # not recorded
+        assert active() is first
+    finally:
+        release.set()
+        th.join()
+
+
+def test_stop_recording_restores_asyncio():
+    base = asyncio.BaseEventLoop
+    before = (base.run_forever, base.close, asyncio.selector_events.BaseSelectorEventLoop.__init__)
+    autorecord.record_all_loops()
+    autorecord.stop_recording()
+    assert (base.run_forever, base.close, asyncio.selector_events.BaseSelectorEventLoop.__init__) == before
