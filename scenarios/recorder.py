@@ -95,9 +95,10 @@ class Recorder:
         self.watch = watch
         self._steps = array("q")
         self._iters = array("q")
-        # New tasks: (weakref, code object or type name) and (created_ns, parent raw id)
-        # pairs in an array. Never the task itself.
-        self._new_tasks: list = []
+        # New tasks: weakrefs, code objects (or type names) and (created_ns, parent raw id,
+        # raw id) in an array. Never the task itself.
+        self._new_refs: list = []
+        self._new_info: list = []
         self._new_meta = array("q")
         self._to_name: list = []  # weakrefs of new tasks whose name is not read yet
         self._early_names: list = []  # (weakref, name) read at the next loop iteration
@@ -175,7 +176,8 @@ class Recorder:
 
     def _unpatch_handles(self) -> None:
         if _h._active is self:
-            _h._active = _h._loop = _h._ap = None
+            _h._active = _h._loop = None
+            _h._ap = _h._drop
             _h.unpatch_handles()
 
     def uninstall(self) -> None:
@@ -211,7 +213,7 @@ class Recorder:
             except Exception:
                 pass
         self._steps = array("q")
-        self._new_tasks, self._to_name, self._early_names = [], [], []
+        self._new_refs, self._new_info, self._to_name, self._early_names = [], [], [], []
 
     def __enter__(self) -> "Recorder":
         return self
@@ -221,8 +223,8 @@ class Recorder:
 
     # ------------------------------------------------------------ task creation
     def _make_create_task(self, loop, orig):
-        new_tasks, meta, eager_steps, to_name = self._new_tasks, self._new_meta, self._eager, self._to_name
-        add_task, add_meta, add_name = new_tasks.append, meta.append, to_name.append
+        add_ref, add_info, add_name = self._new_refs.append, self._new_info.append, self._to_name.append
+        add_meta, eager_steps = self._new_meta.append, self._eager
         current_task, ref = asyncio.current_task, weakref.ref
         eager_possible = sys.version_info >= (3, 12)
 
@@ -237,7 +239,8 @@ class Recorder:
                 strip_own_frames(tb)
             code = getattr(coro, "cr_code", None)
             wr = ref(task)
-            add_task((wr, code if code is not None else type(coro).__name__))
+            add_ref(wr)
+            add_info(code if code is not None else type(coro).__name__)
             add_name(wr)
             add_meta(t)
             add_meta(id(parent) if parent is not None else 0)
@@ -259,12 +262,7 @@ class Recorder:
             return
         refs = pending[:n]
         del pending[:n]
-        out = self._early_names
-        for wr in refs:
-            task = wr()
-            if task is not None:
-                out.append((wr, task.get_name()))
-        task = None
+        self._early_names += [(wr, task.get_name()) for wr in refs if (task := wr()) is not None]
 
     # ------------------------------------------------------------ late timers
     def _note_late_timer(self, handle, due_ns: int) -> None:
@@ -351,10 +349,11 @@ class Recorder:
         n = len(self._steps) // 3 * 3
         raw_steps = self._steps[:n]
         del self._steps[:n]
-        n_new = min(len(self._new_tasks), len(self._new_meta) // 3)
-        created = self._new_tasks[:n_new]
+        n_new = min(len(self._new_refs), len(self._new_info), len(self._new_meta) // 3)
+        created = self._new_refs[:n_new]
+        created_info = self._new_info[:n_new]
         created_meta = self._new_meta[: 3 * n_new]
-        del self._new_tasks[:n_new], self._new_meta[: 3 * n_new]
+        del self._new_refs[:n_new], self._new_info[:n_new], self._new_meta[: 3 * n_new]
         named = self._named
         for wr, name in self._take(self._early_names):
             named[id(wr)] = (wr, name)
@@ -371,8 +370,8 @@ class Recorder:
         hist = self._hist
         task = None
         old_named = self._named_old
-        for (wr, info), t, parent_raw, raw in zip(created, created_meta[0::3], created_meta[1::3],
-                                                 created_meta[2::3]):
+        for wr, info, t, parent_raw, raw in zip(created, created_info, created_meta[0::3],
+                                                created_meta[1::3], created_meta[2::3]):
             self._seq += 1
             seq = self._seq
             entry = [seq, t, None, wr, True, t, None]

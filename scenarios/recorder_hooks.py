@@ -30,7 +30,11 @@ ORIG_TIMER_RUN = events.TimerHandle.__dict__.get("_run")  # normally absent: inh
 
 # What the patched Handle._run writes to (one recorder per process at a time):
 _loop = None  # the recorded loop: handles of other loops run untraced
-_ap = None  # bound ``array.append`` of the active recorder's step buffer
+def _drop(_value) -> None:
+    """Where a step still in flight writes when recording stopped during it (uninstall, fork)."""
+
+
+_ap = _drop  # bound ``array.append`` of the active recorder's step buffer
 _active = None  # the active Recorder
 _late_ns = 2_000_000  # a timer this late is inspected to find the task it wakes
 
@@ -74,9 +78,10 @@ def traced_run(self):
         raise
     except BaseException as exc:
         _report(self, exc)
-    _ap(t0)
-    _ap(now_ns())
-    _ap(oid)
+    ap = _ap
+    ap(t0)
+    ap(now_ns())
+    ap(oid)
     self = None  # as asyncio does: break cycles when an exception occurred
 
 
@@ -94,9 +99,10 @@ def traced_timer_run(self):
         raise
     except BaseException as exc:
         _report(self, exc)
-    _ap(t0)
-    _ap(now_ns())
-    _ap(oid)
+    ap = _ap
+    ap(t0)
+    ap(now_ns())
+    ap(oid)
     self = None
 
 
@@ -402,7 +408,8 @@ def _after_fork_in_child() -> None:
     """A forked child inherits the patched step but nobody drains it: stop recording there."""
     global _loop, _ap, _active
     rec = _active
-    _loop = _ap = _active = None
+    _loop = _active = None
+    _ap = _drop
     unpatch_handles()
     if rec is not None:
         rec._forked()
