@@ -40,6 +40,7 @@ undoes each change only if it is still in place. A forked child stops recording.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import sys
 import threading
@@ -117,7 +118,8 @@ class Recorder:
         self._in_select = False
         self._loop = None
         self._loop_tid = None
-        self._watch: threading.Thread | None = None
+        self._watch: int | None = None  # the watchdog's thread ident
+        self._watch_done = None
         self._stop = threading.Event()
         self._drain_lock = threading.Lock()
         self._restore: list = []
@@ -187,20 +189,31 @@ class Recorder:
         self._name_new_tasks()
 
     def start_watch(self) -> None:
-        """Start the watchdog thread (block sampling, and drains to the sink)."""
+        """Start the watchdog thread (block sampling, and drains to the sink).
+
+        A bare ``_thread``: it is not in ``threading.enumerate()`` / ``active_count()``,
+        which programs (and test suites) count."""
         if self._watch is not None or _h._active is not self:
             return
         self._stop.clear()
         if self.watch == "running":
             self._loop_tid = threading.get_ident()  # called by the thread about to run the loop
-        self._watch = threading.Thread(target=self._watchdog, name="coffeeshop-recorder", daemon=True)
-        self._watch.start()
+        done = _thread.allocate_lock()
+        done.acquire()
+        self._watch_done = done
+        self._watch = _thread.start_new_thread(self._watch_main, (done,))
+
+    def _watch_main(self, done) -> None:
+        try:
+            self._watchdog()
+        finally:
+            done.release()
 
     def stop_watch(self) -> None:
         self._stop.set()
         if self._watch is not None:
-            if self._watch is not threading.current_thread():
-                self._watch.join(timeout=2)
+            if self._watch != _thread.get_ident():
+                self._watch_done.acquire(timeout=2)
             self._watch = None
 
     def _forked(self) -> None:

@@ -572,3 +572,15 @@ def test_never_awaited_warning_and_origin_tracking_are_unchanged():
     without, with_rec = _both(program)
     assert without[1] and "was never awaited" in without[1][0][0]
     assert with_rec == without
+
+
+def test_threads_the_program_counts_are_unchanged():
+    def program(loop):
+        async def main():
+            await asyncio.sleep(0.02)  # the recorder's thread is up by now
+            return threading.active_count(), sorted(t.name for t in threading.enumerate())
+
+        return loop.run_until_complete(main())
+
+    without, with_rec = _both(program)
+    assert with_rec == without
