@@ -61,6 +61,19 @@ def active() -> "Recorder | None":
     return _h._active
 
 
+def _let_go(loop, task) -> None:
+    """A thread other than the loop's is done with ``task``. If the program dropped it in the
+    meantime, ours is the last reference, and freeing it here would log "Task exception was
+    never retrieved" (or run finalizers) on the wrong thread: the loop's thread drops it."""
+    if sys.getrefcount(task) <= 3 and loop is not None:  # caller's variable, parameter, argument
+        tid = loop._thread_id
+        if tid is not None and tid != threading.get_ident():
+            try:
+                loop.call_soon_threadsafe(_h._drop, task)
+            except RuntimeError:  # closed meanwhile: nobody else will drop it
+                pass
+
+
 def tag_current(label: str) -> None:
     """Label the current task in the recording (e.g. with a request id). No-op when off."""
     rec = _h._active
@@ -335,6 +348,8 @@ class Recorder:
                 except Exception:  # pragma: no cover - not readable from here on this Python
                     task = None
                 self._samples.append((now_ns(), where_of(f), f.f_code.co_name, id(task) if task else 0))
+                if task is not None:
+                    _let_go(self._loop, task)
                 del frame, f, task
 
     # ------------------------------------------------------------------ drain
@@ -392,6 +407,7 @@ class Recorder:
             task = wr()
             if task is not None:
                 names.append([seq, task.get_name()])
+                _let_go(self._loop, task)
             elif early is not None and early[0] is wr:
                 names.append([seq, early[1]])
             task = None
@@ -493,8 +509,7 @@ class Recorder:
         except Exception:  # a gauge must never break the recording
             return []
 
-    @staticmethod
-    def _check_finished(entries, final: bool) -> list:
+    def _check_finished(self, entries, final: bool) -> list:
         """Mark entries whose task is done (or freed); return them if they close now."""
         out = []
         for entry in entries:
@@ -511,7 +526,9 @@ class Recorder:
                 else:
                     outcome = "ok"
                 entry[6] = (task.get_name(), outcome)
+                _let_go(self._loop, task)
             else:
+                _let_go(self._loop, task)
                 continue
             if final:
                 out.append(entry)

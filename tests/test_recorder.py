@@ -584,3 +584,49 @@ def test_threads_the_program_counts_are_unchanged():
 
     without, with_rec = _both(program)
     assert with_rec == without
+
+
+def test_a_task_whose_last_reference_the_drain_held_is_freed_on_the_loop_thread():
+    from coffeeshop_tui.scenarios.recorder import _let_go
+
+    logged = []
+    seen = threading.Event()
+
+    class Grab(logging.Handler):
+        def emit(self, record):
+            if "never retrieved" in record.getMessage():
+                logged.append(threading.get_ident())
+                seen.set()
+
+    async def fails():
+        raise RuntimeError("nobody looks at me")
+
+    async def make():
+        box = [asyncio.get_running_loop().create_task(fails())]
+        await asyncio.sleep(0.01)
+        return box
+
+    loop = asyncio.new_event_loop()
+    rec = Recorder().install(loop)
+    th = threading.Thread(target=loop.run_forever)
+    logger = logging.getLogger("asyncio")
+    h = Grab(level=logging.ERROR)
+    logger.addHandler(h)
+    th.start()
+    try:
+        box = asyncio.run_coroutine_threadsafe(make(), loop).result(10)
+
+        def drain_like(b):  # the drain's pattern: a local variable, the only reference left
+            task = b.pop()
+            _let_go(loop, task)
+            task = None
+
+        drain_like(box)
+        assert seen.wait(10)
+        assert logged == [th.ident]
+    finally:
+        logger.removeHandler(h)
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(10)
+        rec.uninstall()
+        loop.close()
