@@ -74,3 +74,35 @@ def test_stop_recording_restores_asyncio():
     autorecord.record_all_loops()
     autorecord.stop_recording()
     assert (base.run_forever, base.close, asyncio.selector_events.BaseSelectorEventLoop.__init__) == before
+
+
+@pytest.mark.slow
+def test_peer_suite_script_compares_recorder_on_and_off():
+    """tools/peer_suites.py on one small test_asyncio module of this interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "peer_suites.py"), "--suite", "asyncio",
+                          "-j", "1", "--only", "test_asyncio.test_context"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert "recorder off: 0 failed of" in out.stdout, out.stdout + out.stderr
+    assert "processes recorded" in out.stdout
+    assert "failures only with the recorder: 0" in out.stdout
+    assert out.returncode == 0
+
+
+@pytest.mark.slow
+def test_peer_suite_script_usage_error_is_one_line():
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "peer_suites.py"), "--python", "/nonexistent"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["coffeeshop-tui: error: --python: not an executable file: /nonexistent"]

@@ -630,3 +630,12 @@ def test_a_task_whose_last_reference_the_drain_held_is_freed_on_the_loop_thread(
         th.join(10)
         rec.uninstall()
         loop.close()
+
+
+def test_a_loop_that_is_not_stdlib_asyncio_gets_a_clear_error():
+    class OtherLoop(asyncio.AbstractEventLoop):  # e.g. uvloop: no selector, no _ready queue
+        pass
+
+    with pytest.raises(RuntimeError, match="needs a stdlib asyncio event loop"):
+        Recorder().install(OtherLoop())
+    assert active() is None
