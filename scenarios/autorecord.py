@@ -26,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import functools
 import os
 import threading
 
 from . import recorder as _recorder
 from .recorder import Recorder
 
-_state: dict = {}  # "sink", "opts", "orig", "serial", "rec", "rec_id"
+_state: dict = {}  # "on", "sink", "opts", "orig", "ours", "serial", "rec", "rec_id", "hooks"
 _lock = threading.RLock()
 
 
@@ -111,10 +112,12 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                 (base, "run_forever"): base.run_forever, (base, "close"): base.close}
         _state["orig"] = orig
 
+        @functools.wraps(orig[sel_base, "__init__"])
         def __init__(self, *args, **kwargs):
             orig[sel_base, "__init__"](self, *args, **kwargs)
             _claim(self)
 
+        @functools.wraps(orig[base, "run_forever"])
         def run_forever(self):
             rec = None if self.is_running() else _claim(self)
             if rec is None:  # not recorded, or already running (asyncio raises)
@@ -128,6 +131,7 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                     if _state.get("rec") is rec:
                         _deliver(_state["rec_id"], rec.drain())
 
+        @functools.wraps(orig[base, "close"])
         def close(self):
             with _lock:
                 rec = _state.get("rec")
@@ -135,9 +139,10 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                     _end_current()
             return orig[base, "close"](self)
 
-        sel_base.__init__ = __init__
-        base.run_forever = run_forever
-        base.close = close
+        _state["ours"] = {(sel_base, "__init__"): __init__, (base, "run_forever"): run_forever,
+                          (base, "close"): close}
+        for (cls, name), fn in _state["ours"].items():
+            setattr(cls, name, fn)
         _state["on"] = True
         if not _state.get("hooks"):
             _state["hooks"] = True
@@ -147,8 +152,10 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
 
 
 def _unpatch() -> None:
+    """Put asyncio's methods back, where ours are still in place."""
     for (cls, name), fn in _state["orig"].items():
-        setattr(cls, name, fn)
+        if cls.__dict__.get(name) is _state["ours"][cls, name]:
+            setattr(cls, name, fn)
 
 
 def stop_recording() -> None:

@@ -106,3 +106,34 @@ def test_peer_suite_script_usage_error_is_one_line():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["coffeeshop-tui: error: --python: not an executable file: /nonexistent"]
+
+
+def test_a_forked_child_follows_no_loops(sink):
+    import os
+    import warnings
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    orig_run_forever = autorecord._state["orig"][asyncio.BaseEventLoop, "run_forever"]
+    loop = asyncio.new_event_loop()
+    try:
+        assert active() is not None
+        r, w = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:
+            ok = active() is None and asyncio.BaseEventLoop.run_forever is orig_run_forever
+            other = asyncio.new_event_loop()
+            ok = ok and active() is None
+            other.close()
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+        os.close(w)
+        got = os.read(r, 1)
+        os.close(r)
+        os.waitpid(pid, 0)
+        assert got == b"1"
+        assert active() is not None
+    finally:
+        loop.close()
