@@ -61,19 +61,6 @@ def active() -> "Recorder | None":
     return _h._active
 
 
-def _let_go(loop, task) -> None:
-    """A thread other than the loop's is done with ``task``. If the program dropped it in the
-    meantime, ours is the last reference, and freeing it here would log "Task exception was
-    never retrieved" (or run finalizers) on the wrong thread: the loop's thread drops it."""
-    if sys.getrefcount(task) <= 3 and loop is not None:  # caller's variable, parameter, argument
-        tid = loop._thread_id
-        if tid is not None and tid != threading.get_ident():
-            try:
-                loop.call_soon_threadsafe(_h._drop, task)
-            except RuntimeError:  # closed meanwhile: nobody else will drop it
-                pass
-
-
 def tag_current(label: str) -> None:
     """Label the current task in the recording (e.g. with a request id). No-op when off."""
     rec = _h._active
@@ -118,6 +105,8 @@ class Recorder:
         self._early_names: list = []  # (weakref, name) read at the next loop iteration
         self._named: dict = {}  # id(weakref) -> (weakref, name), for tasks gone before their drain
         self._named_old: dict = {}
+        self._unnamed: dict = {}  # id(weakref) -> (weakref, seq): drained before its name was read
+        self._check_due = False  # the drain asks the loop's thread to look at finished tasks
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
         self._samples: list = []  # (t_ns, where, func)
@@ -233,6 +222,7 @@ class Recorder:
         """In a forked child: undo what is still in place, drop the buffers, never drain."""
         self._watch = None
         self.sink = None
+        self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
         while self._restore:
             try:
                 self._restore.pop()()
@@ -260,11 +250,14 @@ class Recorder:
             t = now_ns()
             parent = current_task(loop)
             task = orig(coro, **kwargs)
-            tb = task._source_traceback
+            try:
+                wr = ref(task)
+            except TypeError:  # a task factory's own kind of future, not weakly referable
+                return task
+            tb = getattr(task, "_source_traceback", None)
             if tb:  # debug mode: "created at" must not point into the recorder
                 strip_own_frames(tb)
             code = getattr(coro, "cr_code", None)
-            wr = ref(task)
             add_ref(wr)
             add_info(code if code is not None else type(coro).__name__)
             add_name(wr)
@@ -343,14 +336,12 @@ class Recorder:
                 if frame is None:
                     continue
                 f = user_frame(frame)
-                try:
-                    task = asyncio.current_task(self._loop)
+                try:  # the task running the stuck step (which holds it): its id only
+                    raw = id(asyncio.current_task(self._loop))  # None: resolves to 0
                 except Exception:  # pragma: no cover - not readable from here on this Python
-                    task = None
-                self._samples.append((now_ns(), where_of(f), f.f_code.co_name, id(task) if task else 0))
-                if task is not None:
-                    _let_go(self._loop, task)
-                del frame, f, task
+                    raw = 0
+                self._samples.append((now_ns(), where_of(f), f.f_code.co_name, raw))
+                del frame, f
 
     # ------------------------------------------------------------------ drain
     def drain(self) -> dict:
@@ -367,10 +358,17 @@ class Recorder:
     def _drain(self) -> dict:
         live = self._live  # seq -> [seq, created_ns, done_ns, wref, named, last_end, finished]
         final = _h._active is not self  # uninstalled: no step can come any more
-        # 1. Which tasks have finished? A task is done inside its last step, a moment before
-        #    that step is recorded, so a task seen finished now is closed at the next drain.
+        # 1. Which tasks have finished? Tasks are looked at only by the loop's thread (at
+        #    the start of an iteration, when every step before is recorded; asked for here)
+        #    or, when no loop thread runs, by this one: a task reference taken here could be
+        #    the last one, and freeing a task on another thread than the loop's is seen.
+        tid = self._loop._thread_id if self._loop is not None else None
+        here = tid is None or tid == threading.get_ident()
+        if here:
+            self._mark_finished()
+        else:
+            self._check_due = True
         closing = [e for e in live.values() if e[6] is not None]
-        closing += self._check_finished(live.values(), final)
         # 2. Take the buffers: steps before creations (a step is recorded after the
         #    creation of any task it mentions).
         ready = self._take(self._ready)
@@ -382,9 +380,13 @@ class Recorder:
         created_info = self._new_info[:n_new]
         created_meta = self._new_meta[: 3 * n_new]
         del self._new_refs[:n_new], self._new_info[:n_new], self._new_meta[: 3 * n_new]
-        named = self._named
+        named, unnamed, names = self._named, self._unnamed, []
         for wr, name in self._take(self._early_names):
-            named[id(wr)] = (wr, name)
+            u = unnamed.pop(id(wr), None)
+            if u is not None and u[0] is wr:  # a task of an earlier batch: its name now
+                names.append([u[1], name])
+            else:
+                named[id(wr)] = (wr, name)
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
@@ -394,7 +396,6 @@ class Recorder:
         tags = self._take(self._tags)
 
         tasks_out = []
-        names = []
         hist = self._hist
         task = None
         old_named = self._named_old
@@ -404,13 +405,15 @@ class Recorder:
             seq = self._seq
             entry = [seq, t, None, wr, True, t, None]
             early = named.pop(id(wr), None) or old_named.pop(id(wr), None)
-            task = wr()
-            if task is not None:
-                names.append([seq, task.get_name()])
-                _let_go(self._loop, task)
-            elif early is not None and early[0] is wr:
+            if early is not None and early[0] is wr:
                 names.append([seq, early[1]])
-            task = None
+            elif here:
+                task = wr()
+                if task is not None:
+                    names.append([seq, task.get_name()])
+                task = None
+            else:  # named at the loop's next iteration, sent with a later batch
+                unnamed[id(wr)] = (wr, seq)
             hist.setdefault(raw, []).append(entry)
             live[seq] = entry
             if isinstance(info, str):
@@ -469,8 +472,9 @@ class Recorder:
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
         tags_out = [[resolve(raw, t), label] for raw, t, label in tags]
 
-        if final:  # tasks first seen in this last drain
-            closing += self._check_finished([live[q[0]] for q in tasks_out], True)
+        if final and here:  # tasks first seen in this last drain
+            self._mark_finished([live[q[0]] for q in tasks_out])
+            closing += [live[q[0]] for q in tasks_out if live[q[0]][6] is not None]
         # 4. Close finished tasks: done at the end of their last step.
         done_out = []
         for entry in closing:
@@ -481,6 +485,7 @@ class Recorder:
                 names.append([seq, name])
             done_out.append([seq, entry[5], outcome])
             del live[seq]
+            unnamed.pop(id(entry[3]), None)
         if closing:
             for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
                 del hist[raw]
@@ -509,10 +514,11 @@ class Recorder:
         except Exception:  # a gauge must never break the recording
             return []
 
-    def _check_finished(self, entries, final: bool) -> list:
-        """Mark entries whose task is done (or freed); return them if they close now."""
-        out = []
-        for entry in entries:
+    def _mark_finished(self, entries=None) -> None:
+        """Note the outcome (and final name) of tasks that are done or freed. Runs on the
+        loop's thread (see ``_drain``), at the start of an iteration."""
+        self._check_due = False
+        for entry in list(self._live.values()) if entries is None else entries:
             if entry[6] is not None:
                 continue
             task = entry[3]()
@@ -526,13 +532,7 @@ class Recorder:
                 else:
                     outcome = "ok"
                 entry[6] = (task.get_name(), outcome)
-                _let_go(self._loop, task)
-            else:
-                _let_go(self._loop, task)
-                continue
-            if final:
-                out.append(entry)
-        return out
+        task = None
 
     def _resolve(self, raw: int, t: int) -> int:
         if not raw:

@@ -162,6 +162,8 @@ class SelectorProbe:
         rec = self._rec
         if rec._to_name:
             rec._name_new_tasks()  # here, on the loop thread, while they are alive
+        if rec._check_due:
+            rec._mark_finished()  # here, on the loop thread: see Recorder._drain
         rec._in_select = True
         t0 = now_ns()
         try:
