@@ -100,12 +100,9 @@ class Recorder:
         # raw id) in an array. Never the task itself.
         self._new_refs: list = []
         self._new_info: list = []
+        self._new_names: list = []
+        self._late_names: list = []  # (raw, t_ns, name): names given after create_task returned
         self._new_meta = array("q")
-        self._to_name: list = []  # weakrefs of new tasks whose name is not read yet
-        self._early_names: list = []  # (weakref, name) read at the next loop iteration
-        self._named: dict = {}  # id(weakref) -> (weakref, name), for tasks gone before their drain
-        self._named_old: dict = {}
-        self._unnamed: dict = {}  # id(weakref) -> (weakref, seq): drained before its name was read
         self._check_due = False  # the drain asks the loop's thread to look at finished tasks
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
@@ -165,6 +162,7 @@ class Recorder:
         loop.run_in_executor = rie
         undo.append(lambda: restore_attr(loop, "run_in_executor", rie, before_rie))
 
+        _h.patch_task_names(self, undo)
         _h.patch_anyio(self, undo)
         _h.patch_warnings(self, undo)
         _h.patch_unawaited(self, undo)
@@ -188,7 +186,6 @@ class Recorder:
         self.stop_watch()
         while self._restore:
             self._restore.pop()()
-        self._name_new_tasks()
 
     def start_watch(self) -> None:
         """Start the watchdog thread (block sampling, and drains to the sink).
@@ -229,7 +226,7 @@ class Recorder:
             except Exception:
                 pass
         self._steps = array("q")
-        self._new_refs, self._new_info, self._to_name, self._early_names = [], [], [], []
+        self._new_refs, self._new_info, self._new_names, self._late_names = [], [], [], []
 
     def __enter__(self) -> "Recorder":
         return self
@@ -239,7 +236,7 @@ class Recorder:
 
     # ------------------------------------------------------------ task creation
     def _make_create_task(self, loop, orig):
-        add_ref, add_info, add_name = self._new_refs.append, self._new_info.append, self._to_name.append
+        add_ref, add_info, add_name = self._new_refs.append, self._new_info.append, self._new_names.append
         add_meta, eager_steps = self._new_meta.append, self._eager
         current_task, ref = asyncio.current_task, weakref.ref
         eager_possible = sys.version_info >= (3, 12)
@@ -252,36 +249,28 @@ class Recorder:
             task = orig(coro, **kwargs)
             try:
                 wr = ref(task)
-            except TypeError:  # a task factory's own kind of future, not weakly referable
+                tb = task._source_traceback
+                name = task.get_name()  # a name given later: see recorder_hooks.patch_task_names
+            except (TypeError, AttributeError):  # a task factory's own kind of future
                 return task
-            tb = getattr(task, "_source_traceback", None)
             if tb:  # debug mode: "created at" must not point into the recorder
                 strip_own_frames(tb)
-            code = getattr(coro, "cr_code", None)
+            try:
+                info = coro.cr_code
+                # Eager tasks (3.12+) ran their first step inside this call: note when it ended.
+                if eager_possible and (coro.cr_suspended or coro.cr_frame is None):
+                    eager_steps.append((id(task), t, now_ns()))
+            except AttributeError:  # not a native coroutine
+                info = type(coro).__name__
             add_ref(wr)
-            add_info(code if code is not None else type(coro).__name__)
-            add_name(wr)
+            add_info(info)
+            add_name(name)
             add_meta(t)
             add_meta(id(parent) if parent is not None else 0)
             add_meta(id(task))
-            # Eager tasks (3.12+) ran their first step inside this call: note when it ended.
-            if eager_possible and (getattr(coro, "cr_suspended", False) or getattr(coro, "cr_frame", 1) is None):
-                eager_steps.append((id(task), t, now_ns()))
             return task
 
         return create_task
-
-    def _name_new_tasks(self) -> None:
-        """Read the names of tasks created since the last call (on the loop thread: a name
-        is given after ``create_task`` returns on 3.11, and a short task may be gone by the
-        next drain)."""
-        pending = self._to_name
-        n = len(pending)
-        if not n:
-            return
-        refs = pending[:n]
-        del pending[:n]
-        self._early_names += [(wr, task.get_name()) for wr in refs if (task := wr()) is not None]
 
     # ------------------------------------------------------------ late timers
     def _note_late_timer(self, handle, due_ns: int) -> None:
@@ -362,6 +351,7 @@ class Recorder:
         #    the start of an iteration, when every step before is recorded; asked for here)
         #    or, when no loop thread runs, by this one: a task reference taken here could be
         #    the last one, and freeing a task on another thread than the loop's is seen.
+        late_names = self._take(self._late_names)  # before the creations they refer to
         tid = self._loop._thread_id if self._loop is not None else None
         here = tid is None or tid == threading.get_ident()
         if here:
@@ -375,18 +365,13 @@ class Recorder:
         n = len(self._steps) // 3 * 3
         raw_steps = self._steps[:n]
         del self._steps[:n]
-        n_new = min(len(self._new_refs), len(self._new_info), len(self._new_meta) // 3)
+        n_new = min(len(self._new_refs), len(self._new_info), len(self._new_names), len(self._new_meta) // 3)
         created = self._new_refs[:n_new]
         created_info = self._new_info[:n_new]
+        created_names = self._new_names[:n_new]
         created_meta = self._new_meta[: 3 * n_new]
-        del self._new_refs[:n_new], self._new_info[:n_new], self._new_meta[: 3 * n_new]
-        named, unnamed, names = self._named, self._unnamed, []
-        for wr, name in self._take(self._early_names):
-            u = unnamed.pop(id(wr), None)
-            if u is not None and u[0] is wr:  # a task of an earlier batch: its name now
-                names.append([u[1], name])
-            else:
-                named[id(wr)] = (wr, name)
+        del self._new_refs[:n_new], self._new_info[:n_new], self._new_names[:n_new]
+        del self._new_meta[: 3 * n_new]
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
@@ -397,23 +382,13 @@ class Recorder:
 
         tasks_out = []
         hist = self._hist
-        task = None
-        old_named = self._named_old
-        for wr, info, t, parent_raw, raw in zip(created, created_info, created_meta[0::3],
-                                                created_meta[1::3], created_meta[2::3]):
+        names = []
+        for wr, info, name, t, parent_raw, raw in zip(created, created_info, created_names, created_meta[0::3],
+                                                      created_meta[1::3], created_meta[2::3]):
             self._seq += 1
             seq = self._seq
             entry = [seq, t, None, wr, True, t, None]
-            early = named.pop(id(wr), None) or old_named.pop(id(wr), None)
-            if early is not None and early[0] is wr:
-                names.append([seq, early[1]])
-            elif here:
-                task = wr()
-                if task is not None:
-                    names.append([seq, task.get_name()])
-                task = None
-            else:  # named at the loop's next iteration, sent with a later batch
-                unnamed[id(wr)] = (wr, seq)
+            names.append([seq, name])
             hist.setdefault(raw, []).append(entry)
             live[seq] = entry
             if isinstance(info, str):
@@ -422,8 +397,10 @@ class Recorder:
                 name, where = info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}"
             tasks_out.append([seq, t, None, name, where, self._resolve(parent_raw, t), False])
         del created
-        # a name read for a task of an earlier batch is of no use any more
-        self._named_old, self._named = named, {}
+        for raw, t, name in late_names:
+            seq = self._resolve(raw, t)
+            if seq:
+                names.append([seq, name])
         steps_out = []
         dropped = 0
         if n // 3 > self.max_steps:
@@ -485,7 +462,6 @@ class Recorder:
                 names.append([seq, name])
             done_out.append([seq, entry[5], outcome])
             del live[seq]
-            unnamed.pop(id(entry[3]), None)
         if closing:
             for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
                 del hist[raw]

@@ -160,8 +160,6 @@ class SelectorProbe:
 
     def select(self, timeout=None):
         rec = self._rec
-        if rec._to_name:
-            rec._name_new_tasks()  # here, on the loop thread, while they are alive
         if rec._check_due:
             rec._mark_finished()  # here, on the loop thread: see Recorder._drain
         rec._in_select = True
@@ -277,6 +275,29 @@ def _unwrap_process(rec, loop, inner, raw, label):
     inner.add_done_callback(done)
     outer.add_done_callback(cancelled)
     return outer
+
+
+def patch_task_names(rec, undo: list) -> None:
+    """Names given after ``loop.create_task`` returned (``asyncio.create_task`` on 3.11/3.12,
+    ``TaskGroup.create_task`` on 3.11/3.12 call ``asyncio.tasks._set_task_name``): noted
+    with the task's id and the time, resolved at the drain. 3.13+ pass the name in."""
+    from asyncio import tasks
+
+    orig = getattr(tasks, "_set_task_name", None)
+    if orig is None:
+        return
+
+    def _set_task_name(task, name):
+        orig(task, name)
+        if name is not None and _active is rec:
+            try:
+                if task.get_loop() is _loop:
+                    rec._late_names.append((id(task), now_ns(), task.get_name()))
+            except Exception:  # not an asyncio task: nothing to note
+                pass
+
+    tasks._set_task_name = _set_task_name
+    undo.append(lambda: tasks._set_task_name is _set_task_name and setattr(tasks, "_set_task_name", orig))
 
 
 def patch_anyio(rec, undo: list) -> None:
