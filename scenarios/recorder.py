@@ -347,13 +347,13 @@ class Recorder:
     def _drain(self) -> dict:
         live = self._live  # seq -> [seq, created_ns, done_ns, wref, named, last_end, finished]
         final = _h._active is not self  # uninstalled: no step can come any more
-        # 1. Which tasks have finished? Tasks are looked at only by the loop's thread (at
-        #    the start of an iteration, when every step before is recorded; asked for here)
-        #    or, when no loop thread runs, by this one: a task reference taken here could be
-        #    the last one, and freeing a task on another thread than the loop's is seen.
+        # 1. Which tasks have finished? Tasks are looked at only on the loop's thread: at the
+        #    start of an iteration (every step before it is recorded), asked for here, or now
+        #    if this is that thread. A task reference taken on another thread could be the
+        #    last one, and a task freed on another thread than the loop's is seen.
         late_names = self._take(self._late_names)  # before the creations they refer to
-        tid = self._loop._thread_id if self._loop is not None else None
-        here = tid is None or tid == threading.get_ident()
+        tid = (self._loop._thread_id if self._loop is not None else None) or self._loop_tid
+        here = tid == threading.get_ident()  # the thread that runs (or ran) the loop
         if here:
             self._mark_finished()
         else:
