@@ -86,20 +86,20 @@ def env_for(boot: str, on: bool, stats: str) -> dict:
     return env
 
 
-def failures(xml_path: str) -> tuple[set[str], int]:
-    """(ids of tests that failed or errored, number of tests run) from a JUnit XML file."""
+def results(xml_path: str) -> tuple[set[str], set[str]]:
+    """(ids of tests that failed or errored, ids of all tests run) from a JUnit XML file."""
     if not os.path.exists(xml_path):
-        return set(), 0
+        return set(), set()
     root = ET.parse(xml_path).getroot()
-    failed, n = set(), 0
+    failed, ran = set(), set()
     for tc in root.iter("testcase"):
-        n += 1
         name = tc.get("name", "")
         cls = tc.get("classname")
         tid = f"{cls}::{name}" if cls else name
+        ran.add(tid)
         if tc.find("failure") is not None or tc.find("error") is not None:
             failed.add(tid)
-    return failed, n
+    return failed, ran
 
 
 def stats_of(d: str) -> str:
@@ -211,30 +211,36 @@ class AnyioSuite(Suite):
 
 
 def compare(suite, tmp: str, reruns: int) -> int:
+    """Run ``suite`` recorder off, then on; print the counts and the recorder-only failures
+    (each re-run ``reruns`` times with the recorder and without); return how many of those
+    are not flaky (they fail again with the recorder)."""
     res = {}
     for on in (False, True):
         stats = os.path.join(tmp, f"stats-{suite.name}-{on}")
         os.makedirs(stats, exist_ok=True)
         xml = os.path.join(tmp, f"{suite.name}-{'on' if on else 'off'}.xml")
         suite.run(on, xml, stats)
-        res[on] = failures(xml)
+        res[on] = results(xml)
         label = "recorder on " if on else "recorder off"
-        print(f"  {label}: {len(res[on][0])} failed of {res[on][1]} tests"
+        print(f"  {label}: {len(res[on][0])} failed of {len(res[on][1])} tests"
               + (f"  ({stats_of(stats)})" if on else ""), flush=True)
+    missing = sorted(res[False][1] - res[True][1])
+    if missing:
+        print(f"  not run with the recorder (crashed or not collected): {len(missing)}: {', '.join(missing[:5])}")
     only_on = sorted(res[True][0] - res[False][0])
     only_off = sorted(res[False][0] - res[True][0])
     flaky, real = [], []
     rstats = os.path.join(tmp, "stats-rerun")
     os.makedirs(rstats, exist_ok=True)
     for tid in only_on:
-        passes = sum(suite.rerun(tid, True, rstats) for _ in range(reruns))
-        (flaky if passes == reruns else real).append((tid, passes))
+        on = sum(suite.rerun(tid, True, rstats) for _ in range(reruns))
+        off = sum(suite.rerun(tid, False, rstats) for _ in range(reruns))
+        (flaky if on == reruns else real).append((tid, on, off))
     print(f"  failures only with the recorder: {len(real)}"
-          + (f"  (+{len(flaky)} that passed {reruns}/{reruns} re-runs with it: flaky)" if flaky else ""))
-    for tid, passes in real:
-        print(f"    FAIL only with recorder: {tid}  (re-runs passed: {passes}/{reruns})")
-    for tid, _ in flaky:
-        print(f"    flaky: {tid}")
+          + (f"  (+{len(flaky)} flaky: passed {reruns}/{reruns} re-runs with it)" if flaky else ""))
+    for tid, on, off in real + flaky:
+        kind = "FAIL only with recorder" if (tid, on, off) in real else "flaky"
+        print(f"    {kind}: {tid}  (re-runs passed: with recorder {on}/{reruns}, without {off}/{reruns})")
     if only_off:
         print(f"  failures only without the recorder: {len(only_off)} ({', '.join(only_off[:5])})")
     return len(real)
@@ -246,17 +252,23 @@ def main() -> int:
     ap.add_argument("--suite", choices=["asyncio", "anyio", "all"], default="all")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="test_asyncio worker processes (default 2)")
     ap.add_argument("--only", nargs="*", help="test_asyncio modules to run (default: all of test_asyncio)")
-    ap.add_argument("--reruns", type=int, default=2, help="re-runs of each recorder-only failure")
+    ap.add_argument("--reruns", type=int, default=3, help="re-runs of each recorder-only failure")
+    ap.add_argument("--keep", metavar="DIR", help="keep the JUnit XML files and stats in DIR")
     args = ap.parse_args()
     if not (os.path.isfile(args.python) and os.access(args.python, os.X_OK)):
         die(f"--python: not an executable file: {args.python}")
-    if args.jobs < 1:
-        die("--jobs must be >= 1")
+    if args.jobs < 1 or args.reruns < 1:
+        die("--jobs and --reruns must be >= 1")
     ver = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                          capture_output=True, text=True).stdout.strip()
     bad = 0
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        if os.listdir(args.keep):
+            die(f"--keep: not an empty directory: {args.keep}")
     with tempfile.TemporaryDirectory(prefix="peer-suites-") as tmp:
         boot = bootstrap_dir(tmp)
+        tmp = args.keep or tmp
         suites = []
         if args.suite in ("asyncio", "all"):
             suites.append(AsyncioSuite(args.python, boot, tmp, args.jobs, args.only))
