@@ -311,7 +311,11 @@ def patch_anyio(rec, undo: list) -> None:
 
     @functools.wraps(orig)
     async def run_sync(func, *args, **kwargs):
-        if asyncio.get_running_loop() is not rec._loop:
+        try:
+            mine = asyncio.get_running_loop() is rec._loop
+        except RuntimeError:  # another async library (anyio on trio)
+            mine = False
+        if not mine:
             return await orig(func, *args, **kwargs)
         task = asyncio.current_task()
         call = TimedCall(func, rec, id(task) if task is not None else 0, label_of(func), "anyio")
