@@ -48,6 +48,22 @@ def keep_last(n: int = 64):
     return sink
 
 
+def in_main_interpreter() -> bool:
+    """Whether this is the process's main interpreter (not a PEP 554/734 subinterpreter).
+    A subinterpreter runs ``site`` too; on 3.13.0 one that exits with asyncio's methods
+    patched crashes the process ("double free"), and one recorder per process is enough."""
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, 3.12
+        try:
+            mod = __import__(name)
+        except ImportError:
+            continue
+        try:
+            return mod.get_current() == mod.get_main()
+        except Exception:  # pragma: no cover - an API we do not know
+            return True
+    return True
+
+
 def _recordable(loop) -> bool:
     # stdlib selector loops only (a bare BaseEventLoop with a stand-in selector is a test rig)
     return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
@@ -99,7 +115,10 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
 
     ``sink(recording, batch)`` receives the batches; default: :func:`keep_last`.
     Calling it again only changes the sink and options. :func:`stop_recording` undoes it.
+    Does nothing in a subinterpreter (see :func:`in_main_interpreter`).
     """
+    if not in_main_interpreter():
+        return
     with _lock:
         _state["sink"] = sink if sink is not None else keep_last()
         _state["opts"] = {"block_ms": block_ms, "drain_s": drain_s}

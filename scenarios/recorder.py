@@ -318,11 +318,11 @@ class Recorder:
                 continue
             with self._drain_lock:
                 n = len(steps)
-                stuck = (not self._in_select) and n == last_len
+                stuck = (not self._in_select) and n == last_len and self._loop.is_running()
                 last_len = n
                 if not stuck:
                     continue
-                frame = sys._current_frames().get(self._loop_tid)
+                frame = _h.thread_frame(self._loop_tid)
                 if frame is None:
                     continue
                 f = user_frame(frame)

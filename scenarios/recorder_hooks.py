@@ -138,6 +138,23 @@ def user_frame(frame):
     return frame
 
 
+def thread_frame(tid: int):
+    """The frame thread ``tid`` is running (None if unknown), for the watchdog.
+
+    Not while the process has subinterpreters: ``sys._current_frames()`` also collects
+    their threads' frames, objects of another interpreter, and freeing those here corrupts
+    memory (CPython 3.12/3.13 abort with "double free"; seen with anyio.to_interpreter)."""
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, 3.12
+        mod = sys.modules.get(name)
+        if mod is not None:
+            try:
+                if len(mod.list_all()) > 1:
+                    return None
+            except Exception:  # pragma: no cover - an API we do not know: do not risk it
+                return None
+    return sys._current_frames().get(tid)
+
+
 def where_of(frame) -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
 

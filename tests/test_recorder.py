@@ -630,3 +630,39 @@ def test_a_loop_that_is_not_stdlib_asyncio_gets_a_clear_error():
     with pytest.raises(RuntimeError, match="needs a stdlib asyncio event loop"):
         Recorder().install(OtherLoop())
     assert active() is None
+
+
+def _blocked_step_samples() -> list:
+    async def main():
+        time.sleep(0.08)  # a block the watchdog samples
+
+    loop = asyncio.new_event_loop()
+    rec = Recorder(block_ms=10, sample_ms=2).install(loop)
+    try:
+        loop.run_until_complete(main())
+    finally:
+        rec.uninstall()
+        loop.close()
+    return rec.drain()["samples"]
+
+
+def test_no_frame_sampling_while_subinterpreters_exist():
+    """sys._current_frames() would hand over other interpreters' frames (3.12/3.13 then
+    abort with a double free): the watchdog does not sample while there are any."""
+    import importlib
+
+    mod = None
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        try:
+            mod = importlib.import_module(name)
+            break
+        except ImportError:
+            pass
+    if mod is None:
+        pytest.skip("no subinterpreters on this Python")
+    assert _blocked_step_samples()  # sampled as usual ...
+    interp = mod.create()
+    try:
+        assert _blocked_step_samples() == []  # ... but not while a subinterpreter exists
+    finally:
+        mod.destroy(interp)
