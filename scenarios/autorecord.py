@@ -144,6 +144,9 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
             rec.start_watch()
             try:
                 return orig[base, "run_forever"](self)
+            except BaseException as exc:
+                _recorder.drop_own_frame(exc)  # a traceback shows asyncio's frames only
+                raise
             finally:
                 rec.stop_watch()
                 with _lock:

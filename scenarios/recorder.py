@@ -51,7 +51,7 @@ import weakref
 from array import array
 
 from . import recorder_hooks as _h
-from .recorder_hooks import now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
+from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
 
 _MISSING = object()

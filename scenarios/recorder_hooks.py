@@ -49,13 +49,17 @@ _FORMAT_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_sou
 
 
 # --------------------------------------------------------------------------- steps
-def _report(handle, exc: BaseException) -> None:
-    """What asyncio's ``Handle._run`` does with a callback's exception (same context dict,
-    same handler call, run in the handle's own context on 3.12+), minus our own frame."""
+def drop_own_frame(exc: BaseException) -> None:
+    """Take the recorder's frame off the head of ``exc``'s traceback (caught in it)."""
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code.co_filename in OWN_FILES:
         exc.__traceback__ = tb.tb_next
-    del tb
+
+
+def _report(handle, exc: BaseException) -> None:
+    """What asyncio's ``Handle._run`` does with a callback's exception (same context dict,
+    same handler call, run in the handle's own context on 3.12+), minus our own frame."""
+    drop_own_frame(exc)
     if _FORMAT_DEBUG:
         cb = format_helpers._format_callback_source(handle._callback, handle._args,
                                                     debug=handle._loop.get_debug())
@@ -74,7 +78,8 @@ def traced_run(self):
     t0 = now_ns()
     try:
         self._context.run(self._callback, *self._args)
-    except (SystemExit, KeyboardInterrupt):
+    except (SystemExit, KeyboardInterrupt) as exc:
+        drop_own_frame(exc)
         raise
     except BaseException as exc:
         _report(self, exc)
@@ -95,7 +100,8 @@ def traced_timer_run(self):
         _active._note_late_timer(self, due)
     try:
         self._context.run(self._callback, *self._args)
-    except (SystemExit, KeyboardInterrupt):
+    except (SystemExit, KeyboardInterrupt) as exc:
+        drop_own_frame(exc)
         raise
     except BaseException as exc:
         _report(self, exc)

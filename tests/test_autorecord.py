@@ -137,3 +137,22 @@ def test_a_forked_child_follows_no_loops(sink):
         assert active() is not None
     finally:
         loop.close()
+
+
+def test_an_interrupt_traceback_shows_no_recorder_frames(sink):
+    import traceback
+
+    from coffeeshop_tui.scenarios.recorder_hooks import OWN_FILES
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    async def main():
+        asyncio.get_running_loop().call_soon(interrupt)
+        await asyncio.sleep(1)
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        asyncio.run(main())
+    files = [fs.filename for fs in traceback.extract_tb(info.value.__traceback__)]
+    assert files[-1] == __file__  # the callback's own frame is there ...
+    assert not set(files) & set(OWN_FILES)  # ... and none of the recorder's
