@@ -64,13 +64,13 @@ def die(msg: str) -> None:
     raise SystemExit(2)
 
 
-def bootstrap_dir(tmp: str) -> str:
+def bootstrap_dir(tmp: str, scenarios: str) -> str:
     """A PYTHONPATH entry with our sitecustomize and ``coffeeshop_tui.scenarios`` (the
     recorder is stdlib-only, so any interpreter can import it from a copy of the source)."""
     d = os.path.join(tmp, "boot")
     os.makedirs(os.path.join(d, "coffeeshop_tui"))
     # a copy: edits to the source tree during a run do not mix versions
-    shutil.copytree(os.path.join(ROOT, "scenarios"), os.path.join(d, "coffeeshop_tui", "scenarios"),
+    shutil.copytree(scenarios, os.path.join(d, "coffeeshop_tui", "scenarios"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     with open(os.path.join(d, "sitecustomize.py"), "w") as f:
         f.write(SITECUSTOMIZE)
@@ -254,6 +254,9 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="test_asyncio modules to run (default: all of test_asyncio)")
     ap.add_argument("--reruns", type=int, default=3, help="re-runs of each recorder-only failure")
     ap.add_argument("--keep", metavar="DIR", help="keep the JUnit XML files and stats in DIR")
+    ap.add_argument("--scenarios", metavar="DIR", default=os.path.join(ROOT, "scenarios"),
+                    help="the scenarios package to record with (default: this tree's; another "
+                         "version of the recorder to compare, with autorecord.py in it)")
     args = ap.parse_args()
     if not (os.path.isfile(args.python) and os.access(args.python, os.X_OK)):
         die(f"--python: not an executable file: {args.python}")
@@ -262,12 +265,14 @@ def main() -> int:
     ver = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                          capture_output=True, text=True).stdout.strip()
     bad = 0
+    if not os.path.isfile(os.path.join(args.scenarios, "autorecord.py")):
+        die(f"--scenarios: no autorecord.py in {args.scenarios}")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
         if os.listdir(args.keep):
             die(f"--keep: not an empty directory: {args.keep}")
     with tempfile.TemporaryDirectory(prefix="peer-suites-") as tmp:
-        boot = bootstrap_dir(tmp)
+        boot = bootstrap_dir(tmp, args.scenarios)
         tmp = args.keep or tmp
         suites = []
         if args.suite in ("asyncio", "all"):
