@@ -18,8 +18,8 @@ import logging
 import os
 import sys
 import threading
-import warnings
 import time
+import warnings
 from asyncio import events, format_helpers
 from concurrent.futures import ProcessPoolExecutor
 
@@ -28,19 +28,21 @@ now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on th
 ORIG_RUN = events.Handle._run
 ORIG_TIMER_RUN = events.TimerHandle.__dict__.get("_run")  # normally absent: inherited
 
-# What the patched Handle._run writes to (one recorder per process at a time):
-_loop = None  # the recorded loop: handles of other loops run untraced
+
+
 def _drop(_value) -> None:
     """Where a step still in flight writes when recording stopped during it (uninstall, fork)."""
 
 
+# What the patched Handle._run writes to (one recorder per process at a time):
+_loop = None  # the recorded loop: handles of other loops run untraced
 _ap = _drop  # bound ``array.append`` of the active recorder's step buffer
 _active = None  # the active Recorder
 _late_ns = 2_000_000  # a timer this late is inspected to find the task it wakes
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-OWN_FILES = (os.path.join(_HERE, "recorder.py"), os.path.join(_HERE, "recorder_hooks.py"),
-             os.path.join(_HERE, "autorecord.py"))
+# The recorder's source files as its code objects name them (recorder.py and autorecord.py
+# add theirs when imported): frames from these are kept out of what the program sees.
+OWN_FILES = {_drop.__code__.co_filename}
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
 _STDLIB = os.path.dirname(os.path.abspath(threading.__file__)) + os.sep
 _SKIP = (_ASYNCIO_DIR, _STDLIB + "threading.py", _STDLIB + "selectors.py",
