@@ -17,8 +17,9 @@ into ``sink(recording, batch)``; ``recording`` numbers the recordings of this pr
 (1, 2, ...), task numbers inside batches are per recording. The watchdog thread lives only
 while the loop runs, so between runs the process has no extra thread.
 
-A forked child stops recording (it has nobody draining); stdlib loops only: with uvloop
-(or any loop without a selector) that loop is simply not recorded.
+A forked child stops recording (it has nobody draining), and so does a subinterpreter
+(the recording belongs to the main interpreter). Stdlib loops only: with uvloop (or any
+loop without a selector) that loop is simply not recorded.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def keep_last(n: int = 64):
 
 def in_main_interpreter() -> bool:
     """Whether this is the process's main interpreter (not a PEP 554/734 subinterpreter).
-    A subinterpreter runs ``site`` too; on 3.13.0 one that exits with asyncio's methods
-    patched crashes the process ("double free"), and one recorder per process is enough."""
+    A subinterpreter runs ``site`` (hence a sitecustomize that records) too; the recording
+    and its sink belong to the main interpreter."""
     for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, 3.12
         try:
             mod = __import__(name)
