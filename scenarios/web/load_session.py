@@ -176,6 +176,7 @@ class LoadSession:
         self._stopped = False
         self._version = 0
         self._notes: list[tuple[int, str]] = []
+        self._fresh_ns = 0  # the live window starts here at the earliest (the last switch)
         # the generators (one per model switch / resume), newest last: [gen, lg, future]
         self._gen = 0
         self._lg: LoadGenerator | None = None
@@ -327,7 +328,10 @@ class LoadSession:
         self._gen += 1
         drain = self.drain_timeout
         if drain is None:
-            drain = self.timeout + 1.0 if (self.requests or self.duration) else 1.0
+            if self.duration:  # ends on time: requests still out then are "unfinished"
+                drain = min(self.timeout + 1.0, max(0.05, 0.05 * self.duration))
+            else:
+                drain = self.timeout + 1.0 if self.requests else 1.0
         lg = LoadGenerator(
             self.target_url, model=self.model, concurrency=self.concurrency, rate=self.rate,
             requests=self.requests, duration=self.duration, timeout=self.timeout,
@@ -506,6 +510,7 @@ class LoadSession:
         delay = KNOBS["delay"].check(delay)
         with self._lock:
             self.delay = delay
+            self._fresh_ns = now_ns()
             self._retarget()
             self._note(f"delay {delay:g} s" if delay is not None else "delay off")
 
@@ -513,6 +518,7 @@ class LoadSession:
         check_endpoint(endpoint, self.demo)
         with self._lock:
             self.endpoint = endpoint
+            self._fresh_ns = now_ns()
             self._retarget()
             self._note(f"endpoint {endpoint}")
 
@@ -523,6 +529,7 @@ class LoadSession:
             if model == self.model:
                 return
             self.model = model
+            self._fresh_ns = now_ns()
             self._note(f"model {model}")
             if self._lg is not None and self._load == "running":
                 self._lg.stop()

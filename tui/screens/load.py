@@ -44,7 +44,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.explain import fmt_s
-from coffeeshop_tui.scenarios.web.explain_load import errors_text, littles_law
+from coffeeshop_tui.scenarios.web.explain_load import errors_text, fmt_latency, littles_law
 from coffeeshop_tui.scenarios.web.load_lanes import ViewOptions
 from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS, ENDPOINTS, KNOBS, LIVE_KNOBS
 from coffeeshop_tui.scenarios.web.loadtest import (
@@ -308,20 +308,26 @@ class LoadTestScreen(ModalScreen[None]):
         if s.server_in_flight is not None:
             t.append(f" (server {s.server_in_flight})", style="dim")
         t.append("  throughput ", style="dim")
-        t.append(f"{s.w_rps:.1f} req/s", style="bold")
+        t.append(f"{s.w_ok_rps:.1f} req/s ok", style="bold")
+        w_err = sum(s.w_errors.values())
+        if w_err and s.window_s > 0:
+            t.append(f" + {w_err / s.window_s:.1f}/s failing", style="bold red")
         t.append("  latency ", style="dim")
-        t.append(f"p50 {fmt_s(s.p50_s)}  p95 {fmt_s(s.p95_s)}  p99 {fmt_s(s.p99_s)}", style="bold")
+        t.append(f"p50 {fmt_latency(s.p50_s)}  p95 {fmt_latency(s.p95_s)}  p99 {fmt_latency(s.p99_s)}",
+                 style="bold")
         t.append("  errors ", style="dim")
         if s.error_total:
             t.append(f"{s.error_total} ({errors_text(s.errors)})", style="bold red")
         else:
             t.append("0", style="bold")
+        if s.dropped:
+            t.append(f"  dropped {s.dropped}", style="bold yellow")
         t.append("\n")
         t.append(littles_law(s), style="cyan")
         t.append(f"  [last {s.window_s:.1f} s]", style="dim")
         if s.recorded:
             t.append("\n")
-            share = s.w_blocked_s / s.window_s if s.window_s > 0 else 0.0
+            share = min(1.0, s.w_blocked_s / s.window_s) if s.window_s > 0 else 0.0
             t.append("loop ", style="dim")
             t.append(f"blocked {share:.0%}", style="bold red" if share >= 0.2 else "bold")
             t.append(f" · busy {s.w_busy_share:.0%}", style="dim")
