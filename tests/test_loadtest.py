@@ -307,6 +307,32 @@ def test_server_killed_mid_run_is_reported_and_restart_works():
 
 
 @pytest.mark.slow
+def test_restart_under_a_blocking_load_succeeds_and_the_load_resumes():
+    """/bad with 300 users: the load pauses for the restart (and the old generator's
+    aiohttp retries are refused on the closed port), so nothing starves the new server's
+    readiness check; the load then resumes on the new server (was: 20 s, then "did not start")."""
+    lt = LoadTest("/bad", concurrency=300, delay=0.2)
+    try:
+        lt.start()
+        assert wait_until(lambda: lt.update().stats.ok >= 2, timeout=20)
+        pid = lt.server_pid
+        t0 = time.monotonic()
+        lt.restart()
+        took = time.monotonic() - t0
+        assert took < 10.0, took  # (measured ~1.5 s; generous for a busy machine)
+        assert lt.server_pid != pid and pid_alive(lt.server_pid)
+        u = lt.update()
+        assert u.status == RUNNING_, u.status
+        assert any("paused: the server is restarting" in t for _t, t in u.notes)
+        assert any("load resumed" in t for _t, t in u.notes)
+        ok = u.stats.ok
+        assert wait_until(lambda: lt.update().stats.ok > ok, timeout=20)
+    finally:
+        lt.stop()
+    assert not pid_alive(lt.server_pid)
+
+
+@pytest.mark.slow
 def test_requests_timing_out_are_counted_and_explained():
     _lt, rep = run("/async", concurrency=3, requests=3, delay=2.0, timeout=0.3)
     assert rep["errors"] == {"timeout": 3}

@@ -232,8 +232,8 @@ def caption(s: LoadStats) -> str:
     if s.server_state == "failed":
         return "the server did not start (see the message); fix it and press r to retry"
     if s.server_state == "down":
-        return ("the server is down: every request now fails (connection refused); the load keeps "
-                "going, press r to restart the server on the same port")
+        return ("the server is down: the load is paused (every request would fail: connection "
+                "refused); press r to restart the server on the same port and resume the load")
     if s.blocked_now_s and s.blocked_now_s >= 0.05:
         where = f" at {short_where(s.block_where)}" if s.block_where else ""
         return (f"{subject} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "

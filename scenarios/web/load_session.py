@@ -10,8 +10,10 @@ so a UI's knob change never waits behind a producer. Reading what was measured i
 :meth:`start` raises ServerError (port in use, app failed to import...) or LoadTestError (no
 such route, not an ASGI app) with a clear message and leaves nothing running. A server that
 dies mid-test is noticed by :meth:`check_server` (``status == "server down"``, :attr:`error`)
-and :meth:`restart` brings it back on the same port while the generator keeps going.
-:meth:`stop` stops everything and is idempotent.
+and :meth:`restart` brings it back on the same port.
+:meth:`stop` stops everything and is idempotent. While the server is down or restarting
+the load is paused (a dead port only burns CPU; load would starve the new server's
+readiness check); a successful restart resumes it with a fresh generator.
 
 This module does not import textual.
 """
@@ -177,6 +179,7 @@ class LoadSession:
         self._version = 0
         self._notes: list[tuple[int, str]] = []
         self._fresh_ns = 0  # the live window starts here at the earliest (the last switch)
+        self._resume_after_start = False  # the load was paused for a restart / a dead server
         # the generators (one per model switch / resume), newest last: [gen, lg, future]
         self._gen = 0
         self._lg: LoadGenerator | None = None
@@ -435,6 +438,7 @@ class LoadSession:
                               f"requests fail until it is restarted"
                               + (f". Its output ends with: {tail.splitlines()[-1]}" if tail else ""))
                 self._note(f"server {how}")
+                self._pause_for_server("the server is down")
             return self._status()
 
     def kill_server(self) -> None:
@@ -443,8 +447,33 @@ class LoadSession:
             self.server.kill()
         self.check_server()
 
+    def _pause_for_server(self, why: str) -> None:
+        """Pause the load while the server is down or restarting (under self._lock): a dead
+        port only burns CPU with connect errors, and load would starve the new server's
+        readiness check. The next successful (re)start resumes it."""
+        if self._lg is not None and self._load == "running":
+            self._lg.stop()
+            self._load = "paused"
+            self._resume_after_start = True
+            self._note(f"load paused: {why}")
+
+    def _wait_generators(self, timeout: float) -> None:
+        """Wait (bounded) until the stopped generators are done, before a new server listens
+        on the port: aiohttp retries a request whose kept-alive connection died once, and
+        those retries (41 x /bad) would otherwise land on the new server and starve its
+        start-up; with the port closed they are refused at once."""
+        with self._lock:
+            futs = [f for _g, _lg, f in self._gens]
+        deadline = time.monotonic() + timeout
+        for f in futs:
+            try:
+                f.result(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:
+                pass
+
     def restart(self) -> None:
-        """(Re)start the server on the same port, keeping the load running. Raises
+        """(Re)start the server on the same port. The load pauses meanwhile (nothing starves
+        the new server's start) and resumes, with a fresh generator, once it is up. Raises
         ServerError if it cannot start (the state is then "failed", retry later)."""
         if self.external:
             return
@@ -454,10 +483,13 @@ class LoadSession:
             first = self._gen == 0
             self._state = "restarting"
             self.error = None
+            self._pause_for_server("the server is restarting")
         try:
             if self.server is None:
                 self._start_server()
             else:
+                self.server.kill()  # the old one may be blocked (/bad): never wait for it
+                self._wait_generators(3.0)
                 self.server.restart()  # same port; pool size / 503 limit as last set
                 self.server_pid = self.server.pid
                 self._read_pool()
@@ -475,6 +507,10 @@ class LoadSession:
             self._note("server restarted" if not first else "server started")
             if self._gen == 0:
                 self._start_load()
+            elif self._resume_after_start and self._load == "paused" and not self._stopped:
+                self._start_load()
+                self._note("load resumed")
+            self._resume_after_start = False
 
     def retry_start(self) -> None:
         """After a failed start (port in use...): try again (raises ServerError)."""
