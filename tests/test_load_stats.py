@@ -14,8 +14,12 @@ from coffeeshop_tui.scenarios.web.load_match import MATCH_SLACK_NS, index_tasks,
 from coffeeshop_tui.scenarios.web.load_report import server_section
 from coffeeshop_tui.scenarios.web.load_stats import (
     BUSY_BUCKET_NS,
+    HIST_EDGES_NS,
     ServerData,
     add_busy,
+    error_series,
+    hdr_log_buckets,
+    log_buckets,
     outside_window,
     pct,
     server_window,
@@ -255,3 +259,38 @@ def test_all_threads_busy_only_when_the_tokens_ran_out():
 def test_dropped_requests_are_in_the_caption():
     s = replace(_pool_stats(1, queued=0), dropped=120)
     assert "could not send 120 requests on time" in caption(s)
+
+
+# ----------------------------------------------------------------------------- histogram, errors over time
+def test_log_buckets_live_and_hdr_agree():
+    from hdrh.histogram import HdrHistogram
+
+    vals = sorted([500_000, 1_500_000, 1_900_000, 30 * MS, 30 * MS, 700 * MS, 45 * S])
+    counts = log_buckets(vals)
+    assert len(counts) == len(HIST_EDGES_NS) and sum(counts) == len(vals)
+    assert counts[0] == 1 and counts[1] == 2 and counts[HIST_EDGES_NS.index(50 * MS)] == 2
+    assert counts[-1] == 1  # slower than 30 s
+    h = HdrHistogram(1, 3_600_000_000, 3)
+    for v in vals:
+        h.record_value(v // 1000)
+    assert hdr_log_buckets(h) == counts
+    s = stats([(T0 + v, T0, T0, OK, 0) for v in vals if v < S], [], T0, T0 + S)
+    assert s.w_hist == log_buckets([v for v in vals if v < S])
+
+
+def test_error_kinds_over_the_window():
+    rows = [(T0 + 50 * MS, T0, T0, CONNECT, 0), (T0 + 950 * MS, T0, T0, CONNECT, 1),
+            (T0 + 960 * MS, T0, T0, TIMEOUT, 2), (T0 + 970 * MS, T0, T0, OK, 3)]
+    assert error_series(rows, T0, T0 + S, bins=10) == {"connect": (1, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+                                                       "timeout": (0,) * 9 + (1,)}
+    assert stats(rows, [], T0, T0 + S).w_error_series["connect"][0] == 1
+
+
+def test_histogram_and_sparkline_text():
+    from coffeeshop_tui.tui.screens.load import histogram_text, sparkline
+
+    assert sparkline([0, 1, 2, 4]) == " ▂▄█"
+    counts = [0] * len(HIST_EDGES_NS)
+    counts[3], counts[5] = 4, 8  # (5, 10] ms and (20, 50] ms
+    assert histogram_text(counts) == "5ms ▄ █ 50ms"
+    assert histogram_text([0] * len(HIST_EDGES_NS)) == ""

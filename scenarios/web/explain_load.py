@@ -75,6 +75,8 @@ class LoadStats:
     burst: bool = False  # every request of the window started together (one batch)
     batch_span_s: float = 0.0  # burst: first start -> last done
     waves: int | None = None  # slowest request / delay, rounded (None without a delay)
+    w_hist: tuple = ()  # successes per latency bucket (load_stats.HIST_EDGES_NS, log scale)
+    w_error_series: dict = field(default_factory=dict)  # kind -> counts per slice of the window
     # the server (None / 0 when it is not ours to measure)
     recorded: bool = False  # the server's loop is recorded
     server_state: str = ""  # "up" | "down" | "starting" | "restarting" | "failed" | "stopped" | "external"

@@ -23,6 +23,7 @@ This module does not import textual.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,6 +50,48 @@ class ServerData:
     gauges: list = field(default_factory=list)
     busy: list = field(default_factory=list)
     held: tuple | None = None
+
+
+#: The latency histogram's log buckets: upper edges in ns (1-2-5 per decade, 1 ms .. 30 s, then
+#: everything slower). THE bucket rule of the live window, the report and the HDR summary.
+HIST_EDGES_NS = tuple(int(m * 1e6) for m in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000,
+                                              5_000, 10_000, 30_000)) + (1 << 62,)
+ERROR_BINS = 10  # error kinds over time: the window in this many bins
+
+
+def log_buckets(sorted_ns: list[int]) -> tuple[int, ...]:
+    """Counts per :data:`HIST_EDGES_NS` bucket of ascending latencies (ns)."""
+    out, lo = [], 0
+    for edge in HIST_EDGES_NS:
+        hi = bisect.bisect_right(sorted_ns, edge, lo)
+        out.append(hi - lo)
+        lo = hi
+    return tuple(out)
+
+
+def hdr_log_buckets(hist) -> tuple[int, ...]:
+    """The same buckets from an HDR histogram of microseconds (the generator's whole-run
+    summary, where per-request values are no longer kept)."""
+    out = [0] * len(HIST_EDGES_NS)
+    if hist is None or hist.get_total_count() == 0:
+        return tuple(out)
+    for item in hist.get_recorded_iterator():
+        v_ns = item.value_iterated_to * 1000
+        out[bisect.bisect_left(HIST_EDGES_NS, v_ns)] += item.count_at_value_iterated_to
+    return tuple(out)
+
+
+def error_series(rows: list, w0: int, now: int, bins: int = ERROR_BINS) -> dict:
+    """Error kinds over the window: kind name -> counts per bin (``bins`` equal slices of
+    [w0, now], by when the request ended); only kinds that happened."""
+    span = max(1, now - w0)
+    out: dict[str, list[int]] = {}
+    for d, _i, _s, k, _u in rows:
+        if k == OK or k == CANCELLED:
+            continue
+        b = min(bins - 1, max(0, (d - w0) * bins // span))
+        out.setdefault(KIND_NAMES[k], [0] * bins)[b] += 1
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def pct(sorted_vals: list[int], p: float) -> int:
@@ -198,6 +241,7 @@ def window_stats(rows: list, inflight: list, w0: int, now: int, server: dict, *,
     n_ok = len(lat_ok)
     all_lat = [x for x, k in lat if k != CANCELLED]
     svc_ok = [d - s for d, _i, s, k, _u in rows if k == OK]
+    hist = log_buckets(lat_ok)
     if len(lat_ok) > MAX_PERCENTILE_SAMPLE:  # percentiles of a sample: bounded work per update
         lat_ok = lat_ok[:: len(lat_ok) // (MAX_PERCENTILE_SAMPLE // 2)]
     w_err: Counter = Counter(KIND_NAMES[k] for _d, _i, _s, k, _u in rows if k not in (OK, CANCELLED))
@@ -248,6 +292,8 @@ def window_stats(rows: list, inflight: list, w0: int, now: int, server: dict, *,
         burst=burst,
         batch_span_s=batch_span,
         waves=waves,
+        w_hist=hist,
+        w_error_series=error_series(rows, w0, now),
         **server,
         **context,
     )

@@ -31,6 +31,9 @@ rendering and key actions.
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import replace
 
 from rich.text import Text
@@ -46,6 +49,8 @@ from textual.worker import get_current_worker
 from coffeeshop_tui.scenarios.explain import fmt_s
 from coffeeshop_tui.scenarios.web.explain_load import errors_text, fmt_latency, littles_law
 from coffeeshop_tui.scenarios.web.load_lanes import ViewOptions
+from coffeeshop_tui.scenarios.web.load_export import chrome_trace, export_doc
+from coffeeshop_tui.scenarios.web.load_stats import HIST_EDGES_NS
 from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS, ENDPOINTS, KNOBS, LIVE_KNOBS
 from coffeeshop_tui.scenarios.web.loadtest import (
     DOWN,
@@ -58,6 +63,7 @@ from coffeeshop_tui.scenarios.web.loadtest import (
 )
 from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
+from ..lanes import format_duration
 from ..timeline_view import LEGEND, TimelineView
 from .. import keymap
 from ..messages import FeedFailed, FeedUpdated, RoutesFound
@@ -66,6 +72,28 @@ from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts) -> str:
+    """Counts as bars (the highest is a full bar; 0 is blank)."""
+    top = max(counts, default=0)
+    if not top:
+        return " " * len(counts)
+    return "".join(BARS[0] if c == 0 else BARS[max(1, round(c / top * 8))] for c in counts)
+
+
+def histogram_text(counts) -> str:
+    """'5ms ▁▅█▃ 100ms': the non-empty span of the log buckets, labelled by its edges."""
+    nz = [i for i, c in enumerate(counts) if c]
+    if not nz:
+        return ""
+    lo, hi = nz[0], nz[-1]
+    lower = "0" if lo == 0 else format_duration(HIST_EDGES_NS[lo - 1] / 1e9)
+    upper = "∞" if hi == len(HIST_EDGES_NS) - 1 else format_duration(HIST_EDGES_NS[hi] / 1e9)
+    return f"{lower} {sparkline(counts[lo:hi + 1])} {upper}"
+
 
 def _endpoint_what(path: str) -> str:
     return next((e.short for e in ENDPOINTS if e.path == path), "")
@@ -124,6 +152,7 @@ class LoadTestScreen(ModalScreen[None]):
         self.view = ViewOptions(handlers=True, threads=True, lane_mode=self.lt.lane_mode)
         self.knob_index = 0
         self.latest: LoadUpdate | None = None  # the newest update (shown unless frozen)
+        self.shown: LoadUpdate | None = None  # the update on screen (what `e` exports)
         self.frozen = False  # space: the display is paused
         self._last_status = ""
         self._auto_zoomed = False
@@ -236,6 +265,7 @@ class LoadTestScreen(ModalScreen[None]):
         self._apply(u)
 
     def _apply(self, u: LoadUpdate) -> None:
+        self.shown = u
         with self.app.batch_update():
             view = self.query_one("#lt-timeline", TimelineView)
             view.update_snapshot(u.snapshot)
@@ -325,6 +355,15 @@ class LoadTestScreen(ModalScreen[None]):
         t.append("\n")
         t.append(littles_law(s), style="cyan")
         t.append(f"  [last {s.window_s:.1f} s]", style="dim")
+        hist = histogram_text(s.w_hist)
+        if hist:
+            t.append("\nlatency ", style="dim")
+            t.append(hist, style="bold")
+            t.append(" (successes, log buckets)", style="dim")
+        for kind, series in sorted(s.w_error_series.items(), key=lambda kv: -sum(kv[1]))[:3]:
+            t.append(f"\n{kind:>7} ", style="dim")
+            t.append(sparkline(series), style="red")
+            t.append(f" {sum(series)} over the window", style="dim")
         if s.recorded:
             t.append("\n")
             share = min(1.0, s.w_blocked_s / s.window_s) if s.window_s > 0 else 0.0
@@ -520,6 +559,30 @@ class LoadTestScreen(ModalScreen[None]):
         if not lt.demo and lt.routes:
             self.post_message(RoutesFound(lt.routes))
         self.app.call_from_thread(self.notify, "server is up", timeout=2)
+
+    def action_export(self) -> None:
+        """Export what is shown (the frozen picture when paused): Chrome trace JSON of the
+        lanes (ui.perfetto.dev), the numbers as JSON, and the screen as SVG."""
+        u = self.shown or self.latest
+        if u is None:
+            self.notify("nothing to export yet", timeout=3)
+            return
+        folder = os.path.abspath(getattr(self.app, "export_dir", "captures"))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            base = f"coffeeshop-load-{time.strftime('%Y%m%d-%H%M%S')}"
+            written = []
+            for suffix, doc in ((".trace.json", chrome_trace(u.snapshot)), (".json", export_doc(u))):
+                path = os.path.join(folder, base + suffix)
+                with open(path, "w", encoding="utf-8") as fh:
+                    json.dump(doc, fh)
+                written.append(path)
+            written.append(self.app.save_screenshot(filename=f"{base}.svg", path=folder))
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify("\n".join(written) + "\n(open the .trace.json in ui.perfetto.dev)", title="exported",
+                    timeout=8)
 
     def action_kill(self) -> None:
         self._kill()
