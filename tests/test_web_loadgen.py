@@ -301,3 +301,15 @@ def test_closed_latency_is_send_to_done(server):
     assert snap.ok == len(recs) == 200
     assert all(r.latency_ns == r.service_ns for r in recs)
     assert snap.latency.max_ms <= snap.service.max_ms + 1.0
+
+
+def test_the_record_ring_grows_with_use_and_stays_bounded_by_its_capacity():
+    from coffeeshop_tui.scenarios.web.loadgen import _Ring
+
+    ring = _Ring(10)
+    assert len(ring.rid) == 0  # nothing preallocated: a short-lived generator costs little
+    for k in range(25):
+        ring.append(k, 0, k, k, k, k, 200, OK, 1, 0)
+    assert ring.count == 25 and all(len(c) == 10 for c in (ring.rid, ring.done, ring.kind, ring.target))
+    batch = _Ring.build(*ring.copy(0, None))
+    assert batch.dropped == 15 and [r.rid for r in batch.records] == list(range(15, 25))

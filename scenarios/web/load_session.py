@@ -49,6 +49,9 @@ now_ns = time.monotonic_ns
 STARTING, RUNNING_, PAUSED, FINISHED = "starting", "running", "paused", "finished"
 DOWN, RESTARTING, FAILED, STOPPED = "server down", "restarting", "failed", "stopped"
 
+LIVE_RECORDS = 50_000
+REPORT_RECORDS = 200_000
+
 _MIDDLEWARE_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "middleware.py")
 
 
@@ -162,6 +165,10 @@ class LoadSession:
         self.drain_timeout = drain_timeout
         self.client = client
         self.max_thread_lanes = max_thread_lanes
+        # per-request records kept by each generator (54 bytes each): a live screen reads
+        # them as they come (a few seconds' worth is plenty); a headless run's report
+        # (--json) lists every request
+        self.record_capacity = LIVE_RECORDS if lanes else REPORT_RECORDS
 
         self.server: WebServer | None = None
         self.feed: ServerFeed | None = None
@@ -339,7 +346,7 @@ class LoadSession:
             self.target_url, model=self.model, concurrency=self.concurrency, rate=self.rate,
             requests=self.requests, duration=self.duration, timeout=self.timeout,
             client=self.client, error_backoff=0.05, drain_timeout=drain,
-            allow_remote=self.allow_remote,
+            allow_remote=self.allow_remote, record_capacity=self.record_capacity,
         )
         fut = lg.start_in_thread(name=f"loadgen-{self._gen}")
         self._lg, self._lg_future = lg, fut

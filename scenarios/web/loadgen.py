@@ -298,23 +298,37 @@ class Snapshot:
 
 # ---- storage ----------------------------------------------------------------------------------
 class _Ring:
-    """Column-wise ring buffer of request records (54 bytes per record)."""
+    """Column-wise ring buffer of request records (54 bytes per record), grown as records
+    come (a generator that ran briefly holds only what it recorded), never past capacity."""
 
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
-        self.rid = array("q", bytes(8 * capacity))
-        self.user = array("i", bytes(4 * capacity))
-        self.intended = array("q", bytes(8 * capacity))
-        self.sent = array("q", bytes(8 * capacity))
-        self.first = array("q", bytes(8 * capacity))
-        self.done = array("q", bytes(8 * capacity))
-        self.status = array("H", bytes(2 * capacity))
-        self.kind = array("B", bytes(capacity))
-        self.echoed = array("B", bytes(capacity))
-        self.target = array("H", bytes(2 * capacity))
+        self.rid = array("q")
+        self.user = array("i")
+        self.intended = array("q")
+        self.sent = array("q")
+        self.first = array("q")
+        self.done = array("q")
+        self.status = array("H")
+        self.kind = array("B")
+        self.echoed = array("B")
+        self.target = array("H")
         self.count = 0
 
     def append(self, rid, user, intended, sent, first, done, status, kind, echoed, target) -> None:
+        if self.count < self.cap:
+            self.rid.append(rid)
+            self.user.append(user)
+            self.intended.append(intended)
+            self.sent.append(sent)
+            self.first.append(first)
+            self.done.append(done)
+            self.status.append(status)
+            self.kind.append(kind)
+            self.echoed.append(echoed)
+            self.target.append(target)
+            self.count += 1
+            return
         i = self.count % self.cap
         self.rid[i] = rid
         self.user[i] = user
@@ -582,6 +596,15 @@ class LoadGenerator:
         with self._lock:
             copied = self._ring.copy(cursor, limit)
         return _Ring.build(*copied)
+
+    def latency_histogram(self) -> HdrHistogram:
+        """A copy of the cumulative HDR histogram of successful latencies (microseconds, from
+        :func:`latency_start_ns`), as of the last closed interval (exact once finished)."""
+        out = _new_hist()
+        with self._lock:
+            src = self._lat_c
+        out.add(src)
+        return out
 
     def in_flight_requests(self) -> tuple[InFlight, ...]:
         """Requests sent (or queued in the client) and not finished yet."""

@@ -75,7 +75,14 @@ from coffeeshop_tui.scenarios.web.load_settings import (  # noqa: F401 (re-expor
     endpoint_url,
 )
 from coffeeshop_tui.scenarios.web.loadgen import CANCELLED
-from coffeeshop_tui.scenarios.web.load_stats import ServerData, outside_window, server_window, window_stats
+from coffeeshop_tui.scenarios.web.load_export import histogram_rows
+from coffeeshop_tui.scenarios.web.load_stats import (
+    ServerData,
+    hdr_log_buckets,
+    outside_window,
+    server_window,
+    window_stats,
+)
 from coffeeshop_tui.scenarios.web.server import ServerError  # noqa: F401 (re-exported)
 
 STATS_INTERVAL_NS = 250_000_000  # statistics and caption: at most 4 times a second
@@ -256,6 +263,18 @@ class LoadTest(LoadSession):
                               tuple((self._sec(t), text) for t, text in notes))
 
     # ------------------------------------------------------------------ the report
+    @staticmethod
+    def _hdr(gens):
+        """The generators' cumulative HDR latency histograms, merged (None without any)."""
+        merged = None
+        for _g, lg, _f in gens:
+            h = lg.latency_histogram()
+            if merged is None:
+                merged = h
+            else:
+                merged.add(h)
+        return merged
+
     def report(self) -> dict:
         """The whole run, for `coffeeshop-tui load` (--json): call after wait() / stop()."""
         with self._reader:
@@ -314,6 +333,8 @@ class LoadTest(LoadSession):
                     for k, v in (("p50", stats.p50_s), ("p95", stats.p95_s), ("p99", stats.p99_s),
                                  ("max", stats.max_s))
                 },
+                # the whole run's successes from the generators' HDR histograms (log buckets)
+                "latency_histogram": histogram_rows(hdr_log_buckets(self._hdr(gens))),
                 "errors": dict(stats.errors),
                 "counts": {"issued": stats.issued, "ok": stats.ok, "failed": stats.error_total,
                            "unfinished": stats.unfinished, "dropped": stats.dropped,
