@@ -294,3 +294,14 @@ def test_histogram_and_sparkline_text():
     counts[3], counts[5] = 4, 8  # (5, 10] ms and (20, 50] ms
     assert histogram_text(counts) == "5ms ▄ █ 50ms"
     assert histogram_text([0] * len(HIST_EDGES_NS)) == ""
+
+
+def test_a_block_from_before_a_switch_is_not_the_new_endpoints():
+    data = ServerData(held=(T0 + 100 * MS, T0 + S, "app.py:39", "time.sleep"))
+    switch = T0 + 500 * MS
+    w = server_window(data, switch, T0 + S, 0.1, fresh_ns=switch)
+    assert w["blocked_now_earlier"]
+    s = window_stats([], [], switch, T0 + S, w, delay_s=0.1, model="closed", endpoint="/sync")
+    cap = caption(s)
+    assert cap.startswith("a request sent before the switch is blocking the event loop right now"), cap
+    assert not server_window(data, T0, T0 + S, 0.1)["blocked_now_earlier"]

@@ -92,6 +92,7 @@ class LoadStats:
     block_where: str = ""  # file:line that held the loop longest in the window
     block_culprit: str = ""  # the call on that line, e.g. "time.sleep"
     blocked_now_s: float = 0.0  # a step holding the loop right now, for this long
+    blocked_now_earlier: bool = False  # ... that began before the last switch (not this endpoint's)
     w_jobs: dict = field(default_factory=dict)  # pool -> jobs finished in the window
     w_threads: dict = field(default_factory=dict)  # pool -> distinct threads used in the window
     w_job_labels: dict = field(default_factory=dict)  # what ran in threads -> jobs (top 5)
@@ -238,7 +239,8 @@ def caption(s: LoadStats) -> str:
                 "refused); press r to restart the server on the same port and resume the load")
     if s.blocked_now_s and s.blocked_now_s >= 0.05:
         where = f" at {short_where(s.block_where)}" if s.block_where else ""
-        return (f"{subject} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
+        who = "a request sent before the switch" if s.blocked_now_earlier else subject
+        return (f"{who} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
                 f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
     if s.w_done == 0:
         if s.in_flight:

@@ -166,8 +166,11 @@ def outside_window(data: ServerData | None, w0: int, end: int) -> dict:
     return out
 
 
-def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | None) -> dict:
-    """LoadStats' server fields over [w0, now] (see the module docstring); {} without data."""
+def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | None,
+                  fresh_ns: int = 0) -> dict:
+    """LoadStats' server fields over [w0, now] (see the module docstring); {} without data.
+    ``fresh_ns``: the last switch (endpoint, model, delay); a block going on now that began
+    before it is an earlier endpoint's (``blocked_now_earlier``)."""
     if data is None:
         return {}
     n_blocks, total, by_where, cul = _blocks_in(data.blocks, w0, now)
@@ -197,9 +200,11 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         if g[0] >= w0:
             gmax = max(gmax, g[1])
     blocked_now = 0.0
+    earlier = False
     if data.held is not None:
         since, t_now, h_where, h_cul = data.held
         blocked_now = (t_now - since) / 1e9
+        earlier = since < fresh_ns
         where = h_where or where
         if where and where not in cul:
             cul[where] = h_cul
@@ -211,7 +216,7 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         w_jobs=dict(jobs), w_threads={p: len(s) for p, s in threads.items()},
         w_job_labels=dict(labels.most_common(5)),
         w_queue_max_s=qmax / 1e9, w_queued=queued, pool_max_borrowed=gmax,
-        blocked_now_s=blocked_now,
+        blocked_now_s=blocked_now, blocked_now_earlier=earlier,
     )
     if last is not None:
         out.update(pool_borrowed=last[1], pool_total=last[2] or None, server_in_flight=last[3])

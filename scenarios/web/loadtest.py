@@ -162,7 +162,9 @@ class LoadTest(LoadSession):
                in_flight: int, state: str, running: bool) -> LoadStats:
         """The one statistics path of the live window and the report."""
         delay = self._delay_for(self.endpoint, self.delay)
-        server = server_window(data, w0, now, delay)
+        with self._lock:
+            fresh = self._fresh_ns
+        server = server_window(data, w0, now, delay, fresh)
         if state != "up":  # the last gauges of a dead server are not "now"
             server.pop("server_in_flight", None)
             server.pop("pool_borrowed", None)
@@ -172,7 +174,6 @@ class LoadTest(LoadSession):
         with self._lock:
             gens = list(self._gens)
             finished = list(self._finished_snaps)
-            fresh = self._fresh_ns
         for sn in [lg.snapshot() for _g, lg, _f in gens] + finished:
             done += sn.done
             ok += sn.ok
