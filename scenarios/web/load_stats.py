@@ -176,7 +176,11 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
     n_blocks, total, by_where, cul = _blocks_in(data.blocks, w0, now)
     where = by_where.most_common(1)[0][0] if by_where else ""
     b0, b1 = w0 // BUSY_BUCKET_NS, now // BUSY_BUCKET_NS
-    busy = sum(d for b, d in data.busy if b0 <= b <= b1)
+    busy = 0.0
+    for b, d in data.busy:  # edge buckets pro rata (a 6 ms window is not a whole 100 ms bucket)
+        if b0 <= b <= b1:
+            lo, hi = max(w0, b * BUSY_BUCKET_NS), min(now, (b + 1) * BUSY_BUCKET_NS)
+            busy += d * max(0, hi - lo) / BUSY_BUCKET_NS
     jobs: Counter = Counter()
     labels: Counter = Counter()
     threads: dict[str, set] = {}
