@@ -194,9 +194,9 @@ def test_blocks_before_the_first_request_and_after_the_last_answer_are_reported_
 
 def test_live_counts_name_their_window():
     rows = [(T0 + 200 * MS + k, T0 + 100 * MS, T0 + 100 * MS, OK, k) for k in range(50)]
-    s = replace(stats(rows, [(T0 + 900 * MS, T0 + 900 * MS)], T0, T0 + 5 * S), running=True)
+    s = replace(stats(rows, [(T0 + 900 * MS, T0 + 900 * MS)], T0, T0 + 5 * S), live=True)
     assert "50 requests overlapped in the last 5 s" in caption(s)
-    final = replace(s, running=False)
+    final = replace(s, live=False)
     assert "50 requests overlapped," in caption(final)
 
 

@@ -313,3 +313,20 @@ def test_the_record_ring_grows_with_use_and_stays_bounded_by_its_capacity():
     assert ring.count == 25 and all(len(c) == 10 for c in (ring.rid, ring.done, ring.kind, ring.target))
     batch = _Ring.build(*ring.copy(0, None))
     assert batch.dropped == 15 and [r.rid for r in batch.records] == list(range(15, 25))
+
+
+def test_every_issued_request_is_accounted_for_against_a_dead_port():
+    """No server on the port (every request is refused): issued == done + dropped + in flight,
+    and every finished request is an error, never a success with a latency."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nobody listens there
+    lg = LoadGenerator(f"http://127.0.0.1:{port}/async", model="open", rate=500, duration=0.3,
+                       drain_timeout=0.5)
+    snap = asyncio.run(lg.run())
+    assert snap.issued > 0
+    assert snap.issued == snap.done + snap.dropped_arrivals + snap.in_flight
+    assert snap.ok == 0 and snap.error_total == snap.done and snap.errors["connect"] > 0
+    assert snap.latency.count == 0

@@ -48,6 +48,7 @@ class LoadStats:
     rate: float = 0.0  # open model: arrivals per second
     elapsed_s: float = 0.0
     running: bool = False
+    live: bool = False  # a live window (the last window_s seconds), not a final report's
     # cumulative (the whole run)
     issued: int = 0
     done: int = 0
@@ -126,7 +127,7 @@ def fmt_latency(seconds: float | None) -> str:
 
 def in_window(s: LoadStats) -> str:
     """' in the last 5 s' for a live window's counts ('' in a final report)."""
-    return f" in the last {s.window_s:.0f} s" if s.running and s.window_s > 0 else ""
+    return f" in the last {s.window_s:.0f} s" if s.live and s.window_s > 0 else ""
 
 
 def errors_text(errors: dict) -> str:

@@ -159,7 +159,7 @@ class LoadTest(LoadSession):
 
     # ------------------------------------------------------------------ statistics
     def _stats(self, rows: list, inflight: list, w0: int, now: int, data: ServerData | None,
-               in_flight: int, state: str, running: bool) -> LoadStats:
+               in_flight: int, state: str, running: bool, live: bool = False) -> LoadStats:
         """The one statistics path of the live window and the report."""
         delay = self._delay_for(self.endpoint, self.delay)
         with self._lock:
@@ -186,7 +186,7 @@ class LoadTest(LoadSession):
             rows, inflight, w0, now, server, delay_s=delay, model=self.model, fresh_ns=fresh,
             endpoint=self.endpoint, url=self.target_url if has_url else "",
             concurrency=self.concurrency, rate=self.rate, elapsed_s=(now - self.origin_ns) / 1e9,
-            running=running, issued=issued, done=done, ok=ok, error_total=done - ok - unfinished,
+            running=running, live=live, issued=issued, done=done, ok=ok, error_total=done - ok - unfinished,
             errors=dict(errors), unfinished=unfinished, dropped=dropped, in_flight=in_flight, recorded=self.server is not None,
             server_state=self._server_state_name(state), server_pid=self.server_pid,
             executor_workers=self.executor_workers, timeout_s=self.timeout,
@@ -229,7 +229,8 @@ class LoadTest(LoadSession):
             if last is None or now - self._stats_at >= STATS_INTERVAL_NS or status != self._stats_status:
                 i0 = bisect.bisect_left(rows, (w0,))
                 data = feed.live_data() if feed is not None else None
-                stats = self._stats(rows[i0:], inflight, w0, now, data, len(inflight), state, running)
+                stats = self._stats(rows[i0:], inflight, w0, now, data, len(inflight), state, running,
+                                    live=True)
                 last = self._last_stats = (stats, make_caption(stats))
                 self._stats_at = now
                 self._stats_status = status
