@@ -27,6 +27,10 @@ Backends (``client=``): ``"aiohttp"`` (default: the fastest, ~wrk speed), ``"htt
 (the httpx API over httpx_aiohttp.AiohttpTransport) and ``"httpx"`` (plain httpx; slow).
 
 Only loopback targets are allowed unless ``allow_remote=True``.
+
+Why one module of ~1,100 lines: it is one object (the generator) whose storage (the record
+ring, the HDR histograms), load models, HTTP clients and statistics share its private state
+under one lock and one event loop; split by job, they would have to expose that state.
 """
 
 from __future__ import annotations
