@@ -52,6 +52,7 @@ DOWN, RESTARTING, FAILED, STOPPED = "server down", "restarting", "failed", "stop
 
 LIVE_RECORDS = 50_000
 REPORT_RECORDS = 200_000
+KEEP_INTERVALS = 120  # the generator's per-second summaries kept (nothing here reads older ones)
 
 _MIDDLEWARE_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "middleware.py")
 
@@ -348,6 +349,7 @@ class LoadSession:
             requests=self.requests, duration=self.duration, timeout=self.timeout,
             client=self.client, error_backoff=0.05, drain_timeout=drain,
             allow_remote=self.allow_remote, record_capacity=self.record_capacity,
+            keep_intervals=KEEP_INTERVALS,
         )
         fut = lg.start_in_thread(name=f"loadgen-{self._gen}")
         self._lg, self._lg_future = lg, fut
