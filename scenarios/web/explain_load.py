@@ -299,7 +299,8 @@ def caption(s: LoadStats) -> str:
         sentences.append(err)
     if s.dropped:
         sentences.append(f"the load generator could not send {_plural(s.dropped, 'request')} on "
-                         f"time (dropped, never sent: the client, not the server, fell behind)")
+                         f"time (dropped, never sent: it fell behind the schedule, or too many "
+                         f"requests were already waiting for an answer)")
     outside = _outside_text(s)
     if outside:
         sentences.append(outside)
