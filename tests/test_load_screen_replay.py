@@ -7,6 +7,7 @@ The capture is a real run's LoadUpdates (/sync, 4 users, pool of 3 threads); re-
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
@@ -165,3 +166,32 @@ def test_space_freezes_everything_shown_while_the_feed_goes_on():
             await pilot.pause(0.1)
 
     asyncio.run(go())
+
+
+def test_e_exports_what_is_shown_as_trace_json_and_svg(tmp_path):
+    replay = ReplayLoad.from_file(CAPTURE)
+    last = replay.updates[-1]
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        app.export_dir = str(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: replay.finished and screen.shown is not None
+                               and screen.shown.caption == last.caption)
+            await pilot.press("e")
+            assert await until(pilot, lambda: len(os.listdir(tmp_path)) == 3)
+            return screen.shown
+
+    shown = asyncio.run(go())
+    names = sorted(os.listdir(tmp_path))
+    assert [n.rsplit(".", 2)[-2:] if n.endswith(".trace.json") else n.rsplit(".", 1)[-1:] for n in names] == [
+        ["json"], ["svg"], ["trace", "json"]]
+    trace = json.load(open(tmp_path / next(n for n in names if n.endswith(".trace.json"))))
+    tracks = [e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "thread_name"]
+    assert len(tracks) == len(shown.snapshot.lanes)
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert len(spans) == sum(1 for ln in shown.snapshot.lanes for s in ln.segments if s.end > s.start)
+    doc = json.load(open(tmp_path / next(n for n in names if n.endswith(".json") and ".trace." not in n)))
+    assert doc["caption"] == shown.caption and doc["stats"]["ok"] == shown.stats.ok
+    assert [r["count"] for r in doc["stats"]["w_hist"]] == list(shown.stats.w_hist) or not shown.stats.w_hist

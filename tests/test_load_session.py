@@ -59,3 +59,50 @@ def test_not_an_asgi_app_is_recognised_in_the_servers_log():
     inside = log.replace("TypeError: posix", '  File "/home/me/shop.py", line 9, in orders\n    x()\nTypeError: posix')
     assert load_session.asgi_call_error(inside) is None
     assert load_session.asgi_call_error("INFO: started") is None
+
+
+class _FakeGen:
+    """A generator's reading interface, with records made by hand (no loop, no server)."""
+
+    def __init__(self, records):
+        self.records = records
+        self.targets = ("http://127.0.0.1:1/sync",)
+
+    def records_since(self, cursor=0, limit=None):
+        from coffeeshop_tui.scenarios.web.loadgen import RecordBatch
+
+        return RecordBatch(tuple(self.records[cursor:]), len(self.records), 0)
+
+    def in_flight_requests(self):
+        return ()
+
+    def snapshot(self):
+        raise AssertionError("not needed")
+
+
+def test_the_reader_keeps_per_request_rows_for_the_history_only():
+    """Memory stays flat over a long load: per-request rows older than the history (plus a
+    quarter, so trimming happens in chunks) are dropped, whatever the number of requests."""
+    import concurrent.futures
+    import time as _time
+
+    from coffeeshop_tui.scenarios.web.loadgen import OK, RequestRecord
+
+    history_s = 2.0
+    lt = LoadTest("/sync", concurrency=2, history_s=history_s, lanes=False)
+    now = _time.monotonic_ns()
+    per_s = 2_000
+    n = int(20 * per_s)  # 20 s of requests at 2,000/s, the last one just now
+    recs = [RequestRecord(k, k + 1, 0, t - 1_000_000, t - 1_000_000, t, t, 200, OK, True)
+            for k, t in enumerate(now - (n - k) * (1_000_000_000 // per_s) for k in range(n))]
+    fut = concurrent.futures.Future()
+    fut.set_result(None)
+    lt._gens.append([1, _FakeGen(recs), fut])
+    try:
+        lt._poll_client(lt.view)
+        assert len(lt._rows) <= 1.25 * history_s * per_s + per_s, len(lt._rows)
+        assert lt._rows[-1][0] == recs[-1].done_ns  # the newest are kept
+        assert lt.record_capacity <= 200_000
+    finally:
+        lt._gens.clear()
+        lt.stop()

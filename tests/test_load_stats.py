@@ -6,18 +6,27 @@ made by hand (times in ns) and check what they count.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from coffeeshop_tui.scenarios.timeline import TaskInfo
+from coffeeshop_tui.scenarios.web.explain_load import LoadStats, caption, fmt_latency, text_summary
 from coffeeshop_tui.scenarios.web.load_match import MATCH_SLACK_NS, index_tasks, match_handler
 from coffeeshop_tui.scenarios.web.load_report import server_section
 from coffeeshop_tui.scenarios.web.load_stats import (
     BUSY_BUCKET_NS,
+    HIST_EDGES_NS,
     ServerData,
     add_busy,
+    error_series,
+    hdr_log_buckets,
+    log_buckets,
+    outside_window,
     pct,
     server_window,
+    union_ns,
     window_stats,
 )
-from coffeeshop_tui.scenarios.web.loadgen import OK, TIMEOUT
+from coffeeshop_tui.scenarios.web.loadgen import CANCELLED, CONNECT, OK, TIMEOUT, latency_start_ns
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -146,3 +155,153 @@ def test_the_live_lanes_and_the_report_use_the_same_matcher():
     assert "match_handler(" in inspect.getsource(load_report.request_items)
     src = inspect.getsource(loadtest)
     assert "_match_full" not in src and "_find_handler" not in src and "_server_whole" not in src
+
+
+# ----------------------------------------------------------------------------- windows (issue 8.4)
+def test_overlapping_blocks_never_exceed_the_window():
+    """Nested / overlapping blocks (e.g. background work) count once: no share above 100%."""
+    data = ServerData(blocks=[block(T0, T0 + 900 * MS), block(T0 + 100 * MS, T0 + S),
+                              block(T0 + 200 * MS, T0 + 800 * MS, where="bg.py:3")])
+    w = server_window(data, T0, T0 + S, 0.1)
+    assert w["w_blocks"] == 3 and abs(w["w_blocked_s"] - 1.0) < 1e-9
+    rows = [(T0 + S, T0, T0, OK, 0)]
+    s = replace(stats(rows, [], T0, T0 + S, data), recorded=True)
+    cap = caption(s)
+    assert "held it 100% of the time" in cap, cap
+
+
+def test_union_of_spans():
+    assert union_ns([]) == 0
+    assert union_ns([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25
+
+
+def test_blocks_before_the_first_request_and_after_the_last_answer_are_reported_apart():
+    startup = block(T0 - S, T0 - 700 * MS, where="main.py:5", culprit="time.sleep")  # a lifespan
+    during = block(T0 + 100 * MS, T0 + 200 * MS)
+    background = block(T0 + S + 10 * MS, T0 + 3 * S, where="tasks.py:9", culprit="time.sleep")
+    data = ServerData(blocks=[startup, during, background])
+    out = outside_window(data, T0, T0 + S)
+    assert out["before_first_request"]["blocked_s"] == 0.3
+    assert out["before_first_request"]["where"] == "main.py:5"
+    assert abs(out["after_last_answer"]["blocked_s"] - 1.99) < 1e-9
+    s = stats([(T0 + S, T0, T0, OK, 0)], [], T0, T0 + S, data)
+    assert abs(s.w_blocked_s - 0.1) < 1e-9  # only the block inside the window
+    s = replace(s, pre_blocked_s=0.3, post_blocked_s=1.99, post_block_culprit="time.sleep")
+    cap = caption(s)
+    assert "before the first request, the server's start-up held the loop for 300 ms" in cap
+    assert "after the last answer, background work held the loop for 1.99 s (time.sleep)" in cap
+
+
+def test_live_counts_name_their_window():
+    rows = [(T0 + 200 * MS + k, T0 + 100 * MS, T0 + 100 * MS, OK, k) for k in range(50)]
+    s = replace(stats(rows, [(T0 + 900 * MS, T0 + 900 * MS)], T0, T0 + 5 * S), live=True)
+    assert "50 requests overlapped in the last 5 s" in caption(s)
+    final = replace(s, live=False)
+    assert "50 requests overlapped," in caption(final)
+
+
+def test_a_switch_starts_a_fresh_window():
+    """Requests started before the switch (the old endpoint) are not the new one's."""
+    switch = T0 + 500 * MS
+    rows = [(T0 + 600 * MS, T0 + 100 * MS, T0 + 100 * MS, OK, 0),  # old endpoint, done after
+            (T0 + 900 * MS, T0 + 550 * MS, T0 + 550 * MS, OK, 1)]
+    inflight = [(T0 + 200 * MS, T0 + 200 * MS), (T0 + 950 * MS, T0 + 950 * MS)]
+    s = window_stats(rows, inflight, switch, T0 + S, {}, delay_s=0.3, model="closed", fresh_ns=switch)
+    assert s.w_done == 1 and s.p50_s == 0.35
+    assert abs(s.w_avg_in_flight - (0.35 + 0.05) / 0.5) < 1e-9
+
+
+# ----------------------------------------------------------------------------- latency (issue 8.5)
+def test_closed_latency_starts_when_sent_open_latency_at_the_intended_start():
+    # the generator's own start-up: intended at T0, sent 100 ms later, answered 50 ms after that
+    closed = stats([(T0 + 150 * MS, T0, T0 + 100 * MS, OK, 0)], [], T0, T0 + S)
+    assert closed.p50_s == 0.05
+    opened = stats([(T0 + 150 * MS, T0, T0 + 100 * MS, OK, -1)], [], T0, T0 + S, model="open")
+    assert opened.p50_s == 0.15
+    assert latency_start_ns(1, 2, 0) == 2 and latency_start_ns(1, 2, -1) == 1
+    assert latency_start_ns(1, 0, 3) == 1  # never sent: from the intended start
+
+
+# ----------------------------------------------------------------------------- failures (8.6)
+def test_no_success_no_percentiles_and_throughput_counts_successes():
+    rows = [(T0 + k * 10 * MS, T0 + k * 10 * MS, T0 + k * 10 * MS, CONNECT, -1) for k in range(1, 89)]
+    s = replace(stats(rows, [], T0, T0 + S, model="open"), server_state="down", error_total=88,
+                errors={"connect": 88})
+    assert s.p50_s is None and s.p95_s is None and s.max_s is None
+    assert s.w_ok_rps == 0.0 and abs(s.w_rps - 88.0) < 1e-9
+    assert fmt_latency(s.p50_s) == "—"
+    summary = text_summary({"url": "u", "stats": s.to_dict(), "caption": caption(s)})
+    assert "p50 —  p95 —" in summary and "(no successful answer)" in summary
+    assert "throughput 0.00 req/s ok, errors 88.00/s" in summary
+
+
+def test_cancelled_at_the_end_is_unfinished_not_a_failure():
+    rows = [(T0 + 100 * MS, T0, T0, OK, 0), (T0 + 200 * MS, T0, T0, CANCELLED, 1)]
+    s = stats(rows, [], T0, T0 + S)
+    assert s.w_done == 1 and s.w_unfinished == 1 and s.w_errors == {}
+
+
+def _pool_stats(max_borrowed, total=40, queued=3):
+    return LoadStats(endpoint="/sync", recorded=True, w_done=10, w_ok=10, window_s=1.0, delay_s=0.1,
+                     p50_s=0.1, w_jobs={"anyio": 10}, w_threads={"anyio": 10},
+                     w_job_labels={"_run_sync_endpoint": 10}, pool_total=total,
+                     pool_max_borrowed=max_borrowed, w_queued=queued, w_queue_max_s=0.2)
+
+
+def test_all_threads_busy_only_when_the_tokens_ran_out():
+    assert "all 40 threads were busy: 3 requests waited up to 200 ms for a free thread" in caption(
+        _pool_stats(40))
+    cap = caption(_pool_stats(1))
+    assert "threads were busy" not in cap
+    assert "3 requests waited up to 200 ms for a thread to start" in cap
+
+
+def test_dropped_requests_are_in_the_caption():
+    s = replace(_pool_stats(1, queued=0), dropped=120)
+    assert "could not send 120 requests on time" in caption(s)
+
+
+# ----------------------------------------------------------------------------- histogram, errors over time
+def test_log_buckets_live_and_hdr_agree():
+    from hdrh.histogram import HdrHistogram
+
+    vals = sorted([500_000, 1_500_000, 1_900_000, 30 * MS, 30 * MS, 700 * MS, 45 * S])
+    counts = log_buckets(vals)
+    assert len(counts) == len(HIST_EDGES_NS) and sum(counts) == len(vals)
+    assert counts[0] == 1 and counts[1] == 2 and counts[HIST_EDGES_NS.index(50 * MS)] == 2
+    assert counts[-1] == 1  # slower than 30 s
+    h = HdrHistogram(1, 3_600_000_000, 3)
+    for v in vals:
+        h.record_value(v // 1000)
+    assert hdr_log_buckets(h) == counts
+    s = stats([(T0 + v, T0, T0, OK, 0) for v in vals if v < S], [], T0, T0 + S)
+    assert s.w_hist == log_buckets([v for v in vals if v < S])
+
+
+def test_error_kinds_over_the_window():
+    rows = [(T0 + 50 * MS, T0, T0, CONNECT, 0), (T0 + 950 * MS, T0, T0, CONNECT, 1),
+            (T0 + 960 * MS, T0, T0, TIMEOUT, 2), (T0 + 970 * MS, T0, T0, OK, 3)]
+    assert error_series(rows, T0, T0 + S, bins=10) == {"connect": (1, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+                                                       "timeout": (0,) * 9 + (1,)}
+    assert stats(rows, [], T0, T0 + S).w_error_series["connect"][0] == 1
+
+
+def test_histogram_and_sparkline_text():
+    from coffeeshop_tui.tui.screens.load import histogram_text, sparkline
+
+    assert sparkline([0, 1, 2, 4]) == " ▂▄█"
+    counts = [0] * len(HIST_EDGES_NS)
+    counts[3], counts[5] = 4, 8  # (5, 10] ms and (20, 50] ms
+    assert histogram_text(counts) == "5ms ▄ █ 50ms"
+    assert histogram_text([0] * len(HIST_EDGES_NS)) == ""
+
+
+def test_a_block_from_before_a_switch_is_not_the_new_endpoints():
+    data = ServerData(held=(T0 + 100 * MS, T0 + S, "app.py:39", "time.sleep"))
+    switch = T0 + 500 * MS
+    w = server_window(data, switch, T0 + S, 0.1, fresh_ns=switch)
+    assert w["blocked_now_earlier"]
+    s = window_stats([], [], switch, T0 + S, w, delay_s=0.1, model="closed", endpoint="/sync")
+    cap = caption(s)
+    assert cap.startswith("a request sent before the switch is blocking the event loop right now"), cap
+    assert not server_window(data, T0, T0 + S, 0.1)["blocked_now_earlier"]

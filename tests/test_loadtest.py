@@ -8,6 +8,7 @@ guarantees (N serialized sleeps cannot take less than N x delay) and generous up
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 
@@ -307,6 +308,32 @@ def test_server_killed_mid_run_is_reported_and_restart_works():
 
 
 @pytest.mark.slow
+def test_restart_under_a_blocking_load_succeeds_and_the_load_resumes():
+    """/bad with 300 users: the load pauses for the restart (and the old generator's
+    aiohttp retries are refused on the closed port), so nothing starves the new server's
+    readiness check; the load then resumes on the new server (was: 20 s, then "did not start")."""
+    lt = LoadTest("/bad", concurrency=300, delay=0.2)
+    try:
+        lt.start()
+        assert wait_until(lambda: lt.update().stats.ok >= 2, timeout=20)
+        pid = lt.server_pid
+        t0 = time.monotonic()
+        lt.restart()
+        took = time.monotonic() - t0
+        assert took < 10.0, took  # (measured ~1.5 s; generous for a busy machine)
+        assert lt.server_pid != pid and pid_alive(lt.server_pid)
+        u = lt.update()
+        assert u.status == RUNNING_, u.status
+        assert any("paused: the server is restarting" in t for _t, t in u.notes)
+        assert any("load resumed" in t for _t, t in u.notes)
+        ok = u.stats.ok
+        assert wait_until(lambda: lt.update().stats.ok > ok, timeout=20)
+    finally:
+        lt.stop()
+    assert not pid_alive(lt.server_pid)
+
+
+@pytest.mark.slow
 def test_requests_timing_out_are_counted_and_explained():
     _lt, rep = run("/async", concurrency=3, requests=3, delay=2.0, timeout=0.3)
     assert rep["errors"] == {"timeout": 3}
@@ -448,6 +475,59 @@ def test_user_app_is_served_under_the_same_instruments(tmp_path):
     assert "blocks the event loop" in rep["caption"] and f"shop_app_for_test.py:{line}" in rep["caption"]
     assert set(lt.routes) >= {"/report", "/fine"}
     assert all(r["server"] is not None for r in rep["requests"])  # matched through the wrapper
+
+
+BACKGROUND_APP = '''
+import contextlib
+import time
+from fastapi import BackgroundTasks, FastAPI
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    time.sleep(0.3)  # a slow start-up, before any request
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+def cleanup():
+    time.sleep(0.4)
+
+
+@app.get("/quick")
+async def quick(tasks: BackgroundTasks):
+    tasks.add_task(cleanup)  # (a def task runs in a thread)
+    return {"ok": True}
+
+
+async def slow_cleanup():
+    time.sleep(0.4)  # background work on the loop, after the answer went out
+
+
+@app.get("/later")
+async def later(tasks: BackgroundTasks):
+    tasks.add_task(slow_cleanup)
+    return {"ok": True}
+'''
+
+
+@pytest.mark.slow
+def test_blocks_before_the_first_request_and_after_the_last_answer_are_reported_apart(tmp_path):
+    """A lifespan's start-up and background work after the answer are not the endpoint's
+    share (was: "held it 177% of the time")."""
+    (tmp_path / "bg_app_for_test.py").write_text(BACKGROUND_APP)
+    _lt, rep = run("/later", app="bg_app_for_test:app", cwd=str(tmp_path), delay=None,
+                   concurrency=1, requests=1)
+    srv = rep["server"]
+    assert srv["before_first_request"]["blocked_s"] >= 0.25, srv["before_first_request"]
+    assert srv["after_last_answer"]["blocked_s"] >= 0.3, srv["after_last_answer"]
+    s = rep["stats"]
+    assert s["w_blocked_s"] <= s["window_s"] + 1e-9
+    assert "before the first request, the server's start-up held the loop" in rep["caption"]
+    assert "after the last answer, background work held the loop" in rep["caption"]
+    assert all(int(p) <= 100 for p in re.findall(r"(\d+)%", rep["caption"])), rep["caption"]
 
 
 @pytest.mark.slow

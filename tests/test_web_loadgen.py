@@ -259,3 +259,74 @@ def test_set_target_live(server):
     assert snap.targets == (f"{server.url}/async?delay=0.01", f"{server.url}/sync?delay=0.01")
     assert {r.target for r in lg.records_since(0).records} == {0, 1}
     assert snap.error_total == 0
+
+
+@pytest.mark.slow
+def test_a_duration_ends_on_time_at_any_rate_and_every_request_is_accounted_for(server):
+    """20,000 arrivals/s is more than a Python client can send: the run still ends on time
+    (the arrival loop yields, so its own timer fires), the arrivals it could not send on time
+    are counted as dropped, and issued == done + dropped + in flight (errors are among done)."""
+    lg = LoadGenerator(f"{server.url}/health", model="open", rate=20_000, duration=1.0,
+                       drain_timeout=0.1)
+    seen = []
+
+    def watch():
+        while not lg.snapshot().finished:
+            sn = lg.snapshot()
+            seen.append((sn.issued, sn.done, sn.dropped_arrivals, sn.in_flight))
+            time.sleep(0.01)
+
+    import threading
+
+    t = threading.Thread(target=watch, daemon=True)
+    t0 = time.monotonic()
+    t.start()
+    snap = asyncio.run(lg.run())
+    took = time.monotonic() - t0
+    t.join(5)
+    assert took < 2.0, took  # was 6.5 s: the arrival loop never yielded
+    assert snap.issued == snap.done + snap.dropped_arrivals + snap.in_flight
+    assert snap.in_flight == 0 and snap.done == snap.ok + snap.error_total
+    assert seen and all(i == d + dr + f for i, d, dr, f in seen), seen[:5]
+    assert snap.issued <= 20_000 * 1.0 + 1
+
+
+@pytest.mark.slow
+def test_closed_latency_is_send_to_done(server):
+    """The closed model's latency leaves out the generator's own start-up (creating users,
+    opening connections): it is sent -> done."""
+    lg = LoadGenerator(f"{server.url}/async?delay=0.01", concurrency=50, requests=200)
+    snap = asyncio.run(lg.run())
+    recs = lg.records_since(0).records
+    assert snap.ok == len(recs) == 200
+    assert all(r.latency_ns == r.service_ns for r in recs)
+    assert snap.latency.max_ms <= snap.service.max_ms + 1.0
+
+
+def test_the_record_ring_grows_with_use_and_stays_bounded_by_its_capacity():
+    from coffeeshop_tui.scenarios.web.loadgen import _Ring
+
+    ring = _Ring(10)
+    assert len(ring.rid) == 0  # nothing preallocated: a short-lived generator costs little
+    for k in range(25):
+        ring.append(k, 0, k, k, k, k, 200, OK, 1, 0)
+    assert ring.count == 25 and all(len(c) == 10 for c in (ring.rid, ring.done, ring.kind, ring.target))
+    batch = _Ring.build(*ring.copy(0, None))
+    assert batch.dropped == 15 and [r.rid for r in batch.records] == list(range(15, 25))
+
+
+def test_every_issued_request_is_accounted_for_against_a_dead_port():
+    """No server on the port (every request is refused): issued == done + dropped + in flight,
+    and every finished request is an error, never a success with a latency."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nobody listens there
+    lg = LoadGenerator(f"http://127.0.0.1:{port}/async", model="open", rate=500, duration=0.3,
+                       drain_timeout=0.5)
+    snap = asyncio.run(lg.run())
+    assert snap.issued > 0
+    assert snap.issued == snap.done + snap.dropped_arrivals + snap.in_flight
+    assert snap.ok == 0 and snap.error_total == snap.done and snap.errors["connect"] > 0
+    assert snap.latency.count == 0

@@ -190,8 +190,10 @@ def _progress(lt, t0: float) -> str:
     if snap is None:
         return ""
     err = f"  errors {snap.error_total}" if snap.error_total else ""
+    drop = f"  dropped {snap.dropped_arrivals}" if snap.dropped_arrivals else ""
+    ok_rps = snap.ok / snap.elapsed_s if snap.elapsed_s > 0 else 0.0  # throughput: successes
     return (f"  {time.monotonic() - t0:5.1f} s  done {snap.done}/{snap.issued}  in flight "
-            f"{snap.in_flight}  {snap.rps:6.1f} req/s{err}")
+            f"{snap.in_flight}  {ok_rps:6.1f} req/s ok{err}{drop}")
 
 
 def cmd_load(args) -> int:

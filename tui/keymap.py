@@ -112,7 +112,7 @@ KEYS: tuple[Key, ...] = (
         "(newest first)", screens=(LOAD,), show=False, palette="Lanes: users / requests"),
     # ---- everywhere
     Key("e", "export", "Export", "export: Chrome trace JSON (open in ui.perfetto.dev) + SVG screenshot",
-        screens=(SCENARIO,), show=False, palette="Export"),
+        screens=(SCENARIO, LOAD), show=False, palette="Export"),
     Key("t", "app.toggle_dark", "Theme", "light / dark theme", show=False, palette="Toggle light / dark"),
     Key("question_mark,f1", "help", "Help", "this help", display="?", written="? / f1", palette="Help"),
     Key("q", "quit", "Quit", "quit (stops every scenario process and server)", screens=(SCENARIO,),

@@ -32,8 +32,12 @@ EXECUTOR_POOL = "default executor"
 class LoadStats:
     """What a load test measured, over a recent window (``window_s``) and cumulatively.
 
-    Latencies are seconds, from each request's intended start to its last byte (so an
-    open-model run cannot hide client-side queueing). ``w_`` fields cover the window.
+    Latencies are seconds to each request's last byte, from when it was sent (closed
+    model) or from its intended start (open model, so client-side queueing cannot hide:
+    :func:`~.loadgen.latency_start_ns`). Percentiles are of successes (None: there were
+    none). ``w_`` fields cover the window: live, the last ``window_s`` seconds; in a
+    report, the first request's start to the last answer. Cumulative counts add up:
+    ``issued == ok + error_total + unfinished + dropped + in_flight``.
     """
 
     endpoint: str = ""
@@ -44,29 +48,36 @@ class LoadStats:
     rate: float = 0.0  # open model: arrivals per second
     elapsed_s: float = 0.0
     running: bool = False
+    live: bool = False  # a live window (the last window_s seconds), not a final report's
     # cumulative (the whole run)
     issued: int = 0
     done: int = 0
     ok: int = 0
-    error_total: int = 0
+    error_total: int = 0  # failed answers (not the unfinished ones)
     errors: dict = field(default_factory=dict)  # kind -> count (only kinds that happened)
+    unfinished: int = 0  # still in flight when a generator stopped (cancelled): not failures
+    dropped: int = 0  # open model: arrivals the generator could not send on time (never sent)
     in_flight: int = 0  # client side, now
     # the window
     window_s: float = 0.0
     w_done: int = 0
     w_ok: int = 0
     w_errors: dict = field(default_factory=dict)
-    w_rps: float = 0.0
+    w_unfinished: int = 0
+    w_rps: float = 0.0  # answers (successes and failures) per second: lambda in Little's law
+    w_ok_rps: float = 0.0  # the throughput: successful answers per second
     w_avg_in_flight: float = 0.0  # time-average number in flight (L in Little's law)
     w_mean_s: float = 0.0  # mean latency of every request done in the window (W)
-    p50_s: float = 0.0  # OK requests only
-    p95_s: float = 0.0
-    p99_s: float = 0.0
-    max_s: float = 0.0
+    p50_s: float | None = None  # OK requests only; None: no success in the window
+    p95_s: float | None = None
+    p99_s: float | None = None
+    max_s: float | None = None
     service_max_s: float = 0.0  # sent -> done, OK requests
     burst: bool = False  # every request of the window started together (one batch)
     batch_span_s: float = 0.0  # burst: first start -> last done
     waves: int | None = None  # slowest request / delay, rounded (None without a delay)
+    w_hist: tuple = ()  # successes per latency bucket (load_stats.HIST_EDGES_NS, log scale)
+    w_error_series: dict = field(default_factory=dict)  # kind -> counts per slice of the window
     # the server (None / 0 when it is not ours to measure)
     recorded: bool = False  # the server's loop is recorded
     server_state: str = ""  # "up" | "down" | "starting" | "restarting" | "failed" | "stopped" | "external"
@@ -82,11 +93,17 @@ class LoadStats:
     block_where: str = ""  # file:line that held the loop longest in the window
     block_culprit: str = ""  # the call on that line, e.g. "time.sleep"
     blocked_now_s: float = 0.0  # a step holding the loop right now, for this long
+    blocked_now_earlier: bool = False  # ... that began before the last switch (not this endpoint's)
     w_jobs: dict = field(default_factory=dict)  # pool -> jobs finished in the window
     w_threads: dict = field(default_factory=dict)  # pool -> distinct threads used in the window
     w_job_labels: dict = field(default_factory=dict)  # what ran in threads -> jobs (top 5)
     w_queue_max_s: float = 0.0  # longest wait for a worker thread (job submitted -> started)
     w_queued: int = 0  # jobs that waited for a thread longer than max(5 ms, delay / 4)
+    # a report's loop blocks outside its window (never in the endpoint's share)
+    pre_blocked_s: float = 0.0  # before the first request (start-up, a lifespan)
+    pre_block_culprit: str = ""
+    post_blocked_s: float = 0.0  # after the last answer (background work)
+    post_block_culprit: str = ""
     timeout_s: float | None = None
     max_in_flight: int | None = None  # the server's 503 limit, if any
 
@@ -101,6 +118,16 @@ def _plural(n: int, word: str) -> str:
 
 def _ratio(a: float, b: float) -> float:
     return a / b if b else math.inf
+
+
+def fmt_latency(seconds: float | None) -> str:
+    """A percentile: '—' when there was no successful answer to take it from."""
+    return "—" if seconds is None else fmt_s(seconds)
+
+
+def in_window(s: LoadStats) -> str:
+    """' in the last 5 s' for a live window's counts ('' in a final report)."""
+    return f" in the last {s.window_s:.0f} s" if s.live and s.window_s > 0 else ""
 
 
 def errors_text(errors: dict) -> str:
@@ -123,7 +150,7 @@ def _error_sentence(s: LoadStats) -> str:
     if not s.w_errors:
         return ""
     n_err = sum(s.w_errors.values())
-    parts = [f"{n_err} of {s.w_done} requests failed ({errors_text(s.w_errors)})"]
+    parts = [f"{n_err} of {s.w_done} requests failed{in_window(s)} ({errors_text(s.w_errors)})"]
     why = []
     if s.w_errors.get("timeout"):
         t = f" of {fmt_s(s.timeout_s)}" if s.timeout_s else ""
@@ -168,9 +195,38 @@ def _waves_text(s: LoadStats) -> str:
     if s.waves is None:
         return ""
     if s.burst:
-        return f"{_plural(s.w_done, 'request')} ran in {_plural(s.waves, 'wave')}"
+        return f"{_plural(s.w_done, 'request')} ran in {_plural(s.waves, 'wave')}{in_window(s)}"
     who = f"{s.concurrency} users" if s.model == "closed" else f"{s.rate:g} req/s"
-    return f"with {who}, requests ran in {_plural(s.waves, 'wave')} (slowest {fmt_s(s.max_s)})"
+    return (f"with {who}, requests ran in {_plural(s.waves, 'wave')}{in_window(s)} "
+            f"(slowest {fmt_latency(s.max_s)})")
+
+
+def thread_wait_text(s: LoadStats) -> str:
+    """'all 40 threads were busy: 3 requests waited up to 0.9 s for a free thread' only when
+    the borrowed tokens reached the pool's size in the window; otherwise the wait is named
+    for what it was: waiting for a thread to start."""
+    anyio = ANYIO_POOL in s.w_jobs
+    size = s.pool_total if anyio else s.executor_workers
+    n = f"{_plural(s.w_queued, 'request')} waited{in_window(s)} up to {fmt_s(s.w_queue_max_s)}"
+    if anyio and size and s.pool_max_borrowed >= size:
+        return f"all {size} threads were busy: {n} for a free thread"
+    if not anyio and size and s.w_threads.get(EXECUTOR_POOL, 0) >= size:
+        return f"all {size} threads were busy: {n} for a free thread"
+    return f"{n} for a thread to start"
+
+
+def _outside_text(s: LoadStats) -> str:
+    """A report's blocks outside its window, named as such (never in the endpoint's share)."""
+    out = []
+    if s.pre_blocked_s > 0:
+        cul = f" ({s.pre_block_culprit})" if s.pre_block_culprit else ""
+        out.append(f"before the first request, the server's start-up held the loop for "
+                   f"{fmt_s(s.pre_blocked_s)}{cul} (not counted above)")
+    if s.post_blocked_s > 0:
+        cul = f" ({s.post_block_culprit})" if s.post_block_culprit else ""
+        out.append(f"after the last answer, background work held the loop for "
+                   f"{fmt_s(s.post_blocked_s)}{cul} (not counted above)")
+    return "; ".join(out)
 
 
 # ----------------------------------------------------------------------------- caption
@@ -180,11 +236,12 @@ def caption(s: LoadStats) -> str:
     if s.server_state == "failed":
         return "the server did not start (see the message); fix it and press r to retry"
     if s.server_state == "down":
-        return ("the server is down: every request now fails (connection refused); the load keeps "
-                "going, press r to restart the server on the same port")
+        return ("the server is down: the load is paused (every request would fail: connection "
+                "refused); press r to restart the server on the same port and resume the load")
     if s.blocked_now_s and s.blocked_now_s >= 0.05:
         where = f" at {short_where(s.block_where)}" if s.block_where else ""
-        return (f"{subject} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
+        who = "a request sent before the switch" if s.blocked_now_earlier else subject
+        return (f"{who} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
                 f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
     if s.w_done == 0:
         if s.in_flight:
@@ -194,53 +251,59 @@ def caption(s: LoadStats) -> str:
     sentences: list[str] = []
     d = s.delay_s if s.delay_s and s.delay_s > 0 else None
     waves = _waves_text(s)
-    share = s.w_blocked_s / s.window_s if s.window_s > 0 else 0.0
+    share = min(1.0, s.w_blocked_s / s.window_s) if s.window_s > 0 else 0.0
 
     if s.recorded and s.w_blocks and (share >= 0.2 or (d and s.w_blocked_s >= 0.5 * d)):
         cul = s.block_culprit or "a long step"
         where = f" ({short_where(s.block_where)})" if s.block_where else ""
-        head = (f"{subject} blocks the event loop: {cul}{where} held it {share:.0%} of the time, "
-                f"so requests ran one at a time")
+        head = (f"{subject} blocks the event loop: {cul}{where} held it {share:.0%} of the time"
+                f"{in_window(s)}, so requests ran one at a time")
         if s.burst and d:
             head += f": {_plural(s.w_done, 'request')} took {fmt_s(s.batch_span_s)} ≈ {s.w_done} × {fmt_s(d)}"
         elif s.waves and d:
-            head += f": each waited ≈ {s.waves} × {fmt_s(d)} (p50 {fmt_s(s.p50_s)})"
+            head += f": each waited ≈ {s.waves} × {fmt_s(d)} (p50 {fmt_latency(s.p50_s)})"
         sentences.append(head)
     elif s.recorded and any(s.w_jobs.values()):
         pools = _pool_sentence(s)
         head = f"{subject} is not blocking the loop: {pools}"
         threshold = max(0.005, (d or 0) / 4)
         if s.w_queued and s.w_queue_max_s > threshold:
-            size = s.pool_total if ANYIO_POOL in s.w_jobs else s.executor_workers
-            full = f"all {size} threads were busy" if size else "the pool was full"
-            head += (f"; {full}: {_plural(s.w_queued, 'request')} waited up to "
-                     f"{fmt_s(s.w_queue_max_s)} for a free thread")
+            head += f"; {thread_wait_text(s)}"
         if waves:
             head += f"; {waves}"
         sentences.append(head)
     elif s.recorded and s.w_busy_share >= 0.8:
         sentences.append(f"{subject}: the event loop is saturated (busy {s.w_busy_share:.0%} of the "
-                         f"time): {s.w_rps:.0f} req/s is about what one loop can serve here (the client shares "
+                         f"time{in_window(s)}): {s.w_ok_rps:.0f} req/s is about what one loop can serve here (the client shares "
                          f"this machine's CPUs)")
-    elif d and s.w_ok:
+    elif d and s.w_ok and s.p50_s is not None:
         k = s.p50_s / d
         if k < 1.5:
             loop = "without holding the loop" if s.recorded else "concurrently"
-            head = (f"{subject} waits {loop}: {_plural(s.w_ok, 'request')} overlapped, "
+            head = (f"{subject} waits {loop}: {_plural(s.w_ok, 'request')} overlapped{in_window(s)}, "
                     f"each took ≈ {fmt_s(s.p50_s)} for a {fmt_s(d)} delay")
             if s.burst and s.waves == 1:
                 head += f"; {waves}"
             sentences.append(head)
         elif waves:
-            sentences.append(f"{subject}: {waves}, p50 {fmt_s(s.p50_s)} for a {fmt_s(d)} delay")
+            sentences.append(f"{subject}: {waves}, p50 {fmt_latency(s.p50_s)} for a {fmt_s(d)} delay")
+    if not sentences and s.w_ok == 0:
+        sentences.append(f"{subject}: no successful answer{in_window(s) or ' in the run'}")
     if not sentences:
-        sentences.append(f"{subject}: p50 {fmt_s(s.p50_s)}, p99 {fmt_s(s.p99_s)} at "
-                         f"{s.w_rps:.1f} req/s with {s.in_flight} in flight")
+        sentences.append(f"{subject}: p50 {fmt_latency(s.p50_s)}, p99 {fmt_latency(s.p99_s)} at "
+                         f"{s.w_ok_rps:.1f} req/s with {s.in_flight} in flight")
     if not s.recorded:
         sentences[-1] += " (measured from the client only: that server's loop is not recorded)"
     err = _error_sentence(s)
     if err:
         sentences.append(err)
+    if s.dropped:
+        sentences.append(f"the load generator could not send {_plural(s.dropped, 'request')} on "
+                         f"time (dropped, never sent: it fell behind the schedule, or too many "
+                         f"requests were already waiting for an answer)")
+    outside = _outside_text(s)
+    if outside:
+        sentences.append(outside)
     return ". ".join(sentences)
 
 
@@ -252,13 +315,17 @@ def text_summary(report: dict) -> str:
     target = report.get("url", "")
     how = (f"{s['concurrency']} concurrent" if s["model"] == "closed" else f"{s['rate']:g} req/s")
     lines.append(f"target     {target}  ({how})")
-    lines.append(f"requests   {s['done']} done, {s['ok']} ok, {s['error_total']} failed"
-                 + (f" ({errors_text(s['errors'])})" if s["errors"] else ""))
-    lines.append(f"time       {fmt_s(s['window_s'])} from the first start to the last answer")
-    if s["w_ok"]:
-        lines.append(f"latency    p50 {fmt_s(s['p50_s'])}  p95 {fmt_s(s['p95_s'])}  "
-                     f"p99 {fmt_s(s['p99_s'])}  max {fmt_s(s['max_s'])}")
-    lines.append(f"throughput {s['w_rps']:.2f} req/s; {littles_law(LoadStats(**s))}")
+    lines.append(f"requests   {s['issued']} issued: {s['ok']} ok, {s['error_total']} failed"
+                 + (f" ({errors_text(s['errors'])})" if s["errors"] else "")
+                 + f", {s['unfinished']} unfinished, {s['dropped']} dropped, {s['in_flight']} in flight")
+    lines.append(f"time       {fmt_s(s['window_s'])} from the first request sent to the last answer")
+    lines.append(f"latency    p50 {fmt_latency(s['p50_s'])}  p95 {fmt_latency(s['p95_s'])}  "
+                 f"p99 {fmt_latency(s['p99_s'])}  max {fmt_latency(s['max_s'])}"
+                 + ("" if s["w_ok"] else "  (no successful answer)"))
+    errs = sum(s["w_errors"].values())
+    lines.append(f"throughput {s['w_ok_rps']:.2f} req/s ok" + (f", errors {errs / s['window_s']:.2f}/s"
+                                                               if errs and s["window_s"] else "")
+                 + f"; {littles_law(LoadStats(**s))}")
     server = report.get("server") or {}
     if server.get("recorded"):
         pool = server.get("pool") or {}

@@ -53,7 +53,10 @@ def update_from_dict(d: dict) -> LoadUpdate:
         lanes=tuple(Lane(ln["key"], ln["label"], ln["kind"], tuple(Segment(*seg) for seg in ln["segments"]),
                          ln["task"], ln["group"]) for ln in s["lanes"]),
     )
-    return LoadUpdate(d["version"], d["status"], snap, LoadStats(**d["stats"]), d["caption"], d["error"],
+    st = dict(d["stats"])  # (JSON has lists where LoadStats keeps tuples)
+    st["w_hist"] = tuple(st.get("w_hist", ()))
+    st["w_error_series"] = {k: tuple(v) for k, v in st.get("w_error_series", {}).items()}
+    return LoadUpdate(d["version"], d["status"], snap, LoadStats(**st), d["caption"], d["error"],
                       dict(d["knobs"]), tuple(tuple(n) for n in d["notes"]))
 
 

@@ -10,10 +10,13 @@ so a UI's knob change never waits behind a producer. Reading what was measured i
 :meth:`start` raises ServerError (port in use, app failed to import...) or LoadTestError (no
 such route, not an ASGI app) with a clear message and leaves nothing running. A server that
 dies mid-test is noticed by :meth:`check_server` (``status == "server down"``, :attr:`error`)
-and :meth:`restart` brings it back on the same port while the generator keeps going.
-:meth:`stop` stops everything and is idempotent.
+and :meth:`restart` brings it back on the same port.
+:meth:`stop` stops everything and is idempotent. While the server is down or restarting
+the load is paused (a dead port only burns CPU; load would starve the new server's
+readiness check); a successful restart resumes it with a fresh generator.
 
-This module does not import textual.
+This module (~650 lines: lifecycle and knobs share the session's state and its one short
+lock) does not import textual.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ now_ns = time.monotonic_ns
 # statuses
 STARTING, RUNNING_, PAUSED, FINISHED = "starting", "running", "paused", "finished"
 DOWN, RESTARTING, FAILED, STOPPED = "server down", "restarting", "failed", "stopped"
+
+LIVE_RECORDS = 50_000
+REPORT_RECORDS = 200_000
+KEEP_INTERVALS = 120  # the generator's per-second summaries kept (nothing here reads older ones)
 
 _MIDDLEWARE_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "middleware.py")
 
@@ -160,6 +167,10 @@ class LoadSession:
         self.drain_timeout = drain_timeout
         self.client = client
         self.max_thread_lanes = max_thread_lanes
+        # per-request records kept by each generator (54 bytes each): a live screen reads
+        # them as they come (a few seconds' worth is plenty); a headless run's report
+        # (--json) lists every request
+        self.record_capacity = LIVE_RECORDS if lanes else REPORT_RECORDS
 
         self.server: WebServer | None = None
         self.feed: ServerFeed | None = None
@@ -176,6 +187,8 @@ class LoadSession:
         self._stopped = False
         self._version = 0
         self._notes: list[tuple[int, str]] = []
+        self._fresh_ns = 0  # the live window starts here at the earliest (the last switch)
+        self._resume_after_start = False  # the load was paused for a restart / a dead server
         # the generators (one per model switch / resume), newest last: [gen, lg, future]
         self._gen = 0
         self._lg: LoadGenerator | None = None
@@ -327,12 +340,16 @@ class LoadSession:
         self._gen += 1
         drain = self.drain_timeout
         if drain is None:
-            drain = self.timeout + 1.0 if (self.requests or self.duration) else 1.0
+            if self.duration:  # ends on time: requests still out then are "unfinished"
+                drain = min(self.timeout + 1.0, max(0.05, 0.05 * self.duration))
+            else:
+                drain = self.timeout + 1.0 if self.requests else 1.0
         lg = LoadGenerator(
             self.target_url, model=self.model, concurrency=self.concurrency, rate=self.rate,
             requests=self.requests, duration=self.duration, timeout=self.timeout,
             client=self.client, error_backoff=0.05, drain_timeout=drain,
-            allow_remote=self.allow_remote,
+            allow_remote=self.allow_remote, record_capacity=self.record_capacity,
+            keep_intervals=KEEP_INTERVALS,
         )
         fut = lg.start_in_thread(name=f"loadgen-{self._gen}")
         self._lg, self._lg_future = lg, fut
@@ -431,6 +448,7 @@ class LoadSession:
                               f"requests fail until it is restarted"
                               + (f". Its output ends with: {tail.splitlines()[-1]}" if tail else ""))
                 self._note(f"server {how}")
+                self._pause_for_server("the server is down")
             return self._status()
 
     def kill_server(self) -> None:
@@ -439,8 +457,33 @@ class LoadSession:
             self.server.kill()
         self.check_server()
 
+    def _pause_for_server(self, why: str) -> None:
+        """Pause the load while the server is down or restarting (under self._lock): a dead
+        port only burns CPU with connect errors, and load would starve the new server's
+        readiness check. The next successful (re)start resumes it."""
+        if self._lg is not None and self._load == "running":
+            self._lg.stop()
+            self._load = "paused"
+            self._resume_after_start = True
+            self._note(f"load paused: {why}")
+
+    def _wait_generators(self, timeout: float) -> None:
+        """Wait (bounded) until the stopped generators are done, before a new server listens
+        on the port: aiohttp retries a request whose kept-alive connection died once, and
+        those retries (41 x /bad) would otherwise land on the new server and starve its
+        start-up; with the port closed they are refused at once."""
+        with self._lock:
+            futs = [f for _g, _lg, f in self._gens]
+        deadline = time.monotonic() + timeout
+        for f in futs:
+            try:
+                f.result(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:
+                pass
+
     def restart(self) -> None:
-        """(Re)start the server on the same port, keeping the load running. Raises
+        """(Re)start the server on the same port. The load pauses meanwhile (nothing starves
+        the new server's start) and resumes, with a fresh generator, once it is up. Raises
         ServerError if it cannot start (the state is then "failed", retry later)."""
         if self.external:
             return
@@ -450,10 +493,13 @@ class LoadSession:
             first = self._gen == 0
             self._state = "restarting"
             self.error = None
+            self._pause_for_server("the server is restarting")
         try:
             if self.server is None:
                 self._start_server()
             else:
+                self.server.kill()  # the old one may be blocked (/bad): never wait for it
+                self._wait_generators(3.0)
                 self.server.restart()  # same port; pool size / 503 limit as last set
                 self.server_pid = self.server.pid
                 self._read_pool()
@@ -471,6 +517,10 @@ class LoadSession:
             self._note("server restarted" if not first else "server started")
             if self._gen == 0:
                 self._start_load()
+            elif self._resume_after_start and self._load == "paused" and not self._stopped:
+                self._start_load()
+                self._note("load resumed")
+            self._resume_after_start = False
 
     def retry_start(self) -> None:
         """After a failed start (port in use...): try again (raises ServerError)."""
@@ -506,6 +556,7 @@ class LoadSession:
         delay = KNOBS["delay"].check(delay)
         with self._lock:
             self.delay = delay
+            self._fresh_ns = now_ns()
             self._retarget()
             self._note(f"delay {delay:g} s" if delay is not None else "delay off")
 
@@ -513,6 +564,7 @@ class LoadSession:
         check_endpoint(endpoint, self.demo)
         with self._lock:
             self.endpoint = endpoint
+            self._fresh_ns = now_ns()
             self._retarget()
             self._note(f"endpoint {endpoint}")
 
@@ -523,6 +575,7 @@ class LoadSession:
             if model == self.model:
                 return
             self.model = model
+            self._fresh_ns = now_ns()
             self._note(f"model {model}")
             if self._lg is not None and self._load == "running":
                 self._lg.stop()

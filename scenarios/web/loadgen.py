@@ -27,6 +27,10 @@ Backends (``client=``): ``"aiohttp"`` (default: the fastest, ~wrk speed), ``"htt
 (the httpx API over httpx_aiohttp.AiohttpTransport) and ``"httpx"`` (plain httpx; slow).
 
 Only loopback targets are allowed unless ``allow_remote=True``.
+
+Why one module of ~1,100 lines: it is one object (the generator) whose storage (the record
+ring, the HDR histograms), load models, HTTP clients and statistics share its private state
+under one lock and one event loop; split by job, they would have to expose that state.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ KIND_NAMES: tuple[str, ...] = ("ok", "timeout", "connect", "disconnect", "503", 
 ERROR_KINDS: tuple[str, ...] = KIND_NAMES[1:]
 
 CLIENTS = ("aiohttp", "httpx-aiohttp", "httpx")
+_BURST = 32  # open model: sends in a row before the arrival loop yields to the event loop
 _HIST_MAX_US = 3_600_000_000  # 1 hour, in microseconds
 
 
@@ -85,6 +90,16 @@ def check_target(url: str, allow_remote: bool = False) -> str:
             f"localhost) are allowed unless allow_remote=True"
         )
     return url
+
+
+def latency_start_ns(intended_ns: int, sent_ns: int, user: int) -> int:
+    """Where a request's latency starts: THE rule (records, histograms, window statistics).
+
+    Closed model (``user >= 0``): when it was sent, so the generator's own start-up (creating
+    1,000 users, opening their connections) is never counted as the server's latency. Open
+    model (``user == -1``): its INTENDED start on the arrival schedule, so client-side
+    queueing is counted (no coordinated omission)."""
+    return sent_ns if user >= 0 and sent_ns else intended_ns
 
 
 def format_request_id(rid: int) -> str:
@@ -170,8 +185,9 @@ class RequestRecord:
 
     @property
     def latency_ns(self) -> int:
-        """From the intended start to done (what a user of an open system experiences)."""
-        return self.done_ns - self.intended_ns
+        """Done minus :func:`latency_start_ns` (open model: from the intended start, what a
+        user of an open system experiences; closed model: from sent)."""
+        return self.done_ns - latency_start_ns(self.intended_ns, self.sent_ns, self.user)
 
     @property
     def service_ns(self) -> int:
@@ -274,7 +290,8 @@ class Snapshot:
     errors: Mapping[str, int]  # every error kind name -> count
     error_total: int
     echo_mismatches: int  # OK responses without our x-request-id
-    dropped_arrivals: int  # open model: arrivals not sent because max_outstanding was reached
+    dropped_arrivals: int  # open model: arrivals not sent (too late to send on time, or
+    #   max_outstanding reached); issued == done + dropped_arrivals + in_flight, always
     records_overwritten: int  # records that fell out of the ring (oldest first)
     rps: float  # done / elapsed
     latency: LatencySummary  # cumulative, as of the last closed interval (exact once finished)
@@ -285,23 +302,37 @@ class Snapshot:
 
 # ---- storage ----------------------------------------------------------------------------------
 class _Ring:
-    """Column-wise ring buffer of request records (54 bytes per record)."""
+    """Column-wise ring buffer of request records (54 bytes per record), grown as records
+    come (a generator that ran briefly holds only what it recorded), never past capacity."""
 
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
-        self.rid = array("q", bytes(8 * capacity))
-        self.user = array("i", bytes(4 * capacity))
-        self.intended = array("q", bytes(8 * capacity))
-        self.sent = array("q", bytes(8 * capacity))
-        self.first = array("q", bytes(8 * capacity))
-        self.done = array("q", bytes(8 * capacity))
-        self.status = array("H", bytes(2 * capacity))
-        self.kind = array("B", bytes(capacity))
-        self.echoed = array("B", bytes(capacity))
-        self.target = array("H", bytes(2 * capacity))
+        self.rid = array("q")
+        self.user = array("i")
+        self.intended = array("q")
+        self.sent = array("q")
+        self.first = array("q")
+        self.done = array("q")
+        self.status = array("H")
+        self.kind = array("B")
+        self.echoed = array("B")
+        self.target = array("H")
         self.count = 0
 
     def append(self, rid, user, intended, sent, first, done, status, kind, echoed, target) -> None:
+        if self.count < self.cap:
+            self.rid.append(rid)
+            self.user.append(user)
+            self.intended.append(intended)
+            self.sent.append(sent)
+            self.first.append(first)
+            self.done.append(done)
+            self.status.append(status)
+            self.kind.append(kind)
+            self.echoed.append(echoed)
+            self.target.append(target)
+            self.count += 1
+            return
         i = self.count % self.cap
         self.rid[i] = rid
         self.user[i] = user
@@ -413,9 +444,13 @@ class LoadGenerator:
         connections: max TCP connections (default: unlimited for closed, 100 for open).
         think_time: closed model: pause of each user between requests, seconds.
         error_backoff: closed model: pause after a connect/disconnect error, seconds.
-        drain_timeout: seconds in-flight requests may still finish after the run ends.
+        drain_timeout: seconds in-flight requests may still finish after the run ends (with
+            ``duration``: after the deadline, however late the loop noticed it); those still
+            out then are cancelled (kind "cancelled").
         max_outstanding: open model: cap on requests in flight (arrivals beyond are counted
             in dropped_arrivals, not sent) -- keeps memory bounded against a dead server.
+        max_lag: open model: an arrival the generator could not send within this many
+            seconds of its due time is dropped (counted in dropped_arrivals), not sent late.
         interval: length of a statistics interval, seconds.
         keep_intervals: how many past intervals a snapshot carries.
         record_capacity: ring size for per-request records.
@@ -444,6 +479,7 @@ class LoadGenerator:
         error_backoff: float = 0.0,
         drain_timeout: float = 5.0,
         max_outstanding: int = 10_000,
+        max_lag: float = 0.5,
         interval: float = 1.0,
         keep_intervals: int = 3600,
         record_capacity: int = 200_000,
@@ -475,6 +511,8 @@ class LoadGenerator:
         self.error_backoff = error_backoff
         self.drain_timeout = drain_timeout
         self.max_outstanding = max_outstanding
+        self.max_lag = max_lag
+        self._deadline_ns = 0
         self.interval = interval
         self.precise_sent = precise_sent
         self.extra_headers = dict(headers or {})
@@ -563,6 +601,15 @@ class LoadGenerator:
             copied = self._ring.copy(cursor, limit)
         return _Ring.build(*copied)
 
+    def latency_histogram(self) -> HdrHistogram:
+        """A copy of the cumulative HDR histogram of successful latencies (microseconds, from
+        :func:`latency_start_ns`), as of the last closed interval (exact once finished)."""
+        out = _new_hist()
+        with self._lock:
+            src = self._lat_c
+        out.add(src)
+        return out
+
     def in_flight_requests(self) -> tuple[InFlight, ...]:
         """Requests sent (or queued in the client) and not finished yet."""
         with self._lock:
@@ -637,6 +684,8 @@ class LoadGenerator:
                 self._started_ns = monotonic_ns()
                 self._i_start_ns = self._started_ns
                 self._running = True
+                if self.duration is not None:
+                    self._deadline_ns = self._started_ns + int(max(0.0, self.duration) * 1e9)
             ticker = loop.create_task(self._tick())
             if self.duration is not None:
                 deadline = loop.call_later(max(0.0, self.duration), self._begin_stop)
@@ -729,8 +778,14 @@ class LoadGenerator:
             return None
         return self.requests - self._issued
 
-    def _take_rid(self) -> int | None:
+    def _issue(self, user: int, intended: int) -> _Req | None:
+        """The next request, counted as issued AND in flight in one step under the lock, so
+        a snapshot always sees ``issued == done + dropped + in_flight``; None when the run
+        stops issuing (stop(), the request budget, the duration)."""
         if self._stopping:
+            return None
+        if self._deadline_ns and monotonic_ns() >= self._deadline_ns:
+            self._begin_stop()  # on time even if the loop was too busy for its timer
             return None
         if self.requests is not None and self._issued >= self.requests:
             if self._wake is not None:
@@ -738,17 +793,30 @@ class LoadGenerator:
             return None
         with self._lock:
             self._issued += 1
-            return self._issued
+            req = _Req(self._issued, user, intended)
+            self._inflight[req.rid] = req
+            return req
+
+    def _drop(self, n: int) -> int:
+        """Count up to ``n`` arrivals as issued and dropped (not sent: the generator could not
+        send them on time, or max_outstanding was reached). Returns how many."""
+        if self.requests is not None:
+            n = min(n, self.requests - self._issued)
+        if n <= 0:
+            return 0
+        with self._lock:
+            self._issued += n
+            self._dropped_arrivals += n
+        return n
 
     # ---- internals: load models ---------------------------------------------------------------
     async def _user_loop(self, user: _User) -> None:
         send = self._send
         try:
             while not user.retired:
-                rid = self._take_rid()
-                if rid is None:
+                req = self._issue(user.uid, monotonic_ns())
+                if req is None:
                     break
-                req = _Req(rid, user.uid, monotonic_ns())
                 kind = await send(req)
                 if user.retired or self._stopping:
                     break
@@ -765,11 +833,18 @@ class LoadGenerator:
             self._wake.set()
 
     async def _arrivals(self) -> None:
+        """Arrival k is due at base + k / rate. Due arrivals are sent stamped with their
+        INTENDED time; the loop yields every ``_BURST`` sends (so its own timers, the
+        responses and stop() get their turn: the generator never starves its own loop), and
+        arrivals it could not send within ``max_lag`` of their due time are counted as
+        dropped, not sent late forever (at 20,000/s a Python client falls behind)."""
         loop = self._loop
         send = self._send
         base = monotonic_ns()  # schedule: arrival k is due at base + k / rate
         k = 0
         rate = self._rate
+        max_lag = int(self.max_lag * 1e9)
+        burst = 0
         while not self._stopping:
             if self._rate_changed:
                 self._rate_changed = False
@@ -787,21 +862,41 @@ class LoadGenerator:
             intended = base + int(k * 1e9 / rate)
             now = monotonic_ns()
             if intended > now:
+                burst = 0
                 # short sleeps, so a rate change or stop() is seen within 0.1 s
                 await asyncio.sleep(min((intended - now) / 1e9, 0.1))
                 continue
-            # due (or overdue, if the loop lagged): send it, stamped with its INTENDED time
-            rid = self._take_rid()
-            if rid is None:
+            if self._deadline_ns and intended >= self._deadline_ns:
+                self._begin_stop()
+                break
+            if now - intended > max_lag:  # too late to send on time: dropped, in one step
+                k_ok = math.ceil((now - max_lag - base) * rate / 1e9)
+                if self._deadline_ns:  # never past the end of the run
+                    k_ok = min(k_ok, math.ceil((self._deadline_ns - base) * rate / 1e9))
+                n = self._drop(max(1, k_ok - k))
+                if n == 0:  # the request budget is spent
+                    self._begin_stop()
+                    break
+                k += n
+                continue
+            if len(self._outstanding) >= self.max_outstanding:
+                if not self._drop(1):
+                    self._begin_stop()
+                    break
+                k += 1
+                continue
+            # due (or a little overdue, if the loop lagged): send it, stamped with its INTENDED time
+            req = self._issue(-1, intended)
+            if req is None:
                 break
             k += 1
-            if len(self._outstanding) >= self.max_outstanding:
-                with self._lock:
-                    self._dropped_arrivals += 1
-                continue
-            task = loop.create_task(send(_Req(rid, -1, intended)))
+            task = loop.create_task(send(req))
             self._outstanding.add(task)
             task.add_done_callback(self._task_done)
+            burst += 1
+            if burst >= _BURST:
+                burst = 0
+                await asyncio.sleep(0)
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._outstanding.discard(task)
@@ -814,8 +909,13 @@ class LoadGenerator:
             await asyncio.gather(arrivals, return_exceptions=True)
         tasks = [u.task for u in list(self._users) if u.task is not None] + list(self._outstanding)
         if not tasks:
+            self._forget_unsent()
             return
         wait_s = self.drain_timeout if timeout is None else timeout
+        if timeout is None and self._deadline_ns and self.requests is None:
+            # a duration run ends on time: the drain ends drain_timeout after the deadline,
+            # also when a saturated loop noticed the deadline late
+            wait_s = max(0.0, min(wait_s, (self._deadline_ns - monotonic_ns()) / 1e9 + wait_s))
         if wait_s > 0:
             _, pending = await asyncio.wait(tasks, timeout=wait_s)
         else:
@@ -823,6 +923,14 @@ class LoadGenerator:
         for t in pending:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._forget_unsent()
+
+    def _forget_unsent(self) -> None:
+        """Requests issued whose task was cancelled before it ran: recorded as cancelled."""
+        with self._lock:
+            left = list(self._inflight.values())
+        for req in left:
+            self._record(req, 0, 0, CANCELLED, False)
 
     # ---- internals: HTTP clients --------------------------------------------------------------
     async def _open_client(self) -> Callable[[], Awaitable[None]]:
@@ -859,15 +967,11 @@ class LoadGenerator:
     def _make_aiohttp_send(self, session: aiohttp.ClientSession) -> Callable[[_Req], Awaitable[int]]:
         extra = self.extra_headers
         precise = self.precise_sent
-        inflight = self._inflight
         record = self._record
-        lock = self._lock
 
         async def send(req: _Req) -> int:
             rid_s = f"r{req.rid:06d}"
             headers = {**extra, "x-request-id": rid_s} if extra else {"x-request-id": rid_s}
-            with lock:
-                inflight[req.rid] = req
             status = first = 0
             echoed = False
             kind = OK
@@ -894,15 +998,11 @@ class LoadGenerator:
 
     def _make_httpx_send(self, client: httpx.AsyncClient) -> Callable[[_Req], Awaitable[int]]:
         extra = self.extra_headers
-        inflight = self._inflight
         record = self._record
-        lock = self._lock
 
         async def send(req: _Req) -> int:
             rid_s = f"r{req.rid:06d}"
             headers = {**extra, "x-request-id": rid_s} if extra else {"x-request-id": rid_s}
-            with lock:
-                inflight[req.rid] = req
             status = first = 0
             echoed = False
             req.sent = monotonic_ns()
@@ -929,7 +1029,7 @@ class LoadGenerator:
         done = monotonic_ns()
         sent = req.sent or done  # never reached the wire (e.g. refused): sent == done
         if kind == OK:
-            lat = done - req.intended
+            lat = done - latency_start_ns(req.intended, sent, req.user)
             svc = done - sent
             self._lat_i.record_value(_hist_value(lat))
             self._svc_i.record_value(_hist_value(svc))

@@ -44,7 +44,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from coffeeshop_tui.scenarios.snapshot import Snapshot
 from coffeeshop_tui.scenarios.web.explain_load import LoadStats
@@ -74,7 +74,15 @@ from coffeeshop_tui.scenarios.web.load_settings import (  # noqa: F401 (re-expor
     endpoint_path,
     endpoint_url,
 )
-from coffeeshop_tui.scenarios.web.load_stats import ServerData, server_window, window_stats
+from coffeeshop_tui.scenarios.web.loadgen import CANCELLED
+from coffeeshop_tui.scenarios.web.load_export import histogram_rows
+from coffeeshop_tui.scenarios.web.load_stats import (
+    ServerData,
+    hdr_log_buckets,
+    outside_window,
+    server_window,
+    window_stats,
+)
 from coffeeshop_tui.scenarios.web.server import ServerError  # noqa: F401 (re-exported)
 
 STATS_INTERVAL_NS = 250_000_000  # statistics and caption: at most 4 times a second
@@ -151,15 +159,17 @@ class LoadTest(LoadSession):
 
     # ------------------------------------------------------------------ statistics
     def _stats(self, rows: list, inflight: list, w0: int, now: int, data: ServerData | None,
-               in_flight: int, state: str, running: bool) -> LoadStats:
+               in_flight: int, state: str, running: bool, live: bool = False) -> LoadStats:
         """The one statistics path of the live window and the report."""
         delay = self._delay_for(self.endpoint, self.delay)
-        server = server_window(data, w0, now, delay)
+        with self._lock:
+            fresh = self._fresh_ns
+        server = server_window(data, w0, now, delay, fresh)
         if state != "up":  # the last gauges of a dead server are not "now"
             server.pop("server_in_flight", None)
             server.pop("pool_borrowed", None)
         server["pool_total"] = server.get("pool_total") or self.pool_total
-        done = ok = issued = 0
+        done = ok = issued = dropped = 0
         errors: Counter = Counter()
         with self._lock:
             gens = list(self._gens)
@@ -168,14 +178,16 @@ class LoadTest(LoadSession):
             done += sn.done
             ok += sn.ok
             issued += sn.issued
+            dropped += sn.dropped_arrivals
             errors.update({k: v for k, v in sn.errors.items() if v})
+        unfinished = errors.pop("cancelled", 0)
         has_url = self.external or (self.server is not None and self.server.port)
         return window_stats(
-            rows, inflight, w0, now, server, delay_s=delay, model=self.model,
+            rows, inflight, w0, now, server, delay_s=delay, model=self.model, fresh_ns=fresh,
             endpoint=self.endpoint, url=self.target_url if has_url else "",
             concurrency=self.concurrency, rate=self.rate, elapsed_s=(now - self.origin_ns) / 1e9,
-            running=running, issued=issued, done=done, ok=ok, error_total=done - ok,
-            errors=dict(errors), in_flight=in_flight, recorded=self.server is not None,
+            running=running, live=live, issued=issued, done=done, ok=ok, error_total=done - ok - unfinished,
+            errors=dict(errors), unfinished=unfinished, dropped=dropped, in_flight=in_flight, recorded=self.server is not None,
             server_state=self._server_state_name(state), server_pid=self.server_pid,
             executor_workers=self.executor_workers, timeout_s=self.timeout,
             max_in_flight=self.max_in_flight,
@@ -203,7 +215,7 @@ class LoadTest(LoadSession):
                 notes, error, model = list(self._notes), self.error, self.model
             gens = self._generators()
             now = now_ns()
-            inflight = [(r.intended_ns, r.sent_ns) for _g, lg in gens for r in lg.in_flight_requests()]
+            inflight = [(r.intended_ns, r.sent_ns, r.user) for _g, lg in gens for r in lg.in_flight_requests()]
             w = self.window_ns
             rows = self._rows
             if rows:  # widen the window to 3 x the typical latency, so Little's law has room
@@ -211,11 +223,14 @@ class LoadTest(LoadSession):
                 w = max(w, 3 * sum(d - i for d, i, _s, _k, _u in tail) // len(tail))
             w = min(w, self.history_ns)
             w0 = max(now - w, min(self._first_intended or self.origin_ns, now - 1))
+            with self._lock:  # a switch (endpoint, model, delay) starts a fresh window
+                w0 = max(w0, min(self._fresh_ns, now - 1))
             last = self._last_stats
             if last is None or now - self._stats_at >= STATS_INTERVAL_NS or status != self._stats_status:
                 i0 = bisect.bisect_left(rows, (w0,))
                 data = feed.live_data() if feed is not None else None
-                stats = self._stats(rows[i0:], inflight, w0, now, data, len(inflight), state, running)
+                stats = self._stats(rows[i0:], inflight, w0, now, data, len(inflight), state, running,
+                                    live=True)
                 last = self._last_stats = (stats, make_caption(stats))
                 self._stats_at = now
                 self._stats_status = status
@@ -250,6 +265,18 @@ class LoadTest(LoadSession):
                               tuple((self._sec(t), text) for t, text in notes))
 
     # ------------------------------------------------------------------ the report
+    @staticmethod
+    def _hdr(gens):
+        """The generators' cumulative HDR latency histograms, merged (None without any)."""
+        merged = None
+        for _g, lg, _f in gens:
+            h = lg.latency_histogram()
+            if merged is None:
+                merged = h
+            else:
+                merged.add(h)
+        return merged
+
     def report(self) -> dict:
         """The whole run, for `coffeeshop-tui load` (--json): call after wait() / stop()."""
         with self._reader:
@@ -265,14 +292,26 @@ class LoadTest(LoadSession):
             for gen, lg, _f in gens:
                 records += [(gen, r, lg.targets) for r in lg.records_since(0).records]
             rows = [(r.done_ns, r.intended_ns, r.sent_ns, r.kind, r.user) for _g, r, _t in records]
-            if rows:
-                w0 = min(r[1] for r in rows)
-                end = max(w0 + 1, max(r[0] for r in rows))
+            if rows:  # the window: from the first request sent to the last answer
+                w0 = min((r[2] or r[1]) for r in rows)
+                answered = [r[0] for r in rows if r[3] != CANCELLED]
+                end = max(w0 + 1, max(answered) if answered else w0 + 1)
             else:
                 w0, end = self.origin_ns, self.origin_ns + 1
             data = feed.whole_run() if feed is not None else None
-            lg_snap = self.loadgen_snapshot()
-            stats = self._stats(rows, [], w0, end, data, lg_snap.in_flight if lg_snap else 0, state, running)
+            in_flight = sum(lg.snapshot().in_flight for _g, lg, _f in gens)
+            with self._lock:  # the report covers the whole run, whatever was switched
+                fresh, self._fresh_ns = self._fresh_ns, 0
+            try:
+                stats = self._stats(rows, [], w0, end, data, in_flight, state, running)
+            finally:
+                with self._lock:
+                    self._fresh_ns = fresh
+            outside = outside_window(data, w0, end)
+            if outside:
+                pre, post = outside["before_first_request"], outside["after_last_answer"]
+                stats = replace(stats, pre_blocked_s=pre["blocked_s"], pre_block_culprit=pre["culprit"],
+                                post_blocked_s=post["blocked_s"], post_block_culprit=post["culprit"])
             sec = self._sec
             if data is None:
                 server = {"recorded": False, "error": self.error}
@@ -281,6 +320,7 @@ class LoadTest(LoadSession):
                     data, w0, end, stats, sec, pid=self.server_pid, port=self.server.port,
                     restarts=max(0, len(feed.epochs) - 1), crashed=state == "down", error=self.error,
                     pool_total=self.pool_total, executor_workers=self.executor_workers)
+                server.update(outside)
             return {
                 "endpoint": self.endpoint,
                 "url": stats.url,
@@ -290,12 +330,18 @@ class LoadTest(LoadSession):
                 "client": self.client,
                 "caption": make_caption(stats),
                 "stats": stats.to_dict(),
-                "percentiles_ms": {
-                    "p50": round(stats.p50_s * 1e3, 3), "p95": round(stats.p95_s * 1e3, 3),
-                    "p99": round(stats.p99_s * 1e3, 3), "max": round(stats.max_s * 1e3, 3),
+                "percentiles_ms": {  # of successes; None when there was none
+                    k: None if v is None else round(v * 1e3, 3)
+                    for k, v in (("p50", stats.p50_s), ("p95", stats.p95_s), ("p99", stats.p99_s),
+                                 ("max", stats.max_s))
                 },
+                # the whole run's successes from the generators' HDR histograms (log buckets)
+                "latency_histogram": histogram_rows(hdr_log_buckets(self._hdr(gens))),
                 "errors": dict(stats.errors),
-                "dropped_arrivals": lg_snap.dropped_arrivals if lg_snap else 0,
+                "counts": {"issued": stats.issued, "ok": stats.ok, "failed": stats.error_total,
+                           "unfinished": stats.unfinished, "dropped": stats.dropped,
+                           "in_flight": stats.in_flight},
+                "dropped_arrivals": stats.dropped,
                 "server": server,
                 "notes": [{"t_s": round(sec(t), 6), "note": text} for t, text in notes],
                 "requests": request_items(records, feed, sec),

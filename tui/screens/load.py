@@ -25,12 +25,15 @@ A server that cannot start (port in use) or dies mid-test is shown with its mess
 Ctrl-C stops the load and the server.
 
 ``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
-The help screen lives in :mod:`.load_help`; this module (~630 lines) is one screen's layout,
-rendering and key actions.
+The numbers' text (stats, histogram, sparklines) lives in :mod:`.load_text`; this module
+(~580 lines) is one screen's layout, rendering and key actions.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import replace
 
 from rich.text import Text
@@ -44,8 +47,8 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.explain import fmt_s
-from coffeeshop_tui.scenarios.web.explain_load import errors_text, littles_law
 from coffeeshop_tui.scenarios.web.load_lanes import ViewOptions
+from coffeeshop_tui.scenarios.web.load_export import chrome_trace, export_doc
 from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS, ENDPOINTS, KNOBS, LIVE_KNOBS
 from coffeeshop_tui.scenarios.web.loadtest import (
     DOWN,
@@ -63,9 +66,11 @@ from .. import keymap
 from ..messages import FeedFailed, FeedUpdated, RoutesFound
 from ..producer import paced, produce
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
+from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
+
 
 def _endpoint_what(path: str) -> str:
     return next((e.short for e in ENDPOINTS if e.path == path), "")
@@ -124,6 +129,7 @@ class LoadTestScreen(ModalScreen[None]):
         self.view = ViewOptions(handlers=True, threads=True, lane_mode=self.lt.lane_mode)
         self.knob_index = 0
         self.latest: LoadUpdate | None = None  # the newest update (shown unless frozen)
+        self.shown: LoadUpdate | None = None  # the update on screen (what `e` exports)
         self.frozen = False  # space: the display is paused
         self._last_status = ""
         self._auto_zoomed = False
@@ -236,6 +242,7 @@ class LoadTestScreen(ModalScreen[None]):
         self._apply(u)
 
     def _apply(self, u: LoadUpdate) -> None:
+        self.shown = u
         with self.app.batch_update():
             view = self.query_one("#lt-timeline", TimelineView)
             view.update_snapshot(u.snapshot)
@@ -299,42 +306,8 @@ class LoadTestScreen(ModalScreen[None]):
         t.append(f"  {s.elapsed_s:.1f} s", style="dim")
         return t
 
-    @staticmethod
-    def _stats_text(u: LoadUpdate) -> Text:
-        s = u.stats
-        t = Text()
-        t.append("in flight ", style="dim")
-        t.append(f"{s.in_flight}", style="bold")
-        if s.server_in_flight is not None:
-            t.append(f" (server {s.server_in_flight})", style="dim")
-        t.append("  throughput ", style="dim")
-        t.append(f"{s.w_rps:.1f} req/s", style="bold")
-        t.append("  latency ", style="dim")
-        t.append(f"p50 {fmt_s(s.p50_s)}  p95 {fmt_s(s.p95_s)}  p99 {fmt_s(s.p99_s)}", style="bold")
-        t.append("  errors ", style="dim")
-        if s.error_total:
-            t.append(f"{s.error_total} ({errors_text(s.errors)})", style="bold red")
-        else:
-            t.append("0", style="bold")
-        t.append("\n")
-        t.append(littles_law(s), style="cyan")
-        t.append(f"  [last {s.window_s:.1f} s]", style="dim")
-        if s.recorded:
-            t.append("\n")
-            share = s.w_blocked_s / s.window_s if s.window_s > 0 else 0.0
-            t.append("loop ", style="dim")
-            t.append(f"blocked {share:.0%}", style="bold red" if share >= 0.2 else "bold")
-            t.append(f" · busy {s.w_busy_share:.0%}", style="dim")
-            if s.pool_total:
-                t.append("   pool ", style="dim")
-                busy = s.pool_borrowed if s.pool_borrowed is not None else 0
-                full = s.pool_total and s.pool_max_borrowed >= s.pool_total
-                t.append(f"{busy}/{s.pool_total} threads busy", style="bold red" if full else "bold")
-                t.append(f" (max {s.pool_max_borrowed})", style="dim")
-            if s.executor_workers:
-                t.append(f"   to_thread workers {s.executor_workers}", style="dim")
-            t.append(f"   done {s.done}", style="dim")
-        return t
+    _stats_text = staticmethod(stats_text)  # (tui/screens/load_text.py)
+
 
     def _knob_names(self) -> list[str]:
         names = [n for n in LIVE_KNOBS if n != ("rate" if self.lt.model == "closed" else "concurrency")]
@@ -514,6 +487,30 @@ class LoadTestScreen(ModalScreen[None]):
         if not lt.demo and lt.routes:
             self.post_message(RoutesFound(lt.routes))
         self.app.call_from_thread(self.notify, "server is up", timeout=2)
+
+    def action_export(self) -> None:
+        """Export what is shown (the frozen picture when paused): Chrome trace JSON of the
+        lanes (ui.perfetto.dev), the numbers as JSON, and the screen as SVG."""
+        u = self.shown or self.latest
+        if u is None:
+            self.notify("nothing to export yet", timeout=3)
+            return
+        folder = os.path.abspath(getattr(self.app, "export_dir", "captures"))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            base = f"coffeeshop-load-{time.strftime('%Y%m%d-%H%M%S')}"
+            written = []
+            for suffix, doc in ((".trace.json", chrome_trace(u.snapshot)), (".json", export_doc(u))):
+                path = os.path.join(folder, base + suffix)
+                with open(path, "w", encoding="utf-8") as fh:
+                    json.dump(doc, fh)
+                written.append(path)
+            written.append(self.app.save_screenshot(filename=f"{base}.svg", path=folder))
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify("\n".join(written) + "\n(open the .trace.json in ui.perfetto.dev)", title="exported",
+                    timeout=8)
 
     def action_kill(self) -> None:
         self._kill()

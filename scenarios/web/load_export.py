@@ -1,0 +1,64 @@
+"""Export what the load screen shows: Chrome trace JSON (ui.perfetto.dev) and a JSON document.
+
+* :func:`chrome_trace` -- every lane of a :class:`~coffeeshop_tui.scenarios.snapshot.Snapshot`
+  (the server's loop, worker threads, one lane per request and its handler) as complete
+  ``X`` events on one track each, in the snapshot's own time axis (0 = the first request);
+* :func:`export_doc` -- a :class:`~.loadtest.LoadUpdate` as plain JSON: status, knobs, the
+  window's statistics (with the latency histogram and error kinds over time), the caption,
+  the notes, and the server's blocks in the window.
+
+Pure functions of the immutable update (the screen calls them on what it shows, so an
+export is exactly the frozen / live picture). This module does not import textual.
+"""
+
+from __future__ import annotations
+
+from coffeeshop_tui.scenarios.web.load_stats import HIST_EDGES_NS
+
+
+def chrome_trace(snapshot, title: str = "coffeeshop-tui load test") -> dict:
+    """Chrome Trace Event JSON of the snapshot's lanes (one track per lane, in order)."""
+    pid = 1
+    ev: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": title}}]
+    for tid, lane in enumerate(snapshot.lanes):
+        name = lane.label.strip().lstrip("└ ").strip() or lane.key
+        if lane.group:
+            name = f"{lane.group}: {name}"
+        ev.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
+        ev.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
+        for seg in lane.segments:
+            if seg.end <= seg.start:
+                continue
+            e = {"ph": "X", "pid": pid, "tid": tid, "name": seg.state, "cat": seg.state,
+                 "ts": round(seg.start * 1e6, 3), "dur": round((seg.end - seg.start) * 1e6, 3)}
+            if seg.info or seg.task:
+                e["args"] = {"info": seg.info, "task": seg.task}
+            ev.append(e)
+    return {"traceEvents": ev, "displayTimeUnit": "ms"}
+
+
+def histogram_rows(counts) -> list[dict]:
+    """The log buckets as ``{"le_ms", "count"}`` rows (``le_ms`` None: slower than the last edge)."""
+    out = []
+    for edge, n in zip(HIST_EDGES_NS, counts):
+        out.append({"le_ms": None if edge == HIST_EDGES_NS[-1] else edge / 1e6, "count": n})
+    return out
+
+
+def export_doc(update) -> dict:
+    """The update as JSON-ready data (see the module docstring)."""
+    s = update.stats
+    stats = s.to_dict()
+    stats["w_hist"] = histogram_rows(s.w_hist)
+    stats["w_error_series"] = {k: list(v) for k, v in s.w_error_series.items()}
+    return {
+        "kind": "load",
+        "status": update.status,
+        "error": update.error,
+        "caption": update.caption,
+        "knobs": dict(update.knobs),
+        "stats": stats,
+        "notes": [{"t_s": round(t, 6), "note": text} for t, text in update.notes],
+        "blocks": [{k: v for k, v in b.items() if not k.endswith("_ns")} for b in update.snapshot.blocks],
+        "t_end_s": update.snapshot.t_end,
+    }
