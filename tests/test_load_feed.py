@@ -139,7 +139,7 @@ class FakeGenerator:
 
 def test_lanes_follow_the_view_options_passed_in():
     from coffeeshop_tui.scenarios.web.load_lanes import LaneBuilder, ViewOptions
-    from coffeeshop_tui.scenarios.web.loadgen import OK, InFlight, RequestRecord
+    from coffeeshop_tui.scenarios.web.loadgen_records import OK, InFlight, RequestRecord
 
     srv = FakeServer()
     tl = srv.new_recording()

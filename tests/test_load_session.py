@@ -69,7 +69,7 @@ class _FakeGen:
         self.targets = ("http://127.0.0.1:1/sync",)
 
     def records_since(self, cursor=0, limit=None):
-        from coffeeshop_tui.scenarios.web.loadgen import RecordBatch
+        from coffeeshop_tui.scenarios.web.loadgen_records import RecordBatch
 
         return RecordBatch(tuple(self.records[cursor:]), len(self.records), 0)
 
@@ -86,7 +86,7 @@ def test_the_reader_keeps_per_request_rows_for_the_history_only():
     import concurrent.futures
     import time as _time
 
-    from coffeeshop_tui.scenarios.web.loadgen import OK, RequestRecord
+    from coffeeshop_tui.scenarios.web.loadgen_records import OK, RequestRecord
 
     history_s = 2.0
     lt = LoadTest("/sync", concurrency=2, history_s=history_s, lanes=False)

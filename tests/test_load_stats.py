@@ -26,7 +26,7 @@ from coffeeshop_tui.scenarios.web.load_stats import (
     union_ns,
     window_stats,
 )
-from coffeeshop_tui.scenarios.web.loadgen import CANCELLED, CONNECT, OK, TIMEOUT, latency_start_ns
+from coffeeshop_tui.scenarios.web.loadgen_records import CANCELLED, CONNECT, OK, TIMEOUT, latency_start_ns
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -9,15 +9,9 @@ import aiohttp
 import httpx
 import pytest
 
-from coffeeshop_tui.scenarios.web.loadgen import (
-    CONNECT,
-    DISCONNECT,
-    OK,
-    TIMEOUT,
-    LoadGenerator,
-    RemoteTargetError,
-    Snapshot,
-    classify_exception,
+from coffeeshop_tui.scenarios.web.loadgen import LoadGenerator, RemoteTargetError
+from coffeeshop_tui.scenarios.web.loadgen_records import (
+    CONNECT, DISCONNECT, OK, TIMEOUT, ClientSnapshot, classify_exception,
 )
 from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
@@ -30,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("no_leftover_children")
 def test_request_budget_records_and_echoed_ids(server, client):
     lg = LoadGenerator(f"{server.url}/async?delay=0.01", concurrency=4, requests=20, client=client)
     snap = asyncio.run(lg.run())
-    assert isinstance(snap, Snapshot) and snap.finished and not snap.running
+    assert isinstance(snap, ClientSnapshot) and snap.finished and not snap.running
     assert snap.issued == snap.done == snap.ok == 20 and snap.error_total == 0
     assert snap.echo_mismatches == 0 and snap.in_flight == 0
     assert snap.latency.count == 20 and snap.latency.p50_ms >= 10 * 0.95
@@ -304,7 +298,7 @@ def test_closed_latency_is_send_to_done(server):
 
 
 def test_the_record_ring_grows_with_use_and_stays_bounded_by_its_capacity():
-    from coffeeshop_tui.scenarios.web.loadgen import _Ring
+    from coffeeshop_tui.scenarios.web.loadgen_records import _Ring
 
     ring = _Ring(10)
     assert len(ring.rid) == 0  # nothing preallocated: a short-lived generator costs little

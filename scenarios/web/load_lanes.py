@@ -26,7 +26,7 @@ from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, WAITING
 from coffeeshop_tui.scenarios.web.load_feed import trim_lane
 from coffeeshop_tui.scenarios.web.load_match import match_handler
 from coffeeshop_tui.scenarios.web.load_settings import LANE_MODES, LoadTestError, endpoint_path
-from coffeeshop_tui.scenarios.web.loadgen import KIND_NAMES, OK, format_request_id
+from coffeeshop_tui.scenarios.web.loadgen_records import KIND_NAMES, OK, format_request_id
 
 USER_GROUP = "users, one lane each (their requests one after another), then the server tasks"
 REQUEST_GROUP = "requests, newest first: client lane, then the server task that handled it"

@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from coffeeshop_tui.scenarios.web.explain_load import LoadStats
-from coffeeshop_tui.scenarios.web.loadgen import CANCELLED, KIND_NAMES, OK, latency_start_ns
+from coffeeshop_tui.scenarios.web.loadgen_records import CANCELLED, KIND_NAMES, OK, latency_start_ns
 
 BUSY_BUCKET_NS = 100_000_000  # loop busy time is kept per 0.1 s
 MAX_PERCENTILE_SAMPLE = 50_000

@@ -74,7 +74,7 @@ from coffeeshop_tui.scenarios.web.load_settings import (  # noqa: F401 (re-expor
     endpoint_path,
     endpoint_url,
 )
-from coffeeshop_tui.scenarios.web.loadgen import CANCELLED
+from coffeeshop_tui.scenarios.web.loadgen_records import CANCELLED
 from coffeeshop_tui.scenarios.web.load_export import histogram_rows
 from coffeeshop_tui.scenarios.web.load_stats import (
     ServerData,
