@@ -218,3 +218,40 @@ def test_bad_input_is_a_one_line_error(capsys, argv, message):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("coffeeshop-tui: error: ") and message in err[0], err
+
+
+UVLOOP_PROGRAM = """\
+    import asyncio, uvloop
+
+    async def main():
+        await asyncio.sleep(0.02)
+        print("loop", type(asyncio.get_running_loop()).__module__)
+
+    {start}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", ["uvloop.install()\nasyncio.run(main())", "uvloop.run(main())",
+                                   "asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())\nasyncio.run(main())"])
+def test_uvloop_is_told_plainly_and_loop_asyncio_records_it(tmp_path, start):
+    pytest.importorskip("uvloop")
+    code = UVLOOP_PROGRAM.replace("{start}", start.replace("\n", "\n    "))
+    script = _write(tmp_path, "uv.py", code)
+    out = record("--json", "--", script)
+    assert out.returncode == 0, out.stderr
+    assert "loop uvloop" in out.stderr
+    assert "coffeeshop-tui: note: the program imported uvloop" in out.stderr and "--loop asyncio" in out.stderr
+    assert json.loads(out.stdout)["tasks"] == []
+    out = record("--json", "--loop", "asyncio", "--", script)
+    assert out.returncode == 0, out.stderr
+    assert "loop asyncio" in out.stderr and "note" not in out.stderr
+    assert any(t["coro"] == "main" for t in json.loads(out.stdout)["tasks"])
+
+
+@pytest.mark.slow
+def test_a_program_with_no_event_loop_is_told_so(tmp_path):
+    script = _write(tmp_path, "sync.py", "print('no asyncio here')\n")
+    out = record("--", script)
+    assert out.returncode == 0, out.stderr
+    assert "no event loop ran: nothing was recorded" in out.stderr
