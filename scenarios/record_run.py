@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
+import threading
 
-from .procs import spawn
-from .protocol import spec_arg
+from .procs import DEVNULL, PIPE, Tail, spawn
+from .protocol import MAX_OUTPUT_CHARS, spec_arg
+from .recorder import now_ns
 from .runner import ScenarioRun
 
+STDOUT = subprocess.STDOUT
 LOOPS = ("auto", "asyncio")  # --loop: record what the program uses, or force the stdlib loop
 END_GRACE_S = 30.0  # after its end message, the program's atexit handlers may still run
 
@@ -63,12 +67,17 @@ class RecordRun(ScenarioRun):
 
     def __init__(self, script: str | None = None, module: str | None = None, argv: list[str] = (),
                  block_ms: float = 25.0, loop: str = "auto", stdout: int | None = None,
-                 on_update=None) -> None:
-        """``stdout``: a file descriptor for the program's stdout (default: ours)."""
+                 capture_output: bool = False, on_update=None) -> None:
+        """``stdout``: a file descriptor for the program's stdout (default: ours).
+        ``capture_output``: the program's stdout and stderr become the timeline's printed
+        output (the app shows them; a terminal that shows the app cannot show them too), and
+        their last lines are kept in ``output_tail``; its stdin is then /dev/null."""
         super().__init__(target_name(script, module), {"argv": list(argv)}, None, block_ms,
                          on_update=on_update, load_timeout=None)
         self.script, self.module, self.argv, self.loop = script, module, list(argv), loop
         self.stdout = stdout
+        self.capture_output = capture_output
+        self.output_tail = Tail()
         self.end_grace = END_GRACE_S
         self.notes: list[str] = []
 
@@ -82,14 +91,37 @@ class RecordRun(ScenarioRun):
         spec = {"script": self.script, "module": self.module, "argv": self.argv,
                 "block_ms": self.block_ms, "loop": self.loop, "events_fd": w, "parent": os.getpid()}
         try:
+            if self.capture_output:
+                streams = dict(stdin=DEVNULL, stdout=PIPE, stderr=STDOUT)
+            else:
+                streams = dict(stdin=None, stdout=self.stdout, stderr=None)
             child = spawn("coffeeshop_tui.scenarios.record_child", [spec_arg(spec)],
-                          stdin=None, stdout=self.stdout, stderr=None, pass_fds=(w,))
+                          pass_fds=(w,), **streams)
         except BaseException:
             os.close(r)
             raise
         finally:
             os.close(w)
         return child, os.fdopen(r, "rb")
+
+    def start(self) -> "RecordRun":
+        super().start()
+        if self.capture_output:
+            threading.Thread(target=self._read_output, name="record-output", daemon=True).start()
+        return self
+
+    def _read_output(self) -> None:
+        """The program's printed lines, into the timeline (clipped there) and the tail."""
+        stream = self._child.proc.stdout
+        try:
+            for raw in iter(lambda: stream.readline(MAX_OUTPUT_CHARS * 4), b""):
+                self.output_tail.feed(raw)
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                with self.lock:
+                    self.timeline.ingest({"output": [[now_ns(), line]]})
+                self._notify()
+        except (OSError, ValueError):
+            pass
 
     def _read(self) -> None:
         user = self.on_message

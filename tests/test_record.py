@@ -255,3 +255,35 @@ def test_a_program_with_no_event_loop_is_told_so(tmp_path):
     out = record("--", script)
     assert out.returncode == 0, out.stderr
     assert "no event loop ran: nothing was recorded" in out.stderr
+
+
+@pytest.mark.slow
+def test_record_without_flags_shows_the_program_live_in_the_app(tmp_path, no_leftover_children):
+    from functools import partial
+
+    import time
+
+    from test_app_fakes import run
+
+    from coffeeshop_tui.scenarios.record_run import RecordRun
+    from coffeeshop_tui.tui.recording_app import ProgramApp
+    from coffeeshop_tui.tui.timeline_view import TimelineView
+
+    script = _write(tmp_path, "plain.py", PLAIN)
+
+    async def body():
+        app = ProgramApp("plain.py", partial(RecordRun, script, None, ["x"], capture_output=True), script)
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 60
+            while not (app.latest is not None and app.latest.final) and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            await pilot.pause()
+            assert app.selected.name == "record: plain.py"
+            assert app.latest.final and app.latest.status == "done", app.latest.error
+            labels = [lane.label for lane in app.query_one(TimelineView).snapshot.lanes]
+            assert labels[0] == "event loop" and sum("brew" in lb for lb in labels) == 3
+            assert app.latest.snapshot.blocks  # the time.sleep line held the loop
+            assert any(line.startswith("argv ") for _t, line in app.latest.snapshot.output)
+        last = app.last_run
+        assert last.returncode == 0 and last.output_tail.lines()[0].startswith("argv ")
+    run(body)

@@ -104,6 +104,8 @@ def cmd_record(args) -> int:
     if problem := _outputs_ok(args):
         return fail(problem)
     name = target_name(script, module)
+    if not (args.json or args.trace or args.save):
+        return _record_in_app(args, script, module, argv, name)
     run = RecordRun(script, module, argv, block_ms=args.block_ms, loop=args.loop,
                     stdout=sys.stderr.fileno() if args.json else None)
     saver = None
@@ -146,6 +148,34 @@ def cmd_record(args) -> int:
     if run.returncode is not None and run.returncode >= 0:
         return run.returncode
     return 1 if run.status == FAILED else 0
+
+
+def _record_in_app(args, script, module, argv, name) -> int:
+    """The live timeline of the program in the app; its exit status once the app is closed."""
+    from functools import partial
+
+    from coffeeshop_tui.scenarios.api import ScenarioError
+    from coffeeshop_tui.scenarios.record_run import RecordRun
+    from coffeeshop_tui.tui.recording_app import ProgramApp
+
+    make_run = partial(RecordRun, script, module, argv, loop=args.loop, capture_output=True)
+    try:
+        app = ProgramApp(name, make_run, os.path.abspath(script) if script else "",
+                         scenario_file=args.scenario_file, block_ms=args.block_ms)
+    except ScenarioError as exc:
+        return fail(str(exc))
+    app.run()
+    run = app.last_run
+    if run is None or not run.finished or run.returncode is None:
+        return 0  # closed while it ran: the program was stopped
+    tail = run.output_tail.lines()[-20:]
+    if tail:
+        print(f"last lines the program printed ({name}):", file=sys.stderr)
+        for line in tail:
+            print(f"  {line}", file=sys.stderr)
+    for note in run.notes:
+        print(f"coffeeshop-tui: note: {note}", file=sys.stderr)
+    return run.returncode if run.returncode >= 0 else 1
 
 
 def _print(args, doc: dict, trace: dict | None) -> None:

@@ -1,4 +1,4 @@
-"""Saved recordings in the app (``coffeeshop-tui open FILE``) and replayed headless.
+"""Saved recordings and recorded programs in the app (``open FILE``, ``record -- PROGRAM``).
 
 A saved scenario or program recording (``scenarios/recording_file.py``) is replayed by the
 app's own :class:`~coffeeshop_tui.tui.source.CaptureSource`, so every view works on it
@@ -8,18 +8,24 @@ scenarios still run live.
 
 :func:`replay` plays a recording to its end without a screen (``open --json``): the same
 Timeline, hence the same ``to_json`` document as the run that saved it.
+
+:class:`ProgramApp` is the app started on a live recording of a user's program (``record``
+without --json/--trace/--save): :class:`RecordSource` is the runner's source around a
+:class:`~coffeeshop_tui.scenarios.record_run.RecordRun`.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from coffeeshop_tui.scenarios.api import Scenario
+from coffeeshop_tui.scenarios.record_run import RecordRun
 from coffeeshop_tui.scenarios.recording_file import Recording
 from coffeeshop_tui.scenarios.report import to_json
 
 from .app import CoffeeShopApp
-from .source import CaptureSource, RunRequest, RunUpdate, runner_source
+from .source import CaptureSource, RunnerSource, RunRequest, RunUpdate, Source, runner_source
 
 GROUP = "Saved recordings"
 
@@ -70,28 +76,64 @@ def document(rec: Recording) -> dict:
     return doc
 
 
-class RecordingApp(CoffeeShopApp):
-    """The app, opened on a saved recording (replayed at launch)."""
+class EntryApp(CoffeeShopApp):
+    """The app with one more entry first in its menu (``entry``, whose runs come from
+    ``make_source``), started at launch; every other scenario runs as usual."""
 
     CSS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.tcss")
 
-    def __init__(self, recording: Recording, **kwargs) -> None:
-        self.recording = recording
-        sc = scenario_for(recording)
-        self.recording_name = sc.name
+    def __init__(self, entry: Scenario, make_source: Callable[[RunRequest], Source], **kwargs) -> None:
+        self.entry = entry
 
         def factory(req: RunRequest):
-            if req.name == sc.name:
-                return CaptureSource(req, recording.messages)
-            return runner_source(req)
+            return make_source(req) if req.name == entry.name else runner_source(req)
 
         kwargs.setdefault("source_factory", factory)
         super().__init__(**kwargs)
-        self.scenarios.insert(0, sc)
-        self.by_name[sc.name] = sc
-        self.values[sc.name] = {}
-        self.knob_index[sc.name] = 0
-        self.selected = sc
+        self.scenarios.insert(0, entry)
+        self.by_name[entry.name] = entry
+        self.values[entry.name] = {}
+        self.knob_index[entry.name] = 0
+        self.selected = entry
 
     def on_mount(self) -> None:  # Textual calls the base class's on_mount too (after this one)
-        self.call_after_refresh(self.start_run, self.recording_name)
+        self.call_after_refresh(self.start_run, self.entry.name)
+
+
+def RecordingApp(recording: Recording, **kwargs) -> EntryApp:
+    """The app, opened on a saved recording (replayed at launch)."""
+    return EntryApp(scenario_for(recording), lambda req: CaptureSource(req, recording.messages), **kwargs)
+
+
+# ----------------------------------------------------------------------- a program, live
+class RecordSource(RunnerSource):
+    """A user's program, recorded live (``scenarios/record_run.py``): the runner's source with
+    a :class:`RecordRun` (its printed lines go to the timeline's output, not the terminal).
+    Rerunning it (r) runs the program again."""
+
+    def __init__(self, request: RunRequest, make_run: Callable[..., RecordRun]) -> None:
+        super().__init__(request)
+        self.run = make_run(block_ms=request.block_ms, on_update=lambda _run: self._wake.set())
+
+
+PROGRAMS = "Recorded programs"
+
+
+def program_entry(name: str, source_file: str = "") -> Scenario:
+    return Scenario(name=f"record: {name}", lesson="your program, recorded live: every event loop it "
+                    "makes (r runs it again; what it printed is shown when you quit).", main=_nothing,
+                    group=PROGRAMS, source_file=source_file)
+
+
+class ProgramApp(EntryApp):
+    """The app, started on a live recording of a program; ``last_run`` is its newest run."""
+
+    def __init__(self, name: str, make_run: Callable[..., RecordRun], source_file: str = "", **kwargs) -> None:
+        self.last_run: RecordRun | None = None
+
+        def make_source(req: RunRequest) -> RecordSource:
+            src = RecordSource(req, make_run)
+            self.last_run = src.run
+            return src
+
+        super().__init__(program_entry(name, source_file), make_source, **kwargs)
