@@ -26,7 +26,10 @@ stdout holds only the JSON document). Every asyncio event loop it makes is recor
 that runs in another thread is recorded while no other loop runs (its tasks are labelled
 "loop N (thread name)"); a loop that runs while another loop runs is not recorded. Only
 stdlib loops can be recorded: a program that uses uvloop is told so; --loop asyncio makes
-uvloop.install()/uvloop.run()/its policy give the stdlib loop instead."""
+uvloop.install()/uvloop.run()/its policy give the stdlib loop instead.
+
+Without --json/--trace/--save, on a terminal, the app opens on the live recording (r runs
+the program again; what it printed is shown when you quit); piped, the summary is printed."""
 
 
 def add_record_commands(sub) -> None:
@@ -104,7 +107,7 @@ def cmd_record(args) -> int:
     if problem := _outputs_ok(args):
         return fail(problem)
     name = target_name(script, module)
-    if not (args.json or args.trace or args.save):
+    if not (args.json or args.trace or args.save) and _on_a_terminal():
         return _record_in_app(args, script, module, argv, name)
     run = RecordRun(script, module, argv, block_ms=args.block_ms, loop=args.loop,
                     stdout=sys.stderr.fileno() if args.json else None)
@@ -148,6 +151,14 @@ def cmd_record(args) -> int:
     if run.returncode is not None and run.returncode >= 0:
         return run.returncode
     return 1 if run.status == FAILED else 0
+
+
+def _on_a_terminal() -> bool:
+    """The app needs a terminal: piped or redirected, ``record`` prints the summary instead."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _record_in_app(args, script, module, argv, name) -> int:
