@@ -209,6 +209,10 @@ def _processes_with(marker: str) -> list[int]:
     (["record", "--", "-m", "no_such_module_here.sub"], "no module named 'no_such_module_here.sub'"),
     (["record", "--", "--verbose"], "expected a script or -m MODULE"),
     (["record", "--loop", "trio", "--", "x.py"], "invalid choice: 'trio'"),
+    (["record", "--save", "/no/such/folder/x.rec", "--", __file__], "--save: folder does not exist"),
+    (["run", "sync-barista", "--save", "/no/such/folder/x.rec"], "--save: folder does not exist"),
+    (["load", "--save", "/no/such/folder/x.rec"], "--save: folder does not exist"),
+    (["load", "--tui", "--save", "x.rec"], "--save and --tui exclude each other"),
 ])
 def test_bad_input_is_a_one_line_error(capsys, argv, message):
     try:
@@ -287,3 +291,16 @@ def test_record_without_flags_shows_the_program_live_in_the_app(tmp_path, no_lef
         last = app.last_run
         assert last.returncode == 0 and last.output_tail.lines()[0].startswith("argv ")
     run(body)
+
+
+@pytest.mark.slow
+def test_load_save_then_open_gives_the_same_report(tmp_path):
+    saved = str(tmp_path / "load.rec")
+    out = subprocess.run([*CLI, "load", "--endpoint", "/async", "--concurrency", "3", "--delay", "0.2",
+                          "--json", "--save", saved], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    rec = read(saved)
+    assert rec.kind == "load" and any(m["type"] == "load-update" for m in rec.messages)
+    opened = subprocess.run([*CLI, "open", saved, "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert opened.returncode == 0, opened.stderr
+    assert json.loads(opened.stdout) == json.loads(out.stdout)

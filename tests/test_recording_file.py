@@ -139,3 +139,47 @@ def test_open_shows_the_recording_in_the_app(tmp_path):
             assert labels[0] == "event loop"
             assert sum("make_coffee" in lb for lb in labels) == 3
     run(body)
+
+
+def _load_recording(tmp_path, with_report: bool):
+    from coffeeshop_tui.scenarios.web.load_replay import load as load_updates
+    from coffeeshop_tui.scenarios.web.load_replay import update_to_dict
+    from conftest import ROOT
+
+    ups = load_updates(f"{ROOT}/tests/app_captures/load-sync-users.jsonl")
+    msgs = [{"type": "load-update", "update": update_to_dict(u)} for u in ups]
+    if with_report:
+        msgs.append({"type": "load-report", "report": {"endpoint": "/sync", "stats": {"ok": ups[-1].stats.ok}}})
+    path = str(tmp_path / "load.rec")
+    recording_file.save(path, recording_file.header("load", "/sync", {"endpoint": "/sync"}), msgs)
+    return path, ups
+
+
+def test_a_saved_load_test_opens_in_the_load_screen(tmp_path):
+    from coffeeshop_tui.tui.recording_app import load_parts, load_replay_app
+
+    path, ups = _load_recording(tmp_path, with_report=False)
+    updates, reports = load_parts(recording_file.read(path))
+    assert len(updates) == len(ups) and reports == []
+
+    async def body():
+        app = load_replay_app(updates)
+        async with app.run_test(size=(120, 40)) as pilot:
+            replay = app.load_screen.lt
+            for _ in range(200):
+                if replay.finished and app.load_screen.latest is not None:
+                    break
+                await pilot.pause(0.05)
+            kinds = {ln.kind for ln in app.load_screen.query_one("#lt-timeline", TimelineView).snapshot.lanes}
+            assert {"loop", "client"} <= kinds
+    run(body)
+
+
+def test_open_json_of_a_load_test_prints_its_report_or_says_it_has_none(tmp_path, capsys):
+    path, ups = _load_recording(tmp_path, with_report=True)
+    assert main(["open", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stats"]["ok"] == ups[-1].stats.ok
+    path, _ = _load_recording(tmp_path, with_report=False)
+    assert main(["open", path, "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the saved load test has no report" in err[0]

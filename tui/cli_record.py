@@ -85,6 +85,47 @@ def open_saver(path: str, head: dict):
     return Writer(path, head)
 
 
+class LoadSaver:
+    """``load --save``: the load test's updates (``scenarios/web/load_replay.py``'s encoding)
+    as they come, then its final report."""
+
+    def __init__(self, path: str, settings: dict) -> None:
+        from coffeeshop_tui.scenarios.recording_file import header
+
+        params = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        self._w = open_saver(path, header("load", settings.get("endpoint") or "load", params,
+                                          settings.get("block_ms", 25.0)))
+
+    def add(self, update) -> None:
+        from coffeeshop_tui.scenarios.web.load_replay import update_to_dict
+
+        self._w.add({"type": "load-update", "update": update_to_dict(update)})
+
+    def finish(self, update, report: dict) -> None:
+        self.add(update)
+        self._w.add({"type": "load-report", "report": report})
+        self._w.close()
+
+
+def _open_load(args, rec) -> int:
+    """A saved load test: its report (--json, or the summary with --trace absent), or the
+    load screen replaying its updates."""
+    from coffeeshop_tui.tui.recording_app import load_parts, load_replay_app
+
+    updates, reports = load_parts(rec)
+    if args.trace:
+        return fail("--trace: a saved load test has no Chrome trace")
+    if args.json:
+        if not reports:
+            return fail(f"{args.file}: the saved load test has no report (it was cut short)")
+        print(json.dumps(reports[-1], indent=1))
+        return 0
+    if not updates:
+        return fail(f"{args.file}: the saved load test has no updates")
+    load_replay_app(updates).run()
+    return 0
+
+
 def _outputs_ok(args) -> str | None:
     for option, path in (("--trace", args.trace), ("--save", getattr(args, "save", None))):
         if path and (problem := check_trace(path, option)):
@@ -214,7 +255,10 @@ def cmd_open(args) -> int:
     except RecordingError as exc:
         return fail(str(exc))
     if rec.kind == "load":
-        return fail(f"{args.file}: load-test recordings cannot be opened yet")
+        try:
+            return _open_load(args, rec)
+        except (KeyError, TypeError, ValueError) as exc:
+            return fail(f"{args.file} is corrupt (a load update that does not read: {exc!r})"[:300])
     if args.trace and (problem := check_trace(args.trace)):
         return fail(problem)
     from coffeeshop_tui.tui.recording_app import RecordingApp, document, replay

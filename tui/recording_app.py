@@ -137,3 +137,23 @@ class ProgramApp(EntryApp):
             return src
 
         super().__init__(program_entry(name, source_file), make_source, **kwargs)
+
+
+# ----------------------------------------------------------------------- a saved load test
+def load_parts(rec: Recording) -> tuple[list, list[dict]]:
+    """A saved load test's updates (LoadUpdate) and reports (dicts); KeyError/TypeError/
+    ValueError if an update does not read."""
+    from coffeeshop_tui.scenarios.web.load_replay import update_from_dict
+
+    updates = [update_from_dict(m["update"]) for m in rec.messages if m["type"] == "load-update"]
+    reports = [m["report"] for m in rec.messages if m["type"] == "load-report"]
+    return updates, reports
+
+
+def load_replay_app(updates: list):
+    """The load-test screen replaying saved updates (``scenarios/web/load_replay.py``)."""
+    from coffeeshop_tui.scenarios.web.load_replay import ReplayLoad
+
+    from .screens.load import LoadTestApp
+
+    return LoadTestApp(loadtest=ReplayLoad(updates))
