@@ -19,6 +19,7 @@ An uncaught exception is printed on stderr as Python prints it; the exit status 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -153,10 +154,14 @@ def main() -> int:
     autorecord.record_all_loops(lambda rid, batch: chan.send({"type": "batch", **renumber(rid, batch)}),
                                 block_ms=spec.get("block_ms", 25.0), drain_s=DRAIN_S)
     error, status = None, 0
+    user_files = {os.path.abspath(script)} if script else set()
     try:
         if module:
             sys.argv = [module, *args]
             sys.path.insert(0, os.getcwd())
+            found = importlib.util.find_spec(module)
+            if found is not None and found.origin:
+                user_files.add(found.origin)
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
             path = os.path.abspath(script)
@@ -171,7 +176,7 @@ def main() -> int:
         sys.excepthook(type(exc), exc, tb)
         status = 130 if isinstance(exc, KeyboardInterrupt) else 1
         error = {"message": f"{type(exc).__name__}: {exc}",
-                 "where": _where(exc, {os.path.abspath(script)} if script else set()),
+                 "where": _where(exc, user_files),
                  "traceback": "".join(traceback.format_exception(type(exc), exc, tb))[-4000:]}
     try:
         _join_threads()

@@ -65,6 +65,8 @@ def target_name(script: str | None, module: str | None) -> str:
 class RecordRun(ScenarioRun):
     """One recorded run of a program; ``returncode`` is its exit status once it has ended."""
 
+    what = "the program"
+
     def __init__(self, script: str | None = None, module: str | None = None, argv: list[str] = (),
                  block_ms: float = 25.0, loop: str = "auto", stdout: int | None = None,
                  capture_output: bool = False, on_update=None) -> None:
@@ -80,10 +82,12 @@ class RecordRun(ScenarioRun):
         self.output_tail = Tail()
         self.end_grace = END_GRACE_S
         self.notes: list[str] = []
+        self.ended = False  # the child sent its end message (the recording is complete)
 
         def keep_notes(msg: dict) -> None:
             if msg["type"] == "end":
                 self.notes = list(msg.get("notes") or ())
+                self.ended = True
         self._tap = keep_notes
 
     def _launch(self):

@@ -27,6 +27,8 @@ END_GRACE_S = 2.0  # after the end message, the child has this long to exit by i
 class ScenarioRun:
     """One run of one scenario. Thread-safe: read ``timeline`` while holding ``lock``."""
 
+    what = "the scenario process"  # in error messages
+
     def __init__(
         self,
         scenario: str,
@@ -228,7 +230,7 @@ class ScenarioRun:
                 self.status = FAILED
                 last = self._stderr.last_line()
                 self.error = self.error or (
-                    f"the scenario process exited with status {code}"
+                    f"{self.what} exited with status {code}"
                     + (f": {last}" if last else "")
                 )
                 if self.timeline.start_ns is not None and self.timeline.end_ns is None:

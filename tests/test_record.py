@@ -304,3 +304,52 @@ def test_load_save_then_open_gives_the_same_report(tmp_path):
     opened = subprocess.run([*CLI, "open", saved, "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert opened.returncode == 0, opened.stderr
     assert json.loads(opened.stdout) == json.loads(out.stdout)
+
+
+@pytest.mark.slow
+def test_ctrl_c_reaches_the_program_and_the_recording_is_printed(tmp_path):
+    import signal
+
+    script = _write(tmp_path, "ctrlc.py", """\
+        import asyncio
+
+        async def main():
+            print("ready", flush=True)
+            try:
+                await asyncio.sleep(60)
+            finally:
+                print("cleaned up", flush=True)
+
+        asyncio.run(main())
+    """)
+    proc = subprocess.Popen([*CLI, "record", "--json", "--", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stderr.readline().strip() == "ready"  # with --json its stdout is on stderr
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "cleaned up" in err and err.rstrip().endswith("KeyboardInterrupt")
+    doc = json.loads(out)
+    assert doc["status"] == "failed" and any(t["coro"] == "main" for t in doc["tasks"])
+
+
+@pytest.mark.slow
+def test_a_hard_exit_keeps_its_status_and_says_the_recording_is_cut(tmp_path):
+    script = _write(tmp_path, "hard.py", """\
+        import asyncio, os
+
+        async def main():
+            await asyncio.sleep(0.01)
+            os._exit(4)
+
+        asyncio.run(main())
+    """)
+    out = record("--", script)
+    assert out.returncode == 4
+    assert "the program exited with status 4 before its recording was complete" in out.stderr
+    assert "scenario   hard.py" in out.stdout

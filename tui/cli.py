@@ -13,6 +13,7 @@ from coffeeshop_tui.scenarios.procs import stop_all
 
 from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
 from .cli_common import Parser as _Parser
+from .cli_common import Terminated
 from .cli_common import fail as _fail
 from .cli_common import check_trace as _check_trace
 from .cli_common import positive_float
@@ -174,14 +175,6 @@ def cmd_app(args) -> int:
         return _fail(str(exc))
     app.run()
     return 0
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM / SIGHUP: unwinds like Ctrl-C, so every child is stopped on the way out."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _raise_terminated(signum, _frame) -> None:

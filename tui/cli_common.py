@@ -61,3 +61,11 @@ def remove(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP: unwinds like Ctrl-C, so every child is stopped on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from .cli_common import check_trace, fail, positive_float, remove
+from .cli_common import Terminated, check_trace, fail, positive_float, remove
 
 RECORD_HELP = """\
 The program runs as `python SCRIPT.py ARGS` (or `python -m MODULE ARGS`) would run it: its
@@ -160,7 +160,12 @@ def cmd_record(args) -> int:
         run.on_message = saver.add
     try:
         run.start()
-        finished = run.wait(args.timeout)
+        try:
+            finished = run.wait(args.timeout)
+        except KeyboardInterrupt as exc:
+            if not _interrupt(run, exc):
+                raise
+            finished = True
     except KeyboardInterrupt:
         run.stop()
         for p in made:
@@ -184,7 +189,10 @@ def cmd_record(args) -> int:
         doc = to_json(run.timeline, name, {"argv": argv}, None)
         doc["status"] = run.status
         trace = to_chrome_trace(run.timeline, name) if args.trace else None
-    if not doc["tasks"] and not run.notes:
+    if finished and not run.ended:
+        print(f"coffeeshop-tui: note: {run.error or 'the program ended'} before its recording was "
+              f"complete (os._exit, a signal or a crash): its last moments may be missing", file=sys.stderr)
+    elif not doc["tasks"] and not run.notes:
         print("coffeeshop-tui: note: no event loop ran: nothing was recorded", file=sys.stderr)
     _print(args, doc, trace)
     if run.status == STOPPED:
@@ -228,6 +236,22 @@ def _record_in_app(args, script, module, argv, name) -> int:
     for note in run.notes:
         print(f"coffeeshop-tui: note: {note}", file=sys.stderr)
     return run.returncode if run.returncode >= 0 else 1
+
+
+def _interrupt(run, exc: KeyboardInterrupt, grace_s: float = 5.0) -> bool:
+    """Ctrl-C: the program gets it too (its own process group does not see the terminal's),
+    and has ``grace_s`` to end as it would (KeyboardInterrupt, cleanup); True if it did.
+    SIGTERM/SIGHUP (and a second Ctrl-C) stop it at once."""
+    import signal
+
+    if isinstance(exc, Terminated) or run.pid is None:
+        return False
+    try:
+        os.kill(run.pid, signal.SIGINT)
+    except OSError:
+        return False
+    print("interrupted: the program was sent Ctrl-C", file=sys.stderr)
+    return run.wait(grace_s)
 
 
 def _print(args, doc: dict, trace: dict | None) -> None:
