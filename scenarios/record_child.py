@@ -123,7 +123,7 @@ def _exit_status(exc: SystemExit) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        return code & 0xFF if code >= 0 else code & 0xFF
+        return code & 0xFF  # what the operating system keeps of it
     print(code, file=sys.stderr)  # as Python does with sys.exit("message")
     return 1
 

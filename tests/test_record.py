@@ -353,3 +353,12 @@ def test_a_hard_exit_keeps_its_status_and_says_the_recording_is_cut(tmp_path):
     assert out.returncode == 4
     assert "the program exited with status 4 before its recording was complete" in out.stderr
     assert "scenario   hard.py" in out.stdout
+
+
+@pytest.mark.slow
+def test_block_ms_decides_what_is_a_block(tmp_path):
+    script = _write(tmp_path, "plain.py", PLAIN)
+    out = record("--json", "--block-ms", "500", "--", script)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["loop"]["blocks"] == [] and doc["loop"]["block_threshold_s"] == 0.5

@@ -42,6 +42,8 @@ def add_record_commands(sub) -> None:
     r.add_argument("--save", metavar="FILE", help="also save the recording (open it with 'coffeeshop-tui open')")
     r.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                    help="stop the program after S seconds (default: no limit)")
+    r.add_argument("--block-ms", type=positive_float, default=argparse.SUPPRESS, metavar="MS",
+                   help="a loop step longer than this is a block (default 25; also before the command)")
     r.add_argument("--loop", choices=("auto", "asyncio"), default="auto",
                    help="asyncio: make uvloop give the stdlib loop, so it can be recorded (default auto)")
     r.add_argument("target", nargs=argparse.REMAINDER, metavar="-- SCRIPT.py [ARGS] | -- -m MODULE [ARGS]")
