@@ -187,6 +187,9 @@ def main() -> int:
     if error is None and status:
         error = {"message": f"the program exited with status {status}", "where": "", "traceback": ""}
     notes = [UVLOOP_NOTE] if "uvloop" in sys.modules and spec.get("loop") != "asyncio" else []
+    if skipped := autorecord.skipped_loops():
+        notes.append(f"{skipped} event loop(s) ran while another loop was being recorded (in another "
+                     f"thread): one loop is recorded at a time, so they are not in the recording")
     chan.send({"type": "end", "t": t_end, "error": error, "exit": status, "notes": notes})
     return status
 

@@ -362,3 +362,26 @@ def test_block_ms_decides_what_is_a_block(tmp_path):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["loop"]["blocks"] == [] and doc["loop"]["block_threshold_s"] == 0.5
+
+
+@pytest.mark.slow
+def test_a_loop_missed_while_another_is_recorded_is_told(tmp_path):
+    script = _write(tmp_path, "two.py", """\
+        import asyncio, threading
+
+        async def side():
+            await asyncio.sleep(0.05)
+
+        async def main():
+            th = threading.Thread(target=asyncio.run, args=(side(),), name="side")
+            th.start()
+            await asyncio.sleep(0.1)
+            th.join()
+
+        asyncio.run(main())
+    """)
+    out = record("--json", "--", script)
+    assert out.returncode == 0, out.stderr
+    assert "coffeeshop-tui: note: 1 event loop(s) ran while another loop was being recorded" in out.stderr
+    coros = [t["coro"] for t in json.loads(out.stdout)["tasks"]]
+    assert "main" in coros and "side" not in coros
