@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
@@ -183,3 +184,22 @@ def test_open_json_of_a_load_test_prints_its_report_or_says_it_has_none(tmp_path
     assert main(["open", path, "--json"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the saved load test has no report" in err[0]
+
+
+def test_an_opened_recording_exports_its_trace(tmp_path):
+    path, _ = _save(tmp_path)
+    rec = recording_file.read(path)
+
+    async def body():
+        app = RecordingApp(rec)
+        app.export_dir = str(tmp_path / "out")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("e")
+            await pilot.pause()
+        traces = [f for f in os.listdir(app.export_dir) if f.endswith(".trace.json")]
+        assert len(traces) == 1
+        with open(os.path.join(app.export_dir, traces[0]), encoding="utf-8") as fh:
+            names = {e["args"]["name"] for e in json.load(fh)["traceEvents"] if e.get("name") == "thread_name"}
+        assert sum("make_coffee" in n for n in names) == 3
+    run(body)
