@@ -143,7 +143,15 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
         def run_forever(self):
             rec = None if self.is_running() else _claim(self)
             if rec is None:  # not recorded, or already running (asyncio raises)
+                if (not self.is_running() and _state.get("on") and _recordable(self)
+                        and not self.__dict__.get("_coffeeshop_skipped")):
+                    self._coffeeshop_skipped = True  # counted once per loop
+                    with _lock:
+                        _state["skipped"] = _state.get("skipped", 0) + 1
                 return orig[base, "run_forever"](self)
+            with _lock:
+                if _state.get("rec") is rec:
+                    _state.setdefault("threads", {})[_state["rec_id"]] = threading.current_thread().name
             rec.start_watch()
             try:
                 return orig[base, "run_forever"](self)
@@ -174,6 +182,16 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
             atexit.register(stop_recording)
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def skipped_loops() -> int:
+    """How many stdlib loops ran unrecorded (another loop was being recorded meanwhile)."""
+    return _state.get("skipped", 0)
+
+
+def loop_thread(recording: int) -> str | None:
+    """The name of the thread that ran recording ``recording``'s loop (None: it never ran)."""
+    return _state.get("threads", {}).get(recording)
 
 
 def _unpatch() -> None:

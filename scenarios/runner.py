@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable
+from typing import IO, Callable
 
 from .catalog import DESCRIBE_TIMEOUT_S
 from .procs import Child, Tail, spawn
@@ -26,6 +26,8 @@ END_GRACE_S = 2.0  # after the end message, the child has this long to exit by i
 
 class ScenarioRun:
     """One run of one scenario. Thread-safe: read ``timeline`` while holding ``lock``."""
+
+    what = "the scenario process"  # in error messages
 
     def __init__(
         self,
@@ -60,9 +62,17 @@ class ScenarioRun:
         self._stderr = Tail()
         self._finished = threading.Event()
         self._stopping = False
+        self._events = None  # the binary stream of protocol messages from the child
+        #: the child's exit status, once it has exited (None before, or if it was killed)
+        self.returncode: int | None = None
+        #: called with every protocol message as it arrives, in order (e.g. saving a recording)
+        self.on_message: Callable[[dict], None] | None = None
+        #: after the end message, how long the child may take to exit by itself
+        self.end_grace = END_GRACE_S
 
     # ------------------------------------------------------------------ control
-    def start(self) -> "ScenarioRun":
+    def _launch(self) -> tuple[Child, IO[bytes]]:
+        """Start the child; return it and the stream its protocol messages come on."""
         spec = {
             "scenario": self.scenario,
             "params": self.params,
@@ -70,13 +80,19 @@ class ScenarioRun:
             "block_ms": self.block_ms,
             "parent": os.getpid(),
         }
-        self._child = spawn("coffeeshop_tui.scenarios.child", [spec_arg(spec)])
-        self._control = Writer(self._child.proc.stdin)
+        child = spawn("coffeeshop_tui.scenarios.child", [spec_arg(spec)])
+        return child, child.proc.stdout
+
+    def start(self) -> "ScenarioRun":
+        self._child, self._events = self._launch()
+        if self._child.proc.stdin is not None:
+            self._control = Writer(self._child.proc.stdin)
         self.pid = self._child.pid
         self._reader = threading.Thread(target=self._read, name=f"run-{self.scenario}", daemon=True)
         self._reader.start()
-        threading.Thread(target=self._stderr.read_from, args=(self._child.proc.stderr,),
-                         name="run-stderr", daemon=True).start()
+        if self._child.proc.stderr is not None:
+            threading.Thread(target=self._stderr.read_from, args=(self._child.proc.stderr,),
+                             name="run-stderr", daemon=True).start()
         if self.load_timeout is not None:
             threading.Thread(target=self._watch_loading, name="run-load-watch", daemon=True).start()
         return self
@@ -153,11 +169,16 @@ class ScenarioRun:
                 pass
 
     def _read(self) -> None:
-        child = self._child
-        assert child is not None and child.proc.stdout is not None
+        child, events = self._child, self._events
+        assert child is not None and events is not None
         ended = False
-        for msg in read_messages(child.proc.stdout):
+        for msg in read_messages(events):
             kind = msg["type"]
+            if self.on_message is not None:
+                try:
+                    self.on_message(msg)
+                except Exception:  # a consumer's bug must not kill the reader
+                    pass
             with self.lock:
                 if kind == "batch":
                     self.timeline.ingest(msg)
@@ -193,13 +214,14 @@ class ScenarioRun:
             if ended:  # never wait for EOF: a grandchild may hold our pipe open
                 break
         try:
-            code = child.proc.wait(END_GRACE_S if ended else None)
+            code = child.proc.wait(self.end_grace if ended else None)
         except Exception:  # still busy after its end message (asyncgens, executors)
             code = None
         child.stop()  # the whole group: pool workers, forked grandchildren
         if code is None:
             code = child.proc.returncode
         with self.lock:
+            self.returncode = code
             if not ended and self.status in (STARTING, RUNNING) and self._stopping:
                 self.status = STOPPED
                 if self.timeline.start_ns is not None and self.timeline.end_ns is None:
@@ -208,12 +230,12 @@ class ScenarioRun:
                 self.status = FAILED
                 last = self._stderr.last_line()
                 self.error = self.error or (
-                    f"the scenario process exited with status {code}"
+                    f"{self.what} exited with status {code}"
                     + (f": {last}" if last else "")
                 )
                 if self.timeline.start_ns is not None and self.timeline.end_ns is None:
                     self.timeline.finish(time.monotonic_ns())
-        child.proc.stdout.close()
+        events.close()
         self._finished.set()
         self._notify()
 

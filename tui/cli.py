@@ -13,8 +13,11 @@ from coffeeshop_tui.scenarios.procs import stop_all
 
 from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
 from .cli_common import Parser as _Parser
+from .cli_common import Terminated
 from .cli_common import fail as _fail
+from .cli_common import check_trace as _check_trace
 from .cli_common import positive_float
+from .cli_common import remove as _remove
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", metavar="FILE", help="also write Chrome trace JSON (opens in ui.perfetto.dev)")
     r.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                    help="stop the scenario after S seconds (default: no limit)")
+    r.add_argument("--save", metavar="FILE", help="also save the recording (open it with 'coffeeshop-tui open')")
 
     from coffeeshop_tui.tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)
 
     add_load_commands(sub)
+    from coffeeshop_tui.tui.cli_record import add_record_commands  # `record` (any program) and `open`
+
+    add_record_commands(sub)
     return p
 
 
@@ -78,22 +85,6 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _check_trace(path: str) -> str | None:
-    """Why the trace file cannot be written, or None; creates it (empty) if it is missing."""
-    path = os.path.abspath(path)
-    if os.path.isdir(path):
-        return f"--trace: {path} is a folder; give a file name"
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        return f"--trace: folder does not exist: {folder}"
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        return f"--trace: cannot write {path}: {exc.strerror or exc}"
-    return None
-
-
 def cmd_run(args) -> int:
     from coffeeshop_tui.scenarios.api import ScenarioError
     from coffeeshop_tui.scenarios.catalog import find
@@ -107,10 +98,20 @@ def cmd_run(args) -> int:
     except (ScenarioError, ValueError) as exc:
         return _fail(str(exc))
     trace_made = bool(args.trace) and not os.path.exists(args.trace)
-    if args.trace and (problem := _check_trace(args.trace)):
-        return _fail(problem)
+    save_made = bool(args.save) and not os.path.exists(args.save)
+    for option, path in (("--trace", args.trace), ("--save", args.save)):
+        if path and (problem := _check_trace(path, option)):
+            return _fail(problem)
 
     run = ScenarioRun(sc.name, params, args.scenario_file, block_ms=args.block_ms)
+    saver = None
+    if args.save:
+        from coffeeshop_tui.scenarios.recording_file import header
+        from coffeeshop_tui.tui.cli_record import open_saver
+
+        saver = open_saver(args.save, header("scenario", sc.name, params, args.block_ms,
+                                             scenario_file=args.scenario_file, source_file=sc.source_file))
+        run.on_message = saver.add
     try:
         run.start()
         if not args.json:
@@ -120,14 +121,20 @@ def cmd_run(args) -> int:
         run.stop()
         if trace_made:
             _remove(args.trace)
+        if save_made:
+            _remove(args.save)
         print("interrupted: scenario stopped", file=sys.stderr)
         raise
     finally:
         if not run.finished:
             run.stop()
+        if saver is not None:
+            saver.close()
     if run.timeline.start_ns is None:  # it never started: nothing was measured
         if trace_made:
             _remove(args.trace)
+        if save_made:
+            _remove(args.save)
         if run.status == FAILED:
             return _fail(run.error or "the scenario failed to start")
         print(f"coffeeshop-tui: timeout: stopped after {args.timeout:g} s, before the scenario "
@@ -153,14 +160,9 @@ def cmd_run(args) -> int:
             print(f"           at {run.error_where}")
         if args.trace:
             print(f"trace      {args.trace} (open it in ui.perfetto.dev)")
+        if args.save:
+            print(f"saved      {args.save} (replay it: coffeeshop-tui open {args.save})")
     return 1 if run.status == FAILED else 0 if run.status in (DONE, STOPPED) else 1
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def cmd_app(args) -> int:
@@ -173,14 +175,6 @@ def cmd_app(args) -> int:
         return _fail(str(exc))
     app.run()
     return 0
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM / SIGHUP: unwinds like Ctrl-C, so every child is stopped on the way out."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _raise_terminated(signum, _frame) -> None:
@@ -213,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _extra_commands() -> dict:
-    from coffeeshop_tui.tui.cli_load import commands
+    from coffeeshop_tui.tui import cli_load, cli_record
 
-    return commands()
+    return {**cli_load.commands(), **cli_record.commands()}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 PROG = "coffeeshop-tui"
@@ -36,3 +37,35 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
+
+
+def check_trace(path: str, option: str = "--trace") -> str | None:
+    """Why the output file of ``option`` (--trace, --save) cannot be written, or None; creates it
+    (empty) if it is missing."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return f"{option}: {path} is a folder; give a file name"
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return f"{option}: folder does not exist: {folder}"
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return f"{option}: cannot write {path}: {exc.strerror or exc}"
+    return None
+
+
+def remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP: unwinds like Ctrl-C, so every child is stopped on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

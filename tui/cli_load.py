@@ -115,6 +115,8 @@ def add_load_commands(subparsers) -> None:
                     help="allow a --url that is not a loopback address")
     lp.add_argument("--port", type=_knob_type("port"), metavar="PORT", default=None,
                     help=knob_help("port", "the server's port (default: a free one)"))
+    lp.add_argument("--save", metavar="FILE",
+                    help="also save the run (its report and live updates; replay: coffeeshop-tui open FILE)")
     out = lp.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true",
                      help="print one JSON document: per-request timings, server blocks, pool use, "
@@ -205,12 +207,22 @@ def cmd_load(args) -> int:
 
     try:
         settings = _load_settings(args)
+        if args.save and args.tui:
+            raise LoadTestError("--save and --tui exclude each other (save a headless run)")
         if args.tui:
             settings["cwd"] = os.getcwd()
             return _run_tui(settings)
-        lt = LoadTest(lanes=False, cwd=os.getcwd(), **settings)
+        lt = LoadTest(lanes=bool(args.save), cwd=os.getcwd(), **settings)
     except LoadTestError as exc:
         return _fail(str(exc))
+    saver = None
+    if args.save:
+        from coffeeshop_tui.tui.cli_common import check_trace
+        from coffeeshop_tui.tui.cli_record import LoadSaver
+
+        if problem := check_trace(args.save, "--save"):
+            return _fail(problem)
+        saver = LoadSaver(args.save, settings)
 
     show = not args.json and sys.stderr.isatty()
     interrupted = crashed = False
@@ -223,7 +235,10 @@ def cmd_load(args) -> int:
             print(f"loading {lt.target_url} ...", file=sys.stderr)
         t0 = time.monotonic()
         while not lt.wait(0.25):
-            lt.poll()
+            if saver is not None:
+                saver.add(lt.update())  # polls too
+            else:
+                lt.poll()
             if lt.check_server() == DOWN:
                 crashed = True
                 print(f"\n{PROG}: {_one_line(lt.error or 'the server died')}", file=sys.stderr)
@@ -239,6 +254,8 @@ def cmd_load(args) -> int:
         # a finished run: let the server's recording catch up; Ctrl-C or a crash: stop now
         lt.stop(graceful=not (crashed or interrupted))
     report = lt.report()
+    if saver is not None:
+        saver.finish(lt.update(), report)
     if args.json:
         print(json.dumps(report, indent=1))
     else:

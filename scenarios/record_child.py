@@ -1,0 +1,204 @@
+"""The child process that runs a user's own asyncio program, unchanged, with every loop recorded.
+
+Started by :class:`coffeeshop_tui.scenarios.record_run.RecordRun` (through ``procs.spawn``) as
+``python -P -m coffeeshop_tui.scenarios.record_child SPEC_JSON``. The spec says what to run
+(``script`` or ``module``), its ``argv``, ``block_ms``, the ``events_fd`` the protocol messages
+go to (the program keeps its own stdin, stdout and stderr) and ``loop`` ("auto" or "asyncio").
+
+The program runs as ``python SCRIPT`` / ``python -m MODULE`` would run it (``runpy``):
+``__main__``, ``sys.argv`` and ``sys.path[0]`` (the script's folder, or the current folder for
+``-m``) are what it expects. :func:`autorecord.record_all_loops` records its event loops, one at
+a time (see there: a loop that runs while another runs in another thread is not recorded).
+Task numbers are made unique across the loops, and the tasks of every loop but a first one on
+the main thread are labelled by :func:`loop_label`.
+
+Messages: ``start`` (scenario = what runs, params = {"argv": ...}), ``batch``..., ``end`` (error
+as the scenario child sends it, plus ``exit``: the program's exit status and ``notes``).
+An uncaught exception is printed on stderr as Python prints it; the exit status is Python's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import runpy
+import sys
+import threading
+import traceback
+
+from . import autorecord
+from .child import Channel, _where
+from .procs import child_setup
+from .protocol import read_spec
+from .recorder import now_ns
+
+DRAIN_S = 0.05
+UVLOOP_NOTE = ("the program imported uvloop: loops uvloop makes cannot be recorded "
+               "(record it with --loop asyncio to run it on the stdlib loop)")
+
+
+def loop_label(recording: int, thread: str | None) -> str:
+    """The label of a recorded loop's tasks: none for the first loop on the main thread, else
+    ``loop N`` and the thread it ran in (the one naming rule of recorded loops)."""
+    main = threading.main_thread().name
+    if recording == 1 and thread in (None, main):
+        return ""
+    if thread and thread != main:
+        return f"loop {recording} ({thread})"
+    return f"loop {recording}"
+
+
+class Renumber:
+    """Makes the batches of several recordings (one a loop) one stream: each recording's task
+    numbers are shifted past those of the recordings before it, and its tasks labelled."""
+
+    def __init__(self, thread_of=autorecord.loop_thread) -> None:
+        self._thread_of = thread_of
+        self._offset: dict[int, int] = {}
+        self._top = 0
+
+    def __call__(self, recording: int, batch: dict) -> dict:
+        off = self._offset.setdefault(recording, self._top)
+        label = loop_label(recording, self._thread_of(recording))
+
+        def q(seq):
+            if not seq:
+                return seq
+            self._top = max(self._top, seq + off)
+            return seq + off
+
+        def named(name, seq):
+            if not label:
+                return name
+            return f"{label} · {name or f'Task-{seq}'}"
+
+        out = dict(batch)
+        out["tasks"] = [[q(s), t, named(n, s), c, w, q(p), e] for s, t, n, c, w, p, e in batch.get("tasks", ())]
+        out["names"] = [[q(s), named(n, s)] for s, n in batch.get("names", ())]
+        out["tags"] = [[q(s), lab] for s, lab in batch.get("tags", ())]
+        out["done"] = [[q(s), t, o] for s, t, o in batch.get("done", ())]
+        steps = list(batch.get("steps", ()))
+        steps[2::3] = [q(s) for s in steps[2::3]]
+        out["steps"] = steps
+        ready = list(batch.get("ready", ()))
+        ready[0::2] = [q(s) for s in ready[0::2]]
+        out["ready"] = ready
+        out["samples"] = [[t, w, fn, q(s)] for t, w, fn, s in batch.get("samples", ())]
+        out["jobs"] = [[p, th, sub, s, e, q(task), lab] for p, th, sub, s, e, task, lab in batch.get("jobs", ())]
+        return out
+
+
+def use_stdlib_loop() -> None:
+    """``--loop asyncio``: make uvloop's entry points give the stdlib loop (if uvloop is here)."""
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:
+        return
+
+    def run(main, *, loop_factory=None, debug=None, **_kw):
+        return asyncio.run(main, debug=debug)
+
+    uvloop.install = lambda: None
+    uvloop.run = run
+    uvloop.new_event_loop = asyncio.new_event_loop
+    uvloop.EventLoopPolicy = asyncio.DefaultEventLoopPolicy
+    uvloop.Loop = asyncio.SelectorEventLoop
+
+
+def _user_traceback(exc: BaseException):
+    """The traceback without our frames and runpy's before the program's first one."""
+    ours = {os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>"}
+    tb = exc.__traceback__
+    while tb is not None and (tb.tb_frame.f_code.co_filename in ours
+                              or os.path.abspath(tb.tb_frame.f_code.co_filename) in ours
+                              or tb.tb_frame.f_globals.get("__name__") == "runpy"):
+        tb = tb.tb_next
+    return tb
+
+
+def _exit_status(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF  # what the operating system keeps of it
+    print(code, file=sys.stderr)  # as Python does with sys.exit("message")
+    return 1
+
+
+def _join_threads() -> None:
+    """Wait for the program's non-daemon threads, as the interpreter does at the end."""
+    me = threading.current_thread()
+    for th in threading.enumerate():
+        if th is not me and not th.daemon and th is not threading.main_thread():
+            th.join()
+
+
+def main() -> int:
+    spec = read_spec(sys.argv[1])
+    child_setup(spec.get("parent"))
+    fd = spec["events_fd"]
+    os.set_inheritable(fd, False)  # the program's own children do not hold our pipe
+    chan = Channel(fd)
+    if spec.get("loop") == "asyncio":
+        use_stdlib_loop()
+    script, module = spec.get("script"), spec.get("module")
+    args = list(spec.get("argv") or [])
+    what = module and f"-m {module}" or os.path.basename(script)
+    renumber = Renumber()
+    t0 = now_ns()
+    chan.send({"type": "start", "t": t0, "pid": os.getpid(), "scenario": what,
+               "params": {"argv": args}, "ideal": None})
+    autorecord.record_all_loops(lambda rid, batch: chan.send({"type": "batch", **renumber(rid, batch)}),
+                                block_ms=spec.get("block_ms", 25.0), drain_s=DRAIN_S)
+    error, status = None, 0
+    user_files = {os.path.abspath(script)} if script else set()
+    try:
+        if module:
+            sys.argv = [module, *args]
+            sys.path.insert(0, os.getcwd())
+            found = importlib.util.find_spec(module)
+            if found is not None and found.origin:
+                user_files.add(found.origin)
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            path = os.path.abspath(script)
+            sys.argv = [script, *args]
+            sys.path.insert(0, os.path.dirname(path))
+            runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        status = _exit_status(exc)
+    except BaseException as exc:
+        tb = _user_traceback(exc)
+        exc.__traceback__ = tb
+        sys.excepthook(type(exc), exc, tb)
+        status = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        error = {"message": f"{type(exc).__name__}: {exc}",
+                 "where": _where(exc, user_files),
+                 "traceback": "".join(traceback.format_exception(type(exc), exc, tb))[-4000:]}
+    try:
+        _join_threads()
+    except BaseException:
+        pass
+    t_end = now_ns()
+    autorecord.stop_recording()  # the last batch of the current recording goes out
+    if error is None and status:
+        error = {"message": f"the program exited with status {status}", "where": "", "traceback": ""}
+    notes = [UVLOOP_NOTE] if "uvloop" in sys.modules and spec.get("loop") != "asyncio" else []
+    if skipped := autorecord.skipped_loops():
+        notes.append(f"{skipped} event loop(s) ran while another loop was being recorded (in another "
+                     f"thread): one loop is recorded at a time, so they are not in the recording")
+    chan.send({"type": "end", "t": t_end, "error": error, "exit": status, "notes": notes})
+    return status
+
+
+if __name__ == "__main__":
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    sys.exit(code)
