@@ -69,7 +69,10 @@ def test_screen_shows_a_recorded_feed_and_passes_its_view_options():
 
             await pilot.press("greater_than_sign")  # users 4 -> 5 (the knob's ladder)
             assert ("concurrency", 5) in replay.calls
-            assert await until(pilot, lambda: "users        5" in text_of(screen, "#lt-knobs"))
+            panel = screen.query_one("#lt-knobs")  # the scenarios' knob panel, with the load knobs
+            assert await until(pilot, lambda: panel.values.get("concurrency") == 5)
+            shown = panel.render().plain
+            assert "users" in shown and " 5 " in shown and "1..10000" in shown  # the Param's range
             await pilot.press("q")
             await pilot.pause(0.1)
 

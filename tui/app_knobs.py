@@ -52,6 +52,9 @@ class KnobsMixin:
     def on_knob_nudged(self, message: KnobNudged) -> None:
         self.action_knob_nudge(message.direction)
 
+    def on_knob_edit_requested(self, _message) -> None:
+        self.action_knob_edit()
+
     def action_knob_nudge(self, direction: int) -> None:
         """Nudge the selected knob one step up (+1) or down (-1), and apply it at once."""
         p = self._selected_param()

@@ -52,6 +52,11 @@ class KnobSelected(Message):
 
 
 @dataclass
+class KnobEditRequested(Message):
+    """Type a value for the selected knob (enter on the knob panel)."""
+
+
+@dataclass
 class KnobNudged(Message):
     """Nudge the selected knob one step: +1 up, -1 down."""
 

@@ -63,7 +63,8 @@ from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
 from ..timeline_view import LEGEND, TimelineView
 from .. import keymap
-from ..messages import FeedFailed, FeedUpdated, RoutesFound
+from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, KnobSelected, RoutesFound
+from ..widgets.knobs import KnobPanel
 from ..producer import paced, produce
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
@@ -143,7 +144,7 @@ class LoadTestScreen(ModalScreen[None]):
                 yield Static("Endpoint", classes="lt-panel-title")
                 yield OptionList(*self._endpoint_options(), id="lt-endpoints")
                 yield Static("Knobs  k select · < > turn", classes="lt-panel-title")
-                yield Static("", id="lt-knobs")
+                yield KnobPanel(id="lt-knobs")
                 yield Input(id="lt-knob-input")
                 yield Static("Changes", classes="lt-panel-title")
                 yield Static("", id="lt-notes")
@@ -319,15 +320,23 @@ class LoadTestScreen(ModalScreen[None]):
         knobs = knobs or self.lt.knobs()
         names = self._knob_names()
         self.knob_index %= len(names)
-        t = Text(no_wrap=True, overflow="ellipsis")
-        for i, name in enumerate(names):
-            sel = i == self.knob_index
-            if i:
-                t.append("\n")
-            t.append("▸ " if sel else "  ", style="bold" if sel else "")
-            t.append(f"{KNOBS[name].label:<13}", style="underline" if sel else "dim")
-            t.append(KNOBS[name].fmt(knobs.get(name)), style="bold")
-        self.query_one("#lt-knobs", Static).update(t)
+        # the same knob panel as the scenarios', showing each knob's Param (its range is the rule)
+        self.query_one("#lt-knobs", KnobPanel).show(
+            [KNOBS[n].param for n in names], {n: knobs.get(n) for n in names}, self.knob_index, live=True,
+            labels={n: KNOBS[n].label for n in names}, fmt=lambda p, v: KNOBS[p.name].fmt(v))
+
+    def on_knob_selected(self, message: KnobSelected) -> None:
+        message.stop()  # this screen's knobs, not the app's
+        self.knob_index = message.index
+        self._render_knobs()
+
+    def on_knob_nudged(self, message: KnobNudged) -> None:
+        message.stop()
+        self.action_knob_nudge(message.direction)
+
+    def on_knob_edit_requested(self, message: KnobEditRequested) -> None:
+        message.stop()
+        self.action_knob_edit()
 
     def _render_notes(self, notes: tuple) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual.binding import Binding
@@ -11,7 +11,7 @@ from textual.widget import Widget
 
 from coffeeshop_tui.scenarios.api import Param
 
-from ..messages import KnobNudged, KnobSelected
+from ..messages import KnobEditRequested, KnobNudged, KnobSelected
 
 
 def format_value(p: Param, value: Any) -> str:
@@ -51,7 +51,7 @@ class KnobPanel(Widget, can_focus=True):
         Binding("down", "move(1)", "Next knob", show=False),
         Binding("left,minus", "nudge(-1)", "Knob -", show=False),
         Binding("right,plus,equals_sign", "nudge(1)", "Knob +", show=False),
-        Binding("enter", "app.knob_edit", "Edit knob", show=False),
+        Binding("enter", "edit", "Edit knob", show=False),
     ]
 
     selected: reactive[int] = reactive(0)
@@ -61,26 +61,35 @@ class KnobPanel(Widget, can_focus=True):
         self.params: tuple[Param, ...] = ()
         self.values: dict[str, Any] = {}
         self.live = False
+        self.labels: dict[str, str] = {}
+        self.fmt: Callable[[Param, Any], str] = format_value
 
-    def show(self, params, values: dict, selected: int, live: bool = False) -> None:
+    def show(self, params, values: dict, selected: int, live: bool = False,
+             labels: dict[str, str] | None = None,
+             fmt: Callable[[Param, Any], str] | None = None) -> None:
+        """``labels``: a screen's names for the params (default: their names); ``fmt``: how a
+        value is written (default :func:`format_value`). The range comes from each Param."""
         self.params = tuple(params)
         self.values = dict(values)
         self.live = live
+        self.labels = dict(labels or {})
+        self.fmt = fmt or format_value
         self.selected = max(0, min(selected, len(self.params) - 1)) if self.params else 0
         self.refresh(layout=True)
 
     def render(self) -> Text:
         if not self.params:
             return Text("no parameters", style="dim")
-        width = max(len(p.name) for p in self.params)
+        names = [self.labels.get(p.name, p.name) for p in self.params]
+        width = max(len(n) for n in names)
         out = Text(no_wrap=True, overflow="ellipsis")
         for i, p in enumerate(self.params):
             mark = "▸" if i == self.selected else " "
             style = "reverse" if i == self.selected and self.has_focus else ("underline" if i == self.selected else "")
             if i:
                 out.append("\n")
-            out.append(f"{mark} {p.name:<{width}} ", style=style)
-            out.append(format_value(p, self.values.get(p.name, p.default)), style="bold")
+            out.append(f"{mark} {names[i]:<{width}} ", style=style)
+            out.append(self.fmt(p, self.values.get(p.name, p.default)), style="bold")
             rng = format_range(p)
             if rng:
                 out.append(f" {rng}", style="dim")
@@ -104,6 +113,9 @@ class KnobPanel(Widget, can_focus=True):
 
     def action_nudge(self, direction: int) -> None:
         self.post_message(KnobNudged(direction))
+
+    def action_edit(self) -> None:
+        self.post_message(KnobEditRequested())
 
     def on_click(self, event) -> None:
         y = event.y
