@@ -86,7 +86,7 @@ def speedup_verdict(stats: dict) -> tuple[str, str, str]:
     speed = stats.get("speedup")
     seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
     if not stats.get("final", True):
-        return "—", "running", RUNNING_VERDICT
+        return "—", ("mid-run (paused view)" if "at_s" in stats else "running"), RUNNING_VERDICT
     if speed is None:
         return "", "", ""
     best = (seq / ovl) if ovl else None
@@ -152,6 +152,22 @@ def _held_at_end(tl: Timeline) -> tuple[str, str, float]:
     return where, func, (tl.end_ns - last_end) / 1e9
 
 
+def blocked_now(cause: str, where: str, held_s: float) -> str:
+    """The caption of a moment when one step holds the loop (live, or a paused view)."""
+    return (f"blocked right now: {cause} ({short_where(where)}) has held the loop for "
+            f"{fmt_s(held_s)}; every other task waits")
+
+
+def so_far(done: int, tasks: int, wall: float, blocked: float, cause: str, pool: str = "") -> str:
+    """The caption of a run in progress (live, or a paused view of any run)."""
+    parts = [f"so far: {done} of {_plural(tasks, 'task')} finished in {fmt_s(wall)}"]
+    if blocked:
+        parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
+    if pool:
+        parts.append(pool)
+    return "; ".join(parts)
+
+
 def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str | None = None) -> str:
     """One sentence saying what the measurement shows. ``summary`` is report.summary(tl);
     ``status`` the run's status (``stopped`` runs are described as cut short)."""
@@ -201,15 +217,9 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
         held = tl.holding()
         if held is not None and (tl.now_ns - held[1]) >= tl.block_ns:
             func = next((fn for t, w, fn, _s in reversed(tl.samples) if w == held[2]), "")
-            return (f"blocked right now: {culprit(held[2], func)} ({short_where(held[2])}) has held "
-                    f"the loop for {fmt_s((tl.now_ns - held[1]) / 1e9)}; every other task waits")
+            return blocked_now(culprit(held[2], func), held[2], (tl.now_ns - held[1]) / 1e9)
         done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
-        parts = [f"so far: {done} of {_plural(len(tl.tasks), 'task')} finished in {fmt_s(wall)}"]
-        if blocked:
-            parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
-        if pools:
-            parts.append(pools[0])
-        return "; ".join(parts)
+        return so_far(done, len(tl.tasks), wall, blocked, cause, pools[0] if pools else "")
 
     share = blocked / wall if wall > 0 else 0.0
     if blocks and share >= 0.5:
@@ -271,3 +281,79 @@ def series(snapshot, bins: int = 40) -> tuple[tuple[float, ...], tuple[float, ..
                 if t - seg.start > lag[i]:
                     lag[i] = t - seg.start
     return tuple(lag), tuple(round(r, 3) for r in ready)
+
+
+# ----------------------------------------------------------------------------- a moment
+_RUN_STATES = {"running": "running", "blocked": "running", "waiting": "waiting", "thread": "waiting",
+               "queued": "waiting", "starved": "starved"}
+_LOOP_BUSY = frozenset(("running", "blocked", "callback"))
+
+
+def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
+    """(stats, caption) of the run as it was at time ``t`` (seconds): the recording clipped
+    at ``t``, for a paused or scrubbed view. ``stats`` has the keys of
+    ``report.summary`` (``final`` False, ``at_s`` = t); the ideal times come from ``whole``
+    (the run's own summary: a model of the whole run, not of a moment). The caption uses
+    the same rules as a live run's (:func:`blocked_now`, :func:`so_far`)."""
+    t_end = getattr(snapshot, "t_end", 0.0) or 0.0
+    t = max(0.0, min(t, t_end))
+    states = {"running": 0.0, "waiting": 0.0, "starved": 0.0}
+    tasks = done = 0
+    worst = busy = 0.0
+    for lane in snapshot.lanes:
+        segs = lane.segments
+        if lane.kind == "loop":
+            for seg in segs:
+                if seg.start >= t:
+                    break
+                if seg.state in _LOOP_BUSY:
+                    busy += min(seg.end, t) - seg.start
+            continue
+        if lane.kind != "task" or not segs or segs[0].start > t:
+            continue
+        tasks += 1
+        if segs[-1].end <= t < t_end:
+            done += 1
+        for seg in segs:
+            if seg.start >= t:
+                break
+            d = min(seg.end, t) - seg.start
+            key = _RUN_STATES.get(seg.state)
+            if key:
+                states[key] += d
+            if seg.state == "starved" and d > worst:
+                worst = d
+    blocked = 0.0
+    by_where: Counter = Counter()
+    holding = None
+    n_blocks = 0
+    for b in snapshot.blocks:
+        if b["start_s"] >= t:
+            continue
+        n_blocks += 1
+        d = min(b["end_s"], t) - b["start_s"]
+        blocked += d
+        by_where[b["where"]] += d
+        if b["end_s"] > t:
+            holding = b
+    whole = whole or {}
+    stats = {
+        "final": False,
+        "at_s": round(t, 6),
+        "wall_s": round(t, 6),
+        "ideal_sequential_s": whole.get("ideal_sequential_s"),
+        "ideal_overlapped_s": whole.get("ideal_overlapped_s"),
+        "speedup": None,
+        "busy_s": round(busy, 6),
+        "blocked_s": round(blocked, 6),
+        "max_lag_s": round(worst, 6),
+        "blocks": n_blocks,
+        "tasks": tasks,
+        "states_s": {k: round(v, 6) for k, v in states.items()},
+    }
+    if holding is not None:
+        text = blocked_now(culprit(holding["where"]), holding["where"], t - holding["start_s"])
+    else:
+        where = by_where.most_common(1)[0][0] if by_where else ""
+        text = so_far(done, tasks, t, blocked, f"{culprit(where)} ({short_where(where)})" if where else "")
+    return stats, f"at {fmt_s(t)}, {text}"

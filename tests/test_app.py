@@ -9,6 +9,7 @@ import pytest
 
 from test_app_fakes import FAILING_FILE, FakeClock, FakeFactory, fake_app, run, settle, text_of
 
+from coffeeshop_tui.scenarios.explain import fmt_s
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STOPPED
 from coffeeshop_tui.tui.app import CoffeeShopApp, create_app
 from coffeeshop_tui.tui.screens.help import HelpScreen
@@ -21,6 +22,15 @@ SIZE = (120, 40)
 
 def caption(app) -> str:
     return text_of(app.query_one("#caption"))
+
+
+def rendered(widget) -> str:
+    """What a Static shows, rendered to plain text (also a Rich table)."""
+    from rich.console import Console
+
+    console = Console(width=60, record=True, file=open(os.devnull, "w"))
+    console.print(widget.content)
+    return console.export_text()
 
 
 def status(app) -> str:
@@ -249,27 +259,104 @@ def test_slow_motion_applies_to_a_new_run():
     run(body)
 
 
-def test_comma_and_full_stop_scrub_through_a_finished_capture():
+def test_comma_and_full_stop_scrub_one_column_of_the_timeline():
     async def body():
         app, _ = fake_app()
         async with app.run_test(size=SIZE) as pilot:
             await choose(pilot, "blocking-barista")
             view = app.query_one(TimelineView)
             t_end = view.snapshot.t_end
-            step = t_end / 50
+            step = view.seconds_per_cell  # the step follows the zoom: one column
             await pilot.press("comma")
             assert app._paused and view.clip == pytest.approx(t_end - step)
             await pilot.press("comma", "comma")
             assert view.clip == pytest.approx(t_end - 3 * step)
             await pilot.press("full_stop")
             assert view.clip == pytest.approx(t_end - 2 * step)
+            view.zoom(-1)  # zoomed in: smaller steps
+            finer = view.seconds_per_cell
+            assert finer < step
+            before = view.clip
+            await pilot.press("comma")
+            assert view.clip == pytest.approx(before - finer)
             for _ in range(60):
-                await pilot.press("comma")
+                await pilot.press("pageup")  # a screen at a time
             assert view.clip == 0.0
             # scrubbed into the first block: its source line is marked
             await pilot.press("full_stop")
             src = app.query_one("#source")
             assert src.line is not None and "holding the loop" in src.note
+    run(body)
+
+
+def test_a_scrubbed_view_shows_the_caption_and_stats_of_that_moment():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            final_caption = caption(app)
+            assert final_caption.startswith("serialized")
+            await pilot.press("home")
+            assert app._paused and app._t_view == 0.0
+            assert caption(app).startswith("at 0 s, so far: 0 of")
+            await pilot.press(*["full_stop"] * 40)
+            t = app._t_view
+            assert 0 < t < app._t_end()
+            text = caption(app)
+            assert text.startswith(f"at {fmt_s(t)}, ")
+            stats = app.query_one("#stats-table")
+            assert fmt_s(t) in rendered(stats)
+            assert "mid-run" in rendered(stats)
+            await pilot.press("pagedown")  # the timeline fits the run: one screen is all of it
+            assert app._t_view == pytest.approx(app._t_end())
+            assert caption(app) == final_caption
+            await pilot.press("home", "end")  # back to the end: the run's own caption and stats
+            assert not app._paused and app._t_view is None
+            assert caption(app) == final_caption
+            assert "mid-run" not in rendered(stats)
+    run(body)
+
+
+def test_pause_freezes_caption_stats_and_axis_of_a_live_run():
+    async def body():
+        app, factory = fake_app(hold=True, pace=0.05)
+        async with app.run_test(size=SIZE) as pilot:
+            lst = app.query_one(ScenarioList)
+            lst.focus()
+            lst.highlight_name("open-shop")
+            await pilot.pause()
+            await pilot.press("enter")
+            while app.latest is None or app.latest.snapshot.t_end <= 0:
+                await pilot.pause(0.01)
+            await pilot.press("space")
+            view = app.query_one(TimelineView)
+            frozen = (view.snapshot, view.window, caption(app), rendered(app.query_one("#stats-table")))
+            src = factory.sources[-1]
+            src.reached_end.wait(10)
+            await pilot.pause(0.1)
+            assert app.latest.snapshot.t_end > frozen[0].t_end  # the run went on...
+            # ...but nothing shown moved: timeline, axis, caption, stats
+            assert (view.snapshot, view.window, caption(app),
+                    rendered(app.query_one("#stats-table"))) == frozen
+            await pilot.press("space")
+            assert view.snapshot is app.latest.snapshot
+    run(body)
+
+
+def test_f_fits_and_a_short_finished_run_fills_the_axis():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "async-barista")
+            view = app.query_one(TimelineView)
+            t_end = view.snapshot.t_end
+            assert view.fitting and view.window[1] == pytest.approx(t_end)
+            view.focus()
+            await pilot.press("plus", "plus")
+            assert not view.fitting
+            app.query_one(ScenarioList).focus()
+            await pilot.press("f")
+            assert view.fitting and view.window[1] == pytest.approx(t_end)
     run(body)
 
 

@@ -129,6 +129,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self._speed_i = 0
         self._paused = False
         self._t_view: float | None = None
+        self._frozen: RunUpdate | None = None  # the update on screen while paused
+        self._moment_cache: tuple | None = None
+        self._moment_at = float("-inf")
         self._last_tick = self.clock()
         self._combined_version = COMBINED_VERSION_BASE
         self._focused: tuple | None = None  # (lane, segment, t) under the timeline cursor
@@ -362,6 +365,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self._focused = None
         self._shown_stats = None
         self._paused = False
+        self._frozen = None
+        self._moment_cache = None
         self._t_view = 0.0 if SPEEDS[self._speed_i] < 1 else None
         timeline = self._q(TimelineView)
         timeline.clip_to(self._t_view)
@@ -419,7 +424,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         first = self.latest is None
         self.latest = update
         try:
-            self._apply(update, first)
+            if not self._paused:  # a pause freezes what is shown; the run goes on
+                self._apply(update, first)
         except NoMatches:  # the app is closing: its widgets are already gone
             return
         if update.knob_error and update.knob_error != self._knob_error:

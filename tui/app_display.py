@@ -44,8 +44,13 @@ class DisplayMixin:
     """Mixed into :class:`~coffeeshop_tui.tui.app.CoffeeShopApp` (uses its widgets and state)."""
 
     # ================================================================== display
+    @property
+    def shown(self):
+        """The update on screen: the one frozen by a pause, else the newest."""
+        return self._frozen if self._frozen is not None else self.latest
+
     def _display_snapshot(self) -> Snapshot:
-        upd = self.latest
+        upd = self.shown
         current = upd.snapshot if upd is not None and not self._current_pinned else None
         if not self.pins:
             return current if current is not None else empty_snapshot()
@@ -95,7 +100,7 @@ class DisplayMixin:
 
     def _status_text(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
-        upd = self.latest
+        upd = self.shown
         req = self._request
         if req is None:
             out.append("no run yet", style="dim")
@@ -132,9 +137,12 @@ class DisplayMixin:
         self._q("#status", Static).update(self._status_text())
 
     def _show_caption(self) -> None:
-        upd = self.latest
+        upd = self.shown
+        moment = self._moment()
         if upd is None:
             text = Text(WELCOME if self._request is None else "starting...", style="italic")
+        elif moment is not None:
+            text = Text(moment[1], style="bold")
         elif upd.status == FAILED and not upd.caption.startswith("failed"):
             where = f" ({short_where(upd.error_where)})" if upd.error_where else ""
             text = Text(f"failed: {upd.error}{where}", style="bold red")
@@ -146,8 +154,9 @@ class DisplayMixin:
         self._q("#caption", Static).update(text)
 
     def _show_stats(self) -> None:
-        upd = self.latest
-        stats = upd.stats if upd is not None else None
+        upd = self.shown
+        moment = self._moment()
+        stats = moment[0] if moment is not None else (upd.stats if upd is not None else None)
         key = (id(stats), len(self.pins), self._current_pinned)
         if key == self._shown_stats:
             return
@@ -159,7 +168,7 @@ class DisplayMixin:
 
     def _mark(self) -> tuple[str, str]:
         """(where, note) of the source line to mark now."""
-        upd = self.latest
+        upd = self.shown
         if upd is None:
             return "", ""
         snap = upd.snapshot
@@ -194,7 +203,7 @@ class DisplayMixin:
         if self.highlighted_load is not None:
             return  # the source panel shows the web app, not the scenario that runs
         view = self._q(SourceView)
-        upd = self.latest
+        upd = self.shown
         if upd is not None and upd.scenario != self.selected.name:
             view.mark(None)
             return
@@ -219,7 +228,7 @@ class DisplayMixin:
             for pin in self.pins:
                 if lane.group == pin.label:
                     return pin.snapshot.blocks
-        return self.latest.snapshot.blocks if self.latest is not None else ()
+        return self.shown.snapshot.blocks if self.shown is not None else ()
 
     def on_timeline_view_segment_focused(self, message: TimelineView.SegmentFocused) -> None:
         lane, seg, t = message.lane, message.segment, message.t

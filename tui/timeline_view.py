@@ -405,9 +405,11 @@ class TimelineView(ScrollView, can_focus=True):
         t_end = snap.t_end if snap is not None else 0.0
         live = snap is not None and snap.live
         if self._fit:
-            span = max(t_end, MIN_FIT_SPAN)
             if live:  # a whole zoom level, so cells stay cached while the run grows
+                span = max(t_end, MIN_FIT_SPAN)
                 return 0, level_at_least(span / cells), True
+            # a finished run fills the width, however short it was (1.1 ms: all columns)
+            span = t_end if t_end > 0 else MIN_FIT_SPAN
             return 0, span / cells, False
         dt = self._dt
         if self.follow_live:
@@ -429,6 +431,10 @@ class TimelineView(ScrollView, can_focus=True):
 
     def _max_k0(self, f: _Frame, dt: float) -> int:
         return max(0, math.ceil(self._edge() / dt - 1e-9) - f.cells)
+
+    def show_time(self, t: float) -> None:
+        """Pan (whole cells, keeping the zoom) so that time ``t`` is in the window."""
+        self._time_visible(t)
 
     def _time_visible(self, t: float) -> None:
         """Pan (whole cells) so that time ``t`` is inside the window."""
