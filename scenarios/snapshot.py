@@ -42,6 +42,7 @@ class Lane:
     segments: tuple[Segment, ...]
     task: int = 0
     group: str = ""  # "" for a single run; a run's label when runs are compared
+    parent: int = 0  # a task lane's parent task (0: none or unknown)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ class SnapshotBuilder:
                 t = tl.tasks[seq]
                 segs = _split_waiting(tl.task_segments(seq), jobs_by_task.get(seq), origin, tl.block_ns)
                 lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq)
+                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq,
+                            parent=t.parent)
                 if t.done_ns is not None:  # a finished task's lane never changes again
                     self._cache[seq] = lane
             lanes.append(lane)

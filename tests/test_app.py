@@ -790,3 +790,34 @@ def test_one_keymap_a_key_means_the_same_on_every_screen():
     assert {b.key for b in keymap.bindings(keymap.LOAD)} <= {b.key for b in LoadTestScreen.BINDINGS}
     helped = {row[0] for row in keymap.help_rows(keymap.LOAD)}
     assert {"space", "g", "X", "T", "n / N"} <= helped
+
+
+def test_forgotten_await_shows_pythons_warning_and_the_programs_output():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "forgotten-await")
+            notes = text_of(app.query_one("#notes"))
+            assert "RuntimeWarning: coroutine 'make_coffee' was never awaited x3" in notes
+            assert "forgotten_await.py:24" in notes
+            assert "output (1 line): the barista says all coffees are done (none was made)" in notes
+            await choose(pilot, "async-barista")  # nothing to say: the panel is hidden
+            assert "RuntimeWarning" not in text_of(app.query_one("#notes"))
+    run(body)
+
+
+def test_open_shop_is_judged_as_an_open_system():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "open-shop")
+            stats = app.latest.stats
+            o = stats["open"]
+            assert o["arrived"] == o["served"] > 0 and o["little_ok"]
+            assert caption(app).startswith(f"open shop, keeping up: {o['arrived']} arrived")
+            table = rendered(app.query_one("#stats-table"))
+            assert "arrivals" in table and "Little" in table and "one by one" not in table
+            await pilot.press("home", *["full_stop"] * 20)  # a moment of it: open figures too
+            assert caption(app).startswith(f"at {fmt_s(app._t_view)}, open shop")
+            assert "Little" in rendered(app.query_one("#stats-table"))
+    run(body)

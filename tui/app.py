@@ -162,6 +162,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
             with Vertical(id="main"):
                 yield Static(id="status")
                 yield Static(WELCOME, id="caption")
+                yield Static(id="notes")
                 yield TimelineView(id="timeline")
                 yield Static(id="legend")
                 yield Static(id="cursor-info")

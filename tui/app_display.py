@@ -148,10 +148,42 @@ class DisplayMixin:
             text = Text(f"failed: {upd.error}{where}", style="bold red")
         else:
             text = Text(upd.caption or "", style="bold")
-            if upd.snapshot.warnings and "forgotten await" not in upd.caption:
-                w = upd.snapshot.warnings[0]
-                text.append(f"  ⚠ {getattr(w, 'message', w)}", style="yellow")
         self._q("#caption", Static).update(text)
+        self._show_notes()
+
+    def _notes_text(self) -> Text:
+        """Python's warnings (as Python words them) and what the program printed, up to the
+        moment shown: the run's own voice next to what was measured."""
+        upd = self.shown
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if upd is None:
+            return out
+        snap = upd.snapshot
+        seen: dict[tuple, int] = {}
+        for w in snap.warnings:
+            key = (getattr(w, "kind", ""), getattr(w, "message", str(w)), getattr(w, "where", ""))
+            seen[key] = seen.get(key, 0) + 1
+        for (kind, message, where), n in list(seen.items())[:2]:
+            if out:
+                out.append("\n")
+            word = "RuntimeWarning: " if kind == "never-awaited" else ""
+            out.append(f"⚠ {word}{message}", style="yellow")
+            out.append((f" x{n}" if n > 1 else "") + (f"  at {short_where(where)}" if where else ""),
+                       style="dim")
+        t = self._t_view
+        lines = [line for ts, line in snap.output if t is None or ts <= t]
+        if lines:
+            if out:
+                out.append("\n")
+            out.append(f"output ({len(lines)} line{'s' if len(lines) != 1 else ''}): ", style="dim")
+            out.append(lines[-1])
+        return out
+
+    def _show_notes(self) -> None:
+        notes = self._q("#notes", Static)
+        text = self._notes_text()
+        notes.display = bool(text)
+        notes.update(text)
 
     def _show_stats(self) -> None:
         upd = self.shown

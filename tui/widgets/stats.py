@@ -21,8 +21,22 @@ def stats_table(stats: dict | None) -> Table | Text:
     wall = stats.get("wall_s") or 0.0
     seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
     t.add_row("wall", Text(fmt_s(wall), style="bold"))
-    t.add_row("ideal", Text.assemble(fmt_s(seq), (" one by one", "dim")))
-    t.add_row("", Text.assemble(fmt_s(ovl), (" overlapped", "dim")))
+    o = stats.get("open")
+    if o:  # an open system: arrivals, throughput, time in the shop, Little's law
+        t.add_row("arrivals", Text.assemble((f"{o['arrival_rate']:.1f}/s", "bold"),
+                                            (f" {o['arrived']} in all", "dim")))
+        t.add_row("served", Text.assemble((f"{o['throughput']:.1f}/s", "bold"), (f" {o['served']} in all", "dim")))
+        t.add_row("in shop", Text.assemble((str(o["in_system_now"]), "bold"),
+                                           (f" now, {o['mean_in_system']:.1f} avg", "dim")))
+        t.add_row("time in", Text.assemble(fmt_s(o["time_in_system_s"]), (" avg (W)", "dim")))
+        ok = o["little_ok"]
+        t.add_row("Little", Text.assemble((f"L {o['mean_in_system']:.1f} ≈ λW {o['little_l']:.1f}"
+                                           if ok else f"L {o['mean_in_system']:.1f} ≠ λW {o['little_l']:.1f}",
+                                           "green" if ok else "yellow"),
+                                          (" ✓" if ok else " not steady", "dim")))
+    else:
+        t.add_row("ideal", Text.assemble(fmt_s(seq), (" one by one", "dim")))
+        t.add_row("", Text.assemble(fmt_s(ovl), (" overlapped", "dim")))
     value, note, flag = speedup_verdict(stats)
     if flag:
         style = "yellow" if flag == TOO_FAST else "dim"
