@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -339,7 +340,7 @@ def test_pause_freezes_caption_stats_and_axis_of_a_live_run():
             assert (view.snapshot, view.window, caption(app),
                     rendered(app.query_one("#stats-table"))) == frozen
             await pilot.press("space")
-            assert view.snapshot is app.latest.snapshot
+            assert view.snapshot.t_end == app.latest.snapshot.t_end  # live again
     run(body)
 
 
@@ -820,4 +821,53 @@ def test_open_shop_is_judged_as_an_open_system():
             await pilot.press("home", *["full_stop"] * 20)  # a moment of it: open figures too
             assert caption(app).startswith(f"at {fmt_s(app._t_view)}, open shop")
             assert "Little" in rendered(app.query_one("#stats-table"))
+    run(body)
+
+
+def test_knob_changes_are_marked_on_the_time_axis():
+    from test_app_fakes import load
+
+    from coffeeshop_tui.tui.source import CaptureSource
+    from coffeeshop_tui.tui.timeline_view import MARK_CHAR
+
+    messages = load("open-shop")
+    batches = [i for i, m in enumerate(messages) if m["type"] == "batch"]
+    at = messages[batches[len(batches) // 2]]["t"]
+    messages.insert(batches[len(batches) // 2] + 1, {"type": "knob", "t": at, "name": "baristas", "value": 3})
+
+    async def body():
+        app = create_app(source_factory=lambda req: CaptureSource(req, messages))
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "open-shop")
+            view = app.query_one(TimelineView)
+            origin = messages[0]["t"]
+            [(t, label)] = view.marks
+            assert t == pytest.approx((at - origin) / 1e9) and label == "baristas=3"
+            axis = "".join(seg.text for seg in view.render_line(0))
+            f = view._frame()
+            assert axis[f.label_w + math.floor(t / f.dt) - f.k0] == MARK_CHAR
+            assert f"{MARK_CHAR} knob changed" in text_of(app.query_one("#legend"))
+    run(body)
+
+
+def test_o_orders_task_lanes_newest_first_oldest_or_slowest():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(100, 24)) as pilot:
+            await choose(pilot, "open-shop")
+            view = app.query_one(TimelineView)
+            snap = app.latest.snapshot
+            tasks = [lane for lane in snap.lanes if lane.kind == "task"]
+            assert len(snap.lanes) > view.size.height - 1  # they do not all fit
+            shown = [lane for lane in view.snapshot.lanes if lane.kind == "task"]
+            assert [lane.task for lane in shown] == sorted((lane.task for lane in tasks), reverse=True)
+            assert view.snapshot.lanes[0].kind == "loop"
+            await pilot.press("o")  # oldest first: the recording's order
+            assert view.snapshot.lanes == snap.lanes
+            await pilot.press("o")  # slowest first
+            shown = [lane for lane in view.snapshot.lanes if lane.kind == "task"]
+            spans = [lane.segments[-1].end - lane.segments[0].start for lane in shown]
+            assert spans == sorted(spans, reverse=True) and shown[0].label == "Task-1 (main)"
+            await pilot.press("o")
+            assert app._lane_order == 0
     run(body)

@@ -50,7 +50,7 @@ from .messages import FeedFailed, FeedUpdated
 from .producer import produce
 from .screens.help import SCENARIO_HELP, HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
-from .timeline_view import LEGEND, TimelineView
+from .timeline_view import LEGEND, MARK_CHAR, TimelineView
 from .widgets.knobs import KnobPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
@@ -129,6 +129,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self._speed_i = 0
         self._paused = False
         self._t_view: float | None = None
+        self._lane_order = 0  # index in LANE_ORDERS
         self._frozen: RunUpdate | None = None  # the update on screen while paused
         self._moment_cache: tuple | None = None
         self._moment_at = float("-inf")
@@ -205,6 +206,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
             first = False
             out.append(char * 2, style=style or "")
             out.append(f" {state}", style="dim")
+        if present is not None and "knob" in present:
+            out.append(f"  {MARK_CHAR} knob changed", style="dim")
         return out
 
     def _on_theme_changed(self, _theme) -> None:

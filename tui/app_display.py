@@ -21,6 +21,8 @@ from .widgets.source_view import SourceView
 from .widgets.stats import StatsPanel
 
 COMBINED_VERSION_BASE = 1 << 40
+#: the orders of the task lanes, cycled with ``o`` (the first is the default)
+LANE_ORDERS = ("newest", "oldest", "slowest")
 
 STATUS_STYLE = {
     STARTING: ("◌", "starting", "yellow"),
@@ -53,7 +55,7 @@ class DisplayMixin:
         upd = self.shown
         current = upd.snapshot if upd is not None and not self._current_pinned else None
         if not self.pins:
-            return current if current is not None else empty_snapshot()
+            return self._ordered(current) if current is not None else empty_snapshot()
         lanes: list[Lane] = [lane for pin in self.pins for lane in pin.lanes]
         t_end = max(pin.snapshot.t_end for pin in self.pins)
         if current is not None:
@@ -73,10 +75,49 @@ class DisplayMixin:
             extra={"compare": [p.label for p in self.pins]},
         )
 
+    def _ordered(self, snap: Snapshot) -> Snapshot:
+        """The snapshot with its task lanes in the chosen order (``o``): newest first when
+        they do not all fit (an open system's newest customers stay in view), oldest first,
+        or slowest first (longest from creation to end)."""
+        order = LANE_ORDERS[self._lane_order]
+        tasks = [lane for lane in snap.lanes if lane.kind == "task"]
+        if order == "oldest" or len(tasks) < 2:
+            return snap
+        if order == "newest":
+            if len(snap.lanes) <= self._timeline_rows():
+                return snap
+            tasks.sort(key=lambda lane: lane.task, reverse=True)
+        else:
+            tasks.sort(key=lambda lane: lane.segments[-1].end - lane.segments[0].start if lane.segments else 0.0,
+                       reverse=True)
+        others = [lane for lane in snap.lanes if lane.kind != "task"]
+        return replace(snap, lanes=tuple(others[:1] + tasks + others[1:]))
+
+    def _timeline_rows(self) -> int:
+        """How many lanes the timeline can show at most (its max height, not its height now:
+        it grows with its content)."""
+        view = self._q(TimelineView)
+        max_h = view.styles.max_height
+        try:
+            height = int(max_h.resolve(view.parent.size, self.size)) if max_h is not None else view.size.height
+        except Exception:  # an unresolvable unit: what it shows now
+            height = view.size.height
+        return max(1, height - 1)
+
+    def action_lane_order(self) -> None:
+        """Cycle the order of the task lanes: newest / oldest / slowest first."""
+        self._lane_order = (self._lane_order + 1) % len(LANE_ORDERS)
+        self.notify(f"task lanes: {LANE_ORDERS[self._lane_order]} first", timeout=2)
+        self._show_snapshot()
+
     def _show_snapshot(self) -> None:
         snap = self._display_snapshot()
-        self._q(TimelineView).update_snapshot(snap)
-        present = self._states_in(snap)
+        timeline = self._q(TimelineView)
+        timeline.update_snapshot(snap)
+        upd = self.shown
+        marks = upd.marks if upd is not None and not self._current_pinned else ()
+        timeline.set_marks((t, f"{knob}={format_value(None, value)}") for t, knob, value in marks)
+        present = self._states_in(snap) | ({"knob"} if marks else set())
         if present != self._legend_states:
             self._legend_states = present
             self._q("#legend", Static).update(self._legend_text(present))

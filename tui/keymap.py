@@ -115,6 +115,9 @@ KEYS: tuple[Key, ...] = (
         screens=(SCENARIO,), palette="Pin run"),
     Key("x", "clear_pins", "Clear pins", "clear the pinned runs", screens=(SCENARIO,), show=False,
         palette="Clear pins"),
+    # ---- lanes
+    Key("o", "lane_order", "Lane order", "task lanes: newest first (when they do not all fit) / "
+        "oldest first / slowest first", screens=(SCENARIO,), show=False, palette="Lane order"),
     # ---- lanes (load screen)
     Key("h", "toggle_handlers", "Handlers", "show / hide the server handler lane under each request",
         screens=(LOAD,), show=False, palette="Handler lanes"),

@@ -70,6 +70,7 @@ from .lanes import (
 __all__ = ["TimelineView", "LEGEND", "PARTIAL_NOTE", "STATE_CHAR", "STATE_STYLE"]
 
 KIND_RANK = {"loop": 0, "thread": 2}  # anything else (task, client, server...) ranks 1
+MARK_CHAR = "◆"  # a marked moment on the time axis (a knob change)
 MIN_FIT_SPAN = 0.05  # seconds: the narrowest "fit" window (a run that just started)
 REVERSE = Style(reverse=True)
 
@@ -122,6 +123,7 @@ class TimelineView(ScrollView, can_focus=True):
     TimelineView > .timeline-view--header { color: $accent; text-style: bold; }
     TimelineView > .timeline-view--cursor { background: $accent 40%; text-style: bold; }
     TimelineView > .timeline-view--highlight { background: $warning 15%; text-style: bold; }
+    TimelineView > .timeline-view--mark { color: $secondary; text-style: bold; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -132,6 +134,7 @@ class TimelineView(ScrollView, can_focus=True):
         "timeline-view--header",
         "timeline-view--cursor",
         "timeline-view--highlight",
+        "timeline-view--mark",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -190,6 +193,7 @@ class TimelineView(ScrollView, can_focus=True):
         self._dt = 0.01  # seconds per cell when not fitting
         self._k0 = 0  # first cell when neither fitting nor following
         self._clip: float | None = None
+        self._marks: tuple = ()
         self._highlight: int | None = None
         self._cursor_t: float | None = None
         self._cursor_ident: tuple | None = None
@@ -262,6 +266,18 @@ class TimelineView(ScrollView, can_focus=True):
         if self.is_mounted:
             self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
+
+    def set_marks(self, marks) -> None:
+        """Mark moments on the time axis (``MARK_CHAR``): ``(t_s, label)`` pairs, e.g. the
+        knob changes of a live run."""
+        marks = tuple((float(t), str(label)) for t, label in marks)
+        if marks != self._marks:
+            self._marks = marks
+            self.refresh(Region(0, 0, self.size.width, 1))
+
+    @property
+    def marks(self) -> tuple:
+        return self._marks
 
     def clip_to(self, t: float | None) -> None:
         """Draw only what happened up to time ``t`` (replay / scrubbing); None = everything."""
@@ -714,6 +730,7 @@ class TimelineView(ScrollView, can_focus=True):
                 "header": comp("timeline-view--header"),
                 "cursor": comp("timeline-view--cursor"),
                 "highlight": comp("timeline-view--highlight"),
+                "mark": comp("timeline-view--mark"),
             }
             if st != self._last_styles:  # a theme change (not just focus / hover)
                 self._last_styles = st
@@ -835,7 +852,7 @@ class TimelineView(ScrollView, can_focus=True):
         if self._cursor_t is not None and self._cursor_row() is not None:
             cursor_col = math.floor(self._cursor_t / f.dt) - f.k0
         live = f.following and self._snapshot is not None and self._snapshot.live
-        key = ("#axis", f.k0, f.dt, f.cells, f.label_w, cursor_col, live, self._style_gen)
+        key = ("#axis", f.k0, f.dt, f.cells, f.label_w, cursor_col, live, self._style_gen, self._marks)
         strip = self._strips.get(key)
         if strip is not None:
             return strip
@@ -847,13 +864,19 @@ class TimelineView(ScrollView, can_focus=True):
             else:
                 segs.append(RichSegment(truncate(info, f.label_w - 1), styles["axis"]))
             segs.append(RichSegment("│", styles["sep"]))
-        text = axis_text(f.k0, f.dt, f.cells)
-        if cursor_col is not None and 0 <= cursor_col < f.cells:
-            segs.append(RichSegment(text[:cursor_col], styles["axis"]))
-            segs.append(RichSegment(text[cursor_col], styles["cursor"]))
-            segs.append(RichSegment(text[cursor_col + 1:], styles["axis"]))
-        else:
-            segs.append(RichSegment(text, styles["axis"]))
+        chars = list(axis_text(f.k0, f.dt, f.cells))
+        kinds = ["axis"] * len(chars)
+        for t, _label in self._marks:  # a knob changed here (live knobs)
+            col = math.floor(t / f.dt) - f.k0
+            if 0 <= col < len(chars):
+                chars[col], kinds[col] = MARK_CHAR, "mark"
+        if cursor_col is not None and 0 <= cursor_col < len(chars):
+            kinds[cursor_col] = "cursor"
+        start = 0
+        for i in range(1, len(chars) + 1):
+            if i == len(chars) or kinds[i] != kinds[start]:
+                segs.append(RichSegment("".join(chars[start:i]), styles[kinds[start]]))
+                start = i
         strip = Strip(segs, f.width)
         self._strips[key] = strip
         return strip
