@@ -871,3 +871,44 @@ def test_o_orders_task_lanes_newest_first_oldest_or_slowest():
             await pilot.press("o")
             assert app._lane_order == 0
     run(body)
+
+
+def test_a_opens_the_task_table_sorted_filtered_and_enter_jumps_to_the_lane():
+    from textual.widgets import DataTable
+
+    from coffeeshop_tui.tui.widgets.task_table import TaskTableScreen
+
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            await pilot.press("a")
+            screen = app.screen
+            assert isinstance(screen, TaskTableScreen)
+            rows = screen.shown_rows()
+            assert len(rows) == 4 and rows[0].label == "Task-1 (main)"  # longest total first
+            totals = [r.total for r in rows]
+            assert totals == sorted(totals, reverse=True)
+            await pilot.press("S")  # by running time
+            running = [r.running for r in screen.shown_rows()]
+            assert running == sorted(running, reverse=True) and running[0] > 0
+            await pilot.press("S", "S")  # by starved time: the last coffee starved longest
+            assert screen.shown_rows()[0].label == "Task-4 (make_coffee)"
+            await pilot.press("S")  # by blocked time: each coffee held the loop one brew
+            assert all(r.blocked > 0.09 for r in screen.shown_rows()[:3])
+            screen.query_one("#task-filter").value = "make_coffee"
+            await pilot.pause()
+            listed = [r.label for r in screen.shown_rows()]
+            assert sorted(listed) == ["Task-2 (make_coffee)", "Task-3 (make_coffee)", "Task-4 (make_coffee)"]
+            table = screen.query_one(DataTable)
+            table.focus()
+            await pilot.press("down", "enter")  # the second row
+            await pilot.pause()
+            assert not isinstance(app.screen, TaskTableScreen)
+            view = app.query_one(TimelineView)
+            assert view.cursor_lane is not None and view.cursor_lane.label == listed[1]
+            assert view.highlighted_task == view.cursor_lane.task and view.has_focus
+            await pilot.press("a")
+            await pilot.press("escape")  # closes without a jump
+            assert not isinstance(app.screen, TaskTableScreen)
+    run(body)

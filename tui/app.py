@@ -478,6 +478,29 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 self.notify("compare: done. Each run is pinned (A, B, C) on one time axis; "
                             "x clears the pins.", title="compare", timeout=6)
 
+    # ================================================================== task table
+    def action_tasks(self) -> None:
+        """Open the task table of the run shown (of the moment shown when paused)."""
+        from .widgets.task_table import TaskTableScreen, task_rows
+
+        snap = self._q(TimelineView).snapshot
+        rows = task_rows(snap, self._t_view) if snap is not None else []
+        if not rows:
+            self.notify("no tasks to list: run a scenario first", timeout=2)
+            return
+        title = self._request.name if self._request is not None else ""
+        self.push_screen(TaskTableScreen(rows, title), self._jump_to_task)
+
+    def _jump_to_task(self, row) -> None:
+        """Put the timeline's cursor on the chosen task's lane (and emphasise it)."""
+        if row is None:
+            return
+        timeline = self._q(TimelineView)
+        timeline.focus()
+        t = row.start if self._t_view is None else min(row.start, self._t_view)
+        timeline.set_cursor(row.key, t, row.group)
+        timeline.highlight_task(row.task)
+
     # ================================================================== export
     def action_export(self) -> None:
         """Export the run as Chrome trace JSON (ui.perfetto.dev) and the screen as SVG."""

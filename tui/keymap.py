@@ -20,6 +20,7 @@ from textual.binding import Binding
 
 SCENARIO = "scenario"
 LOAD = "load"
+TASKS = "tasks"  # the task table (tui/widgets/task_table.py)
 BOTH = (SCENARIO, LOAD)
 
 KNOB_GROUP = Binding.Group("Knob", compact=True)
@@ -118,6 +119,10 @@ KEYS: tuple[Key, ...] = (
     # ---- lanes
     Key("o", "lane_order", "Lane order", "task lanes: newest first (when they do not all fit) / "
         "oldest first / slowest first", screens=(SCENARIO,), show=False, palette="Lane order"),
+    Key("a", "tasks", "Tasks", "task table: every task's time per state, sortable, filterable; "
+        "enter goes to its lane", screens=(SCENARIO,), show=False, palette="Task table"),
+    Key("S", "sort_next", "Sort", "sort the task table by the next column", screens=(TASKS,),
+        palette="Sort by the next column"),
     # ---- lanes (load screen)
     Key("h", "toggle_handlers", "Handlers", "show / hide the server handler lane under each request",
         screens=(LOAD,), show=False, palette="Handler lanes"),
@@ -132,8 +137,8 @@ KEYS: tuple[Key, ...] = (
     Key("question_mark,f1", "help", "Help", "this help", display="?", written="? / f1", palette="Help"),
     Key("q", "quit", "Quit", "quit (stops every scenario process and server)", screens=(SCENARIO,),
         written="q / ctrl+q / ctrl+c"),
-    Key("q,escape", "close", "Back", "leave: stops the load and the server", screens=(LOAD,),
-        written="q / escape"),
+    Key("q,escape", "close", "Back", "leave: stops the load and the server", screens=(LOAD, TASKS),
+        written="q / escape", help_on=((TASKS, "close the task table"),)),
     Key("ctrl+c", "quit", "Quit", "quit", screens=(SCENARIO,), show=False, priority=True, in_help=False),
     Key("escape", "cancel_edit", "Cancel", "cancel typing a knob value", screens=(SCENARIO,), show=False,
         in_help=False),
