@@ -156,7 +156,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 yield Static("Scenarios", classes="panel-title")
                 yield ScenarioList(self.scenarios, LOAD_TESTS, id="scenarios")
                 yield Static(id="lesson")
-                yield Static("Knobs  k select · < > nudge · i edit", classes="panel-title", id="knobs-title")
+                yield Static("Knobs  k · < > · i", classes="panel-title", id="knobs-title")
                 yield KnobPanel(id="knobs")
                 yield Static(id="knob-prompt")
                 yield Input(id="knob-input", compact=True)
@@ -205,9 +205,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 out.append("  ")
             first = False
             out.append(char * 2, style=style or "")
-            out.append(f" {state}", style="dim")
+            out.append(f"\u00a0{state}", style="dim")  # a no-break space: wraps between items only
         if present is not None and "knob" in present:
-            out.append(f"  {MARK_CHAR} knob changed", style="dim")
+            out.append(f"  {MARK_CHAR}\u00a0knob\u00a0changed", style="dim")
         return out
 
     def _on_theme_changed(self, _theme) -> None:

@@ -62,6 +62,10 @@ class DisplayMixin:
             group = f"{LETTERS[len(self.pins)]} {upd.scenario}"
             lanes.extend(replace(lane, group=group) for lane in current.lanes)
             t_end = max(t_end, current.t_end)
+        groups = {lane.group for lane in lanes}
+        compact = len(lanes) + len(groups) > self._timeline_rows()
+        if compact:  # too little room for every lane: each run's event loop, all runs in view
+            lanes = [lane for lane in lanes if lane.kind == "loop"]
         self._combined_version += 1
         return Snapshot(
             version=self._combined_version,
@@ -72,7 +76,7 @@ class DisplayMixin:
             warnings=current.warnings if current is not None else (),
             output=current.output if current is not None else (),
             holding=current.holding if current is not None else None,
-            extra={"compare": [p.label for p in self.pins]},
+            extra={"compare": [p.label for p in self.pins], "compact": compact},
         )
 
     def _ordered(self, snap: Snapshot) -> Snapshot:
@@ -169,6 +173,9 @@ class DisplayMixin:
             out.append("m: slow-motion replay", style="dim italic")
         if self.pins:
             out.append("  pinned: " + ", ".join(p.label for p in self.pins), style="magenta")
+            snap = self._q(TimelineView).snapshot
+            if snap is not None and snap.extra.get("compact"):
+                out.append(" (loop lanes only: a taller terminal shows every lane)", style="dim")
         if req is not None:
             params = upd.params if upd is not None else req.params
             out.append(f"  {_params_text(params)}", style="dim")

@@ -17,7 +17,7 @@ def stats_table(stats: dict | None) -> Table | Text:
         return Text("no run yet", style="dim")
     t = Table.grid(padding=(0, 1))
     t.add_column(style="dim", no_wrap=True, min_width=9)
-    t.add_column(no_wrap=True, overflow="ellipsis")
+    t.add_column(no_wrap=False, overflow="fold")  # a narrow panel wraps: nothing is cut
     wall = stats.get("wall_s") or 0.0
     seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
     t.add_row("wall", Text(fmt_s(wall), style="bold"))
