@@ -912,3 +912,22 @@ def test_a_opens_the_task_table_sorted_filtered_and_enter_jumps_to_the_lane():
             await pilot.press("escape")  # closes without a jump
             assert not isinstance(app.screen, TaskTableScreen)
     run(body)
+
+
+def test_compare_at_80x24_shows_all_three_runs():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.values["sync-barista"]["brew_s"] = 0.1
+            await pilot.press("c")
+            for _ in range(3):
+                await settle(pilot)
+            await pilot.pause(0.1)
+            view = app.query_one(TimelineView)
+            assert len(app.pins) == 3
+            shown = "\n".join("".join(seg.text for seg in view.render_line(y)) for y in range(view.size.height))
+            for label in ("A sync-barista", "B async-barista", "C blocking-barista"):
+                assert label in shown  # every run in view, the blocking one (the punchline) too
+            assert "▓" in shown.split("C blocking-barista")[1]  # its loop blocked
+            assert "loop lanes only" in text_of(app.query_one("#status"))
+    run(body)

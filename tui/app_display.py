@@ -17,6 +17,7 @@ from .app_replay import SPEEDS
 from .source import empty_snapshot
 from .timeline_view import LEGEND, TimelineView
 from .widgets.knobs import format_value
+from .widgets.quiet import update_static
 from .widgets.source_view import SourceView
 from .widgets.stats import StatsPanel
 
@@ -75,6 +76,7 @@ class DisplayMixin:
             blocks=current.blocks if current is not None else (),
             warnings=current.warnings if current is not None else (),
             output=current.output if current is not None else (),
+            output_total=current.output_total if current is not None else 0,
             holding=current.holding if current is not None else None,
             extra={"compare": [p.label for p in self.pins], "compact": compact},
         )
@@ -124,7 +126,7 @@ class DisplayMixin:
         present = self._states_in(snap) | ({"knob"} if marks else set())
         if present != self._legend_states:
             self._legend_states = present
-            self._q("#legend", Static).update(self._legend_text(present))
+            update_static(self._q("#legend", Static), self._legend_text(present))
 
     def _states_in(self, snap: Snapshot) -> set:
         """States drawn in ``snap`` (for the legend). Lanes only grow at their end, so each
@@ -182,7 +184,7 @@ class DisplayMixin:
         return out
 
     def _show_status(self) -> None:
-        self._q("#status", Static).update(self._status_text())
+        update_static(self._q("#status", Static), self._status_text())
 
     def _show_caption(self) -> None:
         upd = self.shown
@@ -196,7 +198,7 @@ class DisplayMixin:
             text = Text(f"failed: {upd.error}{where}", style="bold red")
         else:
             text = Text(upd.caption or "", style="bold")
-        self._q("#caption", Static).update(text)
+        update_static(self._q("#caption", Static), text)
         self._show_notes()
 
     def _notes_text(self) -> Text:
@@ -221,9 +223,11 @@ class DisplayMixin:
         t = self._t_view
         lines = [line for ts, line in snap.output if t is None or ts <= t]
         if lines:
+            # the snapshot holds the newest lines; the count is of every line printed by then
+            total = max(snap.output_total, len(snap.output)) - (len(snap.output) - len(lines))
             if out:
                 out.append("\n")
-            out.append(f"output ({len(lines)} line{'s' if len(lines) != 1 else ''}): ", style="dim")
+            out.append(f"output ({total} line{'s' if total != 1 else ''}): ", style="dim")
             out.append(lines[-1])
         return out
 
@@ -231,7 +235,7 @@ class DisplayMixin:
         notes = self._q("#notes", Static)
         text = self._notes_text()
         notes.display = bool(text)
-        notes.update(text)
+        update_static(notes, text)
 
     def _show_stats(self) -> None:
         upd = self.shown
@@ -328,7 +332,7 @@ class DisplayMixin:
                 out.append(f"  at {short_where(where)}", style="cyan")
             elif seg.info and seg.info != lane.label:
                 out.append(f"  {seg.info}", style="cyan")
-        self._q("#cursor-info", Static).update(out)
+        update_static(self._q("#cursor-info", Static), out)
         self._q(TimelineView).highlight_task(seg.task if seg is not None and seg.task else None)
         self._show_source_mark()
 

@@ -70,6 +70,7 @@ from .lanes import (
 __all__ = ["TimelineView", "LEGEND", "PARTIAL_NOTE", "STATE_CHAR", "STATE_STYLE"]
 
 KIND_RANK = {"loop": 0, "thread": 2}  # anything else (task, client, server...) ranks 1
+VIRTUAL_STEP = 16  # rows: see TimelineView._update_virtual_size
 MARK_CHAR = "◆"  # a marked moment on the time axis (a knob change)
 MIN_FIT_SPAN = 0.05  # seconds: the narrowest "fit" window (a run that just started)
 REVERSE = Style(reverse=True)
@@ -361,8 +362,10 @@ class TimelineView(ScrollView, can_focus=True):
             if row is None:
                 self._uid += 1
                 row = _Row(self._uid, ident, lane, lane.group)
-            row.lane = lane
-            row.index.update(lane.segments)
+                row.index.update(lane.segments)
+            elif row.lane is not lane:  # an unchanged lane (the same object) keeps its index
+                row.lane = lane
+                row.index.update(lane.segments)
             order.append(row)
             groups.setdefault(lane.group, []).append(row)
         rows: list[_Row] = []
@@ -381,8 +384,17 @@ class TimelineView(ScrollView, can_focus=True):
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
-        if self.is_mounted:
-            self.virtual_size = Size(0, len(self._rows) + 1)
+        """The scrollable height: the rows, plus the axis. Once the rows scroll, it grows in
+        steps of VIRTUAL_STEP rows (a few blank rows at the end): a change of virtual size lays
+        out the whole screen, and an open system adds a lane with nearly every update."""
+        if not self.is_mounted:
+            return
+        rows = len(self._rows) + 1
+        visible = self.size.height
+        if visible and rows > visible:
+            rows = -(-rows // VIRTUAL_STEP) * VIRTUAL_STEP
+        if self.virtual_size.height != rows:
+            self.virtual_size = Size(0, rows)
 
     def _cursor_row(self) -> _Row | None:
         if self._cursor_ident is None:

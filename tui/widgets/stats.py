@@ -10,6 +10,8 @@ from textual.widgets import Label, Sparkline, Static
 
 from coffeeshop_tui.scenarios.explain import TOO_FAST, fmt_s, speedup_verdict
 
+from .quiet import update_static
+
 
 def stats_table(stats: dict | None) -> Table | Text:
     """A small two-column table of what was measured (``report.summary`` dict)."""
@@ -107,14 +109,14 @@ class StatsPanel(VerticalScroll):
         yield Static("", id="states-table")
 
     def show(self, stats: dict | None, lag=(), runnable=(), pins=None) -> None:
-        self.query_one("#stats-table", Static).update(stats_table(stats))
+        update_static(self.query_one("#stats-table", Static), stats_table(stats))
         compare = self.query_one("#compare-table", Static)
-        compare.update(compare_table(pins))
+        update_static(compare, compare_table(pins))
         compare.display = bool(pins)
-        self.query_one("#states-table", Static).update(states_table(stats))
+        update_static(self.query_one("#states-table", Static), states_table(stats))
         self.query_one("#lag-spark", Sparkline).data = list(lag) or [0.0]
         self.query_one("#ready-spark", Sparkline).data = list(runnable) or [0.0]
         worst = max(lag) if lag else 0.0
         most = max(runnable) if runnable else 0.0
-        self.query_one("#lag-label", Label).update(f"lag {fmt_s(worst)}" if worst else "loop lag")
-        self.query_one("#ready-label", Label).update(f"ready {most:.1f}" if most else "ready tasks")
+        update_static(self.query_one("#lag-label", Label), f"lag {fmt_s(worst)}" if worst else "loop lag")
+        update_static(self.query_one("#ready-label", Label), f"ready {most:.1f}" if most else "ready tasks")
