@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import Iterator
 
 PR_SET_PDEATHSIG = 1
 PARENT_ENV = "COFFEESHOP_PARENT_PID"
@@ -63,9 +64,8 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids of the live (not zombie) processes in a process group (Linux: /proc)."""
-    out = []
+def processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live (not zombie) process (Linux: /proc)."""
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
@@ -73,9 +73,13 @@ def group_members(pgid: int) -> list[int]:
                     fields = f.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if fields[2] == str(pgid) and fields[0] != "Z":
-                out.append(int(name))
-    return out
+            if fields[0] != "Z":
+                yield int(name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live processes in a process group."""
+    return [pid for pid, _ppid, group in processes() if group == pgid]
 
 
 def group_alive(pgid: int) -> bool:

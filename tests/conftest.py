@@ -1,11 +1,20 @@
 import os
-import sys
 import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
+
+
+def wait_until(pred, timeout: float = 15.0, step: float = 0.05) -> bool:
+    """Poll ``pred()`` until it is true or ``timeout`` seconds pass; its last answer."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
 
 
 def line_of(path: str, needle: str) -> int:

@@ -99,6 +99,7 @@ def test_helpers():
     assert culprit("") == "one long step"
 
 
+@pytest.mark.slow
 def test_explain_does_not_import_textual():
     import subprocess
     import sys

@@ -18,6 +18,8 @@ from coffeeshop_tui.tui.source import RunnerSource
 from coffeeshop_tui.tui.timeline_view import TimelineView
 from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
+pytestmark = pytest.mark.slow  # starts real scenario children
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 STUCK_FILE = os.path.join(HERE, "data", "stuck_scenario.py")
 

@@ -18,6 +18,7 @@ def cli(*args, timeout=60):
     return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_list_names_every_scenario_with_its_lesson():
     out = cli("list")
     assert out.returncode == 0
@@ -27,6 +28,7 @@ def test_list_names_every_scenario_with_its_lesson():
     assert "gather" in out.stdout
 
 
+@pytest.mark.slow
 def test_run_prints_a_readable_summary():
     out = cli("run", "blocking-barista", "--set", "customers=2", "--set", "brew_s=0.05")
     assert out.returncode == 0, out.stderr
@@ -44,6 +46,7 @@ def test_run_open_shop_reports_open_system_figures_not_an_ideal():
     assert "ideal" not in out.stdout and "speed-up" not in out.stdout
 
 
+@pytest.mark.slow
 def test_run_json_document(tmp_path):
     trace = tmp_path / "trace.json"
     out = cli("run", "threadpool-barista", "--set", "customers=3", "--set", "brew_s=0.05",
@@ -75,6 +78,7 @@ def test_run_json_document(tmp_path):
             assert e1 <= s2 + 0.002  # no overlapping events on a track (rounding aside)
 
 
+@pytest.mark.slow
 def test_forgotten_await_json_has_the_warning():
     doc = json.loads(cli("run", "forgotten-await", "--set", "brew_s=0.01", "--json").stdout)
     assert doc["caption"].startswith("forgotten await: 3 coroutines never ran")
@@ -83,6 +87,7 @@ def test_forgotten_await_json_has_the_warning():
     assert "forgotten_await.py" in w["where"]
 
 
+@pytest.mark.slow
 def test_user_scenario_file():
     out = cli("--scenario-file", os.path.join(DATA, "user_scenarios.py"), "run", "two-waiters", "--json")
     assert out.returncode == 0, out.stderr
@@ -127,14 +132,22 @@ def test_user_scenario_file():
     (["--scenario-file", os.path.join(DATA, "exits_at_import.py"), "run", "x"],
      "exited with status 3 while loading"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, needle):
-    out = cli(*args)
-    assert out.returncode == 2, out.stderr
-    assert needle in out.stderr
-    assert "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1
-    assert out.stderr.startswith("coffeeshop-tui: error: ")
-    assert "running" not in out.stderr  # nothing ran
+def test_bad_input_is_one_line_and_exit_2(args, needle, capsys):
+    # in-process (fast tier): the same main() the command runs; a scenario file is still
+    # only imported in a child
+    from coffeeshop_tui.tui.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert needle in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("coffeeshop-tui: error: ")
+    assert "running" not in err  # nothing ran
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     (["load", "--port", "0"], "--port: must be a whole number in 1..65535"),
     (["load", "--port", "-5"], "--port: must be a whole number in 1..65535"),
     (["bench", "--n", "0"], "--n: must be a whole number in 1..10000"),
-    (["--block-ms", "0", "load"], "block threshold must be > 0 ms"),
+    (["--block-ms", "0", "load"], "argument --block-ms: expected a finite number > 0"),
     (["load", "--tui", "--endpoint", "/nope"], "no endpoint '/nope'"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, needle):

@@ -60,3 +60,33 @@ def test_nested_steps_are_flattened_on_the_loop_lane():
     segs = [(st, s, e, q) for st, s, e, q in tl.loop_segments()]
     assert segs == [("running", 10, 20, 1), ("running", 20, 40, 2), ("running", 40, 100, 1),
                     ("callback", 200, 210, 0)]
+
+
+@needs_312
+def test_eager_factory_set_after_install_is_recorded_and_kept():
+    from coffeeshop_tui.scenarios.recorder import Recorder
+    from coffeeshop_tui.scenarios.timeline import Timeline
+
+    async def child():
+        time.sleep(0.03)  # runs eagerly, inside create_task
+        await asyncio.sleep(0)
+
+    async def main():
+        await asyncio.create_task(child(), name="eager-after")
+
+    loop = asyncio.new_event_loop()
+    tl = Timeline()
+    rec = Recorder(sink=tl.ingest).install(loop)
+    try:
+        loop.set_task_factory(asyncio.eager_task_factory)  # the program sets it after install
+        tl.start(time.monotonic_ns())
+        loop.run_until_complete(main())
+        tl.finish(time.monotonic_ns())
+    finally:
+        rec.uninstall()
+        tl.ingest(rec.drain())
+        assert loop.get_task_factory() is asyncio.eager_task_factory  # not reset by uninstall
+        loop.close()
+    info = next(t for t in tl.tasks.values() if t.name == "eager-after")
+    running = [(s, e) for st, s, e in tl.task_segments(info.seq) if st == RUNNING]
+    assert running and max(e - s for s, e in running) >= 0.029e9

@@ -4,9 +4,13 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import coffeeshop_tui.scenarios as scenarios
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # starts another interpreter
 
 
 def test_scenarios_import_without_textual():

@@ -56,6 +56,6 @@ def test_not_an_asgi_app_is_recognised_in_the_servers_log():
     )
     assert load_session.asgi_call_error(log) == "TypeError: posix.getcwd() takes no arguments (3 given)"
     # a TypeError inside the user's own endpoint is their bug, not a wrong --app
-    inside = log.replace("TypeError: posix", f'  File "/home/me/shop.py", line 9, in orders\n    x()\nTypeError: posix')
+    inside = log.replace("TypeError: posix", '  File "/home/me/shop.py", line 9, in orders\n    x()\nTypeError: posix')
     assert load_session.asgi_call_error(inside) is None
     assert load_session.asgi_call_error("INFO: started") is None

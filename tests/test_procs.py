@@ -19,36 +19,21 @@ import pytest
 from coffeeshop_tui.scenarios import protocol
 from coffeeshop_tui.scenarios.api import ScenarioError
 from coffeeshop_tui.scenarios.catalog import describe_file
-from coffeeshop_tui.scenarios.procs import group_alive, spawn
+from coffeeshop_tui.scenarios.procs import group_alive, processes, spawn
 from coffeeshop_tui.scenarios.runner import DONE, ScenarioRun
 from coffeeshop_tui.scenarios.web.server import pid_alive
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, wait_until
 
 CLI = [sys.executable, "-m", "coffeeshop_tui.tui.cli"]
 
 
 def _wait_until(pred, timeout=20.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+    return wait_until(pred, timeout, step)
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    fields = f.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1] == str(pid) and fields[0] != "Z":
-                out.append(int(name))
-    return out
+    return [p for p, ppid, _group in processes() if ppid == pid]
 
 
 def _tree(pid: int) -> list[int]:

@@ -11,8 +11,10 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # starts other interpreters
+
 CORE = ["tests/test_recorder.py", "tests/test_runner.py", "tests/test_scenarios.py",
-        "tests/test_eager.py"]
+        "tests/test_eager.py", "tests/test_autorecord.py"]
 
 
 def _pythons():

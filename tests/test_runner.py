@@ -5,23 +5,21 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+
+import pytest
 
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
 from coffeeshop_tui.scenarios.web.server import pid_alive as _alive
 
-from conftest import DATA, ROOT, line_of
+from conftest import DATA, ROOT, line_of, wait_until
+
+pytestmark = pytest.mark.slow  # starts real scenario children
 
 STUCK = os.path.join(DATA, "stuck_scenario.py")
 
 
 def _wait_until(pred, timeout=15.0, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+    return wait_until(pred, timeout, step)
 
 
 def test_stuck_scenario_is_seen_live_and_stopped():

@@ -11,6 +11,8 @@ from coffeeshop_tui.scenarios.timeline import RUNNING, WAITING
 
 from conftest import line_of
 
+pytestmark = pytest.mark.slow  # starts real scenario children
+
 BREW = 0.1
 
 

@@ -589,6 +589,7 @@ def test_empty_view_renders():
     run_app(check, None, size=(60, 10))
 
 
+@pytest.mark.slow
 def test_real_scenario_snapshot_renders():
     from coffeeshop_tui.scenarios.runner import run_scenario
     from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder

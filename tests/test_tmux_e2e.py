@@ -18,8 +18,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("uv") is None,
-                                reason="needs tmux and uv")
+pytestmark = [
+    pytest.mark.slow,  # starts a real terminal
+    pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("uv") is None, reason="needs tmux and uv"),
+]
 
 
 class Tmux:

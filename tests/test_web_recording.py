@@ -4,10 +4,14 @@ import asyncio
 import os
 import time
 
+import pytest
+
 from coffeeshop_tui.scenarios.web.loadgen import LoadGenerator
 from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # starts real servers
 
 APP = os.path.join(ROOT, "scenarios", "web", "app.py")
 

@@ -24,7 +24,8 @@ from coffeeshop_tui.scenarios.web.server import ServerError, WebServer, pid_aliv
 DELAY = 0.4
 
 
-pytestmark = pytest.mark.usefixtures("no_leftover_children")
+# slow: starts real servers
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_children")]
 
 
 async def _concurrent(url: str, n: int, timeout: float = 30.0) -> tuple[float, list[float], list[int]]:

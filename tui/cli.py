@@ -193,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"list": cmd_list, "run": cmd_run, None: cmd_app}
     extra = _extra_commands()
     commands.update(extra)
+    old = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):  # the app installs its own handlers
-            signal.signal(sig, _raise_terminated)
+            old[sig] = signal.signal(sig, _raise_terminated)
     try:
         return commands[args.command](args)
     except Terminated as exc:
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        for sig, handler in old.items():  # main() called from Python leaves no trace
+            signal.signal(sig, handler)
 
 
 def _extra_commands() -> dict:

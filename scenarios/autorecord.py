@@ -1,0 +1,204 @@
+"""Switch the recorder on for every asyncio event loop a process creates.
+
+    from coffeeshop_tui.scenarios.autorecord import record_all_loops
+    record_all_loops(sink=my_sink)      # before the program creates its loops
+
+One ``Recorder`` is active in a process at a time (``Handle._run`` is patched once, for
+the whole process). It follows the loops the program uses:
+
+* a new loop gets the recorder when none is active, or when the active one's loop is not
+  running (that recording then ends);
+* a loop that starts running takes the recorder over the same way; a loop that runs
+  while another loop runs in another thread is not recorded (its steps are not mixed in);
+* ``loop.close()`` ends the loop's recording, and so does the end of the process.
+
+While the recorded loop runs, the recorder's thread drains it every ``drain_s`` seconds
+into ``sink(recording, batch)``; ``recording`` numbers the recordings of this process
+(1, 2, ...), task numbers inside batches are per recording. The watchdog thread lives only
+while the loop runs, so between runs the process has no extra thread.
+
+A forked child stops recording (it has nobody draining), and so does a subinterpreter
+(the recording belongs to the main interpreter). Stdlib loops only: with uvloop (or any
+loop without a selector) that loop is simply not recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import functools
+import os
+import threading
+
+from . import recorder as _recorder
+from . import recorder_hooks as _h
+from .recorder import Recorder
+
+_state: dict = {}  # "on", "sink", "opts", "orig", "ours", "serial", "rec", "rec_id", "hooks"
+_lock = threading.RLock()
+_h.OWN_FILES.add((lambda: 0).__code__.co_filename)
+
+
+def keep_last(n: int = 64):
+    """A bounded sink: keeps the last ``n`` batches (``sink.batches``), drops older ones."""
+    batches: collections.deque = collections.deque(maxlen=n)
+
+    def sink(recording: int, batch: dict) -> None:
+        batches.append((recording, batch))
+
+    sink.batches = batches
+    return sink
+
+
+def in_main_interpreter() -> bool:
+    """Whether this is the process's main interpreter (not a PEP 554/734 subinterpreter).
+    A subinterpreter runs ``site`` (hence a sitecustomize that records) too; the recording
+    and its sink belong to the main interpreter."""
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, 3.12
+        try:
+            mod = __import__(name)
+        except ImportError:
+            continue
+        try:
+            return mod.get_current() == mod.get_main()
+        except Exception:  # pragma: no cover - an API we do not know
+            return True
+    return True
+
+
+def _recordable(loop) -> bool:
+    # stdlib selector loops only (a bare BaseEventLoop with a stand-in selector is a test rig)
+    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
+
+
+def _end_current() -> None:
+    """Uninstall the active recording and hand its last batch to the sink."""
+    rec = _state.get("rec")
+    if rec is None:
+        return
+    _state["rec"] = None
+    rec.uninstall()
+    _deliver(_state["rec_id"], rec.drain())
+
+
+def _deliver(rec_id: int, batch: dict) -> None:
+    try:
+        _state["sink"](rec_id, batch)
+    except Exception:  # a broken sink must never break the program under study
+        pass
+
+
+def _claim(loop) -> "Recorder | None":
+    """Give ``loop`` the recorder if it may have it; return its recorder (or None)."""
+    with _lock:
+        if not _state.get("on") or not _recordable(loop) or loop.is_closed():
+            return None
+        rec = _state.get("rec")
+        if rec is not None:
+            if rec._loop is loop:
+                return rec
+            if rec._loop.is_running():
+                return None  # another loop runs (in another thread): leave this one alone
+            _end_current()
+        if _recorder.active() is not None:
+            return None  # someone else's Recorder (e.g. installed by hand)
+        _state["serial"] += 1
+        rec_id = _state["serial"]
+        opts = _state["opts"]
+        rec = Recorder(block_ms=opts["block_ms"], drain_s=opts["drain_s"],
+                       sink=lambda batch: _deliver(rec_id, batch), watch="running")
+        rec.install(loop)
+        _state["rec"], _state["rec_id"] = rec, rec_id
+        return rec
+
+
+def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05) -> None:
+    """Record every stdlib event loop this process creates from now on (see module doc).
+
+    ``sink(recording, batch)`` receives the batches; default: :func:`keep_last`.
+    Calling it again only changes the sink and options. :func:`stop_recording` undoes it.
+    Does nothing in a subinterpreter (see :func:`in_main_interpreter`).
+    """
+    if not in_main_interpreter():
+        return
+    with _lock:
+        _state["sink"] = sink if sink is not None else keep_last()
+        _state["opts"] = {"block_ms": block_ms, "drain_s": drain_s}
+        if _state.get("on"):
+            return
+        _state.setdefault("serial", 0)
+        _state["rec"] = None
+        base, sel_base = asyncio.BaseEventLoop, asyncio.selector_events.BaseSelectorEventLoop
+        orig = {(sel_base, "__init__"): sel_base.__init__,
+                (base, "run_forever"): base.run_forever, (base, "close"): base.close}
+        _state["orig"] = orig
+
+        @functools.wraps(orig[sel_base, "__init__"])
+        def __init__(self, *args, **kwargs):
+            orig[sel_base, "__init__"](self, *args, **kwargs)
+            _claim(self)
+
+        @functools.wraps(orig[base, "run_forever"])
+        def run_forever(self):
+            rec = None if self.is_running() else _claim(self)
+            if rec is None:  # not recorded, or already running (asyncio raises)
+                return orig[base, "run_forever"](self)
+            rec.start_watch()
+            try:
+                return orig[base, "run_forever"](self)
+            except BaseException as exc:
+                _recorder.drop_own_frame(exc)  # a traceback shows asyncio's frames only
+                raise
+            finally:
+                rec.stop_watch()
+                with _lock:
+                    if _state.get("rec") is rec:
+                        _deliver(_state["rec_id"], rec.drain())
+
+        @functools.wraps(orig[base, "close"])
+        def close(self):
+            with _lock:
+                rec = _state.get("rec")
+                if rec is not None and rec._loop is self:
+                    _end_current()
+            return orig[base, "close"](self)
+
+        _state["ours"] = {(sel_base, "__init__"): __init__, (base, "run_forever"): run_forever,
+                          (base, "close"): close}
+        for (cls, name), fn in _state["ours"].items():
+            setattr(cls, name, fn)
+        _state["on"] = True
+        if not _state.get("hooks"):
+            _state["hooks"] = True
+            atexit.register(stop_recording)
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _unpatch() -> None:
+    """Put asyncio's methods back, where ours are still in place."""
+    for (cls, name), fn in _state["orig"].items():
+        if cls.__dict__.get(name) is _state["ours"][cls, name]:
+            setattr(cls, name, fn)
+
+
+def stop_recording() -> None:
+    """End the current recording (its last batch goes to the sink) and stop following loops."""
+    with _lock:
+        if not _state.get("on"):
+            return
+        _state["on"] = False
+        _end_current()
+        _unpatch()
+
+
+def _after_fork_in_child() -> None:
+    # The sink belongs to the parent: a child records nothing (the recorder module
+    # already disabled the active recording in this child).
+    global _lock
+    _lock = threading.RLock()
+    if _state.get("on"):
+        _state["rec"] = None
+        _state["on"] = False
+        _unpatch()

@@ -1,0 +1,471 @@
+"""The recorder's hooks into asyncio: the traced step (the hot path) and the patches around it.
+
+``scenarios/recorder.py`` (the ``Recorder``: install, watchdog, drain) uses these; they
+are split off so the part that runs inside the program under study is in one place.
+
+Rule for every hook here: the program must not be able to tell it is there. Each hook
+passes arguments, results, exceptions, warnings and log records through unchanged, holds
+no strong reference to a task, adds no frame of its own to what asyncio reports, and is
+undone only if it is still in place (the program may have replaced it since).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from asyncio import events, format_helpers
+from concurrent.futures import ProcessPoolExecutor
+
+now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
+
+ORIG_RUN = events.Handle._run
+ORIG_TIMER_RUN = events.TimerHandle.__dict__.get("_run")  # normally absent: inherited
+
+
+
+def _drop(_value) -> None:
+    """Where a step still in flight writes when recording stopped during it (uninstall, fork)."""
+
+
+# What the patched Handle._run writes to (one recorder per process at a time):
+_loop = None  # the recorded loop: handles of other loops run untraced
+_ap = _drop  # bound ``array.append`` of the active recorder's step buffer
+_active = None  # the active Recorder
+_late_ns = 2_000_000  # a timer this late is inspected to find the task it wakes
+
+# The recorder's source files as its code objects name them (recorder.py and autorecord.py
+# add theirs when imported): frames from these are kept out of what the program sees.
+OWN_FILES = {_drop.__code__.co_filename}
+_ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
+_STDLIB = os.path.dirname(os.path.abspath(threading.__file__)) + os.sep
+_SKIP = (_ASYNCIO_DIR, _STDLIB + "threading.py", _STDLIB + "selectors.py",
+         _STDLIB + "contextvars.py", _STDLIB + "concurrent")
+_FORMAT_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_source).parameters
+
+
+# --------------------------------------------------------------------------- steps
+def drop_own_frame(exc: BaseException) -> None:
+    """Take the recorder's frame off the head of ``exc``'s traceback (caught in it)."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_frame.f_code.co_filename in OWN_FILES:
+        exc.__traceback__ = tb.tb_next
+
+
+def _report(handle, exc: BaseException) -> None:
+    """What asyncio's ``Handle._run`` does with a callback's exception (same context dict,
+    same handler call, run in the handle's own context on 3.12+), minus our own frame."""
+    drop_own_frame(exc)
+    if _FORMAT_DEBUG:
+        cb = format_helpers._format_callback_source(handle._callback, handle._args,
+                                                    debug=handle._loop.get_debug())
+    else:
+        cb = format_helpers._format_callback_source(handle._callback, handle._args)
+    context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
+
+
+def traced_run(self):
+    if self._loop is not _loop:
+        return ORIG_RUN(self)
+    oid = id(getattr(self._callback, "__self__", None))  # an int: no reference kept
+    t0 = now_ns()
+    try:
+        self._context.run(self._callback, *self._args)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        drop_own_frame(exc)
+        raise
+    except BaseException as exc:
+        _report(self, exc)
+    ap = _ap
+    ap(t0)
+    ap(now_ns())
+    ap(oid)
+    self = None  # as asyncio does: break cycles when an exception occurred
+
+
+def traced_timer_run(self):
+    if self._loop is not _loop:
+        return ORIG_RUN(self)
+    oid = id(getattr(self._callback, "__self__", None))
+    t0 = now_ns()
+    due = int(self._when * 1e9)
+    if t0 - due > _late_ns and _active is not None:
+        _active._note_late_timer(self, due)
+    try:
+        self._context.run(self._callback, *self._args)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        drop_own_frame(exc)
+        raise
+    except BaseException as exc:
+        _report(self, exc)
+    ap = _ap
+    ap(t0)
+    ap(now_ns())
+    ap(oid)
+    self = None
+
+
+def patch_handles() -> None:
+    events.Handle._run = traced_run
+    events.TimerHandle._run = traced_timer_run
+
+
+def unpatch_handles() -> None:
+    if events.Handle._run is traced_run:
+        events.Handle._run = ORIG_RUN
+    if events.TimerHandle.__dict__.get("_run") is traced_timer_run:
+        if ORIG_TIMER_RUN is None:
+            del events.TimerHandle._run
+        else:
+            events.TimerHandle._run = ORIG_TIMER_RUN
+
+
+def strip_own_frames(stack) -> None:
+    """Remove the recorder's frames from a debug-mode ``_source_traceback`` (in place)."""
+    if stack:
+        stack[:] = [fs for fs in stack if fs.filename not in OWN_FILES]
+
+
+def user_frame(frame):
+    """The innermost frame that is not asyncio's, the recorder's or the threading machinery's."""
+    f = frame
+    while f is not None:
+        fn = f.f_code.co_filename
+        if fn not in OWN_FILES and not fn.startswith(_SKIP) and not fn.startswith("<frozen"):
+            return f
+        f = f.f_back
+    return frame
+
+
+def thread_frame(tid: int):
+    """The frame thread ``tid`` is running (None if unknown), for the watchdog.
+
+    Not while the process has subinterpreters: ``sys._current_frames()`` also collects
+    their threads' frames, objects of another interpreter, and freeing those here corrupts
+    memory (CPython 3.12/3.13 abort with "double free"; seen with anyio.to_interpreter)."""
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, 3.12
+        mod = sys.modules.get(name)
+        if mod is not None:
+            try:
+                if len(mod.list_all()) > 1:
+                    return None
+            except Exception:  # pragma: no cover - an API we do not know: do not risk it
+                return None
+    return sys._current_frames().get(tid)
+
+
+def where_of(frame) -> str:
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+
+
+# ------------------------------------------------------------------------ selector
+class SelectorProbe:
+    """Wraps the loop's selector to mark each loop iteration (time spent idle in select).
+
+    It passes everything else through, and answers ``__class__`` / ``isinstance`` as the
+    selector it wraps."""
+
+    def __init__(self, selector, rec) -> None:
+        self._sel = selector
+        self._rec = rec
+        self._iters = rec._iters
+
+    @property
+    def __class__(self):  # noqa: F811 - deliberately the wrapped selector's class
+        return self._sel.__class__
+
+    def select(self, timeout=None):
+        rec = self._rec
+        if rec._check_due:
+            rec._mark_finished()  # here, on the loop thread: see Recorder._drain
+        rec._in_select = True
+        t0 = now_ns()
+        try:
+            return self._sel.select(timeout)
+        finally:
+            t1 = now_ns()
+            rec._in_select = False
+            self._iters.append(t0)
+            self._iters.append(t1)
+
+    def __getattr__(self, name):
+        return getattr(self._sel, name)
+
+
+# ------------------------------------------------------------------ worker threads
+class TimedCall:
+    """Runs a job in a worker thread and records when it ran there."""
+
+    __slots__ = ("fn", "rec", "submit", "task", "label", "pool")
+
+    def __init__(self, fn, rec, task, label, pool) -> None:
+        self.fn = fn
+        self.rec = rec
+        self.submit = now_ns()
+        self.task = task
+        self.label = label
+        self.pool = pool
+
+    def __call__(self, *args, **kwargs):
+        t0 = now_ns()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            th = threading.current_thread()
+            self.rec._jobs.append(
+                (self.pool, f"{th.name}|{th.native_id}", self.submit, t0, now_ns(), self.task, self.label)
+            )
+
+
+class ProcessCall:
+    """Picklable wrapper for process-pool jobs: returns the result with when and where it ran."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __call__(self, *args):
+        t0 = now_ns()
+        result = self.fn(*args)
+        return (result, t0, now_ns(), os.getpid())
+
+
+def label_of(fn) -> str:
+    while isinstance(fn, functools.partial):
+        # asyncio.to_thread passes partial(context.run, func, *args)
+        if fn.args and getattr(fn.func, "__name__", "") == "run" and callable(fn.args[0]):
+            fn = fn.args[0]
+        else:
+            fn = fn.func
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return name.rpartition("<locals>.")[2]
+
+
+def _plain_callable(fn) -> bool:
+    """Whether asyncio would run ``fn`` in an executor without complaint (debug mode rejects
+    coroutines and coroutine functions: those are passed through unwrapped)."""
+    return callable(fn) and not (asyncio.iscoroutine(fn) or asyncio.iscoroutinefunction(fn))
+
+
+def make_run_in_executor(loop, rec, orig):
+    def run_in_executor(executor, func, *args):
+        if not _plain_callable(func):
+            return orig(executor, func, *args)  # asyncio's own checks and errors
+        task = asyncio.current_task(loop)
+        raw = id(task) if task is not None else 0
+        del task
+        ex = executor if executor is not None else getattr(loop, "_default_executor", None)
+        if isinstance(ex, ProcessPoolExecutor):
+            inner = orig(executor, ProcessCall(func), *args)
+            return _unwrap_process(rec, loop, inner, raw, label_of(func))
+        pool = "default executor" if executor is None else type(executor).__name__
+        return orig(executor, TimedCall(func, rec, raw, label_of(func), pool), *args)
+
+    return run_in_executor
+
+
+def _unwrap_process(rec, loop, inner, raw, label):
+    """The future the program awaits: ``inner``'s result without the timing; cancelling it
+    cancels the job, as with asyncio's own future."""
+    outer = loop.create_future()
+    strip_own_frames(getattr(outer, "_source_traceback", None))
+    submit = now_ns()
+
+    def done(f):
+        if outer.cancelled():
+            return
+        if f.cancelled():
+            outer.cancel()
+            return
+        exc = f.exception()
+        if exc is not None:
+            outer.set_exception(exc)
+            return
+        result, t0, t1, pid = f.result()
+        rec._jobs.append(("process pool", f"process|{pid}", submit, t0, t1, raw, label))
+        outer.set_result(result)
+
+    def cancelled(o):
+        if o.cancelled():
+            inner.cancel()
+
+    inner.add_done_callback(done)
+    outer.add_done_callback(cancelled)
+    return outer
+
+
+def patch_task_names(rec, undo: list) -> None:
+    """Names given after ``loop.create_task`` returned (``asyncio.create_task`` on 3.11/3.12,
+    ``TaskGroup.create_task`` on 3.11/3.12 call ``asyncio.tasks._set_task_name``): noted
+    with the task's id and the time, resolved at the drain. 3.13+ pass the name in."""
+    from asyncio import tasks
+
+    orig = getattr(tasks, "_set_task_name", None)
+    if orig is None:
+        return
+
+    def _set_task_name(task, name):
+        orig(task, name)
+        if name is not None and _active is rec:
+            try:
+                if task.get_loop() is _loop:
+                    rec._late_names.append((id(task), now_ns(), task.get_name()))
+            except Exception:  # not an asyncio task: nothing to note
+                pass
+
+    tasks._set_task_name = _set_task_name
+    undo.append(lambda: tasks._set_task_name is _set_task_name and setattr(tasks, "_set_task_name", orig))
+
+
+def patch_anyio(rec, undo: list) -> None:
+    a2t = sys.modules.get("anyio.to_thread")
+    if a2t is None:
+        try:
+            import anyio.to_thread as a2t
+        except Exception:  # anyio absent: nothing to wrap
+            return
+    orig = a2t.run_sync
+
+    @functools.wraps(orig)
+    async def run_sync(func, *args, **kwargs):
+        try:
+            mine = asyncio.get_running_loop() is rec._loop
+        except RuntimeError:  # another async library (anyio on trio)
+            mine = False
+        if not mine:
+            return await orig(func, *args, **kwargs)
+        task = asyncio.current_task()
+        call = TimedCall(func, rec, id(task) if task is not None else 0, label_of(func), "anyio")
+        del task
+        return await orig(call, *args, **kwargs)
+
+    a2t.run_sync = run_sync
+    undo.append(lambda: a2t.run_sync is run_sync and setattr(a2t, "run_sync", orig))
+
+
+# ------------------------------------------------------------- warnings and logs
+def patch_warnings(rec, undo: list) -> None:
+    """Record each warning that is shown, then show it exactly as before.
+
+    ``warnings._showwarnmsg`` is the one function every shown warning goes through (the C
+    ``warn`` calls it; it honours a replaced ``showwarning`` and ``catch_warnings``), so
+    wrapping it changes nothing about how or whether warnings are shown."""
+    orig = warnings._showwarnmsg
+
+    def _showwarnmsg(msg):
+        try:
+            rec._note_warning(msg)
+        except Exception:  # recording must never break warnings
+            pass
+        return orig(msg)
+
+    warnings._showwarnmsg = _showwarnmsg
+    undo.append(lambda: warnings._showwarnmsg is _showwarnmsg and setattr(warnings, "_showwarnmsg", orig))
+
+
+def patch_unawaited(rec, undo: list) -> None:
+    """Record every never-awaited coroutine (also those the warning filters show only once),
+    then warn exactly as ``warnings._warn_unawaited_coroutine`` does (same message, same
+    ``stacklevel``: the line where the coroutine was dropped)."""
+    orig = getattr(warnings, "_warn_unawaited_coroutine", None)
+    if orig is None:
+        return
+
+    def _warn_unawaited_coroutine(coro):
+        try:
+            rec._note_unawaited(coro, sys._getframe(1))
+        except Exception:  # recording must never break the warning
+            pass
+        msg_lines = [f"coroutine '{coro.__qualname__}' was never awaited\n"]
+        if coro.cr_origin is not None:
+            import linecache
+            import traceback
+
+            def extract():
+                for filename, lineno, funcname in reversed(coro.cr_origin):
+                    line = linecache.getline(filename, lineno)
+                    yield (filename, lineno, funcname, line)
+
+            msg_lines.append("Coroutine created at (most recent call last)\n")
+            msg_lines += traceback.format_list(list(extract()))
+        msg = "".join(msg_lines).rstrip("\n")
+        warnings.warn(msg, category=RuntimeWarning, stacklevel=2, source=coro)
+
+    warnings._warn_unawaited_coroutine = _warn_unawaited_coroutine
+    undo.append(lambda: warnings._warn_unawaited_coroutine is _warn_unawaited_coroutine
+                and setattr(warnings, "_warn_unawaited_coroutine", orig))
+
+
+def is_unawaited_warning(msg) -> bool:
+    return msg.category is RuntimeWarning and asyncio.iscoroutine(msg.source) \
+        and "was never awaited" in str(msg.message)
+
+
+def unawaited_where(coro, frame) -> str:
+    """Where a never-awaited coroutine came from: its creation site if the program tracks
+    coroutine origins, else the line where it was dropped (the same line when never stored)."""
+    for filename, lineno, _func in getattr(coro, "cr_origin", None) or ():  # innermost first
+        if not filename.startswith(_ASYNCIO_DIR) and filename not in OWN_FILES:
+            return f"{filename}:{lineno}"
+    return where_of(user_frame(frame))
+
+
+class LogTap(logging.Filter):
+    """Notes asyncio's error log records. A filter (not a handler) on the "asyncio" logger:
+    it lets every record through, and a program without logging set up still gets
+    Python's last-resort output on stderr."""
+
+    def __init__(self, rec) -> None:
+        super().__init__()
+        self.rec = rec
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            try:
+                self._note(record)
+            except Exception:  # pragma: no cover - a broken log call
+                pass
+        return True
+
+    def _note(self, record) -> None:
+        msg = record.getMessage()
+        where = ""
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and exc.__traceback__ is not None:
+            tb = exc.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+            msg = f"{msg}: {type(exc).__name__}: {exc}"
+        self.rec._warnings.append((now_ns(), "asyncio-error", msg.splitlines()[0], where))
+
+
+def tap_logs(rec, undo: list) -> None:
+    tap = LogTap(rec)
+    logger = logging.getLogger("asyncio")
+    logger.addFilter(tap)
+    undo.append(lambda: logger.removeFilter(tap))
+
+
+# --------------------------------------------------------------------------- fork
+def _after_fork_in_child() -> None:
+    """A forked child inherits the patched step but nobody drains it: stop recording there."""
+    global _loop, _ap, _active
+    rec = _active
+    _loop = _active = None
+    _ap = _drop
+    unpatch_handles()
+    if rec is not None:
+        rec._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,158 @@
+"""record_all_loops: every event loop of the process is recorded, one at a time."""
+
+import asyncio
+import threading
+
+import pytest
+
+from coffeeshop_tui.scenarios import autorecord
+from coffeeshop_tui.scenarios.recorder import active
+
+
+@pytest.fixture
+def sink():
+    s = autorecord.keep_last(1000)
+    autorecord.record_all_loops(s)
+    try:
+        yield s
+    finally:
+        autorecord.stop_recording()
+    assert active() is None
+
+
+def _task_names(sink, recording=None):
+    return {name for rid, b in sink.batches if recording in (None, rid) for _, name in b["names"]}
+
+
+def test_asyncio_run_is_recorded_from_its_first_task(sink):
+    async def child():
+        await asyncio.sleep(0.01)
+
+    async def main():
+        await asyncio.create_task(child(), name="barista")
+        return "ok"
+
+    assert asyncio.run(main()) == "ok"
+    assert active() is None  # asyncio.run closed the loop: its recording ended
+    tasks = [t for _, b in sink.batches for t in b["tasks"]]
+    assert {t[3] for t in tasks} >= {"test_asyncio_run_is_recorded_from_its_first_task.<locals>.main",
+                                      "test_asyncio_run_is_recorded_from_its_first_task.<locals>.child"}
+    assert "barista" in _task_names(sink)
+    assert sum(len(b["steps"]) for _, b in sink.batches) > 0
+
+
+def test_each_loop_gets_a_recording_of_its_own(sink):
+    for _ in range(3):
+        asyncio.run(asyncio.sleep(0))
+    assert len({rid for rid, _ in sink.batches}) == 3
+
+
+def test_a_loop_running_in_another_thread_is_left_alone(sink):
+    started, release = threading.Event(), threading.Event()
+
+    async def main():
+        started.set()
+        while not release.is_set():
+            await asyncio.sleep(0.005)
+
+    th = threading.Thread(target=asyncio.run, args=(main(),))
+    th.start()
+    try:
+        assert started.wait(10)
+        first = active()
+        assert first is not None
+        assert asyncio.run(asyncio.sleep(0, result="second")) == "second"  # not recorded
+        assert active() is first
+    finally:
+        release.set()
+        th.join()
+
+
+def test_stop_recording_restores_asyncio():
+    base = asyncio.BaseEventLoop
+    before = (base.run_forever, base.close, asyncio.selector_events.BaseSelectorEventLoop.__init__)
+    autorecord.record_all_loops()
+    autorecord.stop_recording()
+    assert (base.run_forever, base.close, asyncio.selector_events.BaseSelectorEventLoop.__init__) == before
+
+
+@pytest.mark.slow
+def test_peer_suite_script_compares_recorder_on_and_off():
+    """tools/peer_suites.py on one small test_asyncio module of this interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "peer_suites.py"), "--suite", "asyncio",
+                          "-j", "1", "--only", "test_asyncio.test_context"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert "recorder off: 0 failed of" in out.stdout, out.stdout + out.stderr
+    assert "processes recorded" in out.stdout
+    assert "failures only with the recorder: 0" in out.stdout
+    assert out.returncode == 0
+
+
+@pytest.mark.slow
+def test_peer_suite_script_usage_error_is_one_line():
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "peer_suites.py"), "--python", "/nonexistent"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["coffeeshop-tui: error: --python: not an executable file: /nonexistent"]
+
+
+def test_a_forked_child_follows_no_loops(sink):
+    import os
+    import warnings
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    orig_run_forever = autorecord._state["orig"][asyncio.BaseEventLoop, "run_forever"]
+    loop = asyncio.new_event_loop()
+    try:
+        assert active() is not None
+        r, w = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:
+            ok = active() is None and asyncio.BaseEventLoop.run_forever is orig_run_forever
+            other = asyncio.new_event_loop()
+            ok = ok and active() is None
+            other.close()
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+        os.close(w)
+        got = os.read(r, 1)
+        os.close(r)
+        os.waitpid(pid, 0)
+        assert got == b"1"
+        assert active() is not None
+    finally:
+        loop.close()
+
+
+def test_an_interrupt_traceback_shows_no_recorder_frames(sink):
+    import traceback
+
+    from coffeeshop_tui.scenarios.recorder_hooks import OWN_FILES
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    async def main():
+        asyncio.get_running_loop().call_soon(interrupt)
+        await asyncio.sleep(1)
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        asyncio.run(main())
+    files = [fs.filename for fs in traceback.extract_tb(info.value.__traceback__)]
+    assert files[-1] == __file__  # the callback's own frame is there ...
+    assert not set(files) & set(OWN_FILES)  # ... and none of the recorder's
