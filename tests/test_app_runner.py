@@ -122,7 +122,6 @@ def test_quit_stops_the_running_child_process():
     assert not alive(pids[0])
 
 
-@pytest.mark.slow
 def test_a_scenario_that_leaves_with_os_exit_gets_a_reason():
     async def body():
         app = create_app(scenario_file=os.path.join(HERE, "data", "exits_midrun.py"))

@@ -38,6 +38,7 @@ def test_run_prints_a_readable_summary():
     assert "caption    serialized: 2 coffees took" in out.stdout
 
 
+@pytest.mark.slow
 def test_run_open_shop_reports_open_system_figures_not_an_ideal():
     out = cli("run", "open-shop", "--set", "rate=40", "--set", "brew_s=0.02", "--set", "duration_s=0.3")
     assert out.returncode == 0, out.stderr
