@@ -177,6 +177,13 @@ class Scenario:
         """True if the scenario reads ``knobs`` while it runs (knob changes apply live)."""
         return bool(self.extra.get("live"))
 
+    @property
+    def open_system(self) -> bool:
+        """True for an open system (``@scenario(..., open_system=True)``: customers keep
+        arriving): judged by arrivals, throughput, time in the system and Little's law, not
+        by an ideal run time. Carried to the parent in ``extra`` (describe mode)."""
+        return bool(self.extra.get("open_system"))
+
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:

@@ -85,8 +85,10 @@ def speedup_verdict(stats: dict) -> tuple[str, str, str]:
     time allows is flagged: its work did not run."""
     speed = stats.get("speedup")
     seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
+    if stats.get("open"):
+        return "", "", ""  # an open system has no ideal run time (see report.open_figures)
     if not stats.get("final", True):
-        return "—", "running", RUNNING_VERDICT
+        return "—", ("mid-run (paused view)" if "at_s" in stats else "running"), RUNNING_VERDICT
     if speed is None:
         return "", "", ""
     best = (seq / ovl) if ovl else None
@@ -152,6 +154,39 @@ def _held_at_end(tl: Timeline) -> tuple[str, str, float]:
     return where, func, (tl.end_ns - last_end) / 1e9
 
 
+def blocked_now(cause: str, where: str, held_s: float) -> str:
+    """The caption of a moment when one step holds the loop (live, or a paused view)."""
+    return (f"blocked right now: {cause} ({short_where(where)}) has held the loop for "
+            f"{fmt_s(held_s)}; every other task waits")
+
+
+def so_far(done: int, tasks: int, wall: float, blocked: float, cause: str, pool: str = "") -> str:
+    """The caption of a run in progress (live, or a paused view of any run)."""
+    parts = [f"so far: {done} of {_plural(tasks, 'task')} finished in {fmt_s(wall)}"]
+    if blocked:
+        parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
+    if pool:
+        parts.append(pool)
+    return "; ".join(parts)
+
+
+def open_caption(o: dict, wall: float, blocked: float = 0.0, cause: str = "") -> str:
+    """An open system (customers keep arriving): is the shop keeping up?"""
+    lam, x = o["arrival_rate"], o["throughput"]
+    if o["served"] and x >= 0.9 * lam:
+        verdict = "keeping up"
+    elif o["in_system_now"] > max(2.0, 1.5 * o["mean_in_system"]):
+        verdict = "falling behind: the queue grows"
+    else:
+        verdict = "not keeping up yet" if not o["served"] else "falling behind"
+    text = (f"open shop, {verdict}: {o['arrived']} arrived ({lam:.1f}/s), {o['served']} served "
+            f"({x:.1f}/s) in {fmt_s(wall)}; {o['in_system_now']} in the shop now, "
+            f"{fmt_s(o['time_in_system_s'])} in the shop on average")
+    if blocked:
+        text += f"; loop blocked {fmt_s(blocked)} by {cause}"
+    return text
+
+
 def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str | None = None) -> str:
     """One sentence saying what the measurement shows. ``summary`` is report.summary(tl);
     ``status`` the run's status (``stopped`` runs are described as cut short)."""
@@ -184,6 +219,13 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
     brew = float(brew) if isinstance(brew, (int, float)) and not isinstance(brew, bool) and brew > 0 else None
     pools = _pools(tl)
 
+    if summary.get("open"):
+        held = tl.holding() if live else None
+        if held is not None and (tl.now_ns - held[1]) >= tl.block_ns:
+            func = next((fn for t, w, fn, _s in reversed(tl.samples) if w == held[2]), "")
+            return blocked_now(culprit(held[2], func), held[2], (tl.now_ns - held[1]) / 1e9)
+        return open_caption(summary["open"], wall, blocked, cause)
+
     if status == "stopped":
         done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
         parts = [f"stopped after {fmt_s(wall)}: {done} of {_plural(len(tl.tasks), 'task')} finished"]
@@ -201,15 +243,9 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
         held = tl.holding()
         if held is not None and (tl.now_ns - held[1]) >= tl.block_ns:
             func = next((fn for t, w, fn, _s in reversed(tl.samples) if w == held[2]), "")
-            return (f"blocked right now: {culprit(held[2], func)} ({short_where(held[2])}) has held "
-                    f"the loop for {fmt_s((tl.now_ns - held[1]) / 1e9)}; every other task waits")
+            return blocked_now(culprit(held[2], func), held[2], (tl.now_ns - held[1]) / 1e9)
         done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
-        parts = [f"so far: {done} of {_plural(len(tl.tasks), 'task')} finished in {fmt_s(wall)}"]
-        if blocked:
-            parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
-        if pools:
-            parts.append(pools[0])
-        return "; ".join(parts)
+        return so_far(done, len(tl.tasks), wall, blocked, cause, pools[0] if pools else "")
 
     share = blocked / wall if wall > 0 else 0.0
     if blocks and share >= 0.5:
@@ -271,3 +307,125 @@ def series(snapshot, bins: int = 40) -> tuple[tuple[float, ...], tuple[float, ..
                 if t - seg.start > lag[i]:
                     lag[i] = t - seg.start
     return tuple(lag), tuple(round(r, 3) for r in ready)
+
+
+# ----------------------------------------------------------------------------- open systems
+def open_figures_of(spans, wall: float) -> dict:
+    """An open system's figures from its customers' ``(arrival_s, departure_s or None)``
+    over ``[0, wall]``: arrivals and throughput per second, mean time in the system (W, of
+    those served), mean number in the system (L, time-averaged) and now, and Little's law
+    L = λ·W checked (within 20%: it holds for a steady system)."""
+    spans = [(a, d if d is not None and d <= wall else None) for a, d in spans if a <= wall]
+    served = [(a, d) for a, d in spans if d is not None]
+    events = sorted([(a, 1) for a, _ in spans] + [(d, -1) for _, d in served])
+    area = 0.0
+    n = 0
+    last = 0.0
+    for t, step in events:
+        area += n * (t - last)
+        n += step
+        last = t
+    area += n * (wall - last)
+    lam = len(spans) / wall if wall > 0 else 0.0
+    w = sum(d - a for a, d in served) / len(served) if served else 0.0
+    mean_n = area / wall if wall > 0 else 0.0
+    little = lam * w
+    return {
+        "arrived": len(spans),
+        "served": len(served),
+        "arrival_rate": round(lam, 3),
+        "throughput": round(len(served) / wall, 3) if wall > 0 else 0.0,
+        "time_in_system_s": round(w, 6),
+        "in_system_now": n,
+        "mean_in_system": round(mean_n, 3),
+        "little_l": round(little, 3),
+        "little_ok": bool(served) and abs(mean_n - little) <= 0.2 * max(mean_n, little, 1e-9),
+    }
+
+
+# ----------------------------------------------------------------------------- a moment
+_RUN_STATES = {"running": "running", "blocked": "running", "waiting": "waiting", "thread": "waiting",
+               "queued": "waiting", "starved": "starved"}
+_LOOP_BUSY = frozenset(("running", "blocked", "callback"))
+
+
+def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
+    """(stats, caption) of the run as it was at time ``t`` (seconds): the recording clipped
+    at ``t``, for a paused or scrubbed view. ``stats`` has the keys of
+    ``report.summary`` (``final`` False, ``at_s`` = t); the ideal times come from ``whole``
+    (the run's own summary: a model of the whole run, not of a moment). The caption uses
+    the same rules as a live run's (:func:`blocked_now`, :func:`so_far`)."""
+    t_end = getattr(snapshot, "t_end", 0.0) or 0.0
+    t = max(0.0, min(t, t_end))
+    states = {"running": 0.0, "waiting": 0.0, "starved": 0.0}
+    tasks = done = 0
+    worst = busy = 0.0
+    for lane in snapshot.lanes:
+        segs = lane.segments
+        if lane.kind == "loop":
+            for seg in segs:
+                if seg.start >= t:
+                    break
+                if seg.state in _LOOP_BUSY:
+                    busy += min(seg.end, t) - seg.start
+            continue
+        if lane.kind != "task" or not segs or segs[0].start > t:
+            continue
+        tasks += 1
+        if segs[-1].end <= t < t_end:
+            done += 1
+        for seg in segs:
+            if seg.start >= t:
+                break
+            d = min(seg.end, t) - seg.start
+            key = _RUN_STATES.get(seg.state)
+            if key:
+                states[key] += d
+            if seg.state == "starved" and d > worst:
+                worst = d
+    blocked = 0.0
+    by_where: Counter = Counter()
+    holding = None
+    n_blocks = 0
+    for b in snapshot.blocks:
+        if b["start_s"] >= t:
+            continue
+        n_blocks += 1
+        d = min(b["end_s"], t) - b["start_s"]
+        blocked += d
+        by_where[b["where"]] += d
+        if b["end_s"] > t:
+            holding = b
+    whole = whole or {}
+    if whole.get("open"):
+        parents = {lane.parent for lane in snapshot.lanes if lane.kind == "task"}
+        spans = [(lane.segments[0].start, lane.segments[-1].end if lane.segments[-1].end < t_end else None)
+                 for lane in snapshot.lanes
+                 if lane.kind == "task" and lane.segments and lane.task not in parents]
+        stats_open = {"open": open_figures_of(spans, t)}
+    else:
+        stats_open = {}
+    stats = {
+        **stats_open,
+        "final": False,
+        "at_s": round(t, 6),
+        "wall_s": round(t, 6),
+        "ideal_sequential_s": whole.get("ideal_sequential_s"),
+        "ideal_overlapped_s": whole.get("ideal_overlapped_s"),
+        "speedup": None,
+        "busy_s": round(busy, 6),
+        "blocked_s": round(blocked, 6),
+        "max_lag_s": round(worst, 6),
+        "blocks": n_blocks,
+        "tasks": tasks,
+        "states_s": {k: round(v, 6) for k, v in states.items()},
+    }
+    where = by_where.most_common(1)[0][0] if by_where else ""
+    cause = f"{culprit(where)} ({short_where(where)})" if where else ""
+    if holding is not None:
+        text = blocked_now(culprit(holding["where"]), holding["where"], t - holding["start_s"])
+    elif stats_open:
+        text = open_caption(stats_open["open"], t, blocked, cause)
+    else:
+        text = so_far(done, tasks, t, blocked, cause)
+    return stats, f"at {fmt_s(t)}, {text}"

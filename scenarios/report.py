@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .explain import speedup_verdict
+from .explain import open_figures_of, speedup_verdict
 from .timeline import RUNNING, STARVED, WAITING, Timeline
 
 
@@ -25,8 +25,10 @@ def _short(where: str) -> str:
     return f"{path}:{line}"
 
 
-def summary(tl: Timeline, ideal: tuple[float, float] | None = None) -> dict:
-    """Wall, ideal sequential / overlapped times, speed-up, loop busy / blocked, worst lag."""
+def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system: bool = False) -> dict:
+    """Wall, ideal sequential / overlapped times, speed-up, loop busy / blocked, worst lag.
+    ``open_system``: the run has no ideal time (customers keep arriving); ``open`` holds
+    :func:`open_figures` instead and ``speedup`` is None."""
     origin = tl.origin
     wall = (tl.now_ns - origin) / 1e9
     totals = {seq: tl.task_totals(seq) for seq in tl.tasks}
@@ -37,12 +39,14 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None) -> dict:
         work = [(tot[RUNNING] + tot[WAITING]) / 1e9 for seq, tot in totals.items() if seq not in parents]
         ideal = (sum(work), max(work)) if work else (wall, wall)
     blocks = tl.blocks()
+    extra = {"open": open_figures(tl)} if open_system else {}
     return {
+        **extra,
         "final": tl.end_ns is not None,
         "wall_s": round(wall, 6),
         "ideal_sequential_s": round(ideal[0], 6),
         "ideal_overlapped_s": round(ideal[1], 6),
-        "speedup": round(ideal[0] / wall, 3) if wall > 0 else None,
+        "speedup": round(ideal[0] / wall, 3) if wall > 0 and not open_system else None,
         "busy_s": round(tl.busy_ns() / 1e9, 6),
         "blocked_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9, 6),
         "max_lag_s": round(tl.max_lag_ns() / 1e9, 6),
@@ -55,9 +59,20 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None) -> dict:
     }
 
 
-def to_json(tl: Timeline, scenario: str, params: dict, ideal=None) -> dict:
+def open_figures(tl: Timeline) -> dict:
+    """An open system's figures (each leaf task is one customer): ``explain.open_figures``
+    of the tasks' (arrival, departure) times."""
     origin = tl.origin
-    summ = summary(tl, ideal)
+    parents = {t.parent for t in tl.tasks.values()}
+    spans = [((t.created_ns - origin) / 1e9, (t.done_ns - origin) / 1e9 if t.done_ns is not None else None)
+             for seq, t in tl.tasks.items() if seq not in parents]
+    return open_figures_of(spans, (tl.now_ns - origin) / 1e9)
+
+
+def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: bool = False,
+            status: str | None = None) -> dict:
+    origin = tl.origin
+    summ = summary(tl, ideal, open_system)
     tasks = []
     for seq, t in sorted(tl.tasks.items()):
         tasks.append({
@@ -87,6 +102,7 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None) -> dict:
     return {
         "scenario": scenario,
         "params": params,
+        "caption": _caption(tl, summ, params, status),
         "wall_s": summ["wall_s"],
         "summary": summ,
         "tasks": tasks,
@@ -110,6 +126,16 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None) -> dict:
         "error": tl.error,
         "dropped": tl.dropped,
     }
+
+
+def _caption(tl: Timeline, summ: dict, params: dict, status: str | None) -> str:
+    """The app's caption of the run (one rule: ``explain.caption``), for the CLI and JSON."""
+    from .explain import caption
+
+    try:
+        return caption(tl, summ, params, status)
+    except Exception as exc:  # never let a caption rule break a report
+        return f"(no caption: {type(exc).__name__}: {exc})"
 
 
 def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
@@ -154,15 +180,38 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
     return {"traceEvents": ev, "displayTimeUnit": "ms"}
 
 
+def _plural_lines(n: int) -> str:
+    return "1 line" if n == 1 else f"{n} lines"
+
+
+def open_lines(o: dict) -> list[str]:
+    """An open system's figures as report lines (the CLI; the app's stats panel says the same)."""
+    check = "holds" if o["little_ok"] else "does not hold yet (not steady: the queue is still changing)"
+    return [
+        f"arrivals   {o['arrived']} ({o['arrival_rate']:.2f}/s), served {o['served']} "
+        f"({o['throughput']:.2f}/s), in the system now {o['in_system_now']}",
+        f"time in    {o['time_in_system_s']:.3f} s on average (W, of those served)",
+        f"little     L = {o['mean_in_system']:.2f} in the system on average, λ·W = {o['little_l']:.2f}: {check}",
+    ]
+
+
 def text_summary(doc: dict) -> str:
     """A readable report of a ``to_json`` document."""
     s = doc["summary"]
     value, note, flag = speedup_verdict(s)
     lines = [
         f"scenario   {doc['scenario']}  " + " ".join(f"{k}={v}" for k, v in doc["params"].items()),
-        f"wall       {s['wall_s']:.3f} s",
-        f"ideal      sequential {s['ideal_sequential_s']:.3f} s, overlapped {s['ideal_overlapped_s']:.3f} s"
-        + (f"  (speed-up {value} over sequential{', ' + note if note else ''})" if flag else ""),
+    ]
+    if doc.get("caption"):
+        lines.append(f"caption    {doc['caption']}")
+    lines.append(f"wall       {s['wall_s']:.3f} s")
+    if s.get("open"):
+        lines += open_lines(s["open"])
+    else:
+        lines.append(
+            f"ideal      sequential {s['ideal_sequential_s']:.3f} s, overlapped {s['ideal_overlapped_s']:.3f} s"
+            + (f"  (speed-up {value} over sequential{', ' + note if note else ''})" if flag else ""))
+    lines += [
         f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {s['blocks']} block(s),"
         f" worst lag {s['max_lag_s'] * 1000:.1f} ms",
     ]
@@ -187,6 +236,9 @@ def text_summary(doc: dict) -> str:
             lines.append(f"  {th['name'][:30]:<30} {len(th['segments']):4d} job(s), busy {busy:.3f} s  [{th['pool']}]")
     for w in doc["warnings"]:
         lines.append(f"warning    {w['kind']}: {w['message']}  at {w['where']}")
+    if doc.get("output"):
+        out = doc["output"]
+        lines.append(f"output     {_plural_lines(len(out))} printed; last: {out[-1]['line']}")
     if doc.get("error"):
         lines.append(f"error      {doc['error']}")
     if doc.get("dropped"):

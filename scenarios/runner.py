@@ -24,10 +24,17 @@ LOAD_TIMEOUT_S = DESCRIBE_TIMEOUT_S  # from start() to the child's start message
 END_GRACE_S = 2.0  # after the end message, the child has this long to exit by itself
 
 
+def exit_reason(code: int | None, what: str = "the scenario's process") -> str:
+    """Why a run ended without its ``end`` message: the child's exit status said plainly."""
+    if code is not None and code < 0:
+        return f"{what} was killed by signal {-code} before it finished"
+    return f"{what} exited with status {code} (os._exit?) before it finished"
+
+
 class ScenarioRun:
     """One run of one scenario. Thread-safe: read ``timeline`` while holding ``lock``."""
 
-    what = "the scenario process"  # in error messages
+    what = "the scenario's process"  # in error messages
 
     def __init__(
         self,
@@ -229,10 +236,7 @@ class ScenarioRun:
             elif not ended and self.status in (STARTING, RUNNING):
                 self.status = FAILED
                 last = self._stderr.last_line()
-                self.error = self.error or (
-                    f"{self.what} exited with status {code}"
-                    + (f": {last}" if last else "")
-                )
+                self.error = self.error or (exit_reason(code, self.what) + (f": {last}" if last else ""))
                 if self.timeline.start_ns is not None and self.timeline.end_ns is None:
                     self.timeline.finish(time.monotonic_ns())
         events.close()

@@ -23,6 +23,9 @@ from typing import NamedTuple
 from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
 
 QUEUED = "queued"
+#: a snapshot carries the newest lines printed, not all of them: building it stays cheap
+#: however long the run (the whole output is in the Timeline, the JSON report and the trace)
+OUTPUT_TAIL = 200
 STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")
 
 
@@ -42,6 +45,7 @@ class Lane:
     segments: tuple[Segment, ...]
     task: int = 0
     group: str = ""  # "" for a single run; a run's label when runs are compared
+    parent: int = 0  # a task lane's parent task (0: none or unknown)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Snapshot:
     output: tuple = ()
     holding: tuple | None = None  # (task, since_s, where) of a step holding the loop now
     extra: dict = field(default_factory=dict)
+    #: lines printed in all (``output`` holds the newest OUTPUT_TAIL of them); 0: len(output)
+    output_total: int = 0
 
     def lane(self, key: str) -> Lane | None:
         for lane in self.lanes:
@@ -138,6 +144,8 @@ class SnapshotBuilder:
         self._loop_steps = 0  # how many step triples are in _loop
         self._threads = ThreadLanes()
         self._jobs_seen = 0
+        self._jobs_by_task: dict[int, list] = {}  # task -> its jobs, by submit time
+        self._block_cache: dict[int, tuple] = {}
         self._origin = None
 
     def build(self, extra: dict | None = None) -> Snapshot:
@@ -150,16 +158,14 @@ class SnapshotBuilder:
             self._cache = {q: lane for q, lane in self._cache.items() if q in tl.tasks}
             self._loop, self._loop_steps = [], 0
             self._threads, self._jobs_seen = ThreadLanes(), 0
+            self._jobs_by_task = {}
+            self._block_cache = {}
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
 
-        jobs_by_task: dict[int, list] = {}
-        for j in tl.jobs:
-            if j.task:
-                jobs_by_task.setdefault(j.task, []).append(j)
-        for js in jobs_by_task.values():
-            js.sort(key=lambda j: j.submit_ns)
+        self._add_jobs(sec)  # also indexes the jobs by task (only the new ones)
+        jobs_by_task = self._jobs_by_task
 
         loop_segs = self._loop_lane(sec)
         lanes = [Lane("loop", "event loop", "loop", loop_segs)]
@@ -173,28 +179,45 @@ class SnapshotBuilder:
                 t = tl.tasks[seq]
                 segs = _split_waiting(tl.task_segments(seq), jobs_by_task.get(seq), origin, tl.block_ns)
                 lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq)
+                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq,
+                            parent=t.parent)
                 if t.done_ns is not None:  # a finished task's lane never changes again
                     self._cache[seq] = lane
             lanes.append(lane)
 
-        self._add_jobs(sec)
         lanes += self._threads.lanes()  # in order of first use, named by thread_lane_labels
 
         held = tl.holding()
+        output = tl.output[-OUTPUT_TAIL:]
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,
             t_end=sec(tl.now_ns) if tl.now_ns else 0.0,
             lanes=tuple(lanes),
-            blocks=tuple(
-                {**b, "start_s": sec(b["start_ns"]), "end_s": sec(b["end_ns"])} for b in tl.blocks()
-            ),
+            blocks=self._blocks(sec),
             warnings=tuple(tl.warnings),
-            output=tuple((sec(t), line) for t, line in tl.output),
+            output=tuple((sec(t), line) for t, line in output),
             holding=(held[0], sec(held[1]), held[2]) if held else None,
             extra=dict(extra or {}),
+            output_total=getattr(tl, "output_lines", len(tl.output)),
         )
+
+    def _blocks(self, sec) -> tuple:
+        """The loop blocks in seconds; each block's dict is converted once (a long blocking
+        run has many), only the ongoing one every time."""
+        out = []
+        conv = self._block_cache
+        for b in self.tl.blocks():
+            c = conv.get(id(b)) if not b.get("ongoing") else None
+            if c is None or c[0] is not b:
+                c = (b, {**b, "start_s": sec(b["start_ns"]), "end_s": sec(b["end_ns"])})
+                if not b.get("ongoing"):
+                    conv[id(b)] = c
+            out.append(c[1])
+        if len(conv) > 2 * len(out) + 64:  # the model let go of old blocks
+            live = {id(b) for b in self.tl.blocks()}
+            self._block_cache = {k: v for k, v in conv.items() if k in live}
+        return tuple(out)
 
     def _loop_lane(self, sec) -> tuple[Segment, ...]:
         """The loop lane, extended with the steps that arrived since the last build."""
@@ -222,8 +245,12 @@ class SnapshotBuilder:
 
     def _add_jobs(self, sec) -> None:
         jobs = self.tl.jobs
+        if self._jobs_seen > len(jobs):  # the model dropped old jobs (max_items): index again
+            self._jobs_seen, self._jobs_by_task, self._threads = 0, {}, ThreadLanes()
         for j in jobs[self._jobs_seen:]:
             self._threads.add(j.thread, Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label))
+            if j.task:
+                bisect.insort(self._jobs_by_task.setdefault(j.task, []), j, key=lambda x: x.submit_ns)
         self._jobs_seen = len(jobs)
 
 

@@ -147,6 +147,7 @@ class Timeline:
         self.warnings: list[Warning_] = []
         self.output: list[tuple[int, str]] = []  # (t_ns, line) printed by the scenario
         self.output_chars = 0  # characters in ``output``: at most ``max_output_chars``
+        self.output_lines = 0  # lines printed in all (``output`` may have dropped the oldest)
         self.max_output_chars = max_output_chars
         self.marks: list[tuple[int, str, object]] = []  # (t_ns, knob, value) changed live
         self.gauges: list[tuple[int, dict]] = []  # (t_ns, {name: value}) sampled at each drain
@@ -250,6 +251,7 @@ class Timeline:
             line = clip(line)
             out.append((t, line))
             self.output_chars += len(line)
+            self.output_lines += 1
         if self.output_chars > self.max_output_chars or len(out) > self.max_items:
             keep_chars, keep_n = self.max_output_chars * 3 // 4, self.max_items * 3 // 4
             cut = 0

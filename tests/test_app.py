@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
 
 from test_app_fakes import FAILING_FILE, FakeClock, FakeFactory, fake_app, run, settle, text_of
 
+from coffeeshop_tui.scenarios.explain import fmt_s
 from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STOPPED
 from coffeeshop_tui.tui.app import CoffeeShopApp, create_app
 from coffeeshop_tui.tui.screens.help import HelpScreen
@@ -21,6 +23,15 @@ SIZE = (120, 40)
 
 def caption(app) -> str:
     return text_of(app.query_one("#caption"))
+
+
+def rendered(widget) -> str:
+    """What a Static shows, rendered to plain text (also a Rich table)."""
+    from rich.console import Console
+
+    console = Console(width=60, record=True, file=open(os.devnull, "w"))
+    console.print(widget.content)
+    return console.export_text()
 
 
 def status(app) -> str:
@@ -249,27 +260,104 @@ def test_slow_motion_applies_to_a_new_run():
     run(body)
 
 
-def test_comma_and_full_stop_scrub_through_a_finished_capture():
+def test_comma_and_full_stop_scrub_one_column_of_the_timeline():
     async def body():
         app, _ = fake_app()
         async with app.run_test(size=SIZE) as pilot:
             await choose(pilot, "blocking-barista")
             view = app.query_one(TimelineView)
             t_end = view.snapshot.t_end
-            step = t_end / 50
+            step = view.seconds_per_cell  # the step follows the zoom: one column
             await pilot.press("comma")
             assert app._paused and view.clip == pytest.approx(t_end - step)
             await pilot.press("comma", "comma")
             assert view.clip == pytest.approx(t_end - 3 * step)
             await pilot.press("full_stop")
             assert view.clip == pytest.approx(t_end - 2 * step)
+            view.zoom(-1)  # zoomed in: smaller steps
+            finer = view.seconds_per_cell
+            assert finer < step
+            before = view.clip
+            await pilot.press("comma")
+            assert view.clip == pytest.approx(before - finer)
             for _ in range(60):
-                await pilot.press("comma")
+                await pilot.press("pageup")  # a screen at a time
             assert view.clip == 0.0
             # scrubbed into the first block: its source line is marked
             await pilot.press("full_stop")
             src = app.query_one("#source")
             assert src.line is not None and "holding the loop" in src.note
+    run(body)
+
+
+def test_a_scrubbed_view_shows_the_caption_and_stats_of_that_moment():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            final_caption = caption(app)
+            assert final_caption.startswith("serialized")
+            await pilot.press("home")
+            assert app._paused and app._t_view == 0.0
+            assert caption(app).startswith("at 0 s, so far: 0 of")
+            await pilot.press(*["full_stop"] * 40)
+            t = app._t_view
+            assert 0 < t < app._t_end()
+            text = caption(app)
+            assert text.startswith(f"at {fmt_s(t)}, ")
+            stats = app.query_one("#stats-table")
+            assert fmt_s(t) in rendered(stats)
+            assert "mid-run" in rendered(stats)
+            await pilot.press("pagedown")  # the timeline fits the run: one screen is all of it
+            assert app._t_view == pytest.approx(app._t_end())
+            assert caption(app) == final_caption
+            await pilot.press("home", "end")  # back to the end: the run's own caption and stats
+            assert not app._paused and app._t_view is None
+            assert caption(app) == final_caption
+            assert "mid-run" not in rendered(stats)
+    run(body)
+
+
+def test_pause_freezes_caption_stats_and_axis_of_a_live_run():
+    async def body():
+        app, factory = fake_app(hold=True, pace=0.05)
+        async with app.run_test(size=SIZE) as pilot:
+            lst = app.query_one(ScenarioList)
+            lst.focus()
+            lst.highlight_name("open-shop")
+            await pilot.pause()
+            await pilot.press("enter")
+            while app.latest is None or app.latest.snapshot.t_end <= 0:
+                await pilot.pause(0.01)
+            await pilot.press("space")
+            view = app.query_one(TimelineView)
+            frozen = (view.snapshot, view.window, caption(app), rendered(app.query_one("#stats-table")))
+            src = factory.sources[-1]
+            src.reached_end.wait(10)
+            await pilot.pause(0.1)
+            assert app.latest.snapshot.t_end > frozen[0].t_end  # the run went on...
+            # ...but nothing shown moved: timeline, axis, caption, stats
+            assert (view.snapshot, view.window, caption(app),
+                    rendered(app.query_one("#stats-table"))) == frozen
+            await pilot.press("space")
+            assert view.snapshot.t_end == app.latest.snapshot.t_end  # live again
+    run(body)
+
+
+def test_f_fits_and_a_short_finished_run_fills_the_axis():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "async-barista")
+            view = app.query_one(TimelineView)
+            t_end = view.snapshot.t_end
+            assert view.fitting and view.window[1] == pytest.approx(t_end)
+            view.focus()
+            await pilot.press("plus", "plus")
+            assert not view.fitting
+            app.query_one(ScenarioList).focus()
+            await pilot.press("f")
+            assert view.fitting and view.window[1] == pytest.approx(t_end)
     run(body)
 
 
@@ -703,3 +791,143 @@ def test_one_keymap_a_key_means_the_same_on_every_screen():
     assert {b.key for b in keymap.bindings(keymap.LOAD)} <= {b.key for b in LoadTestScreen.BINDINGS}
     helped = {row[0] for row in keymap.help_rows(keymap.LOAD)}
     assert {"space", "g", "X", "T", "n / N"} <= helped
+
+
+def test_forgotten_await_shows_pythons_warning_and_the_programs_output():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "forgotten-await")
+            notes = text_of(app.query_one("#notes"))
+            assert "RuntimeWarning: coroutine 'make_coffee' was never awaited x3" in notes
+            assert "forgotten_await.py:24" in notes
+            assert "output (1 line): the barista says all coffees are done (none was made)" in notes
+            await choose(pilot, "async-barista")  # nothing to say: the panel is hidden
+            assert "RuntimeWarning" not in text_of(app.query_one("#notes"))
+    run(body)
+
+
+def test_open_shop_is_judged_as_an_open_system():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "open-shop")
+            stats = app.latest.stats
+            o = stats["open"]
+            assert o["arrived"] == o["served"] > 0 and o["little_ok"]
+            assert caption(app).startswith(f"open shop, keeping up: {o['arrived']} arrived")
+            table = rendered(app.query_one("#stats-table"))
+            assert "arrivals" in table and "Little" in table and "one by one" not in table
+            await pilot.press("home", *["full_stop"] * 20)  # a moment of it: open figures too
+            assert caption(app).startswith(f"at {fmt_s(app._t_view)}, open shop")
+            assert "Little" in rendered(app.query_one("#stats-table"))
+    run(body)
+
+
+def test_knob_changes_are_marked_on_the_time_axis():
+    from test_app_fakes import load
+
+    from coffeeshop_tui.tui.source import CaptureSource
+    from coffeeshop_tui.tui.timeline_view import MARK_CHAR
+
+    messages = load("open-shop")
+    batches = [i for i, m in enumerate(messages) if m["type"] == "batch"]
+    at = messages[batches[len(batches) // 2]]["t"]
+    messages.insert(batches[len(batches) // 2] + 1, {"type": "knob", "t": at, "name": "baristas", "value": 3})
+
+    async def body():
+        app = create_app(source_factory=lambda req: CaptureSource(req, messages))
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "open-shop")
+            view = app.query_one(TimelineView)
+            origin = messages[0]["t"]
+            [(t, label)] = view.marks
+            assert t == pytest.approx((at - origin) / 1e9) and label == "baristas=3"
+            axis = "".join(seg.text for seg in view.render_line(0))
+            f = view._frame()
+            assert axis[f.label_w + math.floor(t / f.dt) - f.k0] == MARK_CHAR
+            assert f"{MARK_CHAR} knob changed" in text_of(app.query_one("#legend")).replace("\u00a0", " ")
+    run(body)
+
+
+def test_o_orders_task_lanes_newest_first_oldest_or_slowest():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(100, 24)) as pilot:
+            await choose(pilot, "open-shop")
+            view = app.query_one(TimelineView)
+            snap = app.latest.snapshot
+            tasks = [lane for lane in snap.lanes if lane.kind == "task"]
+            assert len(snap.lanes) > view.size.height - 1  # they do not all fit
+            shown = [lane for lane in view.snapshot.lanes if lane.kind == "task"]
+            assert [lane.task for lane in shown] == sorted((lane.task for lane in tasks), reverse=True)
+            assert view.snapshot.lanes[0].kind == "loop"
+            await pilot.press("o")  # oldest first: the recording's order
+            assert view.snapshot.lanes == snap.lanes
+            await pilot.press("o")  # slowest first
+            shown = [lane for lane in view.snapshot.lanes if lane.kind == "task"]
+            spans = [lane.segments[-1].end - lane.segments[0].start for lane in shown]
+            assert spans == sorted(spans, reverse=True) and shown[0].label == "Task-1 (main)"
+            await pilot.press("o")
+            assert app._lane_order == 0
+    run(body)
+
+
+def test_a_opens_the_task_table_sorted_filtered_and_enter_jumps_to_the_lane():
+    from textual.widgets import DataTable
+
+    from coffeeshop_tui.tui.widgets.task_table import TaskTableScreen
+
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            await pilot.press("a")
+            screen = app.screen
+            assert isinstance(screen, TaskTableScreen)
+            rows = screen.shown_rows()
+            assert len(rows) == 4 and rows[0].label == "Task-1 (main)"  # longest total first
+            totals = [r.total for r in rows]
+            assert totals == sorted(totals, reverse=True)
+            await pilot.press("S")  # by running time
+            running = [r.running for r in screen.shown_rows()]
+            assert running == sorted(running, reverse=True) and running[0] > 0
+            await pilot.press("S", "S")  # by starved time: the last coffee starved longest
+            assert screen.shown_rows()[0].label == "Task-4 (make_coffee)"
+            await pilot.press("S")  # by blocked time: each coffee held the loop one brew
+            assert all(r.blocked > 0.09 for r in screen.shown_rows()[:3])
+            screen.query_one("#task-filter").value = "make_coffee"
+            await pilot.pause()
+            listed = [r.label for r in screen.shown_rows()]
+            assert sorted(listed) == ["Task-2 (make_coffee)", "Task-3 (make_coffee)", "Task-4 (make_coffee)"]
+            table = screen.query_one(DataTable)
+            table.focus()
+            await pilot.press("down", "enter")  # the second row
+            await pilot.pause()
+            assert not isinstance(app.screen, TaskTableScreen)
+            view = app.query_one(TimelineView)
+            assert view.cursor_lane is not None and view.cursor_lane.label == listed[1]
+            assert view.highlighted_task == view.cursor_lane.task and view.has_focus
+            await pilot.press("a")
+            await pilot.press("escape")  # closes without a jump
+            assert not isinstance(app.screen, TaskTableScreen)
+    run(body)
+
+
+def test_compare_at_80x24_shows_all_three_runs():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.values["sync-barista"]["brew_s"] = 0.1
+            await pilot.press("c")
+            for _ in range(3):
+                await settle(pilot)
+            await pilot.pause(0.1)
+            view = app.query_one(TimelineView)
+            assert len(app.pins) == 3
+            shown = "\n".join("".join(seg.text for seg in view.render_line(y)) for y in range(view.size.height))
+            for label in ("A sync-barista", "B async-barista", "C blocking-barista"):
+                assert label in shown  # every run in view, the blocking one (the punchline) too
+            assert "▓" in shown.split("C blocking-barista")[1]  # its loop blocked
+            assert "loop lanes only" in text_of(app.query_one("#status"))
+    run(body)

@@ -120,3 +120,15 @@ def test_quit_stops_the_running_child_process():
     while alive(pids[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pids[0])
+
+
+def test_a_scenario_that_leaves_with_os_exit_gets_a_reason():
+    async def body():
+        app = create_app(scenario_file=os.path.join(HERE, "data", "exits_midrun.py"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await start(pilot, "exits-midrun")
+            await wait_for(pilot, lambda: app.latest is not None and app.latest.final)
+            expected = "exited with status 7 (os._exit?) before it finished"
+            assert expected in (app.latest.error or "")
+            assert expected in text_of(app.query_one("#caption"))
+    run(body)

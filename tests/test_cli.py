@@ -34,6 +34,17 @@ def test_run_prints_a_readable_summary():
     assert out.returncode == 0, out.stderr
     assert "wall" in out.stdout and "blocked" in out.stdout
     assert "blocking_barista.py:" in out.stdout
+    # the app's caption, word for word (one rule: explain.caption)
+    assert "caption    serialized: 2 coffees took" in out.stdout
+
+
+@pytest.mark.slow
+def test_run_open_shop_reports_open_system_figures_not_an_ideal():
+    out = cli("run", "open-shop", "--set", "rate=40", "--set", "brew_s=0.02", "--set", "duration_s=0.3")
+    assert out.returncode == 0, out.stderr
+    assert "caption    open shop, keeping up:" in out.stdout
+    assert "arrivals" in out.stdout and "little     L = " in out.stdout
+    assert "ideal" not in out.stdout and "speed-up" not in out.stdout
 
 
 @pytest.mark.slow
@@ -71,6 +82,7 @@ def test_run_json_document(tmp_path):
 @pytest.mark.slow
 def test_forgotten_await_json_has_the_warning():
     doc = json.loads(cli("run", "forgotten-await", "--set", "brew_s=0.01", "--json").stdout)
+    assert doc["caption"].startswith("forgotten await: 3 coroutines never ran")
     [w, *_] = doc["warnings"]
     assert w["kind"] == "never-awaited" and w["where"].endswith(".py:" + w["where"].split(":")[-1])
     assert "forgotten_await.py" in w["where"]

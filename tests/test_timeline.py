@@ -58,3 +58,19 @@ def test_a_live_run_keeps_its_newest_window():
     assert tl.trimmed_before is not None
     assert tl.last_ns - tl.trimmed_before <= 1_000_000 * 5 // 4 + 100_000
     assert min(t.created_ns for t in tl.tasks.values()) >= tl.trimmed_before
+
+
+def test_a_snapshot_carries_the_newest_output_and_counts_all_of_it():
+    from coffeeshop_tui.scenarios.snapshot import OUTPUT_TAIL, SnapshotBuilder
+    from coffeeshop_tui.scenarios.timeline import Timeline
+
+    tl = Timeline()
+    tl.start(0)
+    builder = SnapshotBuilder(tl)
+    n = OUTPUT_TAIL + 50
+    tl.ingest({"output": [(i * 1000, f"line {i}") for i in range(n)], "t": n * 1000})
+    snap = builder.build()
+    assert snap.output_total == n and len(snap.output) == OUTPUT_TAIL
+    assert snap.output[-1][1] == f"line {n - 1}" and snap.output[0][1] == f"line {n - OUTPUT_TAIL}"
+    tl.ingest({"output": [(n * 1000, "one more")], "t": n * 1000 + 1})
+    assert builder.build().output_total == n + 1

@@ -178,6 +178,19 @@ def test_two_states_in_one_cell_share_it():
     assert c == (LEFT_BLOCKS[7], "starved", "running")
 
 
+def test_two_short_marks_in_a_quiet_cell_stay_a_partial_cell():
+    # a task starved 50 µs then ran 50 µs, then waited: in a 1 ms cell that is a tenth of it,
+    # drawn as a partial cell (the legend's rule), never as a full two-colour cell
+    segs = (Segment(0.0, 0.00005, "starved"), Segment(0.00005, 0.0001, "running"),
+            Segment(0.0001, 0.002, "waiting"))
+    codes = LaneIndex(segs).compute(0, 2, 0.001)
+    assert codes[0] == ("▏", "starved", None)
+    assert codes[1] == full_code("waiting")
+    # the two-piece fast path says the same
+    codes = LaneIndex(segs[:2]).compute(0, 1, 0.001)
+    assert codes[0] == ("▏", "starved", None)
+
+
 def test_dense_cell_uses_the_share_of_time():
     # 20 steps of 10 ms in one 1 s cell: 20% running -> a quarter-ish block
     segs = tuple(Segment(i * 0.05, i * 0.05 + 0.01, "running") for i in range(20))

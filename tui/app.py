@@ -50,7 +50,7 @@ from .messages import FeedFailed, FeedUpdated
 from .producer import produce
 from .screens.help import SCENARIO_HELP, HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
-from .timeline_view import LEGEND, TimelineView
+from .timeline_view import LEGEND, MARK_CHAR, TimelineView
 from .widgets.knobs import KnobPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
@@ -129,6 +129,10 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self._speed_i = 0
         self._paused = False
         self._t_view: float | None = None
+        self._lane_order = 0  # index in LANE_ORDERS
+        self._frozen: RunUpdate | None = None  # the update on screen while paused
+        self._moment_cache: tuple | None = None
+        self._moment_at = float("-inf")
         self._last_tick = self.clock()
         self._combined_version = COMBINED_VERSION_BASE
         self._focused: tuple | None = None  # (lane, segment, t) under the timeline cursor
@@ -152,13 +156,14 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 yield Static("Scenarios", classes="panel-title")
                 yield ScenarioList(self.scenarios, LOAD_TESTS, id="scenarios")
                 yield Static(id="lesson")
-                yield Static("Knobs  k select · < > nudge · i edit", classes="panel-title", id="knobs-title")
+                yield Static("Knobs  k · < > · i", classes="panel-title", id="knobs-title")
                 yield KnobPanel(id="knobs")
                 yield Static(id="knob-prompt")
                 yield Input(id="knob-input", compact=True)
             with Vertical(id="main"):
                 yield Static(id="status")
                 yield Static(WELCOME, id="caption")
+                yield Static(id="notes")
                 yield TimelineView(id="timeline")
                 yield Static(id="legend")
                 yield Static(id="cursor-info")
@@ -200,7 +205,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 out.append("  ")
             first = False
             out.append(char * 2, style=style or "")
-            out.append(f" {state}", style="dim")
+            out.append(f"\u00a0{state}", style="dim")  # a no-break space: wraps between items only
+        if present is not None and "knob" in present:
+            out.append(f"  {MARK_CHAR}\u00a0knob\u00a0changed", style="dim")
         return out
 
     def _on_theme_changed(self, _theme) -> None:
@@ -362,6 +369,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self._focused = None
         self._shown_stats = None
         self._paused = False
+        self._frozen = None
+        self._moment_cache = None
         self._t_view = 0.0 if SPEEDS[self._speed_i] < 1 else None
         timeline = self._q(TimelineView)
         timeline.clip_to(self._t_view)
@@ -419,7 +428,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         first = self.latest is None
         self.latest = update
         try:
-            self._apply(update, first)
+            if not self._paused:  # a pause freezes what is shown; the run goes on
+                self._apply(update, first)
         except NoMatches:  # the app is closing: its widgets are already gone
             return
         if update.knob_error and update.knob_error != self._knob_error:
@@ -467,6 +477,29 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 self._comparing = False
                 self.notify("compare: done. Each run is pinned (A, B, C) on one time axis; "
                             "x clears the pins.", title="compare", timeout=6)
+
+    # ================================================================== task table
+    def action_tasks(self) -> None:
+        """Open the task table of the run shown (of the moment shown when paused)."""
+        from .widgets.task_table import TaskTableScreen, task_rows
+
+        snap = self._q(TimelineView).snapshot
+        rows = task_rows(snap, self._t_view) if snap is not None else []
+        if not rows:
+            self.notify("no tasks to list: run a scenario first", timeout=2)
+            return
+        title = self._request.name if self._request is not None else ""
+        self.push_screen(TaskTableScreen(rows, title), self._jump_to_task)
+
+    def _jump_to_task(self, row) -> None:
+        """Put the timeline's cursor on the chosen task's lane (and emphasise it)."""
+        if row is None:
+            return
+        timeline = self._q(TimelineView)
+        timeline.focus()
+        t = row.start if self._t_view is None else min(row.start, self._t_view)
+        timeline.set_cursor(row.key, t, row.group)
+        timeline.highlight_task(row.task)
 
     # ================================================================== export
     def action_export(self) -> None:

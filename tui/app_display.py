@@ -17,10 +17,13 @@ from .app_replay import SPEEDS
 from .source import empty_snapshot
 from .timeline_view import LEGEND, TimelineView
 from .widgets.knobs import format_value
+from .widgets.quiet import update_static
 from .widgets.source_view import SourceView
 from .widgets.stats import StatsPanel
 
 COMBINED_VERSION_BASE = 1 << 40
+#: the orders of the task lanes, cycled with ``o`` (the first is the default)
+LANE_ORDERS = ("newest", "oldest", "slowest")
 
 STATUS_STYLE = {
     STARTING: ("◌", "starting", "yellow"),
@@ -44,17 +47,26 @@ class DisplayMixin:
     """Mixed into :class:`~coffeeshop_tui.tui.app.CoffeeShopApp` (uses its widgets and state)."""
 
     # ================================================================== display
+    @property
+    def shown(self):
+        """The update on screen: the one frozen by a pause, else the newest."""
+        return self._frozen if self._frozen is not None else self.latest
+
     def _display_snapshot(self) -> Snapshot:
-        upd = self.latest
+        upd = self.shown
         current = upd.snapshot if upd is not None and not self._current_pinned else None
         if not self.pins:
-            return current if current is not None else empty_snapshot()
+            return self._ordered(current) if current is not None else empty_snapshot()
         lanes: list[Lane] = [lane for pin in self.pins for lane in pin.lanes]
         t_end = max(pin.snapshot.t_end for pin in self.pins)
         if current is not None:
             group = f"{LETTERS[len(self.pins)]} {upd.scenario}"
             lanes.extend(replace(lane, group=group) for lane in current.lanes)
             t_end = max(t_end, current.t_end)
+        groups = {lane.group for lane in lanes}
+        compact = len(lanes) + len(groups) > self._timeline_rows()
+        if compact:  # too little room for every lane: each run's event loop, all runs in view
+            lanes = [lane for lane in lanes if lane.kind == "loop"]
         self._combined_version += 1
         return Snapshot(
             version=self._combined_version,
@@ -64,17 +76,57 @@ class DisplayMixin:
             blocks=current.blocks if current is not None else (),
             warnings=current.warnings if current is not None else (),
             output=current.output if current is not None else (),
+            output_total=current.output_total if current is not None else 0,
             holding=current.holding if current is not None else None,
-            extra={"compare": [p.label for p in self.pins]},
+            extra={"compare": [p.label for p in self.pins], "compact": compact},
         )
+
+    def _ordered(self, snap: Snapshot) -> Snapshot:
+        """The snapshot with its task lanes in the chosen order (``o``): newest first when
+        they do not all fit (an open system's newest customers stay in view), oldest first,
+        or slowest first (longest from creation to end)."""
+        order = LANE_ORDERS[self._lane_order]
+        tasks = [lane for lane in snap.lanes if lane.kind == "task"]
+        if order == "oldest" or len(tasks) < 2:
+            return snap
+        if order == "newest":
+            if len(snap.lanes) <= self._timeline_rows():
+                return snap
+            tasks.sort(key=lambda lane: lane.task, reverse=True)
+        else:
+            tasks.sort(key=lambda lane: lane.segments[-1].end - lane.segments[0].start if lane.segments else 0.0,
+                       reverse=True)
+        others = [lane for lane in snap.lanes if lane.kind != "task"]
+        return replace(snap, lanes=tuple(others[:1] + tasks + others[1:]))
+
+    def _timeline_rows(self) -> int:
+        """How many lanes the timeline can show at most (its max height, not its height now:
+        it grows with its content)."""
+        view = self._q(TimelineView)
+        max_h = view.styles.max_height
+        try:
+            height = int(max_h.resolve(view.parent.size, self.size)) if max_h is not None else view.size.height
+        except Exception:  # an unresolvable unit: what it shows now
+            height = view.size.height
+        return max(1, height - 1)
+
+    def action_lane_order(self) -> None:
+        """Cycle the order of the task lanes: newest / oldest / slowest first."""
+        self._lane_order = (self._lane_order + 1) % len(LANE_ORDERS)
+        self.notify(f"task lanes: {LANE_ORDERS[self._lane_order]} first", timeout=2)
+        self._show_snapshot()
 
     def _show_snapshot(self) -> None:
         snap = self._display_snapshot()
-        self._q(TimelineView).update_snapshot(snap)
-        present = self._states_in(snap)
+        timeline = self._q(TimelineView)
+        timeline.update_snapshot(snap)
+        upd = self.shown
+        marks = upd.marks if upd is not None and not self._current_pinned else ()
+        timeline.set_marks((t, f"{knob}={format_value(None, value)}") for t, knob, value in marks)
+        present = self._states_in(snap) | ({"knob"} if marks else set())
         if present != self._legend_states:
             self._legend_states = present
-            self._q("#legend", Static).update(self._legend_text(present))
+            update_static(self._q("#legend", Static), self._legend_text(present))
 
     def _states_in(self, snap: Snapshot) -> set:
         """States drawn in ``snap`` (for the legend). Lanes only grow at their end, so each
@@ -95,7 +147,7 @@ class DisplayMixin:
 
     def _status_text(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
-        upd = self.latest
+        upd = self.shown
         req = self._request
         if req is None:
             out.append("no run yet", style="dim")
@@ -123,31 +175,72 @@ class DisplayMixin:
             out.append("m: slow-motion replay", style="dim italic")
         if self.pins:
             out.append("  pinned: " + ", ".join(p.label for p in self.pins), style="magenta")
+            snap = self._q(TimelineView).snapshot
+            if snap is not None and snap.extra.get("compact"):
+                out.append(" (loop lanes only: a taller terminal shows every lane)", style="dim")
         if req is not None:
             params = upd.params if upd is not None else req.params
             out.append(f"  {_params_text(params)}", style="dim")
         return out
 
     def _show_status(self) -> None:
-        self._q("#status", Static).update(self._status_text())
+        update_static(self._q("#status", Static), self._status_text())
 
     def _show_caption(self) -> None:
-        upd = self.latest
+        upd = self.shown
+        moment = self._moment()
         if upd is None:
             text = Text(WELCOME if self._request is None else "starting...", style="italic")
+        elif moment is not None:
+            text = Text(moment[1], style="bold")
         elif upd.status == FAILED and not upd.caption.startswith("failed"):
             where = f" ({short_where(upd.error_where)})" if upd.error_where else ""
             text = Text(f"failed: {upd.error}{where}", style="bold red")
         else:
             text = Text(upd.caption or "", style="bold")
-            if upd.snapshot.warnings and "forgotten await" not in upd.caption:
-                w = upd.snapshot.warnings[0]
-                text.append(f"  ⚠ {getattr(w, 'message', w)}", style="yellow")
-        self._q("#caption", Static).update(text)
+        update_static(self._q("#caption", Static), text)
+        self._show_notes()
+
+    def _notes_text(self) -> Text:
+        """Python's warnings (as Python words them) and what the program printed, up to the
+        moment shown: the run's own voice next to what was measured."""
+        upd = self.shown
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if upd is None:
+            return out
+        snap = upd.snapshot
+        seen: dict[tuple, int] = {}
+        for w in snap.warnings:
+            key = (getattr(w, "kind", ""), getattr(w, "message", str(w)), getattr(w, "where", ""))
+            seen[key] = seen.get(key, 0) + 1
+        for (kind, message, where), n in list(seen.items())[:2]:
+            if out:
+                out.append("\n")
+            word = "RuntimeWarning: " if kind == "never-awaited" else ""
+            out.append(f"⚠ {word}{message}", style="yellow")
+            out.append((f" x{n}" if n > 1 else "") + (f"  at {short_where(where)}" if where else ""),
+                       style="dim")
+        t = self._t_view
+        lines = [line for ts, line in snap.output if t is None or ts <= t]
+        if lines:
+            # the snapshot holds the newest lines; the count is of every line printed by then
+            total = max(snap.output_total, len(snap.output)) - (len(snap.output) - len(lines))
+            if out:
+                out.append("\n")
+            out.append(f"output ({total} line{'s' if total != 1 else ''}): ", style="dim")
+            out.append(lines[-1])
+        return out
+
+    def _show_notes(self) -> None:
+        notes = self._q("#notes", Static)
+        text = self._notes_text()
+        notes.display = bool(text)
+        update_static(notes, text)
 
     def _show_stats(self) -> None:
-        upd = self.latest
-        stats = upd.stats if upd is not None else None
+        upd = self.shown
+        moment = self._moment()
+        stats = moment[0] if moment is not None else (upd.stats if upd is not None else None)
         key = (id(stats), len(self.pins), self._current_pinned)
         if key == self._shown_stats:
             return
@@ -159,7 +252,7 @@ class DisplayMixin:
 
     def _mark(self) -> tuple[str, str]:
         """(where, note) of the source line to mark now."""
-        upd = self.latest
+        upd = self.shown
         if upd is None:
             return "", ""
         snap = upd.snapshot
@@ -194,7 +287,7 @@ class DisplayMixin:
         if self.highlighted_load is not None:
             return  # the source panel shows the web app, not the scenario that runs
         view = self._q(SourceView)
-        upd = self.latest
+        upd = self.shown
         if upd is not None and upd.scenario != self.selected.name:
             view.mark(None)
             return
@@ -219,7 +312,7 @@ class DisplayMixin:
             for pin in self.pins:
                 if lane.group == pin.label:
                     return pin.snapshot.blocks
-        return self.latest.snapshot.blocks if self.latest is not None else ()
+        return self.shown.snapshot.blocks if self.shown is not None else ()
 
     def on_timeline_view_segment_focused(self, message: TimelineView.SegmentFocused) -> None:
         lane, seg, t = message.lane, message.segment, message.t
@@ -239,7 +332,7 @@ class DisplayMixin:
                 out.append(f"  at {short_where(where)}", style="cyan")
             elif seg.info and seg.info != lane.label:
                 out.append(f"  {seg.info}", style="cyan")
-        self._q("#cursor-info", Static).update(out)
+        update_static(self._q("#cursor-info", Static), out)
         self._q(TimelineView).highlight_task(seg.task if seg is not None and seg.task else None)
         self._show_source_mark()
 

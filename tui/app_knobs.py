@@ -28,7 +28,7 @@ class KnobsMixin:
         self._q(KnobPanel).show(sc.params, values, self.knob_index.get(sc.name, 0), live)
         title = "Knobs (live)" if live else "Knobs"
         self._q("#knobs-title", Static).update(
-            Text.assemble((title, "bold"), ("  k select · < > nudge · i edit", "dim")))
+            Text.assemble((title, "bold"), ("  k · < > · i", "dim")))
 
     def _selected_param(self) -> Param | None:
         params = self.selected.params

@@ -144,7 +144,8 @@ def cmd_run(args) -> int:
         print(f"timeout: stopped after {args.timeout:g} s", file=sys.stderr)
 
     with run.lock:
-        doc = to_json(run.timeline, sc.name, run.resolved_params or params, run.ideal)
+        doc = to_json(run.timeline, sc.name, run.resolved_params or params, run.ideal,
+                      open_system=sc.open_system, status=run.status)
         doc["status"] = run.status
         trace = to_chrome_trace(run.timeline, sc.name) if args.trace else None
     if trace is not None:

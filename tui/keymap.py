@@ -20,6 +20,7 @@ from textual.binding import Binding
 
 SCENARIO = "scenario"
 LOAD = "load"
+TASKS = "tasks"  # the task table (tui/widgets/task_table.py)
 BOTH = (SCENARIO, LOAD)
 
 KNOB_GROUP = Binding.Group("Knob", compact=True)
@@ -92,10 +93,22 @@ KEYS: tuple[Key, ...] = (
         help_on=((SCENARIO, "pause / resume the display (the run itself goes on)"),)),
     Key("m", "speed", "Slow", "slow motion: 1x, 0.25x, 0.1x, 0.01x (a 50 ms run lasts 5 s at 0.01x)",
         screens=(SCENARIO,), palette="Slow motion"),
-    Key("comma", "scrub(-1)", "Scrub back", "scrub back / forward through the capture (pauses)",
+    Key("comma", "scrub(-1)", "Scrub back", "scrub back / forward one column of the timeline (pauses; "
+        "caption and stats show that moment)",
         screens=(SCENARIO,), display=",", written=", / .", show=False, palette="Scrub back"),
     Key("full_stop", "scrub(1)", "Scrub fwd", "scrub forward", screens=(SCENARIO,), show=False, display=".",
         palette="Scrub forward", in_help=False),
+    Key("pageup", "scrub_page(-1)", "Screen back", "scrub back / forward one screen of the timeline (pauses)",
+        screens=(SCENARIO,), show=False, written="pgup / pgdn", palette="Scrub back a screen", priority=True),
+    Key("pagedown", "scrub_page(1)", "Screen fwd", "scrub forward one screen", screens=(SCENARIO,),
+        show=False, palette="Scrub forward a screen", priority=True, in_help=False),
+    Key("home", "time_start", "Start", "go to the start of the run (pauses there)", screens=(SCENARIO,),
+        show=False, palette="Go to the start", priority=True, written="home / end",
+        help_on=((SCENARIO, "go to the start of the run (pauses there) / back to the end or live edge"),)),
+    Key("end", "time_end", "End", "back to the end of the run (the live edge while it runs)",
+        screens=(SCENARIO,), show=False, palette="Go to the end (live)", priority=True, in_help=False),
+    Key("f", "fit", "Fit", "fit the whole run in the timeline", screens=(SCENARIO,), show=False,
+        palette="Fit the run"),
     # ---- compare
     Key("c", "compare", "Compare", "compare sync vs async vs blocking baristas (each run pinned: A, B, C)",
         screens=(SCENARIO,), palette="Compare sync vs async vs blocking"),
@@ -103,6 +116,13 @@ KEYS: tuple[Key, ...] = (
         screens=(SCENARIO,), palette="Pin run"),
     Key("x", "clear_pins", "Clear pins", "clear the pinned runs", screens=(SCENARIO,), show=False,
         palette="Clear pins"),
+    # ---- lanes
+    Key("o", "lane_order", "Lane order", "task lanes: newest first (when they do not all fit) / "
+        "oldest first / slowest first", screens=(SCENARIO,), show=False, palette="Lane order"),
+    Key("a", "tasks", "Tasks", "task table: every task's time per state, sortable, filterable; "
+        "enter goes to its lane", screens=(SCENARIO,), show=False, palette="Task table"),
+    Key("S", "sort_next", "Sort", "sort the task table by the next column", screens=(TASKS,),
+        palette="Sort by the next column"),
     # ---- lanes (load screen)
     Key("h", "toggle_handlers", "Handlers", "show / hide the server handler lane under each request",
         screens=(LOAD,), show=False, palette="Handler lanes"),
@@ -117,8 +137,8 @@ KEYS: tuple[Key, ...] = (
     Key("question_mark,f1", "help", "Help", "this help", display="?", written="? / f1", palette="Help"),
     Key("q", "quit", "Quit", "quit (stops every scenario process and server)", screens=(SCENARIO,),
         written="q / ctrl+q / ctrl+c"),
-    Key("q,escape", "close", "Back", "leave: stops the load and the server", screens=(LOAD,),
-        written="q / escape"),
+    Key("q,escape", "close", "Back", "leave: stops the load and the server", screens=(LOAD, TASKS),
+        written="q / escape", help_on=((TASKS, "close the task table"),)),
     Key("ctrl+c", "quit", "Quit", "quit", screens=(SCENARIO,), show=False, priority=True, in_help=False),
     Key("escape", "cancel_edit", "Cancel", "cancel typing a knob value", screens=(SCENARIO,), show=False,
         in_help=False),
@@ -129,7 +149,7 @@ WIDGET_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     SCENARIO: (
         ("tab / shift+tab", "move between the scenario list, the timeline and the knobs"),
         ("timeline: + - 0", "zoom in / out / fit the whole run"),
-        ("timeline: ← → home end", "pan back / forward in time; start; follow the live edge"),
+        ("timeline: ← →", "pan back / forward in time"),
         ("timeline: ↑ ↓ [ ] { }", "move the cursor between lanes / in time / to the next segment"),
         ("knobs: ↑ ↓ ← → enter", "select a knob / nudge it / edit it (when the knob panel has focus)"),
         ("ctrl+p", "command palette: every action by name"),

@@ -64,7 +64,8 @@ LEGEND: list[tuple[str, str, str, str]] = [
 #: What a partial cell means (for a help screen).
 PARTIAL_NOTE = (
     "▏▎▍▌▋▊▉ a cell partly covered: the coloured part is the share of the cell "
-    "(never less than ⅛, so even a 1 ms step shows in a 10 s window)"
+    "(never less than ⅛, so even a 1 ms step shows in a 10 s window); a cell mostly covered "
+    "by two states is split between their two colours"
 )
 
 #: States that must never disappear from a cell (a cell holding any of these shows it).
@@ -72,7 +73,10 @@ QUIET_STATES = frozenset(("waiting", "idle"))
 #: Tie-break between states with equal cover in one cell: problems first.
 PRIORITY = {"blocked": 6, "starved": 5, "running": 4, "thread": 3, "queued": 2, "callback": 1}
 
-LEFT_BLOCKS = " ▏▎▍▌▋▊▉█"  # index = eighths of the cell covered from the left
+LEFT_BLOCKS = " ▏▎▍▌▋▊▉█"
+#: two marks share a cell as a two-colour split only when together they cover at least half
+#: of it; below that the cell is partial (PARTIAL_NOTE), in the colour of the larger one
+SPLIT_MIN = 0.5  # index = eighths of the cell covered from the left
 
 _CODES: dict[tuple, tuple] = {}
 
@@ -159,6 +163,12 @@ def choose_code(cov: dict, first: dict | None, last: dict | None, a: float, b: f
             return mark_code(s1, c1 / dt, True, False)
         return mark_code(s1, c1 / dt, first[s1] <= a + eps, last[s1] >= b - eps)
     c2, _, s2 = marks[1]
+    if (c1 + c2) / dt < SPLIT_MIN:
+        # two marks that leave most of the cell quiet: a partial cell in the main one's
+        # colour, as wide as both together (a 50 µs step never fills a 1 ms cell)
+        tl = first is not None and min(first[s1], first[s2]) <= a + eps
+        tr = last is not None and max(last[s1], last[s2]) >= b - eps
+        return mark_code(s1, (c1 + c2) / dt, tl if first is not None else True, tr)
     if first is not None and first[s2] < first[s1]:
         left, right, cl = s2, s1, c2
     else:
@@ -184,6 +194,9 @@ def pair_code(s1: float, e1: float, st1: str, s2: float, e2: float, st2: str, a:
     if m1 and m2:
         c1 = c1 or dt * 1e-9
         c2 = c2 or dt * 1e-9
+        if (c1 + c2) / dt < SPLIT_MIN:  # mostly quiet: partial, in the main one's colour
+            main = st1 if (c1, PRIORITY.get(st1, 0)) >= (c2, PRIORITY.get(st2, 0)) else st2
+            return mark_code(main, (c1 + c2) / dt, s1 <= a + eps, e2 >= b - eps)
         n8 = min(7, max(1, round(8 * c1 / (c1 + c2))))
         return code(LEFT_BLOCKS[n8], st1, st2)
     if m1:

@@ -125,7 +125,7 @@ class UpdateBuilder:
         now = time.monotonic()
         if final or self._stats is None or now >= self._next_stats:
             t0 = time.perf_counter()
-            self._stats = summary(tl, tuple(ideal) if ideal else None)
+            self._stats = summary(tl, tuple(ideal) if ideal else None, req.scenario.open_system)
             try:
                 self._caption = caption(tl, self._stats, params, status)
             except Exception as exc:  # never let a caption rule break the run's display

@@ -70,6 +70,8 @@ from .lanes import (
 __all__ = ["TimelineView", "LEGEND", "PARTIAL_NOTE", "STATE_CHAR", "STATE_STYLE"]
 
 KIND_RANK = {"loop": 0, "thread": 2}  # anything else (task, client, server...) ranks 1
+VIRTUAL_STEP = 16  # rows: see TimelineView._update_virtual_size
+MARK_CHAR = "◆"  # a marked moment on the time axis (a knob change)
 MIN_FIT_SPAN = 0.05  # seconds: the narrowest "fit" window (a run that just started)
 REVERSE = Style(reverse=True)
 
@@ -122,6 +124,7 @@ class TimelineView(ScrollView, can_focus=True):
     TimelineView > .timeline-view--header { color: $accent; text-style: bold; }
     TimelineView > .timeline-view--cursor { background: $accent 40%; text-style: bold; }
     TimelineView > .timeline-view--highlight { background: $warning 15%; text-style: bold; }
+    TimelineView > .timeline-view--mark { color: $secondary; text-style: bold; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -132,6 +135,7 @@ class TimelineView(ScrollView, can_focus=True):
         "timeline-view--header",
         "timeline-view--cursor",
         "timeline-view--highlight",
+        "timeline-view--mark",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -190,6 +194,7 @@ class TimelineView(ScrollView, can_focus=True):
         self._dt = 0.01  # seconds per cell when not fitting
         self._k0 = 0  # first cell when neither fitting nor following
         self._clip: float | None = None
+        self._marks: tuple = ()
         self._highlight: int | None = None
         self._cursor_t: float | None = None
         self._cursor_ident: tuple | None = None
@@ -262,6 +267,18 @@ class TimelineView(ScrollView, can_focus=True):
         if self.is_mounted:
             self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
+
+    def set_marks(self, marks) -> None:
+        """Mark moments on the time axis (``MARK_CHAR``): ``(t_s, label)`` pairs, e.g. the
+        knob changes of a live run."""
+        marks = tuple((float(t), str(label)) for t, label in marks)
+        if marks != self._marks:
+            self._marks = marks
+            self.refresh(Region(0, 0, self.size.width, 1))
+
+    @property
+    def marks(self) -> tuple:
+        return self._marks
 
     def clip_to(self, t: float | None) -> None:
         """Draw only what happened up to time ``t`` (replay / scrubbing); None = everything."""
@@ -345,8 +362,10 @@ class TimelineView(ScrollView, can_focus=True):
             if row is None:
                 self._uid += 1
                 row = _Row(self._uid, ident, lane, lane.group)
-            row.lane = lane
-            row.index.update(lane.segments)
+                row.index.update(lane.segments)
+            elif row.lane is not lane:  # an unchanged lane (the same object) keeps its index
+                row.lane = lane
+                row.index.update(lane.segments)
             order.append(row)
             groups.setdefault(lane.group, []).append(row)
         rows: list[_Row] = []
@@ -365,8 +384,17 @@ class TimelineView(ScrollView, can_focus=True):
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
-        if self.is_mounted:
-            self.virtual_size = Size(0, len(self._rows) + 1)
+        """The scrollable height: the rows, plus the axis. Once the rows scroll, it grows in
+        steps of VIRTUAL_STEP rows (a few blank rows at the end): a change of virtual size lays
+        out the whole screen, and an open system adds a lane with nearly every update."""
+        if not self.is_mounted:
+            return
+        rows = len(self._rows) + 1
+        visible = self.size.height
+        if visible and rows > visible:
+            rows = -(-rows // VIRTUAL_STEP) * VIRTUAL_STEP
+        if self.virtual_size.height != rows:
+            self.virtual_size = Size(0, rows)
 
     def _cursor_row(self) -> _Row | None:
         if self._cursor_ident is None:
@@ -405,9 +433,11 @@ class TimelineView(ScrollView, can_focus=True):
         t_end = snap.t_end if snap is not None else 0.0
         live = snap is not None and snap.live
         if self._fit:
-            span = max(t_end, MIN_FIT_SPAN)
             if live:  # a whole zoom level, so cells stay cached while the run grows
+                span = max(t_end, MIN_FIT_SPAN)
                 return 0, level_at_least(span / cells), True
+            # a finished run fills the width, however short it was (1.1 ms: all columns)
+            span = t_end if t_end > 0 else MIN_FIT_SPAN
             return 0, span / cells, False
         dt = self._dt
         if self.follow_live:
@@ -429,6 +459,10 @@ class TimelineView(ScrollView, can_focus=True):
 
     def _max_k0(self, f: _Frame, dt: float) -> int:
         return max(0, math.ceil(self._edge() / dt - 1e-9) - f.cells)
+
+    def show_time(self, t: float) -> None:
+        """Pan (whole cells, keeping the zoom) so that time ``t`` is in the window."""
+        self._time_visible(t)
 
     def _time_visible(self, t: float) -> None:
         """Pan (whole cells) so that time ``t`` is inside the window."""
@@ -708,6 +742,7 @@ class TimelineView(ScrollView, can_focus=True):
                 "header": comp("timeline-view--header"),
                 "cursor": comp("timeline-view--cursor"),
                 "highlight": comp("timeline-view--highlight"),
+                "mark": comp("timeline-view--mark"),
             }
             if st != self._last_styles:  # a theme change (not just focus / hover)
                 self._last_styles = st
@@ -829,7 +864,7 @@ class TimelineView(ScrollView, can_focus=True):
         if self._cursor_t is not None and self._cursor_row() is not None:
             cursor_col = math.floor(self._cursor_t / f.dt) - f.k0
         live = f.following and self._snapshot is not None and self._snapshot.live
-        key = ("#axis", f.k0, f.dt, f.cells, f.label_w, cursor_col, live, self._style_gen)
+        key = ("#axis", f.k0, f.dt, f.cells, f.label_w, cursor_col, live, self._style_gen, self._marks)
         strip = self._strips.get(key)
         if strip is not None:
             return strip
@@ -841,13 +876,19 @@ class TimelineView(ScrollView, can_focus=True):
             else:
                 segs.append(RichSegment(truncate(info, f.label_w - 1), styles["axis"]))
             segs.append(RichSegment("│", styles["sep"]))
-        text = axis_text(f.k0, f.dt, f.cells)
-        if cursor_col is not None and 0 <= cursor_col < f.cells:
-            segs.append(RichSegment(text[:cursor_col], styles["axis"]))
-            segs.append(RichSegment(text[cursor_col], styles["cursor"]))
-            segs.append(RichSegment(text[cursor_col + 1:], styles["axis"]))
-        else:
-            segs.append(RichSegment(text, styles["axis"]))
+        chars = list(axis_text(f.k0, f.dt, f.cells))
+        kinds = ["axis"] * len(chars)
+        for t, _label in self._marks:  # a knob changed here (live knobs)
+            col = math.floor(t / f.dt) - f.k0
+            if 0 <= col < len(chars):
+                chars[col], kinds[col] = MARK_CHAR, "mark"
+        if cursor_col is not None and 0 <= cursor_col < len(chars):
+            kinds[cursor_col] = "cursor"
+        start = 0
+        for i in range(1, len(chars) + 1):
+            if i == len(chars) or kinds[i] != kinds[start]:
+                segs.append(RichSegment("".join(chars[start:i]), styles[kinds[start]]))
+                start = i
         strip = Strip(segs, f.width)
         self._strips[key] = strip
         return strip

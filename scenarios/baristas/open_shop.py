@@ -42,6 +42,7 @@ async def customer(n: int, counter: Counter) -> None:
               step=5.0),
     ],
     live=True,
+    open_system=True,
 )
 async def main(rate: float, baristas: int, brew_s: float, blocking: bool,
                duration_s: float) -> None:

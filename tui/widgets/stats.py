@@ -10,6 +10,8 @@ from textual.widgets import Label, Sparkline, Static
 
 from coffeeshop_tui.scenarios.explain import TOO_FAST, fmt_s, speedup_verdict
 
+from .quiet import update_static
+
 
 def stats_table(stats: dict | None) -> Table | Text:
     """A small two-column table of what was measured (``report.summary`` dict)."""
@@ -17,12 +19,26 @@ def stats_table(stats: dict | None) -> Table | Text:
         return Text("no run yet", style="dim")
     t = Table.grid(padding=(0, 1))
     t.add_column(style="dim", no_wrap=True, min_width=9)
-    t.add_column(no_wrap=True, overflow="ellipsis")
+    t.add_column(no_wrap=False, overflow="fold")  # a narrow panel wraps: nothing is cut
     wall = stats.get("wall_s") or 0.0
     seq, ovl = stats.get("ideal_sequential_s"), stats.get("ideal_overlapped_s")
     t.add_row("wall", Text(fmt_s(wall), style="bold"))
-    t.add_row("ideal", Text.assemble(fmt_s(seq), (" one by one", "dim")))
-    t.add_row("", Text.assemble(fmt_s(ovl), (" overlapped", "dim")))
+    o = stats.get("open")
+    if o:  # an open system: arrivals, throughput, time in the shop, Little's law
+        t.add_row("arrivals", Text.assemble((f"{o['arrival_rate']:.1f}/s", "bold"),
+                                            (f" {o['arrived']} in all", "dim")))
+        t.add_row("served", Text.assemble((f"{o['throughput']:.1f}/s", "bold"), (f" {o['served']} in all", "dim")))
+        t.add_row("in shop", Text.assemble((str(o["in_system_now"]), "bold"),
+                                           (f" now, {o['mean_in_system']:.1f} avg", "dim")))
+        t.add_row("time in", Text.assemble(fmt_s(o["time_in_system_s"]), (" avg (W)", "dim")))
+        ok = o["little_ok"]
+        t.add_row("Little", Text.assemble((f"L {o['mean_in_system']:.1f} ≈ λW {o['little_l']:.1f}"
+                                           if ok else f"L {o['mean_in_system']:.1f} ≠ λW {o['little_l']:.1f}",
+                                           "green" if ok else "yellow"),
+                                          (" ✓" if ok else " not steady", "dim")))
+    else:
+        t.add_row("ideal", Text.assemble(fmt_s(seq), (" one by one", "dim")))
+        t.add_row("", Text.assemble(fmt_s(ovl), (" overlapped", "dim")))
     value, note, flag = speedup_verdict(stats)
     if flag:
         style = "yellow" if flag == TOO_FAST else "dim"
@@ -93,14 +109,14 @@ class StatsPanel(VerticalScroll):
         yield Static("", id="states-table")
 
     def show(self, stats: dict | None, lag=(), runnable=(), pins=None) -> None:
-        self.query_one("#stats-table", Static).update(stats_table(stats))
+        update_static(self.query_one("#stats-table", Static), stats_table(stats))
         compare = self.query_one("#compare-table", Static)
-        compare.update(compare_table(pins))
+        update_static(compare, compare_table(pins))
         compare.display = bool(pins)
-        self.query_one("#states-table", Static).update(states_table(stats))
+        update_static(self.query_one("#states-table", Static), states_table(stats))
         self.query_one("#lag-spark", Sparkline).data = list(lag) or [0.0]
         self.query_one("#ready-spark", Sparkline).data = list(runnable) or [0.0]
         worst = max(lag) if lag else 0.0
         most = max(runnable) if runnable else 0.0
-        self.query_one("#lag-label", Label).update(f"lag {fmt_s(worst)}" if worst else "loop lag")
-        self.query_one("#ready-label", Label).update(f"ready {most:.1f}" if most else "ready tasks")
+        update_static(self.query_one("#lag-label", Label), f"lag {fmt_s(worst)}" if worst else "loop lag")
+        update_static(self.query_one("#ready-label", Label), f"ready {most:.1f}" if most else "ready tasks")
