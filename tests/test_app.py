@@ -320,7 +320,7 @@ def test_a_scrubbed_view_shows_the_caption_and_stats_of_that_moment():
 
 def test_pause_freezes_caption_stats_and_axis_of_a_live_run():
     async def body():
-        app, factory = fake_app(hold=True, pace=0.05)
+        app, factory = fake_app(hold=True, pace=0.25)  # ~2.5 s of feed: room to freeze mid-run
         async with app.run_test(size=SIZE) as pilot:
             lst = app.query_one(ScenarioList)
             lst.focus()

@@ -42,7 +42,7 @@ class KnobPanel(Widget, can_focus=True):
     """
 
     DEFAULT_CSS = """
-    KnobPanel { height: auto; min-height: 1; padding: 0 1; }
+    KnobPanel { height: auto; min-height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     KnobPanel:focus { background: $boost; }
     """
 
@@ -81,6 +81,7 @@ class KnobPanel(Widget, can_focus=True):
         if not self.params:
             return Text("no parameters", style="dim")
         names = [self.labels.get(p.name, p.name) for p in self.params]
+        room = self.content_size.width or 10_000
         width = max(len(n) for n in names)
         out = Text(no_wrap=True, overflow="ellipsis")
         for i, p in enumerate(self.params):
@@ -88,10 +89,12 @@ class KnobPanel(Widget, can_focus=True):
             style = "reverse" if i == self.selected and self.has_focus else ("underline" if i == self.selected else "")
             if i:
                 out.append("\n")
-            out.append(f"{mark} {names[i]:<{width}} ", style=style)
-            out.append(self.fmt(p, self.values.get(p.name, p.default)), style="bold")
+            head = f"{mark} {names[i]:<{width}} "
+            value = self.fmt(p, self.values.get(p.name, p.default))
+            out.append(head, style=style)
+            out.append(value, style="bold")
             rng = format_range(p)
-            if rng:
+            if rng and len(head) + len(value) + 1 + len(rng) <= room:  # the range only where it fits
                 out.append(f" {rng}", style="dim")
         return out
 
