@@ -229,3 +229,23 @@ def test_ctrl_c_stops_the_server_and_prints_what_ran():
     while serve_children_of(p.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not serve_children_of(p.pid), "the server outlived Ctrl-C"
+
+
+def test_a_server_that_crashed_shows_the_telling_line_and_its_log_tail(capsys):
+    from coffeeshop_tui.tui.cli_load import _fail
+
+    message = ("server child for 'shop:app' exited with code 3 before it was ready; its output ends with:\n"
+               "INFO:     Waiting for application startup.\n"
+               "ERROR:    Traceback (most recent call last):\n"
+               '  File "/home/me/shop.py", line 5, in boom\n'
+               '    raise RuntimeError("database is down")\n'
+               "RuntimeError: database is down\n"
+               "ERROR:    Application startup failed. Exiting.\n")
+    assert _fail(message) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("coffeeshop-tui: error: server child for 'shop:app' exited with code 3 before it was "
+                      "ready: RuntimeError: database is down")
+    assert err[1] == "the server's log ends with:" and any("shop.py\", line 5" in ln for ln in err[2:])
+    # no traceback in the log: one line
+    assert _fail("port 8000 on 127.0.0.1 is already in use") == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

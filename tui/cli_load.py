@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 
@@ -30,22 +31,46 @@ EXIT_INTERRUPTED = 130
 PROG = "coffeeshop-tui"
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+TAIL_LINES = 12
+
+
 def _fail(message: str) -> int:
+    """A one-line error; a server that crashed with a traceback also gets its log's tail."""
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+    tail = _traceback_tail(str(message))
+    if tail:
+        print("the server's log ends with:\n" + "\n".join(f"  {ln}" for ln in tail), file=sys.stderr)
     return EXIT_USAGE
 
 
-def _one_line(message: str) -> str:
-    """A multi-line ServerError ('...; its output ends with:\\n<tail>') as one line."""
-    lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
-    if len(lines) <= 1:
-        return lines[0] if lines else str(message)
-    head = lines[0].rstrip(":")
+def _log_lines(message: str) -> tuple[str, list[str]]:
+    """(the error's first line, the server log lines after 'its output ends with:')."""
+    lines = [ln.rstrip() for ln in str(message).splitlines() if ln.strip()]
+    if not lines:
+        return str(message), []
+    head = lines[0].strip().rstrip(":")
     for cut in ("; its output ends with", " its output ends with"):
         if cut in head:
             head = head.split(cut)[0]
-    last = lines[-1]
-    return f"{head}: {last}" if last not in head else head
+    return head, lines[1:]
+
+
+def _traceback_tail(message: str) -> list[str]:
+    _head, log = _log_lines(message)
+    if not any(ln.startswith("Traceback") for ln in log):
+        return []
+    return [ln for ln in log if "<frozen importlib" not in ln][-TAIL_LINES:]
+
+
+def _one_line(message: str) -> str:
+    """A multi-line ServerError ('...; its output ends with:\\n<tail>') as one line: its head and
+    the log's most telling line (the last exception raised, else the last line)."""
+    head, log = _log_lines(message)
+    if not log:
+        return head
+    telling = next((ln.strip() for ln in reversed(log) if _EXCEPTION_LINE.match(ln.strip())), log[-1].strip())
+    return f"{head}: {telling}" if telling not in head else head
 
 
 # ----------------------------------------------------------------------------- argument types
