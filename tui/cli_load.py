@@ -58,7 +58,7 @@ def _log_lines(message: str) -> tuple[str, list[str]]:
 
 def _traceback_tail(message: str) -> list[str]:
     _head, log = _log_lines(message)
-    if not any(ln.startswith("Traceback") for ln in log):
+    if not any("Traceback (most recent call last)" in ln for ln in log):
         return []
     return [ln for ln in log if "<frozen importlib" not in ln][-TAIL_LINES:]
 
