@@ -10,12 +10,13 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
   run untraced.
 * **Tasks.** The loop's ``create_task`` is wrapped (on the loop object, so any task
   factory the program sets, before or after, is used and recorded) to note each task's
-  creation (time, coroutine, name, parent) and a *weak* reference; a name given after
-  ``create_task`` returned (3.11/3.12) is caught in ``asyncio.tasks._set_task_name``.
-  Outcomes and final names are read on the loop's thread, at the start of an iteration,
-  when a drain asks. Raw ``id()`` values are resolved to task numbers when the buffers
-  are drained, using creation times and the end of a task's last step, so a recycled
-  address is not confused with an earlier task.
+  creation (time, coroutine, name, parent); a name given after ``create_task`` returned
+  (3.11/3.12) is caught in ``asyncio.tasks._set_task_name``. The step that finishes a task
+  notes when, how (ok / error / cancelled) and under which name it ended. No reference to
+  a task is kept, not even a weak one (a surviving object per task makes the garbage
+  collector run more). Raw ``id()`` values are resolved to task numbers when the buffers
+  are drained, using creation and end times, so a recycled address is not confused with
+  an earlier task.
 * **Ready but starved.** A task is ready from its creation, from the moment its timer
   fell due (a late ``TimerHandle`` is inspected to find the task it wakes) and, at
   the latest, from the start of the loop iteration in which its step runs (the
