@@ -124,7 +124,8 @@ class Recorder:
         self._stop = threading.Event()
         self._drain_lock = threading.Lock()
         self._restore: list = []
-        # raw id -> [[seq, created_ns, done_ns|None, wref, named, last_end, finished], ...]
+        # raw id -> [[seq, created_ns, done_ns|None, None, named, last_end, None], ...] (tasks with
+        # that address, oldest first; a task that never ends stays, as do its few bytes)
         self._hist: dict[int, list] = {}
         self._unawaited_hooked = False
         self.t0_ns = now_ns()
@@ -350,7 +351,7 @@ class Recorder:
         return items
 
     def _drain(self) -> dict:
-        live = self._live  # seq -> [seq, created_ns, done_ns, None, named, last_end, None]
+        live = self._live  # seq -> its entry in _hist, while the task runs
         final = _h._active is not self  # uninstalled: no step can come any more
         # 1. Finished tasks and late names first: the steps and creations they refer to were
         #    recorded before them, so they are in the buffers taken next. (The recorder never
