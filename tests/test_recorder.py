@@ -666,3 +666,26 @@ def test_no_frame_sampling_while_subinterpreters_exist():
         assert _blocked_step_samples() == []  # ... but not while a subinterpreter exists
     finally:
         mod.destroy(interp)
+
+
+def test_outcomes_are_known_for_tasks_gone_before_any_drain():
+    async def ok():
+        await asyncio.sleep(0)
+
+    async def bad():
+        await asyncio.sleep(0)
+        raise ValueError("spilled")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda lp, ctx: None)  # "never retrieved": expected here
+        asyncio.create_task(ok(), name="fine")
+        asyncio.create_task(bad(), name="spilled")
+        t = asyncio.create_task(asyncio.sleep(10), name="stopped")
+        await asyncio.sleep(0.01)
+        t.cancel()
+        await asyncio.sleep(0.01)
+
+    tl = record(main)
+    got = {t.name: t.outcome for t in tl.tasks.values() if t.name in ("fine", "spilled", "stopped")}
+    assert got == {"fine": "ok", "spilled": "error", "stopped": "cancelled"}
