@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 CORE = ["tests/test_recorder.py", "tests/test_runner.py", "tests/test_scenarios.py",
-        "tests/test_eager.py", "tests/test_autorecord.py"]
+        "tests/test_eager.py", "tests/test_autorecord.py", "tests/test_invisible.py"]
 
 
 def _pythons():
