@@ -6,7 +6,8 @@ Workloads (from the issue):
   (a) 10,000 tasks x 10 `await asyncio.sleep(0)`   -- the worst case: tiny steps
   (b)  1,000 tasks x  5 `await asyncio.sleep(0.01)` -- a realistic I/O-bound shape
 Runs alternate untraced / traced; the ratio of medians is printed (target: a <= 1.5x,
-b <= 1.02x), plus the recorder's bytes per recorded step and the cost of draining.
+b <= 1.02x), for wall time and for the loop thread's CPU time (steadier on a busy
+machine), plus the recorder's bytes per recorded step and the cost of draining.
 """
 
 from __future__ import annotations
@@ -37,16 +38,16 @@ async def workload_b() -> None:
     await asyncio.gather(*(_sleeper(5, 0.01) for _ in range(1_000)))
 
 
-def run_once(workload, traced: bool) -> tuple[float, float, int, int]:
+def run_once(workload, traced: bool) -> tuple[float, float, int, int, float]:
     loop = asyncio.new_event_loop()
     rec = Recorder() if traced else None
     gc.collect()
     try:
         if rec:
             rec.install(loop)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         loop.run_until_complete(workload())
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.thread_time() - c
         steps = nbytes = 0
         drain_s = 0.0
         if rec:
@@ -56,7 +57,7 @@ def run_once(workload, traced: bool) -> tuple[float, float, int, int]:
             t = time.perf_counter()
             rec.drain()
             drain_s = time.perf_counter() - t
-        return elapsed, drain_s, steps, nbytes
+        return elapsed, drain_s, steps, nbytes, cpu
     finally:
         if rec:
             rec.uninstall()
@@ -66,15 +67,20 @@ def run_once(workload, traced: bool) -> tuple[float, float, int, int]:
 def bench(name: str, workload, repeat: int) -> None:
     run_once(workload, False)  # warm up both paths
     run_once(workload, True)
-    base, traced, drains = [], [], []
+    base, traced, drains, base_cpu, traced_cpu = [], [], [], [], []
     steps = nbytes = 0
     for _ in range(repeat):
-        base.append(run_once(workload, False)[0])
-        t, d, steps, nbytes = run_once(workload, True)
+        t, _d, _s, _n, c = run_once(workload, False)
+        base.append(t)
+        base_cpu.append(c)
+        t, d, steps, nbytes, c = run_once(workload, True)
         traced.append(t)
+        traced_cpu.append(c)
         drains.append(d)
     b, tr = statistics.median(base), statistics.median(traced)
+    cpu = statistics.median(traced_cpu) / statistics.median(base_cpu)
     print(f"{name}: untraced {b * 1000:8.1f} ms   traced {tr * 1000:8.1f} ms   ratio {tr / b:5.3f}x"
+          f" (loop thread CPU {cpu:5.3f}x)"
           f"   ({steps} steps, {nbytes / max(steps, 1):.1f} B/step in the buffer,"
           f" drain {statistics.median(drains) * 1000:.1f} ms = {statistics.median(drains) / b:.2f}x of the run)")
 

@@ -76,26 +76,35 @@ def _report(handle, exc: BaseException) -> None:
 def traced_run(self):
     if self._loop is not _loop:
         return ORIG_RUN(self)
-    oid = id(getattr(self._callback, "__self__", None))  # an int: no reference kept
+    owner = getattr(self._callback, "__self__", None)  # the Task, for task steps
     t0 = now_ns()
     try:
         self._context.run(self._callback, *self._args)
     except (SystemExit, KeyboardInterrupt) as exc:
+        owner = None
         drop_own_frame(exc)
         raise
     except BaseException as exc:
         _report(self, exc)
+    t1 = now_ns()
     ap = _ap
     ap(t0)
-    ap(now_ns())
-    ap(oid)
-    self = None  # as asyncio does: break cycles when an exception occurred
+    ap(t1)
+    ap(id(owner))
+    is_task = type(owner)
+    if is_task is not _Task:  # the C Task: the common case, no lookup
+        is_task = _TASKISH.get(is_task)
+        if is_task is None:
+            is_task = _learn_type(owner)
+    if is_task and owner._state != "PENDING":  # its last step: note how it ended, now
+        _finished(owner, t1)
+    self = owner = is_task = None  # as asyncio does: break cycles when an exception occurred
 
 
 def traced_timer_run(self):
     if self._loop is not _loop:
         return ORIG_RUN(self)
-    oid = id(getattr(self._callback, "__self__", None))
+    owner = getattr(self._callback, "__self__", None)
     t0 = now_ns()
     due = int(self._when * 1e9)
     if t0 - due > _late_ns and _active is not None:
@@ -103,15 +112,50 @@ def traced_timer_run(self):
     try:
         self._context.run(self._callback, *self._args)
     except (SystemExit, KeyboardInterrupt) as exc:
+        owner = None
         drop_own_frame(exc)
         raise
     except BaseException as exc:
         _report(self, exc)
+    t1 = now_ns()
     ap = _ap
     ap(t0)
-    ap(now_ns())
-    ap(oid)
-    self = None
+    ap(t1)
+    ap(id(owner))
+    is_task = type(owner)
+    if is_task is not _Task:  # the C Task: the common case, no lookup
+        is_task = _TASKISH.get(is_task)
+        if is_task is None:
+            is_task = _learn_type(owner)
+    if is_task and owner._state != "PENDING":
+        _finished(owner, t1)
+    self = owner = is_task = None
+
+
+# type -> whether its instances are asyncio tasks (a step's owner is checked per step)
+_Task = asyncio.Task
+_TASKISH: dict = {type(None): False}
+
+
+def _learn_type(owner) -> bool:
+    tp = type(owner)
+    is_task = isinstance(tp, type) and issubclass(tp, asyncio.Task) or (
+        getattr(asyncio.tasks, "_PyTask", None) is not None and issubclass(tp, asyncio.tasks._PyTask))
+    if len(_TASKISH) < 256:
+        _TASKISH[tp] = is_task
+    return is_task
+
+
+def _finished(task, t_ns: int) -> None:
+    """A task is done: note when, how and under which name (on the loop's thread, while
+    the step that finished it still holds it: no reference is kept)."""
+    rec = _active
+    if rec is not None:
+        if task._state == "CANCELLED":
+            outcome = "cancelled"
+        else:  # reading _exception does not "retrieve" it
+            outcome = "error" if task._exception is not None else "ok"
+        rec._done.append((id(task), t_ns, outcome, task.get_name()))
 
 
 def patch_handles() -> None:
@@ -185,8 +229,6 @@ class SelectorProbe:
 
     def select(self, timeout=None):
         rec = self._rec
-        if rec._check_due:
-            rec._mark_finished()  # here, on the loop thread: see Recorder._drain
         rec._in_select = True
         t0 = now_ns()
         try:

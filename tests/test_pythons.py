@@ -14,7 +14,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow  # starts other interpreters
 
 CORE = ["tests/test_recorder.py", "tests/test_runner.py", "tests/test_scenarios.py",
-        "tests/test_eager.py", "tests/test_autorecord.py"]
+        "tests/test_eager.py", "tests/test_autorecord.py", "tests/test_invisible.py"]
 
 
 def _pythons():
