@@ -193,8 +193,11 @@ def cmd_record(args) -> int:
         doc["status"] = run.status
         trace = to_chrome_trace(run.timeline, name) if args.trace else None
     if finished and not run.ended:
-        print(f"coffeeshop-tui: note: {run.error or 'the program ended'} before its recording was "
-              f"complete (os._exit, a signal or a crash): its last moments may be missing", file=sys.stderr)
+        code = run.returncode
+        how = (f"the program was killed by signal {-code}" if code is not None and code < 0
+               else f"the program exited with status {code}" if code is not None else "the program ended")
+        print(f"coffeeshop-tui: note: {how} before its recording was complete (os._exit, a signal or "
+              f"a crash): its last moments may be missing", file=sys.stderr)
     elif not doc["tasks"] and not run.notes:
         print("coffeeshop-tui: note: no event loop ran: nothing was recorded", file=sys.stderr)
     _print(args, doc, trace)
