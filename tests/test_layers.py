@@ -30,11 +30,24 @@ def _modules() -> dict[str, str]:
     return mods
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except those under ``if TYPE_CHECKING:`` (never imported at run time)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
 def _imports(name: str, path: str) -> set[str]:
     """Every absolute name an import statement in the file reaches (relative ones resolved)."""
     package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path)):
+    for node in _runtime_nodes(ast.parse(open(path, encoding="utf-8").read(), path)):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

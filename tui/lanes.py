@@ -11,6 +11,10 @@ the cells at the growing edge (or after the earliest change of a lane) are compu
 A cell is drawn as one *code*: an interned ``(char, fg, bg)`` tuple where ``fg``/``bg`` are a
 state name, ``None`` (the row's own colours) or ``"bg"`` (the row's background colour used as a
 foreground, for right-aligned partial blocks).
+
+Why one module of ~640 lines: it is one job, a lane's cells (glyph rules, the per-lane index
+that makes a cell a bisect, the cache of computed cells, the axis), and its parts share the
+cell codes; the widget and the render benchmark import it whole.
 """
 
 from __future__ import annotations
