@@ -86,6 +86,14 @@ class LoadTestScreen(ModalScreen[None]):
     AUTO_FOCUS = "#lt-timeline"
     KEYMAP = keymap.LOAD  # its keys, help and palette entries in the one keymap
 
+    @property
+    def active_bindings(self):
+        # the screen's own keys first in the footer (they matter most at 80 columns), then
+        # those of the focused widget (the timeline's pan / zoom)
+        found = super().active_bindings
+        mine = {k: v for k, v in found.items() if v.node is self}
+        return {**mine, **{k: v for k, v in found.items() if v.node is not self}}
+
     BINDINGS = [
         *keymap.bindings(keymap.LOAD),
         *[Binding(str(i + 1), f"endpoint_at({i})", f"endpoint {i + 1}", show=False) for i in range(9)],
