@@ -117,13 +117,6 @@ class Param:
         return cls(d["name"], d["default"], d.get("min"), d.get("max"), d.get("help", ""),
                    tuple(choices) if choices is not None else None, d.get("step"))
 
-    def describe(self) -> str:
-        rng = ""
-        if self.choices:
-            rng = " one of " + "|".join(map(str, self.choices))
-        elif self.min is not None or self.max is not None:
-            rng = f" [{self.min}..{self.max}]"
-        return f"{self.name}={self.default}{rng}" + (f"  {self.help}" if self.help else "")
 
 
 class Knobs:

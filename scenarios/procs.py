@@ -218,10 +218,6 @@ def _fork_from_long_lived_thread(cmd: list[str], kwargs: dict) -> subprocess.Pop
     return _spawner.submit(subprocess.Popen, cmd, **kwargs).result()
 
 
-def live_children() -> list[Child]:
-    return [c for c in list(_live) if c.alive()]
-
-
 @atexit.register
 def stop_all() -> None:
     """Stop every child :func:`spawn` started that is still running (the last line of defence)."""

@@ -17,7 +17,6 @@ This module must not import textual.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 from coffeeshop_tui.scenarios.explain import fmt_s, short_where
@@ -114,10 +113,6 @@ class LoadStats:
 # ----------------------------------------------------------------------------- helpers
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else math.inf
 
 
 def fmt_latency(seconds: float | None) -> str:

@@ -818,10 +818,3 @@ def _yarl_url(url: str):
     from yarl import URL
 
     return URL(url, encoded=False)
-
-
-def run_load(url: str, **kwargs: Any) -> ClientSnapshot:
-    """Blocking convenience: run a LoadGenerator to completion (needs requests= or duration=)."""
-    if kwargs.get("requests") is None and kwargs.get("duration") is None:
-        raise ValueError("run_load needs requests= or duration= (or use LoadGenerator.stop())")
-    return asyncio.run(LoadGenerator(url, **kwargs).run())

@@ -29,8 +29,6 @@ OTHER = 7  # any other exception
 CANCELLED = 8  # still in flight when the run ended and drain_timeout passed
 KIND_NAMES: tuple[str, ...] = ("ok", "timeout", "connect", "disconnect", "503", "5xx", "4xx",
                                "other", "cancelled")
-ERROR_KINDS: tuple[str, ...] = KIND_NAMES[1:]
-
 _HIST_MAX_US = 3_600_000_000  # 1 hour, in microseconds
 
 
