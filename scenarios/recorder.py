@@ -64,7 +64,11 @@ def active() -> "Recorder | None":
 
 
 def tag_current(label: str) -> None:
-    """Label the current task in the recording (e.g. with a request id). No-op when off."""
+    """Label the current task in the recording (e.g. with a request id). No-op when off.
+
+    A task inherits its creator's tag: every task the tagged task (or one of its children)
+    creates after this call carries the same label (applied at the drain, from the parent
+    links the recording has anyway: nothing is added to the hot path)."""
     rec = _h._active
     if rec is not None:
         task = asyncio.current_task()
@@ -112,6 +116,7 @@ class Recorder:
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
         self._warnings: list = []  # (t_ns, kind, message, where)
         self._tags: list = []  # (raw, t_ns, label)
+        self._tag_of: dict[int, str] = {}  # live task seq -> its tag (children inherit it)
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
         self._seq = 0
         self._live: dict[int, list] = {}  # task seq -> its entry in _hist
@@ -449,7 +454,7 @@ class Recorder:
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
-        tags_out = [[resolve(raw, t), label] for raw, t, label in tags]
+        tags_out = self._inherit_tags(tasks_out, [(resolve(raw, t), t, label) for raw, t, label in tags])
 
         if final and here:  # tasks first seen in this last drain
             self._mark_finished([live[q[0]] for q in tasks_out])
@@ -464,6 +469,7 @@ class Recorder:
                 names.append([seq, name])
             done_out.append([seq, entry[5], outcome])
             del live[seq]
+            self._tag_of.pop(seq, None)
         if closing:
             for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
                 del hist[raw]
@@ -479,10 +485,31 @@ class Recorder:
             "samples": samples_out,
             "jobs": jobs_out,
             "warnings": [list(w) for w in warns],
-            "tags": [t for t in tags_out if t[0]],
+            "tags": tags_out,
             "gauges": self._read_gauges(),
             "dropped": dropped,
         }
+
+    def _inherit_tags(self, tasks_out: list, tags: list) -> list:
+        """[[seq, label]]: the tags given, plus one for each new task whose creator carried a
+        tag when it created it (the one rule: a task inherits its creator's tag). Tags and
+        creations are taken in time order, so a child created before its parent was tagged
+        inherits nothing."""
+        tag_of = self._tag_of
+        events = [(t, 0, seq, label) for seq, t, label in tags if seq]
+        events += [(q[1], 1, q[0], q[5]) for q in tasks_out if q[5]]
+        events.sort(key=lambda ev: (ev[0], ev[1]))
+        out = []
+        for _t, kind, seq, x in events:
+            if kind == 0:
+                tag_of[seq] = x
+                out.append([seq, x])
+            else:
+                label = tag_of.get(x)
+                if label is not None:
+                    tag_of[seq] = label
+                    out.append([seq, label])
+        return out
 
     def _read_gauges(self) -> list:
         if self.gauges is None:

@@ -3,8 +3,10 @@
 The load generator sends ``x-request-id: r000042``; the server's LabMiddleware tags the
 handler task with it (``TaskInfo.tag``). Ids restart with every generator (a model switch,
 a resume), and a server restart starts a new recording (an *epoch*), so a tag alone is not
-unique: the handler is the task with that tag created while the request was out
-(``sent - slack <= created <= done + slack``), newest epoch first.
+unique: the handler is the FIRST task with that tag created while the request was out
+(``sent - slack <= created <= done + slack``), newest epoch first. The tasks it creates
+(a middleware's endpoint task, a streaming task, tasks the handler spawns) inherit its tag
+in the recording: :func:`request_tasks` lists them.
 
 * :func:`index_tasks` -- ``tag -> [(created_ns, seq)]`` of a Timeline's tasks (the report);
   the live feed grows the same index incrementally (:mod:`.load_feed`);
@@ -44,10 +46,17 @@ def match_handler(indexes: Sequence[tuple[Any, dict]], tag: str, sent_ns: int,
     lo = (sent_ns or 0) - MATCH_SLACK_NS
     hi = (done_ns + MATCH_SLACK_NS) if done_ns else NOT_DONE
     for ep, index in reversed(indexes):
-        for created, seq in reversed(index.get(tag, ())):
+        for created, seq in index.get(tag, ()):  # the first: its children carry the tag too
             if lo <= created <= hi:
                 return ep, seq
     return None
+
+
+def request_tasks(index: dict, tag: str, root_created: int, done_ns: int) -> list[int]:
+    """Every task of the request whose handler (first tagged task) was created at
+    ``root_created``: the tasks with its tag created from then until it was done."""
+    hi = (done_ns + MATCH_SLACK_NS) if done_ns else NOT_DONE
+    return [seq for created, seq in index.get(tag, ()) if root_created <= created <= hi]
 
 
 def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:

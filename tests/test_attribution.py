@@ -1,0 +1,80 @@
+"""Attribution follows the work (issue 8): every task a request's handling creates carries its
+request id, with or without ``@app.middleware("http")``; its thread jobs are linked to it.
+Ground truth: the docstring of tests/data/shop_app.py."""
+
+import os
+import time
+import urllib.request
+
+import pytest
+
+from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # starts real servers
+
+DATA = os.path.join(ROOT, "tests", "data")
+APP = os.path.join(DATA, "shop_app.py")
+SRC = open(APP).read().splitlines()
+
+
+def line_of(marker: str) -> str:
+    (n,) = [i + 1 for i, line in enumerate(SRC) if f"# {marker}" in line]
+    return f"{APP}:{n}"
+
+
+def _get(url: str, rid: str, method: str = "GET") -> bytes:
+    req = urllib.request.Request(url, method=method, headers={"x-request-id": rid})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["x-request-id"] == rid
+        return resp.read()
+
+
+def _wait(pred, timeout=15):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _blocks_at(srv, marker):
+    where = line_of(marker)
+    with srv.lock:
+        tl = srv.timeline
+        return [(b, tl.tasks.get(b["task"])) for b in tl.blocks()
+                if not b.get("ongoing") and b["where"] == where]
+
+
+@pytest.mark.parametrize("attr", ["bare", "app", "stacked"])
+def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
+    srv = WebServer(app=f"shop_app:{attr}", cwd=DATA, record=True).start()
+    try:
+        assert _get(srv.url + "/orders/7", "o1") == b'{"order":7,"db":"ok"}'
+        assert _get(srv.url + "/stream", "s1") == b"chunk 0\nchunk 1\n"
+        assert _get(srv.url + "/spawn", "p1") == b'{"child":1}'
+        _get(srv.url + "/checkout", "c1", method="POST")
+        assert _wait(lambda: len(_blocks_at(srv, "BG-BLOCK")) == 1)
+        expected = {"ENDPOINT-BLOCK": ("o1", 1, 0.19), "STREAM-BLOCK": ("s1", 2, 0.055),
+                    "SPAWN-BLOCK": ("p1", 1, 0.035), "BG-BLOCK": ("c1", 1, 0.065)}
+        for marker, (rid, n, at_least_s) in expected.items():
+            found = _blocks_at(srv, marker)
+            assert len(found) == n, marker
+            for b, task in found:
+                assert task is not None and task.tag == rid, (marker, task)
+                assert b["end_ns"] - b["start_ns"] >= at_least_s * 1e9
+        # the lifespan's block belongs to no request
+        (lb, lt), = _blocks_at(srv, "LIFESPAN-BLOCK")
+        assert lt is None or not lt.tag
+        # the sync dependency ran in the pool, linked to a task of request o1
+        with srv.lock:
+            tl = srv.timeline
+            deps = [j for j in tl.jobs if j.label == "db_session"]
+            assert len(deps) == 1 and deps[0].pool == "anyio"
+            assert tl.tasks[deps[0].task].tag == "o1"
+            assert deps[0].end_ns - deps[0].start_ns >= 0.045e9
+    finally:
+        srv.stop()
+    assert not pid_alive(srv.pid)
