@@ -8,6 +8,9 @@ import urllib.request
 
 import pytest
 
+from coffeeshop_tui.scenarios.recorder_hooks import now_ns
+from coffeeshop_tui.scenarios.web.load_feed import ServerFeed
+from coffeeshop_tui.scenarios.web.load_match import match_handler
 from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
 from conftest import ROOT
@@ -52,7 +55,9 @@ def _blocks_at(srv, marker):
 def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
     srv = WebServer(app=f"shop_app:{attr}", cwd=DATA, record=True).start()
     try:
+        sent = now_ns()
         assert _get(srv.url + "/orders/7", "o1") == b'{"order":7,"db":"ok"}'
+        done = now_ns()
         assert _get(srv.url + "/stream", "s1") == b"chunk 0\nchunk 1\n"
         assert _get(srv.url + "/spawn", "p1") == b'{"child":1}'
         _get(srv.url + "/checkout", "c1", method="POST")
@@ -75,6 +80,18 @@ def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
             assert len(deps) == 1 and deps[0].pool == "anyio"
             assert tl.tasks[deps[0].task].tag == "o1"
             assert deps[0].end_ns - deps[0].start_ns >= 0.045e9
+        # the request's lane (all its tasks merged): its own 200 ms block, its 50 ms in the pool
+        feed = ServerFeed(srv, origin_ns=sent - 10**9, history_ns=60 * 10**9)
+        feed.poll()
+        m = match_handler(feed.live_indexes(), "o1", sent, done)
+        assert m is not None
+        _task, states = feed.handler(*m)
+        total = {}
+        for st, s, e in states:
+            total[st] = total.get(st, 0) + e - s
+        assert total.get("blocked", 0) >= 0.19e9
+        assert total.get("thread", 0) >= 0.045e9
+        assert total.get("starved", 0) < 0.1e9  # the block is its own: never "starved"
     finally:
         srv.stop()
     assert not pid_alive(srv.pid)

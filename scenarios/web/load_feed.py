@@ -27,7 +27,7 @@ from collections import deque
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, THREAD, Timeline, flatten_steps
-from coffeeshop_tui.scenarios.web.load_match import add_to_index, handler_states, index_tasks
+from coffeeshop_tui.scenarios.web.load_match import add_to_index, index_tasks, request_states, request_tasks
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
 LOOP_GROUP = "server: its event loop"
@@ -259,7 +259,8 @@ class ServerFeed:
             t = ep.tl.tasks.get(seq)
             if t is None:
                 return None
-            return t, handler_states(ep.tl, seq, ep.jobs_by_task.get(seq, ()))
+            seqs = request_tasks(ep.by_tag, t.tag, t.created_ns, t.done_ns or 0) if t.tag else [seq]
+            return t, request_states(ep.tl, seqs or [seq], ep.jobs_by_task)
 
     # ------------------------------------------------------------------ lanes, statistics
     def held(self) -> tuple[int, int, str, int] | None:

@@ -11,7 +11,10 @@ in the recording: :func:`request_tasks` lists them.
 * :func:`index_tasks` -- ``tag -> [(created_ns, seq)]`` of a Timeline's tasks (the report);
   the live feed grows the same index incrementally (:mod:`.load_feed`);
 * :func:`match_handler` -- the match, from such indexes (pure: tested without a server);
-* :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs.
+* :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs;
+* :func:`request_states` -- the same over ALL the request's tasks, merged into one lane
+  (:func:`merge_states`): the request's own block shows as ``blocked`` even when it ran in
+  a child task while the handler task waited for it, never as starved.
 
 This module does not import textual.
 """
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from coffeeshop_tui.scenarios.snapshot import _split_waiting
+from coffeeshop_tui.scenarios.snapshot import QUEUED, _split_waiting
+from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
 
 MATCH_SLACK_NS = 2_000_000  # a handler task is created a moment after its client sent the request
 NOT_DONE = 1 << 62
@@ -64,3 +68,35 @@ def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:
     thread jobs split into ``queued`` (for a free thread) and ``thread`` (running there)."""
     return _split_waiting(tl.task_segments(seq), sorted(jobs, key=lambda j: j.submit_ns),
                           tl.origin, tl.block_ns)
+
+
+#: When a request's tasks overlap, the lane shows the state that says most about the request.
+STATE_RANK = {BLOCKED: 6, RUNNING: 5, THREAD: 4, QUEUED: 3, STARVED: 2, WAITING: 1}
+
+
+def merge_states(lists: Sequence[Sequence[tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
+    """Several tasks' ``(state, start, end)`` lists -> one non-overlapping list: at each
+    moment the highest-ranked state of any task (:data:`STATE_RANK`); equal neighbours merge."""
+    if len(lists) == 1:
+        return list(lists[0])
+    segs = [seg for lst in lists for seg in lst if seg[2] > seg[1]]
+    cuts = sorted({x for _st, s, e in segs for x in (s, e)})
+    out: list[tuple[str, int, int]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        best = None
+        for st, s, e in segs:
+            if s <= a and b <= e and (best is None or STATE_RANK.get(st, 0) > STATE_RANK.get(best, 0)):
+                best = st
+        if best is None:
+            continue
+        if out and out[-1][0] == best and out[-1][2] == a:
+            out[-1] = (best, out[-1][1], b)
+        else:
+            out.append((best, a, b))
+    return out
+
+
+def request_states(tl, seqs: Iterable[int], jobs_by_task: dict) -> list[tuple[str, int, int]]:
+    """One lane for a request: :func:`handler_states` of each of its tasks, merged."""
+    return merge_states([handler_states(tl, seq, jobs_by_task.get(seq, ()))
+                         for seq in seqs if seq in tl.tasks])

@@ -14,7 +14,7 @@ from collections import Counter
 
 from coffeeshop_tui.scenarios.snapshot import QUEUED
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
-from coffeeshop_tui.scenarios.web.load_match import handler_states, match_handler
+from coffeeshop_tui.scenarios.web.load_match import match_handler, request_states, request_tasks
 from coffeeshop_tui.scenarios.web.load_settings import endpoint_path
 
 STATES_MS = (RUNNING, BLOCKED, STARVED, WAITING, QUEUED, THREAD)
@@ -29,7 +29,8 @@ def request_items(records: list, feed, sec) -> list[dict]:
         with feed.server.lock:
             for j in ep.tl.jobs:
                 if j.task:
-                    jobs_of.setdefault((ep.index, j.task), []).append(j)
+                    jobs_of.setdefault(ep.index, {}).setdefault(j.task, []).append(j)
+    index_of = dict(indexes)
     out = []
     for gen, r, targets in sorted(records, key=lambda x: (x[0], x[1].rid)):
         item = {
@@ -44,9 +45,11 @@ def request_items(records: list, feed, sec) -> list[dict]:
         m = match_handler(indexes, r.request_id, r.sent_ns, r.done_ns) if r.sent_ns else None
         if m is not None:
             ep, seq = m
+            index = index_of[ep]
             with feed.server.lock:
                 t = ep.tl.tasks.get(seq)
-                segs = handler_states(ep.tl, seq, jobs_of.get((ep.index, seq), ())) if t else []
+                seqs = request_tasks(index, t.tag, t.created_ns, t.done_ns or 0) if t else []
+                segs = request_states(ep.tl, seqs or [seq], jobs_of.get(ep.index, {})) if t else []
             if t is not None:
                 tot: Counter = Counter()
                 for st, s, e in segs:
