@@ -76,6 +76,16 @@ def tag_current(label: str) -> None:
             rec._tags.append((id(task), now_ns(), label))
 
 
+def mark_current(what: str) -> None:
+    """Note that the current task reached a point the program names (e.g. "response-sent"),
+    with the time. No-op when off. Read back as ``TaskInfo.points[what]`` (first time)."""
+    rec = _h._active
+    if rec is not None:
+        task = asyncio.current_task()
+        if task is not None:
+            rec._marks.append((id(task), now_ns(), what))
+
+
 class Recorder:
     """Records one event loop. ``install(loop)`` ... run ... ``drain()`` ... ``uninstall()``.
 
@@ -116,6 +126,7 @@ class Recorder:
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
         self._warnings: list = []  # (t_ns, kind, message, where)
         self._tags: list = []  # (raw, t_ns, label)
+        self._marks: list = []  # (raw, t_ns, what)
         self._tag_of: dict[int, str] = {}  # live task seq -> its tag (children inherit it)
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
         self._seq = 0
@@ -386,6 +397,7 @@ class Recorder:
         jobs = self._take(self._jobs)
         warns = self._take(self._warnings)
         tags = self._take(self._tags)
+        marks = self._take(self._marks)
 
         tasks_out = []
         hist = self._hist
@@ -486,6 +498,8 @@ class Recorder:
             "jobs": jobs_out,
             "warnings": [list(w) for w in warns],
             "tags": tags_out,
+            "points": [[seq, t, what] for seq, t, what in
+                      ((resolve(raw, t), t, what) for raw, t, what in marks) if seq],
             "gauges": self._read_gauges(),
             "dropped": dropped,
         }

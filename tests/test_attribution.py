@@ -10,7 +10,7 @@ import pytest
 
 from coffeeshop_tui.scenarios.recorder_hooks import now_ns
 from coffeeshop_tui.scenarios.web.load_feed import ServerFeed
-from coffeeshop_tui.scenarios.web.load_match import match_handler
+from coffeeshop_tui.scenarios.web.load_match import after_response_ns, match_handler
 from coffeeshop_tui.scenarios.web.server import WebServer, pid_alive
 
 from conftest import ROOT
@@ -60,7 +60,9 @@ def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
         done = now_ns()
         assert _get(srv.url + "/stream", "s1") == b"chunk 0\nchunk 1\n"
         assert _get(srv.url + "/spawn", "p1") == b'{"child":1}'
+        c_sent = now_ns()
         _get(srv.url + "/checkout", "c1", method="POST")
+        c_done = now_ns()
         assert _wait(lambda: len(_blocks_at(srv, "BG-BLOCK")) == 1)
         expected = {"ENDPOINT-BLOCK": ("o1", 1, 0.19), "STREAM-BLOCK": ("s1", 2, 0.055),
                     "SPAWN-BLOCK": ("p1", 1, 0.035), "BG-BLOCK": ("c1", 1, 0.065)}
@@ -92,6 +94,21 @@ def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
         assert total.get("blocked", 0) >= 0.19e9
         assert total.get("thread", 0) >= 0.045e9
         assert total.get("starved", 0) < 0.1e9  # the block is its own: never "starved"
+        # the background job: attributed to c1 and after its response; o1's work all before
+        mc = match_handler(feed.live_indexes(), "c1", c_sent, c_done)
+        assert mc is not None
+        sent_c = feed.response_sent(*mc)
+        (bg, _t), = _blocks_at(srv, "BG-BLOCK")
+        # (the step that sent the last byte goes straight on into the job: one step)
+        assert 0 < sent_c and bg["end_ns"] - max(sent_c, bg["start_ns"]) >= 0.065e9
+        _task, c_states = feed.handler(*mc)
+        assert after_response_ns(c_states, sent_c) >= 0.065e9
+        sent_o = feed.response_sent(*m)
+        with srv.lock:  # what the recording says of o1's tasks, should the point be missing
+            o1 = [(t.seq, t.coro, t.points, t.created_ns, t.done_ns) for t in srv.timeline.tasks.values()
+                  if t.tag == "o1"]
+        assert sent_o, (m[1], o1)
+        assert after_response_ns(states, sent_o) < 0.02e9
     finally:
         srv.stop()
     assert not pid_alive(srv.pid)

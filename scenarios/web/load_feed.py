@@ -27,7 +27,8 @@ from collections import deque
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, THREAD, Timeline, flatten_steps
-from coffeeshop_tui.scenarios.web.load_match import add_to_index, index_tasks, request_states, request_tasks
+from coffeeshop_tui.scenarios.web.load_match import (add_to_index, index_tasks, request_states, request_tasks,
+                                                     response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
 LOOP_GROUP = "server: its event loop"
@@ -259,8 +260,17 @@ class ServerFeed:
             t = ep.tl.tasks.get(seq)
             if t is None:
                 return None
-            seqs = request_tasks(ep.by_tag, t.tag, t.created_ns, t.done_ns or 0) if t.tag else [seq]
-            return t, request_states(ep.tl, seqs or [seq], ep.jobs_by_task)
+            return t, request_states(ep.tl, self._request_seqs(ep, seq, t), ep.jobs_by_task)
+
+    def _request_seqs(self, ep: Epoch, seq: int, t) -> list[int]:
+        return (request_tasks(ep.by_tag, t.tag, t.created_ns, t.done_ns or 0) if t.tag else []) or [seq]
+
+    def response_sent(self, ep: Epoch, seq: int) -> int:
+        """When handler ``seq``'s response was sent (0: not known): its request's work after
+        that (``BackgroundTasks``) is shown as after the response."""
+        with self.server.lock:
+            t = ep.tl.tasks.get(seq)
+            return response_sent_ns(ep.tl, self._request_seqs(ep, seq, t)) if t is not None else 0
 
     # ------------------------------------------------------------------ lanes, statistics
     def held(self) -> tuple[int, int, str, int] | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from coffeeshop_tui.scenarios.snapshot import QUEUED, _split_waiting
+from coffeeshop_tui.scenarios.web.middleware import RESPONSE_SENT  # the point LabMiddleware notes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
 
 MATCH_SLACK_NS = 2_000_000  # a handler task is created a moment after its client sent the request
@@ -100,3 +101,22 @@ def request_states(tl, seqs: Iterable[int], jobs_by_task: dict) -> list[tuple[st
     """One lane for a request: :func:`handler_states` of each of its tasks, merged."""
     return merge_states([handler_states(tl, seq, jobs_by_task.get(seq, ()))
                          for seq in seqs if seq in tl.tasks])
+
+
+
+
+def response_sent_ns(tl, seqs: Iterable[int]) -> int:
+    """When the request's last body byte was sent (the first such point noted by any of its
+    tasks), or 0 if not (yet) known: work of the request after it (``BackgroundTasks``)
+    runs *after the response*."""
+    times = [tl.tasks[q].points[RESPONSE_SENT] for q in seqs
+             if q in tl.tasks and RESPONSE_SENT in tl.tasks[q].points]
+    return min(times) if times else 0
+
+
+def after_response_ns(states: Sequence[tuple[str, int, int]], sent_ns: int) -> int:
+    """How long the request's tasks ran, blocked or used threads after its response was sent."""
+    if not sent_ns:
+        return 0
+    return sum(e - max(s, sent_ns) for st, s, e in states
+               if e > sent_ns and st in (RUNNING, BLOCKED, THREAD, QUEUED))

@@ -14,7 +14,8 @@ from collections import Counter
 
 from coffeeshop_tui.scenarios.snapshot import QUEUED
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
-from coffeeshop_tui.scenarios.web.load_match import match_handler, request_states, request_tasks
+from coffeeshop_tui.scenarios.web.load_match import (after_response_ns, match_handler, request_states,
+                                                      request_tasks, response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_settings import endpoint_path
 
 STATES_MS = (RUNNING, BLOCKED, STARVED, WAITING, QUEUED, THREAD)
@@ -50,6 +51,7 @@ def request_items(records: list, feed, sec) -> list[dict]:
                 t = ep.tl.tasks.get(seq)
                 seqs = request_tasks(index, t.tag, t.created_ns, t.done_ns or 0) if t else []
                 segs = request_states(ep.tl, seqs or [seq], jobs_of.get(ep.index, {})) if t else []
+                sent_ns = response_sent_ns(ep.tl, seqs) if t else 0
             if t is not None:
                 tot: Counter = Counter()
                 for st, s, e in segs:
@@ -58,6 +60,9 @@ def request_items(records: list, feed, sec) -> list[dict]:
                     "task": seq, "start_s": round(sec(t.created_ns), 6),
                     "end_s": round(sec(t.done_ns), 6) if t.done_ns else None,
                     **{f"{st}_ms": round(tot[st] / 1e6, 3) for st in STATES_MS},
+                    "tasks": len(seqs or [seq]),
+                    "response_sent_s": round(sec(sent_ns), 6) if sent_ns else None,
+                    "after_response_ms": round(after_response_ns(segs, sent_ns) / 1e6, 3),
                 }
         out.append(item)
     return out

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 
 import anyio.to_thread
 
-from coffeeshop_tui.scenarios.recorder import tag_current
+from coffeeshop_tui.scenarios.recorder import mark_current, tag_current
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +45,8 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("coffeeshop_request_id", default
 IN_FLIGHT = [0]
 
 ENV_MAX_IN_FLIGHT = "COFFEESHOP_MAX_IN_FLIGHT"
+#: The recorder point (``TaskInfo.points``) of the moment a request's last body byte was sent.
+RESPONSE_SENT = "response-sent"
 REQUEST_ID_HEADER = b"x-request-id"
 EXEMPT_PATHS = ("/health",)
 ADMIN_PREFIX = "/_admin/"
@@ -136,7 +138,11 @@ class LabMiddleware:
                 if message["type"] == "http.response.start":
                     message = dict(message)
                     message["headers"] = [*message.get("headers", ()), *echo]
+                    await send(message)
+                    return
                 await send(message)
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    mark_current(RESPONSE_SENT)  # work of the request after this is "after the response"
         else:
             send_with_id = send
 
