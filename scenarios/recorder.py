@@ -510,6 +510,8 @@ class Recorder:
         creations are taken in time order, so a child created before its parent was tagged
         inherits nothing."""
         tag_of = self._tag_of
+        if not tags and not tag_of:  # nothing tagged (most programs): nothing to inherit
+            return []
         events = [(t, 0, seq, label) for seq, t, label in tags if seq]
         events += [(q[1], 1, q[0], q[5]) for q in tasks_out if q[5]]
         events.sort(key=lambda ev: (ev[0], ev[1]))
