@@ -109,6 +109,13 @@ def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
                   if t.tag == "o1"]
         assert sent_o, (m[1], o1)
         assert after_response_ns(states, sent_o) < 0.02e9
+        # the blocks as the load test's statistics and report see them
+        flags = {(b["request_id"], b["where"]): b["after_response"] for b in feed.whole_run().blocks}
+        assert flags[("c1", line_of("BG-BLOCK"))] is True
+        assert flags[("o1", line_of("ENDPOINT-BLOCK"))] is False
+        assert flags[("s1", line_of("STREAM-BLOCK"))] is False
+        live = {(b["request_id"], b["where"]): b["after_response"] for b in feed.live_data().blocks}
+        assert live == flags
     finally:
         srv.stop()
     assert not pid_alive(srv.pid)

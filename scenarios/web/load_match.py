@@ -120,3 +120,25 @@ def after_response_ns(states: Sequence[tuple[str, int, int]], sent_ns: int) -> i
         return 0
     return sum(e - max(s, sent_ns) for st, s, e in states
                if e > sent_ns and st in (RUNNING, BLOCKED, THREAD, QUEUED))
+
+
+def request_root(tl, seq: int) -> int:
+    """The first task of ``seq``'s request: its topmost ancestor with the same tag."""
+    t = tl.tasks.get(seq)
+    if t is None or not t.tag:
+        return seq
+    root, p = seq, t.parent
+    while p in tl.tasks and tl.tasks[p].tag == t.tag:
+        root, p = p, tl.tasks[p].parent
+    return root
+
+
+def block_after_response(tl, index: dict, seq: int, s: int, e: int) -> bool:
+    """Whether the block ``[s, e]`` of task ``seq`` ran after its request's response was sent
+    (most of it: the step that sends the last byte may go straight on into a background job)."""
+    root = request_root(tl, seq)
+    t = tl.tasks.get(root)
+    if t is None or not t.tag:
+        return False
+    sent = response_sent_ns(tl, request_tasks(index, t.tag, t.created_ns, t.done_ns or 0) or [root])
+    return bool(sent) and sent <= s + (e - s) // 2

@@ -74,7 +74,8 @@ def server_section(data, w0: int, end: int, stats, sec, *, pid, port, restarts: 
     LoadStats of the window [w0, end] (blocks before w0, e.g. the server's start-up, are left out)."""
     blocks = [{"start_s": round(sec(b["start_ns"]), 6), "end_s": round(sec(b["end_ns"]), 6),
                "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6),
-               "where": b["where"], "culprit": b["culprit"], "request_id": b["request_id"]}
+               "where": b["where"], "culprit": b["culprit"], "request_id": b["request_id"],
+               "after_response": b.get("after_response", False)}
               for b in data.blocks if b["end_ns"] >= w0 and b["start_ns"] <= end]
     return {
         "recorded": True,
