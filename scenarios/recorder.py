@@ -466,6 +466,8 @@ class Recorder:
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
+        points_out = [[seq, t, what] for seq, t, what in ((resolve(raw, t), t, what) for raw, t, what in marks)
+                      if seq]  # resolved here: closing (below) forgets finished tasks
         tags_out = self._inherit_tags(tasks_out, [(resolve(raw, t), t, label) for raw, t, label in tags])
 
         if final and here:  # tasks first seen in this last drain
@@ -498,8 +500,7 @@ class Recorder:
             "jobs": jobs_out,
             "warnings": [list(w) for w in warns],
             "tags": tags_out,
-            "points": [[seq, t, what] for seq, t, what in
-                      ((resolve(raw, t), t, what) for raw, t, what in marks) if seq],
+            "points": points_out,
             "gauges": self._read_gauges(),
             "dropped": dropped,
         }

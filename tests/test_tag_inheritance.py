@@ -84,3 +84,20 @@ def test_a_block_in_the_middlewares_endpoint_task_is_the_requests_own_block():
     assert total["blocked"] == 200 * MS
     assert total["thread"] == 50 * MS
     assert total.get("starved", 0) <= 3 * MS  # only the moments between creation and first step
+
+
+def test_a_point_noted_in_a_tasks_last_step_is_kept():
+    """mark_current in the step that ends the task, drained together with its end."""
+    from coffeeshop_tui.scenarios.recorder import mark_current
+
+    async def handler():
+        await asyncio.sleep(0)
+        mark_current("response-sent")
+
+    async def main():
+        await asyncio.create_task(handler(), name="handler")
+
+    tl = record(main)
+    (h,) = [t for t in tl.tasks.values() if t.name == "handler"]
+    assert set(h.points) == {"response-sent"}
+    assert h.created_ns <= h.points["response-sent"] <= h.done_ns
