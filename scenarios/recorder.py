@@ -26,6 +26,11 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
 * **Worker threads.** ``loop.run_in_executor`` (hence ``asyncio.to_thread``) and
   ``anyio.to_thread.run_sync`` (hence FastAPI/Starlette ``run_in_threadpool``) are
   wrapped so each job is timed in its worker thread and linked to the awaiting task.
+* **Tags and points.** ``tag_current(label)`` labels the current task (a request id);
+  a task inherits its creator's tag (applied at the drain from the parent links, so a
+  middleware's endpoint task, a streaming task and tasks a handler spawns carry the
+  request's id). ``mark_current(what)`` notes a named moment of the current task
+  (``TaskInfo.points``), e.g. when a response was sent.
 * **Warnings.** Shown warnings ("coroutine ... was never awaited" with where it was
   dropped, or created if the program tracks coroutine origins) and asyncio's error log
   records are noted. They are shown exactly as usual.

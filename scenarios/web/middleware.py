@@ -4,6 +4,9 @@
 
 * echoes the client's ``x-request-id`` header on the response, and exposes it to the
   request's code (and to instruments in the server) through the ``REQUEST_ID`` context var;
+  tags the request's task with it in the recording (every task that task creates inherits
+  the tag: ``@app.middleware("http")``, ``StreamingResponse``, spawned tasks) and notes the
+  point ``RESPONSE_SENT`` when the last body byte went out (``BackgroundTasks`` run after it);
 * optional concurrency limit: with ``max_in_flight=N`` a request arriving while N requests
   are already in flight gets ``503`` at once (``/health`` and ``/_admin/*`` are exempt);
 * a tiny admin API (JSON):
