@@ -47,6 +47,30 @@ def test_merge_ranks_blocked_over_waiting_and_keeps_gaps():
     assert merge_states([[("running", 0, 5)], [("running", 8, 9)]]) == [("running", 0, 5), ("running", 8, 9)]
 
 
+def test_merge_agrees_with_a_point_by_point_reading():
+    import random
+
+    from coffeeshop_tui.scenarios.web.load_match import STATE_RANK
+
+    rng = random.Random(8)
+    states = list(STATE_RANK)
+    for _ in range(200):
+        lists = []
+        for _task in range(rng.randint(2, 4)):
+            x, lst = rng.randint(0, 5), []
+            for _seg in range(rng.randint(0, 5)):
+                e = x + rng.randint(1, 6)
+                lst.append((rng.choice(states), x, e))
+                x = e + rng.randint(0, 3)
+            lists.append(lst)
+        merged = merge_states(lists)
+        for p in range(0, 60):
+            covering = [st for lst in lists for st, s, e in lst if s <= p < e]
+            want = max(covering, key=STATE_RANK.get) if covering else None
+            got = [st for st, s, e in merged if s <= p < e]
+            assert got == ([want] if want else []), (lists, p)
+
+
 class FakeServer:
     def __init__(self) -> None:
         self.lock = threading.RLock()

@@ -80,20 +80,27 @@ def merge_states(lists: Sequence[Sequence[tuple[str, int, int]]]) -> list[tuple[
     moment the highest-ranked state of any task (:data:`STATE_RANK`); equal neighbours merge."""
     if len(lists) == 1:
         return list(lists[0])
-    segs = [seg for lst in lists for seg in lst if seg[2] > seg[1]]
-    cuts = sorted({x for _st, s, e in segs for x in (s, e)})
+    events = sorted((x, d, st) for lst in lists for st, s, e in lst if e > s for x, d in ((s, 1), (e, -1)))
+    count: dict[str, int] = {}  # state -> segments covering the sweep now (a sweep: n log n)
     out: list[tuple[str, int, int]] = []
-    for a, b in zip(cuts, cuts[1:]):
-        best = None
-        for st, s, e in segs:
-            if s <= a and b <= e and (best is None or STATE_RANK.get(st, 0) > STATE_RANK.get(best, 0)):
-                best = st
-        if best is None:
+    i, n = 0, len(events)
+    while i < n:
+        x = events[i][0]
+        while i < n and events[i][0] == x:
+            _x, d, st = events[i]
+            count[st] = count.get(st, 0) + d
+            i += 1
+        if i == n:
+            break
+        live = [st for st, c in count.items() if c > 0]
+        if not live:
             continue
-        if out and out[-1][0] == best and out[-1][2] == a:
-            out[-1] = (best, out[-1][1], b)
+        best = max(live, key=lambda st: STATE_RANK.get(st, 0))
+        nxt = events[i][0]
+        if out and out[-1][0] == best and out[-1][2] == x:
+            out[-1] = (best, out[-1][1], nxt)
         else:
-            out.append((best, a, b))
+            out.append((best, x, nxt))
     return out
 
 
