@@ -76,6 +76,7 @@ class Renumber:
         out["tasks"] = [[q(s), t, named(n, s), c, w, q(p), e] for s, t, n, c, w, p, e in batch.get("tasks", ())]
         out["names"] = [[q(s), named(n, s)] for s, n in batch.get("names", ())]
         out["tags"] = [[q(s), lab] for s, lab in batch.get("tags", ())]
+        out["points"] = [[q(s), t, what] for s, t, what in batch.get("points", ())]
         out["done"] = [[q(s), t, o] for s, t, o in batch.get("done", ())]
         steps = list(batch.get("steps", ()))
         steps[2::3] = [q(s) for s in steps[2::3]]

@@ -30,6 +30,11 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
 * **Warnings.** Shown warnings ("coroutine ... was never awaited" with where it was
   dropped, or created if the program tracks coroutine origins) and asyncio's error log
   records are noted. They are shown exactly as usual.
+* **Tags and points.** ``tag_current(label)`` labels the current task (a request id);
+  a task inherits its creator's tag (applied at the drain from the parent links, so a
+  middleware's endpoint task, a streaming task and tasks a handler spawns carry the
+  request's id). ``mark_current(what)`` notes a named moment of the current task
+  (``TaskInfo.points``), e.g. when a response was sent.
 
 Nothing here changes asyncio's semantics: task names and types, contextvars,
 cancellation, exceptions and exception handlers, debug-mode checks and "created at"
@@ -64,13 +69,27 @@ def active() -> "Recorder | None":
 
 
 def tag_current(label: str) -> None:
-    """Label the current task in the recording (e.g. with a request id). No-op when off."""
+    """Label the current task in the recording (e.g. with a request id). No-op when off.
+
+    A task inherits its creator's tag: every task the tagged task (or one of its children)
+    creates after this call carries the same label (applied at the drain, from the parent
+    links the recording has anyway: nothing is added to the hot path)."""
     rec = _h._active
     if rec is not None:
         task = asyncio.current_task()
         if task is not None:
             rec._tags.append((id(task), now_ns(), label))
 
+
+
+def mark_current(what: str) -> None:
+    """Note that the current task reached a point the program names (e.g. "response-sent"),
+    with the time. No-op when off. Read back as ``TaskInfo.points[what]`` (first time)."""
+    rec = _h._active
+    if rec is not None:
+        task = asyncio.current_task()
+        if task is not None:
+            rec._marks.append((id(task), now_ns(), what))
 
 class Recorder:
     """Records one event loop. ``install(loop)`` ... run ... ``drain()`` ... ``uninstall()``.
@@ -112,6 +131,8 @@ class Recorder:
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
         self._warnings: list = []  # (t_ns, kind, message, where)
         self._tags: list = []  # (raw, t_ns, label)
+        self._marks: list = []  # (raw, t_ns, what)
+        self._tag_of: dict[int, str] = {}  # live task seq -> its tag (children inherit it)
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
         self._seq = 0
         self._live: dict[int, list] = {}  # task seq -> its entry in _hist
@@ -377,6 +398,7 @@ class Recorder:
         jobs = self._take(self._jobs)
         warns = self._take(self._warnings)
         tags = self._take(self._tags)
+        marks = self._take(self._marks)
 
         tasks_out = []
         hist = self._hist
@@ -444,7 +466,9 @@ class Recorder:
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
-        tags_out = [[resolve(raw, t), label] for raw, t, label in tags]
+        points_out = [[seq, t, what] for seq, t, what in ((resolve(raw, t), t, what) for raw, t, what in marks)
+                      if seq]  # resolved here: closing (below) forgets finished tasks
+        tags_out = self._inherit_tags(tasks_out, [(resolve(raw, t), t, label) for raw, t, label in tags])
 
         # 4. Close finished tasks: done at the end of their last step.
         done_out = []
@@ -456,6 +480,7 @@ class Recorder:
             entry[2] = max(t_done, entry[5])
             names.append([seq, name])
             done_out.append([seq, entry[2], outcome])
+            self._tag_of.pop(seq, None)
         if done_out:
             for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
                 del hist[raw]
@@ -471,10 +496,34 @@ class Recorder:
             "samples": samples_out,
             "jobs": jobs_out,
             "warnings": [list(w) for w in warns],
-            "tags": [t for t in tags_out if t[0]],
+            "tags": tags_out,
+            "points": points_out,
             "gauges": self._read_gauges(),
             "dropped": dropped,
         }
+
+    def _inherit_tags(self, tasks_out: list, tags: list) -> list:
+        """[[seq, label]]: the tags given, plus one for each new task whose creator carried a
+        tag when it created it (the one rule: a task inherits its creator's tag). Tags and
+        creations are taken in time order, so a child created before its parent was tagged
+        inherits nothing."""
+        tag_of = self._tag_of
+        if not tags and not tag_of:  # nothing tagged (most programs): nothing to inherit
+            return []
+        events = [(t, 0, seq, label) for seq, t, label in tags if seq]
+        events += [(q[1], 1, q[0], q[5]) for q in tasks_out if q[5]]
+        events.sort(key=lambda ev: (ev[0], ev[1]))
+        out = []
+        for _t, kind, seq, x in events:
+            if kind == 0:
+                tag_of[seq] = x
+                out.append([seq, x])
+            else:
+                label = tag_of.get(x)
+                if label is not None:
+                    tag_of[seq] = label
+                    out.append([seq, label])
+        return out
 
     def _read_gauges(self) -> list:
         if self.gauges is None:

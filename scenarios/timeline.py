@@ -93,6 +93,7 @@ class TaskInfo:
     tag: str = ""  # a label the code gave it (e.g. the request id of a server handler)
     steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
     ready: list = field(default_factory=list)  # ns at which a timer made it ready
+    points: dict = field(default_factory=dict)  # what -> ns: points the code named (recorder.mark_current)
 
     @property
     def label(self) -> str:
@@ -184,6 +185,9 @@ class Timeline:
         for seq, label in batch.get("tags", ()):
             if seq in tasks:
                 tasks[seq].tag = label
+        for seq, t, what in batch.get("points", ()):
+            if seq in tasks:
+                tasks[seq].points.setdefault(what, t)
         for g in batch.get("gauges", ()):
             self.gauges.append((g[0], g[1]))
         for seq, t, outcome in batch.get("done", ()):

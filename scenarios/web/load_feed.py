@@ -27,7 +27,8 @@ from collections import deque
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, THREAD, Timeline, flatten_steps
-from coffeeshop_tui.scenarios.web.load_match import add_to_index, handler_states, index_tasks
+from coffeeshop_tui.scenarios.web.load_match import (add_to_index, block_after_response, index_tasks,
+                                                     request_states, request_tasks, response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
 LOOP_GROUP = "server: its event loop"
@@ -181,11 +182,13 @@ class ServerFeed:
                     where = tl.tasks[seq].where
                 t = tl.tasks.get(seq)
                 rid = t.tag if t is not None else ""
+                after = bool(rid) and block_after_response(tl, ep.by_tag, seq, s, e)
                 cul = culprit(where, func) if where else "a long step"
                 self.data.blocks.append({"task": seq, "start_ns": s, "end_ns": e, "where": where,
-                                         "culprit": cul, "request_id": rid})
+                                         "culprit": cul, "request_id": rid, "after_response": after})
                 info = f"{cul} at {short_where(where)}" if where else cul
-                block_info[seq] = info + (f" (request {rid})" if rid else "")
+                block_info[seq] = info + (f" (request {rid}{', after the response' if after else ''})"
+                                          if rid else "")
         if self.lanes:
             # the scenario snapshots' loop-lane rule (nested steps, blocks), then merged for a live view
             for state, s, e, seq in flatten_steps(triples, block_ns):
@@ -259,7 +262,17 @@ class ServerFeed:
             t = ep.tl.tasks.get(seq)
             if t is None:
                 return None
-            return t, handler_states(ep.tl, seq, ep.jobs_by_task.get(seq, ()))
+            return t, request_states(ep.tl, self._request_seqs(ep, seq, t), ep.jobs_by_task)
+
+    def _request_seqs(self, ep: Epoch, seq: int, t) -> list[int]:
+        return (request_tasks(ep.by_tag, t.tag, t.created_ns, t.done_ns or 0) if t.tag else []) or [seq]
+
+    def response_sent(self, ep: Epoch, seq: int) -> int:
+        """When handler ``seq``'s response was sent (0: not known): its request's work after
+        that (``BackgroundTasks``) is shown as after the response."""
+        with self.server.lock:
+            t = ep.tl.tasks.get(seq)
+            return response_sent_ns(ep.tl, self._request_seqs(ep, seq, t)) if t is not None else 0
 
     # ------------------------------------------------------------------ lanes, statistics
     def held(self) -> tuple[int, int, str, int] | None:
@@ -307,15 +320,21 @@ class ServerFeed:
             tl = ep.tl
             with self.server.lock:
                 tasks = tl.tasks
+                index = None
                 for b in tl.blocks():
                     if b.get("ongoing"):
                         continue
                     t = tasks.get(b["task"])
                     where = b["where"]
+                    rid = t.tag if t is not None else ""
+                    if rid and index is None:
+                        index = index_tasks(tasks)
                     out.blocks.append({"task": b["task"], "start_ns": b["start_ns"], "end_ns": b["end_ns"],
                                        "where": where,
                                        "culprit": culprit(where, func_at(tl, where)) if where else "",
-                                       "request_id": t.tag if t is not None else ""})
+                                       "request_id": rid,
+                                       "after_response": bool(rid) and block_after_response(
+                                           tl, index, b["task"], b["start_ns"], b["end_ns"])})
                 out.jobs += [job_row(ep.index, j) for j in tl.jobs]
                 out.gauges += [(t, g.get("pool_borrowed", 0), g.get("pool_total", 0), g.get("in_flight", 0))
                                for t, g in tl.gauges]

@@ -151,7 +151,10 @@ class LaneBuilder:
         if h is None:
             return (), True
         t, raw = h
-        segs = tuple(Segment(sec(s), sec(e), st, seq, rid_s) for st, s, e in raw if e > s)
+        sent = feed.response_sent(ep, seq)
+        after = f"{rid_s} · after the response"  # BackgroundTasks: the client has its answer
+        segs = tuple(Segment(sec(s), sec(e), st, seq, after if sent and s >= sent else rid_s)
+                     for st, s, e in raw if e > s)
         if t.done_ns is not None:
             self._handler_cache[ck] = segs
         return segs, t.done_ns is not None

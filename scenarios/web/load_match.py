@@ -3,13 +3,18 @@
 The load generator sends ``x-request-id: r000042``; the server's LabMiddleware tags the
 handler task with it (``TaskInfo.tag``). Ids restart with every generator (a model switch,
 a resume), and a server restart starts a new recording (an *epoch*), so a tag alone is not
-unique: the handler is the task with that tag created while the request was out
-(``sent - slack <= created <= done + slack``), newest epoch first.
+unique: the handler is the FIRST task with that tag created while the request was out
+(``sent - slack <= created <= done + slack``), newest epoch first. The tasks it creates
+(a middleware's endpoint task, a streaming task, tasks the handler spawns) inherit its tag
+in the recording: :func:`request_tasks` lists them.
 
 * :func:`index_tasks` -- ``tag -> [(created_ns, seq)]`` of a Timeline's tasks (the report);
   the live feed grows the same index incrementally (:mod:`.load_feed`);
 * :func:`match_handler` -- the match, from such indexes (pure: tested without a server);
-* :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs.
+* :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs;
+* :func:`request_states` -- the same over ALL the request's tasks, merged into one lane
+  (:func:`merge_states`): the request's own block shows as ``blocked`` even when it ran in
+  a child task while the handler task waited for it, never as starved.
 
 This module does not import textual.
 """
@@ -18,7 +23,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from coffeeshop_tui.scenarios.snapshot import _split_waiting
+from coffeeshop_tui.scenarios.snapshot import QUEUED, _split_waiting
+from coffeeshop_tui.scenarios.web.middleware import RESPONSE_SENT  # the point LabMiddleware notes
+from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
 
 MATCH_SLACK_NS = 2_000_000  # a handler task is created a moment after its client sent the request
 NOT_DONE = 1 << 62
@@ -44,10 +51,17 @@ def match_handler(indexes: Sequence[tuple[Any, dict]], tag: str, sent_ns: int,
     lo = (sent_ns or 0) - MATCH_SLACK_NS
     hi = (done_ns + MATCH_SLACK_NS) if done_ns else NOT_DONE
     for ep, index in reversed(indexes):
-        for created, seq in reversed(index.get(tag, ())):
+        for created, seq in index.get(tag, ()):  # the first: its children carry the tag too
             if lo <= created <= hi:
                 return ep, seq
     return None
+
+
+def request_tasks(index: dict, tag: str, root_created: int, done_ns: int) -> list[int]:
+    """Every task of the request whose handler (first tagged task) was created at
+    ``root_created``: the tasks with its tag created from then until it was done."""
+    hi = (done_ns + MATCH_SLACK_NS) if done_ns else NOT_DONE
+    return [seq for created, seq in index.get(tag, ()) if root_created <= created <= hi]
 
 
 def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:
@@ -55,3 +69,83 @@ def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:
     thread jobs split into ``queued`` (for a free thread) and ``thread`` (running there)."""
     return _split_waiting(tl.task_segments(seq), sorted(jobs, key=lambda j: j.submit_ns),
                           tl.origin, tl.block_ns)
+
+
+#: When a request's tasks overlap, the lane shows the state that says most about the request.
+STATE_RANK = {BLOCKED: 6, RUNNING: 5, THREAD: 4, QUEUED: 3, STARVED: 2, WAITING: 1}
+
+
+def merge_states(lists: Sequence[Sequence[tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
+    """Several tasks' ``(state, start, end)`` lists -> one non-overlapping list: at each
+    moment the highest-ranked state of any task (:data:`STATE_RANK`); equal neighbours merge."""
+    if len(lists) == 1:
+        return list(lists[0])
+    events = sorted((x, d, st) for lst in lists for st, s, e in lst if e > s for x, d in ((s, 1), (e, -1)))
+    count: dict[str, int] = {}  # state -> segments covering the sweep now (a sweep: n log n)
+    out: list[tuple[str, int, int]] = []
+    i, n = 0, len(events)
+    while i < n:
+        x = events[i][0]
+        while i < n and events[i][0] == x:
+            _x, d, st = events[i]
+            count[st] = count.get(st, 0) + d
+            i += 1
+        if i == n:
+            break
+        live = [st for st, c in count.items() if c > 0]
+        if not live:
+            continue
+        best = max(live, key=lambda st: STATE_RANK.get(st, 0))
+        nxt = events[i][0]
+        if out and out[-1][0] == best and out[-1][2] == x:
+            out[-1] = (best, out[-1][1], nxt)
+        else:
+            out.append((best, x, nxt))
+    return out
+
+
+def request_states(tl, seqs: Iterable[int], jobs_by_task: dict) -> list[tuple[str, int, int]]:
+    """One lane for a request: :func:`handler_states` of each of its tasks, merged."""
+    return merge_states([handler_states(tl, seq, jobs_by_task.get(seq, ()))
+                         for seq in seqs if seq in tl.tasks])
+
+
+
+
+def response_sent_ns(tl, seqs: Iterable[int]) -> int:
+    """When the request's last body byte was sent (the first such point noted by any of its
+    tasks), or 0 if not (yet) known: work of the request after it (``BackgroundTasks``)
+    runs *after the response*."""
+    times = [tl.tasks[q].points[RESPONSE_SENT] for q in seqs
+             if q in tl.tasks and RESPONSE_SENT in tl.tasks[q].points]
+    return min(times) if times else 0
+
+
+def after_response_ns(states: Sequence[tuple[str, int, int]], sent_ns: int) -> int:
+    """How long the request's tasks ran, blocked or used threads after its response was sent."""
+    if not sent_ns:
+        return 0
+    return sum(e - max(s, sent_ns) for st, s, e in states
+               if e > sent_ns and st in (RUNNING, BLOCKED, THREAD, QUEUED))
+
+
+def request_root(tl, seq: int) -> int:
+    """The first task of ``seq``'s request: its topmost ancestor with the same tag."""
+    t = tl.tasks.get(seq)
+    if t is None or not t.tag:
+        return seq
+    root, p = seq, t.parent
+    while p in tl.tasks and tl.tasks[p].tag == t.tag:
+        root, p = p, tl.tasks[p].parent
+    return root
+
+
+def block_after_response(tl, index: dict, seq: int, s: int, e: int) -> bool:
+    """Whether the block ``[s, e]`` of task ``seq`` ran after its request's response was sent
+    (most of it: the step that sends the last byte may go straight on into a background job)."""
+    root = request_root(tl, seq)
+    t = tl.tasks.get(root)
+    if t is None or not t.tag:
+        return False
+    sent = response_sent_ns(tl, request_tasks(index, t.tag, t.created_ns, t.done_ns or 0) or [root])
+    return bool(sent) and sent <= s + (e - s) // 2

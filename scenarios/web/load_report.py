@@ -14,7 +14,8 @@ from collections import Counter
 
 from coffeeshop_tui.scenarios.snapshot import QUEUED
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
-from coffeeshop_tui.scenarios.web.load_match import handler_states, match_handler
+from coffeeshop_tui.scenarios.web.load_match import (after_response_ns, match_handler, request_states,
+                                                      request_tasks, response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_settings import endpoint_path
 
 STATES_MS = (RUNNING, BLOCKED, STARVED, WAITING, QUEUED, THREAD)
@@ -29,7 +30,8 @@ def request_items(records: list, feed, sec) -> list[dict]:
         with feed.server.lock:
             for j in ep.tl.jobs:
                 if j.task:
-                    jobs_of.setdefault((ep.index, j.task), []).append(j)
+                    jobs_of.setdefault(ep.index, {}).setdefault(j.task, []).append(j)
+    index_of = dict(indexes)
     out = []
     for gen, r, targets in sorted(records, key=lambda x: (x[0], x[1].rid)):
         item = {
@@ -44,9 +46,12 @@ def request_items(records: list, feed, sec) -> list[dict]:
         m = match_handler(indexes, r.request_id, r.sent_ns, r.done_ns) if r.sent_ns else None
         if m is not None:
             ep, seq = m
+            index = index_of[ep]
             with feed.server.lock:
                 t = ep.tl.tasks.get(seq)
-                segs = handler_states(ep.tl, seq, jobs_of.get((ep.index, seq), ())) if t else []
+                seqs = request_tasks(index, t.tag, t.created_ns, t.done_ns or 0) if t else []
+                segs = request_states(ep.tl, seqs or [seq], jobs_of.get(ep.index, {})) if t else []
+                sent_ns = response_sent_ns(ep.tl, seqs) if t else 0
             if t is not None:
                 tot: Counter = Counter()
                 for st, s, e in segs:
@@ -55,6 +60,9 @@ def request_items(records: list, feed, sec) -> list[dict]:
                     "task": seq, "start_s": round(sec(t.created_ns), 6),
                     "end_s": round(sec(t.done_ns), 6) if t.done_ns else None,
                     **{f"{st}_ms": round(tot[st] / 1e6, 3) for st in STATES_MS},
+                    "tasks": len(seqs or [seq]),
+                    "response_sent_s": round(sec(sent_ns), 6) if sent_ns else None,
+                    "after_response_ms": round(after_response_ns(segs, sent_ns) / 1e6, 3),
                 }
         out.append(item)
     return out
@@ -66,7 +74,8 @@ def server_section(data, w0: int, end: int, stats, sec, *, pid, port, restarts: 
     LoadStats of the window [w0, end] (blocks before w0, e.g. the server's start-up, are left out)."""
     blocks = [{"start_s": round(sec(b["start_ns"]), 6), "end_s": round(sec(b["end_ns"]), 6),
                "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6),
-               "where": b["where"], "culprit": b["culprit"], "request_id": b["request_id"]}
+               "where": b["where"], "culprit": b["culprit"], "request_id": b["request_id"],
+               "after_response": b.get("after_response", False)}
               for b in data.blocks if b["end_ns"] >= w0 and b["start_ns"] <= end]
     return {
         "recorded": True,

@@ -4,6 +4,9 @@
 
 * echoes the client's ``x-request-id`` header on the response, and exposes it to the
   request's code (and to instruments in the server) through the ``REQUEST_ID`` context var;
+  tags the request's task with it in the recording (every task that task creates inherits
+  the tag: ``@app.middleware("http")``, ``StreamingResponse``, spawned tasks) and notes the
+  point ``RESPONSE_SENT`` when the last body byte went out (``BackgroundTasks`` run after it);
 * optional concurrency limit: with ``max_in_flight=N`` a request arriving while N requests
   are already in flight gets ``503`` at once (``/health`` and ``/_admin/*`` are exempt);
 * a tiny admin API (JSON):
@@ -29,7 +32,7 @@ from urllib.parse import parse_qs
 
 import anyio.to_thread
 
-from coffeeshop_tui.scenarios.recorder import tag_current
+from coffeeshop_tui.scenarios.recorder import mark_current, tag_current
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +48,8 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("coffeeshop_request_id", default
 IN_FLIGHT = [0]
 
 ENV_MAX_IN_FLIGHT = "COFFEESHOP_MAX_IN_FLIGHT"
+#: The recorder point (``TaskInfo.points``) of the moment a request's last body byte was sent.
+RESPONSE_SENT = "response-sent"
 REQUEST_ID_HEADER = b"x-request-id"
 EXEMPT_PATHS = ("/health",)
 ADMIN_PREFIX = "/_admin/"
@@ -136,7 +141,11 @@ class LabMiddleware:
                 if message["type"] == "http.response.start":
                     message = dict(message)
                     message["headers"] = [*message.get("headers", ()), *echo]
+                    await send(message)
+                    return
                 await send(message)
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    mark_current(RESPONSE_SENT)  # work of the request after this is "after the response"
         else:
             send_with_id = send
 
