@@ -47,12 +47,21 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None) -> dict:
         "blocked_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9, 6),
         "max_lag_s": round(tl.max_lag_ns() / 1e9, 6),
         "blocks": len(blocks),
+        "gil_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks if b.get("gil")) / 1e9, 6),
         "tasks": len(tl.tasks),
         "states_s": {
             state: round(sum(t[state] for t in totals.values()) / 1e9, 6)
             for state in (RUNNING, WAITING, STARVED)
         },
     }
+
+
+def _gil_fields(b: dict) -> dict:
+    """A block's GIL verdict for ``--json``: ``gil`` (the loop thread mostly waited for the
+    GIL, not for its line) and the share of the time it ran, when it was measured."""
+    if "loop_cpu_share" not in b:
+        return {}
+    return {"gil": bool(b.get("gil")), "loop_cpu_share": b["loop_cpu_share"]}
 
 
 def to_json(tl: Timeline, scenario: str, params: dict, ideal=None) -> dict:
@@ -97,7 +106,8 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None) -> dict:
             "block_threshold_s": tl.block_ns / 1e9,
             "blocks": [
                 {"task": b["task"] or None, "start_s": _s(b["start_ns"], origin),
-                 "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6), "where": _short(b["where"])}
+                 "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6), "where": _short(b["where"]),
+                 **_gil_fields(b)}
                 for b in tl.blocks()
             ],
         },

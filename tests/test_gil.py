@@ -1,0 +1,124 @@
+"""GIL contention is its own state: a long loop step in which the loop thread mostly
+waited for the GIL is recorded as GIL-starved (not a block of the line it waited on),
+and a real block (``time.sleep`` in ``async def``) stays a block with its line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+
+import pytest
+
+from coffeeshop_tui.scenarios import gil_probe, recorder
+from coffeeshop_tui.scenarios.explain import caption
+from coffeeshop_tui.scenarios.report import summary, to_chrome_trace, to_json
+
+pytestmark = pytest.mark.skipif(not gil_probe.gil_enabled(), reason="no GIL on this build")
+
+
+def spin(stop: threading.Event) -> int:
+    n = 0
+    while not stop.is_set():  # pure Python: wants the GIL all the time
+        for i in range(2000):
+            n += i * i % 7
+    return n
+
+
+async def short_steps_against_threads(n_threads: int = 4, run_s: float = 1.2) -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=spin, args=(stop,), name=f"spinner-{i}") for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    try:
+        end = time.monotonic() + run_s
+        while time.monotonic() < end:
+            sum(i * i for i in range(600_000))  # a step of a few ms of CPU: longer than the
+            await asyncio.sleep(0.001)  # switch interval, so it waits for the GIL in between
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def test_long_steps_against_cpu_threads_are_gil_not_blocks():
+    tl = recorder.record(short_steps_against_threads)
+    probed = [b for b in tl.blocks() if "loop_cpu_share" in b]
+    gil = tl.gil_blocks()
+    assert probed, "no long step was probed"
+    assert gil, probed
+    assert len(gil) * 2 >= len(probed), probed  # mostly GIL, generous for a loaded machine
+    for b in gil:
+        assert b["loop_cpu_share"] < gil_probe.GIL_SHARE
+        assert any(k.startswith("spinner-") for k, _ in b["gil_threads"])
+    segs = {s for s, *_ in tl.loop_segments()}
+    assert "gil" in segs
+    doc = to_json(tl, "gil", {})
+    assert any(b.get("gil") for b in doc["loop"]["blocks"])
+    assert doc["summary"]["gil_s"] > 0
+    assert any(e.get("cat") == "gil" for e in to_chrome_trace(tl)["traceEvents"])
+    holders, n_threads, share = tl.gil_holders(gil)
+    assert n_threads >= 1 and holders[0][0].startswith("spinner-") and share < 0.5
+
+
+async def sleeps_on_loop() -> None:
+    await asyncio.sleep(0.01)
+    time.sleep(0.1)  # SLEEP-LINE: a real block (the GIL is released, nobody wants it)
+    await asyncio.sleep(0.01)
+
+
+def test_time_sleep_in_async_def_is_still_a_block_with_its_line():
+    tl = recorder.record(sleeps_on_loop)
+    blocks = tl.blocks()
+    assert blocks
+    b = max(blocks, key=lambda b: b["end_ns"] - b["start_ns"])
+    assert not b.get("gil")
+    assert b["where"].endswith(f"test_gil.py:{_line('SLEEP-LINE')}")
+    assert not tl.gil_blocks()
+    assert "GIL" not in caption(tl, summary(tl), {})
+
+
+def _line(marker: str) -> int:
+    with open(__file__) as f:
+        return next(i for i, line in enumerate(f, 1) if marker in line and "_line(" not in line)
+
+
+def test_classify_rule():
+    ms = 1_000_000
+    # the loop ran 5% of 100 ms while two threads burnt 90 ms: GIL-starved
+    v = gil_probe.classify((0, 100 * ms, 5 * ms, {"futex": 3}, [["w|1", 50 * ms], ["w|2", 40 * ms]]))
+    assert v["gil"] and v["loop_cpu_share"] == 0.05 and v["threads"][0] == ["w|1", 0.05]
+    # the same, but the kernel saw it in clock_nanosleep: time.sleep is a real block
+    assert not gil_probe.classify((0, 100 * ms, 0, {"sleep": 4, "futex": 1}, [["w|1", 90 * ms]]))["gil"]
+    # nobody else ran: not the GIL (a blocking call that released it)
+    assert not gil_probe.classify((0, 100 * ms, 0, {}, []))["gil"]
+    # the loop ran (CPU work on the loop): a block
+    assert not gil_probe.classify((0, 100 * ms, 90 * ms, {"running": 3}, [["w|1", 10 * ms]]))["gil"]
+    assert gil_probe.classify((0, 100 * ms, -1, {}, [])) is None
+
+
+def test_free_threaded_build_probes_nothing(monkeypatch):
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    assert not gil_probe.gil_enabled()
+    tl = recorder.record(short_steps_against_threads, run_s=0.5)
+    assert not tl.gil_blocks()
+    assert not any("loop_cpu_share" in b for b in tl.blocks())
+    assert "GIL" not in caption(tl, summary(tl), {})
+
+
+def test_cpu_barista_threads_caption_names_the_worker_function():
+    from coffeeshop_tui.scenarios.baristas.cpu_barista import main
+
+    # The watchdog needs the GIL to see a stuck step: on a loaded machine a run may catch
+    # none. Up to 3 runs; every run that caught one must say it plainly.
+    caught = 0
+    for _ in range(3):
+        tl = recorder.record(main.main, customers=4, work=3_000_000, mode="threads")
+        text = caption(tl, summary(tl), {"customers": 4, "work": 3_000_000, "mode": "threads"})
+        assert "threads.py" not in text, text
+        if tl.gil_blocks():
+            caught += 1
+            assert "for the GIL while grind_beans held it in" in text, text
+            break
+    assert caught, tl.blocks()
