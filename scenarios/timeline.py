@@ -161,6 +161,7 @@ class Timeline:
         self._sample_times: list[int] = []
         # kept up to date as batches arrive, so queries stay cheap on long runs
         self._blocks: list[dict] = []
+        self.gil_starts: set[int] = set()  # start_ns of the blocks that were GIL waits
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
@@ -390,7 +391,7 @@ class Timeline:
         """
         st = self.steps
         out = flatten_steps(zip(st[0::3], st[1::3], st[2::3]), self.block_ns)
-        gil = {b["start_ns"] for b in self._blocks if b.get("gil")}
+        gil = self.gil_starts
         if gil:
             out = [(GIL, s, e, q) if state == BLOCKED and s in gil else (state, s, e, q)
                    for state, s, e, q in out]
@@ -434,6 +435,7 @@ class Timeline:
         b["gil_threads"] = verdict["threads"]
         if verdict["gil"]:
             b["gil"] = True
+            self.gil_starts.add(b["start_ns"])
 
     def gil_blocks(self) -> list[dict]:
         """The blocks in which the loop thread mostly waited for the GIL."""
