@@ -161,7 +161,7 @@ class Timeline:
         self._sample_times: list[int] = []
         # kept up to date as batches arrive, so queries stay cheap on long runs
         self._blocks: list[dict] = []
-        self.gil_starts: set[int] = set()  # start_ns of the blocks that were GIL waits
+        self.gil_starts: dict[int, dict] = {}  # start_ns -> the block, of blocks that were GIL waits
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
@@ -435,7 +435,7 @@ class Timeline:
         b["gil_threads"] = verdict["threads"]
         if verdict["gil"]:
             b["gil"] = True
-            self.gil_starts.add(b["start_ns"])
+            self.gil_starts[b["start_ns"]] = b
 
     def gil_blocks(self) -> list[dict]:
         """The blocks in which the loop thread mostly waited for the GIL."""

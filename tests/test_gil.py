@@ -122,3 +122,30 @@ def test_cpu_barista_threads_caption_names_the_worker_function():
             assert "for the GIL while grind_beans held it in" in text, text
             break
     assert caught, tl.blocks()
+
+
+def test_load_caption_says_gil_not_block():
+    """Server rows with a GIL-starved block: not counted as blocked; the caption names the
+    job that held the GIL (the user's `def` endpoint: the endpoint's own name) and the share."""
+    from dataclasses import replace
+
+    from coffeeshop_tui.scenarios.web.explain_load import LoadStats, caption as load_caption
+    from coffeeshop_tui.scenarios.web.load_stats import ServerData, server_window
+
+    ms = 1_000_000
+    gil_block = {"task": 3, "start_ns": 100 * ms, "end_ns": 700 * ms, "where": "h11_impl.py:409",
+                 "culprit": "async def run_asgi(...)", "request_id": "", "gil": True, "loop_cpu_share": 0.08,
+                 "gil_holders": [["crunch", 0.5]], "gil_threads": 10}
+    real = {"task": 4, "start_ns": 800 * ms, "end_ns": 850 * ms, "where": "app.py:12", "culprit": "time.sleep",
+            "request_id": ""}
+    fields = server_window(ServerData(blocks=[gil_block, real]), 0, 1000 * ms, 0.0)
+    assert fields["w_blocks"] == 1 and abs(fields["w_blocked_s"] - 0.05) < 1e-9
+    assert fields["gil_holder"] == "crunch" and fields["gil_threads"] == 10
+    s = LoadStats(endpoint="/report", recorded=True, w_done=10, w_ok=10, window_s=1.0, **fields)
+    text = load_caption(s)
+    assert "waited 600 ms for the GIL (60% of the time)" in text, text
+    assert "`crunch` held it in 10 threads" in text and "got it 8%" in text, text
+    assert "blocks the event loop" not in text, text
+    fastapi = load_caption(replace(s, gil_holder="_run_sync_endpoint"))
+    assert "`/report`'s `def` function held it" in fastapi, fastapi
+    assert "GIL" not in load_caption(replace(s, w_gil_s=0.0)), "nothing said without a GIL wait"

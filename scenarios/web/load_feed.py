@@ -26,7 +26,7 @@ from collections import deque
 
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
-from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, THREAD, Timeline, flatten_steps
+from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, THREAD, Timeline, flatten_steps
 from coffeeshop_tui.scenarios.web.load_match import add_to_index, handler_states, index_tasks
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
@@ -43,6 +43,16 @@ def func_at(tl: Timeline, where: str) -> str:
         if smp[1] == where:
             return smp[2]
     return ""
+
+
+def gil_fields(tl: Timeline, start_ns: int) -> dict:
+    """A ServerData block's GIL fields: ``gil`` (the loop thread waited for the GIL), the
+    loop's share of the time and who held it ([[job label, CPU s], ...], threads)."""
+    b = tl.gil_starts.get(start_ns)
+    if b is None:
+        return {}
+    holders, n_threads, share = tl.gil_holders([b])
+    return {"gil": True, "loop_cpu_share": share, "gil_holders": holders, "gil_threads": n_threads}
 
 
 def job_row(ep_index: int, j) -> tuple:
@@ -183,8 +193,10 @@ class ServerFeed:
                 rid = t.tag if t is not None else ""
                 cul = culprit(where, func) if where else "a long step"
                 self.data.blocks.append({"task": seq, "start_ns": s, "end_ns": e, "where": where,
-                                         "culprit": cul, "request_id": rid})
+                                         "culprit": cul, "request_id": rid, **gil_fields(tl, s)})
                 info = f"{cul} at {short_where(where)}" if where else cul
+                if s in tl.gil_starts:
+                    info = f"waiting for the GIL (not {info})"
                 block_info[seq] = info + (f" (request {rid})" if rid else "")
         if self.lanes:
             # the scenario snapshots' loop-lane rule (nested steps, blocks), then merged for a live view
@@ -199,7 +211,8 @@ class ServerFeed:
         if e <= s:
             return
         if state == BLOCKED:
-            segs.append(Segment(sec(s), sec(e), BLOCKED, seq, block_info.get(seq, "a long step")))
+            state = GIL if s in tl.gil_starts else BLOCKED
+            segs.append(Segment(sec(s), sec(e), state, seq, block_info.get(seq, "a long step")))
             self._loop_pending = 1
         else:
             last = segs[-1] if segs else None
@@ -315,7 +328,8 @@ class ServerFeed:
                     out.blocks.append({"task": b["task"], "start_ns": b["start_ns"], "end_ns": b["end_ns"],
                                        "where": where,
                                        "culprit": culprit(where, func_at(tl, where)) if where else "",
-                                       "request_id": t.tag if t is not None else ""})
+                                       "request_id": t.tag if t is not None else "",
+                                       **gil_fields(tl, b["start_ns"])})
                 out.jobs += [job_row(ep.index, j) for j in tl.jobs]
                 out.gauges += [(t, g.get("pool_borrowed", 0), g.get("pool_total", 0), g.get("in_flight", 0))
                                for t, g in tl.gauges]
