@@ -176,7 +176,13 @@ def text_summary(doc: dict) -> str:
         f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {s['blocks']} block(s),"
         f" worst lag {s['max_lag_s'] * 1000:.1f} ms",
     ]
+    if s.get("gil_s"):
+        lines[-1] += f"; of that, {s['gil_s']:.3f} s waiting for the GIL (not blocked by a line)"
     for b in doc["loop"]["blocks"][:10]:
+        if b.get("gil"):
+            lines.append(f"  gil      task {b['task']} at {b['start_s']:.3f} s for {b['duration_s'] * 1000:.1f} ms"
+                         f"  waiting for the GIL (the loop ran {b['loop_cpu_share']:.0%} of it), at {b['where']}")
+            continue
         lines.append(f"  block    task {b['task']} at {b['start_s']:.3f} s for {b['duration_s'] * 1000:.1f} ms"
                      f"  in {b['where']}")
     if len(doc["loop"]["blocks"]) > 10:
