@@ -12,7 +12,7 @@ when the step has ended; nothing here runs on the loop's thread. A probe reads (
   held the GIL) meanwhile, as the ``name|native id`` key worker jobs are recorded with;
 * what the kernel says the loop thread is waiting in (``/proc/self/task/<id>/syscall``)
   at each look: ``futex`` (the GIL, or a lock), ``sleep`` (``time.sleep``), ``io``
-  (a blocking read or a select), ``running``.
+  (a blocking read), ``select``, ``running``. One ``sleep`` or ``io`` look makes it a block.
 
 :func:`classify` (one rule, used by the timeline) turns a probe's record into "gil" or
 "blocked". On a free-threaded build (``sys._is_gil_enabled()`` false) nothing is probed.
@@ -29,10 +29,10 @@ now_ns = time.monotonic_ns  # the recorder's clock (recorder_hooks.now_ns)
 
 # syscall numbers by machine: futex, clock_nanosleep/nanosleep, blocking reads and waits
 _SYSCALLS = {
-    "x86_64": {202: "futex", 230: "sleep", 35: "sleep", 0: "io", 45: "io", 7: "io", 232: "io",
-               281: "io", 23: "io", 270: "io", 271: "io"},
-    "aarch64": {98: "futex", 115: "sleep", 101: "sleep", 63: "io", 207: "io", 22: "io", 73: "io",
-                72: "io"},
+    "x86_64": {202: "futex", 230: "sleep", 35: "sleep", 0: "io", 45: "io", 7: "select", 232: "select",
+               281: "select", 23: "select", 270: "select", 271: "select"},
+    "aarch64": {98: "futex", 115: "sleep", 101: "sleep", 63: "io", 207: "io", 22: "select", 73: "select",
+                72: "select"},
 }.get(platform.machine(), {})
 
 GIL_SHARE = 0.5  # a loop thread that ran less than this share of a long step ...
@@ -84,6 +84,7 @@ class Probe:
         self.t0 = now_ns()
         self.loop0 = _cpu_ns(loop_ident)
         self.confirmed = False  # the watchdog saw the same step running at a later tick
+        self.look()
 
     def _others(self) -> dict[str, tuple[int, int]]:
         me = threading.get_ident()
@@ -121,14 +122,14 @@ def classify(rec) -> dict | None:
     see it mostly in ``time.sleep`` or a blocking read (those are real blocks)."""
     t0, t1, loop, calls, others = rec
     wall = t1 - t0
-    if wall <= 0 or loop < 0:
+    if wall <= 0 or loop < 0 or calls.get("select"):  # it looked between steps: not this step
         return None
     share = min(1.0, loop / wall)
     busy = sum(c for _, c in others) / wall
     looks = sum(calls.values())
-    waiting_elsewhere = calls.get("sleep", 0) + calls.get("io", 0)
-    # the kernel saw it sleeping or reading more often than anything else: a real block
-    elsewhere = looks >= 2 and waiting_elsewhere * 2 > looks
+    # The kernel saw it in time.sleep or a blocking read even once: a real block (a thread
+    # waiting for the GIL is in futex; the watchdog, starved itself, looks only a few times).
+    elsewhere = calls.get("sleep", 0) + calls.get("io", 0) > 0
     gil = share < GIL_SHARE and busy >= BUSY_OTHERS and not elsewhere
     threads = sorted(([k, c / 1e9] for k, c in others if c * 20 >= wall), key=lambda x: -x[1])
     return {"gil": gil, "loop_cpu_share": round(share, 3), "others_cpu": round(busy, 2),

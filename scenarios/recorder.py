@@ -318,7 +318,7 @@ class Recorder:
         gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
         while not self._stop.wait(interval):
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
-                if gil.confirmed or self._long_step_at(gil.n_steps):
+                if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
                     self._gil.append(gil.close())  # before the drain: with the step it measured
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
@@ -356,15 +356,15 @@ class Recorder:
                     raw = 0
                 self._samples.append((now_ns(), where_of(f), f.f_code.co_name, raw))
                 del frame, f
-        if gil is not None and len(steps) != gil.n_steps and (gil.confirmed or self._long_step_at(gil.n_steps)):
+        if gil is not None and len(steps) != gil.n_steps and (gil.confirmed or self._long_step_at(gil.n_steps, gil.t0)):
             self._gil.append(gil.close())  # the last long step ended
 
-    def _long_step_at(self, i: int) -> bool:
+    def _long_step_at(self, i: int, t0: int) -> bool:
         """Whether the first step recorded at ``_steps[i]`` (the one a probe saw running,
         even if the watchdog got no second tick while it ran) held the loop ``block_ms``.
         The probe then also counts the loop's CPU after that step: it errs towards "block"."""
         st = self._steps
-        return len(st) >= i + 3 and st[i + 1] - st[i] >= self.block_ns
+        return len(st) >= i + 3 and st[i] <= t0 and st[i + 1] - st[i] >= self.block_ns
 
     # ------------------------------------------------------------------ drain
     def drain(self) -> dict:

@@ -149,3 +149,28 @@ def test_load_caption_says_gil_not_block():
     fastapi = load_caption(replace(s, gil_holder="_run_sync_endpoint"))
     assert "`/report`'s `def` function held it" in fastapi, fastapi
     assert "GIL" not in load_caption(replace(s, w_gil_s=0.0)), "nothing said without a GIL wait"
+
+
+async def sleeps_against_threads() -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=spin, args=(stop,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        await asyncio.sleep(0.05)
+        for _ in range(3):
+            time.sleep(0.1)  # a real block, though worker threads burn CPU meanwhile
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def test_time_sleep_against_cpu_threads_is_still_a_block():
+    """Low loop CPU while workers burn CPU is not enough: the kernel saw the loop thread in
+    clock_nanosleep, so these are blocks (generous: at most one of the three misread)."""
+    tl = recorder.record(sleeps_against_threads)
+    sleeps = [b for b in tl.blocks() if b["end_ns"] - b["start_ns"] >= 90_000_000]
+    assert len(sleeps) >= 3, tl.blocks()
+    assert sum(1 for b in sleeps if b.get("gil")) <= 1, sleeps
