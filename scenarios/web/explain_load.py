@@ -173,6 +173,13 @@ def _error_sentence(s: LoadStats) -> str:
     return ": ".join(parts)
 
 
+def _holder_name(label: str, subject: str) -> str:
+    """The job that held the GIL, as a caption names it (FastAPI's wrapper: the endpoint's)."""
+    if label in SYNC_ENDPOINT_LABELS:
+        return f"{subject}'s `def` function"
+    return f"`{label}`" if label else "worker threads"
+
+
 def gil_sentence(s: LoadStats, subject: str) -> str:
     """'the loop waited 1.5 s for the GIL (31% of the time) while `report` held it in 10
     threads: the loop got it 8% of that time', or "" (none; never on a free-threaded build)."""
@@ -181,9 +188,7 @@ def gil_sentence(s: LoadStats, subject: str) -> str:
     share = min(1.0, s.w_gil_s / s.window_s)
     if share < 0.05:
         return ""
-    who = s.gil_holder
-    who = (f"{subject}'s `def` function" if who in SYNC_ENDPOINT_LABELS
-           else f"`{who}`" if who else "worker threads")
+    who = _holder_name(s.gil_holder, subject)
     n = f" in {_plural(s.gil_threads, 'thread')}" if s.gil_threads else ""
     return (f"the loop waited {fmt_s(s.w_gil_s)} for the GIL ({share:.0%} of the time){in_window(s)} "
             f"while {who} held it{n}: the loop got it {s.gil_loop_share:.0%} of that time "
@@ -358,8 +363,10 @@ def text_summary(report: dict) -> str:
                      + (f", mostly at {short_where(s['block_where'])} ({s['block_culprit']})"
                         if s["block_where"] else ""))
         if s.get("w_gil_s"):
+            endpoint = f"`{s['endpoint']}`" if s.get("endpoint") else "the endpoint"
             lines.append(f"server     loop waited {fmt_s(s['w_gil_s'])} for the GIL (got it "
-                         f"{s['gil_loop_share']:.0%} of that time) while {s['gil_holder'] or 'other threads'} "
+                         f"{s['gil_loop_share']:.0%} of that time) while "
+                         f"{_holder_name(s['gil_holder'], endpoint)} "
                          f"ran in {_plural(s['gil_threads'], 'thread')}")
         lines.append(f"pool       anyio {pool.get('max_borrowed', 0)}/{pool.get('anyio_tokens', '?')} "
                      f"threads busy at most; default executor {pool.get('default_executor_workers', '?')} "
