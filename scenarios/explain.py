@@ -126,6 +126,19 @@ def _block_cause(tl: Timeline, blocks: list[dict]) -> tuple[str, str]:
     return culprit(where, func), where
 
 
+def gil_phrase(tl: Timeline, gil_blocks: list[dict]) -> str:
+    """'the loop waited 0.9 s for the GIL while crunch held it in 4 threads (the loop got it
+    21% of the time)', or "" (no GIL-starved step; never on a free-threaded build, where
+    nothing is probed). The one wording every caption uses."""
+    if not gil_blocks:
+        return ""
+    waited = sum(b["end_ns"] - b["start_ns"] for b in gil_blocks) / 1e9
+    holders, n_threads, share = tl.gil_holders(gil_blocks)
+    who = ", ".join(name for name, _ in holders[:2]) or "other threads"
+    return (f"the loop waited {fmt_s(waited)} for the GIL while {who} held it in "
+            f"{_plural(n_threads, 'thread')} (the loop got it {share:.0%} of the time)")
+
+
 def _pools(tl: Timeline) -> list[str]:
     """'pool of 4 workers: 10 jobs ran in 3 waves' for each pool that ran jobs."""
     pools: dict[str, dict[str, int]] = {}
@@ -160,13 +173,16 @@ def blocked_now(cause: str, where: str, held_s: float) -> str:
             f"{fmt_s(held_s)}; every other task waits")
 
 
-def so_far(done: int, tasks: int, wall: float, blocked: float, cause: str, pool: str = "") -> str:
+def so_far(done: int, tasks: int, wall: float, blocked: float, cause: str, pool: str = "",
+           gil: str = "") -> str:
     """The caption of a run in progress (live, or a paused view of any run)."""
     parts = [f"so far: {done} of {_plural(tasks, 'task')} finished in {fmt_s(wall)}"]
     if blocked:
         parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
     if pool:
         parts.append(pool)
+    if gil:
+        parts.append(gil)
     return "; ".join(parts)
 
 
@@ -212,7 +228,13 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
         return f"failed after {fmt_s(wall)}: {tl.error}"
 
     blocks = tl.blocks()
-    blocked = summary.get("blocked_s") or 0.0
+    gil_blocks = [b for b in blocks if b.get("gil")]
+    gil = gil_phrase(tl, gil_blocks)
+    if gil_blocks:  # GIL waits are not blocks of the line the loop waited on
+        blocks = [b for b in blocks if not b.get("gil")]
+        blocked = sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9
+    else:
+        blocked = summary.get("blocked_s") or 0.0
     cause, where = _block_cause(tl, blocks)
     n, unit_word = _units(tl, params)
     brew = params.get("brew_s")
@@ -237,6 +259,8 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
             parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
         if pools:
             parts.append(pools[0])
+        if gil:
+            parts.append(gil)
         return "; ".join(parts)
 
     if live:
@@ -245,7 +269,7 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
             func = next((fn for t, w, fn, _s in reversed(tl.samples) if w == held[2]), "")
             return blocked_now(culprit(held[2], func), held[2], (tl.now_ns - held[1]) / 1e9)
         done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
-        return so_far(done, len(tl.tasks), wall, blocked, cause, pools[0] if pools else "")
+        return so_far(done, len(tl.tasks), wall, blocked, cause, pools[0] if pools else "", gil)
 
     share = blocked / wall if wall > 0 else 0.0
     if blocks and share >= 0.5:
@@ -257,6 +281,10 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
 
     if pools:
         free = "the loop stayed free" if not blocks else f"the loop was still blocked {fmt_s(blocked)}"
+        if gil and not blocks:
+            free = gil
+        elif gil:
+            free += f"; {gil}"
         return f"{'; '.join(pools)}; {fmt_s(wall)} in all, {free}"
 
     if brew and n > 1:

@@ -23,7 +23,10 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
   selector is wrapped to mark iterations). The last is a lower bound.
 * **Blocks.** A watchdog thread notices a step that has not finished after a few ms
   and samples the loop thread's frame (``sys._current_frames``) until it ends, so a
-  long step is blamed on the line where it was stuck.
+  long step is blamed on the line where it was stuck. When it first sees a step stuck it
+  also reads the CPU clocks of the loop thread and of the other threads, and again when
+  the step ends (``gil_probe.py``): a loop thread whose clock barely moved while workers
+  burnt CPU was waiting for the GIL, not blocked by its line.
 * **Worker threads.** ``loop.run_in_executor`` (hence ``asyncio.to_thread``) and
   ``anyio.to_thread.run_sync`` (hence FastAPI/Starlette ``run_in_threadpool``) are
   wrapped so each job is timed in its worker thread and linked to the awaiting task.
@@ -55,7 +58,9 @@ import time
 import warnings
 from array import array
 
+from . import gil_probe as _gp
 from . import recorder_hooks as _h
+from .gil_probe import gil_enabled as _gil_enabled
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
 
@@ -133,6 +138,8 @@ class Recorder:
         self._tags: list = []  # (raw, t_ns, label)
         self._marks: list = []  # (raw, t_ns, what)
         self._tag_of: dict[int, str] = {}  # live task seq -> its tag (children inherit it)
+        self._gil: list = []  # (t0, t1, loop_cpu_ns, {syscall kind: n}, [[thread, cpu_ns], ...])
+        self.gil_enabled = _gil_enabled()
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
         self._seq = 0
         self._live: dict[int, list] = {}  # task seq -> its entry in _hist
@@ -333,19 +340,35 @@ class Recorder:
         interval = self.sample_s
         last_len = -1
         next_drain = time.monotonic() + self.drain_s
+        gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
         while not self._stop.wait(interval):
+            if gil is not None and (len(steps) != gil.n_steps or self._in_select):
+                if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
+                    self._gil.append(gil.close())  # before the drain: with the step it measured
+                gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
                 batch = self.drain()
                 last_len = -1
+                if gil is not None:  # the drain took the steps, not the one still running
+                    gil.n_steps = len(steps)
                 self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)
                 continue
             with self._drain_lock:
                 n = len(steps)
-                stuck = (not self._in_select) and n == last_len and self._loop.is_running()
+                busy = (not self._in_select) and self._loop.is_running()
+                stuck = busy and n == last_len
                 last_len = n
+                if self.gil_enabled and busy:
+                    # Clocks from the first tick that saw this step running (the watchdog
+                    # itself gets few ticks when the loop thread waits for the GIL).
+                    if gil is None or gil.n_steps != n:
+                        gil = _gp.Probe(self._loop_tid, n)
+                    elif stuck:
+                        gil.look()
+                    gil.confirmed |= stuck
                 if not stuck:
                     continue
                 frame = _h.thread_frame(self._loop_tid)
@@ -358,6 +381,15 @@ class Recorder:
                     raw = 0
                 self._samples.append((now_ns(), where_of(f), f.f_code.co_name, raw))
                 del frame, f
+        if gil is not None and len(steps) != gil.n_steps and (gil.confirmed or self._long_step_at(gil.n_steps, gil.t0)):
+            self._gil.append(gil.close())  # the last long step ended
+
+    def _long_step_at(self, i: int, t0: int) -> bool:
+        """Whether the first step recorded at ``_steps[i]`` (the one a probe saw running,
+        even if the watchdog got no second tick while it ran) held the loop ``block_ms``.
+        The probe then also counts the loop's CPU after that step: it errs towards "block"."""
+        st = self._steps
+        return len(st) >= i + 3 and st[i] <= t0 and st[i + 1] - st[i] >= self.block_ns
 
     # ------------------------------------------------------------------ drain
     def drain(self) -> dict:
@@ -399,6 +431,7 @@ class Recorder:
         warns = self._take(self._warnings)
         tags = self._take(self._tags)
         marks = self._take(self._marks)
+        gil = self._take(self._gil)
 
         tasks_out = []
         hist = self._hist
@@ -498,6 +531,7 @@ class Recorder:
             "warnings": [list(w) for w in warns],
             "tags": tags_out,
             "points": points_out,
+            "gil": [list(g) for g in gil],
             "gauges": self._read_gauges(),
             "dropped": dropped,
         }

@@ -51,12 +51,21 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
         "blocked_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9, 6),
         "max_lag_s": round(tl.max_lag_ns() / 1e9, 6),
         "blocks": len(blocks),
+        "gil_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks if b.get("gil")) / 1e9, 6),
         "tasks": len(tl.tasks),
         "states_s": {
             state: round(sum(t[state] for t in totals.values()) / 1e9, 6)
             for state in (RUNNING, WAITING, STARVED)
         },
     }
+
+
+def _gil_fields(b: dict) -> dict:
+    """A block's GIL verdict for ``--json``: ``gil`` (the loop thread mostly waited for the
+    GIL, not for its line) and the share of the time it ran, when it was measured."""
+    if "loop_cpu_share" not in b:
+        return {}
+    return {"gil": bool(b.get("gil")), "loop_cpu_share": b["loop_cpu_share"]}
 
 
 def open_figures(tl: Timeline) -> dict:
@@ -113,7 +122,8 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: 
             "block_threshold_s": tl.block_ns / 1e9,
             "blocks": [
                 {"task": b["task"] or None, "start_s": _s(b["start_ns"], origin),
-                 "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6), "where": _short(b["where"])}
+                 "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6), "where": _short(b["where"]),
+                 **_gil_fields(b)}
                 for b in tl.blocks()
             ],
         },
@@ -215,7 +225,13 @@ def text_summary(doc: dict) -> str:
         f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {s['blocks']} block(s),"
         f" worst lag {s['max_lag_s'] * 1000:.1f} ms",
     ]
+    if s.get("gil_s"):
+        lines[-1] += f"; of that, {s['gil_s']:.3f} s waiting for the GIL (not blocked by a line)"
     for b in doc["loop"]["blocks"][:10]:
+        if b.get("gil"):
+            lines.append(f"  gil      task {b['task']} at {b['start_s']:.3f} s for {b['duration_s'] * 1000:.1f} ms"
+                         f"  waiting for the GIL (the loop ran {b['loop_cpu_share']:.0%} of it), at {b['where']}")
+            continue
         lines.append(f"  block    task {b['task']} at {b['start_s']:.3f} s for {b['duration_s'] * 1000:.1f} ms"
                      f"  in {b['where']}")
     if len(doc["loop"]["blocks"]) > 10:

@@ -20,13 +20,13 @@ import bisect
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
+from .timeline import BLOCKED, GIL, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
 
 QUEUED = "queued"
 #: a snapshot carries the newest lines printed, not all of them: building it stays cheap
 #: however long the run (the whole output is in the Timeline, the JSON report and the trace)
 OUTPUT_TAIL = 200
-STATES = ("running", "blocked", "starved", "waiting", "thread", "queued", "callback", "idle")
+STATES = ("running", "blocked", "gil", "starved", "waiting", "thread", "queued", "callback", "idle")
 
 
 class Segment(NamedTuple):
@@ -234,6 +234,8 @@ class SnapshotBuilder:
                 self._loop = []
             for state, s, e, seq in flatten_steps(triples, tl.block_ns):
                 info = tl.tasks[seq].label if seq in tl.tasks else ""
+                if state == BLOCKED and s in tl.gil_starts:  # waiting for the GIL, not blocked
+                    state, info = GIL, f"{info}: waiting for the GIL" if info else "waiting for the GIL"
                 self._loop.append(Segment(sec(s), sec(e), state, seq, info))
             self._loop_steps = len(st) // 3
         held = tl.holding()

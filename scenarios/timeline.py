@@ -19,10 +19,12 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .gil_probe import classify as classify_gil
 from .protocol import clip
 
 RUNNING, WAITING, STARVED = "running", "waiting", "starved"
 BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
+GIL = "gil"  # a long step in which the loop thread mostly waited for the GIL (gil_probe.py)
 
 
 def flatten_steps(triples, block_ns: int) -> list[tuple[str, int, int, int]]:
@@ -161,6 +163,7 @@ class Timeline:
         self._sample_times: list[int] = []
         # kept up to date as batches arrive, so queries stay cheap on long runs
         self._blocks: list[dict] = []
+        self.gil_starts: dict[int, dict] = {}  # start_ns -> the block, of blocks that were GIL waits
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
@@ -231,6 +234,8 @@ class Timeline:
                 where = tasks[seq].where
             bisect.insort(self._blocks, {"task": seq, "start_ns": s0, "end_ns": e0, "where": where},
                           key=lambda b: b["start_ns"])
+        for rec in batch.get("gil", ()):  # after the blocks: a probe closes before its step's drain
+            self._note_gil(rec)
         self.dropped += batch.get("dropped", 0)
         if batch.get("t"):
             self.last_ns = max(self.last_ns, batch["t"])
@@ -392,6 +397,10 @@ class Timeline:
         """
         st = self.steps
         out = flatten_steps(zip(st[0::3], st[1::3], st[2::3]), self.block_ns)
+        gil = self.gil_starts
+        if gil:
+            out = [(GIL, s, e, q) if state == BLOCKED and s in gil else (state, s, e, q)
+                   for state, s, e, q in out]
         it = self.iters
         for i in range(0, len(it), 2):
             out.append((IDLE, it[i], it[i + 1], 0))
@@ -417,6 +426,49 @@ class Timeline:
         hi = bisect.bisect_right(times, e)
         c = Counter(self.samples[i][1] for i in range(lo, hi))
         return c.most_common(1)[0][0] if c else ""
+
+    def _note_gil(self, rec) -> None:
+        """Attach a GIL probe (``gil_probe.classify``) to the block it measured."""
+        verdict = classify_gil(rec)
+        if verdict is None:
+            return
+        t0 = rec[0]
+        i = bisect.bisect_right(self._blocks, t0, key=lambda b: b["start_ns"]) - 1
+        if i < 0 or not (self._blocks[i]["start_ns"] <= t0 <= self._blocks[i]["end_ns"]):
+            return
+        b = self._blocks[i]
+        b["loop_cpu_share"] = verdict["loop_cpu_share"]
+        b["gil_threads"] = verdict["threads"]
+        if verdict["gil"]:
+            b["gil"] = True
+            self.gil_starts[b["start_ns"]] = b
+
+    def gil_blocks(self) -> list[dict]:
+        """The blocks in which the loop thread mostly waited for the GIL."""
+        return [b for b in self._blocks if b.get("gil")]
+
+    def gil_holders(self, blocks: list[dict]) -> tuple[list[tuple[str, float]], int, float]:
+        """Who held the GIL over ``blocks``: ([(job label, CPU s)] most first, how many
+        threads, the loop thread's share of the time). A thread's CPU goes to the job(s)
+        it ran then (by overlap); a thread with no recorded job counts under its name."""
+        cpu: Counter = Counter()
+        threads = set()
+        wall = share_wall = 0.0
+        for b in blocks:
+            s, e = b["start_ns"], b["end_ns"]
+            wall += e - s
+            share_wall += (e - s) * b.get("loop_cpu_share", 0.0)
+            for key, c in b.get("gil_threads", ()):
+                jobs = [j for j in self.jobs if j.thread == key and j.start_ns < e and j.end_ns > s]
+                threads.add(key)
+                if not jobs:
+                    cpu[key.partition("|")[0]] += c
+                    continue
+                over = [min(e, j.end_ns) - max(s, j.start_ns) for j in jobs]
+                tot = sum(over) or 1
+                for j, o in zip(jobs, over):
+                    cpu[j.label] += c * o / tot
+        return cpu.most_common(), len(threads), (share_wall / wall if wall else 0.0)
 
     def blocks(self) -> list[dict]:
         """Steps that held the loop at least ``block_ms``, with where it was stuck

@@ -32,6 +32,7 @@ from rich.cells import cell_len, set_cell_size
 STATE_STYLE: dict[str, str] = {
     "running": "#3fb950",
     "blocked": "#e5484d",
+    "gil": "#d9822b",
     "starved": "#f0a020",
     "waiting": "#8b949e",
     "thread": "#3b9ede",
@@ -45,6 +46,7 @@ OTHER_STYLE = "#a0a0a0"  # an unknown state
 STATE_CHAR: dict[str, str] = {
     "running": "█",
     "blocked": "▓",
+    "gil": "▚",
     "starved": "░",
     "waiting": "─",
     "thread": "▒",
@@ -58,6 +60,7 @@ OTHER_CHAR = "▪"
 LEGEND: list[tuple[str, str, str, str]] = [
     ("running", "█", STATE_STYLE["running"], "running a step on the event loop"),
     ("blocked", "▓", STATE_STYLE["blocked"], "a step that held the loop too long: everyone else waits"),
+    ("gil", "▚", STATE_STYLE["gil"], "a long step waiting for the GIL while worker threads held it"),
     ("starved", "░", STATE_STYLE["starved"], "ready to run, but the loop was busy with something else"),
     ("waiting", "─", STATE_STYLE["waiting"], "awaiting (sleep, I/O, a future): costs nothing"),
     ("thread", "▒", STATE_STYLE["thread"], "a job running in a worker thread (or waiting for one)"),

@@ -93,6 +93,11 @@ class LoadStats:
     block_culprit: str = ""  # the call on that line, e.g. "time.sleep"
     blocked_now_s: float = 0.0  # a step holding the loop right now, for this long
     blocked_now_earlier: bool = False  # ... that began before the last switch (not this endpoint's)
+    # long steps in which the loop thread waited for the GIL (never counted as blocked)
+    w_gil_s: float = 0.0
+    gil_holder: str = ""  # the job label that burnt the most CPU meanwhile
+    gil_threads: int = 0  # how many threads burnt CPU then (the most in one step)
+    gil_loop_share: float = 0.0  # the share of that time the loop thread ran
     w_jobs: dict = field(default_factory=dict)  # pool -> jobs finished in the window
     w_threads: dict = field(default_factory=dict)  # pool -> distinct threads used in the window
     w_job_labels: dict = field(default_factory=dict)  # what ran in threads -> jobs (top 5)
@@ -161,6 +166,28 @@ def _error_sentence(s: LoadStats) -> str:
     if why:
         parts.append("; ".join(why))
     return ": ".join(parts)
+
+
+def _holder_name(label: str, subject: str) -> str:
+    """The job that held the GIL, as a caption names it (FastAPI's wrapper: the endpoint's)."""
+    if label in SYNC_ENDPOINT_LABELS:
+        return f"{subject}'s `def` function"
+    return f"`{label}`" if label else "worker threads"
+
+
+def gil_sentence(s: LoadStats, subject: str) -> str:
+    """'the loop waited 1.5 s for the GIL (31% of the time) while `report` held it in 10
+    threads: the loop got it 8% of that time', or "" (none; never on a free-threaded build)."""
+    if not s.recorded or s.w_gil_s <= 0 or s.window_s <= 0:
+        return ""
+    share = min(1.0, s.w_gil_s / s.window_s)
+    if share < 0.05:
+        return ""
+    who = _holder_name(s.gil_holder, subject)
+    n = f" in {_plural(s.gil_threads, 'thread')}" if s.gil_threads else ""
+    return (f"the loop waited {fmt_s(s.w_gil_s)} for the GIL ({share:.0%} of the time){in_window(s)} "
+            f"while {who} held it{n}: the loop got it {s.gil_loop_share:.0%} of that time "
+            f"(CPU work in threads, not a blocking line)")
 
 
 def _pool_sentence(s: LoadStats) -> str:
@@ -289,6 +316,9 @@ def caption(s: LoadStats) -> str:
                          f"{s.w_ok_rps:.1f} req/s with {s.in_flight} in flight")
     if not s.recorded:
         sentences[-1] += " (measured from the client only: that server's loop is not recorded)"
+    gil = gil_sentence(s, subject)
+    if gil:
+        sentences.append(gil)
     err = _error_sentence(s)
     if err:
         sentences.append(err)
@@ -327,6 +357,12 @@ def text_summary(report: dict) -> str:
         lines.append(f"server     loop blocked {fmt_s(s['w_blocked_s'])} in {_plural(s['w_blocks'], 'block')}"
                      + (f", mostly at {short_where(s['block_where'])} ({s['block_culprit']})"
                         if s["block_where"] else ""))
+        if s.get("w_gil_s"):
+            endpoint = f"`{s['endpoint']}`" if s.get("endpoint") else "the endpoint"
+            lines.append(f"server     loop waited {fmt_s(s['w_gil_s'])} for the GIL (got it "
+                         f"{s['gil_loop_share']:.0%} of that time) while "
+                         f"{_holder_name(s['gil_holder'], endpoint)} "
+                         f"ran in {_plural(s['gil_threads'], 'thread')}")
         lines.append(f"pool       anyio {pool.get('max_borrowed', 0)}/{pool.get('anyio_tokens', '?')} "
                      f"threads busy at most; default executor {pool.get('default_executor_workers', '?')} "
                      f"workers; jobs " + (", ".join(f"{k} {v}" for k, v in (pool.get("jobs") or {}).items())

@@ -26,7 +26,7 @@ from collections import deque
 
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
-from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, THREAD, Timeline, flatten_steps
+from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, THREAD, Timeline, flatten_steps
 from coffeeshop_tui.scenarios.web.load_match import (add_to_index, block_after_response, index_tasks,
                                                      request_states, request_tasks, response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
@@ -44,6 +44,16 @@ def func_at(tl: Timeline, where: str) -> str:
         if smp[1] == where:
             return smp[2]
     return ""
+
+
+def gil_fields(tl: Timeline, start_ns: int) -> dict:
+    """A ServerData block's GIL fields: ``gil`` (the loop thread waited for the GIL), the
+    loop's share of the time and who held it ([[job label, CPU s], ...], threads)."""
+    b = tl.gil_starts.get(start_ns)
+    if b is None:
+        return {}
+    holders, n_threads, share = tl.gil_holders([b])
+    return {"gil": True, "loop_cpu_share": share, "gil_holders": holders, "gil_threads": n_threads}
 
 
 def job_row(ep_index: int, j) -> tuple:
@@ -185,8 +195,11 @@ class ServerFeed:
                 after = bool(rid) and block_after_response(tl, ep.by_tag, seq, s, e)
                 cul = culprit(where, func) if where else "a long step"
                 self.data.blocks.append({"task": seq, "start_ns": s, "end_ns": e, "where": where,
-                                         "culprit": cul, "request_id": rid, "after_response": after})
+                                         "culprit": cul, "request_id": rid, "after_response": after,
+                                         **gil_fields(tl, s)})
                 info = f"{cul} at {short_where(where)}" if where else cul
+                if s in tl.gil_starts:
+                    info = f"waiting for the GIL (not {info})"
                 block_info[seq] = info + (f" (request {rid}{', after the response' if after else ''})"
                                           if rid else "")
         if self.lanes:
@@ -202,7 +215,8 @@ class ServerFeed:
         if e <= s:
             return
         if state == BLOCKED:
-            segs.append(Segment(sec(s), sec(e), BLOCKED, seq, block_info.get(seq, "a long step")))
+            state = GIL if s in tl.gil_starts else BLOCKED
+            segs.append(Segment(sec(s), sec(e), state, seq, block_info.get(seq, "a long step")))
             self._loop_pending = 1
         else:
             last = segs[-1] if segs else None
@@ -334,7 +348,8 @@ class ServerFeed:
                                        "culprit": culprit(where, func_at(tl, where)) if where else "",
                                        "request_id": rid,
                                        "after_response": bool(rid) and block_after_response(
-                                           tl, index, b["task"], b["start_ns"], b["end_ns"])})
+                                           tl, index, b["task"], b["start_ns"], b["end_ns"]),
+                                       **gil_fields(tl, b["start_ns"])})
                 out.jobs += [job_row(ep.index, j) for j in tl.jobs]
                 out.gauges += [(t, g.get("pool_borrowed", 0), g.get("pool_total", 0), g.get("in_flight", 0))
                                for t, g in tl.gauges]

@@ -75,7 +75,8 @@ def server_section(data, w0: int, end: int, stats, sec, *, pid, port, restarts: 
     blocks = [{"start_s": round(sec(b["start_ns"]), 6), "end_s": round(sec(b["end_ns"]), 6),
                "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6),
                "where": b["where"], "culprit": b["culprit"], "request_id": b["request_id"],
-               "after_response": b.get("after_response", False)}
+               "after_response": b.get("after_response", False),
+               **({"gil": True, "loop_cpu_share": round(b["loop_cpu_share"], 3)} if b.get("gil") else {})}
               for b in data.blocks if b["end_ns"] >= w0 and b["start_ns"] <= end]
     return {
         "recorded": True,
@@ -86,6 +87,8 @@ def server_section(data, w0: int, end: int, stats, sec, *, pid, port, restarts: 
         "error": error,
         "blocks": blocks,
         "blocked_s": round(stats.w_blocked_s, 6),
+        "gil_s": round(stats.w_gil_s, 6),
+        "gil_loop_share": round(stats.gil_loop_share, 3),
         "loop_busy_s": round(stats.w_busy_share * stats.window_s, 6),
         "pool": {
             "anyio_tokens": stats.pool_total or pool_total,

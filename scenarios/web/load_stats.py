@@ -140,7 +140,7 @@ def _blocks_in(blocks, lo: int, hi: int) -> tuple[int, int, Counter, dict]:
     cul: dict[str, str] = {}
     spans = []
     for b in blocks:
-        if b["end_ns"] < lo or b["start_ns"] > hi:
+        if b["end_ns"] < lo or b["start_ns"] > hi or b.get("gil"):  # GIL waits: _gil_in
             continue
         s, e = max(b["start_ns"], lo), min(b["end_ns"], hi)
         if e <= s:
@@ -149,6 +149,31 @@ def _blocks_in(blocks, lo: int, hi: int) -> tuple[int, int, Counter, dict]:
         by_where[b["where"]] += e - s
         cul[b["where"]] = b.get("culprit", "")
     return len(spans), union_ns(spans), by_where, cul
+
+
+def _gil_in(blocks, lo: int, hi: int) -> dict:
+    """LoadStats' GIL fields over [lo, hi]: how long the loop waited for the GIL in long
+    steps, who held it (the job with the most CPU), in how many threads (the most in one
+    step), and the share of that time the loop got it."""
+    total = 0
+    share_ns = 0.0
+    threads = 0
+    cpu: Counter = Counter()
+    for b in blocks:
+        if not b.get("gil") or b["end_ns"] < lo or b["start_ns"] > hi:
+            continue
+        s, e = max(b["start_ns"], lo), min(b["end_ns"], hi)
+        if e <= s:
+            continue
+        total += e - s
+        share_ns += (e - s) * b.get("loop_cpu_share", 0.0)
+        threads = max(threads, b.get("gil_threads", 0))
+        for label, c in b.get("gil_holders", ()):
+            cpu[label] += c
+    if not total:
+        return {}
+    return {"w_gil_s": total / 1e9, "gil_holder": cpu.most_common(1)[0][0] if cpu else "",
+            "gil_threads": threads, "gil_loop_share": share_ns / total}
 
 
 def outside_window(data: ServerData | None, w0: int, end: int) -> dict:
@@ -221,6 +246,7 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         w_job_labels=dict(labels.most_common(5)),
         w_queue_max_s=qmax / 1e9, w_queued=queued, pool_max_borrowed=gmax,
         blocked_now_s=blocked_now, blocked_now_earlier=earlier,
+        **_gil_in(data.blocks, w0, now),
     )
     if last is not None:
         out.update(pool_borrowed=last[1], pool_total=last[2] or None, server_in_flight=last[3])

@@ -1,0 +1,135 @@
+"""Was a long loop step blocked by its own line, or waiting for the GIL?
+
+The recorder's watchdog makes a :class:`Probe` when a tick finds the loop running a
+step, keeps it if a later tick finds the same step still running (stuck), and closes it
+when the step has ended; nothing here runs on the loop's thread. A probe reads (see
+``shared/reference/recorder-facts.md``, "Telling a GIL wait from a block"):
+
+* the loop thread's CPU clock (``pthread_getcpuclockid``) at both ends: a thread that
+  runs Python or blocks in C code that keeps the GIL burns CPU; one waiting for the
+  GIL, or sleeping, does not;
+* the CPU clocks of every other thread over the same interval: who burnt CPU (and so
+  held the GIL) meanwhile, as the ``name|native id`` key worker jobs are recorded with;
+* what the kernel says the loop thread is waiting in (``/proc/self/task/<id>/syscall``)
+  at each look: ``futex`` (the GIL, or a lock), ``sleep`` (``time.sleep``), ``io``
+  (a blocking read), ``select``, ``running``. One ``sleep`` or ``io`` look makes it a block.
+
+:func:`classify` (one rule, used by the timeline) turns a probe's record into "gil" or
+"blocked". On a free-threaded build (``sys._is_gil_enabled()`` false) nothing is probed.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import threading
+import time
+
+now_ns = time.monotonic_ns  # the recorder's clock (recorder_hooks.now_ns)
+
+# syscall numbers by machine: futex, clock_nanosleep/nanosleep, blocking reads and waits
+_SYSCALLS = {
+    "x86_64": {202: "futex", 230: "sleep", 35: "sleep", 0: "io", 45: "io", 7: "select", 232: "select",
+               281: "select", 23: "select", 270: "select", 271: "select"},
+    "aarch64": {98: "futex", 115: "sleep", 101: "sleep", 63: "io", 207: "io", 22: "select", 73: "select",
+                72: "select"},
+}.get(platform.machine(), {})
+
+GIL_SHARE = 0.5  # a loop thread that ran less than this share of a long step ...
+BUSY_OTHERS = 0.25  # ... while other threads burnt at least this many CPUs: GIL-starved
+# (with the GIL, all threads together burn at most about one CPU; a loaded machine less)
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded build with the GIL off: then there is no GIL to wait for."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
+def _cpu_ns(ident: int) -> int | None:
+    try:
+        return time.clock_gettime_ns(time.pthread_getcpuclockid(ident))
+    except (AttributeError, OSError, ValueError, OverflowError):  # gone, or not on this OS
+        return None
+
+
+def _syscall(native_id: int | None) -> str:
+    if native_id is None:
+        return ""
+    try:
+        with open(f"/proc/self/task/{native_id}/syscall") as f:
+            head = f.read(32).split(" ", 1)[0].strip()
+    except OSError:
+        return ""
+    if head == "running":
+        return "running"
+    try:
+        return _SYSCALLS.get(int(head), "other")
+    except ValueError:
+        return ""
+
+
+class Probe:
+    """CPU clocks over one stuck step (made and closed by the watchdog thread)."""
+
+    __slots__ = ("n_steps", "loop_ident", "native", "t0", "loop0", "others0", "calls", "confirmed")
+
+    def __init__(self, loop_ident: int, n_steps: int) -> None:
+        self.n_steps = n_steps
+        self.loop_ident = loop_ident
+        th = threading._active.get(loop_ident)  # noqa: SLF001 - no lock needed to read
+        self.native = getattr(th, "native_id", None)
+        self.calls: dict[str, int] = {}
+        self.others0 = self._others()
+        self.t0 = now_ns()
+        self.loop0 = _cpu_ns(loop_ident)
+        self.confirmed = False  # the watchdog saw the same step running at a later tick
+        self.look()
+
+    def _others(self) -> dict[str, tuple[int, int]]:
+        me = threading.get_ident()
+        out = {}
+        for th in threading.enumerate():
+            if th.ident in (me, self.loop_ident) or th.ident is None:
+                continue
+            c = _cpu_ns(th.ident)
+            if c is not None:
+                out[th.ident] = (c, th)
+        return out
+
+    def look(self) -> None:
+        kind = _syscall(self.native)
+        if kind:
+            self.calls[kind] = self.calls.get(kind, 0) + 1
+
+    def close(self) -> tuple:
+        """(t0, t1, loop CPU ns or -1, {syscall kind: looks}, [[thread key, CPU ns], ...])."""
+        loop1 = _cpu_ns(self.loop_ident)
+        t1 = now_ns()
+        others = []
+        for ident, (c0, th) in self.others0.items():
+            c1 = _cpu_ns(ident)
+            if c1 is not None and c1 > c0:
+                others.append([f"{th.name}|{th.native_id}", c1 - c0])
+        loop = loop1 - self.loop0 if loop1 is not None and self.loop0 is not None else -1
+        return (self.t0, t1, loop, dict(self.calls), others)
+
+
+def classify(rec) -> dict | None:
+    """A probe record -> {"gil": bool, "loop_cpu_share", "others_cpu", "threads": [[key, s]]}
+    (None if it measured nothing). GIL-starved: the loop thread ran less than
+    ``GIL_SHARE`` of the interval while other threads burnt CPU, and the kernel did not
+    see it mostly in ``time.sleep`` or a blocking read (those are real blocks)."""
+    t0, t1, loop, calls, others = rec
+    wall = t1 - t0
+    if wall <= 0 or loop < 0 or calls.get("select"):  # it looked between steps: not this step
+        return None
+    share = min(1.0, loop / wall)
+    busy = sum(c for _, c in others) / wall
+    # The kernel saw it in time.sleep or a blocking read even once: a real block (a thread
+    # waiting for the GIL is in futex; the watchdog, starved itself, looks only a few times).
+    elsewhere = calls.get("sleep", 0) + calls.get("io", 0) > 0
+    gil = share < GIL_SHARE and busy >= BUSY_OTHERS and not elsewhere
+    threads = sorted(([k, c / 1e9] for k, c in others if c * 20 >= wall), key=lambda x: -x[1])
+    return {"gil": gil, "loop_cpu_share": round(share, 3), "others_cpu": round(busy, 2),
+            "threads": threads}
