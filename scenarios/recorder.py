@@ -46,6 +46,9 @@ recorder holds no strong reference to any task, so tasks are freed (and "Task ex
 was never retrieved" is logged) when and where they would be without it. ``uninstall()``
 undoes each change only if it is still in place. A forked child stops recording.
 ``autorecord.py`` switches the recorder on for every loop a process creates.
+
+Size: ~600 lines, one job (a loop's recording: buffers, watchdog, drain); the patched step
+and every other patch are in ``recorder_hooks.py``, the GIL probe in ``gil_probe.py``.
 """
 
 from __future__ import annotations
