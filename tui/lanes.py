@@ -227,8 +227,11 @@ def _first_difference(old: Sequence, new: Sequence) -> int | None:
     """Index of the first segment that differs (None: same content).
 
     Segments are appended at the end as a run grows and only the last few change, so this
-    compares the tail (walking back at most 16), plus spot checks at the start and middle;
-    anything else is treated as a full change (index 0).
+    walks back over the tail (at most 16) to find where the change starts, then checks that
+    everything before it is the same (one C-level comparison, mostly identity checks: the
+    unchanged segments are the same objects); anything else is a full change (index 0). A
+    change in the middle is never missed, so what is drawn never depends on which of the
+    updates in between were drawn.
     """
     lo, ln = len(old), len(new)
     m = min(lo, ln)
@@ -242,7 +245,7 @@ def _first_difference(old: Sequence, new: Sequence) -> int | None:
         i -= 1
     if i <= stop:
         return 0
-    if i > 1 and old[i // 2] != new[i // 2]:
+    if old[:i] != new[:i]:
         return 0
     p = i + 1
     if p == m and lo == ln:
