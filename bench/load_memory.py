@@ -25,17 +25,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from coffeeshop_tui.scenarios.web.loadtest import LoadTest  # noqa: E402
+from _proc import rss_mb  # noqa: E402 (bench/ is the script's folder)
 
 
-def rss_mb(pid: int | None = None) -> float:
-    try:
-        with open(f"/proc/{pid or os.getpid()}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
