@@ -8,6 +8,9 @@ Workloads (from the issue):
 Runs alternate untraced / traced; the ratio of medians is printed (target: a <= 1.5x,
 b <= 1.02x), for wall time and for the loop thread's CPU time (steadier on a busy
 machine), plus the recorder's bytes per recorded step and the cost of draining.
+
+``--part loop-queue``: the cost of one part of the recorder instead: runs alternate
+traced without it / traced with it (``scenarios/loop_queue.py``: selects, timers, fds).
 """
 
 from __future__ import annotations
@@ -22,7 +25,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from coffeeshop_tui.scenarios import recorder as _recorder  # noqa: E402
 from coffeeshop_tui.scenarios.recorder import Recorder  # noqa: E402
+
+
+class _NoLoopQueue:
+    """Stands in for ``scenarios.loop_queue`` in the recorder: the recorder without that part."""
+
+    @staticmethod
+    def install(rec, loop, undo):
+        return None
+
+
+PARTS = {"loop-queue": "_lq"}
+_part: str | None = None  # the recorder attribute to stub out in "untraced" runs
 
 
 async def _sleeper(n: int, delay: float) -> None:
@@ -40,6 +56,9 @@ async def workload_b() -> None:
 
 def run_once(workload, traced: bool) -> tuple[float, float, int, int, float]:
     loop = asyncio.new_event_loop()
+    if _part is not None:  # compare the recorder without / with one part
+        setattr(_recorder, _part, _recorder.__dict__["_real_" + _part] if traced else _NoLoopQueue)
+        traced = True
     rec = Recorder() if traced else None
     gc.collect()
     try:
@@ -88,7 +107,14 @@ def bench(name: str, workload, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--part", choices=sorted(PARTS),
+                    help="measure one part of the recorder: traced without it vs traced with it")
     args = ap.parse_args()
+    global _part
+    if args.part:
+        _part = PARTS[args.part]
+        setattr(_recorder, "_real_" + _part, getattr(_recorder, _part))
+        print(f"part {args.part}: 'untraced' = the recorder without it, 'traced' = with it")
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} alternating runs")
     bench("(a) 10,000 tasks x 10 sleep(0)   ", workload_a, args.repeat)
     bench("(b)  1,000 tasks x 5 sleep(0.01) ", workload_b, args.repeat)

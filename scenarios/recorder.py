@@ -62,6 +62,7 @@ import warnings
 from array import array
 
 from . import gil_probe as _gp
+from . import loop_queue as _lq
 from . import recorder_hooks as _h
 from .gil_probe import gil_enabled as _gil_enabled
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
@@ -159,6 +160,7 @@ class Recorder:
         # that address, oldest first; a task that never ends stays, as do its few bytes)
         self._hist: dict[int, list] = {}
         self._unawaited_hooked = False
+        self._lq = None  # loop_queue.QueueProbe, from install
         self.t0_ns = now_ns()
 
     # ----------------------------------------------------------------- install
@@ -186,6 +188,7 @@ class Recorder:
         loop.create_task = create_task
         undo.append(lambda: restore_attr(loop, "create_task", create_task, before))
 
+        self._lq = _lq.install(self, loop, undo)  # ready queue, timers, fds (loop_queue.py)
         sel = loop._selector
         probe = _h.SelectorProbe(sel, self)
         loop._selector = probe
@@ -499,6 +502,7 @@ class Recorder:
             seq = resolve(raw, t)
             if seq:
                 ready_out += (seq, t)
+        loop_out = self._lq.drain(resolve, final) if self._lq is not None else None
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
@@ -528,6 +532,7 @@ class Recorder:
             "done": done_out,
             "steps": steps_out,
             "ready": ready_out,
+            "loop": loop_out,
             "iters": list(iters),
             "samples": samples_out,
             "jobs": jobs_out,

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .gil_probe import classify as classify_gil
+from .loop_queue import LoopLog
 from .protocol import clip
 
 RUNNING, WAITING, STARVED = "running", "waiting", "starved"
@@ -145,6 +146,7 @@ class Timeline:
         self.tasks: dict[int, TaskInfo] = {}
         self.steps = array("q")  # start, end, task seq (0 = plain callback) triples
         self.iters = array("q")  # select start, select end pairs (loop idle)
+        self.loopq = LoopLog()  # ready queue, timers, fds: what the loop held (loop_queue.loop_at)
         self.samples: list = []  # (t_ns, where, func, task seq)
         self.jobs: list[Job] = []
         self.warnings: list[Warning_] = []
@@ -199,6 +201,7 @@ class Timeline:
                 tasks[seq].outcome = outcome
         steps = batch.get("steps", ())
         self.steps.extend(steps)
+        self.loopq.ingest(batch)
         block_ns = self.block_ns
         long_steps = []
         for i in range(0, len(steps), 3):
@@ -315,6 +318,7 @@ class Timeline:
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
         self._iter_ends = array("q", self.iters[1::2])
         self._done_stats = {q: v for q, v in self._done_stats.items() if q in self.tasks}
+        self.loopq.trim(cut)
         self.trimmed_before = cut
 
     # ---------------------------------------------------------------- derived

@@ -1,0 +1,624 @@
+"""What the loop held at a moment: its ready queue, its timers, what it waited on in select.
+
+Recorded (in the program, next to the step recorder; ``Recorder.install`` calls
+:func:`install`, ``Recorder._drain`` calls :meth:`QueueProbe.drain`):
+
+* **Selects.** The loop's selector is wrapped (inside the recorder's own probe): each
+  ``select`` notes its start, end, timeout, how many handles were already in
+  ``loop._ready`` (call_soon'd in the iteration before: then the timeout is 0) and which
+  fds it returned (only when it returned some). One Python call per loop iteration,
+  never per step.
+* **Registrations.** ``register`` / ``modify`` / ``unregister`` on that selector (what
+  ``add_reader`` / ``add_writer`` and transports call): the fd, read / write, a label
+  (``socket 127.0.0.1:8000 (accept)``, ``self-pipe``, ``127.0.0.1:5555 → ... (_read_ready)``)
+  and the task that registered it. Those already registered at install are noted then.
+* **Timers.** ``loop.call_at`` (hence ``call_later``, ``asyncio.sleep``, timeouts) is
+  wrapped on the loop object: when created, when due, the callback's name and the task
+  that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
+  is still in the heap. A timer leaves the heap at the first iteration whose select ended
+  after it fell due (asyncio's own rule, ``_run_once``).
+
+No handle, task, socket or future is kept: ids, ints and strings only (task ids resolved at
+the drain like the step recorder's). Debug-mode ``_source_traceback`` of a timer does not
+show the wrapper. Each wrapper is undone only if still in place.
+
+Derived (in the parent, from the recording only): :class:`LoopLog` (kept by the
+``Timeline``; its :meth:`LoopLog.view` is an immutable prefix view carried by each
+``Snapshot``) and :func:`loop_at`, the one function that answers "what did the loop hold at
+time t". Within an iteration asyncio runs the handles that were in ``_ready`` when it began,
+in order: call_soon'd ones first, then I/O callbacks (in the order select returned them),
+then timers that fell due (by due time). So at a time t inside an iteration, the ready
+queue is the steps of that iteration that start after t, each classified by its place;
+plus the handles call_soon'd during this iteration for the next one (how many is
+recorded, not when: listed as ``later``, "by the end of this iteration").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import socket
+from array import array
+from dataclasses import dataclass
+from typing import Callable
+
+from . import recorder_hooks as _h
+from .recorder_hooks import now_ns, strip_own_frames
+
+READ, WRITE = 1, 2  # selectors.EVENT_READ / EVENT_WRITE
+_MISSING = object()
+_h.OWN_FILES.add((lambda: 0).__code__.co_filename)
+
+#: what a timer's callback means, in the words of the program that set it
+_TIMER_WORDS = {
+    "_set_result_unless_cancelled": "sleep",
+    "_release_waiter": "wait_for timeout",
+    "Timeout._on_timeout": "timeout",
+    "_on_timeout": "timeout",
+}
+
+
+# ============================================================================ recording
+def _addr(a) -> str:
+    if isinstance(a, tuple) and len(a) >= 2:
+        return f"{a[0]}:{a[1]}"
+    return str(a) if a else ""
+
+
+def _sock_words(sock) -> str:
+    try:
+        here = _addr(sock.getsockname())
+    except Exception:
+        here = ""
+    try:
+        there = _addr(sock.getpeername())
+    except Exception:
+        there = ""
+    if here and there:
+        return f"socket {here} → {there}"
+    return f"socket {here}" if here else "socket"
+
+
+def describe_handle(handle, loop) -> str:
+    """A short label of what a reader / writer handle serves (called at registration only)."""
+    cb = handle._callback
+    owner = getattr(cb, "__self__", None)
+    name = getattr(cb, "__name__", "") or type(cb).__name__
+    args = handle._args or ()
+    if owner is loop:
+        if name == "_read_from_self":
+            return "self-pipe (wake-ups from other threads)"
+        sock = next((a for a in args if isinstance(a, socket.socket)), None)
+        if name == "_accept_connection" and sock is not None:
+            return f"{_sock_words(sock)} (accept)"
+        if sock is not None:
+            return f"{_sock_words(sock)} ({name.strip('_')})"
+        return name.strip("_")
+    if owner is not None and hasattr(owner, "get_extra_info"):  # a transport
+        sock = owner.get_extra_info("socket")
+        words = _sock_words(sock) if sock is not None else type(owner).__name__
+        return f"{words} ({name.strip('_')})"
+    return _h.label_of(cb)
+
+
+def _restore_attr(obj, name, ours, before) -> None:
+    if obj.__dict__.get(name) is ours:
+        if before is _MISSING:
+            del obj.__dict__[name]
+        else:
+            setattr(obj, name, before)
+
+
+class QueueSelector:
+    """Wraps the loop's selector: notes each select and each (un)registration. Answers
+    ``__class__`` / ``isinstance`` as the selector it wraps; passes everything through."""
+
+    def __init__(self, selector, probe: "QueueProbe", loop) -> None:
+        self._sel = selector
+        self._probe = probe
+        self._loop = loop
+        self._ready = loop._ready
+        self._add = probe.selects.append
+        self._io = probe.io.append
+
+    @property
+    def __class__(self):  # noqa: F811 - deliberately the wrapped selector's class
+        return self._sel.__class__
+
+    def select(self, timeout=None):
+        # (when it began: the recorder's own SelectorProbe around this one notes that)
+        n_ready = len(self._ready)
+        ev = self._sel.select(timeout)
+        t1 = now_ns()
+        add = self._add  # four appends: array.extend((...)) costs ~10x one append
+        add(t1)
+        add(-1 if timeout is None else int(timeout * 1e9))
+        add(n_ready)
+        add(len(ev))
+        if ev:
+            self._io((t1, [x for key, mask in ev for x in (key.fd, mask)]))
+        return ev
+
+    def register(self, fileobj, events, data=None):
+        key = self._sel.register(fileobj, events, data)
+        self._probe.note_key(key)
+        return key
+
+    def modify(self, fileobj, events, data=None):
+        key = self._sel.modify(fileobj, events, data)
+        self._probe.note_key(key)
+        return key
+
+    def unregister(self, fileobj):
+        key = self._sel.unregister(fileobj)
+        self._probe.regs.append((now_ns(), key.fd, 0, "", 0, "", 0))
+        return key
+
+    def __getattr__(self, name):
+        return getattr(self._sel, name)
+
+
+class QueueProbe:
+    """The loop-queue part of one recording: buffers filled on the loop's thread, taken by
+    :meth:`drain` (under the recorder's drain lock)."""
+
+    def __init__(self, rec, loop) -> None:
+        self.rec = rec
+        self.loop = loop
+        self.selects = array("q")  # end_ns, timeout_ns (-1: none), n_ready, n_events
+        self.io: list = []  # (t1, [fd, mask, ...]) of selects that returned events
+        self.timers = array("q")  # created_ns, id(TimerHandle), creator raw id (task)
+        self.whens = array("d")  # the timers' due times (loop.time(): monotonic seconds)
+        self.labels: list[str] = []  # the timers' callback names (shared strings)
+        self.cancels = array("q")  # t_ns, id(TimerHandle): cancelled while in the heap
+        self.cancel_whens = array("d")
+        self.regs: list = []  # (t, fd, events, reader label, reader raw, writer label, writer raw)
+        self._no = 0  # timers are numbered from 1 as they are drained
+        # (id, due) of drained timers that may still be in the heap -> their number; a
+        # live TimerHandle's id and due time name it (the drain thread matches, not the loop's)
+        self._live: dict[tuple[int, float], int] = {}
+        self._unmatched: list = []  # cancels of timers the next drain brings
+        self._last_select = 0
+
+    def note_key(self, key) -> None:
+        try:
+            reader, writer = key.data
+        except (TypeError, ValueError):  # not asyncio's (reader, writer) pair
+            reader = writer = None
+        task = asyncio.current_task(self.loop) if self.loop.is_running() else None
+        raw = id(task) if task is not None else 0
+        del task
+        rl = describe_handle(reader, self.loop) if reader is not None else ""
+        wl = describe_handle(writer, self.loop) if writer is not None else ""
+        self.regs.append((now_ns(), key.fd, key.events, rl, raw if rl else 0, wl, raw if wl else 0))
+
+    # ---------------------------------------------------------------- drain
+    def drain(self, resolve: Callable[[int, int], int], final: bool = False) -> dict:
+        take = self.rec._take
+        sel = self.selects
+        n = len(sel) // 4 * 4
+        selects = list(sel[:n])
+        del sel[:n]
+        if selects:
+            self._last_select = selects[-4]  # the last select's end
+        io = take(self.io)
+        tm = self.timers
+        n = min(len(tm) // 3, len(self.whens), len(self.labels))
+        raw_t = tm[:3 * n]
+        whens = self.whens[:n]
+        labels = self.labels[:n]
+        del tm[:3 * n], self.whens[:n], self.labels[:n]
+        cn, cw = self.cancels, self.cancel_whens
+        m = min(len(cn) // 2, len(cw))
+        cancels = self._unmatched + [(cn[2 * i], cn[2 * i + 1], cw[i]) for i in range(m)]
+        del cn[:2 * m], cw[:m]
+        regs = take(self.regs)
+        live = self._live
+        timers_out = []
+        for i in range(n):
+            self._no += 1
+            created, hid, raw = raw_t[3 * i], raw_t[3 * i + 1], raw_t[3 * i + 2]
+            live[(hid, whens[i])] = self._no
+            timers_out.append([created, int(whens[i] * 1e9), self._no, resolve(raw, created), labels[i]])
+        cancels_out = []
+        self._unmatched = []
+        for t, hid, when in cancels:
+            no = live.pop((hid, when), None)
+            if no is not None:
+                cancels_out += (t, no)
+            elif not final:
+                self._unmatched.append((t, hid, when))  # its timer comes with the next drain
+        if self._last_select:  # timers due before the last select ended have left the heap
+            last = self._last_select / 1e9
+            for k in [k for k in live if k[1] <= last]:
+                del live[k]
+        return {
+            "selects": selects,
+            "io": [[t, fds] for t, fds in io],
+            "timers": timers_out,
+            "cancels": cancels_out,
+            "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in regs],
+        }
+
+
+def install(rec, loop, undo: list) -> QueueProbe:
+    """Wrap ``loop``'s selector, ``call_at`` and ``_timer_handle_cancelled`` for ``rec``.
+    Call it before the recorder wraps the selector (its probe then wraps this one)."""
+    probe = QueueProbe(rec, loop)
+    sel = loop._selector
+    try:
+        for key in list(sel.get_map().values()):
+            probe.note_key(key)
+    except Exception:  # a selector without a map: registrations from now on only
+        pass
+    qsel = QueueSelector(sel, probe, loop)
+    loop._selector = qsel
+    undo.append(lambda: loop._selector is qsel and setattr(loop, "_selector", sel))
+
+    orig_call_at = loop.call_at
+    add, wap, lap = probe.timers.append, probe.whens.append, probe.labels.append
+    current_task = asyncio.current_task
+
+    def call_at(when, callback, *args, context=None):
+        try:
+            timer = orig_call_at(when, callback, *args, context=context)
+        except BaseException as exc:
+            _h.drop_own_frame(exc)
+            raise
+        if _h._active is rec:
+            if timer._source_traceback:
+                strip_own_frames(timer._source_traceback)
+            try:
+                label = getattr(callback, "__qualname__", None) or _h.label_of(callback)
+                add(now_ns())
+                add(id(timer))
+                add(id(current_task(loop)))  # id(None) resolves to 0
+                wap(timer._when)
+                lap(label)
+            except Exception:  # never disturb the program
+                pass
+        return timer
+
+    before = loop.__dict__.get("call_at", _MISSING)
+    loop.call_at = call_at
+    undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
+
+    orig_cancelled = loop._timer_handle_cancelled
+    cap, cwap = probe.cancels.append, probe.cancel_whens.append
+
+    def _timer_handle_cancelled(handle):
+        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
+            cap(now_ns())
+            cap(id(handle))
+            cwap(handle._when)
+        return orig_cancelled(handle)
+
+    before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
+    loop._timer_handle_cancelled = _timer_handle_cancelled
+    undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
+    return probe
+
+
+# ============================================================================ the model
+class LoopLog:
+    """The loop-queue records of a Timeline (fed each batch's ``loop`` part and its steps).
+
+    Every buffer only grows (``trim`` replaces them by new ones), so :meth:`view` (the
+    buffers and their lengths now) is an immutable view another thread can query."""
+
+    def __init__(self) -> None:
+        self.recorded = False
+        self.selects = array("q")  # end, timeout, n_ready, n_events (by end)
+        self.sel_ends = array("q")
+        self.iters = array("q")  # the recorder's select (start, end) pairs: where each began
+        self.io: dict[int, tuple] = {}  # select end -> (fd, mask, ...)
+        self.steps = array("q")  # the loop's own steps (not nested ones): t0, t1, seq, by time
+        self.step_starts = array("q")
+        self.tcreated = array("q")
+        self.twhen = array("q")
+        self.tno = array("q")
+        self.tseq = array("q")
+        self.tlabel: list[str] = []
+        self.cancelled: dict[int, int] = {}  # timer no -> cancelled at (ns)
+        self.regs: list[tuple] = []  # (t, fd, events, rlabel, rseq, wlabel, wseq), by t
+        self._by_when: tuple[int, list[int]] | None = None
+        self._last_end = 0
+
+    def ingest(self, batch: dict) -> None:
+        steps = batch.get("steps", ())
+        last = self._last_end
+        for i in range(0, len(steps), 3):
+            t0, t1 = steps[i], steps[i + 1]
+            if t0 >= last:  # a nested step (an eager task's first) ran inside another one
+                self.steps.extend((t0, t1, steps[i + 2]))
+                self.step_starts.append(t0)
+                last = t1
+        self._last_end = last
+        self.iters.extend(batch.get("iters", ()))
+        lq = batch.get("loop")
+        if not lq:
+            return
+        self.recorded = True
+        sel = lq.get("selects", ())
+        self.selects.extend(sel)
+        self.sel_ends.extend(sel[0::4])
+        for t, fds in lq.get("io", ()):
+            self.io[t] = tuple(fds)
+        for c, w, no, seq, label in lq.get("timers", ()):
+            self.tcreated.append(c)
+            self.twhen.append(w)
+            self.tno.append(no)
+            self.tseq.append(seq or 0)
+            self.tlabel.append(label)
+        cancels = lq.get("cancels", ())
+        for i in range(0, len(cancels), 2):
+            self.cancelled[cancels[i + 1]] = cancels[i]
+        self.regs.extend(tuple(r) for r in lq.get("regs", ()))
+
+    def trim(self, cut: int) -> None:
+        """Forget what ended before ``cut`` (new buffers: older views stay valid)."""
+        sel = self.selects
+        self.selects = array("q", [x for i in range(0, len(sel), 4) if sel[i] >= cut for x in sel[i:i + 4]])
+        self.sel_ends = array("q", self.selects[0::4])
+        it = self.iters
+        self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
+        self.io = {t: v for t, v in self.io.items() if t >= cut}
+        st = self.steps
+        self.steps = array("q", [x for i in range(0, len(st), 3) if st[i + 1] >= cut for x in st[i:i + 3]])
+        self.step_starts = array("q", self.steps[0::3])
+        keep_t = [i for i in range(len(self.twhen)) if self.twhen[i] >= cut
+                  and self.cancelled.get(self.tno[i], cut) >= cut]
+        for name in ("tcreated", "twhen", "tno", "tseq"):
+            old = getattr(self, name)
+            setattr(self, name, array("q", [old[i] for i in keep_t]))
+        self.tlabel = [self.tlabel[i] for i in keep_t]
+        nos = set(self.tno)
+        self.cancelled = {k: v for k, v in self.cancelled.items() if k in nos}
+        state = _registered(self.regs, cut)
+        self.regs = [(cut, fd, *v) for fd, v in sorted(state.items())] + [r for r in self.regs if r[0] > cut]
+        self._by_when = None
+
+    def view(self) -> "LoopView":
+        return LoopView(self, len(self.sel_ends), len(self.steps), len(self.tno), len(self.regs), len(self.iters))
+
+
+@dataclass(frozen=True)
+class LoopView:
+    """An immutable view of a :class:`LoopLog`: its first ``n_*`` records."""
+
+    log: LoopLog
+    n_sel: int
+    n_steps: int
+    n_timers: int
+    n_regs: int
+    n_iters: int
+
+    @property
+    def recorded(self) -> bool:
+        return self.log.recorded
+
+
+# ============================================================================ the moment
+@dataclass(frozen=True)
+class Ready:
+    """A handle in the ready queue (or the one running)."""
+
+    task: int  # task seq (0: a plain callback)
+    how: str  # "call_soon" | "io" | "timer" | "later" (call_soon'd during this iteration)
+    what: str  # what made it ready, in words
+    runs_ns: int  # when it ran (its step's start)
+    ends_ns: int
+    certain: bool = True  # False: "later" entries (scheduled during this iteration, time unknown)
+    by: int = 0  # the task that set the timer / registered the fd (0: none)
+
+
+@dataclass(frozen=True)
+class Timer:
+    due_ns: int
+    task: int  # the task that created it (0: none)
+    what: str  # "sleep", "timeout", or the callback's name
+    created_ns: int
+    overdue: bool  # due before t, still in the heap (the loop was busy)
+
+
+@dataclass(frozen=True)
+class Wait:
+    fd: int
+    mode: str  # "read" | "write" | "read+write"
+    what: str
+    task: int  # the task that registered it (0: none / not a task)
+
+
+@dataclass(frozen=True)
+class LoopMoment:
+    t_ns: int
+    recorded: bool  # False: this recording has no loop-queue data (made before it existed)
+    state: str  # "select" | "running" | "between" | "none"
+    running: Ready | None = None
+    ready: tuple[Ready, ...] = ()
+    later: tuple[Ready, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    n_timers: int = 0  # pending timers (at least, if the scan was cut short)
+    select_start_ns: int = 0
+    select_end_ns: int = 0
+    timeout_ns: int | None = None  # the select's timeout (None: blocks until I/O)
+    waiting_on: tuple[Wait, ...] = ()
+    iteration_start_ns: int = 0
+
+
+def _registered(regs, t: int, n: int | None = None) -> dict[int, tuple]:
+    """fd -> (events, rlabel, rseq, wlabel, wseq) registered at ``t`` (the first ``n`` records)."""
+    state: dict[int, tuple] = {}
+    for r in regs[: len(regs) if n is None else n]:
+        if r[0] > t:
+            break
+        if r[2]:
+            state[r[1]] = tuple(r[2:])
+        else:
+            state.pop(r[1], None)
+    return state
+
+
+def _timer_words(label: str) -> str:
+    return _TIMER_WORDS.get(label) or _TIMER_WORDS.get(label.rpartition(".")[2]) or label
+
+
+def _by_when(log: LoopLog, n: int) -> list[int]:
+    cached = log._by_when
+    if cached is None or cached[0] != n or cached[2] is not log.twhen:
+        when = log.twhen
+        cached = (n, sorted(range(n), key=when.__getitem__), when)
+        log._by_when = cached
+    return cached[1]
+
+
+MAX_TIMER_SCAN = 20_000
+
+
+def loop_at(source, t_ns: int, max_timers: int = 8) -> LoopMoment:
+    """What the loop held at ``t_ns`` (monotonic ns): the one answer, built from the recording.
+
+    ``source``: a ``Timeline``, a :class:`LoopLog` or a :class:`LoopView` (a snapshot's)."""
+    view = source
+    if hasattr(source, "loopq"):
+        source = source.loopq
+    if isinstance(source, LoopLog):
+        view = source.view()
+    log = view.log
+    if not log.recorded:
+        return LoopMoment(t_ns, False, "none")
+    ns = view.n_sel
+    sel = log.selects
+    ends = log.sel_ends
+    i = bisect.bisect_right(ends, t_ns, 0, ns) - 1  # the last select that ended at or before t
+    timers, n_timers = _pending_timers(log, view, t_ns, ends[i] if i >= 0 else 0, max_timers)
+    # inside a select?
+    j = i + 1
+    if j < ns and _select_start(log, view, j) <= t_ns:
+        soon = _iteration(log, view, j)[0]
+        to = sel[4 * j + 1]
+        waits = _waits(log, view, t_ns)
+        return LoopMoment(t_ns, True, "select", ready=tuple(r for r in soon if r.how == "call_soon"),
+                          timers=timers, n_timers=n_timers, select_start_ns=_select_start(log, view, j),
+                          select_end_ns=ends[j], timeout_ns=None if to < 0 else to,
+                          waiting_on=waits, iteration_start_ns=ends[i] if i >= 0 else 0)
+    if i < 0:
+        return LoopMoment(t_ns, True, "none", timers=timers, n_timers=n_timers)
+    steps, _ = _iteration(log, view, i)
+    running = None
+    ready = []
+    for r in steps:
+        if r.runs_ns <= t_ns < r.ends_ns:
+            running = r
+        elif r.runs_ns > t_ns:
+            ready.append(r)
+    later: list[Ready] = []
+    if i + 1 < ns:
+        nxt = _iteration(log, view, i + 1)[0]
+        last_end = steps[-1].ends_ns if steps else ends[i]
+        sure = t_ns >= last_end
+        later = [Ready(r.task, "later", "call_soon'd during this iteration (runs in the next)",
+                       r.runs_ns, r.ends_ns, sure) for r in nxt if r.how == "call_soon"]
+    return LoopMoment(t_ns, True, "running" if running else "between", running=running, ready=tuple(ready),
+                      later=tuple(later), timers=timers, n_timers=n_timers, iteration_start_ns=ends[i])
+
+
+def _iteration(log: LoopLog, view: LoopView, i: int) -> tuple[list[Ready], int]:
+    """The steps of iteration ``i`` (after select ``i``), each with how it became ready."""
+    sel = log.selects
+    ns = view.n_sel
+    e = sel[4 * i]
+    nxt = sel[4 * (i + 1)] if i + 1 < ns else None  # no step runs inside the next select
+    n_ready, n_ev = sel[4 * i + 2], sel[4 * i + 3]
+    starts = log.step_starts
+    n_steps = view.n_steps // 3
+    lo = bisect.bisect_left(starts, e, 0, n_steps)
+    hi = bisect.bisect_left(starts, nxt, lo, n_steps) if nxt is not None else n_steps
+    st = log.steps
+    raw = [(st[3 * k], st[3 * k + 1], st[3 * k + 2]) for k in range(lo, hi)]
+    # timers that left the heap at this iteration: due in (previous select end, this one]
+    prev_e = sel[4 * (i - 1)] if i > 0 else 0
+    order = _by_when(log, view.n_timers)
+    when = log.twhen
+    a = bisect.bisect_right(order, prev_e, key=when.__getitem__)
+    b = bisect.bisect_right(order, e, key=when.__getitem__)
+    fired = [k for k in order[a:b] if log.tcreated[k] <= e
+             and log.cancelled.get(log.tno[k], e + 1) > e]
+    n = len(raw)
+    n_timer = min(len(fired), n)
+    n_soon = min(n_ready, n - n_timer)
+    # I/O callbacks: readers then writers of each fd select returned, in its order
+    io_words = []
+    if n_ev:
+        fds = log.io.get(e, ())
+        regs = _registered(log.regs, e, view.n_regs)
+        for x in range(0, len(fds), 2):
+            fd, mask = fds[x], fds[x + 1]
+            reg = regs.get(fd)
+            if mask & READ:
+                io_words.append((f"fd {fd} readable" + (f": {reg[1]}" if reg and reg[1] else ""),
+                                 reg[2] if reg else 0))
+            if mask & WRITE:
+                io_words.append((f"fd {fd} writable" + (f": {reg[3]}" if reg and reg[3] else ""),
+                                 reg[4] if reg else 0))
+    out = []
+    for idx, (t0, t1, seq) in enumerate(raw):
+        by = 0
+        if idx < n_soon:
+            how, what = "call_soon", "call_soon'd in the iteration before"
+        elif idx >= n - n_timer:
+            k = fired[idx - (n - n_timer)]
+            how = "timer"
+            what = f"timer due ({_timer_words(log.tlabel[k])})"
+            by = log.tseq[k]
+        else:
+            m = idx - n_soon
+            how, (what, by) = "io", io_words[m] if m < len(io_words) else ("I/O ready", 0)
+        out.append(Ready(seq, how, what, t0, t1, by=by))
+    return out, n_timer
+
+
+def _select_start(log: LoopLog, view: LoopView, j: int) -> int:
+    """When select ``j`` began: the recorder's idle span that holds its end (its end if none)."""
+    e = log.sel_ends[j]
+    it = log.iters
+    n = view.n_iters // 2
+    k = bisect.bisect_left(range(n), e, key=lambda x: it[2 * x + 1])
+    if k < n and it[2 * k] <= e:
+        return it[2 * k]
+    return e
+
+
+def _pending_timers(log: LoopLog, view: LoopView, t: int, iter_start: int, limit: int):
+    """Timers in the heap at ``t`` (created, not cancelled, not yet taken out by an
+    iteration that began at or before ``t``), by due time: the first ``limit`` and how many."""
+    order = _by_when(log, view.n_timers)
+    when, created, nos = log.twhen, log.tcreated, log.tno
+    a = bisect.bisect_right(order, iter_start, key=when.__getitem__)
+    out: list[Timer] = []
+    count = 0
+    for scanned, k in enumerate(order[a:]):
+        if scanned >= MAX_TIMER_SCAN:
+            break
+        if created[k] > t:
+            continue
+        c = log.cancelled.get(nos[k])
+        if c is not None and c <= t:
+            continue
+        count += 1
+        if len(out) < limit:
+            out.append(Timer(when[k], log.tseq[k], _timer_words(log.tlabel[k]), created[k], when[k] <= t))
+    return tuple(out), count
+
+
+def _waits(log: LoopLog, view: LoopView, t: int) -> tuple[Wait, ...]:
+    out = []
+    for fd, (events, rl, rseq, wl, wseq) in sorted(_registered(log.regs, t, view.n_regs).items()):
+        if events & READ and events & WRITE and rl == wl:
+            out.append(Wait(fd, "read+write", rl, rseq or wseq))
+            continue
+        if events & READ:
+            out.append(Wait(fd, "read", rl, rseq))
+        if events & WRITE:
+            out.append(Wait(fd, "write", wl, wseq))
+    return tuple(out)
