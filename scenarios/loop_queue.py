@@ -321,7 +321,7 @@ class LoopLog:
         self.tlabel: list[str] = []
         self.cancelled: dict[int, int] = {}  # timer no -> cancelled at (ns)
         self.regs: list[tuple] = []  # (t, fd, events, rlabel, rseq, wlabel, wseq), by t
-        self._by_when: tuple[int, list[int]] | None = None
+        self._by_when: dict = {}  # (id(twhen), n) -> timer indexes by due time (shared by views)
         self._last_end = 0
 
     def ingest(self, batch: dict) -> None:
@@ -372,14 +372,17 @@ class LoopLog:
             old = getattr(self, name)
             setattr(self, name, array("q", [old[i] for i in keep_t]))
         self.tlabel = [self.tlabel[i] for i in keep_t]
+        self._by_when = {}
         nos = set(self.tno)
         self.cancelled = {k: v for k, v in self.cancelled.items() if k in nos}
         state = _registered(self.regs, cut)
         self.regs = [(cut, fd, *v) for fd, v in sorted(state.items())] + [r for r in self.regs if r[0] > cut]
-        self._by_when = None
 
     def view(self) -> "LoopView":
-        return LoopView(self, len(self.sel_ends), len(self.steps), len(self.tno), len(self.regs), len(self.iters))
+        frozen = object.__new__(LoopLog)  # the buffers as they are now (trim replaces, never edits)
+        frozen.__dict__.update(self.__dict__)
+        return LoopView(frozen, len(self.sel_ends), len(self.steps), len(self.tno), len(self.regs),
+                        len(self.iters))
 
 
 @dataclass(frozen=True)
@@ -464,12 +467,15 @@ def _timer_words(label: str) -> str:
 
 
 def _by_when(log: LoopLog, n: int) -> list[int]:
-    cached = log._by_when
-    if cached is None or cached[0] != n or cached[2] is not log.twhen:
-        when = log.twhen
-        cached = (n, sorted(range(n), key=when.__getitem__), when)
-        log._by_when = cached
-    return cached[1]
+    """The first ``n`` timers' indexes by due time (cached: one sort per new batch of timers)."""
+    cache = log._by_when
+    key = (id(log.twhen), n)
+    order = cache.get(key)
+    if order is None:
+        if len(cache) > 8:
+            cache.clear()
+        order = cache[key] = sorted(range(n), key=log.twhen.__getitem__)
+    return order
 
 
 MAX_TIMER_SCAN = 20_000

@@ -1,0 +1,256 @@
+"""What the loop held at a moment (scenarios/loop_queue.py): recorded, then rebuilt by loop_at.
+
+Each test runs a small program whose queue we know under the real recorder, and asks
+``loop_at`` about moments the program noted itself (no timed assertions: the moments are
+read from the recording, the bounds follow from how asyncio's ``_run_once`` works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import traceback
+
+import pytest
+
+from coffeeshop_tui.scenarios import loop_queue
+from coffeeshop_tui.scenarios.loop_queue import LoopLog, loop_at
+from coffeeshop_tui.scenarios.recorder import Recorder, record
+from coffeeshop_tui.scenarios.timeline import Timeline
+
+
+def seq_of(tl, name: str) -> int:
+    return next(q for q, t in tl.tasks.items() if t.name == name)
+
+
+def test_three_ready_at_once_one_blocks_the_other_two_wait_in_the_ready_queue():
+    marks = {}
+
+    async def worker(ev, name):
+        await ev.wait()
+        if name == "A":
+            marks["b0"] = time.monotonic_ns()
+            time.sleep(0.05)  # holds the loop: B and C are ready, not running
+            marks["b1"] = time.monotonic_ns()
+
+    async def main():
+        ev = asyncio.Event()
+        ts = [asyncio.create_task(worker(ev, n), name=n) for n in "ABC"]
+        await asyncio.sleep(0.005)
+        ev.set()  # wakes all three in one go
+        await asyncio.gather(*ts)
+
+    tl = record(main)
+    m = loop_at(tl, (marks["b0"] + marks["b1"]) // 2)
+    assert m.recorded and m.state == "running"
+    assert m.running.task == seq_of(tl, "A")
+    ready = [r.task for r in m.ready]
+    assert ready[:2] == [seq_of(tl, "B"), seq_of(tl, "C")]
+    assert all(r.how == "call_soon" for r in m.ready[:2])
+    assert all(r.runs_ns >= marks["b1"] for r in m.ready)  # they ran after the block
+    # before the block began, they were not in the queue yet (waiting on the event)
+    early = loop_at(tl, marks["b0"] - 4_000_000)
+    assert seq_of(tl, "B") not in [r.task for r in early.ready]
+
+
+def test_a_sleeping_task_is_a_timer_due_when_it_asked():
+    marks = {}
+
+    async def sleeper():
+        loop = asyncio.get_running_loop()
+        marks["t0"], marks["due0"] = time.monotonic_ns(), loop.time() + 0.2
+        await asyncio.sleep(0.2)
+
+    async def main():
+        t = asyncio.create_task(sleeper(), name="sleeper")
+        await asyncio.sleep(0.05)
+        marks["mid"] = time.monotonic_ns()
+        await t
+
+    tl = record(main)
+    m = loop_at(tl, marks["mid"])
+    timers = [x for x in m.timers if x.task == seq_of(tl, "sleeper")]
+    assert len(timers) == 1
+    timer = timers[0]
+    assert timer.what == "sleep" and not timer.overdue
+    assert int(marks["due0"] * 1e9) <= timer.due_ns <= int(marks["due0"] * 1e9) + (timer.created_ns - marks["t0"]) + 1000
+    # once it fired, it is no longer pending
+    after = loop_at(tl, timer.due_ns + 20_000_000)
+    assert all(x.task != seq_of(tl, "sleeper") or x.what != "sleep" for x in after.timers)
+
+
+def test_an_idle_loop_waits_in_select_with_the_next_timer_as_timeout():
+    marks = {}
+
+    async def main():
+        await asyncio.sleep(0.001)
+        marks["t"] = time.monotonic_ns()
+        await asyncio.sleep(0.1)
+
+    tl = record(main)
+    m = loop_at(tl, marks["t"] + 50_000_000)
+    assert m.state == "select"
+    assert m.timers and m.timers[0].what == "sleep"
+    due = m.timers[0].due_ns
+    assert m.timeout_ns is not None and m.timeout_ns > 0
+    # asyncio computed the timeout as (next due - now) just before select began
+    assert m.iteration_start_ns - 1000 <= due - m.timeout_ns <= m.select_start_ns + 1000
+    assert m.select_start_ns <= marks["t"] + 50_000_000 <= m.select_end_ns
+    assert any("self-pipe" in w.what for w in m.waiting_on)
+    assert not m.ready
+
+
+def test_a_cancelled_timer_leaves_the_list_when_cancelled():
+    marks = {}
+
+    async def quick():
+        await asyncio.sleep(0.02)
+
+    async def main():
+        await asyncio.wait_for(quick(), timeout=5)  # its 5 s timer is cancelled when quick ends
+        marks["done"] = time.monotonic_ns()
+        await asyncio.sleep(0.01)
+
+    tl = record(main)
+    assert tl.loopq.cancelled  # the recording saw the cancellation
+    long = [k for k in range(len(tl.loopq.twhen)) if tl.loopq.twhen[k] - tl.loopq.tcreated[k] > 4e9]
+    assert len(long) == 1
+    k = long[0]
+    during = loop_at(tl, tl.loopq.tcreated[k] + 5_000_000)
+    assert any(x.due_ns == tl.loopq.twhen[k] for x in during.timers)
+    after = loop_at(tl, marks["done"] + 1_000_000)
+    assert not any(x.due_ns == tl.loopq.twhen[k] for x in after.timers)
+
+
+def test_sockets_show_what_select_waits_for_and_io_callbacks_say_which_fd():
+    marks = {}
+
+    async def main():
+        got = asyncio.Event()
+
+        async def handle(reader, writer):
+            await reader.read(10)
+            got.set()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.02)
+        marks["idle"] = time.monotonic_ns()
+        await asyncio.sleep(0.05)  # the server's handler waits for data meanwhile
+        writer.write(b"hello")
+        await got.wait()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        marks["port"] = port
+
+    tl = record(main)
+    m = loop_at(tl, marks["idle"] + 25_000_000)
+    assert m.state == "select"
+    words = [w.what for w in m.waiting_on if w.mode in ("read", "read+write")]
+    assert any(f"127.0.0.1:{marks['port']} (accept)" in w for w in words)
+    assert sum(f"127.0.0.1:{marks['port']}" in w and "→" in w for w in words) >= 1
+    # some step of the run became ready because its socket was readable
+    log = tl.loopq
+    io_steps = [r for i in range(len(log.sel_ends)) for r in loop_queue._iteration(log, log.view(), i)[0]
+                if r.how == "io"]
+    assert any("readable" in r.what and "127.0.0.1" in r.what for r in io_steps)
+
+
+def test_batches_stay_json_and_a_recording_without_loop_data_says_so():
+    loop = asyncio.new_event_loop()
+    rec = Recorder()
+    batches = []
+    try:
+        rec.install(loop)
+
+        async def main():
+            await asyncio.sleep(0.01)
+
+        loop.run_until_complete(main())
+    finally:
+        rec.uninstall()
+        batches.append(rec.drain())
+        loop.close()
+    batch = json.loads(json.dumps(batches[0]))
+    assert batch["loop"]["selects"] and batch["loop"]["timers"]
+    tl = Timeline()
+    tl.ingest(batch)
+    assert loop_at(tl, batch["loop"]["selects"][0]).recorded
+    old = {k: v for k, v in batch.items() if k != "loop"}
+    tl_old = Timeline()
+    tl_old.ingest(old)
+    assert not loop_at(tl_old, batch["t"]).recorded
+
+
+def test_uninstall_restores_the_loop_and_timers_show_no_recorder_frames():
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    sel, call_at = loop._selector, loop.call_at
+    rec = Recorder(block_ms=10_000).install(loop)
+    try:
+        assert loop._selector is not sel and "call_at" in loop.__dict__
+
+        async def main():
+            lp = asyncio.get_running_loop()
+            h = lp.call_later(10, print)
+            frames = [fs.filename for fs in h._source_traceback]
+            h.cancel()
+            try:
+                lp.call_at(None, print)
+            except TypeError as exc:
+                tb_files = [fs.filename for fs in traceback.extract_tb(exc.__traceback__)]
+            return frames, tb_files
+
+        frames, tb_files = loop.run_until_complete(main())
+    finally:
+        rec.uninstall()
+    try:
+        assert loop_queue.__file__ not in frames and frames[-1] == __file__
+        assert loop_queue.__file__ not in tb_files
+        assert loop._selector is sel
+        assert "call_at" not in loop.__dict__ and "_timer_handle_cancelled" not in loop.__dict__
+        assert loop.call_at == call_at
+    finally:
+        loop.close()
+
+
+def test_uninstall_leaves_a_wrapper_the_program_put_on_top():
+    loop = asyncio.new_event_loop()
+    rec = Recorder().install(loop)
+    mine = lambda *a, **k: None  # noqa: E731
+    loop.call_at = mine
+    rec.uninstall()
+    try:
+        assert loop.call_at is mine
+    finally:
+        loop.close()
+
+
+def test_trim_keeps_answers_after_the_cut():
+    async def main():
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+
+    tl = record(main)
+    log = tl.loopq
+    ends = list(log.sel_ends)
+    cut = ends[len(ends) // 2]
+    t = ends[-2] - 1000
+    before = loop_at(tl, t)
+    view = log.view()
+    log.trim(cut)
+    after = loop_at(tl, t)
+    assert (after.state, after.timers[:1], after.waiting_on) == (before.state, before.timers[:1], before.waiting_on)
+    assert loop_at(view, t) == before  # an older view still answers as before
+    assert isinstance(log, LoopLog)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_no_recording_no_answer(n):
+    tl = Timeline()
+    assert loop_at(tl, n).state == "none"
