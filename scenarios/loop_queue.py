@@ -378,11 +378,13 @@ class LoopLog:
         state = _registered(self.regs, cut)
         self.regs = [(cut, fd, *v) for fd, v in sorted(state.items())] + [r for r in self.regs if r[0] > cut]
 
-    def view(self) -> "LoopView":
+    def view(self, origin: int = 0) -> "LoopView":
+        """What is recorded now, as an immutable view (``origin``: the run's time 0, for
+        callers that count seconds from it)."""
         frozen = object.__new__(LoopLog)  # the buffers as they are now (trim replaces, never edits)
         frozen.__dict__.update(self.__dict__)
         return LoopView(frozen, len(self.sel_ends), len(self.steps), len(self.tno), len(self.regs),
-                        len(self.iters))
+                        len(self.iters), origin)
 
 
 @dataclass(frozen=True)
@@ -395,6 +397,7 @@ class LoopView:
     n_timers: int
     n_regs: int
     n_iters: int
+    origin: int = 0  # the run's time 0 (ns), for callers that count seconds from it
 
     @property
     def recorded(self) -> bool:

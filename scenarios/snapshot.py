@@ -61,6 +61,8 @@ class Snapshot:
     extra: dict = field(default_factory=dict)
     #: lines printed in all (``output`` holds the newest OUTPUT_TAIL of them); 0: len(output)
     output_total: int = 0
+    #: what the loop held, for ``loop_queue.loop_at`` (a LoopView; None: not recorded)
+    loop: object = None
 
     def lane(self, key: str) -> Lane | None:
         for lane in self.lanes:
@@ -200,6 +202,7 @@ class SnapshotBuilder:
             holding=(held[0], sec(held[1]), held[2]) if held else None,
             extra=dict(extra or {}),
             output_total=getattr(tl, "output_lines", len(tl.output)),
+            loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
         )
 
     def _blocks(self, sec) -> tuple:

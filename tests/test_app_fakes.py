@@ -42,6 +42,9 @@ RECORDINGS = [
     ("limited-baristas", "limited-baristas", {"customers": 6, "baristas": 2, "brew_s": 0.1}, None),
     ("open-shop", "open-shop", {"rate": 20.0, "baristas": 2, "brew_s": 0.1, "duration_s": 0.4}, None),
     ("spilled-coffee", "spilled-coffee", {"wait_s": 0.05}, FAILING_FILE),
+    # recorded with the loop queue (selects, timers, fds: scenarios/loop_queue.py)
+    ("blocking-barista-loopq", "blocking-barista", {"customers": 3, "brew_s": 0.05}, None),
+    ("async-barista-loopq", "async-barista", {"customers": 3, "brew_s": 0.05}, None),
 ]
 
 
@@ -166,6 +169,9 @@ def run(coro_fn, *args, **kwargs):
 
 if __name__ == "__main__":
     os.makedirs(CAPTURES, exist_ok=True)
+    only = sys.argv[1:]  # stems to re-record (default: all)
     for stem, name, params, sfile in RECORDINGS:
+        if only and stem not in only:
+            continue
         record_capture(name, params, capture_path(stem), sfile)
         print("recorded", stem, os.path.getsize(capture_path(stem)), "bytes")

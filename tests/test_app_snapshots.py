@@ -92,3 +92,23 @@ def test_snapshot_help_screen_100x40(snap_compare):
 def test_snapshot_light_theme_120x40(snap_compare):
     app, _ = fake_app()
     assert snap_compare(app, terminal_size=(120, 40), run_before=_choose("async-barista", "t"))
+
+
+def test_snapshot_loop_panel_in_a_block_80x24(snap_compare):
+    """``w``: the loop at the cursor's time (inside the first coffee's block) at 80x24."""
+    from coffeeshop_tui.tui.timeline_view import TimelineView
+
+    app, _ = fake_app()
+    app.values["blocking-barista"].update({"customers": 3, "brew_s": 0.05})  # blocking-barista-loopq
+
+    async def run_before(pilot) -> None:
+        await _choose("blocking-barista", "w")(pilot)
+        view = pilot.app.query_one(TimelineView)
+        lane = min((lane for lane in view.snapshot.lanes if "make_coffee" in lane.label),
+                   key=lambda lane: next(s.start for s in lane.segments if s.state == "blocked"))
+        seg = next(s for s in lane.segments if s.state == "blocked")
+        view.focus()
+        view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

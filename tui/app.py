@@ -45,6 +45,7 @@ from . import keymap
 from .app_compare import COMPARE_SET, CompareMixin, Pinned  # noqa: F401
 from .app_display import COMBINED_VERSION_BASE, WELCOME, DisplayMixin
 from .app_knobs import KnobsMixin
+from .app_loop import LoopMixin
 from .app_replay import SPEEDS, ReplayMixin
 from .messages import FeedFailed, FeedUpdated
 from .producer import produce
@@ -52,6 +53,7 @@ from .screens.help import SCENARIO_HELP, HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
 from .timeline_view import LEGEND, MARK_CHAR, TimelineView
 from .widgets.knobs import KnobPanel
+from .widgets.loop_panel import LoopPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
 from .widgets.stats import StatsPanel
@@ -86,7 +88,7 @@ def _stop_everything_at_exit() -> None:  # the last line of defence: no child ou
         app.stop_all_sources()
 
 
-class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
+class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMixin, App):
     """See Python's event loop: live, measured timelines of barista scenarios."""
 
     TITLE = "coffeeshop-tui"
@@ -170,6 +172,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
                 with Horizontal(id="bottom"):
                     yield SourceView(id="source")
                     yield StatsPanel(id="stats")
+                    yield LoopPanel(id="loop")
         yield Footer(compact=True)
 
     def _q(self, selector, expect_type=None):
@@ -367,6 +370,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
         self.latest = None
         self._current_pinned = False
         self._focused = None
+        self._loop_cursor = None
         self._shown_stats = None
         self._paused = False
         self._frozen = None
@@ -446,6 +450,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, App):
             self._show_caption()
             self._show_stats()
             self._show_source_mark()
+            self._show_loop()
             if first or update.final:
                 self._show_knobs()
 

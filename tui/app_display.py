@@ -335,4 +335,5 @@ class DisplayMixin:
         update_static(self._q("#cursor-info", Static), out)
         self._q(TimelineView).highlight_task(seg.task if seg is not None and seg.task else None)
         self._show_source_mark()
+        self._loop_cursor_moved(lane.group, t)
 

@@ -36,6 +36,7 @@ class ReplayMixin:
         self._q(TimelineView).clip_to(t)
         self._show_status()
         self._show_source_mark()
+        self._show_loop()
         if t is None or self._paused or self.clock() - self._moment_at >= MOMENT_PERIOD:
             self._moment_at = self.clock()
             self._show_caption()

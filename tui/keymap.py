@@ -121,6 +121,9 @@ KEYS: tuple[Key, ...] = (
         "oldest first / slowest first", screens=(SCENARIO,), show=False, palette="Lane order"),
     Key("a", "tasks", "Tasks", "task table: every task's time per state, sortable, filterable; "
         "enter goes to its lane", screens=(SCENARIO,), show=False, palette="Task table"),
+    Key("w", "loop_panel", "Loop", "the loop at the cursor's time: ready queue, next timers, what "
+        "select waited on",
+        screens=(SCENARIO,), show=False, palette="Loop at the cursor"),
     Key("S", "sort_next", "Sort", "sort the task table by the next column", screens=(TASKS,),
         palette="Sort by the next column"),
     # ---- lanes (load screen)

@@ -1,0 +1,93 @@
+"""The loop panel (``w``): what the loop held at the cursor's time, from recorded captures."""
+
+from __future__ import annotations
+
+from test_app_fakes import fake_app, run, settle, text_of
+
+from coffeeshop_tui.tui import keymap
+from coffeeshop_tui.tui.timeline_view import TimelineView
+from coffeeshop_tui.tui.widgets.loop_panel import LoopPanel
+from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
+
+LOOPQ = {"customers": 3, "brew_s": 0.05}  # the params of the *-loopq captures (test_app_fakes.py)
+
+
+async def choose(pilot, name: str, params: dict) -> None:
+    pilot.app.values[name].update(params)
+    lst = pilot.app.query_one(ScenarioList)
+    lst.focus()
+    lst.highlight_name(name)
+    await pilot.pause()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def test_w_is_in_the_keymap_help_and_palette_and_nowhere_else():
+    keys = [k for k in keymap.KEYS if "w" in k.keys.split(",")]
+    assert [k.action for k in keys] == ["loop_panel"]
+    assert any(row[0] == "w" for row in keymap.help_rows(keymap.SCENARIO))
+    assert any(action == "loop_panel" for _t, _h, action in keymap.palette(keymap.SCENARIO))
+    assert not any(k.keys == "w" for k in keymap.keys_for(keymap.LOAD))
+
+
+def test_the_loop_panel_follows_the_cursor_through_a_block():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await choose(pilot, "blocking-barista", LOOPQ)
+            panel = app.query_one(LoopPanel)
+            assert not panel.display
+            await pilot.press("w")
+            await pilot.pause()
+            assert panel.display and not app.query_one("#source").display and not app.query_one("#stats").display
+            view = app.query_one(TimelineView)
+            lanes = [lane for lane in view.snapshot.lanes if "make_coffee" in lane.label]
+            first, second, third = sorted(lanes, key=lambda lane: next(s.start for s in lane.segments
+                                                                        if s.state == "blocked"))
+            seg = next(s for s in first.segments if s.state == "blocked")
+            view.focus()
+            view.set_cursor(first.key, (seg.start + seg.end) / 2)
+            await pilot.pause()
+            text = text_of(panel)
+            assert "running " + first.label in text
+            assert "Ready queue (2)" in text and second.label in text and third.label in text
+            # scrub the cursor into the second coffee's block: one left in the queue
+            seg2 = next(s for s in second.segments if s.state == "blocked")
+            view.set_cursor(second.key, (seg2.start + seg2.end) / 2)
+            await pilot.pause()
+            text = text_of(panel)
+            assert "running " + second.label in text and "Ready queue (1)" in text and third.label in text
+            await pilot.press("w")
+            await pilot.pause()
+            assert not panel.display and app.query_one("#source").display
+    run(body)
+
+
+def test_the_loop_panel_shows_timers_and_the_select_of_an_idle_loop():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await choose(pilot, "async-barista", LOOPQ)
+            await pilot.press("w")
+            view = app.query_one(TimelineView)
+            lane = next(lane for lane in view.snapshot.lanes if "make_coffee" in lane.label)
+            seg = next(s for s in lane.segments if s.state == "waiting")
+            view.focus()
+            view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+            await pilot.pause()
+            text = text_of(app.query_one(LoopPanel))
+            assert "idle in select" in text and "(= the next timer)" in text
+            assert "Next timers (3)" in text and "sleep " + lane.label in text
+            assert "self-pipe" in text
+    run(body)
+
+
+def test_a_capture_recorded_before_the_loop_queue_says_not_recorded():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await choose(pilot, "sync-barista", {"customers": 3, "brew_s": 0.1})
+            await pilot.press("w")
+            await pilot.pause()
+            assert "not recorded" in text_of(app.query_one(LoopPanel))
+    run(body)

@@ -1,0 +1,106 @@
+"""The loop panel: what the event loop held at the cursor's time (``w``).
+
+The answer comes from ``scenarios.loop_queue.loop_at`` over the snapshot's recording; this
+module only words it: what ran, the ready queue (and how each handle got there), the next
+timers and, while the loop sat in select, its timeout and the fds it waited on.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual.widgets import Static
+
+from coffeeshop_tui.scenarios.explain import fmt_s
+from coffeeshop_tui.scenarios.loop_queue import LoopMoment, Ready
+
+from .quiet import update_static
+
+#: at most this many entries of a list on screen (the rest are counted)
+SHOWN = 6
+
+
+def _who(task: int, label: Callable[[int], str]) -> str:
+    return label(task) if task else "callback"
+
+
+def _ready_words(r: Ready, label: Callable[[int], str]) -> str:
+    who = _who(r.task, label)
+    if r.how == "call_soon":
+        return f"{who} ← call_soon"
+    if r.how == "timer":
+        by = f", set by {label(r.by)}" if r.by and r.by != r.task else ""
+        return f"{who} ← {r.what}{by}"
+    return f"{who} ← {r.what}"
+
+
+def _items(out: Text, title: str, items: list[str], total: int | None = None) -> None:
+    total = len(items) if total is None else total
+    out.append(f"\n{title} ({total}): ", style="bold")
+    if not items:
+        out.append("empty", style="dim")
+        return
+    for i, words in enumerate(items[:SHOWN]):
+        if i:
+            out.append(" · ", style="dim")
+        out.append(words)
+    if total > SHOWN:
+        out.append(f" · +{total - SHOWN} more", style="dim")
+
+
+def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -> Text:
+    """The panel's text for the moment ``m`` (at ``t_s`` seconds into the run)."""
+    out = Text(overflow="fold")
+    out.append(f"Loop at {fmt_s(t_s)}", style="bold")
+    if m is None or not m.recorded:
+        out.append("  not recorded: this run has no loop-queue data (recorded before "
+                   "coffeeshop-tui kept it)", style="dim")
+        return out
+    t = m.t_ns
+    if m.state == "select":
+        out.append(": idle in select", style="bold green")
+        waited = (t - m.select_start_ns) / 1e9
+        if m.timeout_ns is None:
+            out.append(f" for {fmt_s(waited)}, no timeout: only I/O can wake it")
+        else:
+            out.append(f" for {fmt_s(waited)}, timeout {fmt_s(m.timeout_ns / 1e9)}")
+            if m.timers and abs(m.timers[0].due_ns - (m.select_start_ns + m.timeout_ns)) < 2_000_000:
+                out.append(" (= the next timer)", style="dim")
+            elif m.timeout_ns == 0:
+                out.append(" (handles were ready)", style="dim")
+    elif m.state == "running":
+        r = m.running
+        out.append(": running ", style="bold")
+        out.append(_who(r.task, label), style="bold cyan")
+        out.append(f", {fmt_s((t - r.runs_ns) / 1e9)} into a {fmt_s((r.ends_ns - r.runs_ns) / 1e9)} step")
+        out.append(f" (ready as: {r.what})", style="dim")
+    elif m.state == "between":
+        out.append(": between steps (asyncio's own bookkeeping)", style="dim")
+    else:
+        out.append(": before the loop's first iteration", style="dim")
+    ready = [_ready_words(r, label) for r in m.ready]
+    _items(out, "Ready queue", ready)
+    if m.later:
+        sure = all(r.certain for r in m.later)
+        out.append(f"\n+{len(m.later)} call_soon'd during this iteration for the next one", style="")
+        out.append("" if sure else " (by the end of it: when is not recorded)", style="dim")
+    timers = []
+    for x in m.timers:
+        due = (x.due_ns - t) / 1e9
+        when = f"overdue {fmt_s(-due)}" if x.overdue else f"in {fmt_s(due)}"
+        who = f" {label(x.task)}" if x.task else ""
+        timers.append(f"{when} {x.what}{who}")
+    _items(out, "Next timers", timers, m.n_timers)
+    if m.state == "select":
+        waits = [f"fd {w.fd} {w.mode} {w.what}" + (f" ({label(w.task)})" if w.task else "")
+                 for w in m.waiting_on]
+        _items(out, "Waits on", waits)
+    return out
+
+
+class LoopPanel(Static):
+    """Shows :func:`moment_text`; hidden until ``w``."""
+
+    def show(self, text: Text) -> None:
+        update_static(self, text)
