@@ -325,6 +325,12 @@ class LoopLog:
         self._last_end = 0
 
     def ingest(self, batch: dict) -> None:
+        """A batch's loop part, with its steps and selects: only batches that carry one (a
+        recording of several loops at once keeps one loop's: see ``record_child.Renumber``)."""
+        lq = batch.get("loop")
+        if not lq:
+            return
+        self.recorded = True
         steps = batch.get("steps", ())
         last = self._last_end
         for i in range(0, len(steps), 3):
@@ -335,10 +341,6 @@ class LoopLog:
                 last = t1
         self._last_end = last
         self.iters.extend(batch.get("iters", ()))
-        lq = batch.get("loop")
-        if not lq:
-            return
-        self.recorded = True
         sel = lq.get("selects", ())
         self.selects.extend(sel)
         self.sel_ends.extend(sel[0::4])

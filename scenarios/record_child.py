@@ -56,6 +56,7 @@ class Renumber:
         self._thread_of = thread_of
         self._offset: dict[int, int] = {}
         self._top = 0
+        self._loop_thread: str | None = None  # the thread whose loops' queues are kept
 
     def __call__(self, recording: int, batch: dict) -> dict:
         off = self._offset.setdefault(recording, self._top)
@@ -86,6 +87,17 @@ class Renumber:
         out["ready"] = ready
         out["samples"] = [[t, w, fn, q(s)] for t, w, fn, s in batch.get("samples", ())]
         out["jobs"] = [[p, th, sub, s, e, q(task), lab] for p, th, sub, s, e, task, lab in batch.get("jobs", ())]
+        lq = batch.get("loop")
+        thread = self._thread_of(recording) or threading.main_thread().name
+        if lq and self._loop_thread is None:
+            self._loop_thread = thread
+        if lq and thread != self._loop_thread:
+            # loops of two threads run at the same time: what the loop held
+            # (scenarios/loop_queue.py) is told for the loops of one thread, the first's
+            out["loop"] = None
+        elif lq:
+            out["loop"] = {**lq, "timers": [[c, w, no, q(s), lab] for c, w, no, s, lab in lq.get("timers", ())],
+                           "regs": [[t, fd, ev, rl, q(rs), wl, q(ws)] for t, fd, ev, rl, rs, wl, ws in lq.get("regs", ())]}
         return out
 
 

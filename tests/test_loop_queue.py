@@ -254,3 +254,21 @@ def test_trim_keeps_answers_after_the_cut():
 def test_no_recording_no_answer(n):
     tl = Timeline()
     assert loop_at(tl, n).state == "none"
+
+
+def test_several_loops_keep_the_queue_of_one_thread_renumbered():
+    from coffeeshop_tui.scenarios.record_child import Renumber
+
+    threads = {1: "MainThread", 2: "worker", 3: "MainThread"}
+    ren = Renumber(threads.get)
+    lq = {"selects": [5, -1, 0, 0], "io": [], "timers": [[1, 9, 1, 1, "x"]], "cancels": [],
+          "regs": [[1, 4, 1, "self-pipe", 0, "", 0]]}
+    b1 = ren(1, {"tasks": [[1, 1, "Task-1", "main", "", 0, False]], "loop": lq})
+    b2 = ren(2, {"tasks": [[1, 2, "Task-2", "main", "", 0, False]], "loop": lq})
+    b3 = ren(3, {"tasks": [[1, 3, "Task-3", "main", "", 0, False]], "loop": lq})
+    assert b1["loop"]["timers"][0][3] == 1
+    assert b2["loop"] is None  # a loop running in another thread at the same time
+    assert b3["loop"]["timers"][0][3] == 3  # a later loop of the main thread, renumbered
+    tl = Timeline()
+    tl.ingest({**b2, "steps": [1, 2, 2]})
+    assert not tl.loopq.recorded and not tl.loopq.steps
