@@ -323,6 +323,9 @@ class LoopLog:
         self.regs: list[tuple] = []  # (t, fd, events, rlabel, rseq, wlabel, wseq), by t
         self._by_when: dict = {}  # (id(twhen), n) -> timer indexes by due time (shared by views)
         self._last_end = 0
+        #: task seq -> (created_ns, parent seq): a task's first step was call_soon'd by its
+        #: creation (not for eager tasks: their first step ran inside create_task)
+        self.created: dict[int, tuple[int, int]] = {}
 
     def ingest(self, batch: dict) -> None:
         """A batch's loop part, with its steps and selects: only batches that carry one (a
@@ -331,14 +334,19 @@ class LoopLog:
         if not lq:
             return
         self.recorded = True
+        for seq, t, _name, _coro, _where, parent, eager in batch.get("tasks", ()):
+            if not eager:
+                self.created[seq] = (t, parent or 0)
         steps = batch.get("steps", ())
         last = self._last_end
         for i in range(0, len(steps), 3):
             t0, t1 = steps[i], steps[i + 1]
-            if t0 >= last:  # a nested step (an eager task's first) ran inside another one
+            if t0 >= last:  # (a step that starts earlier is nested: an eager task's first)
                 self.steps.extend((t0, t1, steps[i + 2]))
                 self.step_starts.append(t0)
                 last = t1
+            else:
+                self.created.pop(steps[i + 2], None)
         self._last_end = last
         self.iters.extend(batch.get("iters", ()))
         sel = lq.get("selects", ())
@@ -377,6 +385,7 @@ class LoopLog:
         self._by_when = {}
         nos = set(self.tno)
         self.cancelled = {k: v for k, v in self.cancelled.items() if k in nos}
+        self.created = {q: v for q, v in self.created.items() if v[0] >= cut}
         state = _registered(self.regs, cut)
         self.regs = [(cut, fd, *v) for fd, v in sorted(state.items())] + [r for r in self.regs if r[0] > cut]
 
@@ -484,6 +493,7 @@ def _by_when(log: LoopLog, n: int) -> list[int]:
 
 
 MAX_TIMER_SCAN = 20_000
+NEW_TASK = "new task (call_soon'd when created)"
 
 
 def loop_at(source, t_ns: int, max_timers: int = 8) -> LoopMoment:
@@ -528,8 +538,15 @@ def loop_at(source, t_ns: int, max_timers: int = 8) -> LoopMoment:
         nxt = _iteration(log, view, i + 1)[0]
         last_end = steps[-1].ends_ns if steps else ends[i]
         sure = t_ns >= last_end
-        later = [Ready(r.task, "later", "call_soon'd during this iteration (runs in the next)",
-                       r.runs_ns, r.ends_ns, sure) for r in nxt if r.how == "call_soon"]
+        for r in nxt:
+            if r.how != "call_soon":
+                continue
+            if r.what == NEW_TASK:  # call_soon'd when it was created: exactly known
+                if log.created[r.task][0] <= t_ns:
+                    later.append(Ready(r.task, "later", NEW_TASK, r.runs_ns, r.ends_ns, True, r.by))
+                continue
+            later.append(Ready(r.task, "later", "call_soon'd during this iteration (runs in the next)",
+                               r.runs_ns, r.ends_ns, sure))
     return LoopMoment(t_ns, True, "running" if running else "between", running=running, ready=tuple(ready),
                       later=tuple(later), timers=timers, n_timers=n_timers, iteration_start_ns=ends[i])
 
@@ -572,11 +589,24 @@ def _iteration(log: LoopLog, view: LoopView, i: int) -> tuple[list[Ready], int]:
             if mask & WRITE:
                 io_words.append((f"fd {fd} writable" + (f": {reg[3]}" if reg and reg[3] else ""),
                                  reg[4] if reg else 0))
+    # who call_soon'd: a new task's creator; else, if only one task ran in the iteration
+    # before, that task (handles call_soon'd then are the ones in _ready at this select)
+    prev_e2 = sel[4 * (i - 1)] if i > 0 else None
+    only = 0
+    if prev_e2 is not None and n_soon:
+        a2 = bisect.bisect_left(starts, prev_e2, 0, n_steps)
+        seqs = {st[3 * k + 2] for k in range(a2, lo)}
+        if len(seqs) == 1:
+            only = seqs.pop()
+    created = log.created
     out = []
     for idx, (t0, t1, seq) in enumerate(raw):
         by = 0
         if idx < n_soon:
-            how, what = "call_soon", "call_soon'd in the iteration before"
+            how, what, by = "call_soon", "call_soon'd in the iteration before", only
+            c = created.get(seq)
+            if c is not None and prev_e <= c[0] <= e and (prev_e2 is None or c[0] >= prev_e2):
+                what, by = NEW_TASK, c[1]
         elif idx >= n - n_timer:
             k = fired[idx - (n - n_timer)]
             how = "timer"

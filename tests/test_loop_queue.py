@@ -35,6 +35,7 @@ def test_three_ready_at_once_one_blocks_the_other_two_wait_in_the_ready_queue():
             marks["b1"] = time.monotonic_ns()
 
     async def main():
+        asyncio.current_task().set_name("main")
         ev = asyncio.Event()
         ts = [asyncio.create_task(worker(ev, n), name=n) for n in "ABC"]
         await asyncio.sleep(0.005)
@@ -48,7 +49,18 @@ def test_three_ready_at_once_one_blocks_the_other_two_wait_in_the_ready_queue():
     ready = [r.task for r in m.ready]
     assert ready[:2] == [seq_of(tl, "B"), seq_of(tl, "C")]
     assert all(r.how == "call_soon" for r in m.ready[:2])
+    # only main ran in the iteration before (it set the event): it call_soon'd them
+    assert [r.by for r in m.ready[:2]] == [seq_of(tl, "main")] * 2
     assert all(r.runs_ns >= marks["b1"] for r in m.ready)  # they ran after the block
+    # their first steps: new tasks, call_soon'd by main's create_task
+    first = loop_at(tl, tl.tasks[seq_of(tl, "A")].steps[0] + 1)
+    assert first.running.task == seq_of(tl, "A") and first.running.what == loop_queue.NEW_TASK
+    assert [(r.task, r.by, r.what) for r in first.ready[:2]] == [
+        (seq_of(tl, n), seq_of(tl, "main"), loop_queue.NEW_TASK) for n in "BC"]
+    created_b = tl.tasks[seq_of(tl, "B")].created_ns
+    while_creating = loop_at(tl, created_b + 1)  # inside main's step: A and B exist, C not yet
+    assert [r.task for r in while_creating.later if r.what == loop_queue.NEW_TASK] == [
+        seq_of(tl, "A"), seq_of(tl, "B")]
     # before the block began, they were not in the queue yet (waiting on the event)
     early = loop_at(tl, marks["b0"] - 4_000_000)
     assert seq_of(tl, "B") not in [r.task for r in early.ready]

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from coffeeshop_tui.scenarios.explain import fmt_s
-from coffeeshop_tui.scenarios.loop_queue import LoopMoment, Ready
+from coffeeshop_tui.scenarios.loop_queue import NEW_TASK, LoopMoment, Ready
 
 from .quiet import update_static
 
@@ -27,8 +27,10 @@ def _who(task: int, label: Callable[[int], str]) -> str:
 
 def _ready_words(r: Ready, label: Callable[[int], str]) -> str:
     who = _who(r.task, label)
-    if r.how == "call_soon":
-        return f"{who} ← call_soon"
+    if r.what == NEW_TASK:
+        return f"{who} ← new task" + (f" of {label(r.by)}" if r.by else "")
+    if r.how == "call_soon":  # by: the one task that ran in the iteration before, if only one did
+        return f"{who} ← call_soon" + (f" by {label(r.by)}" if r.by else "")
     if r.how == "timer":
         by = f", set by {label(r.by)}" if r.by and r.by != r.task else ""
         return f"{who} ← {r.what}{by}"
@@ -74,17 +76,13 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -
         out.append(": running ", style="bold")
         out.append(_who(r.task, label), style="bold cyan")
         out.append(f", {fmt_s((t - r.runs_ns) / 1e9)} into a {fmt_s((r.ends_ns - r.runs_ns) / 1e9)} step")
-        out.append(f" (ready as: {r.what})", style="dim")
+        out.append(" · " + _ready_words(r, label).partition(" ← ")[2], style="dim")
     elif m.state == "between":
         out.append(": between steps (asyncio's own bookkeeping)", style="dim")
     else:
         out.append(": before the loop's first iteration", style="dim")
     ready = [_ready_words(r, label) for r in m.ready]
     _items(out, "Ready queue", ready)
-    if m.later:
-        sure = all(r.certain for r in m.later)
-        out.append(f"\n+{len(m.later)} call_soon'd during this iteration for the next one", style="")
-        out.append("" if sure else " (by the end of it: when is not recorded)", style="dim")
     timers = []
     for x in m.timers:
         due = (x.due_ns - t) / 1e9
@@ -96,6 +94,15 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -
         waits = [f"fd {w.fd} {w.mode} {w.what}" + (f" ({label(w.task)})" if w.task else "")
                  for w in m.waiting_on]
         _items(out, "Waits on", waits)
+    if m.later:  # last: the least sure (a small panel cuts it first)
+        new = [_ready_words(r, label) for r in m.later if r.what == NEW_TASK]
+        rest = [r for r in m.later if r.what != NEW_TASK]
+        if new:
+            _items(out, "For the next iteration", new)
+        if rest:
+            sure = all(r.certain for r in rest)
+            out.append(f"\n+{len(rest)} call_soon'd for the next iteration")
+            out.append("" if sure else " (by the end of this one: when is not recorded)", style="dim")
     return out
 
 
