@@ -452,8 +452,10 @@ class LoopMoment:
     recorded: bool  # False: this recording has no loop-queue data (made before it existed)
     state: str  # "select" | "running" | "between" | "none"
     running: Ready | None = None
-    ready: tuple[Ready, ...] = ()
-    later: tuple[Ready, ...] = ()
+    ready: tuple[Ready, ...] = ()  # the first ones (``n_ready``: how many in all)
+    later: tuple[Ready, ...] = ()  # call_soon'd during this iteration, for the next one
+    n_ready: int = 0
+    n_later: int = 0
     timers: tuple[Timer, ...] = ()
     n_timers: int = 0  # pending timers (at least, if the scan was cut short)
     select_start_ns: int = 0
@@ -483,12 +485,18 @@ def _timer_words(label: str) -> str:
 def _by_when(log: LoopLog, n: int) -> list[int]:
     """The first ``n`` timers' indexes by due time (cached: one sort per new batch of timers)."""
     cache = log._by_when
-    key = (id(log.twhen), n)
+    when = log.twhen
+    key = (id(when), n)
     order = cache.get(key)
     if order is None:
+        # grow the longest order already sorted for these timers: two sorted runs, which
+        # Python's sort merges in one pass (a live run adds a few timers per update)
+        n0 = max((k[1] for k in cache if k[0] == key[0] and k[1] < n), default=0)
+        prev = cache[(key[0], n0)] if n0 else []
+        order = sorted(prev + sorted(range(n0, n), key=when.__getitem__), key=when.__getitem__)
         if len(cache) > 8:
             cache.clear()
-        order = cache[key] = sorted(range(n), key=log.twhen.__getitem__)
+        cache[key] = order
     return order
 
 
@@ -496,10 +504,11 @@ MAX_TIMER_SCAN = 20_000
 NEW_TASK = "new task (call_soon'd when created)"
 
 
-def loop_at(source, t_ns: int, max_timers: int = 8) -> LoopMoment:
+def loop_at(source, t_ns: int, max_timers: int = 8, max_ready: int = 50) -> LoopMoment:
     """What the loop held at ``t_ns`` (monotonic ns): the one answer, built from the recording.
 
-    ``source``: a ``Timeline``, a :class:`LoopLog` or a :class:`LoopView` (a snapshot's)."""
+    ``source``: a ``Timeline``, a :class:`LoopLog` or a :class:`LoopView` (a snapshot's).
+    Lists hold at most ``max_ready`` / ``max_timers`` entries; ``n_*`` count them all."""
     view = source
     if hasattr(source, "loopq"):
         source = source.loopq
@@ -509,114 +518,139 @@ def loop_at(source, t_ns: int, max_timers: int = 8) -> LoopMoment:
     if not log.recorded:
         return LoopMoment(t_ns, False, "none")
     ns = view.n_sel
-    sel = log.selects
     ends = log.sel_ends
     i = bisect.bisect_right(ends, t_ns, 0, ns) - 1  # the last select that ended at or before t
     timers, n_timers = _pending_timers(log, view, t_ns, ends[i] if i >= 0 else 0, max_timers)
-    # inside a select?
     j = i + 1
-    if j < ns and _select_start(log, view, j) <= t_ns:
-        soon = _iteration(log, view, j)[0]
-        to = sel[4 * j + 1]
-        waits = _waits(log, view, t_ns)
-        return LoopMoment(t_ns, True, "select", ready=tuple(r for r in soon if r.how == "call_soon"),
+    if j < ns and _select_start(log, view, j) <= t_ns:  # inside select j
+        it = _Iteration(log, view, j)
+        to = log.selects[4 * j + 1]
+        soon = [it.entry(k) for k in range(it.lo, min(it.lo + it.n_soon, it.lo + max_ready))]
+        return LoopMoment(t_ns, True, "select", ready=tuple(soon), n_ready=it.n_soon,
                           timers=timers, n_timers=n_timers, select_start_ns=_select_start(log, view, j),
                           select_end_ns=ends[j], timeout_ns=None if to < 0 else to,
-                          waiting_on=waits, iteration_start_ns=ends[i] if i >= 0 else 0)
+                          waiting_on=_waits(log, view, t_ns), iteration_start_ns=ends[i] if i >= 0 else 0)
     if i < 0:
         return LoopMoment(t_ns, True, "none", timers=timers, n_timers=n_timers)
-    steps, _ = _iteration(log, view, i)
-    running = None
-    ready = []
-    for r in steps:
-        if r.runs_ns <= t_ns < r.ends_ns:
-            running = r
-        elif r.runs_ns > t_ns:
-            ready.append(r)
-    later: list[Ready] = []
-    if i + 1 < ns:
-        nxt = _iteration(log, view, i + 1)[0]
-        last_end = steps[-1].ends_ns if steps else ends[i]
-        sure = t_ns >= last_end
-        for r in nxt:
-            if r.how != "call_soon":
-                continue
-            if r.what == NEW_TASK:  # call_soon'd when it was created: exactly known
-                if log.created[r.task][0] <= t_ns:
-                    later.append(Ready(r.task, "later", NEW_TASK, r.runs_ns, r.ends_ns, True, r.by))
-                continue
-            later.append(Ready(r.task, "later", "call_soon'd during this iteration (runs in the next)",
-                               r.runs_ns, r.ends_ns, sure))
-    return LoopMoment(t_ns, True, "running" if running else "between", running=running, ready=tuple(ready),
-                      later=tuple(later), timers=timers, n_timers=n_timers, iteration_start_ns=ends[i])
-
-
-def _iteration(log: LoopLog, view: LoopView, i: int) -> tuple[list[Ready], int]:
-    """The steps of iteration ``i`` (after select ``i``), each with how it became ready."""
-    sel = log.selects
-    ns = view.n_sel
-    e = sel[4 * i]
-    nxt = sel[4 * (i + 1)] if i + 1 < ns else None  # no step runs inside the next select
-    n_ready, n_ev = sel[4 * i + 2], sel[4 * i + 3]
-    starts = log.step_starts
-    n_steps = view.n_steps // 3
-    lo = bisect.bisect_left(starts, e, 0, n_steps)
-    hi = bisect.bisect_left(starts, nxt, lo, n_steps) if nxt is not None else n_steps
+    it = _Iteration(log, view, i)
     st = log.steps
-    raw = [(st[3 * k], st[3 * k + 1], st[3 * k + 2]) for k in range(lo, hi)]
-    # timers that left the heap at this iteration: due in (previous select end, this one]
-    prev_e = sel[4 * (i - 1)] if i > 0 else 0
-    order = _by_when(log, view.n_timers)
-    when = log.twhen
-    a = bisect.bisect_right(order, prev_e, key=when.__getitem__)
-    b = bisect.bisect_right(order, e, key=when.__getitem__)
-    fired = [k for k in order[a:b] if log.tcreated[k] <= e
-             and log.cancelled.get(log.tno[k], e + 1) > e]
-    n = len(raw)
-    n_timer = min(len(fired), n)
-    n_soon = min(n_ready, n - n_timer)
-    # I/O callbacks: readers then writers of each fd select returned, in its order
-    io_words = []
-    if n_ev:
-        fds = log.io.get(e, ())
-        regs = _registered(log.regs, e, view.n_regs)
-        for x in range(0, len(fds), 2):
-            fd, mask = fds[x], fds[x + 1]
-            reg = regs.get(fd)
-            if mask & READ:
-                io_words.append((f"fd {fd} readable" + (f": {reg[1]}" if reg and reg[1] else ""),
-                                 reg[2] if reg else 0))
-            if mask & WRITE:
-                io_words.append((f"fd {fd} writable" + (f": {reg[3]}" if reg and reg[3] else ""),
-                                 reg[4] if reg else 0))
-    # who call_soon'd: a new task's creator; else, if only one task ran in the iteration
-    # before, that task (handles call_soon'd then are the ones in _ready at this select)
-    prev_e2 = sel[4 * (i - 1)] if i > 0 else None
-    only = 0
-    if prev_e2 is not None and n_soon:
-        a2 = bisect.bisect_left(starts, prev_e2, 0, n_steps)
-        seqs = {st[3 * k + 2] for k in range(a2, lo)}
-        if len(seqs) == 1:
-            only = seqs.pop()
-    created = log.created
-    out = []
-    for idx, (t0, t1, seq) in enumerate(raw):
-        by = 0
-        if idx < n_soon:
-            how, what, by = "call_soon", "call_soon'd in the iteration before", only
-            c = created.get(seq)
-            if c is not None and prev_e <= c[0] <= e and (prev_e2 is None or c[0] >= prev_e2):
-                what, by = NEW_TASK, c[1]
-        elif idx >= n - n_timer:
-            k = fired[idx - (n - n_timer)]
-            how = "timer"
-            what = f"timer due ({_timer_words(log.tlabel[k])})"
-            by = log.tseq[k]
-        else:
-            m = idx - n_soon
-            how, (what, by) = "io", io_words[m] if m < len(io_words) else ("I/O ready", 0)
-        out.append(Ready(seq, how, what, t0, t1, by=by))
-    return out, n_timer
+    k = bisect.bisect_right(log.step_starts, t_ns, it.lo, it.hi)  # the first step after t
+    running = it.entry(k - 1) if k > it.lo and t_ns < st[3 * (k - 1) + 1] else None
+    ready = tuple(it.entry(x) for x in range(k, min(it.hi, k + max_ready)))
+    later: list[Ready] = []
+    n_later = 0
+    if j < ns:
+        nxt = _Iteration(log, view, j)
+        last_end = st[3 * (it.hi - 1) + 1] if it.hi > it.lo else ends[i]
+        sure = t_ns >= last_end
+        created = log.created
+        for x in range(nxt.lo, nxt.lo + nxt.n_soon):
+            c = created.get(st[3 * x + 2])
+            if c is not None and nxt.is_new(c):  # call_soon'd when it was created: exactly known
+                if c[0] > t_ns:
+                    continue
+            n_later += 1
+            if len(later) < max_ready:
+                r = nxt.entry(x)
+                later.append(Ready(r.task, "later", r.what if r.what == NEW_TASK else
+                                   "call_soon'd during this iteration (runs in the next)",
+                                   r.runs_ns, r.ends_ns, sure or r.what == NEW_TASK, r.by if r.what == NEW_TASK else 0))
+    return LoopMoment(t_ns, True, "running" if running else "between", running=running, ready=ready,
+                      n_ready=it.hi - k, later=tuple(later), n_later=n_later, timers=timers,
+                      n_timers=n_timers, iteration_start_ns=ends[i])
+
+
+class _Iteration:
+    """Iteration ``i`` (the steps after select ``i``): which of its steps got ready how.
+
+    In asyncio's ``_run_once`` the handles run in the order they were queued: those
+    call_soon'd before the select (``n_ready`` of them), then the I/O callbacks of the fds
+    select returned (readers, then writers), then the timers that fell due (by due time).
+    Entries are made on demand (an iteration can hold 10,000 steps)."""
+
+    def __init__(self, log: LoopLog, view: LoopView, i: int) -> None:
+        self.log = log
+        sel = log.selects
+        ns = view.n_sel
+        e = sel[4 * i]
+        nxt = sel[4 * (i + 1)] if i + 1 < ns else None  # no step runs inside the next select
+        n_ready, n_ev = sel[4 * i + 2], sel[4 * i + 3]
+        starts = log.step_starts
+        n_steps = view.n_steps // 3
+        self.lo = lo = bisect.bisect_left(starts, e, 0, n_steps)
+        self.hi = hi = bisect.bisect_left(starts, nxt, lo, n_steps) if nxt is not None else n_steps
+        # timers that left the heap at this iteration: due in (previous select end, this one]
+        self.prev_e = prev_e = sel[4 * (i - 1)] if i > 0 else 0
+        self.e = e
+        order = _by_when(log, view.n_timers)
+        when = log.twhen
+        a = bisect.bisect_right(order, prev_e, key=when.__getitem__)
+        b = bisect.bisect_right(order, e, key=when.__getitem__)
+        self.fired = [k for k in order[a:b] if log.tcreated[k] <= e
+                      and log.cancelled.get(log.tno[k], e + 1) > e]
+        n = hi - lo
+        self.n_timer = min(len(self.fired), n)
+        self.n_soon = min(n_ready, n - self.n_timer)
+        self.n_ev = n_ev
+        self.view = view
+        self._io = None
+        # who call_soon'd: a new task's creator; else, if one task ran all of the iteration
+        # before, that task (what is call_soon'd then is in _ready at this select)
+        self.only = 0
+        if i > 0 and self.n_soon:
+            a2 = bisect.bisect_left(starts, prev_e, 0, lo)
+            st = log.steps
+            seqs = {st[3 * k + 2] for k in range(a2, lo)}
+            if len(seqs) == 1:
+                self.only = seqs.pop()
+
+    def is_new(self, c: tuple[int, int]) -> bool:
+        """Whether a task created at ``c[0]`` had its first step call_soon'd for this iteration."""
+        return self.prev_e <= c[0] <= self.e
+
+    def _io_words(self) -> list:
+        if self._io is None:
+            self._io = []
+            if self.n_ev:
+                log = self.log
+                fds = log.io.get(self.e, ())
+                regs = _registered(log.regs, self.e, self.view.n_regs)
+                for x in range(0, len(fds), 2):
+                    fd, mask = fds[x], fds[x + 1]
+                    reg = regs.get(fd)
+                    if mask & READ:
+                        self._io.append((f"fd {fd} readable" + (f": {reg[1]}" if reg and reg[1] else ""),
+                                         reg[2] if reg else 0))
+                    if mask & WRITE:
+                        self._io.append((f"fd {fd} writable" + (f": {reg[3]}" if reg and reg[3] else ""),
+                                         reg[4] if reg else 0))
+        return self._io
+
+    def entry(self, k: int) -> Ready:
+        """Step ``k`` (an index of the log's steps, inside this iteration) as a ready entry."""
+        log = self.log
+        st = log.steps
+        t0, t1, seq = st[3 * k], st[3 * k + 1], st[3 * k + 2]
+        idx = k - self.lo
+        n = self.hi - self.lo
+        if idx < self.n_soon:
+            c = log.created.get(seq)
+            if c is not None and self.is_new(c):
+                return Ready(seq, "call_soon", NEW_TASK, t0, t1, by=c[1])
+            return Ready(seq, "call_soon", "call_soon'd in the iteration before", t0, t1, by=self.only)
+        if idx >= n - self.n_timer:
+            x = self.fired[idx - (n - self.n_timer)]
+            return Ready(seq, "timer", f"timer due ({_timer_words(log.tlabel[x])})", t0, t1, by=log.tseq[x])
+        m = idx - self.n_soon
+        io = self._io_words()
+        what, by = io[m] if m < len(io) else ("I/O ready", 0)
+        return Ready(seq, "io", what, t0, t1, by=by)
+
+
+def _iteration(log: LoopLog, view: LoopView, i: int) -> list[Ready]:
+    """Every step of iteration ``i`` as a ready entry (for tests and small recordings)."""
+    it = _Iteration(log, view, i)
+    return [it.entry(k) for k in range(it.lo, it.hi)]
 
 
 def _select_start(log: LoopLog, view: LoopView, j: int) -> int:

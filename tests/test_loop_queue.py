@@ -167,7 +167,7 @@ def test_sockets_show_what_select_waits_for_and_io_callbacks_say_which_fd():
     assert sum(f"127.0.0.1:{marks['port']}" in w and "→" in w for w in words) >= 1
     # some step of the run became ready because its socket was readable
     log = tl.loopq
-    io_steps = [r for i in range(len(log.sel_ends)) for r in loop_queue._iteration(log, log.view(), i)[0]
+    io_steps = [r for i in range(len(log.sel_ends)) for r in loop_queue._iteration(log, log.view(), i)
                 if r.how == "io"]
     assert any("readable" in r.what and "127.0.0.1" in r.what for r in io_steps)
 
@@ -284,3 +284,12 @@ def test_several_loops_keep_the_queue_of_one_thread_renumbered():
     tl = Timeline()
     tl.ingest({**b2, "steps": [1, 2, 2]})
     assert not tl.loopq.recorded and not tl.loopq.steps
+
+
+def test_timers_by_due_time_grow_with_the_recording():
+    log = LoopLog()
+    log.twhen.extend([50, 10, 40])
+    assert loop_queue._by_when(log, 3) == [1, 2, 0]
+    log.twhen.extend([5, 45])
+    assert loop_queue._by_when(log, 5) == [3, 1, 2, 4, 0]
+    assert loop_queue._by_when(log, 3) == [1, 2, 0]  # an older view's prefix

@@ -82,7 +82,7 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -
     else:
         out.append(": before the loop's first iteration", style="dim")
     ready = [_ready_words(r, label) for r in m.ready]
-    _items(out, "Ready queue", ready)
+    _items(out, "Ready queue", ready, max(m.n_ready, len(ready)))
     timers = []
     for x in m.timers:
         due = (x.due_ns - t) / 1e9
@@ -97,11 +97,12 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -
     if m.later:  # last: the least sure (a small panel cuts it first)
         new = [_ready_words(r, label) for r in m.later if r.what == NEW_TASK]
         rest = [r for r in m.later if r.what != NEW_TASK]
+        more = max(0, m.n_later - len(m.later))  # beyond the listed ones: counted only
         if new:
             _items(out, "For the next iteration", new)
-        if rest:
+        if rest or more:
             sure = all(r.certain for r in rest)
-            out.append(f"\n+{len(rest)} call_soon'd for the next iteration")
+            out.append(f"\n+{len(rest) + more} call_soon'd for the next iteration")
             out.append("" if sure else " (by the end of this one: when is not recorded)", style="dim")
     return out
 
