@@ -128,7 +128,11 @@ class QueueSelector:
     def select(self, timeout=None):
         # (when it began: the recorder's own SelectorProbe around this one notes that)
         n_ready = len(self._ready)
-        ev = self._sel.select(timeout)
+        try:
+            ev = self._sel.select(timeout)
+        except BaseException as exc:
+            _h.drop_own_frame(exc)
+            raise
         t1 = now_ns()
         add = self._add  # four appends: array.extend((...)) costs ~10x one append
         add(t1)
@@ -140,17 +144,29 @@ class QueueSelector:
         return ev
 
     def register(self, fileobj, events, data=None):
-        key = self._sel.register(fileobj, events, data)
+        try:
+            key = self._sel.register(fileobj, events, data)
+        except BaseException as exc:
+            _h.drop_own_frame(exc)
+            raise
         self._probe.note_key(key)
         return key
 
     def modify(self, fileobj, events, data=None):
-        key = self._sel.modify(fileobj, events, data)
+        try:
+            key = self._sel.modify(fileobj, events, data)
+        except BaseException as exc:
+            _h.drop_own_frame(exc)
+            raise
         self._probe.note_key(key)
         return key
 
     def unregister(self, fileobj):
-        key = self._sel.unregister(fileobj)
+        try:
+            key = self._sel.unregister(fileobj)
+        except BaseException as exc:
+            _h.drop_own_frame(exc)
+            raise
         self._probe.regs.append((now_ns(), key.fd, 0, "", 0, "", 0))
         return key
 
@@ -181,15 +197,19 @@ class QueueProbe:
         self._last_select = 0
 
     def note_key(self, key) -> None:
+        """Note a registration (never disturbs the program: a failure notes less)."""
         try:
-            reader, writer = key.data
-        except (TypeError, ValueError):  # not asyncio's (reader, writer) pair
-            reader = writer = None
-        task = asyncio.current_task(self.loop) if self.loop.is_running() else None
-        raw = id(task) if task is not None else 0
-        del task
-        rl = describe_handle(reader, self.loop) if reader is not None else ""
-        wl = describe_handle(writer, self.loop) if writer is not None else ""
+            try:
+                reader, writer = key.data
+            except (TypeError, ValueError):  # not asyncio's (reader, writer) pair
+                reader = writer = None
+            task = asyncio.current_task(self.loop) if self.loop.is_running() else None
+            raw = id(task) if task is not None else 0
+            del task
+            rl = describe_handle(reader, self.loop) if reader is not None else ""
+            wl = describe_handle(writer, self.loop) if writer is not None else ""
+        except Exception:
+            raw, rl, wl = 0, "?", "?"
         self.regs.append((now_ns(), key.fd, key.events, rl, raw if rl else 0, wl, raw if wl else 0))
 
     # ---------------------------------------------------------------- drain

@@ -293,3 +293,16 @@ def test_timers_by_due_time_grow_with_the_recording():
     log.twhen.extend([5, 45])
     assert loop_queue._by_when(log, 5) == [3, 1, 2, 4, 0]
     assert loop_queue._by_when(log, 3) == [1, 2, 0]  # an older view's prefix
+
+
+def test_selector_errors_reach_the_program_without_recorder_frames():
+    loop = asyncio.new_event_loop()
+    rec = Recorder().install(loop)
+    try:
+        with pytest.raises(OSError) as info:
+            loop.add_reader(99_999, print)  # no such fd: the selector's register refuses it
+        files = [fs.filename for fs in traceback.extract_tb(info.value.__traceback__)]
+        assert loop_queue.__file__ not in files
+    finally:
+        rec.uninstall()
+        loop.close()
