@@ -333,7 +333,6 @@ class LoopLog:
         self.iters = array("q")  # the recorder's select (start, end) pairs: where each began
         self.io: dict[int, tuple] = {}  # select end -> (fd, mask, ...)
         self.steps = array("q")  # the loop's own steps (not nested ones): t0, t1, seq, by time
-        self.step_starts = array("q")
         self.tcreated = array("q")
         self.twhen = array("q")
         self.tno = array("q")
@@ -363,7 +362,6 @@ class LoopLog:
             t0, t1 = steps[i], steps[i + 1]
             if t0 >= last:  # (a step that starts earlier is nested: an eager task's first)
                 self.steps.extend((t0, t1, steps[i + 2]))
-                self.step_starts.append(t0)
                 last = t1
             else:
                 self.created.pop(steps[i + 2], None)
@@ -395,7 +393,6 @@ class LoopLog:
         self.io = {t: v for t, v in self.io.items() if t >= cut}
         st = self.steps
         self.steps = array("q", [x for i in range(0, len(st), 3) if st[i + 1] >= cut for x in st[i:i + 3]])
-        self.step_starts = array("q", self.steps[0::3])
         keep_t = [i for i in range(len(self.twhen)) if self.twhen[i] >= cut
                   and self.cancelled.get(self.tno[i], cut) >= cut]
         for name in ("tcreated", "twhen", "tno", "tseq"):
@@ -532,6 +529,8 @@ def loop_at(source, t_ns: int, max_timers: int = 8, max_ready: int = 50) -> Loop
     view = source
     if hasattr(source, "loopq"):
         source = source.loopq
+        if source is None:  # a timeline that keeps no loop queue
+            return LoopMoment(t_ns, False, "none")
     if isinstance(source, LoopLog):
         view = source.view()
     log = view.log
@@ -554,7 +553,7 @@ def loop_at(source, t_ns: int, max_timers: int = 8, max_ready: int = 50) -> Loop
         return LoopMoment(t_ns, True, "none", timers=timers, n_timers=n_timers)
     it = _Iteration(log, view, i)
     st = log.steps
-    k = bisect.bisect_right(log.step_starts, t_ns, it.lo, it.hi)  # the first step after t
+    k = bisect.bisect_right(_starts(log), t_ns, it.lo, it.hi)  # the first step after t
     running = it.entry(k - 1) if k > it.lo and t_ns < st[3 * (k - 1) + 1] else None
     ready = tuple(it.entry(x) for x in range(k, min(it.hi, k + max_ready)))
     later: list[Ready] = []
@@ -595,7 +594,7 @@ class _Iteration:
         e = sel[4 * i]
         nxt = sel[4 * (i + 1)] if i + 1 < ns else None  # no step runs inside the next select
         n_ready, n_ev = sel[4 * i + 2], sel[4 * i + 3]
-        starts = log.step_starts
+        starts = _starts(log)
         n_steps = view.n_steps // 3
         self.lo = lo = bisect.bisect_left(starts, e, 0, n_steps)
         self.hi = hi = bisect.bisect_left(starts, nxt, lo, n_steps) if nxt is not None else n_steps
@@ -665,6 +664,21 @@ class _Iteration:
         io = self._io_words()
         what, by = io[m] if m < len(io) else ("I/O ready", 0)
         return Ready(seq, "io", what, t0, t1, by=by)
+
+
+class _starts:
+    """The steps' start times as a sequence (for bisect), without a copy of them."""
+
+    __slots__ = ("st",)
+
+    def __init__(self, log: LoopLog) -> None:
+        self.st = log.steps
+
+    def __getitem__(self, k: int) -> int:
+        return self.st[3 * k]
+
+    def __len__(self) -> int:
+        return len(self.st) // 3
 
 
 def _iteration(log: LoopLog, view: LoopView, i: int) -> list[Ready]:

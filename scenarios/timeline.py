@@ -128,7 +128,8 @@ class Warning_:
 class Timeline:
     def __init__(self, block_ms: float = 25.0, max_steps: int = 1_000_000,
                  max_tasks: int = 50_000, max_items: int = 100_000,
-                 max_age_s: float | None = None, max_output_chars: int = 4 << 20) -> None:
+                 max_age_s: float | None = None, max_output_chars: int = 4 << 20,
+                 loop_queue: bool = True) -> None:
         """Memory is bounded: past ``max_steps`` loop steps or ``max_tasks`` tasks the oldest
         quarter of the recording is dropped (``trimmed_before`` says up to when, ``dropped``
         counts the steps); warnings, output, samples and jobs keep at most ``max_items``; printed output at most
@@ -146,7 +147,9 @@ class Timeline:
         self.tasks: dict[int, TaskInfo] = {}
         self.steps = array("q")  # start, end, task seq (0 = plain callback) triples
         self.iters = array("q")  # select start, select end pairs (loop idle)
-        self.loopq = LoopLog()  # ready queue, timers, fds: what the loop held (loop_queue.loop_at)
+        #: ready queue, timers, fds: what the loop held (loop_queue.loop_at); None: not kept
+        #: (``loop_queue=False``: a view that never asks, e.g. the load test's server timeline)
+        self.loopq = LoopLog() if loop_queue else None
         self.samples: list = []  # (t_ns, where, func, task seq)
         self.jobs: list[Job] = []
         self.warnings: list[Warning_] = []
@@ -201,7 +204,8 @@ class Timeline:
                 tasks[seq].outcome = outcome
         steps = batch.get("steps", ())
         self.steps.extend(steps)
-        self.loopq.ingest(batch)
+        if self.loopq is not None:
+            self.loopq.ingest(batch)
         block_ns = self.block_ns
         long_steps = []
         for i in range(0, len(steps), 3):
@@ -318,7 +322,8 @@ class Timeline:
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
         self._iter_ends = array("q", self.iters[1::2])
         self._done_stats = {q: v for q, v in self._done_stats.items() if q in self.tasks}
-        self.loopq.trim(cut)
+        if self.loopq is not None:
+            self.loopq.trim(cut)
         self.trimmed_before = cut
 
     # ---------------------------------------------------------------- derived

@@ -204,6 +204,9 @@ def test_batches_stay_json_and_a_recording_without_loop_data_says_so():
     tl = Timeline()
     tl.ingest(batch)
     assert loop_at(tl, batch["loop"]["selects"][0]).recorded
+    off = Timeline(loop_queue=False)  # a timeline whose views never ask (the load test's server)
+    off.ingest(batch)
+    assert off.loopq is None and not loop_at(off, batch["t"]).recorded
     old = {k: v for k, v in batch.items() if k != "loop"}
     tl_old = Timeline()
     tl_old.ingest(old)

@@ -275,7 +275,7 @@ class WebServer:
             ev_read, ev_write = os.pipe()
             pass_fds = (fd, ev_write)
             with self.lock:
-                self.timeline = Timeline(block_ms=self.block_ms)
+                self.timeline = Timeline(block_ms=self.block_ms, loop_queue=False)  # no loop panel there
         try:
             self._child = spawn(
                 "coffeeshop_tui.scenarios.web.serve_child",
