@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from test_app_fakes import fake_app, run, settle, text_of
 
+from coffeeshop_tui.scenarios.explain import fmt_s
 from coffeeshop_tui.tui import keymap
 from coffeeshop_tui.tui.timeline_view import TimelineView
 from coffeeshop_tui.tui.widgets.loop_panel import LoopPanel
@@ -90,4 +91,25 @@ def test_a_capture_recorded_before_the_loop_queue_says_not_recorded():
             await pilot.press("w")
             await pilot.pause()
             assert "not recorded" in text_of(app.query_one(LoopPanel))
+    run(body)
+
+
+def test_without_a_cursor_the_panel_follows_the_scrubbed_time():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await choose(pilot, "blocking-barista", LOOPQ)
+            await pilot.press("w")
+            await pilot.pause()
+            panel = app.query_one(LoopPanel)
+            at_end = text_of(panel)
+            app.query_one(ScenarioList).focus()
+            await pilot.press("home")  # to the start of the run (pauses there)
+            await pilot.pause()
+            for _ in range(3):
+                await pilot.press("full_stop")  # scrub forward a column at a time
+                await pilot.pause()
+            scrubbed = text_of(panel)
+            assert scrubbed != at_end and scrubbed.startswith("Loop at ")
+            assert app._t_view is not None and f"Loop at {fmt_s(app._t_view)}" in scrubbed
     run(body)

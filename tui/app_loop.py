@@ -45,8 +45,8 @@ class LoopMixin:
             group, t = self._loop_cursor
             if group:
                 snap = next((p.snapshot for p in self.pins if p.label == group), snap)
-        if t is None:
-            t = self._t_view
+        if t is None or (self._t_view is not None and t > self._t_view):
+            t = self._t_view  # the cursor beyond the time shown: what is shown
         if snap is not None and t is None:
             t = snap.t_end
         if snap is not None and t is not None:
