@@ -96,8 +96,10 @@ class Renumber:
             # (scenarios/loop_queue.py) is told for the loops of one thread, the first's
             out["loop"] = None
         elif lq:
-            out["loop"] = {**lq, "timers": [[c, w, no, q(s), lab] for c, w, no, s, lab in lq.get("timers", ())],
-                           "regs": [[t, fd, ev, rl, q(rs), wl, q(ws)] for t, fd, ev, rl, rs, wl, ws in lq.get("regs", ())]}
+            out["loop"] = {**lq,
+                           "timers": [[c, w, no, q(s), lab] for c, w, no, s, lab in lq.get("timers", ())],
+                           "regs": [[t, fd, ev, rl, q(rs), wl, q(ws)]
+                                    for t, fd, ev, rl, rs, wl, ws in lq.get("regs", ())]}
         return out
 
 
