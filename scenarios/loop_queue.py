@@ -230,7 +230,8 @@ class QueueProbe:
         del tm[:3 * n], self.whens[:n], self.labels[:n]
         cn, cw = self.cancels, self.cancel_whens
         m = min(len(cn) // 2, len(cw))
-        cancels = self._unmatched + [(cn[2 * i], cn[2 * i + 1], cw[i]) for i in range(m)]
+        older = self._unmatched  # noted by the drain before: their timers came with this one
+        cancels = older + [(cn[2 * i], cn[2 * i + 1], cw[i]) for i in range(m)]
         del cn[:2 * m], cw[:m]
         regs = take(self.regs)
         live = self._live
@@ -242,12 +243,12 @@ class QueueProbe:
             timers_out.append([created, int(whens[i] * 1e9), self._no, resolve(raw, created), labels[i]])
         cancels_out = []
         self._unmatched = []
-        for t, hid, when in cancels:
+        for i, (t, hid, when) in enumerate(cancels):
             no = live.pop((hid, when), None)
             if no is not None:
                 cancels_out += (t, no)
-            elif not final:
-                self._unmatched.append((t, hid, when))  # its timer comes with the next drain
+            elif not final and i >= len(older):
+                self._unmatched.append((t, hid, when))  # its timer may come with the next drain
         if self._last_select:  # timers due before the last select ended have left the heap
             last = self._last_select / 1e9
             for k in [k for k in live if k[1] <= last]:
@@ -271,6 +272,12 @@ def install(rec, loop, undo: list) -> QueueProbe:
             probe.note_key(key)
     except Exception:  # a selector without a map: registrations from now on only
         pass
+    t = now_ns()
+    for h in list(getattr(loop, "_scheduled", ())):  # timers set before: creator unknown
+        if not h._cancelled:
+            probe.timers.extend((t, id(h), 0))
+            probe.whens.append(h._when)
+            probe.labels.append(getattr(h._callback, "__qualname__", None) or _h.label_of(h._callback))
     qsel = QueueSelector(sel, probe, loop)
     loop._selector = qsel
     undo.append(lambda: loop._selector is qsel and setattr(loop, "_selector", sel))
