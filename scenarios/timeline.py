@@ -96,6 +96,7 @@ class TaskInfo:
     steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
     ready: list = field(default_factory=list)  # ns at which a timer made it ready
     points: dict = field(default_factory=dict)  # what -> ns: points the code named (recorder.mark_current)
+    waits: dict = field(default_factory=dict)  # step end ns -> (kind, detail, awaited task seq)
 
     @property
     def label(self) -> str:
@@ -197,6 +198,9 @@ class Timeline:
             if seq in tasks:
                 tasks[seq].done_ns = t
                 tasks[seq].outcome = outcome
+        for seq, t, kind, detail, other in batch.get("waits", ()):
+            if seq in tasks:
+                tasks[seq].waits[t] = (kind, detail, other)
         steps = batch.get("steps", ())
         self.steps.extend(steps)
         block_ns = self.block_ns
@@ -307,6 +311,8 @@ class Timeline:
             if t.steps and t.steps[0] < cut:
                 pairs = [(a, b) for a, b in zip(t.steps[0::2], t.steps[1::2]) if b >= cut]
                 t.steps = array("q", [x for p in pairs for x in p])
+                if t.waits and t.steps:
+                    t.waits = {k: v for k, v in t.waits.items() if k >= t.steps[0] - 1}
                 t.created_ns = max(t.created_ns, cut)
         it = self.iters
         self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
@@ -375,6 +381,20 @@ class Timeline:
             elif end > cursor:
                 segs.append((STARVED if first else WAITING, cursor, end))
         return segs
+
+    def wait_reason(self, seq: int, start_ns: int) -> tuple[str, str] | None:
+        """What task ``seq`` waited on in its waiting segment that starts at ``start_ns`` (the
+        end of a step): ``(kind, text)``, e.g. ``("semaphore", "semaphore `counter`
+        (shop.py:12)")``; None if not known (a bare yield, an older recording)."""
+        t = self.tasks.get(seq)
+        r = t.waits.get(start_ns) if t is not None else None
+        if r is None:
+            return None
+        kind, detail, other = r
+        if kind == "task":
+            o = self.tasks.get(other)
+            detail = (f"#{other} {o.label}" if o is not None else f"#{other}") if other else ""
+        return kind, f"{kind} {detail}" if detail else kind
 
     def holding(self) -> tuple[int, int, str] | None:
         """(task seq, since_ns, where) of a step that holds the loop now and has not ended."""
