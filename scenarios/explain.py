@@ -372,8 +372,8 @@ def open_figures_of(spans, wall: float) -> dict:
 
 
 # ----------------------------------------------------------------------------- a moment
-_RUN_STATES = {"running": "running", "blocked": "running", "waiting": "waiting", "thread": "waiting",
-               "queued": "waiting", "starved": "starved"}
+_RUN_STATES = {"running": "running", "blocked": "running", "waiting": "waiting", "lock": "waiting",
+               "io": "waiting", "thread": "waiting", "queued": "waiting", "starved": "starved"}
 _LOOP_BUSY = frozenset(("running", "blocked", "callback"))
 
 

@@ -106,6 +106,14 @@ class TaskInfo:
         return name
 
 
+def _short_label(t: TaskInfo) -> str:
+    """A task's name; a default name ("Task-3") with its coroutine's short name."""
+    if t.name and not t.name.startswith("Task-"):
+        return t.name
+    coro = t.coro.rpartition("<locals>.")[2]
+    return f"{t.name or f'Task-{t.seq}'} ({coro})" if coro else (t.name or f"Task-{t.seq}")
+
+
 @dataclass(frozen=True)
 class Job:
     pool: str
@@ -393,7 +401,7 @@ class Timeline:
         kind, detail, other = r
         if kind == "task":
             o = self.tasks.get(other)
-            detail = (f"#{other} {o.label}" if o is not None else f"#{other}") if other else ""
+            detail = (f"#{other} {_short_label(o)}" if o is not None else f"#{other}") if other else ""
         return kind, f"{kind} {detail}" if detail else kind
 
     def holding(self) -> tuple[int, int, str] | None:

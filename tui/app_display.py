@@ -15,6 +15,7 @@ from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
 from .app_compare import LETTERS, Pinned
 from .app_replay import SPEEDS
 from .source import empty_snapshot
+from .lanes import WAIT_STATES
 from .timeline_view import LEGEND, TimelineView
 from .widgets.knobs import format_value
 from .widgets.quiet import update_static
@@ -330,6 +331,8 @@ class DisplayMixin:
             where = self._segment_where(lane, seg, t)
             if where:
                 out.append(f"  at {short_where(where)}", style="cyan")
+            elif seg.info and lane.kind == "task" and seg.state in WAIT_STATES + ("thread", "queued"):
+                out.append(f"  waiting: {seg.info}", style="cyan")  # what it awaits (wait_reasons.py)
             elif seg.info and seg.info != lane.label:
                 out.append(f"  {seg.info}", style="cyan")
         update_static(self._q("#cursor-info", Static), out)

@@ -1,0 +1,195 @@
+"""Wait reasons: each waiting segment knows what the task waited on (scenarios/wait_reasons.py)."""
+
+import asyncio
+import inspect
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from coffeeshop_tui.scenarios.recorder import Recorder, record
+from coffeeshop_tui.scenarios.report import to_chrome_trace, to_json, text_summary
+from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder
+from coffeeshop_tui.scenarios.timeline import WAITING
+
+from conftest import line_of
+
+
+def _reasons(tl, name):
+    """The reasons of the waiting segments of the task called ``name``, in order."""
+    seq = next(q for q, t in tl.tasks.items() if t.name == name)
+    out = []
+    for st, s, _e in tl.task_segments(seq):
+        if st == WAITING:
+            r = tl.wait_reason(seq, s)
+            out.append(r[1] if r else None)
+    return out
+
+
+def _double(x):
+    return 2 * x
+
+
+def test_each_kind_of_wait_has_its_reason():
+    lines = {}
+
+    async def main():
+        lock = asyncio.Lock()
+        sem = asyncio.Semaphore(1)
+        ev = asyncio.Event()
+        cond = asyncio.Condition()
+        q = asyncio.Queue()
+        for name in ("lock", "sem", "ev", "cond", "q"):
+            lines[name] = line_of(__file__, f"        {name} = asyncio.")
+        release = asyncio.Event()
+
+        async def holder():
+            async with lock, sem:
+                await release.wait()
+
+        async def on_lock():
+            async with lock:
+                pass
+
+        async def on_sem():
+            async with sem:
+                pass
+
+        async def on_event():
+            await ev.wait()
+
+        async def on_cond():
+            async with cond:
+                await cond.wait()
+
+        async def on_queue():
+            await q.get()
+
+        async def sleeper():
+            await asyncio.sleep(0.01)
+
+        async def reader(port):
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            await r.readline()
+            w.close()
+            await w.wait_closed()
+
+        async def handle(r, w):
+            await asyncio.sleep(0.02)
+            w.write(b"hello\n")
+            await w.drain()
+            w.close()
+
+        async def awaiter(t):
+            await t
+
+        tasks = [asyncio.create_task(holder(), name="holder")]
+        await asyncio.sleep(0)
+        tasks += [asyncio.create_task(f(), name=f.__name__)
+                  for f in (on_lock, on_sem, on_event, on_cond, on_queue)]
+        sleeping = asyncio.create_task(sleeper(), name="sleeper")
+        tasks += [sleeping, asyncio.create_task(awaiter(sleeping), name="awaiter")]
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        tasks.append(asyncio.create_task(reader(port), name="reader"))
+        await asyncio.sleep(0.03)
+        release.set()
+        ev.set()
+        q.put_nowait(1)
+        await asyncio.sleep(0.01)
+        async with cond:
+            cond.notify_all()
+        await asyncio.gather(*tasks)
+        await asyncio.create_task(asyncio.to_thread(_double, 2), name="thread")
+        server.close()
+        await server.wait_closed()
+
+    tl = record(main)
+    f = "test_wait_reasons.py"
+    assert _reasons(tl, "on_lock") == [f"lock `lock` ({f}:{lines['lock']})"]
+    assert _reasons(tl, "on_sem") == [f"semaphore `sem` ({f}:{lines['sem']})"]
+    assert _reasons(tl, "on_event") == [f"event `ev` ({f}:{lines['ev']})"]
+    # waits for the notification, then to re-acquire the condition's lock: still the condition
+    assert set(_reasons(tl, "on_cond")) == {f"condition `cond` ({f}:{lines['cond']})"}
+    assert _reasons(tl, "on_queue") == [f"queue get `q` ({f}:{lines['q']})"]
+    assert _reasons(tl, "sleeper") == ["sleep"]
+    sleeper_seq = next(q for q, t in tl.tasks.items() if t.name == "sleeper")
+    assert _reasons(tl, "awaiter") == [f"task #{sleeper_seq} sleeper"]
+    assert "socket read" in _reasons(tl, "reader")
+    assert _reasons(tl, "thread") == ["thread job _double"]
+
+    # --json: a reason on every waiting segment (None where unknown), and none on others
+    doc = to_json(tl, "t", {})
+    segs = [s for t in doc["tasks"] for s in t["segments"]]
+    assert all(("reason" in s) == (s["state"] == "waiting") for s in segs)
+    by_name = {t["name"]: t for t in doc["tasks"]}
+    assert [s["reason"] for s in by_name["on_sem"]["segments"] if s["state"] == "waiting"] == \
+        [f"semaphore `sem` ({f}:{lines['sem']})"]
+    assert "semaphore" in text_summary(doc).split("waits      ", 1)[1].splitlines()[0]
+    # the trace export: in the event's name and args
+    ev = [e for e in to_chrome_trace(tl)["traceEvents"] if e.get("args", {}).get("wait_kind") == "queue get"]
+    assert ev and ev[0]["name"] == f"waiting: queue get `q` ({f}:{lines['q']})"
+
+
+@pytest.mark.slow
+def test_process_job_and_subprocess_waits():
+    async def main():
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(1) as pool:
+            await asyncio.create_task(_in_pool(loop, pool), name="pool")
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "print('hi')",
+                                                    stdout=asyncio.subprocess.PIPE)
+        await asyncio.create_task(proc.communicate(), name="communicate")
+
+    async def _in_pool(loop, pool):
+        return await loop.run_in_executor(pool, _double, 3)
+
+    tl = record(main)
+    assert _reasons(tl, "pool") == ["process job"]
+    assert set(_reasons(tl, "communicate")) == {"subprocess"}
+
+
+def test_limited_baristas_semaphore_waits_are_drawn_apart_from_brewing():
+    from coffeeshop_tui.scenarios.baristas import limited_baristas
+
+    tl = record(limited_baristas.main.main, customers=4, baristas=2, brew_s=0.02)
+    snap = SnapshotBuilder(tl).build()
+    serve = [lane for lane in snap.lanes if lane.kind == "task" and "serve" in lane.label]
+    assert len(serve) == 4
+    waits = [[(s.state, s.info) for s in lane.segments if s.state in ("waiting", "lock")] for lane in serve]
+    where = f"limited_baristas.py:{line_of(limited_baristas.__file__, 'asyncio.Semaphore(')}"
+    semaphore = ("lock", f"semaphore `counter` ({where})")
+    brewing = ("waiting", "sleep")
+    assert sorted(waits, key=len) == [[brewing], [brewing], [semaphore, brewing], [semaphore, brewing]]
+
+
+def test_primitives_stay_the_same_to_the_program():
+    """The creation-site wrapper is undone on uninstall, keeps signatures, and adds no
+    frame to the tracebacks of errors raised in the constructors."""
+    before = {cls: cls.__dict__.get("__init__") for cls in (asyncio.Lock, asyncio.Semaphore, asyncio.Queue)}
+    sig = inspect.signature(asyncio.Semaphore)
+    loop = asyncio.new_event_loop()
+    rec = Recorder()
+    try:
+        rec.install(loop)
+        assert asyncio.Semaphore.__init__ is not before[asyncio.Semaphore]
+        assert inspect.signature(asyncio.Semaphore) == sig
+        with pytest.raises(ValueError) as info:
+            asyncio.Semaphore(-1)
+        names = [fr.name for fr in info.traceback]
+        assert "__init__" in names and names.count("__init__") == 1  # asyncio's, not ours
+        assert asyncio.Queue(3).maxsize == 3
+    finally:
+        rec.uninstall()
+        loop.close()
+    assert {cls: cls.__dict__.get("__init__") for cls in before} == before
+
+
+def test_waits_are_renumbered_with_their_tasks():
+    from coffeeshop_tui.scenarios.record_child import Renumber
+
+    ren = Renumber(thread_of=lambda r: None)
+    ren(0, {"tasks": [[1, 0, "a", "", "", 0, False], [2, 0, "b", "", "", 0, False]]})
+    out = ren(1, {"tasks": [[1, 0, "c", "", "", 0, False]],
+                  "waits": [[1, 5, "task", "", 1], [1, 6, "sleep", "", 0]]})
+    assert out["waits"] == [[3, 5, "task", "", 3], [3, 6, "sleep", "", 0]]
