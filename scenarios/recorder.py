@@ -206,7 +206,7 @@ class Recorder:
         undo.append(lambda: restore_attr(loop, "run_in_executor", rie, before_rie))
 
         _h.patch_task_names(self, undo)
-        _wr.patch_primitives(undo)
+        _wr.patch_primitives(undo, _h)
         _h.patch_anyio(self, undo)
         _h.patch_warnings(self, undo)
         _h.patch_unawaited(self, undo)

@@ -23,7 +23,7 @@ import warnings
 from asyncio import events, format_helpers
 from concurrent.futures import ProcessPoolExecutor
 
-from .wait_reasons import classify as _classify
+from .wait_reasons import classify as _classify, label_of  # noqa: F401 (label_of: API here too)
 
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
 
@@ -300,17 +300,6 @@ class ProcessCall:
         t0 = now_ns()
         result = self.fn(*args)
         return (result, t0, now_ns(), os.getpid())
-
-
-def label_of(fn) -> str:
-    while isinstance(fn, functools.partial):
-        # asyncio.to_thread passes partial(context.run, func, *args)
-        if fn.args and getattr(fn.func, "__name__", "") == "run" and callable(fn.args[0]):
-            fn = fn.args[0]
-        else:
-            fn = fn.func
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
-    return name.rpartition("<locals>.")[2]
 
 
 def _plain_callable(fn) -> bool:

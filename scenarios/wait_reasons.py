@@ -200,10 +200,20 @@ def _detail(kind: str, at, w, user) -> tuple:
     if kind == "thread job":
         func = _frame_of(at).f_locals.get("func")
         if func is not None:
-            from .recorder_hooks import label_of
-
             return ("thread job", label_of(func), 0)
     return _simple(kind)
+
+
+def label_of(fn) -> str:
+    """A job's function as a short name (``asyncio.to_thread``'s partials unwrapped)."""
+    while isinstance(fn, functools.partial):
+        # asyncio.to_thread passes partial(context.run, func, *args)
+        if fn.args and getattr(fn.func, "__name__", "") == "run" and callable(fn.args[0]):
+            fn = fn.args[0]
+        else:
+            fn = fn.func
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return name.rpartition("<locals>.")[2]
 
 
 def _frame_of(c):
@@ -279,11 +289,10 @@ def _note_site(obj, frame) -> None:
     _SITES[id(obj)] = [type(obj), f"{frame.f_code.co_filename}:{frame.f_lineno}", None]
 
 
-def patch_primitives(undo: list) -> None:
+def patch_primitives(undo: list, _h) -> None:
     """Wrap the ``__init__`` of asyncio's primitives to note where each is created (while
-    installed; ``undo`` puts each original back if ours is still in place)."""
-    from . import recorder_hooks as _h
-
+    installed; ``undo`` puts each original back if ours is still in place). ``_h``: the
+    ``recorder_hooks`` module (who is recording, and its frame helpers)."""
     _OWN.update(_h.OWN_FILES)
     for cls in (asyncio.Lock, asyncio.Event, asyncio.Condition, asyncio.Semaphore,
                 asyncio.BoundedSemaphore, asyncio.Barrier, asyncio.Queue):
