@@ -110,6 +110,13 @@ _code_kind: dict = {}  # code object -> kind, _LIB or _USER (codes live as long 
 SLEEP = ("sleep", "", 0)
 _SIMPLE: dict = {}  # kind -> the shared reason tuple with no detail
 _Task = asyncio.Task
+_Future = asyncio.Future
+_SLEEP_CODE = asyncio.tasks.sleep.__code__
+#: innermost codes that decide the kind alone (no asyncio wait is built on them; Lock.acquire
+#: and Condition.wait are: a Condition re-acquiring its lock, a Barrier)
+_INNERMOST = {f.__code__: kind for f, kind in (
+    (asyncio.Semaphore.acquire, "semaphore"), (asyncio.Event.wait, "event"),
+    (asyncio.Queue.get, "queue get"), (asyncio.Queue.put, "queue put"), (asyncio.Queue.join, "queue join"))}
 _task_types: dict = {}  # type -> whether it is an asyncio task
 
 
@@ -140,31 +147,52 @@ def _is_task(tp) -> bool:
 
 def classify(task) -> tuple:
     """What ``task`` (pending, ``_fut_waiter`` set) waits on: ``(kind, detail, awaited raw)``.
-    Never raises; holds on to nothing. The common case (a sleep a few coroutines deep) reads
-    two attributes per coroutine and one dict per code."""
+    Never raises; holds on to nothing.
+
+    The common case, a sleep a few coroutines deep, is a fast path: the chain is followed
+    to its innermost coroutine (one attribute and one type check per coroutine) and that
+    one's code is ``asyncio.sleep``'s. Anything else walks the chain again, classifying
+    each code (:func:`_classify_chain`)."""
     try:
         w = task._fut_waiter
         tw = type(w)
-        if tw is _Task or _task_types.get(tw) or (tw not in _task_types and _is_task(tw)):
+        if tw is not _Future and (tw is _Task or _task_types.get(tw) or (tw not in _task_types and _is_task(tw))):
             return ("task", "", id(w))
-        kinds = _code_kind
         c = task._coro
-        user = None  # the innermost coroutine of the program's
-        while type(c) is CoroutineType:
-            k = kinds.get(c.cr_code, 0)
-            if k:  # the outermost known wait: the kind
-                return SLEEP if k == "sleep" else _detail(k, c, w, user)
-            if k is None:
-                user = c
-            elif k == 0:
-                _learn_code(c.cr_code)
-                continue
-            c = c.cr_await
-        if type(c) is GeneratorType:  # a generator-based coroutine (types.coroutine): walk on
-            return _generator_chain(c, w, user)
-        return _plain_future(w, user)
+        if type(c) is CoroutineType:
+            n = c.cr_await
+            while type(n) is CoroutineType:
+                c = n
+                n = c.cr_await
+            code = c.cr_code
+            if code is _SLEEP_CODE:
+                return SLEEP
+            k = _INNERMOST.get(code)
+            if k is not None:  # a semaphore, event or queue: no asyncio wait wraps these
+                return _primitive(k, c.cr_frame.f_locals.get("self"), None, task._coro)
+        return _classify_chain(task._coro, w)
     except Exception:  # an unusual awaitable: never disturb the program
         return _simple("future")
+
+
+def _classify_chain(c, w) -> tuple:
+    """The reason from the chain of coroutines from ``c`` (the task's) in: the outermost
+    known wait, else what the plain future ``w`` is."""
+    kinds = _code_kind
+    user = None  # the innermost coroutine of the program's
+    while type(c) is CoroutineType:
+        k = kinds.get(c.cr_code, 0)
+        if k:  # the outermost known wait: the kind
+            return SLEEP if k == "sleep" else _detail(k, c, w, user)
+        if k is None:
+            user = c
+        elif k == 0:
+            _learn_code(c.cr_code)
+            continue
+        c = c.cr_await
+    if type(c) is GeneratorType:  # a generator-based coroutine (types.coroutine): walk on
+        return _generator_chain(c, w, user)
+    return _plain_future(w, user)
 
 
 def _generator_chain(c, w, user) -> tuple:
@@ -216,6 +244,16 @@ def label_of(fn) -> str:
     return name.rpartition("<locals>.")[2]
 
 
+def _innermost_user(c):
+    user = None
+    while type(c) in (CoroutineType, GeneratorType):
+        code = c.cr_code if type(c) is CoroutineType else c.gi_code
+        if _code_kind.get(code, 0) is None or (code not in _code_kind and _learn_code(code) is None):
+            user = c
+        c = c.cr_await if type(c) is CoroutineType else c.gi_yieldfrom
+    return user
+
+
 def _frame_of(c):
     return c.cr_frame if type(c) is CoroutineType else c.gi_frame
 
@@ -256,11 +294,16 @@ _OWN: set = {__file__ and os.path.abspath(__file__), (lambda: 0).__code__.co_fil
 _NAME_RE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
 
 
-def _primitive(kind: str, obj, user) -> tuple:
+def _primitive(kind: str, obj, user, root=None) -> tuple:
+    """The reason for waiting on primitive ``obj``: by where it was made, or (made before
+    recording began) where it is awaited (the program's coroutine ``user``, else the
+    innermost of the program's in the chain from ``root``)."""
     if obj is None:
         return _simple(kind)
     entry = _SITES.get(id(obj))
     if entry is None or entry[0] is not type(obj):  # made before recording began
+        if user is None and root is not None:
+            user = _innermost_user(root)
         site = _await_site(user)
         return (kind, f"(made before recording; awaited at {site})" if site else "", 0)
     if entry[2] is None:
