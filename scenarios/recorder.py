@@ -141,7 +141,7 @@ class Recorder:
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
         # Waits (see wait_reasons.py): (raw, step end ns) pairs, and each one's reason
-        # (kind, detail, awaited raw), shared tuples
+        # (kind, detail, where, awaited raw), shared tuples
         self._wait_at = array("q")
         self._wait_why: list = []
         self._samples: list = []  # (t_ns, where, func)
@@ -516,10 +516,10 @@ class Recorder:
             if seq:
                 ready_out += (seq, t)
         waits_out = []
-        for raw, t, (kind, detail, other) in zip(wait_at[0::2], wait_at[1::2], wait_why):
+        for raw, t, (kind, detail, where, other) in zip(wait_at[0::2], wait_at[1::2], wait_why):
             seq = resolve(raw, t)
             if seq:
-                waits_out.append([seq, t, kind, detail, resolve(other, t) if other else 0])
+                waits_out.append([seq, t, kind, detail, where, resolve(other, t) if other else 0])
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]

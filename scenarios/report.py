@@ -62,12 +62,15 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
 
 def _wait_fields(tl: Timeline, seq: int, state: str, start: int) -> dict:
     """A waiting segment's ``reason`` (what it awaits: "semaphore `counter` (shop.py:12)",
-    "sleep", "task #3 ...", None when unknown) and ``wait_kind`` (its kind, the reason's
-    first words: see scenarios/wait_reasons.py)."""
+    "sleep", "task #3 ...", None when unknown), ``wait_kind`` (its kind, the reason's
+    first words: see scenarios/wait_reasons.py) and ``wait_where`` (the line: where the
+    lock was made, or where the program awaits; when known)."""
     if state != WAITING:
         return {}
     r = tl.wait_reason(seq, start)
-    return {"reason": r[1] if r else None, "wait_kind": r[0] if r else None}
+    if r is None:
+        return {"reason": None, "wait_kind": None}
+    return {"reason": r[1], "wait_kind": r[0], **({"wait_where": _short(r[2])} if r[2] else {})}
 
 
 def _gil_fields(b: dict) -> dict:
@@ -186,7 +189,7 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
                 why = tl.wait_reason(seq, s) if st == WAITING else None
                 if why is not None:
                     x["name"] = f"waiting: {why[1]}"
-                    x["args"] = {"reason": why[1], "wait_kind": why[0]}
+                    x["args"] = {"reason": why[1], "wait_kind": why[0], "where": why[2]}
                 ev.append(x)
     for i, (name, jobs) in enumerate(tl.thread_lanes().items()):
         tid = 100_000 + i

@@ -43,7 +43,8 @@ class Segment(NamedTuple):
     end: float
     state: str
     task: int = 0  # task id involved (0 = none)
-    info: str = ""  # what ran: a job's function, a block's source line, a task label
+    info: str = ""  # what ran: a job's function, a block's source line, a task label; what a wait awaits
+    where: str = ""  # "path:line" that goes with it (a wait: where its lock was made, or awaited)
 
 
 @dataclass(frozen=True)
@@ -78,37 +79,37 @@ class Snapshot:
         return None
 
 
-def with_reasons(tl: Timeline, seq: int, segs) -> list[tuple[str, int, int, str]]:
+def with_reasons(tl: Timeline, seq: int, segs) -> list[tuple[str, int, int, str, str]]:
     """A task's ``(state, start, end)`` segments with what each waiting one waits on:
-    ``(state, start, end, info)``, the state ``lock`` / ``io`` / ``waiting`` by the reason's
-    category, ``info`` the reason ("" when unknown)."""
+    ``(state, start, end, info, where)``, the state ``lock`` / ``io`` / ``waiting`` by the
+    reason's category, ``info`` the reason and ``where`` its line ("" when unknown)."""
     out = []
     for state, s, e in segs:
-        info = ""
+        info = where = ""
         if state == WAITING:
             r = tl.wait_reason(seq, s)
             if r is not None:
                 state = _WAIT_STATE.get(CATEGORY.get(r[0]), WAITING)
-                info = r[1]
-        out.append((state, s, e, info))
+                info, where = r[1], r[2]
+        out.append((state, s, e, info, where))
     return out
 
 
 def _split_waiting(segs, jobs, origin, block_ns):
     """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``
     (``(state, start, end)`` in and out; :func:`split_waiting_info` keeps each one's info)."""
-    return [x[:3] for x in split_waiting_info([(st, s, e, "") for st, s, e in segs], jobs, origin, block_ns)]
+    return [x[:3] for x in split_waiting_info([(st, s, e, "", "") for st, s, e in segs], jobs, origin, block_ns)]
 
 
 def split_waiting_info(segs, jobs, origin, block_ns):
-    """:func:`_split_waiting` of ``(state, start, end, info)`` segments (:func:`with_reasons`)."""
+    """:func:`_split_waiting` of ``(state, start, end, info, where)`` segments (:func:`with_reasons`)."""
     out = []
-    for state, s, e, info in segs:
+    for state, s, e, info, where in segs:
         if state == RUNNING and e - s >= block_ns:
-            out.append((BLOCKED, s, e, info))
+            out.append((BLOCKED, s, e, info, where))
             continue
         if state not in WAIT_STATES or not jobs:
-            out.append((state, s, e, info))
+            out.append((state, s, e, info, where))
             continue
         cur = s
         for j in jobs:
@@ -116,17 +117,17 @@ def split_waiting_info(segs, jobs, origin, block_ns):
                 continue
             q0, q1 = max(cur, j.submit_ns), min(e, j.start_ns)
             if q0 > cur:
-                out.append((state, cur, q0, info))
+                out.append((state, cur, q0, info, where))
                 cur = q0
             if q1 > cur:
-                out.append((QUEUED, cur, q1, info or j.label))
+                out.append((QUEUED, cur, q1, info or j.label, where))
                 cur = q1
             t1 = min(e, j.end_ns)
             if t1 > cur:
-                out.append((THREAD, cur, t1, info or j.label))
+                out.append((THREAD, cur, t1, info or j.label, where))
                 cur = t1
         if e > cur:
-            out.append((state, cur, e, info))
+            out.append((state, cur, e, info, where))
     return out
 
 
@@ -211,7 +212,8 @@ class SnapshotBuilder:
                 segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq)), jobs_by_task.get(seq),
                                       origin, tl.block_ns)
                 lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq, info) for st, s, e, info in segs if e > s),
+                            tuple(Segment(sec(s), sec(e), st, seq, info, where) for st, s, e, info, where in segs
+                                  if e > s),
                             task=seq,
                             parent=t.parent)
                 if t.done_ns is not None:  # a finished task's lane never changes again

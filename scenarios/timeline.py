@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .gil_probe import classify as classify_gil
 from .protocol import clip
+from .wait_reasons import reason_text
 
 RUNNING, WAITING, STARVED = "running", "waiting", "starved"
 BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
@@ -96,7 +97,7 @@ class TaskInfo:
     steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
     ready: list = field(default_factory=list)  # ns at which a timer made it ready
     points: dict = field(default_factory=dict)  # what -> ns: points the code named (recorder.mark_current)
-    waits: dict = field(default_factory=dict)  # step end ns -> (kind, detail, awaited task seq)
+    waits: dict = field(default_factory=dict)  # step end ns -> (kind, detail, where, awaited task seq)
 
     @property
     def label(self) -> str:
@@ -206,9 +207,9 @@ class Timeline:
             if seq in tasks:
                 tasks[seq].done_ns = t
                 tasks[seq].outcome = outcome
-        for seq, t, kind, detail, other in batch.get("waits", ()):
+        for seq, t, kind, detail, where, other in batch.get("waits", ()):
             if seq in tasks:
-                tasks[seq].waits[t] = (kind, detail, other)
+                tasks[seq].waits[t] = (kind, detail, where, other)
         steps = batch.get("steps", ())
         self.steps.extend(steps)
         block_ns = self.block_ns
@@ -390,19 +391,21 @@ class Timeline:
                 segs.append((STARVED if first else WAITING, cursor, end))
         return segs
 
-    def wait_reason(self, seq: int, start_ns: int) -> tuple[str, str] | None:
+    def wait_reason(self, seq: int, start_ns: int) -> tuple[str, str, str] | None:
         """What task ``seq`` waited on in its waiting segment that starts at ``start_ns`` (the
-        end of a step): ``(kind, text)``, e.g. ``("semaphore", "semaphore `counter`
-        (shop.py:12)")``; None if not known (a bare yield, an older recording)."""
+        end of a step): ``(kind, text, where)``, e.g. ``("semaphore", "semaphore `counter`
+        (shop.py:12)", "/path/shop.py:12")`` (``wait_reasons.reason_text``; ``where``: where
+        the primitive was made or the program awaits, or ""); None if not known (a bare
+        yield, an older recording)."""
         t = self.tasks.get(seq)
         r = t.waits.get(start_ns) if t is not None else None
         if r is None:
             return None
-        kind, detail, other = r
+        kind, detail, where, other = r
         if kind == "task":
             o = self.tasks.get(other)
             detail = (f"#{other} {_short_label(o)}" if o is not None else f"#{other}") if other else ""
-        return kind, f"{kind} {detail}" if detail else kind
+        return kind, reason_text(kind, detail, where), where
 
     def holding(self) -> tuple[int, int, str] | None:
         """(task seq, since_ns, where) of a step that holds the loop now and has not ended."""

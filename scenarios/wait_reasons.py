@@ -12,13 +12,15 @@ coroutines (``cr_await``), innermost last:
 * for a lock, semaphore, event, condition, barrier or queue, the primitive itself (the
   frame's ``self``) is named by where the program created it (see below) and the name the
   creating line assigns it to (``counter = asyncio.Semaphore(2)`` -> ``counter``);
-* a waiter that is a task: ``("task", "", id(task))``, resolved to a task number at the
+* a waiter that is a task: ``("task", "", "", id(task))``, resolved to a task number at the
   drain (the name can change later; the timeline says it when asked);
 * a plain future awaited by the program: a ``gather``, a thread job (a future chained to an
   executor's), a process job (the recorder's own wrapper), else ``future`` with the line
   that awaits it.
 
-A reason is a tuple ``(kind, detail, raw id of an awaited task or 0)``; the common ones are
+A reason is a tuple ``(kind, detail, where, raw id of an awaited task or 0)``: ``detail``
+a name (```counter```, a job's function, "of 3"), ``where`` a ``path:line`` (where the
+primitive was made, or where the program awaits); :func:`reason_text` words it. The common ones are
 shared constants (no allocation per step). Nothing here keeps a reference to a task, a
 future or a coroutine; primitives are known by ``id()`` only (``_SITES``, bounded).
 
@@ -107,7 +109,7 @@ _USER = None  # a code of the program's (not asyncio's): the await site of a pla
 _LIB = ""  # asyncio's (or the stdlib's) but not a wait of its own: look further in
 _code_kind: dict = {}  # code object -> kind, _LIB or _USER (codes live as long as their functions)
 
-SLEEP = ("sleep", "", 0)
+SLEEP = ("sleep", "", "", 0)
 _SIMPLE: dict = {}  # kind -> the shared reason tuple with no detail
 _Task = asyncio.Task
 _Future = asyncio.Future
@@ -157,7 +159,7 @@ def classify(task) -> tuple:
         w = task._fut_waiter
         tw = type(w)
         if tw is not _Future and (tw is _Task or _task_types.get(tw) or (tw not in _task_types and _is_task(tw))):
-            return ("task", "", id(w))
+            return ("task", "", "", id(w))
         c = task._coro
         if type(c) is CoroutineType:
             n = c.cr_await
@@ -212,7 +214,7 @@ def _generator_chain(c, w, user) -> tuple:
 def _simple(kind: str) -> tuple:
     r = _SIMPLE.get(kind)
     if r is None:
-        r = _SIMPLE[kind] = (kind, "", 0)
+        r = _SIMPLE[kind] = (kind, "", "", 0)
     return r
 
 
@@ -228,7 +230,7 @@ def _detail(kind: str, at, w, user) -> tuple:
     if kind == "thread job":
         func = _frame_of(at).f_locals.get("func")
         if func is not None:
-            return ("thread job", label_of(func), 0)
+            return ("thread job", label_of(func), "", 0)
     return _simple(kind)
 
 
@@ -264,16 +266,17 @@ def _self_of(c):
 
 
 def _await_site(user) -> str:
+    """``path:line`` where the program's coroutine ``user`` awaits ("" if none)."""
     frame = _frame_of(user) if user is not None else None
     if frame is None:
         return ""
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _plain_future(w, user) -> tuple:
     tw = type(w).__name__
     if tw == "_GatheringFuture":
-        return ("gather", f"of {len(getattr(w, '_children', ()))}", 0)
+        return ("gather", f"of {len(getattr(w, '_children', ()))}", _await_site(user), 0)
     for cb, _ctx in getattr(w, "_callbacks", None) or ():
         code = getattr(cb, "__code__", None)
         if code is None:
@@ -284,11 +287,11 @@ def _plain_future(w, user) -> tuple:
         if qn == "_unwrap_process.<locals>.cancelled" and code.co_filename in _OWN:
             return _simple("process job")  # the recorder's wrapper of a process-pool job
     site = _await_site(user)
-    return ("future", f"at {site}", 0) if site else _simple("future")
+    return ("future", "", site, 0) if site else _simple("future")
 
 
 # ------------------------------------------------------------- primitives
-_SITES: dict = {}  # id(primitive) -> [type, "path:line", cached detail or None]
+_SITES: dict = {}  # id(primitive) -> [type, "path:line", its reason (made at the first wait) or None]
 _MAX_SITES = 20_000
 _OWN: set = {__file__ and os.path.abspath(__file__), (lambda: 0).__code__.co_filename}
 _NAME_RE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
@@ -305,24 +308,39 @@ def _primitive(kind: str, obj, user, root=None) -> tuple:
         if user is None and root is not None:
             user = _innermost_user(root)
         site = _await_site(user)
-        return (kind, f"(made before recording; awaited at {site})" if site else "", 0)
-    if entry[2] is None:
-        entry[2] = (kind, detail_of_site(entry[1]), 0)
-    elif entry[2][0] != kind:  # a Queue waited on by get and by put
-        return (kind, entry[2][1], 0)
-    return entry[2]
+        name = name_in_line(site, _AWAITED_RE)
+        return (kind, f"{name}, awaited" if name else "awaited", site, 0) if site else _simple(kind)
+    r = entry[2]
+    if r is None:
+        r = entry[2] = (kind, name_in_line(entry[1], _NAME_RE), entry[1], 0)
+    elif r[0] != kind:  # a Queue waited on by get and by put
+        return (kind, r[1], r[2], 0)
+    return r
 
 
-def detail_of_site(where: str) -> str:
-    """``name (file.py:12)``: the name the creating line assigns to, and where it is."""
+_AWAITED_RE = re.compile(r".*?\b(?:async\s+with|await)\s+(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)\b")
+
+
+def name_in_line(where: str, pattern) -> str:
+    """```name```: what the source line at ``where`` ("path:line") calls the primitive (the
+    assignment's target for a creating line, the awaited name for an awaiting one), or ""."""
     path, _, line = where.rpartition(":")
     try:
         src = linecache.getline(path, int(line))
     except (ValueError, OSError):
         src = ""
-    m = _NAME_RE.match(src)
-    short = f"{os.path.basename(path)}:{line}"
-    return f"`{m.group(1)}` ({short})" if m else f"({short})"
+    m = pattern.match(src)
+    return f"`{m.group(1)}`" if m else ""
+
+
+def reason_text(kind: str, detail: str, where: str) -> str:
+    """A reason as words: ``semaphore `counter` (limited_baristas.py:26)``, ``sleep``,
+    ``thread job brew``, ``future (shop.py:40)``."""
+    text = f"{kind} {detail}" if detail else kind
+    if where:
+        path, _, line = where.rpartition(":")
+        text += f" ({os.path.basename(path)}:{line})"
+    return text
 
 
 def _note_site(obj, frame) -> None:

@@ -674,6 +674,8 @@ def test_timeline_cursor_says_what_a_waiting_task_awaits():
             await pilot.pause()
             info = text_of(app.query_one("#cursor-info"))
             assert "lock" in info and "waiting: semaphore `counter` (limited_baristas.py:" in info
+            src = app.query_one("#source")  # the line that made the semaphore
+            assert src.line and "asyncio.Semaphore(" in src.code.splitlines()[src.line - 1]
             seg = next(s for s in lane.segments if s.state == "waiting")
             view.set_cursor(lane.key, (seg.start + seg.end) / 2)
             await pilot.pause()

@@ -16,8 +16,8 @@ from conftest import line_of
 
 
 def _reasons(tl, name):
-    """The reasons of the waiting segments of the task called ``name``, in order."""
-    seq = next(q for q, t in tl.tasks.items() if t.name == name)
+    """The reasons of the waiting segments of the task called ``name`` (or numbered), in order."""
+    seq = name if isinstance(name, int) else next(q for q, t in tl.tasks.items() if t.name == name)
     out = []
     for st, s, _e in tl.task_segments(seq):
         if st == WAITING:
@@ -131,6 +131,36 @@ def test_each_kind_of_wait_has_its_reason():
     assert ev and ev[0]["name"] == f"waiting: queue get `q` ({f}:{lines['q']})"
 
 
+def test_primitives_made_before_recording_plain_futures_and_gather():
+    early = asyncio.Lock()  # made before the recorder was installed: no creation site
+
+    async def on_early():
+        async with early:
+            pass
+
+    async def on_future(fut):
+        await fut
+
+    async def main():
+        fut = asyncio.get_running_loop().create_future()
+        async with early:
+            ts = [asyncio.create_task(on_early(), name="early"),
+                  asyncio.create_task(on_future(fut), name="future")]
+            await asyncio.sleep(0.01)
+            fut.set_result(None)
+        await asyncio.gather(*ts)
+
+    tl = record(main)
+    f = "test_wait_reasons.py"
+    assert _reasons(tl, "early") == [f"lock `early`, awaited ({f}:{line_of(__file__, '        async with early:')})"]
+    assert _reasons(tl, "future") == [f"future ({f}:{line_of(__file__, '        await fut')})"]
+    main_reasons = _reasons(tl, min(tl.tasks))
+    assert f"gather of 2 ({f}:{line_of(__file__, '        await asyncio.gather(*ts)')})" in main_reasons
+    doc = to_json(tl, "t", {})
+    seg = next(s for t in doc["tasks"] if t["name"] == "future" for s in t["segments"] if s["state"] == "waiting")
+    assert seg["wait_kind"] == "future" and seg["wait_where"].endswith(f"{f}:{line_of(__file__, '        await fut')}")
+
+
 @pytest.mark.slow
 def test_process_job_and_subprocess_waits():
     async def main():
@@ -191,5 +221,5 @@ def test_waits_are_renumbered_with_their_tasks():
     ren = Renumber(thread_of=lambda r: None)
     ren(0, {"tasks": [[1, 0, "a", "", "", 0, False], [2, 0, "b", "", "", 0, False]]})
     out = ren(1, {"tasks": [[1, 0, "c", "", "", 0, False]],
-                  "waits": [[1, 5, "task", "", 1], [1, 6, "sleep", "", 0]]})
-    assert out["waits"] == [[3, 5, "task", "", 3], [3, 6, "sleep", "", 0]]
+                  "waits": [[1, 5, "task", "", "", 1], [1, 6, "sleep", "", "", 0]]})
+    assert out["waits"] == [[3, 5, "task", "", "", 3], [3, 6, "sleep", "", "", 0]]

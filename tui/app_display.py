@@ -299,6 +299,8 @@ class DisplayMixin:
     def _segment_where(self, lane: Lane, seg, t: float) -> str:
         if seg is None:
             return ""
+        if getattr(seg, "where", ""):  # a wait: where its lock was made, or where it is awaited
+            return seg.where
         if seg.info and ":" in seg.info and seg.info.rsplit(":", 1)[-1].isdigit():
             return seg.info
         if seg.state == "blocked":
@@ -329,10 +331,10 @@ class DisplayMixin:
             out.append(f"  {seg.state}", style=f"bold {style}" if style else "bold")
             out.append(f"  {fmt_s(seg.start)} → {fmt_s(seg.end)}  ({fmt_s(seg.end - seg.start)})")
             where = self._segment_where(lane, seg, t)
-            if where:
-                out.append(f"  at {short_where(where)}", style="cyan")
-            elif seg.info and lane.kind == "task" and seg.state in WAIT_STATES + ("thread", "queued"):
+            if seg.info and lane.kind == "task" and seg.state in WAIT_STATES + ("thread", "queued"):
                 out.append(f"  waiting: {seg.info}", style="cyan")  # what it awaits (wait_reasons.py)
+            elif where:
+                out.append(f"  at {short_where(where)}", style="cyan")
             elif seg.info and seg.info != lane.label:
                 out.append(f"  {seg.info}", style="cyan")
         update_static(self._q("#cursor-info", Static), out)
