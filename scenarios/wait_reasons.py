@@ -114,10 +114,11 @@ _SIMPLE: dict = {}  # kind -> the shared reason tuple with no detail
 _Task = asyncio.Task
 _Future = asyncio.Future
 _SLEEP_CODE = asyncio.tasks.sleep.__code__
-#: innermost codes that decide the kind alone (no asyncio wait is built on them; Lock.acquire
-#: and Condition.wait are: a Condition re-acquiring its lock, a Barrier)
+#: innermost codes that decide the kind alone (no asyncio wait is built on them, except on
+#: Lock.acquire by Condition.wait re-acquiring its lock; Condition.wait is left out: a Barrier)
+_COND_WAIT_CODE = asyncio.Condition.wait.__code__
 _INNERMOST = {f.__code__: kind for f, kind in (
-    (asyncio.Semaphore.acquire, "semaphore"), (asyncio.Event.wait, "event"),
+    (asyncio.Lock.acquire, "lock"), (asyncio.Semaphore.acquire, "semaphore"), (asyncio.Event.wait, "event"),
     (asyncio.Queue.get, "queue get"), (asyncio.Queue.put, "queue put"), (asyncio.Queue.join, "queue join"))}
 _task_types: dict = {}  # type -> whether it is an asyncio task
 
@@ -162,15 +163,18 @@ def classify(task) -> tuple:
             return ("task", "", "", id(w))
         c = task._coro
         if type(c) is CoroutineType:
+            p = None
             n = c.cr_await
             while type(n) is CoroutineType:
+                p = c
                 c = n
                 n = c.cr_await
             code = c.cr_code
             if code is _SLEEP_CODE:
                 return SLEEP
             k = _INNERMOST.get(code)
-            if k is not None:  # a semaphore, event or queue: no asyncio wait wraps these
+            if k is not None and (k != "lock" or p is None or p.cr_code is not _COND_WAIT_CODE):
+                # a lock (not a Condition taking its lock back), semaphore, event or queue
                 return _primitive(k, c.cr_frame.f_locals.get("self"), None, task._coro)
         return _classify_chain(task._coro, w)
     except Exception:  # an unusual awaitable: never disturb the program
