@@ -110,6 +110,7 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: 
                 for st, s, e in tl.task_segments(seq)
             ],
         })
+    summ["waits_s"] = {k: round(v, 6) for k, v in wait_totals(tasks)}
     threads = []
     for name, jobs in tl.thread_lanes().items():
         threads.append({
@@ -208,11 +209,11 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
     return {"traceEvents": ev, "displayTimeUnit": "ms"}
 
 
-def wait_totals(doc: dict) -> list[tuple[str, float]]:
-    """Time spent waiting, summed over the tasks of a ``to_json`` document, by what was
+def wait_totals(tasks: list[dict]) -> list[tuple[str, float]]:
+    """Time spent waiting, summed over ``tasks`` (a ``to_json`` document's), by what was
     awaited (``wait_kind``; "?" unknown), most first."""
     tot: dict[str, float] = {}
-    for t in doc["tasks"]:
+    for t in tasks:
         for seg in t["segments"]:
             if seg["state"] == WAITING:
                 k = seg.get("wait_kind") or "?"
@@ -275,7 +276,7 @@ def text_summary(doc: dict) -> str:
         lines.append(f"  {label[:38]:<38} {tot['running']:8.3f} {tot['waiting']:8.3f} {tot['starved']:8.3f}")
     if len(doc["tasks"]) > 20:
         lines.append(f"  ... {len(doc['tasks']) - 20} more tasks")
-    waits = wait_totals(doc)
+    waits = wait_totals(doc["tasks"])
     if waits:
         lines.append("waits      " + ", ".join(f"{k} {v:.3f} s" for k, v in waits[:6])
                      + (f", ... {len(waits) - 6} more kinds" if len(waits) > 6 else ""))

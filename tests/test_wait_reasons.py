@@ -126,6 +126,9 @@ def test_each_kind_of_wait_has_its_reason():
     assert [s["reason"] for s in by_name["on_sem"]["segments"] if s["state"] == "waiting"] == \
         [f"semaphore `sem` ({f}:{lines['sem']})"]
     assert "semaphore" in text_summary(doc).split("waits      ", 1)[1].splitlines()[0]
+    waits_s = doc["summary"]["waits_s"]
+    assert {"sleep", "lock", "semaphore", "event", "condition", "queue get", "socket read", "task"} <= set(waits_s)
+    assert all(v > 0 for v in waits_s.values())
     # the trace export: in the event's name and args
     ev = [e for e in to_chrome_trace(tl)["traceEvents"] if e.get("args", {}).get("wait_kind") == "queue get"]
     assert ev and ev[0]["name"] == f"waiting: queue get `q` ({f}:{lines['q']})"
