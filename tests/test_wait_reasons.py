@@ -194,6 +194,12 @@ def test_limited_baristas_semaphore_waits_are_drawn_apart_from_brewing():
     semaphore = ("lock", f"semaphore `counter` ({where})")
     brewing = ("waiting", "sleep")
     assert sorted(waits, key=len) == [[brewing], [brewing], [semaphore, brewing], [semaphore, brewing]]
+    # the caption says what made the waves
+    from coffeeshop_tui.scenarios.explain import caption
+    from coffeeshop_tui.scenarios.report import summary
+
+    text = caption(tl, summary(tl), {"customers": 4, "baristas": 2, "brew_s": 0.02})
+    assert text.startswith("in waves:") and "together they waited" in text and f"on semaphore `counter` ({where})" in text
 
 
 def test_primitives_stay_the_same_to_the_program():
