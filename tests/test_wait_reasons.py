@@ -232,3 +232,41 @@ def test_waits_are_renumbered_with_their_tasks():
     out = ren(1, {"tasks": [[1, 0, "c", "", "", 0, False]],
                   "waits": [[1, 5, "task", "", "", 1], [1, 6, "sleep", "", "", 0]]})
     assert out["waits"] == [[3, 5, "task", "", "", 3], [3, 6, "sleep", "", "", 0]]
+
+
+def test_barrier_and_bounded_semaphore_waits():
+    async def main():
+        barrier = asyncio.Barrier(2)
+        bounded = asyncio.BoundedSemaphore(1)
+
+        async def at_barrier():
+            await barrier.wait()
+
+        async def on_bounded():
+            async with bounded:
+                pass
+
+        async with bounded:
+            t1 = asyncio.create_task(at_barrier(), name="barrier")
+            t2 = asyncio.create_task(on_bounded(), name="bounded")
+            await asyncio.sleep(0.01)
+        await barrier.wait()
+        await asyncio.gather(t1, t2)
+
+    tl = record(main)
+    f = "test_wait_reasons.py"
+    assert _reasons(tl, "barrier") == [f"barrier `barrier` ({f}:{line_of(__file__, 'barrier = asyncio.Barrier(2)')})"]
+    assert _reasons(tl, "bounded") == [
+        f"semaphore `bounded` ({f}:{line_of(__file__, 'bounded = asyncio.BoundedSemaphore(1)')})"]
+
+
+def test_wait_states_draw_their_own_glyphs():
+    from coffeeshop_tui.tui.lanes import LEGEND, STATE_CHAR, choose_code, full_code, pair_code
+
+    assert full_code("lock")[0] == STATE_CHAR["lock"] == "═" and full_code("io")[0] == STATE_CHAR["io"] == "≈"
+    assert {"lock", "io"} <= {row[0] for row in LEGEND}
+    # the wait that covers most of a cell is drawn; a mark (running) is drawn over any wait
+    assert choose_code({"lock": 0.3, "waiting": 0.7}, None, None, 0.0, 1.0) == full_code("waiting")
+    assert choose_code({"lock": 0.7, "waiting": 0.3}, None, None, 0.0, 1.0) == full_code("lock")
+    assert pair_code(0.0, 0.6, "lock", 0.6, 1.0, "io", 0.0, 1.0) == full_code("lock")
+    assert "running" in pair_code(0.0, 0.9, "lock", 0.9, 1.0, "running", 0.0, 1.0)[1:]
