@@ -97,7 +97,10 @@ class TaskInfo:
     steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
     ready: list = field(default_factory=list)  # ns at which a timer made it ready
     points: dict = field(default_factory=dict)  # what -> ns: points the code named (recorder.mark_current)
-    waits: dict = field(default_factory=dict)  # step end ns -> (kind, detail, where, awaited task seq)
+    # what it awaited after a step: the step's end (ns, ascending) and the reason there,
+    # (kind, detail, where, awaited task seq), one shared tuple per distinct reason
+    wait_t: array = field(default_factory=lambda: array("q"))
+    wait_r: list = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -173,6 +176,7 @@ class Timeline:
         self._sample_times: list[int] = []
         # kept up to date as batches arrive, so queries stay cheap on long runs
         self._blocks: list[dict] = []
+        self._reasons: dict[tuple, tuple] = {}  # each distinct wait reason, shared by the waits
         self.gil_starts: dict[int, dict] = {}  # start_ns -> the block, of blocks that were GIL waits
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
@@ -207,9 +211,21 @@ class Timeline:
             if seq in tasks:
                 tasks[seq].done_ns = t
                 tasks[seq].outcome = outcome
+        reasons = self._reasons
         for seq, t, kind, detail, where, other in batch.get("waits", ()):
-            if seq in tasks:
-                tasks[seq].waits[t] = (kind, detail, where, other)
+            task = tasks.get(seq)
+            if task is not None:
+                r = (kind, detail, where, other)
+                r = reasons.setdefault(r, r)
+                if task.wait_t and t < task.wait_t[-1]:  # out of order (never seen): keep sorted
+                    i = bisect.bisect_left(task.wait_t, t)
+                    task.wait_t.insert(i, t)
+                    task.wait_r.insert(i, r)
+                else:
+                    task.wait_t.append(t)
+                    task.wait_r.append(r)
+        if len(reasons) > 100_000:  # a program with ever new reasons: share less, keep memory bounded
+            reasons.clear()
         steps = batch.get("steps", ())
         self.steps.extend(steps)
         block_ns = self.block_ns
@@ -320,8 +336,9 @@ class Timeline:
             if t.steps and t.steps[0] < cut:
                 pairs = [(a, b) for a, b in zip(t.steps[0::2], t.steps[1::2]) if b >= cut]
                 t.steps = array("q", [x for p in pairs for x in p])
-                if t.waits and t.steps:
-                    t.waits = {k: v for k, v in t.waits.items() if k >= t.steps[0] - 1}
+                if t.wait_t and t.steps:
+                    i = bisect.bisect_left(t.wait_t, t.steps[0] - 1)
+                    del t.wait_t[:i], t.wait_r[:i]
                 t.created_ns = max(t.created_ns, cut)
         it = self.iters
         self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
@@ -398,9 +415,12 @@ class Timeline:
         the primitive was made or the program awaits, or ""); None if not known (a bare
         yield, an older recording)."""
         t = self.tasks.get(seq)
-        r = t.waits.get(start_ns) if t is not None else None
-        if r is None:
+        if t is None:
             return None
+        i = bisect.bisect_left(t.wait_t, start_ns)
+        if i == len(t.wait_t) or t.wait_t[i] != start_ns:
+            return None
+        r = t.wait_r[i]
         kind, detail, where, other = r
         if kind == "task":
             o = self.tasks.get(other)

@@ -270,3 +270,22 @@ def test_wait_states_draw_their_own_glyphs():
     assert choose_code({"lock": 0.7, "waiting": 0.3}, None, None, 0.0, 1.0) == full_code("lock")
     assert pair_code(0.0, 0.6, "lock", 0.6, 1.0, "io", 0.0, 1.0) == full_code("lock")
     assert "running" in pair_code(0.0, 0.9, "lock", 0.9, 1.0, "running", 0.0, 1.0)[1:]
+
+
+def test_timeline_keeps_reasons_per_step_end_shared_and_trimmed():
+    from coffeeshop_tui.scenarios.timeline import Timeline
+
+    tl = Timeline(max_steps=8)
+    tl.start(0)
+    tl.ingest({"tasks": [[1, 0, "t", "c", "", 0, False]],
+               "steps": [10, 20, 1, 30, 40, 1, 50, 60, 1],
+               "waits": [[1, 40, "sleep", "", "", 0], [1, 20, "lock", "`l`", "/x/a.py:3", 0]]})
+    assert [st for st, _s, _e in tl.task_segments(1)][:4] == ["starved", "running", "waiting", "running"]
+    assert tl.wait_reason(1, 20) == ("lock", "lock `l` (a.py:3)", "/x/a.py:3")
+    assert tl.wait_reason(1, 40)[1] == "sleep"
+    assert tl.wait_reason(1, 30) is None and tl.wait_reason(2, 20) is None
+    tl.ingest({"steps": [70, 80, 1], "waits": [[1, 60, "sleep", "", "", 0]]})
+    t = tl.tasks[1]
+    assert t.wait_r[1] is t.wait_r[2]  # one tuple per distinct reason
+    tl._trim(45)  # drops what ended before 45: the step ending at 20 and its wait
+    assert tl.wait_reason(1, 20) is None and tl.wait_reason(1, 60)[1] == "sleep"
