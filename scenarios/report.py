@@ -190,7 +190,7 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
                 why = tl.wait_reason(seq, s) if st == WAITING else None
                 if why is not None:
                     x["name"] = f"waiting: {why[1]}"
-                    x["args"] = {"reason": why[1], "wait_kind": why[0], "where": why[2]}
+                    x["args"] = {"reason": why[1], "wait_kind": why[0], **({"where": why[2]} if why[2] else {})}
                 ev.append(x)
     for i, (name, jobs) in enumerate(tl.thread_lanes().items()):
         tid = 100_000 + i
