@@ -17,7 +17,8 @@ import os
 import re
 from collections import Counter
 
-from .timeline import Timeline
+from .timeline import WAITING, Timeline
+from .wait_reasons import CATEGORY
 
 NEVER_AWAITED = "never-awaited"
 _CALL = re.compile(r"^\s*(?:return\s+|await\s+|\w+\s*=\s*(?:await\s+)?)?([A-Za-z_][\w.]*)\s*\(")
@@ -124,6 +125,22 @@ def _block_cause(tl: Timeline, blocks: list[dict]) -> tuple[str, str]:
             func = fn
             break
     return culprit(where, func), where
+
+
+def _top_lock_wait(tl: Timeline) -> tuple[str, float] | None:
+    """(reason, seconds) of the lock, semaphore, event, condition or queue the tasks spent
+    the most time waiting on (``Timeline.wait_reason``), or None."""
+    tot: Counter = Counter()
+    for seq in tl.tasks:
+        for state, s, e in tl.task_segments(seq):
+            if state == WAITING:
+                r = tl.wait_reason(seq, s)
+                if r is not None and CATEGORY.get(r[0]) == "sync":
+                    tot[r[1]] += e - s
+    if not tot:
+        return None
+    text, ns = tot.most_common(1)[0]
+    return text, ns / 1e9
 
 
 def gil_phrase(tl: Timeline, gil_blocks: list[dict]) -> str:
@@ -294,8 +311,10 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
                     f"the waits ran together, the loop was busy only {fmt_s(summary.get('busy_s') or 0)}")
         waves = round(k)
         if waves < n:
+            line = _top_lock_wait(tl)
             return (f"in waves: {_plural(n, unit_word)} took {fmt_s(wall)} = {waves} x brew; "
-                    f"at most about {-(-n // waves)} brewed at once")
+                    f"at most about {-(-n // waves)} brewed at once"
+                    + (f"; together they waited {fmt_s(line[1])} on {line[0]}" if line else ""))
         return f"one by one: {_plural(n, unit_word)} took {fmt_s(wall)} = {waves} x brew"
 
     if blocks:
@@ -372,8 +391,8 @@ def open_figures_of(spans, wall: float) -> dict:
 
 
 # ----------------------------------------------------------------------------- a moment
-_RUN_STATES = {"running": "running", "blocked": "running", "waiting": "waiting", "thread": "waiting",
-               "queued": "waiting", "starved": "starved"}
+_RUN_STATES = {"running": "running", "blocked": "running", "waiting": "waiting", "lock": "waiting",
+               "io": "waiting", "thread": "waiting", "queued": "waiting", "starved": "starved"}
 _LOOP_BUSY = frozenset(("running", "blocked", "callback"))
 
 

@@ -85,6 +85,7 @@ class Renumber:
         ready = list(batch.get("ready", ()))
         ready[0::2] = [q(s) for s in ready[0::2]]
         out["ready"] = ready
+        out["waits"] = [[q(s), t, k, d, w, q(o)] for s, t, k, d, w, o in batch.get("waits", ())]
         out["samples"] = [[t, w, fn, q(s)] for t, w, fn, s in batch.get("samples", ())]
         out["jobs"] = [[p, th, sub, s, e, q(task), lab] for p, th, sub, s, e, task, lab in batch.get("jobs", ())]
         lq = batch.get("loop")

@@ -21,6 +21,10 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
   fell due (a late ``TimerHandle`` is inspected to find the task it wakes) and, at
   the latest, from the start of the loop iteration in which its step runs (the
   selector is wrapped to mark iterations). The last is a lower bound.
+* **Wait reasons.** A task step that ends with the task awaiting a future notes what it
+  waits on (``wait_reasons.py``: a timer, which lock / semaphore / queue, a socket, a thread
+  job, another task...), from the task's chain of suspended coroutines. Steps after which
+  the task is merely ready again (``sleep(0)``) cost one attribute read more.
 * **Blocks.** A watchdog thread notices a step that has not finished after a few ms
   and samples the loop thread's frame (``sys._current_frames``) until it ends, so a
   long step is blamed on the line where it was stuck. When it first sees a step stuck it
@@ -64,6 +68,7 @@ from array import array
 from . import gil_probe as _gp
 from . import loop_queue as _lq
 from . import recorder_hooks as _h
+from . import wait_reasons as _wr
 from .gil_probe import gil_enabled as _gil_enabled
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
@@ -136,6 +141,10 @@ class Recorder:
         self._done: list = []  # (raw, t_ns, outcome, name): noted in the step that finished it
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
+        # Waits (see wait_reasons.py): (raw, step end ns) pairs, and each one's reason
+        # (kind, detail, where, awaited raw), shared tuples
+        self._wait_at = array("q")
+        self._wait_why: list = []
         self._samples: list = []  # (t_ns, where, func)
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
         self._warnings: list = []  # (t_ns, kind, message, where)
@@ -200,6 +209,7 @@ class Recorder:
         undo.append(lambda: restore_attr(loop, "run_in_executor", rie, before_rie))
 
         _h.patch_task_names(self, undo)
+        _wr.patch_primitives(undo, _h)
         _h.patch_anyio(self, undo)
         _h.patch_warnings(self, undo)
         _h.patch_unawaited(self, undo)
@@ -264,6 +274,7 @@ class Recorder:
                 pass
         self._steps = array("q")
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
+        self._wait_at, self._wait_why = array("q"), []
 
     def __enter__(self) -> "Recorder":
         return self
@@ -308,6 +319,8 @@ class Recorder:
                 eager_steps.append((id(task), t, eager_end))
                 if task.done():  # finished in its eager first step
                     _h._finished(task, eager_end)
+                elif task._fut_waiter is not None:
+                    _h._waiting(task, eager_end)
             return task
 
         return create_task
@@ -421,6 +434,9 @@ class Recorder:
         # 2. Take the buffers: steps before creations (a step is recorded after the
         #    creation of any task it mentions).
         ready = self._take(self._ready)
+        n_w = min(len(self._wait_at) // 2, len(self._wait_why))
+        wait_at, wait_why = self._wait_at[: 2 * n_w], self._wait_why[:n_w]
+        del self._wait_at[: 2 * n_w], self._wait_why[:n_w]
         n = len(self._steps) // 3 * 3
         raw_steps = self._steps[:n]
         del self._steps[:n]
@@ -503,6 +519,11 @@ class Recorder:
             if seq:
                 ready_out += (seq, t)
         loop_out = self._lq.drain(resolve, final) if self._lq is not None else None
+        waits_out = []
+        for raw, t, (kind, detail, where, other) in zip(wait_at[0::2], wait_at[1::2], wait_why):
+            seq = resolve(raw, t)
+            if seq:
+                waits_out.append([seq, t, kind, detail, where, resolve(other, t) if other else 0])
         jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
                     for pool, th, sub, s, e, raw, label in jobs]
         samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
@@ -533,6 +554,7 @@ class Recorder:
             "steps": steps_out,
             "ready": ready_out,
             "loop": loop_out,
+            "waits": waits_out,
             "iters": list(iters),
             "samples": samples_out,
             "jobs": jobs_out,

@@ -23,6 +23,8 @@ import warnings
 from asyncio import events, format_helpers
 from concurrent.futures import ProcessPoolExecutor
 
+from .wait_reasons import classify as _classify, label_of  # noqa: F401 (label_of: API here too)
+
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
 
 ORIG_RUN = events.Handle._run
@@ -42,7 +44,7 @@ _late_ns = 2_000_000  # a timer this late is inspected to find the task it wakes
 
 # The recorder's source files as its code objects name them (recorder.py and autorecord.py
 # add theirs when imported): frames from these are kept out of what the program sees.
-OWN_FILES = {_drop.__code__.co_filename}
+OWN_FILES = {_drop.__code__.co_filename, _classify.__code__.co_filename}
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
 _STDLIB = os.path.dirname(os.path.abspath(threading.__file__)) + os.sep
 _SKIP = (_ASYNCIO_DIR, _STDLIB + "threading.py", _STDLIB + "selectors.py",
@@ -96,8 +98,11 @@ def traced_run(self):
         is_task = _TASKISH.get(is_task)
         if is_task is None:
             is_task = _learn_type(owner)
-    if is_task and owner._state != "PENDING":  # its last step: note how it ended, now
-        _finished(owner, t1)
+    if is_task:
+        if owner._state != "PENDING":  # its last step: note how it ended, now
+            _finished(owner, t1)
+        elif owner._fut_waiter is not None:  # it waits on a future: note on what (wait_reasons.py)
+            _waiting(owner, t1)
     self = owner = is_task = None  # as asyncio does: break cycles when an exception occurred
 
 
@@ -127,8 +132,11 @@ def traced_timer_run(self):
         is_task = _TASKISH.get(is_task)
         if is_task is None:
             is_task = _learn_type(owner)
-    if is_task and owner._state != "PENDING":
-        _finished(owner, t1)
+    if is_task:
+        if owner._state != "PENDING":
+            _finished(owner, t1)
+        elif owner._fut_waiter is not None:
+            _waiting(owner, t1)
     self = owner = is_task = None
 
 
@@ -156,6 +164,20 @@ def _finished(task, t_ns: int) -> None:
         else:  # reading _exception does not "retrieve" it
             outcome = "error" if task._exception is not None else "ok"
         rec._done.append((id(task), t_ns, outcome, task.get_name()))
+
+
+def _waiting(task, t_ns: int) -> None:
+    """A task's step ended with the task awaiting a future (``task._fut_waiter``): note what
+    it waits on (``wait_reasons.classify``: a small tuple, shared by waits alike; never the future
+    or the task). Called only for pending tasks whose waiter is
+    set (not after ``await asyncio.sleep(0)``, a bare yield)."""
+    rec = _active
+    if rec is not None:  # an array of ints and a list of shared tuples: no new object to collect
+        why = _classify(task)
+        at = rec._wait_at
+        at.append(id(task))
+        at.append(t_ns)
+        rec._wait_why.append(why)
 
 
 def patch_handles() -> None:
@@ -278,17 +300,6 @@ class ProcessCall:
         t0 = now_ns()
         result = self.fn(*args)
         return (result, t0, now_ns(), os.getpid())
-
-
-def label_of(fn) -> str:
-    while isinstance(fn, functools.partial):
-        # asyncio.to_thread passes partial(context.run, func, *args)
-        if fn.args and getattr(fn.func, "__name__", "") == "run" and callable(fn.args[0]):
-            fn = fn.args[0]
-        else:
-            fn = fn.func
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
-    return name.rpartition("<locals>.")[2]
 
 
 def _plain_callable(fn) -> bool:

@@ -60,6 +60,19 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
     }
 
 
+def _wait_fields(tl: Timeline, seq: int, state: str, start: int) -> dict:
+    """A waiting segment's ``reason`` (what it awaits: "semaphore `counter` (shop.py:12)",
+    "sleep", "task #3 ...", None when unknown), ``wait_kind`` (its kind, the reason's
+    first words: see scenarios/wait_reasons.py) and ``wait_where`` (the line: where the
+    lock was made, or where the program awaits; when known)."""
+    if state != WAITING:
+        return {}
+    r = tl.wait_reason(seq, start)
+    if r is None:
+        return {"reason": None, "wait_kind": None}
+    return {"reason": r[1], "wait_kind": r[0], **({"wait_where": _short(r[2])} if r[2] else {})}
+
+
 def _gil_fields(b: dict) -> dict:
     """A block's GIL verdict for ``--json``: ``gil`` (the loop thread mostly waited for the
     GIL, not for its line) and the share of the time it ran, when it was measured."""
@@ -93,10 +106,11 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: 
             "done_s": _s(t.done_ns, origin) if t.done_ns is not None else None,
             "outcome": t.outcome,
             "segments": [
-                {"state": st, "start_s": _s(s, origin), "end_s": _s(e, origin)}
+                {"state": st, "start_s": _s(s, origin), "end_s": _s(e, origin), **_wait_fields(tl, seq, st, s)}
                 for st, s, e in tl.task_segments(seq)
             ],
         })
+    summ["waits_s"] = {k: round(v, 6) for k, v in wait_totals(tasks)}
     threads = []
     for name, jobs in tl.thread_lanes().items():
         threads.append({
@@ -171,8 +185,13 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
         ev.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": t.label}})
         for st, s, e in tl.task_segments(seq):
             if e > s:
-                ev.append({"ph": "X", "pid": pid, "tid": tid, "name": st, "cat": st,
-                           "ts": us(s), "dur": round((e - s) / 1e3, 3)})
+                x = {"ph": "X", "pid": pid, "tid": tid, "name": st, "cat": st,
+                     "ts": us(s), "dur": round((e - s) / 1e3, 3)}
+                why = tl.wait_reason(seq, s) if st == WAITING else None
+                if why is not None:
+                    x["name"] = f"waiting: {why[1]}"
+                    x["args"] = {"reason": why[1], "wait_kind": why[0], **({"where": why[2]} if why[2] else {})}
+                ev.append(x)
     for i, (name, jobs) in enumerate(tl.thread_lanes().items()):
         tid = 100_000 + i
         ev.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
@@ -188,6 +207,18 @@ def to_chrome_trace(tl: Timeline, scenario: str = "") -> dict:
         ev.append({"ph": "i", "pid": pid, "tid": 0, "s": "p", "name": w.message, "ts": us(w.t_ns),
                    "args": {"where": w.where, "kind": w.kind}})
     return {"traceEvents": ev, "displayTimeUnit": "ms"}
+
+
+def wait_totals(tasks: list[dict]) -> list[tuple[str, float]]:
+    """Time spent waiting, summed over ``tasks`` (a ``to_json`` document's), by what was
+    awaited (``wait_kind``; "?" unknown), most first."""
+    tot: dict[str, float] = {}
+    for t in tasks:
+        for seg in t["segments"]:
+            if seg["state"] == WAITING:
+                k = seg.get("wait_kind") or "?"
+                tot[k] = tot.get(k, 0.0) + seg["end_s"] - seg["start_s"]
+    return sorted(((k, v) for k, v in tot.items() if v > 0), key=lambda kv: -kv[1])
 
 
 def _plural_lines(n: int) -> str:
@@ -245,6 +276,10 @@ def text_summary(doc: dict) -> str:
         lines.append(f"  {label[:38]:<38} {tot['running']:8.3f} {tot['waiting']:8.3f} {tot['starved']:8.3f}")
     if len(doc["tasks"]) > 20:
         lines.append(f"  ... {len(doc['tasks']) - 20} more tasks")
+    waits = wait_totals(doc["tasks"])
+    if waits:
+        lines.append("waits      " + ", ".join(f"{k} {v:.3f} s" for k, v in waits[:6])
+                     + (f", ... {len(waits) - 6} more kinds" if len(waits) > 6 else ""))
     if doc["threads"]:
         lines.append(f"threads    {len(doc['threads'])}")
         for th in doc["threads"][:12]:

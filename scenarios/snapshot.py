@@ -8,8 +8,11 @@ Lane kinds: ``loop`` (who holds the loop), ``task``, ``thread`` (a worker thread
 process). Segment states:
 
 * task lanes: ``running``, ``blocked`` (a running step longer than the block
-  threshold), ``starved`` (ready but not started), ``waiting``, ``thread`` (waiting
-  while its job runs in a worker thread), ``queued`` (waiting for a free worker);
+  threshold), ``starved`` (ready but not started), ``waiting`` (a timer, another task, a
+  future), ``lock`` (waiting for a lock, semaphore, event, condition or queue), ``io``
+  (waiting for a socket, pipe or subprocess), ``thread`` (waiting while its job runs in a
+  worker thread), ``queued`` (waiting for a free worker). A waiting segment's ``info`` says
+  what it waits on (``Timeline.wait_reason``: "semaphore `counter` (shop.py:12)");
 * loop lane: ``running`` (a task step), ``blocked``, ``callback``, ``idle``;
 * thread lanes: ``thread``.
 """
@@ -21,12 +24,18 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .timeline import BLOCKED, GIL, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
+from .wait_reasons import CATEGORY
 
 QUEUED = "queued"
+LOCK, IO = "lock", "io"
+#: the states of a task that awaits something (costs the loop nothing), by what it awaits
+WAIT_STATES = frozenset((WAITING, LOCK, IO))
+#: a waiting segment's state by its reason's category (wait_reasons.CATEGORY); else waiting
+_WAIT_STATE = {"sync": LOCK, "io": IO}
 #: a snapshot carries the newest lines printed, not all of them: building it stays cheap
 #: however long the run (the whole output is in the Timeline, the JSON report and the trace)
 OUTPUT_TAIL = 200
-STATES = ("running", "blocked", "gil", "starved", "waiting", "thread", "queued", "callback", "idle")
+STATES = ("running", "blocked", "gil", "starved", "waiting", "lock", "io", "thread", "queued", "callback", "idle")
 
 
 class Segment(NamedTuple):
@@ -34,7 +43,8 @@ class Segment(NamedTuple):
     end: float
     state: str
     task: int = 0  # task id involved (0 = none)
-    info: str = ""  # what ran: a job's function, a block's source line, a task label
+    info: str = ""  # what ran: a job's function, a block's source line, a task label; what a wait awaits
+    where: str = ""  # "path:line" that goes with it (a wait: where its lock was made, or awaited)
 
 
 @dataclass(frozen=True)
@@ -71,15 +81,37 @@ class Snapshot:
         return None
 
 
-def _split_waiting(segs, jobs, origin, block_ns):
-    """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``."""
+def with_reasons(tl: Timeline, seq: int, segs) -> list[tuple[str, int, int, str, str]]:
+    """A task's ``(state, start, end)`` segments with what each waiting one waits on:
+    ``(state, start, end, info, where)``, the state ``lock`` / ``io`` / ``waiting`` by the
+    reason's category, ``info`` the reason and ``where`` its line ("" when unknown)."""
     out = []
     for state, s, e in segs:
+        info = where = ""
+        if state == WAITING:
+            r = tl.wait_reason(seq, s)
+            if r is not None:
+                state = _WAIT_STATE.get(CATEGORY.get(r[0]), WAITING)
+                info, where = r[1], r[2]
+        out.append((state, s, e, info, where))
+    return out
+
+
+def _split_waiting(segs, jobs, origin, block_ns):
+    """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``
+    (``(state, start, end)`` in and out; :func:`split_waiting_info` keeps each one's info)."""
+    return [x[:3] for x in split_waiting_info([(st, s, e, "", "") for st, s, e in segs], jobs, origin, block_ns)]
+
+
+def split_waiting_info(segs, jobs, origin, block_ns):
+    """:func:`_split_waiting` of ``(state, start, end, info, where)`` segments (:func:`with_reasons`)."""
+    out = []
+    for state, s, e, info, where in segs:
         if state == RUNNING and e - s >= block_ns:
-            out.append((BLOCKED, s, e))
+            out.append((BLOCKED, s, e, info, where))
             continue
-        if state != WAITING or not jobs:
-            out.append((state, s, e))
+        if state not in WAIT_STATES or not jobs:
+            out.append((state, s, e, info, where))
             continue
         cur = s
         for j in jobs:
@@ -87,17 +119,17 @@ def _split_waiting(segs, jobs, origin, block_ns):
                 continue
             q0, q1 = max(cur, j.submit_ns), min(e, j.start_ns)
             if q0 > cur:
-                out.append((WAITING, cur, q0))
+                out.append((state, cur, q0, info, where))
                 cur = q0
             if q1 > cur:
-                out.append((QUEUED, cur, q1))
+                out.append((QUEUED, cur, q1, info or j.label, where))
                 cur = q1
             t1 = min(e, j.end_ns)
             if t1 > cur:
-                out.append((THREAD, cur, t1))
+                out.append((THREAD, cur, t1, info or j.label, where))
                 cur = t1
         if e > cur:
-            out.append((WAITING, cur, e))
+            out.append((state, cur, e, info, where))
     return out
 
 
@@ -179,9 +211,12 @@ class SnapshotBuilder:
             lane = self._cache.get(seq)
             if lane is None:
                 t = tl.tasks[seq]
-                segs = _split_waiting(tl.task_segments(seq), jobs_by_task.get(seq), origin, tl.block_ns)
+                segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq)), jobs_by_task.get(seq),
+                                      origin, tl.block_ns)
                 lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq,
+                            tuple(Segment(sec(s), sec(e), st, seq, info, where) for st, s, e, info, where in segs
+                                  if e > s),
+                            task=seq,
                             parent=t.parent)
                 if t.done_ns is not None:  # a finished task's lane never changes again
                     self._cache[seq] = lane

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from .gil_probe import classify as classify_gil
 from .loop_queue import LoopLog
 from .protocol import clip
+from .wait_reasons import reason_text
 
 RUNNING, WAITING, STARVED = "running", "waiting", "starved"
 BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
@@ -97,6 +98,10 @@ class TaskInfo:
     steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
     ready: list = field(default_factory=list)  # ns at which a timer made it ready
     points: dict = field(default_factory=dict)  # what -> ns: points the code named (recorder.mark_current)
+    # what it awaited after a step: the step's end (ns, ascending) and the reason there,
+    # (kind, detail, where, awaited task seq), one shared tuple per distinct reason
+    wait_t: array = field(default_factory=lambda: array("q"))
+    wait_r: list = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -104,6 +109,14 @@ class TaskInfo:
         if self.coro and self.coro not in name:
             return f"{name} ({self.coro})"
         return name
+
+
+def _short_label(t: TaskInfo) -> str:
+    """A task's name; a default name ("Task-3") with its coroutine's short name."""
+    if t.name and not t.name.startswith("Task-"):
+        return t.name
+    coro = t.coro.rpartition("<locals>.")[2]
+    return f"{t.name or f'Task-{t.seq}'} ({coro})" if coro else (t.name or f"Task-{t.seq}")
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,7 @@ class Timeline:
         self._sample_times: list[int] = []
         # kept up to date as batches arrive, so queries stay cheap on long runs
         self._blocks: list[dict] = []
+        self._reasons: dict[tuple, tuple] = {}  # each distinct wait reason, shared by the waits
         self.gil_starts: dict[int, dict] = {}  # start_ns -> the block, of blocks that were GIL waits
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
@@ -202,6 +216,21 @@ class Timeline:
             if seq in tasks:
                 tasks[seq].done_ns = t
                 tasks[seq].outcome = outcome
+        reasons = self._reasons
+        for seq, t, kind, detail, where, other in batch.get("waits", ()):
+            task = tasks.get(seq)
+            if task is not None:
+                r = (kind, detail, where, other)
+                r = reasons.setdefault(r, r)
+                if task.wait_t and t < task.wait_t[-1]:  # out of order (never seen): keep sorted
+                    i = bisect.bisect_left(task.wait_t, t)
+                    task.wait_t.insert(i, t)
+                    task.wait_r.insert(i, r)
+                else:
+                    task.wait_t.append(t)
+                    task.wait_r.append(r)
+        if len(reasons) > 100_000:  # a program with ever new reasons: share less, keep memory bounded
+            reasons.clear()
         steps = batch.get("steps", ())
         self.steps.extend(steps)
         if self.loopq is not None:
@@ -314,6 +343,9 @@ class Timeline:
             if t.steps and t.steps[0] < cut:
                 pairs = [(a, b) for a, b in zip(t.steps[0::2], t.steps[1::2]) if b >= cut]
                 t.steps = array("q", [x for p in pairs for x in p])
+                if t.wait_t and t.steps:
+                    i = bisect.bisect_left(t.wait_t, t.steps[0] - 1)
+                    del t.wait_t[:i], t.wait_r[:i]
                 t.created_ns = max(t.created_ns, cut)
         it = self.iters
         self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
@@ -384,6 +416,25 @@ class Timeline:
             elif end > cursor:
                 segs.append((STARVED if first else WAITING, cursor, end))
         return segs
+
+    def wait_reason(self, seq: int, start_ns: int) -> tuple[str, str, str] | None:
+        """What task ``seq`` waited on in its waiting segment that starts at ``start_ns`` (the
+        end of a step): ``(kind, text, where)``, e.g. ``("semaphore", "semaphore `counter`
+        (shop.py:12)", "/path/shop.py:12")`` (``wait_reasons.reason_text``; ``where``: where
+        the primitive was made or the program awaits, or ""); None if not known (a bare
+        yield, an older recording)."""
+        t = self.tasks.get(seq)
+        if t is None:
+            return None
+        i = bisect.bisect_left(t.wait_t, start_ns)
+        if i == len(t.wait_t) or t.wait_t[i] != start_ns:
+            return None
+        r = t.wait_r[i]
+        kind, detail, where, other = r
+        if kind == "task":
+            o = self.tasks.get(other)
+            detail = (f"#{other} {_short_label(o)}" if o is not None else f"#{other}") if other else ""
+        return kind, reason_text(kind, detail, where), where
 
     def holding(self) -> tuple[int, int, str] | None:
         """(task seq, since_ns, where) of a step that holds the loop now and has not ended."""

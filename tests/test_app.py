@@ -661,6 +661,28 @@ def test_timeline_cursor_shows_the_segment_under_it():
     run(body)
 
 
+def test_timeline_cursor_says_what_a_waiting_task_awaits():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "limited-baristas")
+            view = app.query_one(TimelineView)
+            view.focus()
+            lane = next(l for l in view.snapshot.lanes if any(s.state == "lock" for s in l.segments))
+            seg = next(s for s in lane.segments if s.state == "lock")
+            view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+            await pilot.pause()
+            info = text_of(app.query_one("#cursor-info"))
+            assert "lock" in info and "waiting: semaphore `counter` (limited_baristas.py:" in info
+            src = app.query_one("#source")  # the line that made the semaphore
+            assert src.line and "asyncio.Semaphore(" in src.code.splitlines()[src.line - 1]
+            seg = next(s for s in lane.segments if s.state == "waiting")
+            view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+            await pilot.pause()
+            assert "waiting: sleep" in text_of(app.query_one("#cursor-info"))
+    run(body)
+
+
 # ------------------------------------------------------------------ sizes
 @pytest.mark.parametrize("size", [(80, 24), (60, 20), (40, 12), (20, 6), (200, 60)])
 def test_small_and_large_terminals_do_not_crash(size):

@@ -15,6 +15,7 @@ from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
 from .app_compare import LETTERS, Pinned
 from .app_replay import SPEEDS
 from .source import empty_snapshot
+from .lanes import WAIT_STATES
 from .timeline_view import LEGEND, TimelineView
 from .widgets.knobs import format_value
 from .widgets.quiet import update_static
@@ -298,6 +299,8 @@ class DisplayMixin:
     def _segment_where(self, lane: Lane, seg, t: float) -> str:
         if seg is None:
             return ""
+        if getattr(seg, "where", ""):  # a wait: where its lock was made, or where it is awaited
+            return seg.where
         if seg.info and ":" in seg.info and seg.info.rsplit(":", 1)[-1].isdigit():
             return seg.info
         if seg.state == "blocked":
@@ -328,7 +331,9 @@ class DisplayMixin:
             out.append(f"  {seg.state}", style=f"bold {style}" if style else "bold")
             out.append(f"  {fmt_s(seg.start)} → {fmt_s(seg.end)}  ({fmt_s(seg.end - seg.start)})")
             where = self._segment_where(lane, seg, t)
-            if where:
+            if seg.info and lane.kind == "task" and seg.state in WAIT_STATES + ("thread", "queued"):
+                out.append(f"  waiting: {seg.info}", style="cyan")  # what it awaits (wait_reasons.py)
+            elif where:
                 out.append(f"  at {short_where(where)}", style="cyan")
             elif seg.info and seg.info != lane.label:
                 out.append(f"  {seg.info}", style="cyan")

@@ -35,6 +35,8 @@ STATE_STYLE: dict[str, str] = {
     "gil": "#d9822b",
     "starved": "#f0a020",
     "waiting": "#8b949e",
+    "lock": "#e06c9f",
+    "io": "#4fb8b0",
     "thread": "#3b9ede",
     "queued": "#c061cb",
     "callback": "#6e9f78",
@@ -49,6 +51,8 @@ STATE_CHAR: dict[str, str] = {
     "gil": "▚",
     "starved": "░",
     "waiting": "─",
+    "lock": "═",
+    "io": "≈",
     "thread": "▒",
     "queued": "┄",
     "callback": "▄",
@@ -62,7 +66,9 @@ LEGEND: list[tuple[str, str, str, str]] = [
     ("blocked", "▓", STATE_STYLE["blocked"], "a step that held the loop too long: everyone else waits"),
     ("gil", "▚", STATE_STYLE["gil"], "a long step waiting for the GIL while worker threads held it"),
     ("starved", "░", STATE_STYLE["starved"], "ready to run, but the loop was busy with something else"),
-    ("waiting", "─", STATE_STYLE["waiting"], "awaiting (sleep, I/O, a future): costs nothing"),
+    ("waiting", "─", STATE_STYLE["waiting"], "awaiting a timer (sleep), a task or a future; the cursor says what"),
+    ("lock", "═", STATE_STYLE["lock"], "awaiting a lock, semaphore, event, condition or queue"),
+    ("io", "≈", STATE_STYLE["io"], "awaiting a socket, a pipe or a subprocess"),
     ("thread", "▒", STATE_STYLE["thread"], "a job running in a worker thread (or waiting for one)"),
     ("queued", "┄", STATE_STYLE["queued"], "a job queued for a free worker thread"),
     ("callback", "▄", STATE_STYLE["callback"], "the loop running a plain callback"),
@@ -75,8 +81,10 @@ PARTIAL_NOTE = (
     "by two states is split between their two colours"
 )
 
-#: States that must never disappear from a cell (a cell holding any of these shows it).
-QUIET_STATES = frozenset(("waiting", "idle"))
+#: States drawn as lines: a task that awaits something (what: the cursor says), the loop idle.
+#: Any other state ("mark") in a cell is shown over them.
+WAIT_STATES = ("waiting", "lock", "io")
+QUIET_STATES = frozenset((*WAIT_STATES, "idle"))
 #: Tie-break between states with equal cover in one cell: problems first.
 PRIORITY = {"blocked": 6, "starved": 5, "running": 4, "thread": 3, "queued": 2, "callback": 1}
 
@@ -139,10 +147,10 @@ def mark_code(state: str, frac: float, touches_left: bool, touches_right: bool) 
 
 
 def quiet_code(state: str, frac: float, touches_left: bool, touches_right: bool) -> tuple:
-    if state != "waiting":
+    if state not in WAIT_STATES:
         return BLANK
-    if frac >= 0.5 or (touches_left and touches_right):
-        return full_code("waiting")
+    if frac >= 0.5 or (touches_left and touches_right) or state != "waiting":
+        return full_code(state)
     if touches_left:
         return WAIT_LEFT
     if touches_right:
@@ -157,12 +165,12 @@ def choose_code(cov: dict, first: dict | None, last: dict | None, a: float, b: f
     eps = dt * 1e-6
     marks = [(c, PRIORITY.get(s, 0), s) for s, c in cov.items() if c > 0 and _is_mark(s)]
     if not marks:
-        w = cov.get("waiting", 0.0)
+        w, ws = max((cov.get(st, 0.0), st) for st in WAIT_STATES)
         if w <= 0:
             return BLANK
-        tl = first is not None and first["waiting"] <= a + eps
-        tr = last is not None and last["waiting"] >= b - eps
-        return quiet_code("waiting", w / dt, tl, tr)
+        tl = first is not None and first[ws] <= a + eps
+        tr = last is not None and last[ws] >= b - eps
+        return quiet_code(ws, w / dt, tl, tr)
     marks.sort(reverse=True)
     c1, _, s1 = marks[0]
     if len(marks) == 1:
@@ -195,7 +203,7 @@ def pair_code(s1: float, e1: float, st1: str, s2: float, e2: float, st2: str, a:
     if st1 == st2:
         if m1:
             return mark_code(st1, max(c1 + c2, dt * 1e-9) / dt, s1 <= a + eps, e2 >= b - eps)
-        if st1 == "waiting" and c1 + c2 > 0:
+        if st1 in WAIT_STATES and c1 + c2 > 0:
             return quiet_code(st1, (c1 + c2) / dt, s1 <= a + eps, e2 >= b - eps)
         return BLANK
     if m1 and m2:
@@ -210,9 +218,9 @@ def pair_code(s1: float, e1: float, st1: str, s2: float, e2: float, st2: str, a:
         return mark_code(st1, max(c1, dt * 1e-9) / dt, s1 <= a + eps, e1 >= b - eps)
     if m2:
         return mark_code(st2, max(c2, dt * 1e-9) / dt, s2 <= a + eps, e2 >= b - eps)
-    if st1 == "waiting" and c1 > 0:
+    if st1 in WAIT_STATES and c1 > 0 and (c1 >= c2 or st2 not in WAIT_STATES):
         return quiet_code(st1, c1 / dt, s1 <= a + eps, e1 >= b - eps)
-    if st2 == "waiting" and c2 > 0:
+    if st2 in WAIT_STATES and c2 > 0:
         return quiet_code(st2, c2 / dt, s2 <= a + eps, e2 >= b - eps)
     return BLANK
 

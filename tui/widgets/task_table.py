@@ -24,7 +24,7 @@ COLUMNS = (("total", "total"), ("running", "running"), ("waiting", "waiting"),
            ("starved", "starved"), ("blocked", "blocked"))
 #: what each lane state counts as in the table
 _STATE_COLUMN = {"running": "running", "blocked": "blocked", "starved": "starved", "waiting": "waiting",
-                 "thread": "waiting", "queued": "waiting"}
+                 "lock": "waiting", "io": "waiting", "thread": "waiting", "queued": "waiting"}
 
 
 class TaskRow(NamedTuple):
