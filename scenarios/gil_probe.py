@@ -14,6 +14,14 @@ when the step has ended; nothing here runs on the loop's thread. A probe reads (
   at each look: ``futex`` (the GIL, or a lock), ``sleep`` (``time.sleep``), ``io``
   (a blocking read), ``select``, ``running``. One ``sleep`` or ``io`` look makes it a block.
 
+A long step the watchdog never saw running (under heavy contention the watchdog, which
+needs the GIL itself, may get no tick for 100 ms) is measured by :class:`Ticks`: three CPU
+clocks read at every tick (the loop thread's, the process's, the watchdog's own: ~1 us)
+bracket it. The loop thread's CPU over the whole bracket is an upper bound of its CPU in
+the step, and the other threads' CPU rate over the bracket stands for theirs in the step:
+a record of the same shape, with no kernel look (``{"bracket": 1}``), whose holders are
+``"*"`` (the timeline gives that CPU to the thread jobs that overlapped the step).
+
 :func:`classify` (one rule, used by the timeline) turns a probe's record into "gil" or
 "blocked". On a free-threaded build (``sys._is_gil_enabled()`` false) nothing is probed.
 """
@@ -115,6 +123,46 @@ class Probe:
         return (self.t0, t1, loop, dict(self.calls), others)
 
 
+class Ticks:
+    """The CPU clocks at the watchdog's last tick, to bracket long steps no tick saw."""
+
+    __slots__ = ("loop_ident", "t", "loop", "proc", "own", "n_steps")
+
+    def __init__(self, loop_ident: int) -> None:
+        self.loop_ident = loop_ident
+        self.t = 0
+        self.n_steps = -1
+
+    def read(self, n_steps: int) -> None:
+        """Note the clocks now, and how many step entries the buffer held."""
+        self.loop = _cpu_ns(self.loop_ident)
+        self.proc = time.process_time_ns()
+        self.own = time.thread_time_ns()
+        self.t = now_ns()
+        self.n_steps = n_steps
+
+    def unseen(self, steps, block_ns: int) -> list[tuple]:
+        """Probe records (see :meth:`Probe.close`) for the long steps recorded since the
+        last :meth:`read` that began after it and ended by now (no tick saw them), then
+        :meth:`read` again. ``steps``: the recorder's flat (start, end, owner) buffer."""
+        out = []
+        n = len(steps) // 3 * 3
+        if self.t and self.loop is not None and 0 <= self.n_steps <= n:
+            t_a, loop_a, proc_a, own_a = self.t, self.loop, self.proc, self.own
+            longs = [(steps[i], steps[i + 1]) for i in range(self.n_steps, n, 3)
+                     if steps[i] >= t_a and steps[i + 1] - steps[i] >= block_ns]
+            if longs:
+                loop_b = _cpu_ns(self.loop_ident)
+                proc_b, own_b, t_b = time.process_time_ns(), time.thread_time_ns(), now_ns()
+                if loop_b is not None and t_b > t_a:
+                    d_loop = loop_b - loop_a
+                    others = max(0, (proc_b - proc_a) - d_loop - (own_b - own_a))
+                    for s, e in longs:
+                        out.append((s, e, d_loop, {"bracket": 1}, [["*", others * (e - s) // (t_b - t_a)]]))
+        self.read(n)
+        return out
+
+
 def classify(rec) -> dict | None:
     """A probe record -> {"gil": bool, "loop_cpu_share", "others_cpu", "threads": [[key, s]]}
     (None if it measured nothing). GIL-starved: the loop thread ran less than
@@ -131,5 +179,6 @@ def classify(rec) -> dict | None:
     elsewhere = calls.get("sleep", 0) + calls.get("io", 0) > 0
     gil = share < GIL_SHARE and busy >= BUSY_OTHERS and not elsewhere
     threads = sorted(([k, c / 1e9] for k, c in others if c * 20 >= wall), key=lambda x: -x[1])
+    # (a bracket's loop CPU is of the whole bracket: an upper bound, so it errs towards "block")
     return {"gil": gil, "loop_cpu_share": round(share, 3), "others_cpu": round(busy, 2),
             "threads": threads}

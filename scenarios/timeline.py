@@ -450,7 +450,8 @@ class Timeline:
     def gil_holders(self, blocks: list[dict]) -> tuple[list[tuple[str, float]], int, float]:
         """Who held the GIL over ``blocks``: ([(job label, CPU s)] most first, how many
         threads, the loop thread's share of the time). A thread's CPU goes to the job(s)
-        it ran then (by overlap); a thread with no recorded job counts under its name."""
+        it ran then (by overlap); a thread with no recorded job counts under its name; CPU
+        measured for all threads at once (key ``"*"``) goes to every job then, by overlap."""
         cpu: Counter = Counter()
         threads = set()
         wall = share_wall = 0.0
@@ -459,8 +460,12 @@ class Timeline:
             wall += e - s
             share_wall += (e - s) * b.get("loop_cpu_share", 0.0)
             for key, c in b.get("gil_threads", ()):
-                jobs = [j for j in self.jobs if j.thread == key and j.start_ns < e and j.end_ns > s]
-                threads.add(key)
+                if key == "*":  # measured for all threads at once (gil_probe.Ticks): the jobs then
+                    jobs = [j for j in self.jobs if j.start_ns < e and j.end_ns > s]
+                    threads.update(j.thread for j in jobs)
+                else:
+                    jobs = [j for j in self.jobs if j.thread == key and j.start_ns < e and j.end_ns > s]
+                    threads.add(key)
                 if not jobs:
                     cpu[key.partition("|")[0]] += c
                     continue
