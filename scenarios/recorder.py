@@ -349,13 +349,15 @@ class Recorder:
             if self.gil_enabled and self._loop_tid is not None:
                 if ticks is None:
                     ticks = _gp.Ticks(self._loop_tid)
-                self._gil += ticks.unseen(steps, self.block_ns)
+                self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
                 if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
                     self._gil.append(gil.close())  # before the drain: with the step it measured
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
+                if ticks is not None:  # the steps recorded since the top of this tick, too
+                    self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
                 batch = self.drain()
                 last_len = -1
                 if gil is not None:  # the drain took the steps, not the one still running

@@ -428,7 +428,8 @@ class Timeline:
         return c.most_common(1)[0][0] if c else ""
 
     def _note_gil(self, rec) -> None:
-        """Attach a GIL probe (``gil_probe.classify``) to the block it measured."""
+        """Attach a GIL probe (``gil_probe.classify``) to the block it measured; a probe that
+        looked at the step itself replaces one from the ticks around it (``gil_probe.Ticks``)."""
         verdict = classify_gil(rec)
         if verdict is None:
             return
@@ -437,11 +438,26 @@ class Timeline:
         if i < 0 or not (self._blocks[i]["start_ns"] <= t0 <= self._blocks[i]["end_ns"]):
             return
         b = self._blocks[i]
+        s, e = b["start_ns"], b["end_ns"]
+        calls = rec[3]
+        if calls.get("bracket"):  # from the clocks of the ticks around it only
+            kind = "bracket"
+        elif calls.get("sleep") or calls.get("io") or 2 * (min(rec[1], e) - max(t0, s)) >= e - s:
+            kind = "look"  # the kernel saw it blocked, or the probe covered most of the step
+        else:
+            kind = "glimpse"  # a probe that saw the step only at its very end
+        rank = {"glimpse": 0, "bracket": 1, "look": 2}
+        if rank[kind] < rank.get(b.get("gil_probe", ""), -1):
+            return  # a measurement that saw more of the step knows better
+        b["gil_probe"] = kind
         b["loop_cpu_share"] = verdict["loop_cpu_share"]
         b["gil_threads"] = verdict["threads"]
         if verdict["gil"]:
             b["gil"] = True
             self.gil_starts[b["start_ns"]] = b
+        else:
+            b.pop("gil", None)
+            self.gil_starts.pop(b["start_ns"], None)
 
     def gil_blocks(self) -> list[dict]:
         """The blocks in which the loop thread mostly waited for the GIL."""
