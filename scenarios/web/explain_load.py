@@ -103,11 +103,25 @@ class LoadStats:
     w_job_labels: dict = field(default_factory=dict)  # what ran in threads -> jobs (top 5)
     w_queue_max_s: float = 0.0  # longest wait for a worker thread (job submitted -> started)
     w_queued: int = 0  # jobs that waited for a thread longer than max(5 ms, delay / 4)
+    # blocks of the endpoint's requests after their response (BackgroundTasks) and of tasks they
+    # spawned that outlived them (load_match.block_phase): named as such, not as the handling
+    w_after_s: float = 0.0
+    after_requests: int = 0
+    after_where: str = ""
+    after_culprit: str = ""
+    after_per_request_s: float = 0.0  # whole blocks of the requests whose such work began in the window
+    w_outlived_s: float = 0.0
+    outlived_requests: int = 0
+    outlived_per_request_s: float = 0.0
+    outlived_where: str = ""
+    outlived_culprit: str = ""
+    block_kind: str = ""  # "after" / "outlived": the block_where line was such work ("": handling)
     # a report's loop blocks outside its window (never in the endpoint's share)
     pre_blocked_s: float = 0.0  # before the first request (start-up, a lifespan)
     pre_block_culprit: str = ""
     post_blocked_s: float = 0.0  # after the last answer (background work)
     post_block_culprit: str = ""
+    post_outlived_s: float = 0.0  # of post_blocked_s: tasks spawned by requests that had ended
     timeout_s: float | None = None
     max_in_flight: int | None = None  # the server's 503 limit, if any
 
@@ -237,6 +251,26 @@ def thread_wait_text(s: LoadStats) -> str:
     return f"{n} for a thread to start"
 
 
+def later_work_text(s: LoadStats, subject: str) -> str:
+    """The requests' work after their response (``BackgroundTasks``) and that of tasks they
+    spawned which outlived them, per request (:func:`~.load_match.block_phase`), named as such."""
+    if not s.recorded:
+        return ""
+    out = []
+    for kind, what in (("after", "background work after the response"),
+                       ("outlived", f"tasks spawned by {subject} that outlived their requests")):
+        per, n = getattr(s, f"{kind}_per_request_s"), getattr(s, f"{kind}_requests")
+        if per <= 0 or not n:
+            continue
+        cul, where = getattr(s, f"{kind}_culprit"), getattr(s, f"{kind}_where")
+        at = ", ".join(x for x in (cul, short_where(where) if where else "") if x)
+        text = f"{what} blocked the loop {fmt_s(per)} per request{in_window(s)}" + (f" ({at})" if at else "")
+        if kind == "outlived":
+            text += ": not the requests' own handling"
+        out.append(text)
+    return "; ".join(out)
+
+
 def _outside_text(s: LoadStats) -> str:
     """A report's blocks outside its window, named as such (never in the endpoint's share)."""
     out = []
@@ -246,7 +280,9 @@ def _outside_text(s: LoadStats) -> str:
                    f"{fmt_s(s.pre_blocked_s)}{cul} (not counted above)")
     if s.post_blocked_s > 0:
         cul = f" ({s.post_block_culprit})" if s.post_block_culprit else ""
-        out.append(f"after the last answer, background work held the loop for "
+        what = ("tasks the requests spawned, which outlived them," if s.post_outlived_s * 2 > s.post_blocked_s
+                else "background work")
+        out.append(f"after the last answer, {what} held the loop for "
                    f"{fmt_s(s.post_blocked_s)}{cul} (not counted above)")
     return "; ".join(out)
 
@@ -278,7 +314,9 @@ def caption(s: LoadStats) -> str:
     if s.recorded and s.w_blocks and (share >= 0.2 or (d and s.w_blocked_s >= 0.5 * d)):
         cul = s.block_culprit or "a long step"
         where = f" ({short_where(s.block_where)})" if s.block_where else ""
-        head = (f"{subject} blocks the event loop: {cul}{where} held it {share:.0%} of the time"
+        how = {"after": " after answering (work of its requests after their response)",
+               "outlived": " through tasks its requests spawned and left behind"}.get(s.block_kind, "")
+        head = (f"{subject} blocks the event loop{how}: {cul}{where} held it {share:.0%} of the time"
                 f"{in_window(s)}, so requests ran one at a time")
         if s.burst and d:
             head += f": {_plural(s.w_done, 'request')} took {fmt_s(s.batch_span_s)} ≈ {s.w_done} × {fmt_s(d)}"
@@ -316,6 +354,9 @@ def caption(s: LoadStats) -> str:
                          f"{s.w_ok_rps:.1f} req/s with {s.in_flight} in flight")
     if not s.recorded:
         sentences[-1] += " (measured from the client only: that server's loop is not recorded)"
+    later = later_work_text(s, subject)
+    if later:
+        sentences.append(later)
     gil = gil_sentence(s, subject)
     if gil:
         sentences.append(gil)
@@ -357,6 +398,9 @@ def text_summary(report: dict) -> str:
         lines.append(f"server     loop blocked {fmt_s(s['w_blocked_s'])} in {_plural(s['w_blocks'], 'block')}"
                      + (f", mostly at {short_where(s['block_where'])} ({s['block_culprit']})"
                         if s["block_where"] else ""))
+        later = later_work_text(LoadStats(**s), "the endpoint")
+        if later:
+            lines.append(f"server     {later}")
         if s.get("w_gil_s"):
             endpoint = f"`{s['endpoint']}`" if s.get("endpoint") else "the endpoint"
             lines.append(f"server     loop waited {fmt_s(s['w_gil_s'])} for the GIL (got it "
