@@ -93,6 +93,7 @@ class LoadStats:
     block_culprit: str = ""  # the call on that line, e.g. "time.sleep"
     blocked_now_s: float = 0.0  # a step holding the loop right now, for this long
     blocked_now_earlier: bool = False  # ... that began before the last switch (not this endpoint's)
+    blocked_now_kind: str = ""  # ... "after": a request's work after its response; "outlived": see block_kind
     # long steps in which the loop thread waited for the GIL (never counted as blocked)
     w_gil_s: float = 0.0
     gil_holder: str = ""  # the job label that burnt the most CPU meanwhile
@@ -298,7 +299,9 @@ def caption(s: LoadStats) -> str:
                 "refused); press r to restart the server on the same port and resume the load")
     if s.blocked_now_s and s.blocked_now_s >= 0.05:
         where = f" at {short_where(s.block_where)}" if s.block_where else ""
-        who = "a request sent before the switch" if s.blocked_now_earlier else subject
+        who = "a request sent before the switch" if s.blocked_now_earlier else {
+            "after": f"{subject}'s background work after the response",
+            "outlived": f"a task spawned by {subject}, which outlived its request"}.get(s.blocked_now_kind, subject)
         return (f"{who} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
                 f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
     if s.w_done == 0:

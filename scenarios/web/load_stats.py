@@ -45,7 +45,9 @@ class ServerData:
     blocks: dicts with ``start_ns``, ``end_ns``, ``where``, ``culprit`` (and ``request_id``);
     jobs: ``(end_ns, pool, thread_key, queue_ns, label)``; gauges: ``(t_ns, borrowed, total,
     in_flight)``; busy: ``[bucket, busy_ns]`` with bucket = ns // BUSY_BUCKET_NS, ascending;
-    held: ``(since_ns, now_ns, where, culprit)`` of a block going on now, or None.
+    held: ``(since_ns, now_ns, where, culprit)`` of a block going on now, or None; a fifth item,
+    if there, says whose work it is: ``"after"`` (a request's, after its response) or
+    ``"outlived"`` (a task spawned by a request that has ended).
     """
 
     blocks: list = field(default_factory=list)
@@ -261,8 +263,10 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
             gmax = max(gmax, g[1])
     blocked_now = 0.0
     earlier = False
+    held_kind = ""
     if data.held is not None:
-        since, t_now, h_where, h_cul = data.held
+        since, t_now, h_where, h_cul, *kind = data.held
+        held_kind = kind[0] if kind else ""
         blocked_now = (t_now - since) / 1e9
         earlier = since < fresh_ns
         where = h_where or where
@@ -276,7 +280,7 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         w_jobs=dict(jobs), w_threads={p: len(s) for p, s in threads.items()},
         w_job_labels=dict(labels.most_common(5)),
         w_queue_max_s=qmax / 1e9, w_queued=queued, pool_max_borrowed=gmax,
-        blocked_now_s=blocked_now, blocked_now_earlier=earlier,
+        blocked_now_s=blocked_now, blocked_now_earlier=earlier, blocked_now_kind=held_kind,
         **_gil_in(data.blocks, w0, now), **later,
     )
     for kind in ("after", "outlived"):  # the line that held the loop longest: whose work it was
