@@ -30,6 +30,7 @@ out among the threads by their own clocks since the last tick that found the loo
 from __future__ import annotations
 
 import bisect
+import os
 import platform
 import sys
 import threading
@@ -45,6 +46,10 @@ _SYSCALLS = {
     "aarch64": {98: "futex", 115: "sleep", 101: "sleep", 63: "io", 207: "io", 22: "select", 73: "select",
                 72: "select"},
 }.get(platform.machine(), {})
+
+#: ``COFFEESHOP_GIL_BRACKETS=0`` turns the brackets off (bench/gil_miss.py compares, also in a
+#: server child, which inherits the environment).
+BRACKETS = os.environ.get("COFFEESHOP_GIL_BRACKETS", "1") != "0"
 
 GIL_SHARE = 0.5  # a loop thread that ran less than this share of a long step ...
 BUSY_OTHERS = 0.25  # ... while other threads burnt at least this many CPUs: GIL-starved
@@ -166,7 +171,7 @@ class Ticks:
         out = []
         n = len(steps) // 3 * 3
         reads = self.reads
-        if reads and 0 <= self.n_steps <= n:
+        if BRACKETS and reads and 0 <= self.n_steps <= n:
             longs = [(steps[i], steps[i + 1]) for i in range(self.n_steps, n, 3)
                      if steps[i + 1] - steps[i] >= block_ns and steps[i] >= reads[0][0]]
             if longs:

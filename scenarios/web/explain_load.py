@@ -183,7 +183,7 @@ def _error_sentence(s: LoadStats) -> str:
     return ": ".join(parts)
 
 
-def _holder_name(label: str, subject: str) -> str:
+def holder_name(label: str, subject: str) -> str:
     """The job that held the GIL, as a caption names it (FastAPI's wrapper: the endpoint's)."""
     if label in SYNC_ENDPOINT_LABELS:
         return f"{subject}'s `def` function"
@@ -198,7 +198,7 @@ def gil_sentence(s: LoadStats, subject: str) -> str:
     share = min(1.0, s.w_gil_s / s.window_s)
     if share < 0.05:
         return ""
-    who = _holder_name(s.gil_holder, subject)
+    who = holder_name(s.gil_holder, subject)
     n = f" in {_plural(s.gil_threads, 'thread')}" if s.gil_threads else ""
     return (f"the loop waited {fmt_s(s.w_gil_s)} for the GIL ({share:.0%} of the time){in_window(s)} "
             f"while {who} held it{n}: the loop got it {s.gil_loop_share:.0%} of that time "
@@ -408,7 +408,7 @@ def text_summary(report: dict) -> str:
             endpoint = f"`{s['endpoint']}`" if s.get("endpoint") else "the endpoint"
             lines.append(f"server     loop waited {fmt_s(s['w_gil_s'])} for the GIL (got it "
                          f"{s['gil_loop_share']:.0%} of that time) while "
-                         f"{_holder_name(s['gil_holder'], endpoint)} "
+                         f"{holder_name(s['gil_holder'], endpoint)} "
                          f"ran in {_plural(s['gil_threads'], 'thread')}")
         lines.append(f"pool       anyio {pool.get('max_borrowed', 0)}/{pool.get('anyio_tokens', '?')} "
                      f"threads busy at most; default executor {pool.get('default_executor_workers', '?')} "
