@@ -283,6 +283,19 @@ def main(argv=None) -> int:
         "",
         why,
         "",
+        "## What the table cannot show",
+        "",
+        "* Thread time is wall time in the pool. `/report` burns exactly 100 ms of CPU; on a machine "
+        "whose other processes take the CPUs (a load average above the CPU count) the same job takes "
+        "longer, and its thread and latency cells can read ✗ though nothing was misattributed.",
+        "* Work after the last answer is seen here because the tool waits "
+        f"{SETTLE_S} s before stopping the server; `coffeeshop-tui load` stops it ~0.15 s after the "
+        "last answer, so a task that outlives its request by more is cut off there.",
+        "* GIL verdicts for long steps the watchdog never saw (it needs the GIL to look) come from CPU "
+        "clocks around the step (`gil_probe.Ticks`): the loop thread's CPU bounds the step's from "
+        "above, so they can prove a GIL wait, not a block; a `time.sleep` on the loop that no tick "
+        "saw, while threads burn CPU, can be taken for one (`bench/gil_miss.py` counts both).",
+        "",
         "## Captions (reported)",
         "",
         *notes,
