@@ -98,13 +98,16 @@ def thread_clocks(loop_ident: int) -> dict[int, tuple[int, object]]:
     return out
 
 
-def cpu_since(clocks: dict, scale: float = 1.0) -> list[list]:
-    """[[``name|native id``, CPU ns]] each thread of ``clocks`` burnt since, times ``scale``."""
+def cpu_since(clocks: dict, loop_ident: int | None = None) -> list[list]:
+    """[[``name|native id``, CPU ns]] each thread of ``clocks`` burnt since; with
+    ``loop_ident``, threads started since count too (all their CPU is since)."""
+    if loop_ident is not None:
+        clocks = {**{i: (0, th) for i, (_c, th) in thread_clocks(loop_ident).items()}, **clocks}
     out = []
     for ident, (c0, th) in clocks.items():
         c1 = _cpu_ns(ident)
         if c1 is not None and c1 > c0:
-            out.append([f"{th.name}|{th.native_id}", int((c1 - c0) * scale)])
+            out.append([f"{th.name}|{th.native_id}", c1 - c0])
     return out
 
 
@@ -139,6 +142,9 @@ class Probe:
         return (self.t0, t1, loop, dict(self.calls), others)
 
 
+THREADS_EVERY_NS = 50_000_000
+
+
 class Ticks:
     """The CPU clocks at the watchdog's recent ticks, to bracket long steps no probe measured."""
 
@@ -153,14 +159,15 @@ class Ticks:
 
     def read(self, n_steps: int, busy: bool) -> None:
         """Note the clocks now, and how many step entries the buffer held. Each thread's
-        clock too (~1 us a thread) only at a tick that found the loop busy: who burnt CPU
-        while the loop was busy, for steps no probe measured."""
+        clock too (~1 us a thread), only at a tick that found the loop busy and at most every
+        ``THREADS_EVERY_NS``: who burnt CPU lately, for steps no probe measured."""
         loop = _cpu_ns(self.loop_ident)
+        t = now_ns()
         if loop is not None:
-            self.reads.append((now_ns(), loop, time.process_time_ns(), time.thread_time_ns()))
+            self.reads.append((t, loop, time.process_time_ns(), time.thread_time_ns()))
         self.n_steps = n_steps
-        if busy or not self.threads:
-            self.threads, self.threads_t = thread_clocks(self.loop_ident), now_ns()
+        if not self.threads_t or (busy and t - self.threads_t >= THREADS_EVERY_NS):
+            self.threads, self.threads_t = thread_clocks(self.loop_ident), t
 
     def brackets(self, steps, block_ns: int, busy: bool) -> list[tuple]:
         """Probe records (see :meth:`Probe.close`) for the long steps recorded since the
@@ -178,7 +185,7 @@ class Ticks:
                 busy = True
                 loop_b = _cpu_ns(self.loop_ident)
                 proc_b, own_b, t_b = time.process_time_ns(), time.thread_time_ns(), now_ns()
-                named = cpu_since(self.threads) if self.threads_t else []
+                named = cpu_since(self.threads, loop_ident=self.loop_ident) if self.threads_t else []
                 span = max(1, t_b - self.threads_t)
                 for s, e in longs:
                     t_a, loop_a, proc_a, own_a = reads[bisect.bisect_right(reads, (s, 1 << 62)) - 1]

@@ -471,6 +471,7 @@ class Timeline:
         cpu: Counter = Counter()
         threads = set()
         wall = share_wall = 0.0
+        job_threads = {j.thread.partition("|")[0] for j in self.jobs}
         for b in blocks:
             s, e = b["start_ns"], b["end_ns"]
             wall += e - s
@@ -481,6 +482,8 @@ class Timeline:
                     threads.update(j.thread for j in jobs)
                 else:
                     jobs = [j for j in self.jobs if j.thread == key and j.start_ns < e and j.end_ns > s]
+                    if not jobs and b.get("gil_probe") == "bracket" and key.partition("|")[0] in job_threads:
+                        continue  # a pool thread between jobs: its CPU was read over more than the step
                     threads.add(key)
                 if not jobs:
                     cpu[key.partition("|")[0]] += c
