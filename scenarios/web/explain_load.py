@@ -123,6 +123,8 @@ class LoadStats:
     post_blocked_s: float = 0.0  # after the last answer (background work)
     post_block_culprit: str = ""
     post_outlived_s: float = 0.0  # of post_blocked_s: tasks spawned by requests that had ended
+    post_requests: int = 0  # the requests whose work (after the response, or outlived) that was
+    post_block_where: str = ""
     timeout_s: float | None = None
     max_in_flight: int | None = None  # the server's 503 limit, if any
 
@@ -280,11 +282,14 @@ def _outside_text(s: LoadStats) -> str:
         out.append(f"before the first request, the server's start-up held the loop for "
                    f"{fmt_s(s.pre_blocked_s)}{cul} (not counted above)")
     if s.post_blocked_s > 0:
-        cul = f" ({s.post_block_culprit})" if s.post_block_culprit else ""
+        at = ", ".join(x for x in (s.post_block_culprit, short_where(s.post_block_where)
+                                   if s.post_block_where else "") if x)
         what = ("tasks the requests spawned, which outlived them," if s.post_outlived_s * 2 > s.post_blocked_s
                 else "background work")
+        per = (f", {fmt_s(s.post_blocked_s / s.post_requests)} per request of {s.post_requests}"
+               if s.post_requests > 1 else "")
         out.append(f"after the last answer, {what} held the loop for "
-                   f"{fmt_s(s.post_blocked_s)}{cul} (not counted above)")
+                   f"{fmt_s(s.post_blocked_s)}{per}" + (f" ({at})" if at else "") + " (not counted above)")
     return "; ".join(out)
 
 

@@ -217,9 +217,14 @@ def outside_window(data: ServerData | None, w0: int, end: int) -> dict:
         where = by_where.most_common(1)[0][0] if by_where else ""
         out[name] = {"blocks": n, "blocked_s": round(tot / 1e9, 6), "where": where,
                      "culprit": cul.get(where, "")}
-        if name == "after_last_answer":  # of which: tasks spawned by requests that had ended
+        if name == "after_last_answer":  # of which: tasks spawned by requests that had ended,
+            # and requests' work after their response (how many requests)
             _n, spawned, _w, _c = _blocks_in([b for b in data.blocks if b.get("outlived")], lo, hi)
             out[name]["outlived_s"] = round(spawned / 1e9, 6)
+            rids = {b.get("request_id") for b in data.blocks
+                    if (b.get("after_response") or b.get("outlived")) and not b.get("gil")
+                    and b["end_ns"] >= lo and b["start_ns"] <= hi}
+            out[name]["requests"] = len(rids)
     return out
 
 
