@@ -14,16 +14,28 @@ when the step has ended; nothing here runs on the loop's thread. A probe reads (
   at each look: ``futex`` (the GIL, or a lock), ``sleep`` (``time.sleep``), ``io``
   (a blocking read), ``select``, ``running``. One ``sleep`` or ``io`` look makes it a block.
 
+A long step no probe measured (under heavy contention the watchdog, which needs the GIL
+itself, may get no tick for 100 ms, or look only once the step is over) is measured by
+:class:`Ticks`: three CPU clocks read at every tick (the loop thread's, the process's, the
+watchdog's own: ~1 us) bracket it, from the last tick before it began to the first after it
+ended. The loop thread's CPU over the whole bracket is an upper bound of its CPU in the step, and the other threads' CPU rate over the bracket stands for theirs in the step:
+a record of the same shape, with no kernel look (``{"bracket": 1}``); that CPU is shared
+out among the threads by their own clocks since the last tick that found the loop busy
+(read only then), or given as ``"*"`` (the timeline gives it to the thread jobs then).
+
 :func:`classify` (one rule, used by the timeline) turns a probe's record into "gil" or
 "blocked". On a free-threaded build (``sys._is_gil_enabled()`` false) nothing is probed.
 """
 
 from __future__ import annotations
 
+import bisect
+import os
 import platform
 import sys
 import threading
 import time
+from collections import deque
 
 now_ns = time.monotonic_ns  # the recorder's clock (recorder_hooks.now_ns)
 
@@ -34,6 +46,10 @@ _SYSCALLS = {
     "aarch64": {98: "futex", 115: "sleep", 101: "sleep", 63: "io", 207: "io", 22: "select", 73: "select",
                 72: "select"},
 }.get(platform.machine(), {})
+
+#: ``COFFEESHOP_GIL_BRACKETS=0`` turns the brackets off (bench/gil_miss.py compares, also in a
+#: server child, which inherits the environment).
+BRACKETS = os.environ.get("COFFEESHOP_GIL_BRACKETS", "1") != "0"
 
 GIL_SHARE = 0.5  # a loop thread that ran less than this share of a long step ...
 BUSY_OTHERS = 0.25  # ... while other threads burnt at least this many CPUs: GIL-starved
@@ -69,6 +85,32 @@ def _syscall(native_id: int | None) -> str:
         return ""
 
 
+def thread_clocks(loop_ident: int) -> dict[int, tuple[int, object]]:
+    """ident -> (CPU ns, Thread) of every thread but the loop's and the caller's."""
+    me = threading.get_ident()
+    out = {}
+    for th in threading.enumerate():
+        if th.ident in (me, loop_ident) or th.ident is None:
+            continue
+        c = _cpu_ns(th.ident)
+        if c is not None:
+            out[th.ident] = (c, th)
+    return out
+
+
+def cpu_since(clocks: dict, loop_ident: int | None = None) -> list[list]:
+    """[[``name|native id``, CPU ns]] each thread of ``clocks`` burnt since; with
+    ``loop_ident``, threads started since count too (all their CPU is since)."""
+    if loop_ident is not None:
+        clocks = {**{i: (0, th) for i, (_c, th) in thread_clocks(loop_ident).items()}, **clocks}
+    out = []
+    for ident, (c0, th) in clocks.items():
+        c1 = _cpu_ns(ident)
+        if c1 is not None and c1 > c0:
+            out.append([f"{th.name}|{th.native_id}", c1 - c0])
+    return out
+
+
 class Probe:
     """CPU clocks over one stuck step (made and closed by the watchdog thread)."""
 
@@ -80,22 +122,11 @@ class Probe:
         th = threading._active.get(loop_ident)  # noqa: SLF001 - no lock needed to read
         self.native = getattr(th, "native_id", None)
         self.calls: dict[str, int] = {}
-        self.others0 = self._others()
+        self.others0 = thread_clocks(loop_ident)
         self.t0 = now_ns()
         self.loop0 = _cpu_ns(loop_ident)
         self.confirmed = False  # the watchdog saw the same step running at a later tick
         self.look()
-
-    def _others(self) -> dict[str, tuple[int, int]]:
-        me = threading.get_ident()
-        out = {}
-        for th in threading.enumerate():
-            if th.ident in (me, self.loop_ident) or th.ident is None:
-                continue
-            c = _cpu_ns(th.ident)
-            if c is not None:
-                out[th.ident] = (c, th)
-        return out
 
     def look(self) -> None:
         kind = _syscall(self.native)
@@ -106,13 +137,70 @@ class Probe:
         """(t0, t1, loop CPU ns or -1, {syscall kind: looks}, [[thread key, CPU ns], ...])."""
         loop1 = _cpu_ns(self.loop_ident)
         t1 = now_ns()
-        others = []
-        for ident, (c0, th) in self.others0.items():
-            c1 = _cpu_ns(ident)
-            if c1 is not None and c1 > c0:
-                others.append([f"{th.name}|{th.native_id}", c1 - c0])
+        others = cpu_since(self.others0)
         loop = loop1 - self.loop0 if loop1 is not None and self.loop0 is not None else -1
         return (self.t0, t1, loop, dict(self.calls), others)
+
+
+THREADS_EVERY_NS = 50_000_000
+
+
+class Ticks:
+    """The CPU clocks at the watchdog's recent ticks, to bracket long steps no probe measured."""
+
+    __slots__ = ("loop_ident", "reads", "n_steps", "threads", "threads_t")
+
+    def __init__(self, loop_ident: int) -> None:
+        self.loop_ident = loop_ident
+        self.reads: deque = deque(maxlen=64)  # (t, loop CPU, process CPU, watchdog CPU)
+        self.n_steps = -1
+        self.threads: dict = {}
+        self.threads_t = 0
+
+    def read(self, n_steps: int, busy: bool) -> None:
+        """Note the clocks now, and how many step entries the buffer held. Each thread's
+        clock too (~1 us a thread), only at a tick that found the loop busy and at most every
+        ``THREADS_EVERY_NS``: who burnt CPU lately, for steps no probe measured."""
+        loop = _cpu_ns(self.loop_ident)
+        t = now_ns()
+        if loop is not None:
+            self.reads.append((t, loop, time.process_time_ns(), time.thread_time_ns()))
+        self.n_steps = n_steps
+        if not self.threads_t or (busy and t - self.threads_t >= THREADS_EVERY_NS):
+            self.threads, self.threads_t = thread_clocks(self.loop_ident), t
+
+    def brackets(self, steps, block_ns: int, busy: bool) -> list[tuple]:
+        """Probe records (see :meth:`Probe.close`) for the long steps recorded since the
+        last :meth:`read`, each from the last tick before it began to now; then
+        :meth:`read` again. ``steps``: the recorder's flat (start, end, owner) buffer;
+        ``busy``: the loop is running a step now. (A probe that measured the step itself
+        takes precedence: ``Timeline._note_gil``.)"""
+        out = []
+        n = len(steps) // 3 * 3
+        reads = self.reads
+        if BRACKETS and reads and 0 <= self.n_steps <= n:
+            longs = [(steps[i], steps[i + 1]) for i in range(self.n_steps, n, 3)
+                     if steps[i + 1] - steps[i] >= block_ns and steps[i] >= reads[0][0]]
+            if longs:
+                busy = True
+                loop_b = _cpu_ns(self.loop_ident)
+                proc_b, own_b, t_b = time.process_time_ns(), time.thread_time_ns(), now_ns()
+                named = cpu_since(self.threads, loop_ident=self.loop_ident) if self.threads_t else []
+                span = max(1, t_b - self.threads_t)
+                for s, e in longs:
+                    t_a, loop_a, proc_a, own_a = reads[bisect.bisect_right(reads, (s, 1 << 62)) - 1]
+                    if loop_b is None or t_b <= t_a:
+                        continue
+                    d_loop = loop_b - loop_a
+                    others = max(0, (proc_b - proc_a) - d_loop - (own_b - own_a))
+                    # the others' CPU at their rate over the bracket, shared out by the threads'
+                    # own clocks since the last busy tick (or "*": the thread jobs then)
+                    share = others * (e - s) // (t_b - t_a)
+                    who = [[k, c * (e - s) // span] for k, c in named] or [["*", share]]
+                    scale = share / max(1, sum(c for _, c in who))
+                    out.append((s, e, d_loop, {"bracket": 1}, [[k, int(c * scale)] for k, c in who]))
+        self.read(n, busy)
+        return out
 
 
 def classify(rec) -> dict | None:
@@ -122,14 +210,16 @@ def classify(rec) -> dict | None:
     see it mostly in ``time.sleep`` or a blocking read (those are real blocks)."""
     t0, t1, loop, calls, others = rec
     wall = t1 - t0
-    if wall <= 0 or loop < 0 or calls.get("select"):  # it looked between steps: not this step
-        return None
-    share = min(1.0, loop / wall)
-    busy = sum(c for _, c in others) / wall
     # The kernel saw it in time.sleep or a blocking read even once: a real block (a thread
     # waiting for the GIL is in futex; the watchdog, starved itself, looks only a few times).
     elsewhere = calls.get("sleep", 0) + calls.get("io", 0) > 0
+    if wall <= 0 or loop < 0 or (calls.get("select") and not elsewhere):
+        return None  # it looked between steps only: not this step (a look in a sleep still tells)
+    share = min(1.0, loop / wall)
+    busy = sum(c for _, c in others) / wall
     gil = share < GIL_SHARE and busy >= BUSY_OTHERS and not elsewhere
+    if calls.get("bracket") and not gil:
+        return None  # a bracket's loop CPU is an upper bound: it can show a GIL wait, not a block
     threads = sorted(([k, c / 1e9] for k, c in others if c * 20 >= wall), key=lambda x: -x[1])
     return {"gil": gil, "loop_cpu_share": round(share, 3), "others_cpu": round(busy, 2),
             "threads": threads}

@@ -360,17 +360,26 @@ class Recorder:
         last_len = -1
         next_drain = time.monotonic() + self.drain_s
         gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
+        ticks = None  # the CPU clocks at the last tick: long steps no tick saw (gil_probe.Ticks)
         while not self._stop.wait(interval):
+            if self.gil_enabled and self._loop_tid is not None:
+                if ticks is None:
+                    ticks = _gp.Ticks(self._loop_tid)
+                self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
                 if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
                     self._gil.append(gil.close())  # before the drain: with the step it measured
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
+                if ticks is not None:  # the steps recorded since the top of this tick, too
+                    self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
                 batch = self.drain()
                 last_len = -1
                 if gil is not None:  # the drain took the steps, not the one still running
                     gil.n_steps = len(steps)
+                if ticks is not None:
+                    ticks.n_steps = len(steps) // 3 * 3
                 self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)

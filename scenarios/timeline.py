@@ -488,7 +488,8 @@ class Timeline:
         return c.most_common(1)[0][0] if c else ""
 
     def _note_gil(self, rec) -> None:
-        """Attach a GIL probe (``gil_probe.classify``) to the block it measured."""
+        """Attach a GIL probe (``gil_probe.classify``) to the block it measured; a probe that
+        looked at the step itself replaces one from the ticks around it (``gil_probe.Ticks``)."""
         verdict = classify_gil(rec)
         if verdict is None:
             return
@@ -497,11 +498,26 @@ class Timeline:
         if i < 0 or not (self._blocks[i]["start_ns"] <= t0 <= self._blocks[i]["end_ns"]):
             return
         b = self._blocks[i]
+        s, e = b["start_ns"], b["end_ns"]
+        calls = rec[3]
+        if calls.get("bracket"):  # from the clocks of the ticks around it only
+            kind = "bracket"
+        elif calls.get("sleep") or calls.get("io") or 2 * (min(rec[1], e) - max(t0, s)) >= e - s:
+            kind = "look"  # the kernel saw it blocked, or the probe covered most of the step
+        else:
+            kind = "glimpse"  # a probe that saw the step only at its very end
+        rank = {"glimpse": 0, "bracket": 1, "look": 2}
+        if rank[kind] < rank.get(b.get("gil_probe", ""), -1):
+            return  # a measurement that saw more of the step knows better
+        b["gil_probe"] = kind
         b["loop_cpu_share"] = verdict["loop_cpu_share"]
         b["gil_threads"] = verdict["threads"]
         if verdict["gil"]:
             b["gil"] = True
             self.gil_starts[b["start_ns"]] = b
+        else:
+            b.pop("gil", None)
+            self.gil_starts.pop(b["start_ns"], None)
 
     def gil_blocks(self) -> list[dict]:
         """The blocks in which the loop thread mostly waited for the GIL."""
@@ -510,17 +526,25 @@ class Timeline:
     def gil_holders(self, blocks: list[dict]) -> tuple[list[tuple[str, float]], int, float]:
         """Who held the GIL over ``blocks``: ([(job label, CPU s)] most first, how many
         threads, the loop thread's share of the time). A thread's CPU goes to the job(s)
-        it ran then (by overlap); a thread with no recorded job counts under its name."""
+        it ran then (by overlap); a thread with no recorded job counts under its name; CPU
+        measured for all threads at once (key ``"*"``) goes to every job then, by overlap."""
         cpu: Counter = Counter()
         threads = set()
         wall = share_wall = 0.0
+        job_threads = {j.thread.partition("|")[0] for j in self.jobs}
         for b in blocks:
             s, e = b["start_ns"], b["end_ns"]
             wall += e - s
             share_wall += (e - s) * b.get("loop_cpu_share", 0.0)
             for key, c in b.get("gil_threads", ()):
-                jobs = [j for j in self.jobs if j.thread == key and j.start_ns < e and j.end_ns > s]
-                threads.add(key)
+                if key == "*":  # measured for all threads at once (gil_probe.Ticks): the jobs then
+                    jobs = [j for j in self.jobs if j.start_ns < e and j.end_ns > s]
+                    threads.update(j.thread for j in jobs)
+                else:
+                    jobs = [j for j in self.jobs if j.thread == key and j.start_ns < e and j.end_ns > s]
+                    if not jobs and b.get("gil_probe") == "bracket" and key.partition("|")[0] in job_threads:
+                        continue  # a pool thread between jobs: its CPU was read over more than the step
+                    threads.add(key)
                 if not jobs:
                     cpu[key.partition("|")[0]] += c
                     continue

@@ -119,3 +119,70 @@ def test_every_block_and_thread_job_of_a_request_carries_its_id(attr):
     finally:
         srv.stop()
     assert not pid_alive(srv.pid)
+
+
+@pytest.mark.parametrize("attr", ["bare", "app"])
+def test_a_task_that_outlives_its_request_is_named_so_not_folded_into_it(attr):
+    """/fire answers at once and leaves a task that blocks the loop 3 x 30 ms later: those
+    blocks carry the request id (who made the task) but are marked ``outlived``, neither the
+    request's own handling nor its after-response work; the request's own lane ends with it."""
+    from coffeeshop_tui.scenarios.web.load_match import split_at
+
+    srv = WebServer(app=f"shop_app:{attr}", cwd=DATA, record=True).start()
+    try:
+        sent = now_ns()
+        assert _get(srv.url + "/fire", "f1") == b'{"fired":true}'
+        done = now_ns()
+        assert _wait(lambda: len(_blocks_at(srv, "LINGER-BLOCK")) == 3)
+        for _b, task in _blocks_at(srv, "LINGER-BLOCK"):
+            assert task is not None and task.tag == "f1"  # the tag stays: who spawned it
+        feed = ServerFeed(srv, origin_ns=sent - 10**9, history_ns=60 * 10**9)
+        feed.poll()
+        where = line_of("LINGER-BLOCK")
+        for data in (feed.whole_run(), feed.live_data()):
+            rows = [b for b in data.blocks if b["where"] == where]
+            assert len(rows) == 3
+            assert all(b["request_id"] == "f1" and b["outlived"] and not b["after_response"] for b in rows)
+        m = match_handler(feed.live_indexes(), "f1", sent, done)
+        assert m is not None
+        task, states = feed.handler(*m)
+        own, later = split_at(states, task.done_ns)
+        assert sum(e - s for st, s, e in own if st == "blocked") == 0  # its own handling blocked nothing
+        assert sum(e - s for st, s, e in later if st == "blocked") >= 3 * 0.025e9
+    finally:
+        srv.stop()
+    assert not pid_alive(srv.pid)
+
+
+def test_load_caption_names_background_work_after_the_response():
+    """/checkout's BackgroundTasks job (70 ms on the loop after each answer) is named as such,
+    per request, with its line, in the report and in the live caption; the request's own
+    figures show it after the response."""
+    from coffeeshop_tui.scenarios.web.loadtest import LoadTest
+
+    lt = LoadTest("/checkout", app="shop_app:app", cwd=DATA, delay=None, concurrency=1, requests=4,
+                  lanes=False)
+    try:
+        lt.start()
+        assert lt.wait(60)
+        first = lt.update().caption
+        if "right now" in first:  # the last job may still hold the loop: named as background work
+            assert "`/checkout`'s background work after the response is blocking" in first, first
+        deadline = time.monotonic() + 10
+        while "right now" in (live := lt.update().caption) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        lt.stop(graceful=True)
+    assert not pid_alive(lt.server_pid)
+    rep = lt.report()
+    bg = line_of("BG-BLOCK").rsplit("/", 1)[-1]
+    for cap in (live, rep["caption"]):
+        assert "background work after the response blocked the loop" in cap, cap
+        assert bg in cap, cap
+    s = rep["stats"]
+    assert s["after_requests"] >= 3 and 0.06 <= s["after_per_request_s"] <= 0.2, s
+    assert s["w_outlived_s"] == 0
+    rows = [b for b in rep["server"]["blocks"] if b["where"].endswith(bg)]
+    assert rows and all(b["after_response"] and not b["outlived"] for b in rows)
+    served = [r["server"] for r in rep["requests"] if r["server"]]
+    assert len(served) == 4 and all(x["after_response_ms"] >= 60 and x["outlived_ms"] == 0 for x in served)

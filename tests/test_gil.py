@@ -96,6 +96,30 @@ def test_classify_rule():
     # the loop ran (CPU work on the loop): a block
     assert not gil_probe.classify((0, 100 * ms, 90 * ms, {"running": 3}, [["w|1", 10 * ms]]))["gil"]
     assert gil_probe.classify((0, 100 * ms, -1, {}, [])) is None
+    # a look in time.sleep tells even if a later look found the loop between steps
+    assert not gil_probe.classify((0, 100 * ms, 0, {"sleep": 1, "select": 1}, [["w|1", 90 * ms]]))["gil"]
+    # a bracket from the ticks around a step: its loop CPU (an upper bound) can show a GIL
+    # wait, never a block
+    assert gil_probe.classify((0, 100 * ms, 5 * ms, {"bracket": 1}, [["w|1", 90 * ms]]))["gil"]
+    assert gil_probe.classify((0, 100 * ms, 60 * ms, {"bracket": 1}, [["w|1", 90 * ms]])) is None
+
+
+def test_a_probe_that_saw_the_step_beats_a_bracket():
+    """Timeline._note_gil: a probe that covered most of the step (or saw it in time.sleep)
+    decides; a bracket decides over a probe that only glimpsed the step's end."""
+    from coffeeshop_tui.scenarios.timeline import Timeline
+
+    ms = 1_000_000
+    tl = Timeline(block_ms=25)
+    tl.ingest({"steps": [0, 100 * ms, 0, 200 * ms, 300 * ms, 0]})
+    tl.ingest({"gil": [[0, 100 * ms, 2 * ms, {"bracket": 1}, [["w|1", 90 * ms]]],  # GIL wait
+                       [5 * ms, 95 * ms, 0, {"sleep": 1}, [["w|1", 80 * ms]]],  # saw it sleep
+                       [200 * ms, 300 * ms, 2 * ms, {"bracket": 1}, [["w|1", 90 * ms]]],
+                       [290 * ms, 400 * ms, 90 * ms, {"running": 1}, [["w|1", 5 * ms]]]]})  # a glimpse
+    first, second = tl.blocks()
+    assert not first.get("gil") and first["gil_probe"] == "look"
+    assert second.get("gil") and second["gil_probe"] == "bracket"
+    assert list(tl.gil_starts) == [200 * ms]
 
 
 def test_free_threaded_build_probes_nothing(monkeypatch):

@@ -192,6 +192,33 @@ def test_blocks_before_the_first_request_and_after_the_last_answer_are_reported_
     assert "after the last answer, background work held the loop for 1.99 s (time.sleep)" in cap
 
 
+def test_work_after_the_response_and_outlived_tasks_are_named_per_request():
+    """Blocks flagged by load_match.block_phase: background work after the response and a
+    spawned task that outlived its request are named as such, per request, never as the
+    endpoint's handling; the head sentence says whose work held the loop."""
+    bg = [dict(block(T0 + k * 100 * MS, T0 + k * 100 * MS + 70 * MS, where="shop.py:9", rid=f"r{k}"),
+               after_response=True) for k in range(4)]
+    data = ServerData(blocks=bg)
+    w = server_window(data, T0, T0 + 400 * MS, None)
+    assert w["after_requests"] == 4 and abs(w["after_per_request_s"] - 0.07) < 1e-9
+    assert w["block_kind"] == "after" and "w_outlived_s" not in w
+    rows = [(T0 + k * 100 * MS + MS, T0 + k * 100 * MS, T0 + k * 100 * MS, OK, 0) for k in range(4)]
+    s = replace(stats(rows, [], T0, T0 + 400 * MS, data, delay=None), recorded=True)
+    cap = caption(s)
+    assert "blocks the event loop after answering (work of its requests after their response)" in cap, cap
+    assert "background work after the response blocked the loop 70.0 ms per request (time.sleep, shop.py:9)" in cap
+    own = block(T0, T0 + 200 * MS, where="shop.py:3", rid="r0")
+    spawned = dict(block(T0 + 250 * MS, T0 + 280 * MS, where="shop.py:20", rid="r0"), outlived=True)
+    s = replace(stats(rows, [], T0, T0 + 400 * MS, ServerData(blocks=[own, spawned]), delay=None),
+                recorded=True)
+    assert s.block_kind == "" and s.block_where == "shop.py:3"
+    cap = caption(s)
+    assert "that outlived their requests blocked the loop 30.0 ms per request" in cap, cap
+    held = ServerData(held=(T0 + 300 * MS, T0 + 400 * MS, "shop.py:9", "time.sleep", "after"))
+    s = replace(stats(rows, [], T0, T0 + 400 * MS, held, delay=None), recorded=True)
+    assert "background work after the response is blocking the event loop right now" in caption(s)
+
+
 def test_live_counts_name_their_window():
     rows = [(T0 + 200 * MS + k, T0 + 100 * MS, T0 + 100 * MS, OK, k) for k in range(50)]
     s = replace(stats(rows, [(T0 + 900 * MS, T0 + 900 * MS)], T0, T0 + 5 * S), live=True)

@@ -93,6 +93,7 @@ class LoadStats:
     block_culprit: str = ""  # the call on that line, e.g. "time.sleep"
     blocked_now_s: float = 0.0  # a step holding the loop right now, for this long
     blocked_now_earlier: bool = False  # ... that began before the last switch (not this endpoint's)
+    blocked_now_kind: str = ""  # ... "after": a request's work after its response; "outlived": see block_kind
     # long steps in which the loop thread waited for the GIL (never counted as blocked)
     w_gil_s: float = 0.0
     gil_holder: str = ""  # the job label that burnt the most CPU meanwhile
@@ -103,11 +104,27 @@ class LoadStats:
     w_job_labels: dict = field(default_factory=dict)  # what ran in threads -> jobs (top 5)
     w_queue_max_s: float = 0.0  # longest wait for a worker thread (job submitted -> started)
     w_queued: int = 0  # jobs that waited for a thread longer than max(5 ms, delay / 4)
+    # blocks of the endpoint's requests after their response (BackgroundTasks) and of tasks they
+    # spawned that outlived them (load_match.block_phase): named as such, not as the handling
+    w_after_s: float = 0.0
+    after_requests: int = 0
+    after_where: str = ""
+    after_culprit: str = ""
+    after_per_request_s: float = 0.0  # whole blocks of the requests whose such work began in the window
+    w_outlived_s: float = 0.0
+    outlived_requests: int = 0
+    outlived_per_request_s: float = 0.0
+    outlived_where: str = ""
+    outlived_culprit: str = ""
+    block_kind: str = ""  # "after" / "outlived": the block_where line was such work ("": handling)
     # a report's loop blocks outside its window (never in the endpoint's share)
     pre_blocked_s: float = 0.0  # before the first request (start-up, a lifespan)
     pre_block_culprit: str = ""
     post_blocked_s: float = 0.0  # after the last answer (background work)
     post_block_culprit: str = ""
+    post_outlived_s: float = 0.0  # of post_blocked_s: tasks spawned by requests that had ended
+    post_requests: int = 0  # the requests whose work (after the response, or outlived) that was
+    post_block_where: str = ""
     timeout_s: float | None = None
     max_in_flight: int | None = None  # the server's 503 limit, if any
 
@@ -168,7 +185,7 @@ def _error_sentence(s: LoadStats) -> str:
     return ": ".join(parts)
 
 
-def _holder_name(label: str, subject: str) -> str:
+def holder_name(label: str, subject: str) -> str:
     """The job that held the GIL, as a caption names it (FastAPI's wrapper: the endpoint's)."""
     if label in SYNC_ENDPOINT_LABELS:
         return f"{subject}'s `def` function"
@@ -183,7 +200,7 @@ def gil_sentence(s: LoadStats, subject: str) -> str:
     share = min(1.0, s.w_gil_s / s.window_s)
     if share < 0.05:
         return ""
-    who = _holder_name(s.gil_holder, subject)
+    who = holder_name(s.gil_holder, subject)
     n = f" in {_plural(s.gil_threads, 'thread')}" if s.gil_threads else ""
     return (f"the loop waited {fmt_s(s.w_gil_s)} for the GIL ({share:.0%} of the time){in_window(s)} "
             f"while {who} held it{n}: the loop got it {s.gil_loop_share:.0%} of that time "
@@ -237,6 +254,26 @@ def thread_wait_text(s: LoadStats) -> str:
     return f"{n} for a thread to start"
 
 
+def later_work_text(s: LoadStats, subject: str) -> str:
+    """The requests' work after their response (``BackgroundTasks``) and that of tasks they
+    spawned which outlived them, per request (:func:`~.load_match.block_phase`), named as such."""
+    if not s.recorded:
+        return ""
+    out = []
+    for kind, what in (("after", "background work after the response"),
+                       ("outlived", f"tasks spawned by {subject} that outlived their requests")):
+        per, n = getattr(s, f"{kind}_per_request_s"), getattr(s, f"{kind}_requests")
+        if per <= 0 or not n:
+            continue
+        cul, where = getattr(s, f"{kind}_culprit"), getattr(s, f"{kind}_where")
+        at = ", ".join(x for x in (cul, short_where(where) if where else "") if x)
+        text = f"{what} blocked the loop {fmt_s(per)} per request{in_window(s)}" + (f" ({at})" if at else "")
+        if kind == "outlived":
+            text += ": not the requests' own handling"
+        out.append(text)
+    return "; ".join(out)
+
+
 def _outside_text(s: LoadStats) -> str:
     """A report's blocks outside its window, named as such (never in the endpoint's share)."""
     out = []
@@ -245,9 +282,14 @@ def _outside_text(s: LoadStats) -> str:
         out.append(f"before the first request, the server's start-up held the loop for "
                    f"{fmt_s(s.pre_blocked_s)}{cul} (not counted above)")
     if s.post_blocked_s > 0:
-        cul = f" ({s.post_block_culprit})" if s.post_block_culprit else ""
-        out.append(f"after the last answer, background work held the loop for "
-                   f"{fmt_s(s.post_blocked_s)}{cul} (not counted above)")
+        at = ", ".join(x for x in (s.post_block_culprit, short_where(s.post_block_where)
+                                   if s.post_block_where else "") if x)
+        what = ("tasks the requests spawned, which outlived them," if s.post_outlived_s * 2 > s.post_blocked_s
+                else "background work")
+        per = (f", {fmt_s(s.post_blocked_s / s.post_requests)} per request of {s.post_requests}"
+               if s.post_requests > 1 else "")
+        out.append(f"after the last answer, {what} held the loop for "
+                   f"{fmt_s(s.post_blocked_s)}{per}" + (f" ({at})" if at else "") + " (not counted above)")
     return "; ".join(out)
 
 
@@ -262,7 +304,9 @@ def caption(s: LoadStats) -> str:
                 "refused); press r to restart the server on the same port and resume the load")
     if s.blocked_now_s and s.blocked_now_s >= 0.05:
         where = f" at {short_where(s.block_where)}" if s.block_where else ""
-        who = "a request sent before the switch" if s.blocked_now_earlier else subject
+        who = "a request sent before the switch" if s.blocked_now_earlier else {
+            "after": f"{subject}'s background work after the response",
+            "outlived": f"a task spawned by {subject}, which outlived its request"}.get(s.blocked_now_kind, subject)
         return (f"{who} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
                 f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
     if s.w_done == 0:
@@ -278,7 +322,9 @@ def caption(s: LoadStats) -> str:
     if s.recorded and s.w_blocks and (share >= 0.2 or (d and s.w_blocked_s >= 0.5 * d)):
         cul = s.block_culprit or "a long step"
         where = f" ({short_where(s.block_where)})" if s.block_where else ""
-        head = (f"{subject} blocks the event loop: {cul}{where} held it {share:.0%} of the time"
+        how = {"after": " after answering (work of its requests after their response)",
+               "outlived": " through tasks its requests spawned and left behind"}.get(s.block_kind, "")
+        head = (f"{subject} blocks the event loop{how}: {cul}{where} held it {share:.0%} of the time"
                 f"{in_window(s)}, so requests ran one at a time")
         if s.burst and d:
             head += f": {_plural(s.w_done, 'request')} took {fmt_s(s.batch_span_s)} ≈ {s.w_done} × {fmt_s(d)}"
@@ -316,6 +362,9 @@ def caption(s: LoadStats) -> str:
                          f"{s.w_ok_rps:.1f} req/s with {s.in_flight} in flight")
     if not s.recorded:
         sentences[-1] += " (measured from the client only: that server's loop is not recorded)"
+    later = later_work_text(s, subject)
+    if later:
+        sentences.append(later)
     gil = gil_sentence(s, subject)
     if gil:
         sentences.append(gil)
@@ -357,11 +406,14 @@ def text_summary(report: dict) -> str:
         lines.append(f"server     loop blocked {fmt_s(s['w_blocked_s'])} in {_plural(s['w_blocks'], 'block')}"
                      + (f", mostly at {short_where(s['block_where'])} ({s['block_culprit']})"
                         if s["block_where"] else ""))
+        later = later_work_text(LoadStats(**s), "the endpoint")
+        if later:
+            lines.append(f"server     {later}")
         if s.get("w_gil_s"):
             endpoint = f"`{s['endpoint']}`" if s.get("endpoint") else "the endpoint"
             lines.append(f"server     loop waited {fmt_s(s['w_gil_s'])} for the GIL (got it "
                          f"{s['gil_loop_share']:.0%} of that time) while "
-                         f"{_holder_name(s['gil_holder'], endpoint)} "
+                         f"{holder_name(s['gil_holder'], endpoint)} "
                          f"ran in {_plural(s['gil_threads'], 'thread')}")
         lines.append(f"pool       anyio {pool.get('max_borrowed', 0)}/{pool.get('anyio_tokens', '?')} "
                      f"threads busy at most; default executor {pool.get('default_executor_workers', '?')} "

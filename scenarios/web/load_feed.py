@@ -27,7 +27,7 @@ from collections import deque
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, THREAD, Timeline, flatten_steps
-from coffeeshop_tui.scenarios.web.load_match import (add_to_index, block_after_response, index_tasks,
+from coffeeshop_tui.scenarios.web.load_match import (add_to_index, block_fields, index_tasks,
                                                      request_states, request_tasks, response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
 
@@ -190,18 +190,19 @@ class ServerFeed:
                 func = func_at(tl, where) if where else ""
                 if not where and seq in tl.tasks:
                     where = tl.tasks[seq].where
-                t = tl.tasks.get(seq)
-                rid = t.tag if t is not None else ""
-                after = bool(rid) and block_after_response(tl, ep.by_tag, seq, s, e)
+                req = block_fields(tl, ep.by_tag, seq, s, e)
+                rid = req["request_id"]
                 cul = culprit(where, func) if where else "a long step"
                 self.data.blocks.append({"task": seq, "start_ns": s, "end_ns": e, "where": where,
-                                         "culprit": cul, "request_id": rid, "after_response": after,
-                                         **gil_fields(tl, s)})
+                                         "culprit": cul, **req, **gil_fields(tl, s)})
                 info = f"{cul} at {short_where(where)}" if where else cul
                 if s in tl.gil_starts:
                     info = f"waiting for the GIL (not {info})"
-                block_info[seq] = info + (f" (request {rid}{', after the response' if after else ''})"
-                                          if rid else "")
+                if req["outlived"]:
+                    info += f" (a task spawned by request {rid}, which had ended)"
+                elif rid:
+                    info += f" (request {rid}{', after the response' if req['after_response'] else ''})"
+                block_info[seq] = info
         if self.lanes:
             # the scenario snapshots' loop-lane rule (nested steps, blocks), then merged for a live view
             for state, s, e, seq in flatten_steps(triples, block_ns):
@@ -324,7 +325,9 @@ class ServerFeed:
         if h is not None and h[3] - h[1] >= ep.tl.block_ns:
             with self.server.lock:
                 func = func_at(ep.tl, h[2]) if h[2] else ""
-            held = (h[1], h[3], h[2], culprit(h[2], func) if h[2] else "")
+                req = block_fields(ep.tl, ep.by_tag, h[0], h[1], h[3])
+            kind = "after" if req["after_response"] else "outlived" if req["outlived"] else ""
+            held = (h[1], h[3], h[2], culprit(h[2], func) if h[2] else "", kind)
         return ServerData(list(d.blocks), list(d.jobs), list(d.gauges), list(d.busy), held)
 
     def whole_run(self) -> ServerData:
@@ -340,15 +343,12 @@ class ServerFeed:
                         continue
                     t = tasks.get(b["task"])
                     where = b["where"]
-                    rid = t.tag if t is not None else ""
-                    if rid and index is None:
+                    if t is not None and t.tag and index is None:
                         index = index_tasks(tasks)
                     out.blocks.append({"task": b["task"], "start_ns": b["start_ns"], "end_ns": b["end_ns"],
                                        "where": where,
                                        "culprit": culprit(where, func_at(tl, where)) if where else "",
-                                       "request_id": rid,
-                                       "after_response": bool(rid) and block_after_response(
-                                           tl, index, b["task"], b["start_ns"], b["end_ns"]),
+                                       **block_fields(tl, index or {}, b["task"], b["start_ns"], b["end_ns"]),
                                        **gil_fields(tl, b["start_ns"])})
                 out.jobs += [job_row(ep.index, j) for j in tl.jobs]
                 out.gauges += [(t, g.get("pool_borrowed", 0), g.get("pool_total", 0), g.get("in_flight", 0))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from coffeeshop_tui.scenarios.snapshot import QUEUED, Lane, Segment
 from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, WAITING
 from coffeeshop_tui.scenarios.web.load_feed import trim_lane
-from coffeeshop_tui.scenarios.web.load_match import match_handler
+from coffeeshop_tui.scenarios.web.load_match import match_handler, split_at
 from coffeeshop_tui.scenarios.web.load_settings import LANE_MODES, LoadTestError, endpoint_path
 from coffeeshop_tui.scenarios.web.loadgen_records import KIND_NAMES, OK, format_request_id
 
@@ -151,6 +151,7 @@ class LaneBuilder:
         if h is None:
             return (), True
         t, raw = h
+        raw, _later = split_at(raw, t.done_ns)  # tasks it spawned that outlived it: the loop lane's
         sent = feed.response_sent(ep, seq)
         after = f"{rid_s} · after the response"  # BackgroundTasks: the client has its answer
         segs = tuple(Segment(sec(s), sec(e), st, seq, after if sent and s >= sent else rid_s)

@@ -14,7 +14,10 @@ in the recording: :func:`request_tasks` lists them.
 * :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs;
 * :func:`request_states` -- the same over ALL the request's tasks, merged into one lane
   (:func:`merge_states`): the request's own block shows as ``blocked`` even when it ran in
-  a child task while the handler task waited for it, never as starved.
+  a child task while the handler task waited for it, never as starved;
+* :func:`block_phase` -- THE rule for a block of a request's task: during the request, after
+  its response (``BackgroundTasks``), or after the request ended (a spawned task that
+  outlived it: never the request's own share).
 
 This module does not import textual.
 """
@@ -25,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from coffeeshop_tui.scenarios.snapshot import QUEUED, _split_waiting
 from coffeeshop_tui.scenarios.web.middleware import RESPONSE_SENT  # the point LabMiddleware notes
-from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
+from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, STARVED, THREAD, WAITING
 
 MATCH_SLACK_NS = 2_000_000  # a handler task is created a moment after its client sent the request
 NOT_DONE = 1 << 62
@@ -66,13 +69,18 @@ def request_tasks(index: dict, tag: str, root_created: int, done_ns: int) -> lis
 
 def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:
     """The handler task's segments (state, start_ns, end_ns), its waits for its own
-    thread jobs split into ``queued`` (for a free thread) and ``thread`` (running there)."""
-    return _split_waiting(tl.task_segments(seq), sorted(jobs, key=lambda j: j.submit_ns),
+    thread jobs split into ``queued`` (for a free thread) and ``thread`` (running there); a
+    long step in which the loop thread waited for the GIL is ``gil``, not ``blocked``."""
+    segs = _split_waiting(tl.task_segments(seq), sorted(jobs, key=lambda j: j.submit_ns),
                           tl.origin, tl.block_ns)
+    gil = tl.gil_starts
+    if gil:
+        segs = [(GIL, s, e) if st == BLOCKED and s in gil else (st, s, e) for st, s, e in segs]
+    return segs
 
 
 #: When a request's tasks overlap, the lane shows the state that says most about the request.
-STATE_RANK = {BLOCKED: 6, RUNNING: 5, THREAD: 4, QUEUED: 3, STARVED: 2, WAITING: 1}
+STATE_RANK = {BLOCKED: 7, GIL: 6, RUNNING: 5, THREAD: 4, QUEUED: 3, STARVED: 2, WAITING: 1}
 
 
 def merge_states(lists: Sequence[Sequence[tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
@@ -126,7 +134,7 @@ def after_response_ns(states: Sequence[tuple[str, int, int]], sent_ns: int) -> i
     if not sent_ns:
         return 0
     return sum(e - max(s, sent_ns) for st, s, e in states
-               if e > sent_ns and st in (RUNNING, BLOCKED, THREAD, QUEUED))
+               if e > sent_ns and st in (RUNNING, BLOCKED, GIL, THREAD, QUEUED))
 
 
 def request_root(tl, seq: int) -> int:
@@ -140,12 +148,47 @@ def request_root(tl, seq: int) -> int:
     return root
 
 
-def block_after_response(tl, index: dict, seq: int, s: int, e: int) -> bool:
-    """Whether the block ``[s, e]`` of task ``seq`` ran after its request's response was sent
-    (most of it: the step that sends the last byte may go straight on into a background job)."""
+#: When a block of a request's task ran (:func:`block_phase`): while the request was handled,
+#: after its response was sent (``BackgroundTasks``: the ASGI call still runs), or after the
+#: request's ASGI call ended (a task it spawned and left behind: it outlived its request).
+DURING, AFTER_RESPONSE, OUTLIVED = "during", "after_response", "outlived"
+
+
+def block_phase(tl, index: dict, seq: int, s: int, e: int) -> str:
+    """THE rule for where a block ``[s, e]`` of task ``seq`` belongs: ``""`` (no request),
+    :data:`DURING`, :data:`AFTER_RESPONSE` or :data:`OUTLIVED`, by its middle (the step that
+    sends the last byte may go straight on into a background job). A task keeps its
+    request's tag for life (who made it); a block after the request's first task ended is
+    not the request's work any more, only spawned by it."""
     root = request_root(tl, seq)
     t = tl.tasks.get(root)
     if t is None or not t.tag:
-        return False
+        return ""
+    mid = s + (e - s) // 2
+    if t.done_ns is not None and mid > t.done_ns:
+        return OUTLIVED
     sent = response_sent_ns(tl, request_tasks(index, t.tag, t.created_ns, t.done_ns or 0) or [root])
-    return bool(sent) and sent <= s + (e - s) // 2
+    return AFTER_RESPONSE if sent and sent <= mid else DURING
+
+
+def block_fields(tl, index: dict, seq: int, s: int, e: int) -> dict:
+    """A block row's request fields (live rows, whole run, report): ``request_id``,
+    ``after_response`` and ``outlived`` (:func:`block_phase`)."""
+    t = tl.tasks.get(seq)
+    rid = t.tag if t is not None else ""
+    phase = block_phase(tl, index, seq, s, e) if rid else ""
+    return {"request_id": rid, "after_response": phase == AFTER_RESPONSE, "outlived": phase == OUTLIVED}
+
+
+def split_at(states: Sequence[tuple[str, int, int]], end_ns: int | None):
+    """(the states up to ``end_ns``, those after it): a request's own lane ends when its
+    first task ends; what its spawned tasks did later outlived it."""
+    if not end_ns:
+        return list(states), []
+    before, after = [], []
+    for st, s, e in states:
+        if s < end_ns:
+            before.append((st, s, min(e, end_ns)))
+        if e > end_ns:
+            after.append((st, max(s, end_ns), e))
+    return before, after

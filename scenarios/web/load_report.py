@@ -1,7 +1,8 @@
 """The parts of a load test's final report (``coffeeshop-tui load --json``) that are not statistics.
 
 * :func:`request_items` -- one item per request: client timings and, matched by the same
-  :func:`~.load_match.match_handler` the live lanes use, its server handler's totals per state;
+  :func:`~.load_match.match_handler` the live lanes use, its server handler's totals per state
+  (up to the end of its first task; ``outlived_ms``: what tasks it spawned ran after that);
 * :func:`server_section` -- the server: blocks in the window, thread-pool use, restarts.
 
 The statistics themselves come from :func:`~.load_stats.window_stats` (the live window's
@@ -13,12 +14,12 @@ from __future__ import annotations
 from collections import Counter
 
 from coffeeshop_tui.scenarios.snapshot import QUEUED
-from coffeeshop_tui.scenarios.timeline import BLOCKED, RUNNING, STARVED, THREAD, WAITING
+from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, STARVED, THREAD, WAITING
 from coffeeshop_tui.scenarios.web.load_match import (after_response_ns, match_handler, request_states,
-                                                      request_tasks, response_sent_ns)
+                                                      request_tasks, response_sent_ns, split_at)
 from coffeeshop_tui.scenarios.web.load_settings import endpoint_path
 
-STATES_MS = (RUNNING, BLOCKED, STARVED, WAITING, QUEUED, THREAD)
+STATES_MS = (RUNNING, BLOCKED, GIL, STARVED, WAITING, QUEUED, THREAD)
 
 
 def request_items(records: list, feed, sec) -> list[dict]:
@@ -53,6 +54,9 @@ def request_items(records: list, feed, sec) -> list[dict]:
                 segs = request_states(ep.tl, seqs or [seq], jobs_of.get(ep.index, {})) if t else []
                 sent_ns = response_sent_ns(ep.tl, seqs) if t else 0
             if t is not None:
+                # the request's own figures end with its first task; what tasks it spawned did
+                # later outlived it (load_match.block_phase): shown apart, never in its share
+                segs, later = split_at(segs, t.done_ns)
                 tot: Counter = Counter()
                 for st, s, e in segs:
                     tot[st] += e - s
@@ -63,6 +67,8 @@ def request_items(records: list, feed, sec) -> list[dict]:
                     "tasks": len(seqs or [seq]),
                     "response_sent_s": round(sec(sent_ns), 6) if sent_ns else None,
                     "after_response_ms": round(after_response_ns(segs, sent_ns) / 1e6, 3),
+                    "outlived_ms": round(sum(e - s for st, s, e in later if st in (RUNNING, BLOCKED, GIL))
+                                         / 1e6, 3),
                 }
         out.append(item)
     return out
@@ -75,7 +81,7 @@ def server_section(data, w0: int, end: int, stats, sec, *, pid, port, restarts: 
     blocks = [{"start_s": round(sec(b["start_ns"]), 6), "end_s": round(sec(b["end_ns"]), 6),
                "duration_s": round((b["end_ns"] - b["start_ns"]) / 1e9, 6),
                "where": b["where"], "culprit": b["culprit"], "request_id": b["request_id"],
-               "after_response": b.get("after_response", False),
+               "after_response": b.get("after_response", False), "outlived": b.get("outlived", False),
                **({"gil": True, "loop_cpu_share": round(b["loop_cpu_share"], 3)} if b.get("gil") else {})}
               for b in data.blocks if b["end_ns"] >= w0 and b["start_ns"] <= end]
     return {

@@ -10,6 +10,9 @@ Pure functions of plain data (no server, no threads), so they are tested without
   request, is not in a report's window), a block straddling ``w0`` counts from ``w0``;
 * :func:`window_stats` -- the :class:`~.explain_load.LoadStats` of a window: client rows
   (requests done in ``[w0, now]``), requests in flight, and :func:`server_window`;
+* blocks a request's work did after its response (``BackgroundTasks``) or that a task it
+  spawned did after the request ended are counted as blocked time (the loop was blocked)
+  and named apart (``w_after_s``, ``w_outlived_s``), never as the endpoint's own handling;
 * :func:`outside_window` -- the loop blocks BEFORE a report's window (start-up, a lifespan)
   and AFTER it (background work after the last answer): reported on their own, never in
   the endpoint's share.
@@ -42,7 +45,9 @@ class ServerData:
     blocks: dicts with ``start_ns``, ``end_ns``, ``where``, ``culprit`` (and ``request_id``);
     jobs: ``(end_ns, pool, thread_key, queue_ns, label)``; gauges: ``(t_ns, borrowed, total,
     in_flight)``; busy: ``[bucket, busy_ns]`` with bucket = ns // BUSY_BUCKET_NS, ascending;
-    held: ``(since_ns, now_ns, where, culprit)`` of a block going on now, or None.
+    held: ``(since_ns, now_ns, where, culprit)`` of a block going on now, or None; a fifth item,
+    if there, says whose work it is: ``"after"`` (a request's, after its response) or
+    ``"outlived"`` (a task spawned by a request that has ended).
     """
 
     blocks: list = field(default_factory=list)
@@ -176,6 +181,30 @@ def _gil_in(blocks, lo: int, hi: int) -> dict:
             "gil_threads": threads, "gil_loop_share": share_ns / total}
 
 
+def _later_work_in(blocks, lo: int, hi: int) -> dict:
+    """LoadStats' fields on a request's work done after its response (``after_``:
+    ``BackgroundTasks``) and by tasks it spawned after it ended (``outlived_``): the blocked
+    time (union) in [lo, hi], how many requests it came from, the line that held the loop
+    longest (see :func:`~.load_match.block_phase`)."""
+    out: dict = {}
+    for kind, flag in (("after", "after_response"), ("outlived", "outlived")):
+        mine = [b for b in blocks if b.get(flag)]
+        if not mine:
+            continue
+        n, tot, by_where, cul = _blocks_in(mine, lo, hi)
+        if not n:
+            continue
+        where = by_where.most_common(1)[0][0]
+        # per request: whole blocks of the requests whose such work began in the window
+        began = [b for b in mine if not b.get("gil") and lo <= b["start_ns"] <= hi]
+        rids = {b.get("request_id") for b in began}
+        per = union_ns((b["start_ns"], b["end_ns"]) for b in began) / len(rids) if rids else 0
+        out.update({f"w_{kind}_s": tot / 1e9, f"{kind}_requests": len(rids),
+                    f"{kind}_per_request_s": per / 1e9, f"{kind}_where": where,
+                    f"{kind}_culprit": cul.get(where, "")})
+    return out
+
+
 def outside_window(data: ServerData | None, w0: int, end: int) -> dict:
     """The blocks of a report's recording outside its window [w0, end]: ``before_first_request``
     (the server's start-up, a lifespan...) and ``after_last_answer`` (background work),
@@ -188,6 +217,14 @@ def outside_window(data: ServerData | None, w0: int, end: int) -> dict:
         where = by_where.most_common(1)[0][0] if by_where else ""
         out[name] = {"blocks": n, "blocked_s": round(tot / 1e9, 6), "where": where,
                      "culprit": cul.get(where, "")}
+        if name == "after_last_answer":  # of which: tasks spawned by requests that had ended,
+            # and requests' work after their response (how many requests)
+            _n, spawned, _w, _c = _blocks_in([b for b in data.blocks if b.get("outlived")], lo, hi)
+            out[name]["outlived_s"] = round(spawned / 1e9, 6)
+            rids = {b.get("request_id") for b in data.blocks
+                    if (b.get("after_response") or b.get("outlived")) and not b.get("gil")
+                    and b["end_ns"] >= lo and b["start_ns"] <= hi}
+            out[name]["requests"] = len(rids)
     return out
 
 
@@ -200,6 +237,7 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         return {}
     n_blocks, total, by_where, cul = _blocks_in(data.blocks, w0, now)
     where = by_where.most_common(1)[0][0] if by_where else ""
+    later = _later_work_in(data.blocks, w0, now)
     b0, b1 = w0 // BUSY_BUCKET_NS, now // BUSY_BUCKET_NS
     busy = 0.0
     for b, d in data.busy:  # edge buckets pro rata (a 6 ms window is not a whole 100 ms bucket)
@@ -230,8 +268,10 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
             gmax = max(gmax, g[1])
     blocked_now = 0.0
     earlier = False
+    held_kind = ""
     if data.held is not None:
-        since, t_now, h_where, h_cul = data.held
+        since, t_now, h_where, h_cul, *kind = data.held
+        held_kind = kind[0] if kind else ""
         blocked_now = (t_now - since) / 1e9
         earlier = since < fresh_ns
         where = h_where or where
@@ -245,9 +285,12 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         w_jobs=dict(jobs), w_threads={p: len(s) for p, s in threads.items()},
         w_job_labels=dict(labels.most_common(5)),
         w_queue_max_s=qmax / 1e9, w_queued=queued, pool_max_borrowed=gmax,
-        blocked_now_s=blocked_now, blocked_now_earlier=earlier,
-        **_gil_in(data.blocks, w0, now),
+        blocked_now_s=blocked_now, blocked_now_earlier=earlier, blocked_now_kind=held_kind,
+        **_gil_in(data.blocks, w0, now), **later,
     )
+    for kind in ("after", "outlived"):  # the line that held the loop longest: whose work it was
+        if later.get(f"{kind}_where") == where and where:
+            out["block_kind"] = kind
     if last is not None:
         out.update(pool_borrowed=last[1], pool_total=last[2] or None, server_in_flight=last[3])
     return out

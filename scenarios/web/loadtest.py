@@ -311,7 +311,9 @@ class LoadTest(LoadSession):
             if outside:
                 pre, post = outside["before_first_request"], outside["after_last_answer"]
                 stats = replace(stats, pre_blocked_s=pre["blocked_s"], pre_block_culprit=pre["culprit"],
-                                post_blocked_s=post["blocked_s"], post_block_culprit=post["culprit"])
+                                post_blocked_s=post["blocked_s"], post_block_culprit=post["culprit"],
+                                post_outlived_s=post.get("outlived_s", 0.0),
+                                post_requests=post.get("requests", 0), post_block_where=post["where"])
             sec = self._sec
             if data is None:
                 server = {"recorded": False, "error": self.error}

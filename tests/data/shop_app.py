@@ -12,8 +12,17 @@ Ground truth (written before the tests; the tests assert the recording against i
   of its 2 chunks (``STREAM-BLOCK``): Starlette streams in a task of its own.
 * ``GET /spawn``: the endpoint creates a task that blocks the loop 40 ms (``SPAWN-BLOCK``)
   and awaits it.
-* ``POST /checkout``: answers at once and adds a ``BackgroundTasks`` job, an ``async def``
-  that blocks the loop 70 ms (``BG-BLOCK``): it runs AFTER the response is sent.
+* ``POST /checkout`` (``GET`` too, for the load generator): answers at once and adds a
+  ``BackgroundTasks`` job, an ``async def`` that blocks the loop 70 ms (``BG-BLOCK``): it
+  runs AFTER the response is sent, while the request's ASGI call is still going.
+* ``GET /report``: a ``def`` endpoint (FastAPI runs it in anyio's thread pool) that burns
+  100 ms of its thread's CPU in pure Python (``CPU-WORK``), never on the loop. Alone: ~100 ms
+  in a thread. With several at once they take turns holding the GIL: each takes about
+  n x 100 ms, and the loop thread waits for the GIL between its steps (GIL-starved, not
+  blocked by any line).
+* ``GET /fire``: answers at once and leaves behind a task it spawned (fire and forget,
+  kept in a set) that blocks the loop 30 ms (``LINGER-BLOCK``) 3 times, 100 ms apart: it
+  outlives its request, whose own work blocks nothing.
 
 Apps: ``app`` has one ``@app.middleware("http")``; ``bare`` has none; ``stacked`` has three
 (two ``@middleware("http")`` and one pure ASGI middleware). Same routes on each.
@@ -62,6 +71,31 @@ async def spawn():
     return {"child": await asyncio.create_task(_spawned())}
 
 
+def report():
+    t0 = time.thread_time()
+    n = 0
+    while time.thread_time() - t0 < 0.1:
+        for i in range(2000):  # CPU-WORK
+            n += i * i % 7
+    return {"n": n > 0}
+
+
+_LINGERING: set = set()
+
+
+async def _linger():
+    for _ in range(3):
+        await asyncio.sleep(0.1)
+        time.sleep(0.03)  # LINGER-BLOCK
+
+
+async def fire():
+    task = asyncio.create_task(_linger())
+    _LINGERING.add(task)
+    task.add_done_callback(_LINGERING.discard)
+    return {"fired": True}
+
+
 async def _send_receipt():
     time.sleep(0.07)  # BG-BLOCK
 
@@ -92,7 +126,9 @@ def make_app(http_middlewares: int, pure: bool = False) -> FastAPI:
     a.include_router(router)
     a.add_api_route("/stream", stream)
     a.add_api_route("/spawn", spawn)
-    a.add_api_route("/checkout", checkout, methods=["POST"])
+    a.add_api_route("/checkout", checkout, methods=["POST", "GET"])
+    a.add_api_route("/report", report)
+    a.add_api_route("/fire", fire)
     for i in range(http_middlewares):
         @a.middleware("http")
         async def timing(request, call_next, _i=i):
