@@ -11,7 +11,9 @@ The scenario child (``scenarios/child.py``), the server child's recorder events
     spec_arg(spec) / read_spec(arg)      # the scenario child's spec, its one argument
 
 Message types (``type``): ``start`` (t, pid, scenario, params, ideal), ``batch`` (recorder
-data plus ``output``: [t, line] pairs), ``knob`` (t, name, value, ideal), ``knob-error``
+data plus ``output``: [t, line] pairs), ``raw`` (a recorder's unresolved batch, with ``rec``
+and ``label`` for one recording of several: the reader turns it into its ``batch``, see
+``scenarios/resolver.py``; readers never see ``raw``), ``knob`` (t, name, value, ideal), ``knob-error``
 (message), ``end`` (t, error), ``error`` (message: the scenario could not start),
 ``describe`` (scenarios: what a scenario file declares).
 
@@ -96,6 +98,7 @@ class Reader:
         self._f = f
         self.max_line = max_line
         self.skipped = 0  # lines too long, or not messages (blank lines aside)
+        self._resolvers = None  # per recording: raw batches -> batches (scenarios/resolver.py)
 
     def __iter__(self) -> Iterator[dict]:
         readline = self._f.readline
@@ -114,7 +117,16 @@ class Reader:
             if msg is None:
                 self.skipped += bool(line.strip())
                 continue
+            if msg["type"] == "raw":  # a recorder's raw batch: resolved here, not in the child
+                msg = self._resolve(msg)
             yield msg
+
+    def _resolve(self, msg: dict) -> dict:
+        if self._resolvers is None:
+            from .resolver import Resolvers
+
+            self._resolvers = Resolvers()
+        return self._resolvers.batch_message(msg)
 
 
 def read_messages(f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[dict]:

@@ -64,6 +64,8 @@ from array import array
 from . import gil_probe as _gp
 from . import recorder_hooks as _h
 from .gil_probe import gil_enabled as _gil_enabled
+from .resolver import Resolver
+from .resolver import to_wire as _to_wire
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
 
@@ -107,12 +109,13 @@ class Recorder:
     """
 
     def __init__(self, block_ms: float = 25.0, sample_ms: float = 5.0, max_steps: int = 2_000_000,
-                 sink=None, drain_s: float = 0.05, watch: str = "always") -> None:
+                 sink=None, drain_s: float = 0.05, watch: str = "always", raw: bool = False) -> None:
         """``sink``: if given, called with each batch, drained every ``drain_s`` seconds by
         the recorder's own thread (otherwise call ``drain()`` yourself).
         ``watch``: "always" runs the watchdog thread from ``install`` to ``uninstall``;
         "running" leaves it to ``start_watch()`` / ``stop_watch()`` (autorecord: only while
-        the loop runs)."""
+        the loop runs). ``raw``: the sink gets ``drain_raw()`` batches (resolved by whoever
+        reads them: a child process ships them to its parent)."""
         if block_ms <= 0:
             raise ValueError("block_ms must be > 0")
         if watch not in ("always", "running"):
@@ -123,7 +126,8 @@ class Recorder:
         self.sink = sink
         self.drain_s = drain_s
         self.watch = watch
-        self._steps = array("q")
+        self.raw = raw
+        self._steps = _h.new_steps()  # STEP_COLS int64 a step (array('q'), or the compiled hook's buffer)
         self._iters = array("q")
         # New tasks: code objects (or type names), names, and (created_ns, parent raw id,
         # raw id) in an array. Never the task itself, nor a weak reference (a surviving
@@ -140,13 +144,9 @@ class Recorder:
         self._warnings: list = []  # (t_ns, kind, message, where)
         self._tags: list = []  # (raw, t_ns, label)
         self._marks: list = []  # (raw, t_ns, what)
-        self._tag_of: dict[int, str] = {}  # live task seq -> its tag (children inherit it)
         self._gil: list = []  # (t0, t1, loop_cpu_ns, {syscall kind: n}, [[thread, cpu_ns], ...])
         self.gil_enabled = _gil_enabled()
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
-        self._seq = 0
-        self._live: dict[int, list] = {}  # task seq -> its entry in _hist
-        self._dropped = 0
         self._in_select = False
         self._loop = None
         self._loop_tid = None
@@ -155,9 +155,7 @@ class Recorder:
         self._stop = threading.Event()
         self._drain_lock = threading.Lock()
         self._restore: list = []
-        # raw id -> [[seq, created_ns, done_ns|None, None, named, last_end, None], ...] (tasks with
-        # that address, oldest first; a task that never ends stays, as do its few bytes)
-        self._hist: dict[int, list] = {}
+        self._resolver = Resolver(max_steps)  # raw ids -> task numbers, for drain()
         self._unawaited_hooked = False
         self.t0_ns = now_ns()
 
@@ -203,8 +201,9 @@ class Recorder:
         self._unawaited_hooked = hasattr(warnings, "_warn_unawaited_coroutine")
         _h.tap_logs(self, undo)
 
-        _h._active, _h._loop, _h._ap = self, loop, self._steps.append
-        _h.patch_handles()
+        if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
+            self._steps = _h.new_steps()
+        _h.start_recording(self, loop, self._steps)
         undo.append(self._unpatch_handles)
         if self.watch == "always":
             self.start_watch()
@@ -212,9 +211,7 @@ class Recorder:
 
     def _unpatch_handles(self) -> None:
         if _h._active is self:
-            _h._active = _h._loop = None
-            _h._ap = _h._drop
-            _h.unpatch_handles()
+            _h.stop_recording()
 
     def uninstall(self) -> None:
         self.stop_watch()
@@ -259,7 +256,7 @@ class Recorder:
                 self._restore.pop()()
             except Exception:
                 pass
-        self._steps = array("q")
+        self._steps = _h.new_steps()
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
 
     def __enter__(self) -> "Recorder":
@@ -351,7 +348,7 @@ class Recorder:
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
-                batch = self.drain()
+                batch = self._sink_batch()
                 last_len = -1
                 if gil is not None:  # the drain took the steps, not the one still running
                     gil.n_steps = len(steps)
@@ -396,9 +393,20 @@ class Recorder:
 
     # ------------------------------------------------------------------ drain
     def drain(self) -> dict:
-        """Everything recorded since the last drain, as a JSON-ready batch."""
+        """Everything recorded since the last drain, as a JSON-ready batch (ids resolved)."""
         with self._drain_lock:
-            return self._drain()
+            return self._resolver.resolve(self._collect())
+
+    def drain_raw(self) -> dict:
+        """The same, unresolved and JSON-ready (``resolver.to_wire``): the cheap part only, for
+        a child that ships its batches; the reader resolves them (``protocol.Reader``)."""
+        with self._drain_lock:
+            raw = self._collect()
+        raw["max_steps"] = self.max_steps
+        return _to_wire(raw)
+
+    def _sink_batch(self) -> dict:
+        return self.drain_raw() if self.raw else self.drain()
 
     def _take(self, lst: list) -> list:
         n = len(lst)
@@ -406,8 +414,8 @@ class Recorder:
         del lst[:n]
         return items
 
-    def _drain(self) -> dict:
-        live = self._live  # seq -> its entry in _hist, while the task runs
+    def _collect(self) -> dict:
+        """Take the buffers (nothing resolved: see ``resolver.py``)."""
         final = _h._active is not self  # uninstalled: no step can come any more
         # 1. Finished tasks and late names first: the steps and creations they refer to were
         #    recorded before them, so they are in the buffers taken next. (The recorder never
@@ -418,9 +426,7 @@ class Recorder:
         # 2. Take the buffers: steps before creations (a step is recorded after the
         #    creation of any task it mentions).
         ready = self._take(self._ready)
-        n = len(self._steps) // 3 * 3
-        raw_steps = self._steps[:n]
-        del self._steps[:n]
+        raw_steps = _h.take_steps(self._steps)
         n_new = min(len(self._new_info), len(self._new_names), len(self._new_meta) // 3)
         created_info = self._new_info[:n_new]
         created_names = self._new_names[:n_new]
@@ -429,138 +435,31 @@ class Recorder:
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
-        samples = self._take(self._samples)
-        jobs = self._take(self._jobs)
-        warns = self._take(self._warnings)
-        tags = self._take(self._tags)
-        marks = self._take(self._marks)
-        gil = self._take(self._gil)
-
-        tasks_out = []
-        hist = self._hist
-        names = []
-        for info, name, t, parent_raw, raw in zip(created_info, created_names, created_meta[0::3],
-                                                  created_meta[1::3], created_meta[2::3]):
-            self._seq += 1
-            seq = self._seq
-            entry = [seq, t, None, None, True, t, None]
-            names.append([seq, name])
-            hist.setdefault(raw, []).append(entry)
-            live[seq] = entry
+        new = []
+        for info, name in zip(created_info, created_names):
             if isinstance(info, str):
-                name, where = info, ""
+                new.append([info, "", name])
             else:
-                name, where = info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}"
-            tasks_out.append([seq, t, None, name, where, self._resolve(parent_raw, t), False])
-        for raw, t, name in late_names:
-            seq = self._resolve(raw, t)
-            if seq:
-                names.append([seq, name])
-        steps_out = []
-        dropped = 0
-        if n // 3 > self.max_steps:
-            dropped = n // 3 - self.max_steps
-            raw_steps = raw_steps[dropped * 3:]
-        resolve = self._resolve
-        # Fast path: a raw id with one task in its history (nearly all of them).
-        single = {raw: lst[0] for raw, lst in hist.items() if len(lst) == 1}
-        seqs = []
-        add = seqs.append
-        starts, ends, raws = raw_steps[0::3], raw_steps[1::3], raw_steps[2::3]
-        for t0, t1, raw in zip(starts, ends, raws):
-            e = single.get(raw)
-            if e is None:
-                seq = resolve(raw, t0) if raw in hist else 0
-                if seq:
-                    entry = live.get(seq)
-                    if entry is not None and t1 > entry[5]:
-                        entry[5] = t1
-            elif e[1] <= t0 and (e[2] is None or t0 <= e[2]):
-                seq = e[0]
-                if t1 > e[5]:
-                    e[5] = t1
-            else:
-                seq = 0
-            add(seq)
-        steps_out = [x for triple in zip(starts, ends, seqs) for x in triple]
-        self._dropped += dropped
-        # eager first steps ran inside create_task: add them as steps of their own
-        for item in eager:
-            raw, t, eager_end = item
-            seq = resolve(raw, t)
-            if seq and seq in live:
-                steps_out += (t, eager_end, seq)
-                live[seq][5] = max(live[seq][5], eager_end)
-            elif not final:
-                self._eager.append(item)  # its task comes with the next drain
-
-        ready_out = []
-        for raw, t in ready:
-            seq = resolve(raw, t)
-            if seq:
-                ready_out += (seq, t)
-        jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
-                    for pool, th, sub, s, e, raw, label in jobs]
-        samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
-        points_out = [[seq, t, what] for seq, t, what in ((resolve(raw, t), t, what) for raw, t, what in marks)
-                      if seq]  # resolved here: closing (below) forgets finished tasks
-        tags_out = self._inherit_tags(tasks_out, [(resolve(raw, t), t, label) for raw, t, label in tags])
-
-        # 4. Close finished tasks: done at the end of their last step.
-        done_out = []
-        for raw, t_done, outcome, name in finished:
-            seq = resolve(raw, t_done)
-            entry = live.pop(seq, None)
-            if entry is None:
-                continue
-            entry[2] = max(t_done, entry[5])
-            names.append([seq, name])
-            done_out.append([seq, entry[2], outcome])
-            self._tag_of.pop(seq, None)
-        if done_out:
-            for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
-                del hist[raw]
-
+                new.append([info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}", name])
         return {
             "t": now_ns(),
-            "tasks": tasks_out,
-            "names": names,
-            "done": done_out,
-            "steps": steps_out,
-            "ready": ready_out,
-            "iters": list(iters),
-            "samples": samples_out,
-            "jobs": jobs_out,
-            "warnings": [list(w) for w in warns],
-            "tags": tags_out,
-            "points": points_out,
-            "gil": [list(g) for g in gil],
+            "final": final,
+            "steps": raw_steps,
+            "new": new,
+            "meta": created_meta,
+            "late_names": late_names,
+            "done": finished,
+            "eager": eager,
+            "ready": ready,
+            "iters": iters.tolist(),
+            "samples": self._take(self._samples),
+            "jobs": self._take(self._jobs),
+            "warnings": self._take(self._warnings),
+            "tags": self._take(self._tags),
+            "marks": self._take(self._marks),
+            "gil": self._take(self._gil),
             "gauges": self._read_gauges(),
-            "dropped": dropped,
         }
-
-    def _inherit_tags(self, tasks_out: list, tags: list) -> list:
-        """[[seq, label]]: the tags given, plus one for each new task whose creator carried a
-        tag when it created it (the one rule: a task inherits its creator's tag). Tags and
-        creations are taken in time order, so a child created before its parent was tagged
-        inherits nothing."""
-        tag_of = self._tag_of
-        if not tags and not tag_of:  # nothing tagged (most programs): nothing to inherit
-            return []
-        events = [(t, 0, seq, label) for seq, t, label in tags if seq]
-        events += [(q[1], 1, q[0], q[5]) for q in tasks_out if q[5]]
-        events.sort(key=lambda ev: (ev[0], ev[1]))
-        out = []
-        for _t, kind, seq, x in events:
-            if kind == 0:
-                tag_of[seq] = x
-                out.append([seq, x])
-            else:
-                label = tag_of.get(x)
-                if label is not None:
-                    tag_of[seq] = label
-                    out.append([seq, label])
-        return out
 
     def _read_gauges(self) -> list:
         if self.gauges is None:
@@ -569,16 +468,6 @@ class Recorder:
             return [[now_ns(), self.gauges()]]
         except Exception:  # a gauge must never break the recording
             return []
-
-    def _resolve(self, raw: int, t: int) -> int:
-        if not raw:
-            return 0
-        for entry in reversed(self._hist.get(raw, ())):
-            if entry[1] <= t:
-                if entry[2] is None or t <= entry[2]:
-                    return entry[0]
-                return 0
-        return 0
 
 
 def record(main, *args, block_ms: float = 25.0, **kwargs):

@@ -82,7 +82,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
         }
 
     rec = Recorder(block_ms=_instruments.get("block_ms", 25.0),
-                   sink=lambda batch: send({"type": "batch", **batch}))
+                   sink=lambda raw: send({"type": "raw", **raw}), raw=True)  # resolved by the reader
     rec.gauges = gauges
     loop.call_soon(capture_limiter)
     rec.install(loop)
@@ -105,7 +105,7 @@ def shutdown_instruments(loop: asyncio.AbstractEventLoop) -> None:
     t = now_ns()
     rec.uninstall()
     send = _instruments["send"]
-    send({"type": "batch", **rec.drain()})
+    send({"type": "raw", **rec.drain_raw()})
     send({"type": "end", "t": t})
 # ---------------------------------------------------------------------------------------------
 

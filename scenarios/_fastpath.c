@@ -1,0 +1,572 @@
+/* The recorder's hot path in C: the patched asyncio ``Handle._run`` / ``TimerHandle._run``.
+ *
+ * Optional accelerator for ``recorder_hooks.traced_run`` / ``traced_timer_run`` (pure Python,
+ * always there): same behaviour, column for column. ``recorder_hooks`` loads it when it was
+ * built (setup.py, ``optional=True``) unless COFFEESHOP_RECORDER=python.
+ *
+ * Per step: the same loop check (other loops' handles run through the original ``_run``), the
+ * owner (``callback.__self__``), CLOCK_MONOTONIC before and after (= ``time.monotonic_ns``),
+ * ``context.run(callback, *args)`` done as ``Context.run`` does it, then STEP_COLS int64
+ * columns written straight into a ``Steps`` buffer (no Python call). Rare paths call back
+ * into the Python functions the pure-Python hook uses: ``_report`` (a callback's exception),
+ * ``Recorder._note_late_timer`` (a late timer), ``_learn_type`` (an unknown owner type) and
+ * ``_finished`` (a task's last step). C adds no Python frame, keeps no reference to a task
+ * or handle after the step, and lets SystemExit / KeyboardInterrupt through unrecorded.
+ *
+ * Adding a column (e.g. a wait reason): bump STEP_COLS (and ``recorder_hooks.STEP_COLS``,
+ * checked at import), compute the value in ``step()`` at "MORE COLUMNS" and write it after
+ * the owner's id. Bump ABI whenever the Python side must not load an older build.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define ABI 1
+#define STEP_COLS 3
+
+#if defined(__APPLE__)
+static inline int64_t now_ns(void) { return (int64_t)clock_gettime_nsec_np(CLOCK_UPTIME_RAW); }
+#elif defined(CLOCK_MONOTONIC)
+static inline int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+#else
+#error "no monotonic clock matching time.monotonic_ns here: the pure-Python recorder is used"
+#endif
+
+/* ------------------------------------------------------------------------ the step buffer */
+typedef struct {
+    PyObject_HEAD
+    int64_t *data;
+    Py_ssize_t len; /* int64 values, STEP_COLS per step */
+    Py_ssize_t cap;
+} Steps;
+
+static PyTypeObject Steps_Type;
+
+static int
+steps_reserve(Steps *s, Py_ssize_t more)
+{
+    if (s->len + more <= s->cap)
+        return 0;
+    Py_ssize_t cap = s->cap ? s->cap : STEP_COLS * 4096;
+    while (cap < s->len + more)
+        cap *= 2;
+    int64_t *d = PyMem_Realloc(s->data, (size_t)cap * sizeof(int64_t));
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->data = d;
+    s->cap = cap;
+    return 0;
+}
+
+static void
+steps_dealloc(Steps *s)
+{
+    PyMem_Free(s->data);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static Py_ssize_t
+steps_len(Steps *s) { return s->len; }
+
+static PyObject *
+steps_item(Steps *s, Py_ssize_t i)
+{
+    if (i < 0 || i >= s->len) {
+        PyErr_SetString(PyExc_IndexError, "Steps index out of range");
+        return NULL;
+    }
+    return PyLong_FromLongLong(s->data[i]);
+}
+
+/* take(): the complete steps recorded so far as native int64 bytes (array('q').frombytes),
+ * leaving an incomplete one (none: a step is written whole) in the buffer. */
+static PyObject *
+steps_take(Steps *s, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = s->len - s->len % STEP_COLS;
+    PyObject *out = PyBytes_FromStringAndSize((const char *)s->data, n * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL)
+        return NULL;
+    if (n < s->len)
+        memmove(s->data, s->data + n, (size_t)(s->len - n) * sizeof(int64_t));
+    s->len -= n;
+    if (s->cap > STEP_COLS * 65536 && s->len < s->cap / 8) { /* give a burst's memory back */
+        int64_t *d = PyMem_Realloc(s->data, (size_t)(STEP_COLS * 4096) * sizeof(int64_t));
+        if (d != NULL) {
+            s->data = d;
+            s->cap = STEP_COLS * 4096;
+        }
+    }
+    return out;
+}
+
+static PyObject *
+steps_clear(Steps *s, PyObject *Py_UNUSED(ignored))
+{
+    s->len = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steps_itemsize(Steps *s, void *Py_UNUSED(c)) { return PyLong_FromLong((long)sizeof(int64_t)); }
+
+static PySequenceMethods steps_as_seq = {
+    .sq_length = (lenfunc)steps_len,
+    .sq_item = (ssizeargfunc)steps_item,
+};
+static PyMethodDef steps_methods[] = {
+    {"take", (PyCFunction)steps_take, METH_NOARGS, "take() -> bytes: the recorded steps, removed"},
+    {"clear", (PyCFunction)steps_clear, METH_NOARGS, "drop everything recorded"},
+    {NULL}
+};
+static PyGetSetDef steps_getset[] = {
+    {"itemsize", (getter)steps_itemsize, NULL, "bytes per value", NULL},
+    {NULL}
+};
+static PyTypeObject Steps_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.Steps",
+    .tp_basicsize = sizeof(Steps),
+    .tp_dealloc = (destructor)steps_dealloc,
+    .tp_as_sequence = &steps_as_seq,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The step buffer the compiled hook writes to: STEP_COLS int64 values a step.",
+    .tp_methods = steps_methods,
+    .tp_getset = steps_getset,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ----------------------------------------------------------------------------- the state */
+/* set once by setup() */
+static PyObject *orig_run, *report_fn, *finished_fn, *learn_fn, *taskish, *task_type;
+static PyTypeObject *handle_type, *timer_type;
+static Py_ssize_t off_loop = -1, off_callback = -1, off_args = -1, off_context = -1, off_when = -1;
+/* set by target(): the recording in progress (NULL: none) */
+static PyObject *cur_loop;
+static Steps *cur_steps;
+static PyObject *note_late;
+static int64_t late_ns = 2000000;
+/* interned names */
+static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
+
+static inline PyObject *
+slot(PyObject *obj, Py_ssize_t off, PyObject *name, int fast)
+{
+    if (fast && off >= 0) {
+        PyObject *v = *(PyObject **)((char *)obj + off);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(obj, name); /* also raises what a missing slot raises */
+}
+
+/* getattr(cb, "__self__", None): new reference, NULL on a real error */
+static PyObject *
+owner_of(PyObject *cb)
+{
+    if (PyMethod_Check(cb)) {
+        PyObject *s = PyMethod_GET_SELF(cb);
+        Py_INCREF(s);
+        return s;
+    }
+    if (PyCFunction_Check(cb)) {
+        PyObject *s = PyCFunction_GET_SELF(cb);
+        if (s == NULL)
+            s = Py_None;
+        Py_INCREF(s);
+        return s;
+    }
+    PyObject *res = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    int r = PyObject_GetOptionalAttr(cb, s_self, &res);
+#else
+    int r = _PyObject_LookupAttr(cb, s_self, &res);
+#endif
+    if (r < 0)
+        return NULL;
+    if (r == 0) {
+        Py_INCREF(Py_None);
+        return Py_None;
+    }
+    return res;
+}
+
+/* context.run(cb, *args), as Context.run does it (no frame of ours) */
+static PyObject *
+run_in_context(PyObject *ctx, PyObject *cb, PyObject *args)
+{
+    if (PyContext_CheckExact(ctx) && PyTuple_CheckExact(args)) {
+        if (PyContext_Enter(ctx) < 0)
+            return NULL;
+        PyObject *res = PyObject_Vectorcall(cb, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), NULL);
+        if (PyContext_Exit(ctx) < 0) {
+            Py_XDECREF(res);
+            return NULL;
+        }
+        return res;
+    }
+    /* anything else: the Python call, literally */
+    PyObject *run = PyObject_GetAttr(ctx, s_run);
+    if (run == NULL)
+        return NULL;
+    PyObject *tail = PySequence_Tuple(args);
+    if (tail == NULL) {
+        Py_DECREF(run);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(tail);
+    PyObject *all = PyTuple_New(n + 1);
+    PyObject *res = NULL;
+    if (all != NULL) {
+        Py_INCREF(cb);
+        PyTuple_SET_ITEM(all, 0, cb);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *x = PyTuple_GET_ITEM(tail, i);
+            Py_INCREF(x);
+            PyTuple_SET_ITEM(all, i + 1, x);
+        }
+        res = PyObject_Call(run, all, NULL);
+        Py_DECREF(all);
+    }
+    Py_DECREF(tail);
+    Py_DECREF(run);
+    return res;
+}
+
+/* the exception just raised, normalized, with its traceback attached (new reference) */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* ---------------------------------------------------------------------------- the step */
+static PyObject *
+step(PyObject *self, int timer)
+{
+    int fast = Py_IS_TYPE(self, handle_type) || Py_IS_TYPE(self, timer_type);
+    PyObject *loop = slot(self, off_loop, s_loop, fast);
+    if (loop == NULL)
+        return NULL;
+    Py_DECREF(loop); /* compared by identity only */
+    if (loop != cur_loop || cur_loop == NULL)
+        return PyObject_CallOneArg(orig_run, self);
+
+    PyObject *cb = NULL, *args = NULL, *ctx = NULL, *owner = NULL, *res = NULL;
+    cb = slot(self, off_callback, s_callback, fast);
+    if (cb == NULL)
+        goto error;
+    owner = owner_of(cb);
+    if (owner == NULL)
+        goto error;
+    int64_t t0 = now_ns();
+    if (timer) {
+        PyObject *when = slot(self, off_when, s_when, fast);
+        if (when == NULL)
+            goto error;
+        double w = PyFloat_AsDouble(when);
+        Py_DECREF(when);
+        if (w == -1.0 && PyErr_Occurred())
+            goto error;
+        w *= 1e9;
+        if (w > -9.2e18 && w < 9.2e18) {
+            int64_t due = (int64_t)w; /* int(): towards zero */
+            if (t0 - due > late_ns && note_late != NULL) {
+                PyObject *due_o = PyLong_FromLongLong(due);
+                if (due_o == NULL)
+                    goto error;
+                PyObject *r = PyObject_CallFunctionObjArgs(note_late, self, due_o, NULL);
+                Py_DECREF(due_o);
+                if (r == NULL)
+                    goto error;
+                Py_DECREF(r);
+            }
+        }
+    }
+    ctx = slot(self, off_context, s_context, fast);
+    if (ctx == NULL)
+        goto error;
+    args = slot(self, off_args, s_args, fast);
+    if (args == NULL)
+        goto error;
+
+    res = run_in_context(ctx, cb, args);
+    if (res == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+            goto error; /* passed through, unrecorded, as the Python hook does */
+        PyObject *exc = take_exception();
+        PyObject *r = PyObject_CallFunctionObjArgs(report_fn, self, exc ? exc : Py_None, NULL);
+        Py_XDECREF(exc);
+        if (r == NULL)
+            goto error;
+        Py_DECREF(r);
+    }
+    else {
+        Py_DECREF(res);
+    }
+    int64_t t1 = now_ns();
+    /* MORE COLUMNS: compute a further per-step value here (the step has run; ``owner`` is
+     * held), then write it after the owner's id below and bump STEP_COLS. */
+    Steps *st = cur_steps; /* read after the step: it may have ended the recording */
+    if (st != NULL) {
+        if (steps_reserve(st, STEP_COLS) < 0)
+            goto error;
+        int64_t *p = st->data + st->len;
+        p[0] = t0;
+        p[1] = t1;
+        p[2] = (int64_t)(uintptr_t)owner; /* id(owner) */
+        st->len += STEP_COLS;
+    }
+    /* its last step? (the C Task: the common case, no lookup) */
+    int is_task;
+    if ((PyObject *)Py_TYPE(owner) == task_type) {
+        is_task = 1;
+    }
+    else {
+        PyObject *known = PyDict_GetItemWithError(taskish, (PyObject *)Py_TYPE(owner));
+        if (known != NULL) {
+            is_task = PyObject_IsTrue(known);
+        }
+        else {
+            if (PyErr_Occurred())
+                goto error;
+            PyObject *r = PyObject_CallOneArg(learn_fn, owner);
+            if (r == NULL)
+                goto error;
+            is_task = PyObject_IsTrue(r);
+            Py_DECREF(r);
+        }
+        if (is_task < 0)
+            goto error;
+    }
+    if (is_task) {
+        PyObject *state = PyObject_GetAttr(owner, s_state);
+        if (state == NULL)
+            goto error;
+        int pending = PyObject_RichCompareBool(state, s_pending, Py_EQ);
+        Py_DECREF(state);
+        if (pending < 0)
+            goto error;
+        if (!pending) {
+            PyObject *t1_o = PyLong_FromLongLong(t1);
+            if (t1_o == NULL)
+                goto error;
+            PyObject *r = PyObject_CallFunctionObjArgs(finished_fn, owner, t1_o, NULL);
+            Py_DECREF(t1_o);
+            if (r == NULL)
+                goto error;
+            Py_DECREF(r);
+        }
+    }
+    Py_DECREF(cb);
+    Py_DECREF(args);
+    Py_DECREF(ctx);
+    Py_DECREF(owner);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(cb);
+    Py_XDECREF(args);
+    Py_XDECREF(ctx);
+    Py_XDECREF(owner);
+    return NULL;
+}
+
+/* ------------------------------------------------------- the hook: a method descriptor */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int timer;
+} Hook;
+
+static PyObject *
+hook_vectorcall(PyObject *h, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "_run() takes exactly one argument (the handle)");
+        return NULL;
+    }
+    return step(args[0], ((Hook *)h)->timer);
+}
+
+static PyObject *
+hook_descr_get(PyObject *h, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(h);
+        return h;
+    }
+    return PyMethod_New(h, obj);
+}
+
+static PyObject *
+hook_name(Hook *h, void *Py_UNUSED(c)) { return PyUnicode_FromString("_run"); }
+
+static PyObject *
+hook_qualname(Hook *h, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(h->timer ? "TimerHandle._run" : "Handle._run");
+}
+
+static PyGetSetDef hook_getset[] = {
+    {"__name__", (getter)hook_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)hook_qualname, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject Hook_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.Hook",
+    .tp_basicsize = sizeof(Hook),
+    .tp_dealloc = (destructor)PyObject_Del,
+    .tp_vectorcall_offset = offsetof(Hook, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "The recorder's compiled Handle._run (see recorder_hooks.traced_run).",
+    .tp_descr_get = hook_descr_get,
+    .tp_getset = hook_getset,
+};
+
+/* -------------------------------------------------------------------------- functions */
+static Py_ssize_t
+member_offset(PyTypeObject *tp, const char *name)
+{
+    PyObject *d = PyDict_GetItemString(tp->tp_dict, name); /* borrowed */
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+        return -1;
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT)
+        return -1;
+    return m->offset;
+}
+
+static void
+replace(PyObject **slot_, PyObject *value)
+{
+    PyObject *old = *slot_;
+    Py_XINCREF(value);
+    *slot_ = value;
+    Py_XDECREF(old);
+}
+
+static PyObject *
+fp_setup(PyObject *mod, PyObject *args)
+{
+    PyObject *orig, *rep, *fin, *learn, *tdict, *ttype, *htype, *ttimer;
+    if (!PyArg_ParseTuple(args, "OOOOO!OO!O!:setup", &orig, &rep, &fin, &learn, &PyDict_Type, &tdict,
+                          &ttype, &PyType_Type, &htype, &PyType_Type, &ttimer))
+        return NULL;
+    replace(&orig_run, orig);
+    replace(&report_fn, rep);
+    replace(&finished_fn, fin);
+    replace(&learn_fn, learn);
+    replace(&taskish, tdict);
+    replace(&task_type, ttype);
+    replace((PyObject **)&handle_type, htype);
+    replace((PyObject **)&timer_type, ttimer);
+    off_loop = member_offset(handle_type, "_loop");
+    off_callback = member_offset(handle_type, "_callback");
+    off_args = member_offset(handle_type, "_args");
+    off_context = member_offset(handle_type, "_context");
+    off_when = member_offset(timer_type, "_when");
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fp_target(PyObject *mod, PyObject *args)
+{
+    PyObject *loop, *steps, *late;
+    long long lns = 2000000;
+    if (!PyArg_ParseTuple(args, "OOO|L:target", &loop, &steps, &late, &lns))
+        return NULL;
+    if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
+        PyErr_SetString(PyExc_TypeError, "target(): steps must be a Steps buffer or None");
+        return NULL;
+    }
+    if (loop != Py_None && orig_run == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "target(): setup() was not called");
+        return NULL;
+    }
+    replace(&cur_loop, loop == Py_None ? NULL : loop);
+    replace((PyObject **)&cur_steps, steps == Py_None ? NULL : steps);
+    replace(&note_late, late == Py_None ? NULL : late);
+    late_ns = lns;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fp_now_ns(PyObject *mod, PyObject *Py_UNUSED(ignored)) { return PyLong_FromLongLong(now_ns()); }
+
+static PyMethodDef fp_methods[] = {
+    {"setup", fp_setup, METH_VARARGS,
+     "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle)"},
+    {"target", fp_target, METH_VARARGS,
+     "target(loop, steps, note_late[, late_ns]): record `loop` into `steps`; target(None, None, None) stops"},
+    {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {NULL}
+};
+
+static struct PyModuleDef fp_module = {
+    PyModuleDef_HEAD_INIT, "_fastpath",
+    "The recorder's compiled hot path (optional; see recorder_hooks.py).", -1, fp_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0)
+        return NULL;
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+    INTERN(s_loop, "_loop");
+    INTERN(s_callback, "_callback");
+    INTERN(s_args, "_args");
+    INTERN(s_context, "_context");
+    INTERN(s_when, "_when");
+    INTERN(s_self, "__self__");
+    INTERN(s_state, "_state");
+    INTERN(s_pending, "PENDING");
+    INTERN(s_run, "run");
+#undef INTERN
+    PyObject *m = PyModule_Create(&fp_module);
+    if (m == NULL)
+        return NULL;
+    Hook *run = PyObject_New(Hook, &Hook_Type);
+    Hook *trun = PyObject_New(Hook, &Hook_Type);
+    if (run == NULL || trun == NULL)
+        return NULL;
+    run->vectorcall = trun->vectorcall = hook_vectorcall;
+    run->timer = 0;
+    trun->timer = 1;
+    if (PyModule_AddObject(m, "handle_run", (PyObject *)run) < 0
+        || PyModule_AddObject(m, "timer_run", (PyObject *)trun) < 0)
+        return NULL;
+    Py_INCREF(&Steps_Type);
+    if (PyModule_AddObject(m, "Steps", (PyObject *)&Steps_Type) < 0
+        || PyModule_AddIntConstant(m, "ABI", ABI) < 0
+        || PyModule_AddIntConstant(m, "STEP_COLS", STEP_COLS) < 0)
+        return NULL;
+    return m;
+}
