@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 1
+#define ABI 2
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -44,8 +44,9 @@ static inline int64_t now_ns(void)
 typedef struct {
     PyObject_HEAD
     int64_t *data;
-    Py_ssize_t len; /* int64 values, STEP_COLS per step */
+    Py_ssize_t len; /* int64 values, `cols` a row */
     Py_ssize_t cap;
+    Py_ssize_t cols;
 } Steps;
 
 static PyTypeObject Steps_Type;
@@ -55,7 +56,7 @@ steps_reserve(Steps *s, Py_ssize_t more)
 {
     if (s->len + more <= s->cap)
         return 0;
-    Py_ssize_t cap = s->cap ? s->cap : STEP_COLS * 4096;
+    Py_ssize_t cap = s->cap ? s->cap : s->cols * 4096;
     while (cap < s->len + more)
         cap *= 2;
     int64_t *d = PyMem_Realloc(s->data, (size_t)cap * sizeof(int64_t));
@@ -88,26 +89,64 @@ steps_item(Steps *s, Py_ssize_t i)
     return PyLong_FromLongLong(s->data[i]);
 }
 
-/* take(): the complete steps recorded so far as native int64 bytes (array('q').frombytes),
- * leaving an incomplete one (none: a step is written whole) in the buffer. */
+/* take([rows]): the first `rows` complete rows (default: all) as native int64 bytes
+ * (array('q').frombytes), removed from the buffer. */
 static PyObject *
-steps_take(Steps *s, PyObject *Py_UNUSED(ignored))
+steps_take(Steps *s, PyObject *args)
 {
-    Py_ssize_t n = s->len - s->len % STEP_COLS;
+    Py_ssize_t rows = -1;
+    if (!PyArg_ParseTuple(args, "|n:take", &rows))
+        return NULL;
+    Py_ssize_t n = s->len - s->len % s->cols;
+    if (rows >= 0 && rows * s->cols < n)
+        n = rows * s->cols;
     PyObject *out = PyBytes_FromStringAndSize((const char *)s->data, n * (Py_ssize_t)sizeof(int64_t));
     if (out == NULL)
         return NULL;
     if (n < s->len)
         memmove(s->data, s->data + n, (size_t)(s->len - n) * sizeof(int64_t));
     s->len -= n;
-    if (s->cap > STEP_COLS * 65536 && s->len < s->cap / 8) { /* give a burst's memory back */
-        int64_t *d = PyMem_Realloc(s->data, (size_t)(STEP_COLS * 4096) * sizeof(int64_t));
+    if (s->cap > s->cols * 65536 && s->len < s->cap / 8) { /* give a burst's memory back */
+        Py_ssize_t cap = s->cols * 4096;
+        while (cap < s->len)
+            cap *= 2;
+        int64_t *d = PyMem_Realloc(s->data, (size_t)cap * sizeof(int64_t));
         if (d != NULL) {
             s->data = d;
-            s->cap = STEP_COLS * 4096;
+            s->cap = cap;
         }
     }
     return out;
+}
+
+static PyObject *
+steps_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"cols", NULL};
+    Py_ssize_t cols = STEP_COLS;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n:Steps", kw, &cols))
+        return NULL;
+    if (cols < 1 || cols > 64) {
+        PyErr_SetString(PyExc_ValueError, "Steps(cols): 1 to 64 columns");
+        return NULL;
+    }
+    Steps *s = (Steps *)type->tp_alloc(type, 0);
+    if (s != NULL)
+        s->cols = cols;
+    return (PyObject *)s;
+}
+
+static int
+steps_push3(Steps *s, int64_t a, int64_t b, int64_t c)
+{
+    if (steps_reserve(s, 3) < 0)
+        return -1;
+    int64_t *p = s->data + s->len;
+    p[0] = a;
+    p[1] = b;
+    p[2] = c;
+    s->len += 3;
+    return 0;
 }
 
 static PyObject *
@@ -125,12 +164,16 @@ static PySequenceMethods steps_as_seq = {
     .sq_item = (ssizeargfunc)steps_item,
 };
 static PyMethodDef steps_methods[] = {
-    {"take", (PyCFunction)steps_take, METH_NOARGS, "take() -> bytes: the recorded steps, removed"},
+    {"take", (PyCFunction)steps_take, METH_VARARGS, "take([rows]) -> bytes: the first rows (default all), removed"},
     {"clear", (PyCFunction)steps_clear, METH_NOARGS, "drop everything recorded"},
     {NULL}
 };
+static PyObject *
+steps_cols(Steps *s, void *Py_UNUSED(c)) { return PyLong_FromSsize_t(s->cols); }
+
 static PyGetSetDef steps_getset[] = {
     {"itemsize", (getter)steps_itemsize, NULL, "bytes per value", NULL},
+    {"cols", (getter)steps_cols, NULL, "values a row", NULL},
     {NULL}
 };
 static PyTypeObject Steps_Type = {
@@ -140,10 +183,10 @@ static PyTypeObject Steps_Type = {
     .tp_dealloc = (destructor)steps_dealloc,
     .tp_as_sequence = &steps_as_seq,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The step buffer the compiled hook writes to: STEP_COLS int64 values a step.",
+    .tp_doc = "Steps(cols=STEP_COLS): an int64 buffer the compiled hooks write rows to.",
     .tp_methods = steps_methods,
     .tp_getset = steps_getset,
-    .tp_new = PyType_GenericNew,
+    .tp_new = steps_new,
 };
 
 /* ----------------------------------------------------------------------------- the state */
@@ -155,9 +198,12 @@ static Py_ssize_t off_loop = -1, off_callback = -1, off_args = -1, off_context =
 static PyObject *cur_loop;
 static Steps *cur_steps;
 static PyObject *note_late;
+static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
 static int64_t late_ns = 2000000;
 /* interned names */
 static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
+static PyObject *s_cancelled_state, *s_exception, *s_get_name, *s_cancelled, *s_error, *s_ok;
+static PyObject *s_source_tb, *s_cr_code, *s_cr_suspended, *s_cr_frame, *s_done, *s_name;
 
 static inline PyObject *
 slot(PyObject *obj, Py_ssize_t off, PyObject *name, int fast)
@@ -261,6 +307,37 @@ take_exception(void)
     Py_XDECREF(tb);
     return value;
 #endif
+}
+
+/* recorder_hooks._finished, in C: a task is done; note when, how and under which name */
+static int
+note_finished(PyObject *task, PyObject *state, int64_t t)
+{
+    if (cur_done == NULL)
+        return 0;
+    PyObject *outcome;
+    int c = PyObject_RichCompareBool(state, s_cancelled_state, Py_EQ);
+    if (c < 0)
+        return -1;
+    if (c) {
+        outcome = s_cancelled;
+    }
+    else { /* reading _exception does not "retrieve" it */
+        PyObject *exc = PyObject_GetAttr(task, s_exception);
+        if (exc == NULL)
+            return -1;
+        outcome = exc != Py_None ? s_error : s_ok;
+        Py_DECREF(exc);
+    }
+    PyObject *name = PyObject_CallMethodNoArgs(task, s_get_name);
+    if (name == NULL)
+        return -1;
+    PyObject *item = Py_BuildValue("(LLON)", (long long)(uintptr_t)task, (long long)t, outcome, name);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(cur_done, item);
+    Py_DECREF(item);
+    return r;
 }
 
 /* ---------------------------------------------------------------------------- the step */
@@ -367,19 +444,11 @@ step(PyObject *self, int timer)
         if (state == NULL)
             goto error;
         int pending = PyObject_RichCompareBool(state, s_pending, Py_EQ);
+        if (pending == 0 && note_finished(owner, state, t1) < 0)
+            pending = -1;
         Py_DECREF(state);
         if (pending < 0)
             goto error;
-        if (!pending) {
-            PyObject *t1_o = PyLong_FromLongLong(t1);
-            if (t1_o == NULL)
-                goto error;
-            PyObject *r = PyObject_CallFunctionObjArgs(finished_fn, owner, t1_o, NULL);
-            Py_DECREF(t1_o);
-            if (r == NULL)
-                goto error;
-            Py_DECREF(r);
-        }
     }
     Py_DECREF(cb);
     Py_DECREF(args);
@@ -450,6 +519,219 @@ static PyTypeObject Hook_Type = {
     .tp_getset = hook_getset,
 };
 
+/* ------------------------------------------- loop.create_task, wrapped (Recorder._make_create_task) */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *loop, *orig, *infos, *names, *eager, *strip, *current_task;
+    Steps *meta;
+    int eager_possible;
+} CreateTask;
+
+static PyTypeObject CreateTask_Type;
+
+/* Notes the new task: creation time, parent, code object (or type name), name; an eager
+ * first step (3.12+) and a task that finished in it. Same as the Python wrapper. */
+static PyObject *
+ct_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CreateTask *ct = (CreateTask *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (cur_loop != ct->loop) /* uninstalled, or replaced by another recording */
+        return PyObject_Vectorcall(ct->orig, args, nargs, kwnames);
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional argument but %zd were given", nargs);
+        return NULL;
+    }
+    PyObject *coro = args[0];
+    int64_t t = now_ns();
+    PyObject *parent = PyObject_CallOneArg(ct->current_task, ct->loop);
+    if (parent == NULL)
+        return NULL;
+    PyObject *task = PyObject_Vectorcall(ct->orig, args, nargs, kwnames);
+    if (task == NULL) {
+        Py_DECREF(parent);
+        return NULL;
+    }
+    PyObject *tb = NULL, *name = NULL, *info = NULL;
+    tb = PyObject_GetAttr(task, s_source_tb);
+    if (tb != NULL)
+        name = PyObject_CallMethodNoArgs(task, s_get_name);
+    if (tb == NULL || name == NULL) { /* a task factory's own kind of future */
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            Py_XDECREF(tb);
+            Py_DECREF(parent);
+            return task;
+        }
+        goto error;
+    }
+    int truth = PyObject_IsTrue(tb);
+    if (truth < 0)
+        goto error;
+    if (truth) { /* debug mode: "created at" must not point into the recorder */
+        PyObject *r = PyObject_CallOneArg(ct->strip, tb);
+        if (r == NULL)
+            goto error;
+        Py_DECREF(r);
+    }
+    int64_t eager_end = 0;
+    info = PyObject_GetAttr(coro, s_cr_code);
+    if (info != NULL && ct->eager_possible) {
+        /* Eager tasks (3.12+) ran their first step inside this call: note when it ended. */
+        PyObject *susp = PyObject_GetAttr(coro, s_cr_suspended);
+        int eager = -1;
+        if (susp != NULL) {
+            eager = PyObject_IsTrue(susp);
+            Py_DECREF(susp);
+            if (eager == 0) {
+                PyObject *fr = PyObject_GetAttr(coro, s_cr_frame);
+                if (fr == NULL)
+                    eager = -1;
+                else {
+                    eager = fr == Py_None;
+                    Py_DECREF(fr);
+                }
+            }
+        }
+        if (eager < 0)
+            Py_CLEAR(info);
+        else if (eager)
+            eager_end = now_ns();
+    }
+    if (info == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            goto error;
+        PyErr_Clear(); /* not a native coroutine */
+        info = PyObject_GetAttr((PyObject *)Py_TYPE(coro), s_name);
+        if (info == NULL)
+            goto error;
+    }
+    if (PyList_Append(ct->infos, info) < 0 || PyList_Append(ct->names, name) < 0
+        || steps_push3(ct->meta, t, parent != Py_None ? (int64_t)(uintptr_t)parent : 0,
+                       (int64_t)(uintptr_t)task) < 0)
+        goto error;
+    if (eager_end) {
+        PyObject *item = Py_BuildValue("(LLL)", (long long)(uintptr_t)task, (long long)t, (long long)eager_end);
+        if (item == NULL)
+            goto error;
+        int r = PyList_Append(ct->eager, item);
+        Py_DECREF(item);
+        if (r < 0)
+            goto error;
+        PyObject *d = PyObject_CallMethodNoArgs(task, s_done);
+        if (d == NULL)
+            goto error;
+        int done = PyObject_IsTrue(d);
+        Py_DECREF(d);
+        if (done < 0)
+            goto error;
+        if (done) { /* finished in its eager first step */
+            PyObject *end = PyLong_FromLongLong(eager_end);
+            if (end == NULL)
+                goto error;
+            PyObject *r2 = PyObject_CallFunctionObjArgs(finished_fn, task, end, NULL);
+            Py_DECREF(end);
+            if (r2 == NULL)
+                goto error;
+            Py_DECREF(r2);
+        }
+    }
+    Py_DECREF(tb);
+    Py_DECREF(name);
+    Py_DECREF(info);
+    Py_DECREF(parent);
+    return task;
+error:
+    Py_XDECREF(tb);
+    Py_XDECREF(name);
+    Py_XDECREF(info);
+    Py_DECREF(parent);
+    Py_DECREF(task);
+    return NULL;
+}
+
+static PyObject *
+ct_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *loop, *orig, *infos, *names, *meta, *eager, *strip, *cur;
+    int eager_possible;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "CreateTask() takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOO!O!O!O!OOp:CreateTask", &loop, &orig, &PyList_Type, &infos,
+                          &PyList_Type, &names, &Steps_Type, &meta, &PyList_Type, &eager, &strip,
+                          &cur, &eager_possible))
+        return NULL;
+    if (((Steps *)meta)->cols != 3) {
+        PyErr_SetString(PyExc_ValueError, "CreateTask(): meta must have 3 columns");
+        return NULL;
+    }
+    CreateTask *ct = PyObject_GC_New(CreateTask, type);
+    if (ct == NULL)
+        return NULL;
+    ct->vectorcall = ct_vectorcall;
+#define SET(f, v) Py_INCREF(v); ct->f = v
+    SET(loop, loop); SET(orig, orig); SET(infos, infos); SET(names, names); SET(eager, eager);
+    SET(strip, strip); SET(current_task, cur);
+#undef SET
+    Py_INCREF(meta);
+    ct->meta = (Steps *)meta;
+    ct->eager_possible = eager_possible;
+    PyObject_GC_Track(ct);
+    return (PyObject *)ct;
+}
+
+static int
+ct_traverse(CreateTask *ct, visitproc visit, void *arg)
+{
+    Py_VISIT(ct->loop); Py_VISIT(ct->orig); Py_VISIT(ct->infos); Py_VISIT(ct->names);
+    Py_VISIT(ct->eager); Py_VISIT(ct->strip); Py_VISIT(ct->current_task); Py_VISIT(ct->meta);
+    return 0;
+}
+
+static int
+ct_clear(CreateTask *ct)
+{
+    Py_CLEAR(ct->loop); Py_CLEAR(ct->orig); Py_CLEAR(ct->infos); Py_CLEAR(ct->names);
+    Py_CLEAR(ct->eager); Py_CLEAR(ct->strip); Py_CLEAR(ct->current_task); Py_CLEAR(ct->meta);
+    return 0;
+}
+
+static void
+ct_dealloc(CreateTask *ct)
+{
+    PyObject_GC_UnTrack(ct);
+    ct_clear(ct);
+    PyObject_GC_Del(ct);
+}
+
+static PyObject *
+ct_name(PyObject *ct, void *Py_UNUSED(c)) { return PyUnicode_FromString("create_task"); }
+
+static PyGetSetDef ct_getset[] = {
+    {"__name__", (getter)ct_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)ct_name, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject CreateTask_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.CreateTask",
+    .tp_basicsize = sizeof(CreateTask),
+    .tp_dealloc = (destructor)ct_dealloc,
+    .tp_vectorcall_offset = offsetof(CreateTask, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "CreateTask(loop, orig, infos, names, meta, eager, strip, current_task, eager_possible):\n"
+              "the recorder's loop.create_task (see Recorder._make_create_task).",
+    .tp_traverse = (traverseproc)ct_traverse,
+    .tp_clear = (inquiry)ct_clear,
+    .tp_getset = ct_getset,
+    .tp_new = ct_new,
+};
+
 /* -------------------------------------------------------------------------- functions */
 static Py_ssize_t
 member_offset(PyTypeObject *tp, const char *name)
@@ -498,10 +780,14 @@ fp_setup(PyObject *mod, PyObject *args)
 static PyObject *
 fp_target(PyObject *mod, PyObject *args)
 {
-    PyObject *loop, *steps, *late;
+    PyObject *loop, *steps, *late, *done = Py_None;
     long long lns = 2000000;
-    if (!PyArg_ParseTuple(args, "OOO|L:target", &loop, &steps, &late, &lns))
+    if (!PyArg_ParseTuple(args, "OOO|LO:target", &loop, &steps, &late, &lns, &done))
         return NULL;
+    if (done != Py_None && !PyList_CheckExact(done)) {
+        PyErr_SetString(PyExc_TypeError, "target(): done must be a list or None");
+        return NULL;
+    }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
         PyErr_SetString(PyExc_TypeError, "target(): steps must be a Steps buffer or None");
         return NULL;
@@ -513,6 +799,7 @@ fp_target(PyObject *mod, PyObject *args)
     replace(&cur_loop, loop == Py_None ? NULL : loop);
     replace((PyObject **)&cur_steps, steps == Py_None ? NULL : steps);
     replace(&note_late, late == Py_None ? NULL : late);
+    replace(&cur_done, done == Py_None ? NULL : done);
     late_ns = lns;
     Py_RETURN_NONE;
 }
@@ -524,7 +811,7 @@ static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle)"},
     {"target", fp_target, METH_VARARGS,
-     "target(loop, steps, note_late[, late_ns]): record `loop` into `steps`; target(None, None, None) stops"},
+     "target(loop, steps, note_late[, late_ns, done]): record `loop` into `steps`; target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
     {NULL}
 };
@@ -537,7 +824,7 @@ static struct PyModuleDef fp_module = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0)
+    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_loop, "_loop");
@@ -549,6 +836,18 @@ PyInit__fastpath(void)
     INTERN(s_state, "_state");
     INTERN(s_pending, "PENDING");
     INTERN(s_run, "run");
+    INTERN(s_cancelled_state, "CANCELLED");
+    INTERN(s_exception, "_exception");
+    INTERN(s_get_name, "get_name");
+    INTERN(s_cancelled, "cancelled");
+    INTERN(s_error, "error");
+    INTERN(s_ok, "ok");
+    INTERN(s_source_tb, "_source_traceback");
+    INTERN(s_cr_code, "cr_code");
+    INTERN(s_cr_suspended, "cr_suspended");
+    INTERN(s_cr_frame, "cr_frame");
+    INTERN(s_done, "done");
+    INTERN(s_name, "__name__");
 #undef INTERN
     PyObject *m = PyModule_Create(&fp_module);
     if (m == NULL)
@@ -564,7 +863,9 @@ PyInit__fastpath(void)
         || PyModule_AddObject(m, "timer_run", (PyObject *)trun) < 0)
         return NULL;
     Py_INCREF(&Steps_Type);
+    Py_INCREF(&CreateTask_Type);
     if (PyModule_AddObject(m, "Steps", (PyObject *)&Steps_Type) < 0
+        || PyModule_AddObject(m, "CreateTask", (PyObject *)&CreateTask_Type) < 0
         || PyModule_AddIntConstant(m, "ABI", ABI) < 0
         || PyModule_AddIntConstant(m, "STEP_COLS", STEP_COLS) < 0)
         return NULL;

@@ -135,7 +135,7 @@ class Recorder:
         self._new_info: list = []
         self._new_names: list = []
         self._late_names: list = []  # (raw, t_ns, name): names given after create_task returned
-        self._new_meta = array("q")
+        self._new_meta = _h.new_steps(3)
         self._done: list = []  # (raw, t_ns, outcome, name): noted in the step that finished it
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
@@ -157,6 +157,7 @@ class Recorder:
         self._restore: list = []
         self._resolver = Resolver(max_steps)  # raw ids -> task numbers, for drain()
         self._unawaited_hooked = False
+        self._anyio_wait = False  # anyio.to_thread is to be wrapped once the program imports it
         self.t0_ns = now_ns()
 
     # ----------------------------------------------------------------- install
@@ -167,6 +168,8 @@ class Recorder:
             raise RuntimeError("the recorder needs a stdlib asyncio event loop (not uvloop)")
         self._loop = loop
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
+        if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
+            self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
         self.t0_ns = now_ns()
         undo = self._restore
 
@@ -195,14 +198,12 @@ class Recorder:
         undo.append(lambda: restore_attr(loop, "run_in_executor", rie, before_rie))
 
         _h.patch_task_names(self, undo)
-        _h.patch_anyio(self, undo)
+        self._anyio_wait = not _h.patch_anyio(self, undo)  # else: once the program imports it
         _h.patch_warnings(self, undo)
         _h.patch_unawaited(self, undo)
         self._unawaited_hooked = hasattr(warnings, "_warn_unawaited_coroutine")
         _h.tap_logs(self, undo)
 
-        if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
-            self._steps = _h.new_steps()
         _h.start_recording(self, loop, self._steps)
         undo.append(self._unpatch_handles)
         if self.watch == "always":
@@ -256,7 +257,7 @@ class Recorder:
                 self._restore.pop()()
             except Exception:
                 pass
-        self._steps = _h.new_steps()
+        self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
 
     def __enter__(self) -> "Recorder":
@@ -267,6 +268,9 @@ class Recorder:
 
     # ------------------------------------------------------------ task creation
     def _make_create_task(self, loop, orig):
+        fast = _h.make_create_task(loop, orig, self._new_info, self._new_names, self._new_meta, self._eager)
+        if fast is not None:  # the same, compiled
+            return fast
         add_info, add_name = self._new_info.append, self._new_names.append
         add_meta, eager_steps = self._new_meta.append, self._eager
         current_task = asyncio.current_task
@@ -342,6 +346,8 @@ class Recorder:
         next_drain = time.monotonic() + self.drain_s
         gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
         while not self._stop.wait(interval):
+            if self._anyio_wait and "anyio.to_thread" in sys.modules and _h._active is self:
+                self._anyio_wait = not _h.patch_anyio(self, self._restore)
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
                 if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
                     self._gil.append(gil.close())  # before the drain: with the step it measured
@@ -430,22 +436,28 @@ class Recorder:
         n_new = min(len(self._new_info), len(self._new_names), len(self._new_meta) // 3)
         created_info = self._new_info[:n_new]
         created_names = self._new_names[:n_new]
-        created_meta = self._new_meta[: 3 * n_new]
-        del self._new_info[:n_new], self._new_names[:n_new], self._new_meta[: 3 * n_new]
+        created_meta = _h.take_steps(self._new_meta, 3, n_new)
+        del self._new_info[:n_new], self._new_names[:n_new]
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
-        new = []
-        for info, name in zip(created_info, created_names):
+        # Flat columns, not a list a task: thousands of small lists would make the garbage
+        # collector run more in the recorded program (measured: bench/tracer_overhead.py).
+        coros, wheres = [], []
+        for info in created_info:
             if isinstance(info, str):
-                new.append([info, "", name])
+                coros.append(info)
+                wheres.append("")
             else:
-                new.append([info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}", name])
+                coros.append(info.co_qualname)
+                wheres.append(f"{info.co_filename}:{info.co_firstlineno}")
         return {
             "t": now_ns(),
             "final": final,
             "steps": raw_steps,
-            "new": new,
+            "new_coros": coros,
+            "new_wheres": wheres,
+            "new_names": created_names,
             "meta": created_meta,
             "late_names": late_names,
             "done": finished,

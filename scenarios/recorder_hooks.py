@@ -165,7 +165,7 @@ def _finished(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 1  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 2  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
@@ -218,21 +218,32 @@ def describe_recorder() -> str:
     return f"pure Python ({_impl_note})" if _impl_note else "pure Python"
 
 
-def new_steps():
-    """An empty step buffer for the hot path in use (``len``, ``[i]``, ``itemsize``)."""
-    return _fast.Steps() if _fast is not None else array("q")
+def new_steps(cols: int = STEP_COLS):
+    """An empty buffer of int64 rows for the hot path in use (``len``, ``[i]``, ``itemsize``):
+    an ``array('q')``, or the compiled hooks' own."""
+    return _fast.Steps(cols) if _fast is not None else array("q")
 
 
-def take_steps(steps) -> array:
-    """Remove and return the complete steps recorded in ``steps`` (an ``array('q')``)."""
-    if type(steps) is array:
-        n = len(steps) // STEP_COLS * STEP_COLS
-        out = steps[:n]
-        del steps[:n]
+def take_steps(buf, cols: int = STEP_COLS, rows: int = -1) -> array:
+    """Remove and return the first ``rows`` complete rows (default: all) of ``buf``."""
+    if type(buf) is array:
+        n = len(buf) // cols * cols
+        if rows >= 0:
+            n = min(n, rows * cols)
+        out = buf[:n]
+        del buf[:n]
         return out
     out = array("q")
-    out.frombytes(steps.take())
+    out.frombytes(buf.take(rows))
     return out
+
+
+def make_create_task(loop, orig, infos: list, names: list, meta, eager: list):
+    """The compiled ``loop.create_task`` wrapper (see ``Recorder._make_create_task``), or None."""
+    if _fast is None or type(meta) is not _fast.Steps:
+        return None
+    return _fast.CreateTask(loop, orig, infos, names, meta, eager, strip_own_frames,
+                            asyncio.current_task, sys.version_info >= (3, 12))
 
 
 def start_recording(rec, loop, steps) -> None:
@@ -243,7 +254,7 @@ def start_recording(rec, loop, steps) -> None:
     _active, _loop = rec, loop
     _ap = steps.append if _fast is None else _drop
     if _fast is not None:
-        _fast.target(loop, steps, rec._note_late_timer, _late_ns)
+        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done)
     patch_handles()
 
 
@@ -471,13 +482,13 @@ def patch_task_names(rec, undo: list) -> None:
     undo.append(lambda: tasks._set_task_name is _set_task_name and setattr(tasks, "_set_task_name", orig))
 
 
-def patch_anyio(rec, undo: list) -> None:
+def patch_anyio(rec, undo: list) -> bool:
+    """Wrap ``anyio.to_thread.run_sync`` if the program has imported it; False if not (yet).
+    Never imported here: a program that does not use anyio would pay its import (~15 ms, at
+    its first loop); the watchdog wraps it when it appears (``Recorder._watchdog``)."""
     a2t = sys.modules.get("anyio.to_thread")
-    if a2t is None:
-        try:
-            import anyio.to_thread as a2t
-        except Exception:  # anyio absent: nothing to wrap
-            return
+    if a2t is None or not hasattr(a2t, "run_sync"):
+        return False
     orig = a2t.run_sync
 
     @functools.wraps(orig)
@@ -495,6 +506,7 @@ def patch_anyio(rec, undo: list) -> None:
 
     a2t.run_sync = run_sync
     undo.append(lambda: a2t.run_sync is run_sync and setattr(a2t, "run_sync", orig))
+    return True
 
 
 # ------------------------------------------------------------- warnings and logs

@@ -65,7 +65,7 @@ class Resolver:
         ready = raw.get("ready", ())
         raw_steps = _arr(raw.get("steps"))
         n = len(raw_steps)
-        created = raw.get("new", ())
+        created = zip(raw.get("new_coros", ()), raw.get("new_wheres", ()), raw.get("new_names", ()))
         created_meta = _arr(raw.get("meta"))
         eager = self._eager + list(raw.get("eager", ()))
         self._eager = []
