@@ -65,7 +65,6 @@ from . import gil_probe as _gp
 from . import recorder_hooks as _h
 from .gil_probe import gil_enabled as _gil_enabled
 from .resolver import Resolver
-from .resolver import to_wire as _to_wire
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
 
@@ -404,12 +403,12 @@ class Recorder:
             return self._resolver.resolve(self._collect())
 
     def drain_raw(self) -> dict:
-        """The same, unresolved and JSON-ready (``resolver.to_wire``): the cheap part only, for
+        """The same, unresolved, for ``protocol.encode`` (``resolver.to_wire``): the cheap part only, for
         a child that ships its batches; the reader resolves them (``protocol.Reader``)."""
         with self._drain_lock:
-            raw = self._collect()
+            raw = self._collect(packed=True)
         raw["max_steps"] = self.max_steps
-        return _to_wire(raw)
+        return raw
 
     def _sink_batch(self) -> dict:
         return self.drain_raw() if self.raw else self.drain()
@@ -420,8 +419,9 @@ class Recorder:
         del lst[:n]
         return items
 
-    def _collect(self) -> dict:
-        """Take the buffers (nothing resolved: see ``resolver.py``)."""
+    def _collect(self, packed: bool = False) -> dict:
+        """Take the buffers (nothing resolved: see ``resolver.py``). ``packed``: the int64
+        buffers as bytes-like objects (``protocol.encode`` sends them as base64)."""
         final = _h._active is not self  # uninstalled: no step can come any more
         # 1. Finished tasks and late names first: the steps and creations they refer to were
         #    recorded before them, so they are in the buffers taken next. (The recorder never
@@ -432,11 +432,11 @@ class Recorder:
         # 2. Take the buffers: steps before creations (a step is recorded after the
         #    creation of any task it mentions).
         ready = self._take(self._ready)
-        raw_steps = _h.take_steps(self._steps)
+        raw_steps = _h.take_steps(self._steps, packed=packed)
         n_new = min(len(self._new_info), len(self._new_names), len(self._new_meta) // 3)
         created_info = self._new_info[:n_new]
         created_names = self._new_names[:n_new]
-        created_meta = _h.take_steps(self._new_meta, 3, n_new)
+        created_meta = _h.take_steps(self._new_meta, 3, n_new, packed=packed)
         del self._new_info[:n_new], self._new_names[:n_new]
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]

@@ -224,17 +224,21 @@ def new_steps(cols: int = STEP_COLS):
     return _fast.Steps(cols) if _fast is not None else array("q")
 
 
-def take_steps(buf, cols: int = STEP_COLS, rows: int = -1) -> array:
-    """Remove and return the first ``rows`` complete rows (default: all) of ``buf``."""
+def take_steps(buf, cols: int = STEP_COLS, rows: int = -1, packed: bool = False):
+    """Remove and return the first ``rows`` complete rows (default: all) of ``buf``: an
+    ``array('q')``, or with ``packed`` a bytes-like object of native int64 (no extra copy)."""
     if type(buf) is array:
         n = len(buf) // cols * cols
         if rows >= 0:
             n = min(n, rows * cols)
         out = buf[:n]
         del buf[:n]
-        return out
+        return memoryview(out).cast("B") if packed else out
+    data = buf.take(rows)
+    if packed:
+        return data
     out = array("q")
-    out.frombytes(buf.take(rows))
+    out.frombytes(data)
     return out
 
 

@@ -9,8 +9,9 @@ closing finished tasks and passing tags down to child tasks is done here, by one
 parent for children that ship raw batches (``protocol.Reader`` resolves ``raw`` messages), so
 the program under study does not pay for it (measured: bench/tracer_overhead.py).
 
-A raw batch is JSON-ready: its arrays (``steps``: STEP_COLS int64 a step; ``meta``: created_ns,
-parent raw id, raw id a new task) travel as base64 of native int64 (:func:`to_wire`).
+A raw batch's arrays (``steps``: STEP_COLS int64 a step; ``meta``: created_ns, parent raw id,
+raw id a new task) are bytes-like objects of native int64 (``Recorder.drain_raw``);
+``protocol.encode`` sends them as base64 text.
 """
 
 from __future__ import annotations
@@ -21,22 +22,14 @@ from array import array
 STEP_COLS = 3  # int64 values a recorded step (recorder_hooks.STEP_COLS, checked there)
 
 
-def to_wire(raw: dict) -> dict:
-    """A raw batch whose arrays are base64 text (for a JSON line)."""
-    out = dict(raw)
-    for key in ("steps", "meta"):
-        v = out.get(key)
-        if isinstance(v, array):
-            out[key] = base64.b64encode(v.tobytes()).decode("ascii")
-    return out
-
-
 def _arr(v) -> array:
     if isinstance(v, array):
         return v
     a = array("q")
-    if isinstance(v, str):
+    if isinstance(v, str):  # off the wire
         a.frombytes(base64.b64decode(v))
+    elif isinstance(v, (bytes, bytearray, memoryview)):  # in the same process
+        a.frombytes(v)
     elif v:
         a.extend(v)
     return a
