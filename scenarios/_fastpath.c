@@ -9,8 +9,8 @@
  * ``context.run(callback, *args)`` done as ``Context.run`` does it, then STEP_COLS int64
  * columns written straight into a ``Steps`` buffer (no Python call). Rare paths call back
  * into the Python functions the pure-Python hook uses: ``_report`` (a callback's exception),
- * ``Recorder._note_late_timer`` (a late timer), ``_learn_type`` (an unknown owner type) and
- * ``_finished`` (a task's last step). C adds no Python frame, keeps no reference to a task
+ * ``_learn_type`` (an unknown owner type); a late timer's tasks and a task's end (Python:
+ * ``Recorder._note_late_timer``, ``_finished``) are noted here, into the recorder's lists. C adds no Python frame, keeps no reference to a task
  * or handle after the step, and lets SystemExit / KeyboardInterrupt through unrecorded.
  *
  * Adding a column (e.g. a wait reason): bump STEP_COLS (and ``recorder_hooks.STEP_COLS``,
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 2
+#define ABI 3
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -199,11 +199,12 @@ static PyObject *cur_loop;
 static Steps *cur_steps;
 static PyObject *note_late;
 static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
+static PyObject *cur_ready; /* the recorder's list of (task id, ready since): late timers */
 static int64_t late_ns = 2000000;
 /* interned names */
 static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
 static PyObject *s_cancelled_state, *s_exception, *s_get_name, *s_cancelled, *s_error, *s_ok;
-static PyObject *s_source_tb, *s_cr_code, *s_cr_suspended, *s_cr_frame, *s_done, *s_name;
+static PyObject *s_callbacks, *s_source_tb, *s_cr_code, *s_cr_suspended, *s_cr_frame, *s_done, *s_name;
 
 static inline PyObject *
 slot(PyObject *obj, Py_ssize_t off, PyObject *name, int fast)
@@ -340,6 +341,77 @@ note_finished(PyObject *task, PyObject *state, int64_t t)
     return r;
 }
 
+/* Recorder._note_late_timer, in C: the task(s) a late timer wakes (its callback's owner, and
+ * the tasks waiting on a future among its arguments) were ready since `due`. Never disturbs
+ * the loop: an Exception here is dropped, as there. */
+static int
+ready_if_task(PyObject *obj, int64_t due)
+{
+    int is = PyObject_IsInstance(obj, task_type);
+    if (is <= 0)
+        return is;
+    PyObject *item = Py_BuildValue("(LL)", (long long)(uintptr_t)obj, (long long)due);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(cur_ready, item);
+    Py_DECREF(item);
+    return r;
+}
+
+static int
+note_late_timer(PyObject *handle, PyObject *owner, int64_t due, int fast)
+{
+    PyObject *args = NULL, *cbs = NULL;
+    int r = ready_if_task(owner, due);
+    if (r < 0)
+        goto fail;
+    args = slot(handle, off_args, s_args, fast);
+    if (args == NULL)
+        goto fail;
+    if (PyTuple_Check(args)) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+            PyObject *a = PyTuple_GET_ITEM(args, i), *cb_list = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+            if (PyObject_GetOptionalAttr(a, s_callbacks, &cb_list) < 0)
+#else
+            if (_PyObject_LookupAttr(a, s_callbacks, &cb_list) < 0)
+#endif
+                goto fail;
+            if (cb_list == NULL)
+                continue;
+            cbs = PySequence_Fast(cb_list, "");
+            Py_DECREF(cb_list);
+            if (cbs == NULL) {
+                PyErr_Clear(); /* not a sequence (None: no callbacks) */
+                continue;
+            }
+            for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(cbs); j++) {
+                PyObject *pair = PySequence_Fast_GET_ITEM(cbs, j);
+                if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+                    continue;
+                PyObject *who = owner_of(PyTuple_GET_ITEM(pair, 0));
+                if (who == NULL)
+                    goto fail;
+                r = ready_if_task(who, due);
+                Py_DECREF(who);
+                if (r < 0)
+                    goto fail;
+            }
+            Py_CLEAR(cbs);
+        }
+    }
+    Py_DECREF(args);
+    return 0;
+fail:
+    Py_XDECREF(args);
+    Py_XDECREF(cbs);
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
 /* ---------------------------------------------------------------------------- the step */
 static PyObject *
 step(PyObject *self, int timer)
@@ -371,7 +443,11 @@ step(PyObject *self, int timer)
         w *= 1e9;
         if (w > -9.2e18 && w < 9.2e18) {
             int64_t due = (int64_t)w; /* int(): towards zero */
-            if (t0 - due > late_ns && note_late != NULL) {
+            if (t0 - due > late_ns && cur_ready != NULL) {
+                if (note_late_timer(self, owner, due, fast) < 0)
+                    goto error;
+            }
+            else if (t0 - due > late_ns && note_late != NULL) {
                 PyObject *due_o = PyLong_FromLongLong(due);
                 if (due_o == NULL)
                     goto error;
@@ -780,12 +856,12 @@ fp_setup(PyObject *mod, PyObject *args)
 static PyObject *
 fp_target(PyObject *mod, PyObject *args)
 {
-    PyObject *loop, *steps, *late, *done = Py_None;
+    PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None;
     long long lns = 2000000;
-    if (!PyArg_ParseTuple(args, "OOO|LO:target", &loop, &steps, &late, &lns, &done))
+    if (!PyArg_ParseTuple(args, "OOO|LOO:target", &loop, &steps, &late, &lns, &done, &ready))
         return NULL;
-    if (done != Py_None && !PyList_CheckExact(done)) {
-        PyErr_SetString(PyExc_TypeError, "target(): done must be a list or None");
+    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))) {
+        PyErr_SetString(PyExc_TypeError, "target(): done and ready must be lists or None");
         return NULL;
     }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
@@ -800,6 +876,7 @@ fp_target(PyObject *mod, PyObject *args)
     replace((PyObject **)&cur_steps, steps == Py_None ? NULL : steps);
     replace(&note_late, late == Py_None ? NULL : late);
     replace(&cur_done, done == Py_None ? NULL : done);
+    replace(&cur_ready, ready == Py_None ? NULL : ready);
     late_ns = lns;
     Py_RETURN_NONE;
 }
@@ -811,7 +888,7 @@ static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle)"},
     {"target", fp_target, METH_VARARGS,
-     "target(loop, steps, note_late[, late_ns, done]): record `loop` into `steps`; target(None, None, None) stops"},
+     "target(loop, steps, note_late[, late_ns, done, ready]): record `loop` into `steps`; target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
     {NULL}
 };
@@ -842,6 +919,7 @@ PyInit__fastpath(void)
     INTERN(s_cancelled, "cancelled");
     INTERN(s_error, "error");
     INTERN(s_ok, "ok");
+    INTERN(s_callbacks, "_callbacks");
     INTERN(s_source_tb, "_source_traceback");
     INTERN(s_cr_code, "cr_code");
     INTERN(s_cr_suspended, "cr_suspended");

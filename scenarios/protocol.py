@@ -71,6 +71,18 @@ def encode(msg: dict) -> bytes:
     return b"".join(encode_parts(msg))
 
 
+def widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Let a pipe hold up to ``size`` bytes (Linux; elsewhere, or if refused, as it is): a
+    recorded program's last batch, sent on its loop thread as the loop stops, then does not
+    wait for the parent to read the ones before it."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
 def spec_arg(spec: dict) -> str:
     """The scenario child's spec (what to run or describe) as its command-line argument."""
     return json.dumps(spec, separators=(",", ":"))

@@ -165,7 +165,7 @@ def _finished(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 2  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 3  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
@@ -258,7 +258,7 @@ def start_recording(rec, loop, steps) -> None:
     _active, _loop = rec, loop
     _ap = steps.append if _fast is None else _drop
     if _fast is not None:
-        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done)
+        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready)
     patch_handles()
 
 

@@ -48,7 +48,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     fd = _instruments.get("events_fd")
     if fd is None:
         return
-    from coffeeshop_tui.scenarios.protocol import Writer
+    from coffeeshop_tui.scenarios.protocol import Writer, widen_pipe
     from coffeeshop_tui.scenarios.recorder import Recorder, now_ns
     from coffeeshop_tui.scenarios.web import middleware
 
@@ -58,6 +58,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     except Exception:
         pass
 
+    widen_pipe(fd)
     out = Writer(os.fdopen(fd, "wb", buffering=1 << 16))
 
     def send(msg: dict) -> None:
