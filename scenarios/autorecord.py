@@ -79,7 +79,7 @@ def _end_current() -> None:
         return
     _state["rec"] = None
     rec.uninstall()
-    _deliver(_state["rec_id"], rec._sink_batch())
+    _deliver_last(rec)
 
 
 def _deliver(rec_id: int, batch: dict) -> None:
@@ -87,6 +87,12 @@ def _deliver(rec_id: int, batch: dict) -> None:
         _state["sink"](rec_id, batch)
     except Exception:  # a broken sink must never break the program under study
         pass
+
+
+def _deliver_last(rec) -> None:
+    """What ``rec`` recorded since its last batch, to the sink (after the watchdog's batches)."""
+    rec_id = _state["rec_id"]
+    rec.deliver(lambda batch: _deliver(rec_id, batch))
 
 
 def _claim(loop) -> "Recorder | None":
@@ -160,10 +166,10 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                 _recorder.drop_own_frame(exc)  # a traceback shows asyncio's frames only
                 raise
             finally:
-                rec.stop_watch()
+                rec.stop_watch(wait=False)  # the loop stopped: no waiting for the thread to end
                 with _lock:
                     if _state.get("rec") is rec:
-                        _deliver(_state["rec_id"], rec._sink_batch())
+                        _deliver_last(rec)
 
         @functools.wraps(orig[base, "close"])
         def close(self):

@@ -151,7 +151,8 @@ class Recorder:
         self._loop_tid = None
         self._watch: int | None = None  # the watchdog's thread ident
         self._watch_done = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the running watchdog's (a new one for each)
+        self._sink_lock = threading.Lock()  # batches reach the sink in order
         self._drain_lock = threading.Lock()
         self._restore: list = []
         self._resolver = Resolver(max_steps)  # raw ids -> task numbers, for drain()
@@ -225,32 +226,42 @@ class Recorder:
         which programs (and test suites) count."""
         if self._watch is not None or _h._active is not self:
             return
-        self._stop.clear()
+        stop = self._stop = threading.Event()
         if self.watch == "running":
             self._loop_tid = threading.get_ident()  # called by the thread about to run the loop
         done = _thread.allocate_lock()
         done.acquire()
         self._watch_done = done
-        self._watch = _thread.start_new_thread(self._watch_main, (done,))
+        self._watch = _thread.start_new_thread(self._watch_main, (done, stop))
 
-    def _watch_main(self, done) -> None:
+    def _watch_main(self, done, stop) -> None:
         try:
-            self._watchdog()
+            self._watchdog(stop)
         finally:
             done.release()
 
-    def stop_watch(self) -> None:
+    def stop_watch(self, wait: bool = True) -> None:
+        """Stop the watchdog thread. ``wait=False``: do not wait for it to end (it sends no
+        batch once stopped; see :meth:`deliver`); autorecord stops it each time the loop
+        stops, and on a busy machine waiting for a thread to be scheduled costs milliseconds."""
         self._stop.set()
         if self._watch is not None:
-            if self._watch != _thread.get_ident():
+            if wait and self._watch != _thread.get_ident():
                 self._watch_done.acquire(timeout=2)
             self._watch = None
+
+    def deliver(self, sink) -> None:
+        """Drain now into ``sink`` (raw batches if ``raw``), in order with the watchdog's drains."""
+        with self._sink_lock:
+            batch = self._sink_batch()
+            sink(batch)
 
     def _forked(self) -> None:
         """In a forked child: undo what is still in place, drop the buffers, never drain."""
         self._watch = None
         self.sink = None
         self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
+        self._sink_lock = threading.Lock()
         while self._restore:
             try:
                 self._restore.pop()()
@@ -337,14 +348,14 @@ class Recorder:
                                _h.unawaited_where(coro, frame)))
 
     # --------------------------------------------------------------- watchdog
-    def _watchdog(self) -> None:
+    def _watchdog(self, stop) -> None:
         """Sample the loop thread's frame while one step holds the loop."""
         steps = self._steps
         interval = self.sample_s
         last_len = -1
         next_drain = time.monotonic() + self.drain_s
         gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
-        while not self._stop.wait(interval):
+        while not stop.wait(interval):
             if self._anyio_wait and "anyio.to_thread" in sys.modules and _h._active is self:
                 self._anyio_wait = not _h.patch_anyio(self, self._restore)
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
@@ -353,11 +364,14 @@ class Recorder:
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
-                batch = self._sink_batch()
-                last_len = -1
-                if gil is not None:  # the drain took the steps, not the one still running
-                    gil.n_steps = len(steps)
-                self.sink(batch)
+                with self._sink_lock:
+                    if stop.is_set():  # stopped without waiting: the last batch is not ours
+                        break
+                    batch = self._sink_batch()
+                    last_len = -1
+                    if gil is not None:  # the drain took the steps, not the one still running
+                        gil.n_steps = len(steps)
+                    self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)
                 continue
