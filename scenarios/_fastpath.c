@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 3
+#define ABI 4
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -808,6 +808,123 @@ static PyTypeObject CreateTask_Type = {
     .tp_new = ct_new,
 };
 
+/* ------------------------------------------------------- the parent's side: resolving steps */
+/* resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...]: the per-step
+ * loop of resolver.Resolver.resolve, same rules (``single``: raw id -> the one history entry
+ * [seq, created, done|None, _, _, last_end, _]; otherwise ``resolve(raw, t0)`` if the raw id is
+ * in ``hist``; a step's task gets last_end = max(last_end, t1)). ``data``: native int64, `cols`
+ * a step, start, end and raw owner id first. */
+static int
+bump_end(PyObject *entry, int64_t t1)
+{
+    if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 6)
+        return 0;
+    long long last = PyLong_AsLongLong(PyList_GET_ITEM(entry, 5));
+    if (last == -1 && PyErr_Occurred())
+        return -1;
+    if (t1 > last) {
+        PyObject *v = PyLong_FromLongLong(t1);
+        if (v == NULL)
+            return -1;
+        return PyList_SetItem(entry, 5, v); /* steals v */
+    }
+    return 0;
+}
+
+static PyObject *
+fp_resolve_steps(PyObject *mod, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t cols;
+    PyObject *single, *hist, *live, *resolve;
+    if (!PyArg_ParseTuple(args, "y*nO!O!O!O:resolve_steps", &buf, &cols, &PyDict_Type, &single,
+                          &PyDict_Type, &hist, &PyDict_Type, &live, &resolve))
+        return NULL;
+    PyObject *out = NULL;
+    if (cols < 3 || buf.len % (Py_ssize_t)(cols * sizeof(int64_t))) {
+        PyErr_SetString(PyExc_ValueError, "resolve_steps(): not whole steps");
+        goto done;
+    }
+    Py_ssize_t n = buf.len / (Py_ssize_t)(cols * sizeof(int64_t));
+    const int64_t *d = (const int64_t *)buf.buf;
+    out = PyList_New(3 * n);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++, d += cols) {
+        int64_t t0 = d[0], t1 = d[1], rid = d[2], seq = 0;
+        PyObject *key = PyLong_FromLongLong(rid);
+        if (key == NULL)
+            goto fail;
+        PyObject *e = PyDict_GetItemWithError(single, key); /* borrowed */
+        if (e == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        if (e == NULL) {
+            int in = PyDict_Contains(hist, key);
+            if (in < 0) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            if (in) {
+                PyObject *r = PyObject_CallFunction(resolve, "OL", key, (long long)t0);
+                if (r == NULL) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+                seq = PyLong_AsLongLong(r);
+                Py_DECREF(r);
+                if (seq == -1 && PyErr_Occurred()) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+                if (seq) {
+                    PyObject *sk = PyLong_FromLongLong(seq);
+                    PyObject *entry = sk ? PyDict_GetItemWithError(live, sk) : NULL;
+                    Py_XDECREF(sk);
+                    if ((sk == NULL || (entry == NULL && PyErr_Occurred())) || (entry && bump_end(entry, t1) < 0)) {
+                        Py_DECREF(key);
+                        goto fail;
+                    }
+                }
+            }
+        }
+        else if (PyList_Check(e) && PyList_GET_SIZE(e) >= 6) {
+            long long created = PyLong_AsLongLong(PyList_GET_ITEM(e, 1));
+            PyObject *done_o = PyList_GET_ITEM(e, 2);
+            long long done_t = done_o == Py_None ? 0 : PyLong_AsLongLong(done_o);
+            if (PyErr_Occurred()) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            if (created <= t0 && (done_o == Py_None || t0 <= done_t)) {
+                seq = PyLong_AsLongLong(PyList_GET_ITEM(e, 0));
+                if ((seq == -1 && PyErr_Occurred()) || bump_end(e, t1) < 0) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+            }
+        }
+        Py_DECREF(key);
+        PyObject *a = PyLong_FromLongLong(t0), *b = PyLong_FromLongLong(t1), *c = PyLong_FromLongLong(seq);
+        if (a == NULL || b == NULL || c == NULL) {
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            Py_XDECREF(c);
+            goto fail;
+        }
+        PyList_SET_ITEM(out, 3 * i, a);
+        PyList_SET_ITEM(out, 3 * i + 1, b);
+        PyList_SET_ITEM(out, 3 * i + 2, c);
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 /* -------------------------------------------------------------------------- functions */
 static Py_ssize_t
 member_offset(PyTypeObject *tp, const char *name)
@@ -890,6 +1007,8 @@ static PyMethodDef fp_methods[] = {
     {"target", fp_target, METH_VARARGS,
      "target(loop, steps, note_late[, late_ns, done, ready]): record `loop` into `steps`; target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"resolve_steps", fp_resolve_steps, METH_VARARGS,
+     "resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...] (see resolver.py)"},
     {NULL}
 };
 

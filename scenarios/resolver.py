@@ -22,6 +22,13 @@ from array import array
 STEP_COLS = 3  # int64 values a recorded step (recorder_hooks.STEP_COLS, checked there)
 
 
+def _fast():
+    """The compiled module when the compiled recorder is in use (one switch for both)."""
+    from . import recorder_hooks
+
+    return recorder_hooks._fast
+
+
 def _arr(v) -> array:
     if isinstance(v, array):
         return v
@@ -86,25 +93,29 @@ class Resolver:
         resolve = self._resolve
         # Fast path: a raw id with one task in its history (nearly all of them).
         single = {rid: lst[0] for rid, lst in hist.items() if len(lst) == 1}
-        seqs = []
-        add = seqs.append
-        starts, ends, raws = raw_steps[0::STEP_COLS], raw_steps[1::STEP_COLS], raw_steps[2::STEP_COLS]
-        for t0, t1, rid in zip(starts, ends, raws):
-            e = single.get(rid)
-            if e is None:
-                seq = resolve(rid, t0) if rid in hist else 0
-                if seq:
-                    entry = live.get(seq)
-                    if entry is not None and t1 > entry[5]:
-                        entry[5] = t1
-            elif e[1] <= t0 and (e[2] is None or t0 <= e[2]):
-                seq = e[0]
-                if t1 > e[5]:
-                    e[5] = t1
-            else:
-                seq = 0
-            add(seq)
-        steps_out = [x for triple in zip(starts, ends, seqs) for x in triple]
+        fast = _fast()
+        if fast is not None:  # the same loop, compiled (~10x faster: the parent keeps up)
+            steps_out = fast.resolve_steps(raw_steps, STEP_COLS, single, hist, live, resolve)
+        else:
+            seqs = []
+            add = seqs.append
+            starts, ends, raws = raw_steps[0::STEP_COLS], raw_steps[1::STEP_COLS], raw_steps[2::STEP_COLS]
+            for t0, t1, rid in zip(starts, ends, raws):
+                e = single.get(rid)
+                if e is None:
+                    seq = resolve(rid, t0) if rid in hist else 0
+                    if seq:
+                        entry = live.get(seq)
+                        if entry is not None and t1 > entry[5]:
+                            entry[5] = t1
+                elif e[1] <= t0 and (e[2] is None or t0 <= e[2]):
+                    seq = e[0]
+                    if t1 > e[5]:
+                        e[5] = t1
+                else:
+                    seq = 0
+                add(seq)
+            steps_out = [x for triple in zip(starts, ends, seqs) for x in triple]
         self._dropped += dropped
         # eager first steps ran inside create_task: add them as steps of their own
         for item in eager:
