@@ -947,9 +947,23 @@ replace(PyObject **slot_, PyObject *value)
     Py_XDECREF(old);
 }
 
+/* The state above is the process's: only the main interpreter may set it (a subinterpreter
+ * importing this module gets a copy of it, and uses the pure-Python recorder). */
+static int
+main_interpreter_only(void)
+{
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_RuntimeError, "the compiled recorder runs in the main interpreter only");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 fp_setup(PyObject *mod, PyObject *args)
 {
+    if (main_interpreter_only() < 0)
+        return NULL;
     PyObject *orig, *rep, *fin, *learn, *tdict, *ttype, *htype, *ttimer;
     if (!PyArg_ParseTuple(args, "OOOOO!OO!O!:setup", &orig, &rep, &fin, &learn, &PyDict_Type, &tdict,
                           &ttype, &PyType_Type, &htype, &PyType_Type, &ttimer))
@@ -973,6 +987,8 @@ fp_setup(PyObject *mod, PyObject *args)
 static PyObject *
 fp_target(PyObject *mod, PyObject *args)
 {
+    if (main_interpreter_only() < 0)
+        return NULL;
     PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None;
     long long lns = 2000000;
     if (!PyArg_ParseTuple(args, "OOO|LOO:target", &loop, &steps, &late, &lns, &done, &ready))

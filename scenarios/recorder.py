@@ -4,8 +4,10 @@ How it works (see ``shared/reference/recorder-facts.md`` for the measurements be
 these choices; the hooks themselves are in ``recorder_hooks.py``):
 
 * **Steps.** ``asyncio.events.Handle._run`` is replaced by a function that does the
-  same work and appends ``(start_ns, end_ns, id(owner))`` to one flat ``array('q')``
-  (24 bytes a step). ``owner`` is ``callback.__self__``: the ``Task`` for task steps
+  same work and appends ``(start_ns, end_ns, id(owner))`` to one flat int64 buffer
+  (24 bytes a step). That function, ``create_task``'s wrapper and the notes of late timers
+  and finished tasks are compiled (``_fastpath.c``) where the accelerator was built, and
+  pure Python otherwise (``recorder_hooks.use_recorder``; same behaviour, both tested). ``owner`` is ``callback.__self__``: the ``Task`` for task steps
   and wake-ups, something else (or nothing) for plain callbacks. Handles of other loops
   run untraced.
 * **Tasks.** The loop's ``create_task`` is wrapped (on the loop object, so any task
@@ -14,9 +16,10 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
   (3.11/3.12) is caught in ``asyncio.tasks._set_task_name``. The step that finishes a task
   notes when, how (ok / error / cancelled) and under which name it ended. No reference to
   a task is kept, not even a weak one (a surviving object per task makes the garbage
-  collector run more). Raw ``id()`` values are resolved to task numbers when the buffers
+  collector run more). Raw ``id()`` values are resolved to task numbers after the buffers
   are drained, using creation and end times, so a recycled address is not confused with
-  an earlier task.
+  an earlier task (``resolver.py``: in this process for ``drain()``; by the parent for
+  children that ship ``drain_raw()`` batches, so the program does not pay for it).
 * **Ready but starved.** A task is ready from its creation, from the moment its timer
   fell due (a late ``TimerHandle`` is inspected to find the task it wakes) and, at
   the latest, from the start of the loop iteration in which its step runs (the

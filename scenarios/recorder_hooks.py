@@ -201,7 +201,11 @@ def use_recorder(choice: str | None = None) -> str:
     if not a <= b <= now_ns():  # its clock must be time.monotonic_ns
         _impl_note = "the compiled accelerator's clock differs from time.monotonic_ns"
         return "python"
-    fp.setup(ORIG_RUN, _report, _finished, _learn_type, _TASKISH, _Task, events.Handle, events.TimerHandle)
+    try:
+        fp.setup(ORIG_RUN, _report, _finished, _learn_type, _TASKISH, _Task, events.Handle, events.TimerHandle)
+    except RuntimeError as exc:  # a subinterpreter: its state is the main interpreter's
+        _impl_note = str(exc)
+        return "python"
     _fast, _hooks, _impl_note = fp, (fp.handle_run, fp.timer_run), note
     return "c"
 
