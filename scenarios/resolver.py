@@ -19,13 +19,12 @@ from __future__ import annotations
 import base64
 from array import array
 
-STEP_COLS = 3  # int64 values a recorded step (recorder_hooks.STEP_COLS, checked there)
+from . import recorder_hooks
+from .recorder_hooks import STEP_COLS  # int64 values a recorded step (the one definition)
 
 
 def _fast():
     """The compiled module when the compiled recorder is in use (one switch for both)."""
-    from . import recorder_hooks
-
     return recorder_hooks._fast
 
 
