@@ -5,6 +5,8 @@ compiler and the Python headers exist and skipped cleanly where they do not (``o
 a failed compile is a warning, not a failed install); the pure-Python recorder is then used.
 """
 
+import os
+
 from setuptools import Extension, setup
 
 setup(
@@ -13,7 +15,7 @@ setup(
             "coffeeshop_tui.scenarios._fastpath",
             sources=["scenarios/_fastpath.c"],
             optional=True,
-            extra_compile_args=["-O2"] if __import__("os").name == "posix" else [],
+            extra_compile_args=["-O2"] if os.name == "posix" else [],
         )
     ]
 )
