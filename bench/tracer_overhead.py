@@ -1,123 +1,233 @@
-"""Recorder overhead: traced vs untraced, side by side in one process.
+"""Recorder overhead as users get it: the program's own time with and without `record`.
 
-    uv run python bench/tracer_overhead.py [--repeat N]
+    uv run python bench/tracer_overhead.py [--repeat N] [--server-s S] [--skip-server] [--in-process]
 
-Workloads (from the issue):
-  (a) 10,000 tasks x 10 `await asyncio.sleep(0)`   -- the worst case: tiny steps
-  (b)  1,000 tasks x  5 `await asyncio.sleep(0.01)` -- a realistic I/O-bound shape
-Runs alternate untraced / traced; the ratio of medians is printed (target: a <= 1.5x,
-b <= 1.02x), for wall time and for the loop thread's CPU time (steadier on a busy
-machine), plus the recorder's bytes per recorded step and the cost of draining.
+Workloads (issue 9):
+  (a) 10,000 tasks x 10 `await asyncio.sleep(0)`   -- the worst case: tiny steps   (target <= 1.10x)
+  (b)  1,000 tasks x  5 `await asyncio.sleep(0.01)` -- a realistic I/O-bound shape   (target <= 1.02x)
+Each is a small program that times itself (perf_counter around `asyncio.run`), run as
+`python prog.py` and as `coffeeshop-tui record --json -- prog.py`, once with the pure-Python
+hook (COFFEESHOP_RECORDER=python) and once with the compiled accelerator: the recorder's
+drain thread, the pipe to the parent and the parent resolving the batches are all running,
+as they do for a user. The variants alternate, run after run; medians and their ratios to
+the unrecorded program are printed, for its wall time and for its process's CPU time (the
+program's threads and the recorder's drain thread: what recording costs the program itself,
+without the other processes of a busy machine).
 
-``--part loop-queue``: the cost of one part of the recorder instead: runs alternate
-traced without it / traced with it (``scenarios/loop_queue.py``: selects, timers, fds).
+Server: the demo app's `/async?delay=0` served by uvicorn (`WebServer`), recorded or not,
+driven by 50 closed-loop users (aiohttp, one process) for `--server-s` seconds each,
+alternating: requests per second, recorded / unrecorded (target >= 0.90x).
+
+`--in-process` adds the old side-by-side in one process (the hook alone, no drain thread),
+with the cost of resolving a drain in the recorded process, for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from coffeeshop_tui.scenarios import recorder as _recorder  # noqa: E402
-from coffeeshop_tui.scenarios.recorder import Recorder  # noqa: E402
+from coffeeshop_tui.scenarios import recorder_hooks as _h  # noqa: E402
 
+PROGRAM = '''\
+import asyncio, sys, time
 
-class _NoLoopQueue:
-    """Stands in for ``scenarios.loop_queue`` in the recorder: the recorder without that part."""
-
-    @staticmethod
-    def install(rec, loop, undo):
-        return None
-
-
-PARTS = {"loop-queue": "_lq"}
-_part: str | None = None  # the recorder attribute to stub out in "untraced" runs
-
-
-async def _sleeper(n: int, delay: float) -> None:
+async def sleeper(n, delay):
     for _ in range(n):
         await asyncio.sleep(delay)
 
+async def main(which):
+    if which == "a":
+        await asyncio.gather(*(sleeper(10, 0) for _ in range(10_000)))
+    else:
+        await asyncio.gather(*(sleeper(5, 0.01) for _ in range(1_000)))
 
-async def workload_a() -> None:
-    await asyncio.gather(*(_sleeper(10, 0) for _ in range(10_000)))
+t, c = time.perf_counter(), time.process_time()
+asyncio.run(main(sys.argv[1]))
+print(f"OWN {time.perf_counter() - t:.6f} {time.process_time() - c:.6f}", file=sys.stderr)
+'''
+
+EXE = os.path.join(os.path.dirname(sys.executable), "coffeeshop-tui")
+VARIANTS = ("plain", "python", "c")
 
 
-async def workload_b() -> None:
-    await asyncio.gather(*(_sleeper(5, 0.01) for _ in range(1_000)))
+def own_time(prog: str, which: str, variant: str) -> tuple[float, float]:
+    env = dict(os.environ)
+    if variant == "plain":
+        cmd = [sys.executable, prog, which]
+    else:
+        cmd = [EXE, "record", "--json", "--", prog, which]
+        env[_h.ENV] = variant
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    for line in out.stderr.splitlines():
+        if line.startswith("OWN "):
+            _own, wall, cpu = line.split()
+            return float(wall), float(cpu)
+    raise RuntimeError(f"{variant}: no time reported\n{out.stderr[-2000:]}")
 
 
-def run_once(workload, traced: bool) -> tuple[float, float, int, int, float]:
-    loop = asyncio.new_event_loop()
-    if _part is not None:  # compare the recorder without / with one part
-        setattr(_recorder, _part, _recorder.__dict__["_real_" + _part] if traced else _NoLoopQueue)
-        traced = True
-    rec = Recorder() if traced else None
-    gc.collect()
+def bench_programs(repeat: int, variants: tuple[str, ...]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "prog.py")
+        with open(prog, "w") as f:
+            f.write(PROGRAM)
+        for which, label in (("a", "(a) 10,000 tasks x 10 sleep(0)  "), ("b", "(b)  1,000 tasks x 5 sleep(0.01)")):
+            times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+            for v in variants:  # warm-up (page cache, .pyc)
+                own_time(prog, which, v)
+            for _ in range(repeat):
+                for v in variants:
+                    times[v].append(own_time(prog, which, v))
+            base = statistics.median(w for w, _c in times["plain"])
+            base_cpu = statistics.median(c for _w, c in times["plain"])
+            parts = [f"plain {base * 1000:6.1f} ms"]
+            for v in variants[1:]:
+                m = statistics.median(w for w, _c in times[v])
+                c = statistics.median(c for _w, c in times[v])
+                parts.append(f"record[{v}] {m * 1000:6.1f} ms = {m / base:5.3f}x (CPU {c / base_cpu:5.3f}x)")
+            print(f"{label}: " + "   ".join(parts), flush=True)
+
+
+# ------------------------------------------------------------------------------ server
+async def _drive(url: str, users: int, seconds: float) -> float:
+    import aiohttp
+
+    done = 0
+    end = time.monotonic() + seconds
+
+    async def user(session):
+        nonlocal done
+        while time.monotonic() < end:
+            async with session.get(url) as r:
+                await r.read()
+                if r.status == 200:
+                    done += 1
+
+    conn = aiohttp.TCPConnector(limit=users)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        async with session.get(url) as r:  # warm
+            await r.read()
+        t = time.monotonic()
+        done = 0
+        await asyncio.gather(*(user(session) for _ in range(users)))
+        return done / (time.monotonic() - t)
+
+
+def server_rps(record: bool, variant: str, users: int, seconds: float) -> float:
+    from coffeeshop_tui.scenarios.web.server import WebServer
+
+    env = {_h.ENV: variant}
+    srv = WebServer(record=record, env=env).start()
     try:
-        if rec:
-            rec.install(loop)
-        t, c = time.perf_counter(), time.thread_time()
-        loop.run_until_complete(workload())
-        elapsed, cpu = time.perf_counter() - t, time.thread_time() - c
-        steps = nbytes = 0
-        drain_s = 0.0
-        if rec:
-            steps = len(rec._steps) // 3
-            nbytes = len(rec._steps) * rec._steps.itemsize
-            rec.uninstall()
-            t = time.perf_counter()
-            rec.drain()
-            drain_s = time.perf_counter() - t
-        return elapsed, drain_s, steps, nbytes, cpu
+        return asyncio.run(_drive(f"{srv.url}/async?delay=0", users, seconds))
     finally:
-        if rec:
-            rec.uninstall()
-        loop.close()
+        srv.stop()
 
 
-def bench(name: str, workload, repeat: int) -> None:
-    run_once(workload, False)  # warm up both paths
-    run_once(workload, True)
-    base, traced, drains, base_cpu, traced_cpu = [], [], [], [], []
-    steps = nbytes = 0
+def bench_server(repeat: int, seconds: float, users: int = 50) -> None:
+    runs = {"plain": [], "python": [], "c": []}
     for _ in range(repeat):
-        t, _d, _s, _n, c = run_once(workload, False)
-        base.append(t)
-        base_cpu.append(c)
-        t, d, steps, nbytes, c = run_once(workload, True)
-        traced.append(t)
-        traced_cpu.append(c)
-        drains.append(d)
-    b, tr = statistics.median(base), statistics.median(traced)
-    cpu = statistics.median(traced_cpu) / statistics.median(base_cpu)
-    print(f"{name}: untraced {b * 1000:8.1f} ms   traced {tr * 1000:8.1f} ms   ratio {tr / b:5.3f}x"
-          f" (loop thread CPU {cpu:5.3f}x)"
-          f"   ({steps} steps, {nbytes / max(steps, 1):.1f} B/step in the buffer,"
-          f" drain {statistics.median(drains) * 1000:.1f} ms = {statistics.median(drains) / b:.2f}x of the run)")
+        runs["plain"].append(server_rps(False, "c", users, seconds))
+        runs["python"].append(server_rps(True, "python", users, seconds))
+        runs["c"].append(server_rps(True, "c", users, seconds))
+    base = statistics.median(runs["plain"])
+    print(f"server /async?delay=0, {users} users, {seconds:g} s a run: unrecorded {base:6.0f} req/s   "
+          + "   ".join(f"recorded[{v}] {statistics.median(runs[v]):6.0f} req/s = "
+                       f"{statistics.median(runs[v]) / base:5.3f}x" for v in ("python", "c")), flush=True)
+
+
+# -------------------------------------------------------------------------- in-process
+def bench_in_process(repeat: int) -> None:
+    import gc
+
+    from coffeeshop_tui.scenarios.recorder import Recorder
+
+    async def sleeper(n, delay):
+        for _ in range(n):
+            await asyncio.sleep(delay)
+
+    async def wa():
+        await asyncio.gather(*(sleeper(10, 0) for _ in range(10_000)))
+
+    async def wb():
+        await asyncio.gather(*(sleeper(5, 0.01) for _ in range(1_000)))
+
+    def once(work, impl):
+        loop = asyncio.new_event_loop()
+        rec = None
+        if impl:
+            _h.use_recorder(impl)
+            rec = Recorder()
+        gc.collect()
+        try:
+            if rec:
+                rec.install(loop)
+            t = time.perf_counter()
+            loop.run_until_complete(work())
+            el = time.perf_counter() - t
+            raw_s = res_s = 0.0
+            if rec:
+                rec.uninstall()
+                t = time.perf_counter()
+                with rec._drain_lock:
+                    raw = rec._collect()
+                raw_s = time.perf_counter() - t
+                t = time.perf_counter()
+                rec._resolver.resolve(raw)
+                res_s = time.perf_counter() - t
+            return el, raw_s, res_s
+        finally:
+            if rec:
+                rec.uninstall()
+            loop.close()
+
+    impls = [None, "python"] + (["c"] if _h.use_recorder("c") == "c" else [])
+    for work, label in ((wa, "(a)"), (wb, "(b)")):
+        res = {i: [] for i in impls}
+        for i in impls:
+            once(work, i)
+        for _ in range(repeat):
+            for i in impls:
+                res[i].append(once(work, i))
+        base = statistics.median(r[0] for r in res[None])
+        line = f"in-process {label}: untraced {base * 1000:6.1f} ms"
+        for i in impls[1:]:
+            el = statistics.median(r[0] for r in res[i])
+            take = statistics.median(r[1] for r in res[i])
+            resolve = statistics.median(r[2] for r in res[i])
+            line += (f"   hook[{i}] {el / base:5.3f}x (taking the buffers {take / base:4.2f}x,"
+                     f" resolving {resolve / base:4.2f}x of the run)")
+        print(line, flush=True)
+    _h.use_recorder()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--part", choices=sorted(PARTS),
-                    help="measure one part of the recorder: traced without it vs traced with it")
+    ap.add_argument("--server-s", type=float, default=3.0, help="seconds of load per server run (default 3)")
+    ap.add_argument("--skip-server", action="store_true")
+    ap.add_argument("--skip-programs", action="store_true")
+    ap.add_argument("--in-process", action="store_true")
     args = ap.parse_args()
-    global _part
-    if args.part:
-        _part = PARTS[args.part]
-        setattr(_recorder, "_real_" + _part, getattr(_recorder, _part))
-        print(f"part {args.part}: 'untraced' = the recorder without it, 'traced' = with it")
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} alternating runs")
-    bench("(a) 10,000 tasks x 10 sleep(0)   ", workload_a, args.repeat)
-    bench("(b)  1,000 tasks x 5 sleep(0.01) ", workload_b, args.repeat)
+    have_c = _h.use_recorder("c") == "c"
+    _h.use_recorder()
+    variants = VARIANTS if have_c else VARIANTS[:2]
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} alternating runs;"
+          f" compiled accelerator: {'built' if have_c else 'NOT built'}", flush=True)
+    if not args.skip_programs:
+        bench_programs(args.repeat, variants)
+    if not args.skip_server:
+        bench_server(max(3, args.repeat // 2), args.server_s)
+    if args.in_process:
+        bench_in_process(args.repeat)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def _end_current() -> None:
         return
     _state["rec"] = None
     rec.uninstall()
-    _deliver(_state["rec_id"], rec.drain())
+    _deliver_last(rec)
 
 
 def _deliver(rec_id: int, batch: dict) -> None:
@@ -87,6 +87,12 @@ def _deliver(rec_id: int, batch: dict) -> None:
         _state["sink"](rec_id, batch)
     except Exception:  # a broken sink must never break the program under study
         pass
+
+
+def _deliver_last(rec) -> None:
+    """What ``rec`` recorded since its last batch, to the sink (after the watchdog's batches)."""
+    rec_id = _state["rec_id"]
+    rec.deliver(lambda batch: _deliver(rec_id, batch))
 
 
 def _claim(loop) -> "Recorder | None":
@@ -106,17 +112,18 @@ def _claim(loop) -> "Recorder | None":
         _state["serial"] += 1
         rec_id = _state["serial"]
         opts = _state["opts"]
-        rec = Recorder(block_ms=opts["block_ms"], drain_s=opts["drain_s"],
+        rec = Recorder(block_ms=opts["block_ms"], drain_s=opts["drain_s"], raw=opts.get("raw", False),
                        sink=lambda batch: _deliver(rec_id, batch), watch="running")
         rec.install(loop)
         _state["rec"], _state["rec_id"] = rec, rec_id
         return rec
 
 
-def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05) -> None:
+def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05, raw: bool = False) -> None:
     """Record every stdlib event loop this process creates from now on (see module doc).
 
-    ``sink(recording, batch)`` receives the batches; default: :func:`keep_last`.
+    ``sink(recording, batch)`` receives the batches; default: :func:`keep_last`. ``raw``: the
+    batches are ``Recorder.drain_raw()``'s (resolved by the reader, see ``resolver.py``).
     Calling it again only changes the sink and options. :func:`stop_recording` undoes it.
     Does nothing in a subinterpreter (see :func:`in_main_interpreter`).
     """
@@ -124,7 +131,7 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
         return
     with _lock:
         _state["sink"] = sink if sink is not None else keep_last()
-        _state["opts"] = {"block_ms": block_ms, "drain_s": drain_s}
+        _state["opts"] = {"block_ms": block_ms, "drain_s": drain_s, "raw": raw}
         if _state.get("on"):
             return
         _state.setdefault("serial", 0)
@@ -159,10 +166,10 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                 _recorder.drop_own_frame(exc)  # a traceback shows asyncio's frames only
                 raise
             finally:
-                rec.stop_watch()
+                rec.stop_watch(wait=False)  # the loop stopped: no waiting for the thread to end
                 with _lock:
                     if _state.get("rec") is rec:
-                        _deliver(_state["rec_id"], rec.drain())
+                        _deliver_last(rec)
 
         @functools.wraps(orig[base, "close"])
         def close(self):

@@ -19,7 +19,7 @@ import threading
 import traceback
 
 from .procs import child_setup
-from .protocol import MAX_OUTPUT_CHARS, Writer, clipped, decode, read_spec
+from .protocol import MAX_OUTPUT_CHARS, Writer, clipped, decode, read_spec, widen_pipe
 from .recorder import Recorder, now_ns
 
 FLUSH_S = 0.05
@@ -84,6 +84,7 @@ class Channel:
     """Protocol messages to the parent; a parent that stopped listening ends us."""
 
     def __init__(self, fd: int) -> None:
+        widen_pipe(fd)
         self._w = Writer(os.fdopen(fd, "wb", buffering=1 << 16))
 
     def send(self, msg: dict) -> None:

@@ -11,7 +11,9 @@ The scenario child (``scenarios/child.py``), the server child's recorder events
     spec_arg(spec) / read_spec(arg)      # the scenario child's spec, its one argument
 
 Message types (``type``): ``start`` (t, pid, scenario, params, ideal), ``batch`` (recorder
-data plus ``output``: [t, line] pairs), ``knob`` (t, name, value, ideal), ``knob-error``
+data plus ``output``: [t, line] pairs), ``raw`` (a recorder's unresolved batch, with ``rec``
+and ``label`` for one recording of several: the reader turns it into its ``batch``, see
+``scenarios/resolver.py``; readers never see ``raw``), ``knob`` (t, name, value, ideal), ``knob-error``
 (message), ``end`` (t, error), ``error`` (message: the scenario could not start),
 ``describe`` (scenarios: what a scenario file declares).
 
@@ -22,7 +24,9 @@ clipped by :func:`clip` before they are sent.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import threading
 from typing import IO, Iterator
 
@@ -31,9 +35,52 @@ MAX_OUTPUT_CHARS = 2000  # one printed line is kept up to this many characters
 _CHUNK = 1 << 16
 
 
+_PACK_MARK = os.urandom(8).hex()  # placeholders no message text can spell by chance
+_B64_CHUNK = 3 << 14  # bytes of packed data encoded at a time (a multiple of 3: no padding between)
+
+
+def encode_parts(msg: dict) -> list:
+    """One message as one line of compact JSON (UTF-8, ending in a newline), in pieces whose
+    concatenation is the line. Bytes-like values (a recorder's packed int64 arrays) travel as
+    base64 text, spliced in without JSON escaping (base64 needs none) and encoded a chunk at a
+    time: a drain of a busy loop is megabytes, and one big string costs the recorded process
+    ~10-20 ms more (json.dumps scans it; fresh big buffers page-fault)."""
+    packed: list = []
+
+    def default(o):
+        if isinstance(o, (bytes, bytearray, memoryview)):
+            packed.append(o)
+            return f"\x00{_PACK_MARK}{len(packed) - 1}\x00"
+        return repr(o)
+
+    line = (json.dumps(msg, separators=(",", ":"), default=default) + "\n").encode("utf-8")
+    if not packed:
+        return [line]
+    parts = []
+    for i, data in enumerate(packed):
+        head, _, line = line.partition(b'\\u0000%s%d\\u0000' % (_PACK_MARK.encode(), i))
+        parts.append(head)
+        mv = memoryview(data).cast("B")
+        parts.extend(base64.b64encode(mv[j:j + _B64_CHUNK]) for j in range(0, len(mv), _B64_CHUNK))
+    parts.append(line)
+    return parts
+
+
 def encode(msg: dict) -> bytes:
-    """One message as one line of compact JSON (UTF-8, ending in a newline)."""
-    return (json.dumps(msg, separators=(",", ":"), default=repr) + "\n").encode("utf-8")
+    """One message as one line of compact JSON (see :func:`encode_parts`)."""
+    return b"".join(encode_parts(msg))
+
+
+def widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Let a pipe hold up to ``size`` bytes (Linux; elsewhere, or if refused, as it is): a
+    recorded program's last batch, sent on its loop thread as the loop stops, then does not
+    wait for the parent to read the ones before it."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 def spec_arg(spec: dict) -> str:
@@ -83,9 +130,10 @@ class Writer:
 
     def send(self, msg: dict) -> None:
         """Raises BrokenPipeError/OSError/ValueError when the reader is gone."""
-        data = encode(msg)
+        parts = encode_parts(msg)
         with self._lock:
-            self._f.write(data)
+            for data in parts:
+                self._f.write(data)
             self._f.flush()
 
 
@@ -96,6 +144,7 @@ class Reader:
         self._f = f
         self.max_line = max_line
         self.skipped = 0  # lines too long, or not messages (blank lines aside)
+        self._resolvers = None  # per recording: raw batches -> batches (scenarios/resolver.py)
 
     def __iter__(self) -> Iterator[dict]:
         readline = self._f.readline
@@ -114,7 +163,16 @@ class Reader:
             if msg is None:
                 self.skipped += bool(line.strip())
                 continue
+            if msg["type"] == "raw":  # a recorder's raw batch: resolved here, not in the child
+                msg = self._resolve(msg)
             yield msg
+
+    def _resolve(self, msg: dict) -> dict:
+        if self._resolvers is None:
+            from .resolver import Resolvers
+
+            self._resolvers = Resolvers()
+        return self._resolvers.batch_message(msg)
 
 
 def read_messages(f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[dict]:

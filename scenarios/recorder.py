@@ -4,8 +4,10 @@ How it works (see ``shared/reference/recorder-facts.md`` for the measurements be
 these choices; the hooks themselves are in ``recorder_hooks.py``):
 
 * **Steps.** ``asyncio.events.Handle._run`` is replaced by a function that does the
-  same work and appends ``(start_ns, end_ns, id(owner))`` to one flat ``array('q')``
-  (24 bytes a step). ``owner`` is ``callback.__self__``: the ``Task`` for task steps
+  same work and appends ``(start_ns, end_ns, id(owner))`` to one flat int64 buffer
+  (24 bytes a step). That function, ``create_task``'s wrapper and the notes of late timers
+  and finished tasks are compiled (``_fastpath.c``) where the accelerator was built, and
+  pure Python otherwise (``recorder_hooks.use_recorder``; same behaviour, both tested). ``owner`` is ``callback.__self__``: the ``Task`` for task steps
   and wake-ups, something else (or nothing) for plain callbacks. Handles of other loops
   run untraced.
 * **Tasks.** The loop's ``create_task`` is wrapped (on the loop object, so any task
@@ -14,9 +16,10 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
   (3.11/3.12) is caught in ``asyncio.tasks._set_task_name``. The step that finishes a task
   notes when, how (ok / error / cancelled) and under which name it ended. No reference to
   a task is kept, not even a weak one (a surviving object per task makes the garbage
-  collector run more). Raw ``id()`` values are resolved to task numbers when the buffers
+  collector run more). Raw ``id()`` values are resolved to task numbers after the buffers
   are drained, using creation and end times, so a recycled address is not confused with
-  an earlier task.
+  an earlier task (``resolver.py``: in this process for ``drain()``; by the parent for
+  children that ship ``drain_raw()`` batches, so the program does not pay for it).
 * **Ready but starved.** A task is ready from its creation, from the moment its timer
   fell due (a late ``TimerHandle`` is inspected to find the task it wakes) and, at
   the latest, from the start of the loop iteration in which its step runs (the
@@ -70,6 +73,7 @@ from . import loop_queue as _lq
 from . import recorder_hooks as _h
 from . import wait_reasons as _wr
 from .gil_probe import gil_enabled as _gil_enabled
+from .resolver import Resolver
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
 
@@ -105,6 +109,11 @@ def mark_current(what: str) -> None:
         if task is not None:
             rec._marks.append((id(task), now_ns(), what))
 
+def _raw_id(rid: int, _t: int) -> int:
+    """``loop_queue``'s drain resolves task ids with this: left raw for ``resolver.py``."""
+    return rid
+
+
 class Recorder:
     """Records one event loop. ``install(loop)`` ... run ... ``drain()`` ... ``uninstall()``.
 
@@ -113,12 +122,13 @@ class Recorder:
     """
 
     def __init__(self, block_ms: float = 25.0, sample_ms: float = 5.0, max_steps: int = 2_000_000,
-                 sink=None, drain_s: float = 0.05, watch: str = "always") -> None:
+                 sink=None, drain_s: float = 0.05, watch: str = "always", raw: bool = False) -> None:
         """``sink``: if given, called with each batch, drained every ``drain_s`` seconds by
         the recorder's own thread (otherwise call ``drain()`` yourself).
         ``watch``: "always" runs the watchdog thread from ``install`` to ``uninstall``;
         "running" leaves it to ``start_watch()`` / ``stop_watch()`` (autorecord: only while
-        the loop runs)."""
+        the loop runs). ``raw``: the sink gets ``drain_raw()`` batches (resolved by whoever
+        reads them: a child process ships them to its parent)."""
         if block_ms <= 0:
             raise ValueError("block_ms must be > 0")
         if watch not in ("always", "running"):
@@ -129,7 +139,8 @@ class Recorder:
         self.sink = sink
         self.drain_s = drain_s
         self.watch = watch
-        self._steps = array("q")
+        self.raw = raw
+        self._steps = _h.new_steps()  # STEP_COLS int64 a step (array('q'), or the compiled hook's buffer)
         self._iters = array("q")
         # New tasks: code objects (or type names), names, and (created_ns, parent raw id,
         # raw id) in an array. Never the task itself, nor a weak reference (a surviving
@@ -137,7 +148,7 @@ class Recorder:
         self._new_info: list = []
         self._new_names: list = []
         self._late_names: list = []  # (raw, t_ns, name): names given after create_task returned
-        self._new_meta = array("q")
+        self._new_meta = _h.new_steps(3)
         self._done: list = []  # (raw, t_ns, outcome, name): noted in the step that finished it
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready: list = []  # (raw, ready_ns)
@@ -150,26 +161,22 @@ class Recorder:
         self._warnings: list = []  # (t_ns, kind, message, where)
         self._tags: list = []  # (raw, t_ns, label)
         self._marks: list = []  # (raw, t_ns, what)
-        self._tag_of: dict[int, str] = {}  # live task seq -> its tag (children inherit it)
         self._gil: list = []  # (t0, t1, loop_cpu_ns, {syscall kind: n}, [[thread, cpu_ns], ...])
         self.gil_enabled = _gil_enabled()
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
-        self._seq = 0
-        self._live: dict[int, list] = {}  # task seq -> its entry in _hist
-        self._dropped = 0
         self._in_select = False
         self._loop = None
         self._loop_tid = None
         self._watch: int | None = None  # the watchdog's thread ident
         self._watch_done = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the running watchdog's (a new one for each)
+        self._sink_lock = threading.Lock()  # batches reach the sink in order
         self._drain_lock = threading.Lock()
         self._restore: list = []
-        # raw id -> [[seq, created_ns, done_ns|None, None, named, last_end, None], ...] (tasks with
-        # that address, oldest first; a task that never ends stays, as do its few bytes)
-        self._hist: dict[int, list] = {}
+        self._resolver = Resolver(max_steps)  # raw ids -> task numbers, for drain()
         self._unawaited_hooked = False
         self._lq = None  # loop_queue.QueueProbe, from install
+        self._anyio_wait = False  # anyio.to_thread is to be wrapped once the program imports it
         self.t0_ns = now_ns()
 
     # ----------------------------------------------------------------- install
@@ -180,6 +187,8 @@ class Recorder:
             raise RuntimeError("the recorder needs a stdlib asyncio event loop (not uvloop)")
         self._loop = loop
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
+        if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
+            self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
         self.t0_ns = now_ns()
         undo = self._restore
 
@@ -210,14 +219,13 @@ class Recorder:
 
         _h.patch_task_names(self, undo)
         _wr.patch_primitives(undo, _h)
-        _h.patch_anyio(self, undo)
+        self._anyio_wait = not _h.patch_anyio(self, undo)  # else: once the program imports it
         _h.patch_warnings(self, undo)
         _h.patch_unawaited(self, undo)
         self._unawaited_hooked = hasattr(warnings, "_warn_unawaited_coroutine")
         _h.tap_logs(self, undo)
 
-        _h._active, _h._loop, _h._ap = self, loop, self._steps.append
-        _h.patch_handles()
+        _h.start_recording(self, loop, self._steps)
         undo.append(self._unpatch_handles)
         if self.watch == "always":
             self.start_watch()
@@ -225,9 +233,7 @@ class Recorder:
 
     def _unpatch_handles(self) -> None:
         if _h._active is self:
-            _h._active = _h._loop = None
-            _h._ap = _h._drop
-            _h.unpatch_handles()
+            _h.stop_recording()
 
     def uninstall(self) -> None:
         self.stop_watch()
@@ -241,38 +247,48 @@ class Recorder:
         which programs (and test suites) count."""
         if self._watch is not None or _h._active is not self:
             return
-        self._stop.clear()
+        stop = self._stop = threading.Event()
         if self.watch == "running":
             self._loop_tid = threading.get_ident()  # called by the thread about to run the loop
         done = _thread.allocate_lock()
         done.acquire()
         self._watch_done = done
-        self._watch = _thread.start_new_thread(self._watch_main, (done,))
+        self._watch = _thread.start_new_thread(self._watch_main, (done, stop))
 
-    def _watch_main(self, done) -> None:
+    def _watch_main(self, done, stop) -> None:
         try:
-            self._watchdog()
+            self._watchdog(stop)
         finally:
             done.release()
 
-    def stop_watch(self) -> None:
+    def stop_watch(self, wait: bool = True) -> None:
+        """Stop the watchdog thread. ``wait=False``: do not wait for it to end (it sends no
+        batch once stopped; see :meth:`deliver`); autorecord stops it each time the loop
+        stops, and on a busy machine waiting for a thread to be scheduled costs milliseconds."""
         self._stop.set()
         if self._watch is not None:
-            if self._watch != _thread.get_ident():
+            if wait and self._watch != _thread.get_ident():
                 self._watch_done.acquire(timeout=2)
             self._watch = None
+
+    def deliver(self, sink) -> None:
+        """Drain now into ``sink`` (raw batches if ``raw``), in order with the watchdog's drains."""
+        with self._sink_lock:
+            batch = self._sink_batch()
+            sink(batch)
 
     def _forked(self) -> None:
         """In a forked child: undo what is still in place, drop the buffers, never drain."""
         self._watch = None
         self.sink = None
         self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
+        self._sink_lock = threading.Lock()
         while self._restore:
             try:
                 self._restore.pop()()
             except Exception:
                 pass
-        self._steps = array("q")
+        self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
         self._wait_at, self._wait_why = array("q"), []
 
@@ -284,6 +300,9 @@ class Recorder:
 
     # ------------------------------------------------------------ task creation
     def _make_create_task(self, loop, orig):
+        fast = _h.make_create_task(loop, orig, self._new_info, self._new_names, self._new_meta, self._eager)
+        if fast is not None:  # the same, compiled
+            return fast
         add_info, add_name = self._new_info.append, self._new_names.append
         add_meta, eager_steps = self._new_meta.append, self._eager
         current_task = asyncio.current_task
@@ -353,7 +372,7 @@ class Recorder:
                                _h.unawaited_where(coro, frame)))
 
     # --------------------------------------------------------------- watchdog
-    def _watchdog(self) -> None:
+    def _watchdog(self, stop) -> None:
         """Sample the loop thread's frame while one step holds the loop."""
         steps = self._steps
         interval = self.sample_s
@@ -361,7 +380,9 @@ class Recorder:
         next_drain = time.monotonic() + self.drain_s
         gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
         ticks = None  # the CPU clocks at the last tick: long steps no tick saw (gil_probe.Ticks)
-        while not self._stop.wait(interval):
+        while not stop.wait(interval):
+            if self._anyio_wait and "anyio.to_thread" in sys.modules and _h._active is self:
+                self._anyio_wait = not _h.patch_anyio(self, self._restore)
             if self.gil_enabled and self._loop_tid is not None:
                 if ticks is None:
                     ticks = _gp.Ticks(self._loop_tid)
@@ -372,15 +393,18 @@ class Recorder:
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
-                if ticks is not None:  # the steps recorded since the top of this tick, too
-                    self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
-                batch = self.drain()
-                last_len = -1
-                if gil is not None:  # the drain took the steps, not the one still running
-                    gil.n_steps = len(steps)
-                if ticks is not None:
-                    ticks.n_steps = len(steps) // 3 * 3
-                self.sink(batch)
+                with self._sink_lock:
+                    if stop.is_set():  # stopped without waiting: the last batch is not ours
+                        break
+                    if ticks is not None:  # the steps recorded since the top of this tick, too
+                        self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
+                    batch = self._sink_batch()
+                    last_len = -1
+                    if gil is not None:  # the drain took the steps, not the one still running
+                        gil.n_steps = len(steps)
+                    if ticks is not None:
+                        ticks.n_steps = len(steps) // 3 * 3
+                    self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)
                 continue
@@ -421,9 +445,20 @@ class Recorder:
 
     # ------------------------------------------------------------------ drain
     def drain(self) -> dict:
-        """Everything recorded since the last drain, as a JSON-ready batch."""
+        """Everything recorded since the last drain, as a JSON-ready batch (ids resolved)."""
         with self._drain_lock:
-            return self._drain()
+            return self._resolver.resolve(self._collect())
+
+    def drain_raw(self) -> dict:
+        """The same, unresolved, for ``protocol.encode`` (``resolver.to_wire``): the cheap part only, for
+        a child that ships its batches; the reader resolves them (``protocol.Reader``)."""
+        with self._drain_lock:
+            raw = self._collect(packed=True)
+        raw["max_steps"] = self.max_steps
+        return raw
+
+    def _sink_batch(self) -> dict:
+        return self.drain_raw() if self.raw else self.drain()
 
     def _take(self, lst: list) -> list:
         n = len(lst)
@@ -431,8 +466,9 @@ class Recorder:
         del lst[:n]
         return items
 
-    def _drain(self) -> dict:
-        live = self._live  # seq -> its entry in _hist, while the task runs
+    def _collect(self, packed: bool = False) -> dict:
+        """Take the buffers (nothing resolved: see ``resolver.py``). ``packed``: the int64
+        buffers as bytes-like objects (``protocol.encode`` sends them as base64)."""
         final = _h._active is not self  # uninstalled: no step can come any more
         # 1. Finished tasks and late names first: the steps and creations they refer to were
         #    recorded before them, so they are in the buffers taken next. (The recorder never
@@ -446,157 +482,50 @@ class Recorder:
         n_w = min(len(self._wait_at) // 2, len(self._wait_why))
         wait_at, wait_why = self._wait_at[: 2 * n_w], self._wait_why[:n_w]
         del self._wait_at[: 2 * n_w], self._wait_why[:n_w]
-        n = len(self._steps) // 3 * 3
-        raw_steps = self._steps[:n]
-        del self._steps[:n]
+        raw_steps = _h.take_steps(self._steps, packed=packed)
         n_new = min(len(self._new_info), len(self._new_names), len(self._new_meta) // 3)
         created_info = self._new_info[:n_new]
         created_names = self._new_names[:n_new]
-        created_meta = self._new_meta[: 3 * n_new]
-        del self._new_info[:n_new], self._new_names[:n_new], self._new_meta[: 3 * n_new]
+        created_meta = _h.take_steps(self._new_meta, 3, n_new, packed=packed)
+        del self._new_info[:n_new], self._new_names[:n_new]
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
-        samples = self._take(self._samples)
-        jobs = self._take(self._jobs)
-        warns = self._take(self._warnings)
-        tags = self._take(self._tags)
-        marks = self._take(self._marks)
-        gil = self._take(self._gil)
-
-        tasks_out = []
-        hist = self._hist
-        names = []
-        for info, name, t, parent_raw, raw in zip(created_info, created_names, created_meta[0::3],
-                                                  created_meta[1::3], created_meta[2::3]):
-            self._seq += 1
-            seq = self._seq
-            entry = [seq, t, None, None, True, t, None]
-            names.append([seq, name])
-            hist.setdefault(raw, []).append(entry)
-            live[seq] = entry
+        # Flat columns, not a list a task: thousands of small lists would make the garbage
+        # collector run more in the recorded program (measured: bench/tracer_overhead.py).
+        coros, wheres = [], []
+        for info in created_info:
             if isinstance(info, str):
-                name, where = info, ""
+                coros.append(info)
+                wheres.append("")
             else:
-                name, where = info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}"
-            tasks_out.append([seq, t, None, name, where, self._resolve(parent_raw, t), False])
-        for raw, t, name in late_names:
-            seq = self._resolve(raw, t)
-            if seq:
-                names.append([seq, name])
-        steps_out = []
-        dropped = 0
-        if n // 3 > self.max_steps:
-            dropped = n // 3 - self.max_steps
-            raw_steps = raw_steps[dropped * 3:]
-        resolve = self._resolve
-        # Fast path: a raw id with one task in its history (nearly all of them).
-        single = {raw: lst[0] for raw, lst in hist.items() if len(lst) == 1}
-        seqs = []
-        add = seqs.append
-        starts, ends, raws = raw_steps[0::3], raw_steps[1::3], raw_steps[2::3]
-        for t0, t1, raw in zip(starts, ends, raws):
-            e = single.get(raw)
-            if e is None:
-                seq = resolve(raw, t0) if raw in hist else 0
-                if seq:
-                    entry = live.get(seq)
-                    if entry is not None and t1 > entry[5]:
-                        entry[5] = t1
-            elif e[1] <= t0 and (e[2] is None or t0 <= e[2]):
-                seq = e[0]
-                if t1 > e[5]:
-                    e[5] = t1
-            else:
-                seq = 0
-            add(seq)
-        steps_out = [x for triple in zip(starts, ends, seqs) for x in triple]
-        self._dropped += dropped
-        # eager first steps ran inside create_task: add them as steps of their own
-        for item in eager:
-            raw, t, eager_end = item
-            seq = resolve(raw, t)
-            if seq and seq in live:
-                steps_out += (t, eager_end, seq)
-                live[seq][5] = max(live[seq][5], eager_end)
-            elif not final:
-                self._eager.append(item)  # its task comes with the next drain
-
-        ready_out = []
-        for raw, t in ready:
-            seq = resolve(raw, t)
-            if seq:
-                ready_out += (seq, t)
-        loop_out = self._lq.drain(resolve, final) if self._lq is not None else None
-        waits_out = []
-        for raw, t, (kind, detail, where, other) in zip(wait_at[0::2], wait_at[1::2], wait_why):
-            seq = resolve(raw, t)
-            if seq:
-                waits_out.append([seq, t, kind, detail, where, resolve(other, t) if other else 0])
-        jobs_out = [[pool, th, sub, s, e, resolve(raw, sub), label]
-                    for pool, th, sub, s, e, raw, label in jobs]
-        samples_out = [[t, w, fn, resolve(raw, t)] for t, w, fn, raw in samples]
-        points_out = [[seq, t, what] for seq, t, what in ((resolve(raw, t), t, what) for raw, t, what in marks)
-                      if seq]  # resolved here: closing (below) forgets finished tasks
-        tags_out = self._inherit_tags(tasks_out, [(resolve(raw, t), t, label) for raw, t, label in tags])
-
-        # 4. Close finished tasks: done at the end of their last step.
-        done_out = []
-        for raw, t_done, outcome, name in finished:
-            seq = resolve(raw, t_done)
-            entry = live.pop(seq, None)
-            if entry is None:
-                continue
-            entry[2] = max(t_done, entry[5])
-            names.append([seq, name])
-            done_out.append([seq, entry[2], outcome])
-            self._tag_of.pop(seq, None)
-        if done_out:
-            for raw in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
-                del hist[raw]
-
+                coros.append(info.co_qualname)
+                wheres.append(f"{info.co_filename}:{info.co_firstlineno}")
         return {
             "t": now_ns(),
-            "tasks": tasks_out,
-            "names": names,
-            "done": done_out,
-            "steps": steps_out,
-            "ready": ready_out,
-            "loop": loop_out,
-            "waits": waits_out,
-            "iters": list(iters),
-            "samples": samples_out,
-            "jobs": jobs_out,
-            "warnings": [list(w) for w in warns],
-            "tags": tags_out,
-            "points": points_out,
-            "gil": [list(g) for g in gil],
+            "final": final,
+            "steps": raw_steps,
+            "new_coros": coros,
+            "new_wheres": wheres,
+            "new_names": created_names,
+            "meta": created_meta,
+            "late_names": late_names,
+            "done": finished,
+            "eager": eager,
+            "ready": ready,
+            "iters": iters.tolist(),
+            "samples": self._take(self._samples),
+            "jobs": self._take(self._jobs),
+            "warnings": self._take(self._warnings),
+            "tags": self._take(self._tags),
+            "marks": self._take(self._marks),
+            "gil": self._take(self._gil),
+            # wait reasons (wait_reasons.py) and the loop's queue (loop_queue.py): raw ids too
+            "wait_at": wait_at.tolist(),
+            "wait_why": wait_why,
+            "loop": self._lq.drain(_raw_id, final) if self._lq is not None else None,
             "gauges": self._read_gauges(),
-            "dropped": dropped,
         }
-
-    def _inherit_tags(self, tasks_out: list, tags: list) -> list:
-        """[[seq, label]]: the tags given, plus one for each new task whose creator carried a
-        tag when it created it (the one rule: a task inherits its creator's tag). Tags and
-        creations are taken in time order, so a child created before its parent was tagged
-        inherits nothing."""
-        tag_of = self._tag_of
-        if not tags and not tag_of:  # nothing tagged (most programs): nothing to inherit
-            return []
-        events = [(t, 0, seq, label) for seq, t, label in tags if seq]
-        events += [(q[1], 1, q[0], q[5]) for q in tasks_out if q[5]]
-        events.sort(key=lambda ev: (ev[0], ev[1]))
-        out = []
-        for _t, kind, seq, x in events:
-            if kind == 0:
-                tag_of[seq] = x
-                out.append([seq, x])
-            else:
-                label = tag_of.get(x)
-                if label is not None:
-                    tag_of[seq] = label
-                    out.append([seq, label])
-        return out
 
     def _read_gauges(self) -> list:
         if self.gauges is None:
@@ -605,16 +534,6 @@ class Recorder:
             return [[now_ns(), self.gauges()]]
         except Exception:  # a gauge must never break the recording
             return []
-
-    def _resolve(self, raw: int, t: int) -> int:
-        if not raw:
-            return 0
-        for entry in reversed(self._hist.get(raw, ())):
-            if entry[1] <= t:
-                if entry[2] is None or t <= entry[2]:
-                    return entry[0]
-                return 0
-        return 0
 
 
 def record(main, *args, block_ms: float = 25.0, **kwargs):

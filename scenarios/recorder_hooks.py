@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import warnings
+from array import array
 from asyncio import events, format_helpers
 from concurrent.futures import ProcessPoolExecutor
 
@@ -180,15 +181,138 @@ def _waiting(task, t_ns: int) -> None:
         rec._wait_why.append(why)
 
 
+# ------------------------------------------------------------- the compiled hot path
+# ``_fastpath.c`` is ``traced_run`` / ``traced_timer_run`` in C (same checks, same columns,
+# the same Python functions for the rare paths), built at install time where a C compiler
+# exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
+# the fallback that always works.
+STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
+FAST_ABI = 5  # the _fastpath build this code expects (an older build is not loaded)
+ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
+_fast = None  # the compiled module in use, or None
+_impl_note = ""  # why the pure-Python hook is in use
+_hooks = (traced_run, traced_timer_run)  # what patch_handles puts in place
+
+
+def use_recorder(choice: str | None = None) -> str:
+    """Choose the hot path: "auto" (compiled if built, else Python), "python" or "c" (compiled,
+    else Python with the reason noted). Default: ``$COFFEESHOP_RECORDER``. Returns the one in
+    use ("c" or "python"). Not while a recording is on."""
+    global _fast, _impl_note, _hooks
+    if _active is not None:
+        raise RuntimeError("the recorder's hot path cannot change while a recording is on")
+    choice = (choice if choice is not None else os.environ.get(ENV, "")).strip().lower() or "auto"
+    if choice not in ("auto", "python", "c"):
+        choice, note = "auto", f"{ENV}={choice!r} is not auto, python or c"
+    else:
+        note = ""
+    _fast, _hooks = None, (traced_run, traced_timer_run)
+    if choice == "python":
+        _impl_note = f"{ENV}=python"
+        return "python"
+    try:
+        from . import _fastpath as fp
+    except ImportError:
+        _impl_note = note or "the compiled accelerator is not built here"
+        return "python"
+    if getattr(fp, "ABI", None) != FAST_ABI or getattr(fp, "STEP_COLS", None) != STEP_COLS:
+        _impl_note = "the compiled accelerator is out of date (reinstall to rebuild it)"
+        return "python"
+    a = now_ns()
+    b = fp.now_ns()
+    if not a <= b <= now_ns():  # its clock must be time.monotonic_ns
+        _impl_note = "the compiled accelerator's clock differs from time.monotonic_ns"
+        return "python"
+    try:
+        fp.setup(ORIG_RUN, _report, _finished, _learn_type, _TASKISH, _Task, events.Handle, events.TimerHandle,
+                 globals())
+    except RuntimeError as exc:  # a subinterpreter: its state is the main interpreter's
+        _impl_note = str(exc)
+        return "python"
+    _fast, _hooks, _impl_note = fp, (fp.handle_run, fp.timer_run), note
+    return "c"
+
+
+def recorder_impl() -> str:
+    """The hot path recordings use: "c" (the compiled accelerator) or "python"."""
+    return "c" if _fast is not None else "python"
+
+
+def describe_recorder() -> str:
+    """One line for ``--version``: which recorder is active, and why if not the compiled one."""
+    if _fast is not None:
+        return "compiled (C accelerator)" + (f"; {_impl_note}" if _impl_note else "")
+    return f"pure Python ({_impl_note})" if _impl_note else "pure Python"
+
+
+def new_steps(cols: int = STEP_COLS):
+    """An empty buffer of int64 rows for the hot path in use (``len``, ``[i]``, ``itemsize``):
+    an ``array('q')``, or the compiled hooks' own."""
+    return _fast.Steps(cols) if _fast is not None else array("q")
+
+
+def take_steps(buf, cols: int = STEP_COLS, rows: int = -1, packed: bool = False):
+    """Remove and return the first ``rows`` complete rows (default: all) of ``buf``: an
+    ``array('q')``, or with ``packed`` a bytes-like object of native int64 (no extra copy)."""
+    if type(buf) is array:
+        n = len(buf) // cols * cols
+        if rows >= 0:
+            n = min(n, rows * cols)
+        out = buf[:n]
+        del buf[:n]
+        return memoryview(out).cast("B") if packed else out
+    data = buf.take(rows)
+    if packed:
+        return data
+    out = array("q")
+    out.frombytes(data)
+    return out
+
+
+def make_create_task(loop, orig, infos: list, names: list, meta, eager: list):
+    """The compiled ``loop.create_task`` wrapper (see ``Recorder._make_create_task``), or None."""
+    if _fast is None or type(meta) is not _fast.Steps:
+        return None
+    return _fast.CreateTask(loop, orig, infos, names, meta, eager, strip_own_frames,
+                            asyncio.current_task, sys.version_info >= (3, 12))
+
+
+def start_recording(rec, loop, steps) -> None:
+    """Make the patched step record ``loop`` into ``steps`` for ``rec``, and patch it in."""
+    global _active, _loop, _ap
+    if _fast is not None and type(steps) is not _fast.Steps:
+        raise TypeError("the step buffer does not match the hot path in use (see new_steps)")
+    _active, _loop = rec, loop
+    _ap = steps.append if _fast is None else _drop
+    if _fast is not None:
+        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready)
+    patch_handles()
+
+
+def stop_recording() -> None:
+    """The patched step records nothing any more; asyncio's own is back (if still ours)."""
+    global _active, _loop, _ap
+    _loop = _active = None
+    _ap = _drop
+    if _fast is not None:
+        _fast.target(None, None, None)
+    unpatch_handles()
+
+
+def active_hooks() -> tuple:
+    """(Handle._run, TimerHandle._run) as patched in by the hot path in use."""
+    return _hooks
+
+
 def patch_handles() -> None:
-    events.Handle._run = traced_run
-    events.TimerHandle._run = traced_timer_run
+    events.Handle._run, events.TimerHandle._run = _hooks
 
 
 def unpatch_handles() -> None:
-    if events.Handle._run is traced_run:
+    run, timer_run = _hooks
+    if events.Handle._run is run:
         events.Handle._run = ORIG_RUN
-    if events.TimerHandle.__dict__.get("_run") is traced_timer_run:
+    if events.TimerHandle.__dict__.get("_run") is timer_run:
         if ORIG_TIMER_RUN is None:
             del events.TimerHandle._run
         else:
@@ -378,13 +502,13 @@ def patch_task_names(rec, undo: list) -> None:
     undo.append(lambda: tasks._set_task_name is _set_task_name and setattr(tasks, "_set_task_name", orig))
 
 
-def patch_anyio(rec, undo: list) -> None:
+def patch_anyio(rec, undo: list) -> bool:
+    """Wrap ``anyio.to_thread.run_sync`` if the program has imported it; False if not (yet).
+    Never imported here: a program that does not use anyio would pay its import (~15 ms, at
+    its first loop); the watchdog wraps it when it appears (``Recorder._watchdog``)."""
     a2t = sys.modules.get("anyio.to_thread")
-    if a2t is None:
-        try:
-            import anyio.to_thread as a2t
-        except Exception:  # anyio absent: nothing to wrap
-            return
+    if a2t is None or not hasattr(a2t, "run_sync"):
+        return False
     orig = a2t.run_sync
 
     @functools.wraps(orig)
@@ -402,6 +526,7 @@ def patch_anyio(rec, undo: list) -> None:
 
     a2t.run_sync = run_sync
     undo.append(lambda: a2t.run_sync is run_sync and setattr(a2t, "run_sync", orig))
+    return True
 
 
 # ------------------------------------------------------------- warnings and logs
@@ -511,14 +636,14 @@ def tap_logs(rec, undo: list) -> None:
 # --------------------------------------------------------------------------- fork
 def _after_fork_in_child() -> None:
     """A forked child inherits the patched step but nobody drains it: stop recording there."""
-    global _loop, _ap, _active
     rec = _active
-    _loop = _active = None
-    _ap = _drop
-    unpatch_handles()
+    stop_recording()
     if rec is not None:
         rec._forked()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+use_recorder()

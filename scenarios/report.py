@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .explain import open_figures_of, speedup_verdict
+from .recorder_hooks import recorder_impl
 from .timeline import RUNNING, STARVED, WAITING, Timeline
 
 
@@ -149,6 +150,7 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: 
         "output": [{"t_s": _s(t, origin), "line": line} for t, line in tl.output],
         "error": tl.error,
         "dropped": tl.dropped,
+        "recorder": recorder_impl(),  # "c" (the compiled accelerator) or "python"
     }
 
 

@@ -51,3 +51,19 @@ def server():
     finally:
         srv.stop()
         assert not pid_alive(pid), f"server child {pid} still alive after stop()"
+
+
+@pytest.fixture(params=["c", "python"])
+def recorder_impl(request, monkeypatch):
+    """Runs a test once with each recorder hot path: the compiled accelerator ("c"; skipped
+    where it is not built, see tests/test_fastpath.py) and the pure-Python fallback. Child
+    processes get the same choice through the environment."""
+    from coffeeshop_tui.scenarios import recorder_hooks as h
+
+    before = h.recorder_impl()
+    if request.param == "c" and before != "c" and h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    monkeypatch.setenv(h.ENV, request.param)
+    assert h.use_recorder(request.param) == request.param
+    yield request.param
+    h.use_recorder(before)

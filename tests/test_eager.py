@@ -11,6 +11,9 @@ from coffeeshop_tui.scenarios.timeline import RUNNING
 needs_312 = pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
 
 
+pytestmark = pytest.mark.usefixtures("recorder_impl")  # both hot paths: compiled and Python
+
+
 @needs_312
 def test_eager_task_factory_is_chained_and_recorded():
     async def child():

@@ -23,6 +23,8 @@ from conftest import line_of
 OWN = recorder_hooks.OWN_FILES
 
 
+pytestmark = pytest.mark.usefixtures("recorder_impl")  # both hot paths: compiled and Python
+
 def _both(fn):
     """``fn(loop)`` on a fresh loop without the recorder, then with it: both results."""
     out = []
@@ -280,7 +282,7 @@ def test_forked_child_stops_recording():
         os.close(r)
         os.waitpid(pid, 0)
         assert got == b"1"
-        assert events.Handle._run is recorder_hooks.traced_run and active() is rec  # parent: still on
+        assert events.Handle._run is recorder_hooks.active_hooks()[0] and active() is rec  # parent: still on
     finally:
         rec.uninstall()
         loop.close()

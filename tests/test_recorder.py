@@ -15,6 +15,8 @@ from coffeeshop_tui.scenarios.timeline import STARVED, WAITING
 from conftest import line_of
 
 
+pytestmark = pytest.mark.usefixtures("recorder_impl")  # both hot paths: compiled and Python
+
 def _segs(tl, seq, state):
     return [(s, e) for st, s, e in tl.task_segments(seq) if st == state]
 

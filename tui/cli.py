@@ -20,12 +20,30 @@ from .cli_common import positive_float
 from .cli_common import remove as _remove
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and the recorder in use (worked out only when asked)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from coffeeshop_tui.scenarios.recorder_hooks import describe_recorder
+
+        try:
+            v = version("coffeeshop-tui")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            v = "unknown"
+        print(f"coffeeshop-tui {v}\nPython {sys.version.split()[0]}\nrecorder: {describe_recorder()}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="coffeeshop-tui",
         description="See Python's event loop: live, measured timelines of asyncio tasks, "
         "loop blocks and thread pools. With no command, starts the app.",
     )
+    p.add_argument("--version", action=_Version, nargs=0,
+                   help="print the version and which recorder is active (compiled or pure Python), then exit")
     p.add_argument("--scenario-file", metavar="PATH", help="also load scenarios from this Python file")
     p.add_argument("--block-ms", type=positive_float, default=25.0, metavar="MS",
                    help="a loop step longer than this is a block (default 25)")

@@ -46,6 +46,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from coffeeshop_tui.scenarios.recorder_hooks import recorder_impl
 from coffeeshop_tui.scenarios.snapshot import Snapshot
 from coffeeshop_tui.scenarios.web.explain_load import LoadStats
 from coffeeshop_tui.scenarios.web.explain_load import caption as make_caption
@@ -323,6 +324,7 @@ class LoadTest(LoadSession):
                     restarts=max(0, len(feed.epochs) - 1), crashed=state == "down", error=self.error,
                     pool_total=self.pool_total, executor_workers=self.executor_workers)
                 server.update(outside)
+                server["recorder"] = recorder_impl()  # the hot path the server child records with
             return {
                 "endpoint": self.endpoint,
                 "url": stats.url,

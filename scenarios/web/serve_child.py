@@ -48,7 +48,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     fd = _instruments.get("events_fd")
     if fd is None:
         return
-    from coffeeshop_tui.scenarios.protocol import Writer
+    from coffeeshop_tui.scenarios.protocol import Writer, widen_pipe
     from coffeeshop_tui.scenarios.recorder import Recorder, now_ns
     from coffeeshop_tui.scenarios.web import middleware
 
@@ -58,6 +58,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
     except Exception:
         pass
 
+    widen_pipe(fd)
     out = Writer(os.fdopen(fd, "wb", buffering=1 << 16))
 
     def send(msg: dict) -> None:
@@ -82,7 +83,7 @@ def install_instruments(loop: asyncio.AbstractEventLoop) -> None:
         }
 
     rec = Recorder(block_ms=_instruments.get("block_ms", 25.0),
-                   sink=lambda batch: send({"type": "batch", **batch}))
+                   sink=lambda raw: send({"type": "raw", **raw}), raw=True)  # resolved by the reader
     rec.gauges = gauges
     loop.call_soon(capture_limiter)
     rec.install(loop)
@@ -105,7 +106,7 @@ def shutdown_instruments(loop: asyncio.AbstractEventLoop) -> None:
     t = now_ns()
     rec.uninstall()
     send = _instruments["send"]
-    send({"type": "batch", **rec.drain()})
+    send({"type": "raw", **rec.drain_raw()})
     send({"type": "end", "t": t})
 # ---------------------------------------------------------------------------------------------
 

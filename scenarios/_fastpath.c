@@ -1,0 +1,1130 @@
+/* The recorder's hot path in C: the patched asyncio ``Handle._run`` / ``TimerHandle._run``.
+ *
+ * Optional accelerator for ``recorder_hooks.traced_run`` / ``traced_timer_run`` (pure Python,
+ * always there): same behaviour, column for column. ``recorder_hooks`` loads it when it was
+ * built (setup.py, ``optional=True``) unless COFFEESHOP_RECORDER=python.
+ *
+ * Per step: the same loop check (other loops' handles run through the original ``_run``), the
+ * owner (``callback.__self__``), CLOCK_MONOTONIC before and after (= ``time.monotonic_ns``),
+ * ``context.run(callback, *args)`` done as ``Context.run`` does it, then STEP_COLS int64
+ * columns written straight into a ``Steps`` buffer (no Python call). Rare paths call back
+ * into the Python functions the pure-Python hook uses: ``_report`` (a callback's exception),
+ * ``_learn_type`` (an unknown owner type); a late timer's tasks and a task's end (Python:
+ * ``Recorder._note_late_timer``, ``_finished``) are noted here, into the recorder's lists. C adds no Python frame, keeps no reference to a task
+ * or handle after the step, and lets SystemExit / KeyboardInterrupt through unrecorded.
+ *
+ * Adding a column (e.g. a wait reason): bump STEP_COLS (and ``recorder_hooks.STEP_COLS``,
+ * checked at import), compute the value in ``step()`` at "MORE COLUMNS" and write it after
+ * the owner's id. Bump ABI whenever the Python side must not load an older build.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define ABI 5
+#define STEP_COLS 3
+
+#if defined(__APPLE__)
+static inline int64_t now_ns(void) { return (int64_t)clock_gettime_nsec_np(CLOCK_UPTIME_RAW); }
+#elif defined(CLOCK_MONOTONIC)
+static inline int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+#else
+#error "no monotonic clock matching time.monotonic_ns here: the pure-Python recorder is used"
+#endif
+
+/* ------------------------------------------------------------------------ the step buffer */
+typedef struct {
+    PyObject_HEAD
+    int64_t *data;
+    Py_ssize_t len; /* int64 values, `cols` a row */
+    Py_ssize_t cap;
+    Py_ssize_t cols;
+} Steps;
+
+static PyTypeObject Steps_Type;
+
+static int
+steps_reserve(Steps *s, Py_ssize_t more)
+{
+    if (s->len + more <= s->cap)
+        return 0;
+    Py_ssize_t cap = s->cap ? s->cap : s->cols * 4096;
+    while (cap < s->len + more)
+        cap *= 2;
+    int64_t *d = PyMem_Realloc(s->data, (size_t)cap * sizeof(int64_t));
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->data = d;
+    s->cap = cap;
+    return 0;
+}
+
+static void
+steps_dealloc(Steps *s)
+{
+    PyMem_Free(s->data);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static Py_ssize_t
+steps_len(Steps *s) { return s->len; }
+
+static PyObject *
+steps_item(Steps *s, Py_ssize_t i)
+{
+    if (i < 0 || i >= s->len) {
+        PyErr_SetString(PyExc_IndexError, "Steps index out of range");
+        return NULL;
+    }
+    return PyLong_FromLongLong(s->data[i]);
+}
+
+/* take([rows]): the first `rows` complete rows (default: all) as native int64 bytes
+ * (array('q').frombytes), removed from the buffer. */
+static PyObject *
+steps_take(Steps *s, PyObject *args)
+{
+    Py_ssize_t rows = -1;
+    if (!PyArg_ParseTuple(args, "|n:take", &rows))
+        return NULL;
+    Py_ssize_t n = s->len - s->len % s->cols;
+    if (rows >= 0 && rows * s->cols < n)
+        n = rows * s->cols;
+    PyObject *out = PyBytes_FromStringAndSize((const char *)s->data, n * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL)
+        return NULL;
+    if (n < s->len)
+        memmove(s->data, s->data + n, (size_t)(s->len - n) * sizeof(int64_t));
+    s->len -= n;
+    if (s->cap > s->cols * 65536 && s->len < s->cap / 8) { /* give a burst's memory back */
+        Py_ssize_t cap = s->cols * 4096;
+        while (cap < s->len)
+            cap *= 2;
+        int64_t *d = PyMem_Realloc(s->data, (size_t)cap * sizeof(int64_t));
+        if (d != NULL) {
+            s->data = d;
+            s->cap = cap;
+        }
+    }
+    return out;
+}
+
+static PyObject *
+steps_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"cols", NULL};
+    Py_ssize_t cols = STEP_COLS;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n:Steps", kw, &cols))
+        return NULL;
+    if (cols < 1 || cols > 64) {
+        PyErr_SetString(PyExc_ValueError, "Steps(cols): 1 to 64 columns");
+        return NULL;
+    }
+    Steps *s = (Steps *)type->tp_alloc(type, 0);
+    if (s != NULL)
+        s->cols = cols;
+    return (PyObject *)s;
+}
+
+static int
+steps_push3(Steps *s, int64_t a, int64_t b, int64_t c)
+{
+    if (steps_reserve(s, 3) < 0)
+        return -1;
+    int64_t *p = s->data + s->len;
+    p[0] = a;
+    p[1] = b;
+    p[2] = c;
+    s->len += 3;
+    return 0;
+}
+
+static PyObject *
+steps_clear(Steps *s, PyObject *Py_UNUSED(ignored))
+{
+    s->len = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steps_itemsize(Steps *s, void *Py_UNUSED(c)) { return PyLong_FromLong((long)sizeof(int64_t)); }
+
+static PySequenceMethods steps_as_seq = {
+    .sq_length = (lenfunc)steps_len,
+    .sq_item = (ssizeargfunc)steps_item,
+};
+static PyMethodDef steps_methods[] = {
+    {"take", (PyCFunction)steps_take, METH_VARARGS, "take([rows]) -> bytes: the first rows (default all), removed"},
+    {"clear", (PyCFunction)steps_clear, METH_NOARGS, "drop everything recorded"},
+    {NULL}
+};
+static PyObject *
+steps_cols(Steps *s, void *Py_UNUSED(c)) { return PyLong_FromSsize_t(s->cols); }
+
+static PyGetSetDef steps_getset[] = {
+    {"itemsize", (getter)steps_itemsize, NULL, "bytes per value", NULL},
+    {"cols", (getter)steps_cols, NULL, "values a row", NULL},
+    {NULL}
+};
+static PyTypeObject Steps_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.Steps",
+    .tp_basicsize = sizeof(Steps),
+    .tp_dealloc = (destructor)steps_dealloc,
+    .tp_as_sequence = &steps_as_seq,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Steps(cols=STEP_COLS): an int64 buffer the compiled hooks write rows to.",
+    .tp_methods = steps_methods,
+    .tp_getset = steps_getset,
+    .tp_new = steps_new,
+};
+
+/* ----------------------------------------------------------------------------- the state */
+/* set once by setup() */
+static PyObject *orig_run, *report_fn, *finished_fn, *learn_fn, *taskish, *task_type;
+/* recorder_hooks' globals(), where "_waiting" (wait_reasons: what a pending task awaits) is
+ * looked up at each call, as the Python hook does (a benchmark may swap it) */
+static PyObject *hooks_globals, *s_waiting, *s_fut_waiter;
+static PyTypeObject *handle_type, *timer_type;
+static Py_ssize_t off_loop = -1, off_callback = -1, off_args = -1, off_context = -1, off_when = -1;
+/* set by target(): the recording in progress (NULL: none) */
+static PyObject *cur_loop;
+static Steps *cur_steps;
+static PyObject *note_late;
+static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
+static PyObject *cur_ready; /* the recorder's list of (task id, ready since): late timers */
+static int64_t late_ns = 2000000;
+/* interned names */
+static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
+static PyObject *s_cancelled_state, *s_exception, *s_get_name, *s_cancelled, *s_error, *s_ok;
+static PyObject *s_callbacks, *s_source_tb, *s_cr_code, *s_cr_suspended, *s_cr_frame, *s_done, *s_name;
+
+static inline PyObject *
+slot(PyObject *obj, Py_ssize_t off, PyObject *name, int fast)
+{
+    if (fast && off >= 0) {
+        PyObject *v = *(PyObject **)((char *)obj + off);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(obj, name); /* also raises what a missing slot raises */
+}
+
+/* getattr(cb, "__self__", None): new reference, NULL on a real error */
+static PyObject *
+owner_of(PyObject *cb)
+{
+    if (PyMethod_Check(cb)) {
+        PyObject *s = PyMethod_GET_SELF(cb);
+        Py_INCREF(s);
+        return s;
+    }
+    if (PyCFunction_Check(cb)) {
+        PyObject *s = PyCFunction_GET_SELF(cb);
+        if (s == NULL)
+            s = Py_None;
+        Py_INCREF(s);
+        return s;
+    }
+    PyObject *res = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    int r = PyObject_GetOptionalAttr(cb, s_self, &res);
+#else
+    int r = _PyObject_LookupAttr(cb, s_self, &res);
+#endif
+    if (r < 0)
+        return NULL;
+    if (r == 0) {
+        Py_INCREF(Py_None);
+        return Py_None;
+    }
+    return res;
+}
+
+/* context.run(cb, *args), as Context.run does it (no frame of ours) */
+static PyObject *
+run_in_context(PyObject *ctx, PyObject *cb, PyObject *args)
+{
+    if (PyContext_CheckExact(ctx) && PyTuple_CheckExact(args)) {
+        if (PyContext_Enter(ctx) < 0)
+            return NULL;
+        PyObject *res = PyObject_Vectorcall(cb, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), NULL);
+        if (PyContext_Exit(ctx) < 0) {
+            Py_XDECREF(res);
+            return NULL;
+        }
+        return res;
+    }
+    /* anything else: the Python call, literally */
+    PyObject *run = PyObject_GetAttr(ctx, s_run);
+    if (run == NULL)
+        return NULL;
+    PyObject *tail = PySequence_Tuple(args);
+    if (tail == NULL) {
+        Py_DECREF(run);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(tail);
+    PyObject *all = PyTuple_New(n + 1);
+    PyObject *res = NULL;
+    if (all != NULL) {
+        Py_INCREF(cb);
+        PyTuple_SET_ITEM(all, 0, cb);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *x = PyTuple_GET_ITEM(tail, i);
+            Py_INCREF(x);
+            PyTuple_SET_ITEM(all, i + 1, x);
+        }
+        res = PyObject_Call(run, all, NULL);
+        Py_DECREF(all);
+    }
+    Py_DECREF(tail);
+    Py_DECREF(run);
+    return res;
+}
+
+/* the exception just raised, normalized, with its traceback attached (new reference) */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* A pending task's step ended: if it awaits a future (``task._fut_waiter``), call
+ * recorder_hooks._waiting(task, t) to note on what. 0, or -1 with an exception set. */
+static int
+note_waiting(PyObject *task, int64_t t)
+{
+    if (hooks_globals == NULL)
+        return 0;
+    PyObject *w = PyObject_GetAttr(task, s_fut_waiter);
+    if (w == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    int waits = w != Py_None;
+    Py_DECREF(w);
+    if (!waits)
+        return 0;
+    PyObject *fn = PyDict_GetItemWithError(hooks_globals, s_waiting); /* borrowed */
+    if (fn == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *tt = PyLong_FromLongLong(t);
+    if (tt == NULL)
+        return -1;
+    PyObject *r = PyObject_CallFunctionObjArgs(fn, task, tt, NULL);
+    Py_DECREF(tt);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* recorder_hooks._finished, in C: a task is done; note when, how and under which name */
+static int
+note_finished(PyObject *task, PyObject *state, int64_t t)
+{
+    if (cur_done == NULL)
+        return 0;
+    PyObject *outcome;
+    int c = PyObject_RichCompareBool(state, s_cancelled_state, Py_EQ);
+    if (c < 0)
+        return -1;
+    if (c) {
+        outcome = s_cancelled;
+    }
+    else { /* reading _exception does not "retrieve" it */
+        PyObject *exc = PyObject_GetAttr(task, s_exception);
+        if (exc == NULL)
+            return -1;
+        outcome = exc != Py_None ? s_error : s_ok;
+        Py_DECREF(exc);
+    }
+    PyObject *name = PyObject_CallMethodNoArgs(task, s_get_name);
+    if (name == NULL)
+        return -1;
+    PyObject *item = Py_BuildValue("(LLON)", (long long)(uintptr_t)task, (long long)t, outcome, name);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(cur_done, item);
+    Py_DECREF(item);
+    return r;
+}
+
+/* Recorder._note_late_timer, in C: the task(s) a late timer wakes (its callback's owner, and
+ * the tasks waiting on a future among its arguments) were ready since `due`. Never disturbs
+ * the loop: an Exception here is dropped, as there. */
+static int
+ready_if_task(PyObject *obj, int64_t due)
+{
+    int is = PyObject_IsInstance(obj, task_type);
+    if (is <= 0)
+        return is;
+    PyObject *item = Py_BuildValue("(LL)", (long long)(uintptr_t)obj, (long long)due);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(cur_ready, item);
+    Py_DECREF(item);
+    return r;
+}
+
+static int
+note_late_timer(PyObject *handle, PyObject *owner, int64_t due, int fast)
+{
+    PyObject *args = NULL, *cbs = NULL;
+    int r = ready_if_task(owner, due);
+    if (r < 0)
+        goto fail;
+    args = slot(handle, off_args, s_args, fast);
+    if (args == NULL)
+        goto fail;
+    if (PyTuple_Check(args)) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+            PyObject *a = PyTuple_GET_ITEM(args, i), *cb_list = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+            if (PyObject_GetOptionalAttr(a, s_callbacks, &cb_list) < 0)
+#else
+            if (_PyObject_LookupAttr(a, s_callbacks, &cb_list) < 0)
+#endif
+                goto fail;
+            if (cb_list == NULL)
+                continue;
+            cbs = PySequence_Fast(cb_list, "");
+            Py_DECREF(cb_list);
+            if (cbs == NULL) {
+                PyErr_Clear(); /* not a sequence (None: no callbacks) */
+                continue;
+            }
+            for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(cbs); j++) {
+                PyObject *pair = PySequence_Fast_GET_ITEM(cbs, j);
+                if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+                    continue;
+                PyObject *who = owner_of(PyTuple_GET_ITEM(pair, 0));
+                if (who == NULL)
+                    goto fail;
+                r = ready_if_task(who, due);
+                Py_DECREF(who);
+                if (r < 0)
+                    goto fail;
+            }
+            Py_CLEAR(cbs);
+        }
+    }
+    Py_DECREF(args);
+    return 0;
+fail:
+    Py_XDECREF(args);
+    Py_XDECREF(cbs);
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------- the step */
+static PyObject *
+step(PyObject *self, int timer)
+{
+    int fast = Py_IS_TYPE(self, handle_type) || Py_IS_TYPE(self, timer_type);
+    PyObject *loop = slot(self, off_loop, s_loop, fast);
+    if (loop == NULL)
+        return NULL;
+    Py_DECREF(loop); /* compared by identity only */
+    if (loop != cur_loop || cur_loop == NULL)
+        return PyObject_CallOneArg(orig_run, self);
+
+    PyObject *cb = NULL, *args = NULL, *ctx = NULL, *owner = NULL, *res = NULL;
+    cb = slot(self, off_callback, s_callback, fast);
+    if (cb == NULL)
+        goto error;
+    owner = owner_of(cb);
+    if (owner == NULL)
+        goto error;
+    int64_t t0 = now_ns();
+    if (timer) {
+        PyObject *when = slot(self, off_when, s_when, fast);
+        if (when == NULL)
+            goto error;
+        double w = PyFloat_AsDouble(when);
+        Py_DECREF(when);
+        if (w == -1.0 && PyErr_Occurred())
+            goto error;
+        w *= 1e9;
+        if (w > -9.2e18 && w < 9.2e18) {
+            int64_t due = (int64_t)w; /* int(): towards zero */
+            if (t0 - due > late_ns && cur_ready != NULL) {
+                if (note_late_timer(self, owner, due, fast) < 0)
+                    goto error;
+            }
+            else if (t0 - due > late_ns && note_late != NULL) {
+                PyObject *due_o = PyLong_FromLongLong(due);
+                if (due_o == NULL)
+                    goto error;
+                PyObject *r = PyObject_CallFunctionObjArgs(note_late, self, due_o, NULL);
+                Py_DECREF(due_o);
+                if (r == NULL)
+                    goto error;
+                Py_DECREF(r);
+            }
+        }
+    }
+    ctx = slot(self, off_context, s_context, fast);
+    if (ctx == NULL)
+        goto error;
+    args = slot(self, off_args, s_args, fast);
+    if (args == NULL)
+        goto error;
+
+    res = run_in_context(ctx, cb, args);
+    if (res == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+            goto error; /* passed through, unrecorded, as the Python hook does */
+        PyObject *exc = take_exception();
+        PyObject *r = PyObject_CallFunctionObjArgs(report_fn, self, exc ? exc : Py_None, NULL);
+        Py_XDECREF(exc);
+        if (r == NULL)
+            goto error;
+        Py_DECREF(r);
+    }
+    else {
+        Py_DECREF(res);
+    }
+    int64_t t1 = now_ns();
+    /* MORE COLUMNS: compute a further per-step value here (the step has run; ``owner`` is
+     * held), then write it after the owner's id below and bump STEP_COLS. */
+    Steps *st = cur_steps; /* read after the step: it may have ended the recording */
+    if (st != NULL) {
+        if (steps_reserve(st, STEP_COLS) < 0)
+            goto error;
+        int64_t *p = st->data + st->len;
+        p[0] = t0;
+        p[1] = t1;
+        p[2] = (int64_t)(uintptr_t)owner; /* id(owner) */
+        st->len += STEP_COLS;
+    }
+    /* its last step? (the C Task: the common case, no lookup) */
+    int is_task;
+    if ((PyObject *)Py_TYPE(owner) == task_type) {
+        is_task = 1;
+    }
+    else {
+        PyObject *known = PyDict_GetItemWithError(taskish, (PyObject *)Py_TYPE(owner));
+        if (known != NULL) {
+            is_task = PyObject_IsTrue(known);
+        }
+        else {
+            if (PyErr_Occurred())
+                goto error;
+            PyObject *r = PyObject_CallOneArg(learn_fn, owner);
+            if (r == NULL)
+                goto error;
+            is_task = PyObject_IsTrue(r);
+            Py_DECREF(r);
+        }
+        if (is_task < 0)
+            goto error;
+    }
+    if (is_task) {
+        PyObject *state = PyObject_GetAttr(owner, s_state);
+        if (state == NULL)
+            goto error;
+        int pending = PyObject_RichCompareBool(state, s_pending, Py_EQ);
+        if (pending == 0 && note_finished(owner, state, t1) < 0)
+            pending = -1;
+        else if (pending == 1 && note_waiting(owner, t1) < 0)
+            pending = -1;
+        Py_DECREF(state);
+        if (pending < 0)
+            goto error;
+    }
+    Py_DECREF(cb);
+    Py_DECREF(args);
+    Py_DECREF(ctx);
+    Py_DECREF(owner);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(cb);
+    Py_XDECREF(args);
+    Py_XDECREF(ctx);
+    Py_XDECREF(owner);
+    return NULL;
+}
+
+/* ------------------------------------------------------- the hook: a method descriptor */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int timer;
+} Hook;
+
+static PyObject *
+hook_vectorcall(PyObject *h, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "_run() takes exactly one argument (the handle)");
+        return NULL;
+    }
+    return step(args[0], ((Hook *)h)->timer);
+}
+
+static PyObject *
+hook_descr_get(PyObject *h, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(h);
+        return h;
+    }
+    return PyMethod_New(h, obj);
+}
+
+static PyObject *
+hook_name(Hook *h, void *Py_UNUSED(c)) { return PyUnicode_FromString("_run"); }
+
+static PyObject *
+hook_qualname(Hook *h, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(h->timer ? "TimerHandle._run" : "Handle._run");
+}
+
+static PyGetSetDef hook_getset[] = {
+    {"__name__", (getter)hook_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)hook_qualname, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject Hook_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.Hook",
+    .tp_basicsize = sizeof(Hook),
+    .tp_dealloc = (destructor)PyObject_Del,
+    .tp_vectorcall_offset = offsetof(Hook, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "The recorder's compiled Handle._run (see recorder_hooks.traced_run).",
+    .tp_descr_get = hook_descr_get,
+    .tp_getset = hook_getset,
+};
+
+/* ------------------------------------------- loop.create_task, wrapped (Recorder._make_create_task) */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *loop, *orig, *infos, *names, *eager, *strip, *current_task;
+    Steps *meta;
+    int eager_possible;
+} CreateTask;
+
+static PyTypeObject CreateTask_Type;
+
+/* Notes the new task: creation time, parent, code object (or type name), name; an eager
+ * first step (3.12+) and a task that finished in it. Same as the Python wrapper. */
+static PyObject *
+ct_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CreateTask *ct = (CreateTask *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (cur_loop != ct->loop) /* uninstalled, or replaced by another recording */
+        return PyObject_Vectorcall(ct->orig, args, nargs, kwnames);
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional argument but %zd were given", nargs);
+        return NULL;
+    }
+    PyObject *coro = args[0];
+    int64_t t = now_ns();
+    PyObject *parent = PyObject_CallOneArg(ct->current_task, ct->loop);
+    if (parent == NULL)
+        return NULL;
+    PyObject *task = PyObject_Vectorcall(ct->orig, args, nargs, kwnames);
+    if (task == NULL) {
+        Py_DECREF(parent);
+        return NULL;
+    }
+    PyObject *tb = NULL, *name = NULL, *info = NULL;
+    tb = PyObject_GetAttr(task, s_source_tb);
+    if (tb != NULL)
+        name = PyObject_CallMethodNoArgs(task, s_get_name);
+    if (tb == NULL || name == NULL) { /* a task factory's own kind of future */
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            Py_XDECREF(tb);
+            Py_DECREF(parent);
+            return task;
+        }
+        goto error;
+    }
+    int truth = PyObject_IsTrue(tb);
+    if (truth < 0)
+        goto error;
+    if (truth) { /* debug mode: "created at" must not point into the recorder */
+        PyObject *r = PyObject_CallOneArg(ct->strip, tb);
+        if (r == NULL)
+            goto error;
+        Py_DECREF(r);
+    }
+    int64_t eager_end = 0;
+    info = PyObject_GetAttr(coro, s_cr_code);
+    if (info != NULL && ct->eager_possible) {
+        /* Eager tasks (3.12+) ran their first step inside this call: note when it ended. */
+        PyObject *susp = PyObject_GetAttr(coro, s_cr_suspended);
+        int eager = -1;
+        if (susp != NULL) {
+            eager = PyObject_IsTrue(susp);
+            Py_DECREF(susp);
+            if (eager == 0) {
+                PyObject *fr = PyObject_GetAttr(coro, s_cr_frame);
+                if (fr == NULL)
+                    eager = -1;
+                else {
+                    eager = fr == Py_None;
+                    Py_DECREF(fr);
+                }
+            }
+        }
+        if (eager < 0)
+            Py_CLEAR(info);
+        else if (eager)
+            eager_end = now_ns();
+    }
+    if (info == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            goto error;
+        PyErr_Clear(); /* not a native coroutine */
+        info = PyObject_GetAttr((PyObject *)Py_TYPE(coro), s_name);
+        if (info == NULL)
+            goto error;
+    }
+    if (PyList_Append(ct->infos, info) < 0 || PyList_Append(ct->names, name) < 0
+        || steps_push3(ct->meta, t, parent != Py_None ? (int64_t)(uintptr_t)parent : 0,
+                       (int64_t)(uintptr_t)task) < 0)
+        goto error;
+    if (eager_end) {
+        PyObject *item = Py_BuildValue("(LLL)", (long long)(uintptr_t)task, (long long)t, (long long)eager_end);
+        if (item == NULL)
+            goto error;
+        int r = PyList_Append(ct->eager, item);
+        Py_DECREF(item);
+        if (r < 0)
+            goto error;
+        PyObject *d = PyObject_CallMethodNoArgs(task, s_done);
+        if (d == NULL)
+            goto error;
+        int done = PyObject_IsTrue(d);
+        Py_DECREF(d);
+        if (done < 0)
+            goto error;
+        if (done) { /* finished in its eager first step */
+            PyObject *end = PyLong_FromLongLong(eager_end);
+            if (end == NULL)
+                goto error;
+            PyObject *r2 = PyObject_CallFunctionObjArgs(finished_fn, task, end, NULL);
+            Py_DECREF(end);
+            if (r2 == NULL)
+                goto error;
+            Py_DECREF(r2);
+        }
+        else if (note_waiting(task, eager_end) < 0) { /* it awaits something: note what */
+            goto error;
+        }
+    }
+    Py_DECREF(tb);
+    Py_DECREF(name);
+    Py_DECREF(info);
+    Py_DECREF(parent);
+    return task;
+error:
+    Py_XDECREF(tb);
+    Py_XDECREF(name);
+    Py_XDECREF(info);
+    Py_DECREF(parent);
+    Py_DECREF(task);
+    return NULL;
+}
+
+static PyObject *
+ct_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *loop, *orig, *infos, *names, *meta, *eager, *strip, *cur;
+    int eager_possible;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "CreateTask() takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOO!O!O!O!OOp:CreateTask", &loop, &orig, &PyList_Type, &infos,
+                          &PyList_Type, &names, &Steps_Type, &meta, &PyList_Type, &eager, &strip,
+                          &cur, &eager_possible))
+        return NULL;
+    if (((Steps *)meta)->cols != 3) {
+        PyErr_SetString(PyExc_ValueError, "CreateTask(): meta must have 3 columns");
+        return NULL;
+    }
+    CreateTask *ct = PyObject_GC_New(CreateTask, type);
+    if (ct == NULL)
+        return NULL;
+    ct->vectorcall = ct_vectorcall;
+#define SET(f, v) Py_INCREF(v); ct->f = v
+    SET(loop, loop); SET(orig, orig); SET(infos, infos); SET(names, names); SET(eager, eager);
+    SET(strip, strip); SET(current_task, cur);
+#undef SET
+    Py_INCREF(meta);
+    ct->meta = (Steps *)meta;
+    ct->eager_possible = eager_possible;
+    PyObject_GC_Track(ct);
+    return (PyObject *)ct;
+}
+
+static int
+ct_traverse(CreateTask *ct, visitproc visit, void *arg)
+{
+    Py_VISIT(ct->loop); Py_VISIT(ct->orig); Py_VISIT(ct->infos); Py_VISIT(ct->names);
+    Py_VISIT(ct->eager); Py_VISIT(ct->strip); Py_VISIT(ct->current_task); Py_VISIT(ct->meta);
+    return 0;
+}
+
+static int
+ct_clear(CreateTask *ct)
+{
+    Py_CLEAR(ct->loop); Py_CLEAR(ct->orig); Py_CLEAR(ct->infos); Py_CLEAR(ct->names);
+    Py_CLEAR(ct->eager); Py_CLEAR(ct->strip); Py_CLEAR(ct->current_task); Py_CLEAR(ct->meta);
+    return 0;
+}
+
+static void
+ct_dealloc(CreateTask *ct)
+{
+    PyObject_GC_UnTrack(ct);
+    ct_clear(ct);
+    PyObject_GC_Del(ct);
+}
+
+static PyObject *
+ct_name(PyObject *ct, void *Py_UNUSED(c)) { return PyUnicode_FromString("create_task"); }
+
+static PyGetSetDef ct_getset[] = {
+    {"__name__", (getter)ct_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)ct_name, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject CreateTask_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.CreateTask",
+    .tp_basicsize = sizeof(CreateTask),
+    .tp_dealloc = (destructor)ct_dealloc,
+    .tp_vectorcall_offset = offsetof(CreateTask, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "CreateTask(loop, orig, infos, names, meta, eager, strip, current_task, eager_possible):\n"
+              "the recorder's loop.create_task (see Recorder._make_create_task).",
+    .tp_traverse = (traverseproc)ct_traverse,
+    .tp_clear = (inquiry)ct_clear,
+    .tp_getset = ct_getset,
+    .tp_new = ct_new,
+};
+
+/* ------------------------------------------------------- the parent's side: resolving steps */
+/* resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...]: the per-step
+ * loop of resolver.Resolver.resolve, same rules (``single``: raw id -> the one history entry
+ * [seq, created, done|None, _, _, last_end, _]; otherwise ``resolve(raw, t0)`` if the raw id is
+ * in ``hist``; a step's task gets last_end = max(last_end, t1)). ``data``: native int64, `cols`
+ * a step, start, end and raw owner id first. */
+static int
+bump_end(PyObject *entry, int64_t t1)
+{
+    if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 6)
+        return 0;
+    long long last = PyLong_AsLongLong(PyList_GET_ITEM(entry, 5));
+    if (last == -1 && PyErr_Occurred())
+        return -1;
+    if (t1 > last) {
+        PyObject *v = PyLong_FromLongLong(t1);
+        if (v == NULL)
+            return -1;
+        return PyList_SetItem(entry, 5, v); /* steals v */
+    }
+    return 0;
+}
+
+static PyObject *
+fp_resolve_steps(PyObject *mod, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t cols;
+    PyObject *single, *hist, *live, *resolve;
+    if (!PyArg_ParseTuple(args, "y*nO!O!O!O:resolve_steps", &buf, &cols, &PyDict_Type, &single,
+                          &PyDict_Type, &hist, &PyDict_Type, &live, &resolve))
+        return NULL;
+    PyObject *out = NULL;
+    if (cols < 3 || buf.len % (Py_ssize_t)(cols * sizeof(int64_t))) {
+        PyErr_SetString(PyExc_ValueError, "resolve_steps(): not whole steps");
+        goto done;
+    }
+    Py_ssize_t n = buf.len / (Py_ssize_t)(cols * sizeof(int64_t));
+    const int64_t *d = (const int64_t *)buf.buf;
+    out = PyList_New(3 * n);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++, d += cols) {
+        int64_t t0 = d[0], t1 = d[1], rid = d[2], seq = 0;
+        PyObject *key = PyLong_FromLongLong(rid);
+        if (key == NULL)
+            goto fail;
+        PyObject *e = PyDict_GetItemWithError(single, key); /* borrowed */
+        if (e == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        if (e == NULL) {
+            int in = PyDict_Contains(hist, key);
+            if (in < 0) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            if (in) {
+                PyObject *r = PyObject_CallFunction(resolve, "OL", key, (long long)t0);
+                if (r == NULL) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+                seq = PyLong_AsLongLong(r);
+                Py_DECREF(r);
+                if (seq == -1 && PyErr_Occurred()) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+                if (seq) {
+                    PyObject *sk = PyLong_FromLongLong(seq);
+                    PyObject *entry = sk ? PyDict_GetItemWithError(live, sk) : NULL;
+                    Py_XDECREF(sk);
+                    if ((sk == NULL || (entry == NULL && PyErr_Occurred())) || (entry && bump_end(entry, t1) < 0)) {
+                        Py_DECREF(key);
+                        goto fail;
+                    }
+                }
+            }
+        }
+        else if (PyList_Check(e) && PyList_GET_SIZE(e) >= 6) {
+            long long created = PyLong_AsLongLong(PyList_GET_ITEM(e, 1));
+            PyObject *done_o = PyList_GET_ITEM(e, 2);
+            long long done_t = done_o == Py_None ? 0 : PyLong_AsLongLong(done_o);
+            if (PyErr_Occurred()) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            if (created <= t0 && (done_o == Py_None || t0 <= done_t)) {
+                seq = PyLong_AsLongLong(PyList_GET_ITEM(e, 0));
+                if ((seq == -1 && PyErr_Occurred()) || bump_end(e, t1) < 0) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+            }
+        }
+        Py_DECREF(key);
+        PyObject *a = PyLong_FromLongLong(t0), *b = PyLong_FromLongLong(t1), *c = PyLong_FromLongLong(seq);
+        if (a == NULL || b == NULL || c == NULL) {
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            Py_XDECREF(c);
+            goto fail;
+        }
+        PyList_SET_ITEM(out, 3 * i, a);
+        PyList_SET_ITEM(out, 3 * i + 1, b);
+        PyList_SET_ITEM(out, 3 * i + 2, c);
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyBuffer_Release(&buf);
+    return out;
+}
+
+/* -------------------------------------------------------------------------- functions */
+static Py_ssize_t
+member_offset(PyTypeObject *tp, const char *name)
+{
+    PyObject *d = PyDict_GetItemString(tp->tp_dict, name); /* borrowed */
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+        return -1;
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT)
+        return -1;
+    return m->offset;
+}
+
+static void
+replace(PyObject **slot_, PyObject *value)
+{
+    PyObject *old = *slot_;
+    Py_XINCREF(value);
+    *slot_ = value;
+    Py_XDECREF(old);
+}
+
+/* The state above is the process's: only the main interpreter may set it (a subinterpreter
+ * importing this module gets a copy of it, and uses the pure-Python recorder). */
+static int
+main_interpreter_only(void)
+{
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_RuntimeError, "the compiled recorder runs in the main interpreter only");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+fp_setup(PyObject *mod, PyObject *args)
+{
+    if (main_interpreter_only() < 0)
+        return NULL;
+    PyObject *orig, *rep, *fin, *learn, *tdict, *ttype, *htype, *ttimer, *hglobals = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOO!OO!O!|O!:setup", &orig, &rep, &fin, &learn, &PyDict_Type, &tdict,
+                          &ttype, &PyType_Type, &htype, &PyType_Type, &ttimer, &PyDict_Type, &hglobals))
+        return NULL;
+    if (hglobals != NULL)
+        replace(&hooks_globals, hglobals);
+    replace(&orig_run, orig);
+    replace(&report_fn, rep);
+    replace(&finished_fn, fin);
+    replace(&learn_fn, learn);
+    replace(&taskish, tdict);
+    replace(&task_type, ttype);
+    replace((PyObject **)&handle_type, htype);
+    replace((PyObject **)&timer_type, ttimer);
+    off_loop = member_offset(handle_type, "_loop");
+    off_callback = member_offset(handle_type, "_callback");
+    off_args = member_offset(handle_type, "_args");
+    off_context = member_offset(handle_type, "_context");
+    off_when = member_offset(timer_type, "_when");
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fp_target(PyObject *mod, PyObject *args)
+{
+    if (main_interpreter_only() < 0)
+        return NULL;
+    PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None;
+    long long lns = 2000000;
+    if (!PyArg_ParseTuple(args, "OOO|LOO:target", &loop, &steps, &late, &lns, &done, &ready))
+        return NULL;
+    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))) {
+        PyErr_SetString(PyExc_TypeError, "target(): done and ready must be lists or None");
+        return NULL;
+    }
+    if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
+        PyErr_SetString(PyExc_TypeError, "target(): steps must be a Steps buffer or None");
+        return NULL;
+    }
+    if (loop != Py_None && orig_run == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "target(): setup() was not called");
+        return NULL;
+    }
+    replace(&cur_loop, loop == Py_None ? NULL : loop);
+    replace((PyObject **)&cur_steps, steps == Py_None ? NULL : steps);
+    replace(&note_late, late == Py_None ? NULL : late);
+    replace(&cur_done, done == Py_None ? NULL : done);
+    replace(&cur_ready, ready == Py_None ? NULL : ready);
+    late_ns = lns;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fp_now_ns(PyObject *mod, PyObject *Py_UNUSED(ignored)) { return PyLong_FromLongLong(now_ns()); }
+
+static PyMethodDef fp_methods[] = {
+    {"setup", fp_setup, METH_VARARGS,
+     "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle[, hooks_globals])"},
+    {"target", fp_target, METH_VARARGS,
+     "target(loop, steps, note_late[, late_ns, done, ready]): record `loop` into `steps`; target(None, None, None) stops"},
+    {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"resolve_steps", fp_resolve_steps, METH_VARARGS,
+     "resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...] (see resolver.py)"},
+    {NULL}
+};
+
+static struct PyModuleDef fp_module = {
+    PyModuleDef_HEAD_INIT, "_fastpath",
+    "The recorder's compiled hot path (optional; see recorder_hooks.py).", -1, fp_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0)
+        return NULL;
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+    INTERN(s_loop, "_loop");
+    INTERN(s_callback, "_callback");
+    INTERN(s_args, "_args");
+    INTERN(s_context, "_context");
+    INTERN(s_when, "_when");
+    INTERN(s_self, "__self__");
+    INTERN(s_state, "_state");
+    INTERN(s_waiting, "_waiting");
+    INTERN(s_fut_waiter, "_fut_waiter");
+    INTERN(s_pending, "PENDING");
+    INTERN(s_run, "run");
+    INTERN(s_cancelled_state, "CANCELLED");
+    INTERN(s_exception, "_exception");
+    INTERN(s_get_name, "get_name");
+    INTERN(s_cancelled, "cancelled");
+    INTERN(s_error, "error");
+    INTERN(s_ok, "ok");
+    INTERN(s_callbacks, "_callbacks");
+    INTERN(s_source_tb, "_source_traceback");
+    INTERN(s_cr_code, "cr_code");
+    INTERN(s_cr_suspended, "cr_suspended");
+    INTERN(s_cr_frame, "cr_frame");
+    INTERN(s_done, "done");
+    INTERN(s_name, "__name__");
+#undef INTERN
+    PyObject *m = PyModule_Create(&fp_module);
+    if (m == NULL)
+        return NULL;
+    Hook *run = PyObject_New(Hook, &Hook_Type);
+    Hook *trun = PyObject_New(Hook, &Hook_Type);
+    if (run == NULL || trun == NULL)
+        return NULL;
+    run->vectorcall = trun->vectorcall = hook_vectorcall;
+    run->timer = 0;
+    trun->timer = 1;
+    if (PyModule_AddObject(m, "handle_run", (PyObject *)run) < 0
+        || PyModule_AddObject(m, "timer_run", (PyObject *)trun) < 0)
+        return NULL;
+    Py_INCREF(&Steps_Type);
+    Py_INCREF(&CreateTask_Type);
+    if (PyModule_AddObject(m, "Steps", (PyObject *)&Steps_Type) < 0
+        || PyModule_AddObject(m, "CreateTask", (PyObject *)&CreateTask_Type) < 0
+        || PyModule_AddIntConstant(m, "ABI", ABI) < 0
+        || PyModule_AddIntConstant(m, "STEP_COLS", STEP_COLS) < 0)
+        return NULL;
+    return m;
+}

@@ -1,0 +1,219 @@
+"""The recorder's two hot paths: the compiled accelerator (``scenarios/_fastpath.c``, built at
+install time where a C compiler exists) and the pure-Python fallback. Same recording from
+both; the fallback is chosen cleanly when the accelerator is missing or switched off; the app
+says which one is active."""
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import traceback
+from asyncio import events
+
+import pytest
+
+from coffeeshop_tui.scenarios import protocol
+from coffeeshop_tui.scenarios import recorder_hooks as h
+from coffeeshop_tui.scenarios.recorder import Recorder, record
+from coffeeshop_tui.scenarios.report import to_json
+
+EXE = os.path.join(os.path.dirname(sys.executable), "coffeeshop-tui")
+
+
+def _can_compile() -> bool:
+    inc = sysconfig.get_paths().get("include") or ""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return os.path.exists(os.path.join(inc, "Python.h")) and shutil.which(cc) is not None
+
+
+@pytest.fixture
+def restore_impl():
+    before = h.recorder_impl()
+    yield
+    h.use_recorder(before)
+
+
+def test_the_accelerator_is_built_and_used_where_a_compiler_exists(restore_impl):
+    if not _can_compile():
+        pytest.skip("no C compiler or Python headers here: the pure-Python recorder is the one")
+    from coffeeshop_tui.scenarios import _fastpath  # built by the install (setup.py)
+
+    assert h.use_recorder("auto") == "c"
+    loop = asyncio.new_event_loop()
+    rec = Recorder().install(loop)
+    try:
+        assert events.Handle._run is _fastpath.handle_run
+        assert events.TimerHandle._run is _fastpath.timer_run
+        assert type(rec._steps) is _fastpath.Steps
+        loop.run_until_complete(asyncio.sleep(0.001))
+        assert len(rec._steps) >= 3  # the compiled hook wrote the steps
+    finally:
+        rec.uninstall()
+        loop.close()
+    assert events.Handle._run is h.ORIG_RUN and "_run" not in events.TimerHandle.__dict__
+
+
+def test_a_missing_accelerator_falls_back_to_the_python_recorder(tmp_path):
+    code = (
+        "import sys, asyncio\n"
+        "sys.modules['coffeeshop_tui.scenarios._fastpath'] = None  # as if it was never built\n"
+        "from coffeeshop_tui.scenarios import recorder_hooks as h\n"
+        "from coffeeshop_tui.scenarios.recorder import record\n"
+        "async def main():\n"
+        "    await asyncio.gather(*(asyncio.sleep(0.001) for _ in range(3)))\n"
+        "tl = record(main)\n"
+        "print(h.recorder_impl(), len(tl.tasks), '|', h.describe_recorder())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    impl, n, _bar, why = out.stdout.strip().split(" ", 3)
+    assert impl == "python" and int(n) == 4
+    assert "not built" in why
+
+
+def test_python_is_forced_by_the_environment_and_version_says_which(restore_impl):
+    forced = subprocess.run([EXE, "--version"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, h.ENV: "python"})
+    assert forced.returncode == 0, forced.stderr
+    assert "recorder: pure Python (COFFEESHOP_RECORDER=python)" in forced.stdout
+    default = subprocess.run([EXE, "--version"], capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != h.ENV})
+    assert default.returncode == 0 and default.stdout.startswith("coffeeshop-tui ")
+    expect = "compiled (C accelerator)" if h.use_recorder("auto") == "c" else "pure Python"
+    assert f"recorder: {expect}" in default.stdout
+
+
+def test_the_json_document_says_which_recorder_recorded(recorder_impl):
+    async def main():
+        await asyncio.sleep(0)
+
+    doc = to_json(record(main), "t", {})
+    assert doc["recorder"] == recorder_impl
+
+
+async def _program(other_loop):
+    """Every path of the hook: task steps, plain callbacks, a callback that raises, a late
+    timer, a cancelled task, a task subclass, a handle of another loop."""
+    loop = asyncio.get_running_loop()
+
+    class MyTask(asyncio.Task):
+        pass
+
+    async def child(i):
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if i == 2:
+            raise ValueError("x")
+        return i
+
+    ts = [asyncio.create_task(child(i), name=f"c{i}") for i in range(4)]
+    sub = MyTask(child(0), loop=loop, name="sub")
+    loop.call_soon(lambda: 1 / 0)  # reported by the exception handler
+    slow = asyncio.create_task(asyncio.sleep(10), name="slow")
+    nap = asyncio.create_task(asyncio.sleep(0.001), name="nap")  # its timer comes due late
+    await asyncio.sleep(0)
+    slow.cancel()
+    import time
+
+    time.sleep(0.005)  # the timer above is now late
+    other_loop.call_soon(lambda: None)
+    import threading
+
+    th = threading.Thread(target=lambda: other_loop.run_until_complete(asyncio.sleep(0.001)))
+    th.start()  # another loop, in another thread: its handles are not recorded
+    th.join()
+    await asyncio.gather(*ts, sub, slow, nap, return_exceptions=True)
+    await asyncio.sleep(0.002)
+
+
+def _recording(impl: str):
+    assert h.use_recorder(impl) == impl
+    errors = []
+    other = asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
+    rec = Recorder()
+    try:
+        rec.install(loop)
+        loop.run_until_complete(_program(other))
+        rec.uninstall()
+        batch = rec.drain()
+    finally:
+        rec.uninstall()
+        loop.close()
+        other.close()
+    return batch, errors
+
+
+def test_both_hot_paths_record_the_same_steps(restore_impl):
+    if h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    got = {impl: _recording(impl) for impl in ("c", "python")}
+    (bc, ec), (bp, ep) = got["c"], got["python"]
+    # the same steps, owned by the same tasks, in the same order
+    assert bc["steps"][2::3] == bp["steps"][2::3]
+    assert len(bc["steps"]) == len(bp["steps"]) > 30
+    assert [t[3] for t in bc["tasks"]] == [t[3] for t in bp["tasks"]]
+    assert sorted(d[0::2] for d in bc["done"]) == sorted(d[0::2] for d in bp["done"])
+    assert {o for _s, _t, o in bc["done"]} == {"ok", "error", "cancelled"}
+    assert len(bc["ready"]) == len(bp["ready"]) > 0  # the late timer's task, noted by both
+    # the callback's exception went to the handler, with the same traceback (no frame of ours)
+    assert len(ec) == len(ep) == 1
+    for ctx in (ec[0], ep[0]):
+        assert isinstance(ctx["exception"], ZeroDivisionError) and ctx["message"].startswith("Exception in callback")
+        frames = traceback.extract_tb(ctx["exception"].__traceback__)
+        assert [f.name for f in frames] == ["<lambda>"]
+
+
+def test_the_compiled_hook_adds_no_frame_to_what_a_callback_sees(restore_impl):
+    if h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    seen = []
+    loop = asyncio.new_event_loop()
+    rec = Recorder().install(loop)
+    try:
+        loop.call_soon(lambda: seen.append(traceback.extract_stack()))
+        loop.run_until_complete(asyncio.sleep(0.001))
+    finally:
+        rec.uninstall()
+        loop.close()
+    assert seen and not [f for f in seen[0] if f.filename in h.OWN_FILES]
+
+
+def test_raw_batches_are_resolved_by_the_reader(recorder_impl):
+    """A child ships raw batches (drain_raw): the protocol reader resolves them into the same
+    batches an in-process drain gives."""
+    async def main():
+        async def job(i):
+            await asyncio.sleep(0.001 * i)
+            return i
+        await asyncio.gather(*(asyncio.create_task(job(i), name=f"job{i}") for i in range(5)))
+
+    loop = asyncio.new_event_loop()
+    rec = Recorder(raw=True)
+    buf = io.BytesIO()
+    try:
+        rec.install(loop)
+        loop.run_until_complete(main())
+        buf.write(protocol.encode({"type": "raw", **rec.drain_raw()}))
+        loop.run_until_complete(asyncio.sleep(0))
+        rec.uninstall()
+        buf.write(protocol.encode({"type": "raw", **rec.drain_raw()}))
+    finally:
+        rec.uninstall()
+        loop.close()
+    wire = buf.getvalue()
+    assert b'"steps":"' in wire  # the step buffer travels packed (base64), not as a JSON list
+    msgs = list(protocol.read_messages(io.BytesIO(wire)))
+    assert [m["type"] for m in msgs] == ["batch", "batch"]
+    first = msgs[0]
+    names = dict(first["names"])
+    assert sorted(n for n in names.values() if n.startswith("job")) == [f"job{i}" for i in range(5)]
+    assert {o for _s, _t, o in first["done"]} == {"ok"} and len(first["done"]) == 6
+    seqs = set(first["steps"][2::3])
+    assert {t[0] for t in first["tasks"]} <= seqs | {0}
+    json.dumps(msgs)  # JSON-ready
