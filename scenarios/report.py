@@ -67,8 +67,14 @@ def _wait_fields(tl: Timeline, seq: int, state: str, start: int) -> dict:
     lock was made, or where the program awaits; when known)."""
     if state != WAITING:
         return {}
-    r = tl.wait_reason(seq, start)
-    if r is None:
+    return wait_fields(tl.wait_reason(seq, start))
+
+
+def wait_fields(r: tuple | None) -> dict:
+    """A wait reason (``Timeline.wait_reason``'s (kind, text, where), or None / () when not
+    known) as ``--json`` fields: ``reason``, ``wait_kind`` and ``wait_where`` (when known).
+    The scenario reports and the load test's report both use it."""
+    if not r:
         return {"reason": None, "wait_kind": None}
     return {"reason": r[1], "wait_kind": r[0], **({"wait_where": _short(r[2])} if r[2] else {})}
 

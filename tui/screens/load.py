@@ -47,6 +47,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.explain import fmt_s
+from coffeeshop_tui.scenarios.snapshot import WAIT_STATES
 from coffeeshop_tui.scenarios.web.load_lanes import ViewOptions
 from coffeeshop_tui.scenarios.web.load_export import chrome_trace, export_doc
 from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS, ENDPOINTS, KNOBS, LIVE_KNOBS
@@ -182,7 +183,7 @@ class LoadTestScreen(ModalScreen[None]):
             t.append(char, style=style)
             t.append(f"{word} ")
         t.append("│ server ", style="bold")
-        words = {"running": "runs", "blocked": "BLOCKS", "starved": "starved",
+        words = {"running": "runs", "blocked": "BLOCKS", "starved": "starved", "lock": "lock", "io": "io",
                  "queued": "waits for thread", "thread": "thread"}
         for state, char, style, _d in LEGEND:
             if state in words:
@@ -571,6 +572,8 @@ class LoadTestScreen(ModalScreen[None]):
         t.append(label, style="bold")
         if seg is not None:
             t.append(f"  {seg.state} {fmt_s(seg.end - seg.start)}")
+            if seg.wait and seg.state in WAIT_STATES:  # a handler's wait: what it awaited
+                t.append(f"  waiting: {seg.wait[1]}", style="cyan")
             if seg.info:
                 t.append(f"  {seg.info}", style="dim")
         self.query_one("#lt-cursor", Static).update(t)
