@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import socket
+import sys
 from array import array
 from dataclasses import dataclass
 from typing import Callable
@@ -384,7 +385,9 @@ class LoopLog:
             self.twhen.append(w)
             self.tno.append(no)
             self.tseq.append(seq or 0)
-            self.tlabel.append(label)
+            # a few distinct labels, each decoded anew per batch: one copy of each (a long
+            # live run, e.g. a load test's server, keeps thousands of timers)
+            self.tlabel.append(sys.intern(label) if type(label) is str else label)
         cancels = lq.get("cancels", ())
         for i in range(0, len(cancels), 2):
             self.cancelled[cancels[i + 1]] = cancels[i]

@@ -145,7 +145,7 @@ def test_a_real_server_reports_what_its_handlers_awaited():
     from coffeeshop_tui.scenarios.web.server import pid_alive
 
     lt = LoadTest("/locked", app="lock_app:app", cwd=DATA, delay=None, concurrency=3, requests=9,
-                  lane_mode="users")
+                  lane_mode="users", loop_queue=True)
     try:
         lt.start()
         lt.wait()
@@ -168,3 +168,95 @@ def test_a_real_server_reports_what_its_handlers_awaited():
     assert "lock" in states
     names = {e["name"] for e in chrome_trace(u.snapshot)["traceEvents"] if e["ph"] == "X"}
     assert any(n.startswith("waiting: lock `ONE_AT_A_TIME`") for n in names)
+    # the `w` panel's data: the server's loop while requests sleep holding the lock
+    from coffeeshop_tui.scenarios.loop_queue import loop_at
+
+    view = u.snapshot.loop
+    assert view is not None and view.recorded
+    moments = [loop_at(view, view.origin + int(k * 2e6)) for k in range(int(u.snapshot.t_end * 500))]
+    idle = [m for m in moments if m.state == "select" and m.timers]
+    assert idle, {m.state for m in moments}
+    assert any("(accept)" in w.what for m in idle for w in m.waiting_on)  # the listening socket
+    assert any(x.what == "sleep" and x.task for m in idle for x in m.timers)
+
+
+# ----------------------------------------------------------------------------- the loop panel (w)
+def _update_with_a_loop(tmp_update):
+    """The lock capture's last update, its snapshot carrying a real loop recording (a program
+    with one handler-like task sleeping 50 ms: the loop idles in select until its timer)."""
+    from dataclasses import replace
+
+    from coffeeshop_tui.scenarios.recorder import record
+
+    async def handler():
+        await asyncio.sleep(0.05)
+
+    async def main():
+        await asyncio.create_task(handler())
+
+    tl = record(main)
+    view = tl.loopq.view(tl.origin)
+    snap = replace(tmp_update.snapshot, loop=view, t_end=(tl.now_ns - tl.origin) / 1e9)
+    return replace(tmp_update, snapshot=snap), tl
+
+
+def test_w_shows_the_servers_loop_at_the_cursor():
+    from coffeeshop_tui.tui.screens.load import LoadTestApp
+    from coffeeshop_tui.tui.timeline_view import TimelineView
+    from coffeeshop_tui.tui.widgets.loop_panel import LoopPanel
+
+    base = _capture().updates[-1]
+    upd, tl = _update_with_a_loop(base)
+    replay = ReplayLoad([upd])
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(140, 44)) as pilot:
+            screen = app.load_screen
+            deadline = time.monotonic() + 10
+            while screen.latest is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            panel = screen.query_one("#lt-loop", LoopPanel)
+            assert not panel.display
+            await pilot.press("w")
+            await pilot.pause(0.1)
+            assert panel.display
+            text = panel.render().plain
+            assert text.startswith("Loop at ")  # no cursor: the live edge (the end here)
+            view = screen.query_one("#lt-timeline", TimelineView)
+            lane = next(ln for ln in view.snapshot.lanes if ln.kind == "client")
+            view.set_cursor(lane.key, 0.025, lane.group)  # mid-sleep
+            await pilot.pause(0.2)
+            text = panel.render().plain
+            assert "Loop at 25" in text and "idle in select" in text, text
+            assert "Next timers (1)" in text and "sleep" in text
+            assert "self-pipe" in text
+            await pilot.press("w")
+            await pilot.pause(0.1)
+            assert not panel.display
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())
+
+
+def test_w_on_a_replay_without_a_loop_recording_says_so():
+    from coffeeshop_tui.tui.screens.load import LoadTestApp
+    from coffeeshop_tui.tui.widgets.loop_panel import LoopPanel
+
+    replay = _capture()
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            deadline = time.monotonic() + 10
+            while screen.latest is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            await pilot.press("w")
+            await pilot.pause(0.1)
+            assert "keeps no record of the server's loop queue" in screen.query_one("#lt-loop", LoopPanel).render().plain
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())

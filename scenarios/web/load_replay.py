@@ -157,7 +157,7 @@ class ReplayLoad:
                       if (view.threads or ln.kind != "thread") and (view.handlers or ln.kind != "task"))
         snap = Snapshot(u.snapshot.version + self._i, u.snapshot.live, u.snapshot.t_end, lanes,
                         u.snapshot.blocks, u.snapshot.warnings, u.snapshot.output, u.snapshot.holding,
-                        u.snapshot.extra)
+                        u.snapshot.extra, loop=u.snapshot.loop)
         return LoadUpdate(u.version + self._i, self._status or u.status, snap, u.stats, u.caption,
                           u.error, dict(self._knobs), u.notes)
 

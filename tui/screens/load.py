@@ -68,7 +68,9 @@ from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, K
 from ..widgets.knobs import KnobPanel
 from ..producer import paced, produce
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
+from .load_loop import LoadLoopMixin
 from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
+from ..widgets.loop_panel import LoopPanel
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
@@ -79,7 +81,7 @@ def _endpoint_what(path: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the screen
-class LoadTestScreen(ModalScreen[None]):
+class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     """A live load test (see the module docstring). Modal, so the main app's keys do not
     reach through; leaving it stops the server and the load."""
 
@@ -132,7 +134,7 @@ class LoadTestScreen(ModalScreen[None]):
             endpoint, app=app, url=url, model=model, concurrency=concurrency, rate=rate,
             delay=delay, pool_size=pool_size, max_in_flight=max_in_flight, port=port,
             allow_remote=allow_remote, timeout=timeout, block_ms=block_ms, cwd=cwd,
-            max_lanes=max_lanes, lane_mode=lane_mode,
+            max_lanes=max_lanes, lane_mode=lane_mode, loop_queue=True,  # `w`: the loop at the cursor
         )
         self.routes: tuple[str, ...] = tuple(DEMO_ENDPOINTS) if self.lt.demo else (self.lt.endpoint,)
         #: what the lanes show; swapped whole (immutable), the producer passes it to update()
@@ -164,6 +166,7 @@ class LoadTestScreen(ModalScreen[None]):
                 yield Static(self._legend_text(), id="lt-legend")
                 yield TimelineView(id="lt-timeline")
                 yield Static("", id="lt-cursor")
+                yield LoopPanel("", id="lt-loop")
         yield Footer()
 
     def _endpoint_options(self, narrow: bool = False) -> list[Option]:
@@ -264,6 +267,7 @@ class LoadTestScreen(ModalScreen[None]):
                                and u.error else None)
             self._render_knobs(u.knobs)
             self._render_notes(u.notes)
+            self._show_loop()
         if u.status != self._last_status:
             if u.status == DOWN:
                 self.notify(u.error or "the server died", severity="error", title="server down")
@@ -566,6 +570,7 @@ class LoadTestScreen(ModalScreen[None]):
     @on(TimelineView.SegmentFocused)
     def _focused(self, message: TimelineView.SegmentFocused) -> None:
         seg = message.segment
+        self._loop_cursor_moved(message.t)
         label = message.lane.label.strip().lstrip("└ ").strip()
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f"{message.t:.3f} s  ", style="dim")
