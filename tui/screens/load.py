@@ -26,7 +26,8 @@ Ctrl-C stops the load and the server.
 
 ``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
 The numbers' text (stats, histogram, sparklines) lives in :mod:`.load_text`; this module
-(~580 lines) is one screen's layout, rendering and key actions.
+(~600 lines) is one screen's layout, rendering and key actions; its ``w`` panel (the server's
+loop at the cursor) is :mod:`.load_loop`.
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ from ..timeline_view import LEGEND, TimelineView
 from .. import keymap
 from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, KnobSelected, RoutesFound
 from ..widgets.knobs import KnobPanel
+from ..widgets.loop_panel import LoopPanel
 from ..producer import paced, produce
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 from .load_loop import LoadLoopMixin
 from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
-from ..widgets.loop_panel import LoopPanel
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
