@@ -376,7 +376,13 @@ def test_trim_by_bisection_answers_every_later_moment_as_before():
         before = [loop_at(log.view(), t) for t in times]
         log.trim(cut)
         after = [loop_at(log.view(), t) for t in times]
+        # a moment whose iteration, and the one before it (what call_soon'd its handles), began
+        # after the cut
+        after_cut = [e for e in ends if e >= cut]
+        checked = 0
         for t, b, a in zip(times, before, after):
-            if b.iteration_start_ns >= cut:  # the moment's whole iteration is after the cut
+            if len(after_cut) > 2 and b.iteration_start_ns >= after_cut[2]:
                 assert a == b, (t - cut, b, a)
+                checked += 1
+        assert checked > 10
         assert len(log.steps) % 3 == 0 and len(log.selects) == 4 * len(log.sel_ends)
