@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import socket
+import sys
 from array import array
 from dataclasses import dataclass
 from typing import Callable
@@ -384,28 +385,37 @@ class LoopLog:
             self.twhen.append(w)
             self.tno.append(no)
             self.tseq.append(seq or 0)
-            self.tlabel.append(label)
+            # a few distinct labels, each decoded anew per batch: one copy of each (a long
+            # live run, e.g. a load test's server, keeps thousands of timers)
+            self.tlabel.append(sys.intern(label) if type(label) is str else label)
         cancels = lq.get("cancels", ())
         for i in range(0, len(cancels), 2):
             self.cancelled[cancels[i + 1]] = cancels[i]
         self.regs.extend(tuple(r) for r in lq.get("regs", ()))
 
     def trim(self, cut: int) -> None:
-        """Forget what ended before ``cut`` (new buffers: older views stay valid)."""
-        sel = self.selects
-        self.selects = array("q", [x for i in range(0, len(sel), 4) if sel[i] >= cut for x in sel[i:i + 4]])
-        self.sel_ends = array("q", self.selects[0::4])
+        """Forget what ended before ``cut`` (new buffers: older views stay valid).
+
+        Selects, iterations and steps are in time order (ends ascending): each is cut at a
+        bisection, one slice in C. Timers are in creation order: only those made before
+        ``cut`` are looked at one by one (a timer made later is kept, as an untrimmed log
+        would have it). A live load test's server trims tens of thousands of records every
+        few seconds, while the reader holds its lock (bench/load_loopq.py)."""
+        i = bisect.bisect_left(self.sel_ends, cut)
+        self.selects = self.selects[4 * i:]
+        self.sel_ends = self.sel_ends[i:]
         it = self.iters
-        self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
+        self.iters = it[2 * bisect.bisect_left(it[1::2], cut):]
         self.io = {t: v for t, v in self.io.items() if t >= cut}
         st = self.steps
-        self.steps = array("q", [x for i in range(0, len(st), 3) if st[i + 1] >= cut for x in st[i:i + 3]])
-        keep_t = [i for i in range(len(self.twhen)) if self.twhen[i] >= cut
-                  and self.cancelled.get(self.tno[i], cut) >= cut]
+        self.steps = st[3 * bisect.bisect_left(st[1::3], cut):]
+        n0 = bisect.bisect_left(self.tcreated, cut)
+        when, nos, cancelled = self.twhen, self.tno, self.cancelled
+        keep_t = [i for i in range(n0) if when[i] >= cut and cancelled.get(nos[i], cut) >= cut]
         for name in ("tcreated", "twhen", "tno", "tseq"):
             old = getattr(self, name)
-            setattr(self, name, array("q", [old[i] for i in keep_t]))
-        self.tlabel = [self.tlabel[i] for i in keep_t]
+            setattr(self, name, array("q", [old[i] for i in keep_t]) + old[n0:])
+        self.tlabel = [self.tlabel[i] for i in keep_t] + self.tlabel[n0:]
         self._by_when = {}
         nos = set(self.tno)
         self.cancelled = {k: v for k, v in self.cancelled.items() if k in nos}

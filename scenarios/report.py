@@ -68,8 +68,14 @@ def _wait_fields(tl: Timeline, seq: int, state: str, start: int) -> dict:
     lock was made, or where the program awaits; when known)."""
     if state != WAITING:
         return {}
-    r = tl.wait_reason(seq, start)
-    if r is None:
+    return wait_fields(tl.wait_reason(seq, start))
+
+
+def wait_fields(r: tuple | None) -> dict:
+    """A wait reason (``Timeline.wait_reason``'s (kind, text, where), or None / () when not
+    known) as ``--json`` fields: ``reason``, ``wait_kind`` and ``wait_where`` (when known).
+    The scenario reports and the load test's report both use it."""
+    if not r:
         return {"reason": None, "wait_kind": None}
     return {"reason": r[1], "wait_kind": r[0], **({"wait_where": _short(r[2])} if r[2] else {})}
 
@@ -297,3 +303,46 @@ def text_summary(doc: dict) -> str:
     if doc.get("dropped"):
         lines.append(f"dropped    {doc['dropped']} step records (buffer limit)")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the loop at a moment
+def loop_moment_doc(tl: Timeline, t_s: float, max_ready: int = 50, max_timers: int = 8) -> dict:
+    """What the loop held ``t_s`` seconds into the run (``--loop-at``), as JSON-ready data:
+    ``loop_queue.loop_at`` (the one answer the app's ``w`` panel shows too) with times in the
+    run's seconds and tasks as ``{"task", "task_label"}``. ValueError (one line) for a time
+    outside the run."""
+    from .loop_queue import loop_at
+
+    origin = tl.origin
+    wall = _s(tl.now_ns, origin) if tl.now_ns else 0.0
+    if not (0.0 <= t_s <= wall):
+        raise ValueError(f"--loop-at {t_s:g}: outside the run (0 to {wall:g} s)")
+    t_ns = origin + int(round(t_s * 1e9))
+    m = loop_at(tl, t_ns, max_timers=max_timers, max_ready=max_ready)
+
+    def task(seq: int) -> dict:
+        t = tl.tasks.get(seq)
+        return {"task": seq or None, "task_label": t.label if t is not None else None}
+
+    def ready(r) -> dict:
+        return {**task(r.task), "how": r.how, "what": r.what, "runs_s": _s(r.runs_ns, origin),
+                "ends_s": _s(r.ends_ns, origin), "certain": r.certain,
+                **({"by": task(r.by)} if r.by else {})}
+
+    doc = {"t_s": round(t_s, 6), "recorded": m.recorded, "state": m.state,
+           "running": ready(m.running) if m.running is not None else None,
+           "ready": [ready(r) for r in m.ready], "n_ready": max(m.n_ready, len(m.ready)),
+           "later": [ready(r) for r in m.later], "n_later": max(m.n_later, len(m.later)),
+           "timers": [{"due_s": _s(x.due_ns, origin), "in_s": round((x.due_ns - t_ns) / 1e9, 6),
+                       "what": x.what, **task(x.task), "created_s": _s(x.created_ns, origin),
+                       "overdue": x.overdue} for x in m.timers],
+           "n_timers": m.n_timers,
+           "iteration_start_s": _s(m.iteration_start_ns, origin) if m.iteration_start_ns else None,
+           "select": None}
+    if m.state == "select":
+        doc["select"] = {
+            "start_s": _s(m.select_start_ns, origin), "end_s": _s(m.select_end_ns, origin),
+            "timeout_s": None if m.timeout_ns is None else round(m.timeout_ns / 1e9, 6),
+            "waiting_on": [{"fd": w.fd, "mode": w.mode, "what": w.what, **task(w.task)} for w in m.waiting_on],
+        }
+    return doc

@@ -45,6 +45,8 @@ class Segment(NamedTuple):
     task: int = 0  # task id involved (0 = none)
     info: str = ""  # what ran: a job's function, a block's source line, a task label; what a wait awaits
     where: str = ""  # "path:line" that goes with it (a wait: where its lock was made, or awaited)
+    #: a wait's reason as ``Timeline.wait_reason`` gives it, ``(kind, text, where)``; () if none
+    wait: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -81,37 +83,46 @@ class Snapshot:
         return None
 
 
-def with_reasons(tl: Timeline, seq: int, segs) -> list[tuple[str, int, int, str, str]]:
+def wait_state(kind: str | None) -> str:
+    """THE drawing state of a wait of ``kind`` (a ``wait_reasons`` kind; None: not known):
+    ``lock`` / ``io`` / ``waiting`` by its category (``wait_reasons.CATEGORY``)."""
+    return _WAIT_STATE.get(CATEGORY.get(kind), WAITING) if kind else WAITING
+
+
+def with_reasons(tl: Timeline, seq: int, segs) -> list[tuple[str, int, int, str, str, tuple]]:
     """A task's ``(state, start, end)`` segments with what each waiting one waits on:
-    ``(state, start, end, info, where)``, the state ``lock`` / ``io`` / ``waiting`` by the
-    reason's category, ``info`` the reason and ``where`` its line ("" when unknown)."""
+    ``(state, start, end, info, where, wait)``, the state ``lock`` / ``io`` / ``waiting`` by the
+    reason's kind (:func:`wait_state`), ``info`` the reason's text, ``where`` its line ("" when
+    unknown) and ``wait`` the reason itself (``Timeline.wait_reason``: (kind, text, where); ())."""
     out = []
     for state, s, e in segs:
         info = where = ""
+        r = ()
         if state == WAITING:
-            r = tl.wait_reason(seq, s)
-            if r is not None:
-                state = _WAIT_STATE.get(CATEGORY.get(r[0]), WAITING)
+            r = tl.wait_reason(seq, s) or ()
+            if r:
+                state = wait_state(r[0])
                 info, where = r[1], r[2]
-        out.append((state, s, e, info, where))
+        out.append((state, s, e, info, where, r))
     return out
 
 
 def _split_waiting(segs, jobs, origin, block_ns):
     """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``
     (``(state, start, end)`` in and out; :func:`split_waiting_info` keeps each one's info)."""
-    return [x[:3] for x in split_waiting_info([(st, s, e, "", "") for st, s, e in segs], jobs, origin, block_ns)]
+    return [x[:3] for x in split_waiting_info([(st, s, e, "") for st, s, e in segs], jobs, origin, block_ns)]
 
 
 def split_waiting_info(segs, jobs, origin, block_ns):
-    """:func:`_split_waiting` of ``(state, start, end, info, where)`` segments (:func:`with_reasons`)."""
+    """:func:`_split_waiting` of ``(state, start, end, info, *more)`` segments
+    (:func:`with_reasons`' ``where`` and ``wait``): each piece keeps the rest as it was."""
     out = []
-    for state, s, e, info, where in segs:
+    for state, s, e, info, *more in segs:
         if state == RUNNING and e - s >= block_ns:
-            out.append((BLOCKED, s, e, info, where))
+            out.append((BLOCKED, s, e, info, *more))
             continue
         if state not in WAIT_STATES or not jobs:
-            out.append((state, s, e, info, where))
+            out.append((state, s, e, info, *more))
             continue
         cur = s
         for j in jobs:
@@ -119,17 +130,17 @@ def split_waiting_info(segs, jobs, origin, block_ns):
                 continue
             q0, q1 = max(cur, j.submit_ns), min(e, j.start_ns)
             if q0 > cur:
-                out.append((state, cur, q0, info, where))
+                out.append((state, cur, q0, info, *more))
                 cur = q0
             if q1 > cur:
-                out.append((QUEUED, cur, q1, info or j.label, where))
+                out.append((QUEUED, cur, q1, info or j.label, *more))
                 cur = q1
             t1 = min(e, j.end_ns)
             if t1 > cur:
-                out.append((THREAD, cur, t1, info or j.label, where))
+                out.append((THREAD, cur, t1, info or j.label, *more))
                 cur = t1
         if e > cur:
-            out.append((state, cur, e, info, where))
+            out.append((state, cur, e, info, *more))
     return out
 
 
@@ -214,8 +225,8 @@ class SnapshotBuilder:
                 segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq)), jobs_by_task.get(seq),
                                       origin, tl.block_ns)
                 lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq, info, where) for st, s, e, info, where in segs
-                                  if e > s),
+                            tuple(Segment(sec(s), sec(e), st, seq, info, where, wait)
+                                  for st, s, e, info, where, wait in segs if e > s),
                             task=seq,
                             parent=t.parent)
                 if t.done_ns is not None:  # a finished task's lane never changes again

@@ -73,7 +73,7 @@ def test_feed_reads_incrementally_and_names_threads_like_the_scenarios():
     m = match_handler(feed.live_indexes(), "r000002", T0 + S + 200 * MS, T0 + S + 330 * MS)
     assert m is not None and m[1] == 2
     task, states = feed.handler(*m)
-    assert task.tag == "r000002" and {"thread", "running"} <= {st for st, _s, _e in states}
+    assert task.tag == "r000002" and {"thread", "running"} <= {x[0] for x in states}
 
 
 def test_a_restart_is_a_new_epoch_and_old_handlers_stay_matchable():

@@ -349,3 +349,40 @@ def test_timers_set_before_install_are_known_and_a_stray_cancel_is_forgotten():
     assert len(b1["loop"]["cancels"]) == 2  # the stray's cancel matched the timer noted at install
     assert b2["loop"]["cancels"] == []
     assert waited == 1 and forgotten
+
+
+def test_trim_by_bisection_answers_every_later_moment_as_before():
+    """trim cuts the time-ordered buffers at a bisection and scans only the timers made
+    before the cut: every moment after the cut is answered exactly as without trimming
+    (timers made before the cut and due after it, cancelled ones, a task's later steps)."""
+    async def quick(i):
+        await asyncio.sleep(0.002 * i)
+
+    async def main():
+        long = asyncio.ensure_future(asyncio.sleep(0.08))  # made before any cut, due after it
+        for i in range(6):
+            await asyncio.gather(*(quick(k) for k in range(3)))
+            try:
+                await asyncio.wait_for(asyncio.sleep(1), 0.003)  # a timer cancelled early
+            except asyncio.TimeoutError:
+                pass
+        await long
+
+    tl = record(main)
+    log = tl.loopq
+    ends = list(log.sel_ends)
+    for cut in (ends[len(ends) // 3], ends[len(ends) // 2] + 1):
+        times = sorted({t + d for t in ends if t > cut for d in (-1500, 0, 700)} | {tl.now_ns - 1})
+        before = [loop_at(log.view(), t) for t in times]
+        log.trim(cut)
+        after = [loop_at(log.view(), t) for t in times]
+        # a moment whose iteration, and the one before it (what call_soon'd its handles), began
+        # after the cut
+        after_cut = [e for e in ends if e >= cut]
+        checked = 0
+        for t, b, a in zip(times, before, after):
+            if len(after_cut) > 2 and b.iteration_start_ns >= after_cut[2]:
+                assert a == b, (t - cut, b, a)
+                checked += 1
+        assert checked > 10
+        assert len(log.steps) % 3 == 0 and len(log.selects) == 4 * len(log.sel_ends)

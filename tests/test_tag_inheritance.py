@@ -103,7 +103,7 @@ def test_a_block_in_the_middlewares_endpoint_task_is_the_requests_own_block():
     assert m is not None and m[1] == 1  # the handler is the first task with the tag
     _task, states = feed.handler(*m)
     total = {}
-    for st, s, e in states:
+    for st, s, e, *_more in states:
         total[st] = total.get(st, 0) + e - s
     assert total["blocked"] == 200 * MS
     assert total["thread"] == 50 * MS

@@ -16,7 +16,7 @@ from .cli_common import Parser as _Parser
 from .cli_common import Terminated
 from .cli_common import fail as _fail
 from .cli_common import check_trace as _check_trace
-from .cli_common import positive_float
+from .cli_common import LOOP_AT_HELP, add_loop_at, loop_at_problem, positive_float, seconds_at
 from .cli_common import remove as _remove
 
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                    help="stop the scenario after S seconds (default: no limit)")
     r.add_argument("--save", metavar="FILE", help="also save the recording (open it with 'coffeeshop-tui open')")
+    r.add_argument("--loop-at", type=seconds_at, default=None, metavar="S", help=LOOP_AT_HELP)
 
     from coffeeshop_tui.tui.cli_load import add_load_commands  # `load` and `bench` (FastAPI load tests)
 
@@ -115,6 +116,8 @@ def cmd_run(args) -> int:
         params = sc.resolve(settings)  # validate here: errors are one line, exit 2
     except (ScenarioError, ValueError) as exc:
         return _fail(str(exc))
+    if problem := loop_at_problem(args):
+        return _fail(problem)
     trace_made = bool(args.trace) and not os.path.exists(args.trace)
     save_made = bool(args.save) and not os.path.exists(args.save)
     for option, path in (("--trace", args.trace), ("--save", args.save)):
@@ -166,9 +169,12 @@ def cmd_run(args) -> int:
                       open_system=sc.open_system, status=run.status)
         doc["status"] = run.status
         trace = to_chrome_trace(run.timeline, sc.name) if args.trace else None
+        problem = add_loop_at(doc, run.timeline, args)
     if trace is not None:
         with open(args.trace, "w", encoding="utf-8") as fh:
             json.dump(trace, fh)
+    if problem:  # a time outside the run (known only now): the files are written, no document
+        return _fail(problem)
     if args.json:
         print(json.dumps(doc, indent=1))
     else:

@@ -39,6 +39,42 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seconds_at(text: str) -> float:
+    """An argparse type: a moment of a run in seconds, a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds into the run (a number >= 0), got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds into the run (a finite number >= 0), got {text!r}")
+    return value
+
+
+LOOP_AT_HELP = ("with --json: also print what the event loop held S seconds into the run (ready "
+                "queue, next timers, what select waited on) as the document's 'loop_at'")
+
+
+def loop_at_problem(args) -> str | None:
+    """Why ``--loop-at`` cannot be used as given (it goes with --json), or None."""
+    if getattr(args, "loop_at", None) is not None and not args.json:
+        return "--loop-at goes with --json (it adds 'loop_at' to the JSON document)"
+    return None
+
+
+def add_loop_at(doc: dict, timeline, args) -> str | None:
+    """``doc["loop_at"]``: the loop at ``args.loop_at`` s (``report.loop_moment_doc``); the
+    one-line problem if that time is outside the run, else None."""
+    if getattr(args, "loop_at", None) is None:
+        return None
+    from coffeeshop_tui.scenarios.report import loop_moment_doc
+
+    try:
+        doc["loop_at"] = loop_moment_doc(timeline, args.loop_at)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def check_trace(path: str, option: str = "--trace") -> str | None:
     """Why the output file of ``option`` (--trace, --save) cannot be written, or None; creates it
     (empty) if it is missing."""

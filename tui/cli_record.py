@@ -1,8 +1,8 @@
 """``coffeeshop-tui record`` (any asyncio program, recorded) and ``open`` (a saved recording).
 
-    coffeeshop-tui record [--json] [--trace F] [--save F] [--timeout S] [--loop asyncio] -- SCRIPT.py [ARGS...]
+    coffeeshop-tui record [--json [--loop-at S]] [--trace F] [--save F] [--timeout S] [--loop asyncio] -- SCRIPT.py [ARGS...]
     coffeeshop-tui record [options] -- -m MODULE [ARGS...]
-    coffeeshop-tui open FILE [--json] [--trace F]
+    coffeeshop-tui open FILE [--json [--loop-at S]] [--trace F]
 
 ``record`` runs the program unchanged in a child process (``scenarios/record_run.py``), with
 the recorder on every event loop it makes, and reports what was measured like ``run``. The
@@ -16,7 +16,8 @@ import json
 import os
 import sys
 
-from .cli_common import Terminated, check_trace, fail, positive_float, remove
+from .cli_common import (LOOP_AT_HELP, Terminated, add_loop_at, check_trace, fail, loop_at_problem,
+                         positive_float, remove, seconds_at)
 
 RECORD_HELP = """\
 The program runs as `python SCRIPT.py ARGS` (or `python -m MODULE ARGS`) would run it: its
@@ -45,6 +46,7 @@ def add_record_commands(sub) -> None:
                    help="stop the program after S seconds (default: no limit)")
     r.add_argument("--block-ms", type=positive_float, default=argparse.SUPPRESS, metavar="MS",
                    help="a loop step longer than this is a block (default 25; also before the command)")
+    r.add_argument("--loop-at", type=seconds_at, default=None, metavar="S", help=LOOP_AT_HELP)
     r.add_argument("--loop", choices=("auto", "asyncio"), default="auto",
                    help="asyncio: make uvloop give the stdlib loop, so it can be recorded (default auto)")
     r.add_argument("target", nargs=argparse.REMAINDER, metavar="-- SCRIPT.py [ARGS] | -- -m MODULE [ARGS]")
@@ -55,6 +57,7 @@ def add_record_commands(sub) -> None:
     o.add_argument("file", help="a recording saved with --save")
     o.add_argument("--json", action="store_true", help="print the run's JSON document instead")
     o.add_argument("--trace", metavar="FILE", help="write Chrome trace JSON instead of opening the app")
+    o.add_argument("--loop-at", type=seconds_at, default=None, metavar="S", help=LOOP_AT_HELP)
 
 
 def commands() -> dict:
@@ -118,6 +121,8 @@ def _open_load(args, rec) -> int:
     updates, reports = load_parts(rec)
     if args.trace:
         return fail("--trace: a saved load test has no Chrome trace")
+    if args.loop_at is not None:
+        return fail("--loop-at: a saved load test keeps no record of its server's loop queue")
     if args.json:
         if not reports:
             return fail(f"{args.file}: the saved load test has no report (it was cut short)")
@@ -147,6 +152,8 @@ def cmd_record(args) -> int:
         check_target(script, module)
     except (ValueError, RecordError) as exc:
         return fail(str(exc))
+    if problem := loop_at_problem(args):
+        return fail(problem)
     made = [p for p in (args.trace, args.save) if p and not os.path.exists(p)]
     if problem := _outputs_ok(args):
         return fail(problem)
@@ -192,6 +199,9 @@ def cmd_record(args) -> int:
         doc = to_json(run.timeline, name, {"argv": argv}, None)
         doc["status"] = run.status
         trace = to_chrome_trace(run.timeline, name) if args.trace else None
+        problem = add_loop_at(doc, run.timeline, args)
+    if problem:  # a time outside the run (known only now)
+        return fail(problem)
     if finished and not run.ended:
         code = run.returncode
         how = (f"the program was killed by signal {-code}" if code is not None and code < 0
@@ -289,17 +299,22 @@ def cmd_open(args) -> int:
             return _open_load(args, rec)
         except (KeyError, TypeError, ValueError) as exc:
             return fail(f"{args.file} is corrupt (a load update that does not read: {exc!r})"[:300])
+    if problem := loop_at_problem(args):
+        return fail(problem)
     if args.trace and (problem := check_trace(args.trace)):
         return fail(problem)
     from coffeeshop_tui.tui.recording_app import RecordingApp, document, replay
 
     if args.json or args.trace:
-        doc = document(rec)
+        played = replay(rec)
+        doc = document(rec, played)
         trace = None
-        if args.trace:
-            source, _final = replay(rec)
+        if args.trace or args.loop_at is not None:
+            source = played[0]
             with source.lock:
-                trace = to_chrome_trace(source.timeline, rec.name)
+                trace = to_chrome_trace(source.timeline, rec.name) if args.trace else None
+                if problem := add_loop_at(doc, source.timeline, args):
+                    return fail(problem)
         _print(args, doc, trace)
         return 0
     app = RecordingApp(rec, block_ms=rec.block_ms)

@@ -123,7 +123,9 @@ KEYS: tuple[Key, ...] = (
         "enter goes to its lane", screens=(SCENARIO,), show=False, palette="Task table"),
     Key("w", "loop_panel", "Loop", "the loop at the cursor's time: ready queue, next timers, what "
         "select waited on",
-        screens=(SCENARIO,), show=False, palette="Loop at the cursor"),
+        screens=(SCENARIO, LOAD), show=False, palette="Loop at the cursor",
+        help_on=((LOAD, "the server's loop at the cursor's time (else the live edge): ready queue, "
+                        "next timers, what select waited on"),)),
     Key("S", "sort_next", "Sort", "sort the task table by the next column", screens=(TASKS,),
         palette="Sort by the next column"),
     # ---- lanes (load screen)

@@ -66,9 +66,10 @@ def replay(rec: Recording) -> tuple[CaptureSource, RunUpdate]:
     return source, last
 
 
-def document(rec: Recording) -> dict:
-    """The ``--json`` document of the run the recording saved."""
-    source, final = replay(rec)
+def document(rec: Recording, played: tuple | None = None) -> dict:
+    """The ``--json`` document of the run the recording saved (``played``: :func:`replay`'s
+    result, if the caller has it already)."""
+    source, final = played or replay(rec)
     params = final.params if final.params else rec.header.get("params") or {}
     with source.lock:
         doc = to_json(source.timeline, rec.name, params, ideal_of(rec))

@@ -2,7 +2,9 @@
 
 * :func:`chrome_trace` -- every lane of a :class:`~coffeeshop_tui.scenarios.snapshot.Snapshot`
   (the server's loop, worker threads, one lane per request and its handler) as complete
-  ``X`` events on one track each, in the snapshot's own time axis (0 = the first request);
+  ``X`` events on one track each, in the snapshot's own time axis (0 = the first request); a
+  handler's wait is named by what it awaited, with ``reason`` / ``wait_kind`` / ``where`` args
+  (as ``report.to_chrome_trace`` names a scenario task's);
 * :func:`export_doc` -- a :class:`~.loadtest.LoadUpdate` as plain JSON: status, knobs, the
   window's statistics (with the latency histogram and error kinds over time), the caption,
   the notes, and the server's blocks in the window.
@@ -13,6 +15,7 @@ export is exactly the frozen / live picture). This module does not import textua
 
 from __future__ import annotations
 
+from coffeeshop_tui.scenarios.snapshot import WAIT_STATES
 from coffeeshop_tui.scenarios.web.load_stats import HIST_EDGES_NS
 
 
@@ -33,6 +36,11 @@ def chrome_trace(snapshot, title: str = "coffeeshop-tui load test") -> dict:
                  "ts": round(seg.start * 1e6, 3), "dur": round((seg.end - seg.start) * 1e6, 3)}
             if seg.info or seg.task:
                 e["args"] = {"info": seg.info, "task": seg.task}
+            wait = getattr(seg, "wait", ())
+            if wait and seg.state in WAIT_STATES:  # what it awaited: as the scenario trace says it
+                e["name"] = f"waiting: {wait[1]}"
+                e.setdefault("args", {}).update({"reason": wait[1], "wait_kind": wait[0],
+                                                 **({"where": wait[2]} if wait[2] else {})})
             ev.append(e)
     return {"traceEvents": ev, "displayTimeUnit": "ms"}
 

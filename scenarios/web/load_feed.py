@@ -299,6 +299,16 @@ class ServerFeed:
             h = ep.tl.holding()
             return None if h is None else (h[0], h[1], h[2], ep.tl.now_ns)
 
+    def loop_view(self):
+        """What the newest server's loop held, as an immutable ``loop_queue.LoopView`` on the
+        lanes' time axis (``origin_ns``) for ``loop_queue.loop_at``; None if its recording keeps
+        none (``WebServer(loop_queue=False)``)."""
+        ep = self.epochs[-1] if self.epochs else None
+        if ep is None or ep.tl.loopq is None:
+            return None
+        with self.server.lock:
+            return ep.tl.loopq.view(self.origin_ns) if ep.tl.loopq.recorded else None
+
     def lanes_now(self, threads: bool = True) -> tuple[list[Lane], list[Lane], tuple | None]:
         """([the loop lane], thread lanes (if ``threads``), holding (task, since_s, where))."""
         holding = None

@@ -154,8 +154,9 @@ class LaneBuilder:
         raw, _later = split_at(raw, t.done_ns)  # tasks it spawned that outlived it: the loop lane's
         sent = feed.response_sent(ep, seq)
         after = f"{rid_s} · after the response"  # BackgroundTasks: the client has its answer
-        segs = tuple(Segment(sec(s), sec(e), st, seq, after if sent and s >= sent else rid_s)
-                     for st, s, e in raw if e > s)
+        # a wait says what it awaits (load_match.handler_states: ``info``, ``where``, ``wait``)
+        segs = tuple(Segment(sec(s), sec(e), st, seq, after if sent and s >= sent else rid_s, where, wait)
+                     for st, s, e, _info, where, wait in raw if e > s)
         if t.done_ns is not None:
             self._handler_cache[ck] = segs
         return segs, t.done_ns is not None

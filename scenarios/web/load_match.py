@@ -11,7 +11,8 @@ in the recording: :func:`request_tasks` lists them.
 * :func:`index_tasks` -- ``tag -> [(created_ns, seq)]`` of a Timeline's tasks (the report);
   the live feed grows the same index incrementally (:mod:`.load_feed`);
 * :func:`match_handler` -- the match, from such indexes (pure: tested without a server);
-* :func:`handler_states` -- the handler's ``(state, start, end)`` with its thread jobs;
+* :func:`handler_states` -- the handler's ``(state, start, end, info, where, wait)`` with its
+  thread jobs and what each wait awaits (``snapshot.with_reasons``);
 * :func:`request_states` -- the same over ALL the request's tasks, merged into one lane
   (:func:`merge_states`): the request's own block shows as ``blocked`` even when it ran in
   a child task while the handler task waited for it, never as starved;
@@ -26,9 +27,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from coffeeshop_tui.scenarios.snapshot import QUEUED, _split_waiting
+from coffeeshop_tui.scenarios.snapshot import IO, LOCK, QUEUED, split_waiting_info, with_reasons
 from coffeeshop_tui.scenarios.web.middleware import RESPONSE_SENT  # the point LabMiddleware notes
 from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, STARVED, THREAD, WAITING
+from coffeeshop_tui.scenarios.wait_reasons import CATEGORY
 
 MATCH_SLACK_NS = 2_000_000  # a handler task is created a moment after its client sent the request
 NOT_DONE = 1 << 62
@@ -67,57 +69,69 @@ def request_tasks(index: dict, tag: str, root_created: int, done_ns: int) -> lis
     return [seq for created, seq in index.get(tag, ()) if root_created <= created <= hi]
 
 
-def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple[str, int, int]]:
-    """The handler task's segments (state, start_ns, end_ns), its waits for its own
-    thread jobs split into ``queued`` (for a free thread) and ``thread`` (running there); a
-    long step in which the loop thread waited for the GIL is ``gil``, not ``blocked``."""
-    segs = _split_waiting(tl.task_segments(seq), sorted(jobs, key=lambda j: j.submit_ns),
-                          tl.origin, tl.block_ns)
+def handler_states(tl, seq: int, jobs: Iterable) -> list[tuple]:
+    """The handler task's segments ``(state, start_ns, end_ns, info, where, wait)``: its waits
+    by what they await (``lock`` / ``io`` / ``waiting``, the reason in ``info``, ``where``
+    and ``wait``: ``snapshot.with_reasons``), those for its own thread jobs split into
+    ``queued`` (for a free thread) and ``thread`` (running there); a long step in which the
+    loop thread waited for the GIL is ``gil``, not ``blocked``."""
+    segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq)),
+                              sorted(jobs, key=lambda j: j.submit_ns), tl.origin, tl.block_ns)
     gil = tl.gil_starts
     if gil:
-        segs = [(GIL, s, e) if st == BLOCKED and s in gil else (st, s, e) for st, s, e in segs]
+        segs = [(GIL, *x[1:]) if x[0] == BLOCKED and x[1] in gil else x for x in segs]
     return segs
 
 
-#: When a request's tasks overlap, the lane shows the state that says most about the request.
-STATE_RANK = {BLOCKED: 7, GIL: 6, RUNNING: 5, THREAD: 4, QUEUED: 3, STARVED: 2, WAITING: 1}
+#: When a request's tasks overlap, the lane shows the state that says most about the request
+#: (a wait for a lock or a socket says more than a plain wait, often for the request's own child task).
+STATE_RANK = {BLOCKED: 9, GIL: 8, RUNNING: 7, THREAD: 6, QUEUED: 5, STARVED: 4, LOCK: 3, IO: 2, WAITING: 1}
 
 
-def merge_states(lists: Sequence[Sequence[tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
-    """Several tasks' ``(state, start, end)`` lists -> one non-overlapping list: at each
-    moment the highest-ranked state of any task (:data:`STATE_RANK`); equal neighbours merge."""
+def _rank(key: tuple) -> tuple:
+    """A merge key's rank: its state's, then (equal states) a wait whose reason says what it
+    awaits (a timer, lock, socket...) before one for another task or future, then unknown."""
+    wait = key[3] if len(key) > 3 else ()
+    cat = CATEGORY.get(wait[0]) if wait else None
+    return STATE_RANK.get(key[0], 0), 2 if cat not in (None, "other") else 1 if cat else 0
+
+
+def merge_states(lists: Sequence[Sequence[tuple]]) -> list[tuple]:
+    """Several tasks' ``(state, start, end, *more)`` lists (``more``: e.g. handler_states'
+    info, where, wait) -> one non-overlapping list: at each moment the highest-ranked segment
+    of any task (:data:`STATE_RANK`, then :func:`_rank`); equal neighbours merge."""
     if len(lists) == 1:
         return list(lists[0])
-    events = sorted((x, d, st) for lst in lists for st, s, e in lst if e > s for x, d in ((s, 1), (e, -1)))
-    count: dict[str, int] = {}  # state -> segments covering the sweep now (a sweep: n log n)
-    out: list[tuple[str, int, int]] = []
+    events = sorted((x[1] if d == 1 else x[2], -d, i, d, (x[0], *x[3:]))
+                    for i, x in enumerate(seg for lst in lists for seg in lst if seg[2] > seg[1])
+                    for d in (1, -1))
+    count: dict[tuple, int] = {}  # key -> segments covering the sweep now (a sweep: n log n)
+    out: list[tuple] = []
     i, n = 0, len(events)
     while i < n:
         x = events[i][0]
         while i < n and events[i][0] == x:
-            _x, d, st = events[i]
-            count[st] = count.get(st, 0) + d
+            key, d = events[i][4], events[i][3]
+            count[key] = count.get(key, 0) + d
             i += 1
         if i == n:
             break
-        live = [st for st, c in count.items() if c > 0]
+        live = [k for k, c in count.items() if c > 0]
         if not live:
             continue
-        best = max(live, key=lambda st: STATE_RANK.get(st, 0))
+        best = max(live, key=_rank)
         nxt = events[i][0]
-        if out and out[-1][0] == best and out[-1][2] == x:
-            out[-1] = (best, out[-1][1], nxt)
+        if out and (out[-1][0], *out[-1][3:]) == best and out[-1][2] == x:
+            out[-1] = (best[0], out[-1][1], nxt, *best[1:])
         else:
-            out.append((best, x, nxt))
+            out.append((best[0], x, nxt, *best[1:]))
     return out
 
 
-def request_states(tl, seqs: Iterable[int], jobs_by_task: dict) -> list[tuple[str, int, int]]:
+def request_states(tl, seqs: Iterable[int], jobs_by_task: dict) -> list[tuple]:
     """One lane for a request: :func:`handler_states` of each of its tasks, merged."""
     return merge_states([handler_states(tl, seq, jobs_by_task.get(seq, ()))
                          for seq in seqs if seq in tl.tasks])
-
-
 
 
 def response_sent_ns(tl, seqs: Iterable[int]) -> int:
@@ -133,8 +147,8 @@ def after_response_ns(states: Sequence[tuple[str, int, int]], sent_ns: int) -> i
     """How long the request's tasks ran, blocked or used threads after its response was sent."""
     if not sent_ns:
         return 0
-    return sum(e - max(s, sent_ns) for st, s, e in states
-               if e > sent_ns and st in (RUNNING, BLOCKED, GIL, THREAD, QUEUED))
+    return sum(x[2] - max(x[1], sent_ns) for x in states
+               if x[2] > sent_ns and x[0] in (RUNNING, BLOCKED, GIL, THREAD, QUEUED))
 
 
 def request_root(tl, seq: int) -> int:
@@ -180,15 +194,16 @@ def block_fields(tl, index: dict, seq: int, s: int, e: int) -> dict:
     return {"request_id": rid, "after_response": phase == AFTER_RESPONSE, "outlived": phase == OUTLIVED}
 
 
-def split_at(states: Sequence[tuple[str, int, int]], end_ns: int | None):
+def split_at(states: Sequence[tuple], end_ns: int | None):
     """(the states up to ``end_ns``, those after it): a request's own lane ends when its
-    first task ends; what its spawned tasks did later outlived it."""
+    first task ends; what its spawned tasks did later outlived it. ``(state, start, end,
+    *more)`` in and out."""
     if not end_ns:
         return list(states), []
     before, after = [], []
-    for st, s, e in states:
+    for st, s, e, *more in states:
         if s < end_ns:
-            before.append((st, s, min(e, end_ns)))
+            before.append((st, s, min(e, end_ns), *more))
         if e > end_ns:
-            after.append((st, max(s, end_ns), e))
+            after.append((st, max(s, end_ns), e, *more))
     return before, after

@@ -8,9 +8,10 @@ returns the next recorded update (then the last one again), its lanes filtered b
 options like the real lanes, its knobs showing what was set. Knob calls are kept in
 :attr:`ReplayLoad.calls`.
 
-Re-record the capture used by the tests (a real server, ~3 s)::
+Re-record a capture used by the tests (a real server, ~3 s; :data:`CAPTURES` says how each is made)::
 
     uv run python -m coffeeshop_tui.scenarios.web.load_replay tests/app_captures/load-sync-users.jsonl
+    uv run python -m coffeeshop_tui.scenarios.web.load_replay tests/app_captures/load-lock-users.jsonl
 
 This module does not import textual.
 """
@@ -18,6 +19,7 @@ This module does not import textual.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -39,10 +41,18 @@ def update_to_dict(u: LoadUpdate) -> dict:
             "holding": list(s.holding) if s.holding else None, "extra": s.extra,
             "lanes": [{"key": ln.key, "label": ln.label, "kind": ln.kind, "task": ln.task,
                        "group": ln.group,
-                       "segments": [[round(seg.start, 6), round(seg.end, 6), *seg[2:]] for seg in ln.segments]}
+                       "segments": [[round(seg.start, 6), round(seg.end, 6), *seg[2:6], *([seg.wait] if seg.wait else [])]
+                                    for seg in ln.segments]}
                       for ln in s.lanes],
         },
     }
+
+
+def _segment(seg: list) -> Segment:
+    """A Segment from its JSON list (its ``wait`` is a list there; older files have none)."""
+    if len(seg) > 6:
+        seg = [*seg[:6], tuple(seg[6]), *seg[7:]]
+    return Segment(*seg)
 
 
 def update_from_dict(d: dict) -> LoadUpdate:
@@ -50,7 +60,7 @@ def update_from_dict(d: dict) -> LoadUpdate:
     snap = Snapshot(
         version=s["version"], live=s["live"], t_end=s["t_end"], blocks=tuple(s["blocks"]),
         holding=tuple(s["holding"]) if s["holding"] else None, extra=dict(s["extra"]),
-        lanes=tuple(Lane(ln["key"], ln["label"], ln["kind"], tuple(Segment(*seg) for seg in ln["segments"]),
+        lanes=tuple(Lane(ln["key"], ln["label"], ln["kind"], tuple(_segment(seg) for seg in ln["segments"]),
                          ln["task"], ln["group"]) for ln in s["lanes"]),
     )
     st = dict(d["stats"])  # (JSON has lists where LoadStats keeps tuples)
@@ -147,7 +157,7 @@ class ReplayLoad:
                       if (view.threads or ln.kind != "thread") and (view.handlers or ln.kind != "task"))
         snap = Snapshot(u.snapshot.version + self._i, u.snapshot.live, u.snapshot.t_end, lanes,
                         u.snapshot.blocks, u.snapshot.warnings, u.snapshot.output, u.snapshot.holding,
-                        u.snapshot.extra)
+                        u.snapshot.extra, loop=u.snapshot.loop)
         return LoadUpdate(u.version + self._i, self._status or u.status, snap, u.stats, u.caption,
                           u.error, dict(self._knobs), u.notes)
 
@@ -208,8 +218,23 @@ class ReplayLoad:
         self._status = STOPPED
 
 
-if __name__ == "__main__":  # pragma: no cover - re-records the test capture
+#: the test captures and how each is made (a real server, ~3 s each)
+CAPTURES = {
+    "load-sync-users.jsonl": dict(endpoint="/sync", concurrency=4, delay=0.2, pool_size=3, lane_mode="users",
+                                  max_lanes=100),
+    # tests/data/lock_app.py: handlers waiting on one asyncio.Lock, then a timer
+    "load-lock-users.jsonl": dict(endpoint="/locked", app="lock_app:app", cwd="tests/data", delay=None,
+                                  concurrency=3, lane_mode="users", max_lanes=100),
+}
+
+if __name__ == "__main__":  # pragma: no cover - re-records a test capture
     out = sys.argv[1] if len(sys.argv) > 1 else "load-sync-users.jsonl"
-    ups = record(out, endpoint="/sync", concurrency=4, delay=0.2, pool_size=3, lane_mode="users",
-                 max_lanes=100)
+    recipe = dict(CAPTURES[os.path.basename(out)])
+    if "cwd" in recipe:
+        recipe["cwd"] = os.path.abspath(recipe["cwd"])
+    ups = record(out, **recipe)
+    with open(out, encoding="utf-8") as fh:  # paths of this checkout as {ROOT}: any checkout replays it
+        text = fh.read().replace(json.dumps(os.getcwd() + os.sep)[1:-1], "{ROOT}" + os.sep)
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(text)
     print(f"{out}: {len(ups)} updates, last: {ups[-1].caption}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from coffeeshop_tui.scenarios.snapshot import QUEUED
+from coffeeshop_tui.scenarios.report import wait_fields
+from coffeeshop_tui.scenarios.snapshot import QUEUED, WAIT_STATES
 from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, STARVED, THREAD, WAITING
 from coffeeshop_tui.scenarios.web.load_match import (after_response_ns, match_handler, request_states,
                                                       request_tasks, response_sent_ns, split_at)
@@ -58,8 +59,14 @@ def request_items(records: list, feed, sec) -> list[dict]:
                 # later outlived it (load_match.block_phase): shown apart, never in its share
                 segs, later = split_at(segs, t.done_ns)
                 tot: Counter = Counter()
-                for st, s, e in segs:
-                    tot[st] += e - s
+                waits = []
+                for st, s, e, _info, _where, wait in segs:
+                    if st in WAIT_STATES:  # a lock / io / plain wait: all of it is waiting_ms
+                        tot[WAITING] += e - s
+                        waits.append({"start_s": round(sec(s), 6), "end_s": round(sec(e), 6),
+                                      **wait_fields(wait)})
+                    else:
+                        tot[st] += e - s
                 item["server"] = {
                     "task": seq, "start_s": round(sec(t.created_ns), 6),
                     "end_s": round(sec(t.done_ns), 6) if t.done_ns else None,
@@ -67,8 +74,10 @@ def request_items(records: list, feed, sec) -> list[dict]:
                     "tasks": len(seqs or [seq]),
                     "response_sent_s": round(sec(sent_ns), 6) if sent_ns else None,
                     "after_response_ms": round(after_response_ns(segs, sent_ns) / 1e6, 3),
-                    "outlived_ms": round(sum(e - s for st, s, e in later if st in (RUNNING, BLOCKED, GIL))
+                    "outlived_ms": round(sum(x[2] - x[1] for x in later if x[0] in (RUNNING, BLOCKED, GIL))
                                          / 1e6, 3),
+                    # the lane's waits (its tasks merged, load_match.merge_states), what each awaited
+                    "waits": waits,
                 }
         out.append(item)
     return out

@@ -101,6 +101,8 @@ class LoadSession:
         window_s: statistics window (s) for the live numbers (widened to 3 x latency).
         server_lanes, lane_mode: the default :class:`ViewOptions` (update(view=...) overrides).
         lanes: build lanes at all (False for headless runs: statistics only).
+        loop_queue: keep what the server's loop held (``loop_queue.loop_at``: the ``w`` panel)
+            in its recording (only with lanes).
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class LoadSession:
         client: str = "aiohttp",
         max_thread_lanes: int = 64,
         lane_mode: str = "requests",
+        loop_queue: bool = False,
     ) -> None:
         self.app = app or DEFAULT_APP
         self.demo = self.app == DEFAULT_APP and url is None
@@ -164,6 +167,7 @@ class LoadSession:
         self.history_ns = int(history_s * 1e9) if math.isfinite(history_s) else 1 << 62
         self.window_ns = int(window_s * 1e9)
         self.lanes = lanes
+        self.loop_queue = loop_queue and lanes
         self.drain_timeout = drain_timeout
         self.client = client
         self.max_thread_lanes = max_thread_lanes
@@ -286,7 +290,7 @@ class LoadSession:
     def _start_server(self) -> None:
         srv = WebServer(self.app, port=self.port, pool_size=self.pool_size,
                         max_in_flight=self.max_in_flight, cwd=self.cwd, record=True,
-                        block_ms=self.block_ms)
+                        block_ms=self.block_ms, loop_queue=self.loop_queue)
         self.server = srv
         self.feed = ServerFeed(srv, self.origin_ns, self.history_ns, self.lanes, self.max_thread_lanes)
         srv.start()  # ServerError: port in use, import failed, not ready...

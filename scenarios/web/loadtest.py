@@ -261,6 +261,7 @@ class LoadTest(LoadSession):
                 holding=holding,
                 extra={"kind": "load", "threads_hidden": feed.threads.hidden if feed else 0,
                        "lane_mode": view.lane_mode, "requests_not_shown": self._lane_builder.slots_hidden},
+                loop=feed.loop_view() if feed is not None and self.loop_queue else None,  # the `w` panel
             )
             return LoadUpdate(self._version, status, snap, stats, cap, error, knobs,
                               tuple((self._sec(t), text) for t, text in notes))

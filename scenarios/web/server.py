@@ -138,6 +138,10 @@ class WebServer:
         env: extra environment variables for the child.
         log_level: uvicorn's log level in the child.
         graceful_timeout: seconds uvicorn waits for in-flight requests on SIGTERM.
+        record: record the server's event loop into ``timeline`` (a new Timeline at each start).
+        block_ms: the recording's block threshold.
+        loop_queue: keep what the loop held (ready queue, timers, fds: ``loop_queue.loop_at``) in
+            that Timeline too (the child always sends it; without a view that asks, it is dropped).
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class WebServer:
         graceful_timeout: int = 1,
         record: bool = False,
         block_ms: float = 25.0,
+        loop_queue: bool = False,
     ) -> None:
         module, _, attr = app.partition(":")
         if not module or not attr:
@@ -178,6 +183,7 @@ class WebServer:
         #: one at each start.
         self.record = record
         self.block_ms = block_ms
+        self.loop_queue = loop_queue
         self.timeline = None
         self.lock = threading.RLock()
         self._events_reader: threading.Thread | None = None
@@ -275,7 +281,8 @@ class WebServer:
             ev_read, ev_write = os.pipe()
             pass_fds = (fd, ev_write)
             with self.lock:
-                self.timeline = Timeline(block_ms=self.block_ms, loop_queue=False)  # no loop panel there
+                # what the loop held (loop_queue.LoopLog): kept only for a view that asks
+                self.timeline = Timeline(block_ms=self.block_ms, loop_queue=self.loop_queue)
         try:
             self._child = spawn(
                 "coffeeshop_tui.scenarios.web.serve_child",

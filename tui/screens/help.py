@@ -66,7 +66,9 @@ LOAD_INTRO = (
     "every lane shares one time axis. Top: the server's event loop and worker threads. "
     "Below: one lane per user, its requests one after another (l: one lane per request "
     "instead), and under it the server tasks that handled them (matched by the "
-    "x-request-id header). Move the cursor onto a segment to see its request id."
+    "x-request-id header). Move the cursor onto a segment to see its request id and, on a "
+    "handler's wait, what it awaited (═ a lock, semaphore, event or queue; ≈ a socket or pipe; "
+    "─ a timer, a task or a future). w: what the server's loop held at the cursor's time."
 )
 
 

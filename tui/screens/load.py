@@ -26,7 +26,8 @@ Ctrl-C stops the load and the server.
 
 ``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
 The numbers' text (stats, histogram, sparklines) lives in :mod:`.load_text`; this module
-(~580 lines) is one screen's layout, rendering and key actions.
+(~600 lines) is one screen's layout, rendering and key actions; its ``w`` panel (the server's
+loop at the cursor) is :mod:`.load_loop`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.explain import fmt_s
+from coffeeshop_tui.scenarios.snapshot import WAIT_STATES
 from coffeeshop_tui.scenarios.web.load_lanes import ViewOptions
 from coffeeshop_tui.scenarios.web.load_export import chrome_trace, export_doc
 from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS, ENDPOINTS, KNOBS, LIVE_KNOBS
@@ -65,8 +67,10 @@ from ..timeline_view import LEGEND, TimelineView
 from .. import keymap
 from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, KnobSelected, RoutesFound
 from ..widgets.knobs import KnobPanel
+from ..widgets.loop_panel import LoopPanel
 from ..producer import paced, produce
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
+from .load_loop import LoadLoopMixin
 from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
@@ -78,7 +82,7 @@ def _endpoint_what(path: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the screen
-class LoadTestScreen(ModalScreen[None]):
+class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     """A live load test (see the module docstring). Modal, so the main app's keys do not
     reach through; leaving it stops the server and the load."""
 
@@ -131,7 +135,7 @@ class LoadTestScreen(ModalScreen[None]):
             endpoint, app=app, url=url, model=model, concurrency=concurrency, rate=rate,
             delay=delay, pool_size=pool_size, max_in_flight=max_in_flight, port=port,
             allow_remote=allow_remote, timeout=timeout, block_ms=block_ms, cwd=cwd,
-            max_lanes=max_lanes, lane_mode=lane_mode,
+            max_lanes=max_lanes, lane_mode=lane_mode, loop_queue=True,  # `w`: the loop at the cursor
         )
         self.routes: tuple[str, ...] = tuple(DEMO_ENDPOINTS) if self.lt.demo else (self.lt.endpoint,)
         #: what the lanes show; swapped whole (immutable), the producer passes it to update()
@@ -163,6 +167,7 @@ class LoadTestScreen(ModalScreen[None]):
                 yield Static(self._legend_text(), id="lt-legend")
                 yield TimelineView(id="lt-timeline")
                 yield Static("", id="lt-cursor")
+                yield LoopPanel("", id="lt-loop")
         yield Footer()
 
     def _endpoint_options(self, narrow: bool = False) -> list[Option]:
@@ -182,7 +187,7 @@ class LoadTestScreen(ModalScreen[None]):
             t.append(char, style=style)
             t.append(f"{word} ")
         t.append("│ server ", style="bold")
-        words = {"running": "runs", "blocked": "BLOCKS", "starved": "starved",
+        words = {"running": "runs", "blocked": "BLOCKS", "starved": "starved", "lock": "lock", "io": "io",
                  "queued": "waits for thread", "thread": "thread"}
         for state, char, style, _d in LEGEND:
             if state in words:
@@ -263,6 +268,7 @@ class LoadTestScreen(ModalScreen[None]):
                                and u.error else None)
             self._render_knobs(u.knobs)
             self._render_notes(u.notes)
+            self._show_loop()
         if u.status != self._last_status:
             if u.status == DOWN:
                 self.notify(u.error or "the server died", severity="error", title="server down")
@@ -565,12 +571,15 @@ class LoadTestScreen(ModalScreen[None]):
     @on(TimelineView.SegmentFocused)
     def _focused(self, message: TimelineView.SegmentFocused) -> None:
         seg = message.segment
+        self._loop_cursor_moved(message.t)
         label = message.lane.label.strip().lstrip("└ ").strip()
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f"{message.t:.3f} s  ", style="dim")
         t.append(label, style="bold")
         if seg is not None:
             t.append(f"  {seg.state} {fmt_s(seg.end - seg.start)}")
+            if seg.wait and seg.state in WAIT_STATES:  # a handler's wait: what it awaited
+                t.append(f"  waiting: {seg.wait[1]}", style="cyan")
             if seg.info:
                 t.append(f"  {seg.info}", style="dim")
         self.query_one("#lt-cursor", Static).update(t)
