@@ -20,7 +20,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, GIL, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
+from .timeline import BLOCKED, GIL, RUNNING, STARVED, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
 
 QUEUED = "queued"
 #: a snapshot carries the newest lines printed, not all of them: building it stays cheap
@@ -147,6 +147,10 @@ class SnapshotBuilder:
         self._jobs_by_task: dict[int, list] = {}  # task -> its jobs, by submit time
         self._block_cache: dict[int, tuple] = {}
         self._origin = None
+        #: lanes of unfinished tasks: seq -> (what they were built from, lane); while a task's
+        #: steps, readiness and jobs stay the same only its open last segment grows (to now)
+        self._live: dict[int, tuple] = {}
+        self._live_end = 0.0  # the t_end (s) those lanes reach
 
     def build(self, extra: dict | None = None) -> Snapshot:
         tl = self.tl
@@ -160,6 +164,7 @@ class SnapshotBuilder:
             self._threads, self._jobs_seen = ThreadLanes(), 0
             self._jobs_by_task = {}
             self._block_cache = {}
+            self._live = {}
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
@@ -173,26 +178,38 @@ class SnapshotBuilder:
         seqs = sorted(tl.tasks)
         if len(seqs) > self.max_task_lanes:
             seqs = seqs[-self.max_task_lanes:]
+        held = tl.holding()
+        held_seq = held[0] if held else 0
+        t_end = sec(tl.now_ns) if tl.now_ns else 0.0
+        live, new_live, live_end = self._live, {}, self._live_end
         for seq in seqs:
             lane = self._cache.get(seq)
             if lane is None:
                 t = tl.tasks[seq]
-                segs = _split_waiting(tl.task_segments(seq), jobs_by_task.get(seq), origin, tl.block_ns)
-                lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq) for st, s, e in segs if e > s), task=seq,
-                            parent=t.parent)
+                jobs = jobs_by_task.get(seq)
+                made = (len(t.steps), len(t.ready), len(jobs) if jobs else 0, len(getattr(t, "waits", ())),
+                        t.label, t.parent, t.done_ns)
+                prev = live.get(seq) if seq != held_seq else None
+                if prev is not None and prev[0] == made:
+                    lane = _grown(prev[1], live_end, t_end)
+                elif prev is not None and prev[0][2:] == made[2:] and made[0] > prev[0][0]:
+                    lane = self._task_lane(seq, t, jobs, sec, prev[0][0] // 2, prev[1])  # new steps only
+                if lane is None:
+                    lane = self._task_lane(seq, t, jobs, sec)
                 if t.done_ns is not None:  # a finished task's lane never changes again
                     self._cache[seq] = lane
+                else:
+                    new_live[seq] = (made, lane)
             lanes.append(lane)
+        self._live, self._live_end = new_live, t_end
 
         lanes += self._threads.lanes()  # in order of first use, named by thread_lane_labels
 
-        held = tl.holding()
         output = tl.output[-OUTPUT_TAIL:]
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,
-            t_end=sec(tl.now_ns) if tl.now_ns else 0.0,
+            t_end=t_end,
             lanes=tuple(lanes),
             blocks=self._blocks(sec),
             warnings=tuple(tl.warnings),
@@ -201,6 +218,29 @@ class SnapshotBuilder:
             extra=dict(extra or {}),
             output_total=getattr(tl, "output_lines", len(tl.output)),
         )
+
+    def _task_lane(self, seq: int, t, jobs, sec, since_pair: int = 0, old: Lane | None = None) -> Lane | None:
+        """Task ``seq``'s lane. With ``old`` (its lane when it had ``since_pair`` steps): only
+        what follows those steps is computed, the segments before are kept (None when the new
+        steps do not all come after the old ones: build it whole)."""
+        tl = self.tl
+        keep: tuple = ()
+        if old is not None:
+            st = t.steps
+            if since_pair <= 0:
+                return None
+            cut_ns = max(t.created_ns, max(st[1:2 * since_pair:2]))
+            if min(st[2 * since_pair::2]) < cut_ns:
+                return None
+            cut = sec(cut_ns)
+            keep = old.segments
+            i = len(keep)
+            while i and keep[i - 1].end > cut:
+                i -= 1
+            keep = keep[:i]
+        segs = _split_waiting(tl.task_segments(seq, since_pair), jobs, tl.origin, tl.block_ns)
+        new = tuple(Segment(sec(s), sec(e), state, seq) for state, s, e in segs if e > s)
+        return Lane(f"task-{seq}", t.label, "task", keep + new if keep else new, task=seq, parent=t.parent)
 
     def _blocks(self, sec) -> tuple:
         """The loop blocks in seconds; each block's dict is converted once (a long blocking
@@ -254,6 +294,30 @@ class SnapshotBuilder:
             if j.task:
                 bisect.insort(self._jobs_by_task.setdefault(j.task, []), j, key=lambda x: x.submit_ns)
         self._jobs_seen = len(jobs)
+
+
+def _grown(lane: Lane, old_end: float, new_end: float) -> Lane | None:
+    """``lane`` with its open last segment (waiting or starved up to ``old_end``, the
+    previous now) reaching ``new_end``; None when it does not end that way (build it again)."""
+    segs = lane.segments
+    if not segs:
+        return None
+    last = segs[-1]
+    if last.end != old_end or last.state not in (WAITING, STARVED) or new_end < old_end:
+        return None
+    if new_end == old_end:
+        return lane  # the same object: the view knows it has not changed
+    # it runs for every waiting customer of an open system at every update: no Python-level
+    # constructors (dataclasses.replace and NamedTuple() are several times slower); every
+    # field is kept
+    out = _new_object(Lane)
+    out.__dict__.update(lane.__dict__)
+    out.__dict__["segments"] = (*segs[:-1], _new_tuple(Segment, (last[0], new_end, *last[2:])))
+    return out
+
+
+_new_object = object.__new__
+_new_tuple = tuple.__new__
 
 
 def sec_to_ns(t: float, origin: int) -> int:
