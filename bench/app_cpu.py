@@ -55,7 +55,8 @@ def wait_for(session: str, text: str, timeout: float = 20.0) -> None:
     t0 = time.monotonic()
     while text not in tmux("capture-pane", "-p", "-t", session):
         if time.monotonic() - t0 > timeout:
-            raise RuntimeError(f"app_cpu: {text!r} did not appear within {timeout:g} s")
+            screen = tmux("capture-pane", "-p", "-t", session)
+            raise RuntimeError(f"app_cpu: {text!r} did not appear within {timeout:g} s:\n{screen}")
         time.sleep(0.1)
 
 
@@ -82,13 +83,15 @@ def main() -> int:
         for _ in range(7):
             tmux("send-keys", "-t", session, "Down")
             time.sleep(0.1)
+        wait_for(session, "open-shop  (live knobs)")
         if args.rate != "4":  # type the rate knob's value (i), then run (r)
             tmux("send-keys", "-t", session, "i")
-            time.sleep(0.3)
+            wait_for(session, "enter applies")
+            time.sleep(0.5)  # the input takes the focus
             tmux("send-keys", "-t", session, *["BSpace"] * 8)
             tmux("send-keys", "-t", session, "-l", args.rate)
             tmux("send-keys", "-t", session, "Enter")
-            time.sleep(0.3)
+            time.sleep(0.5)
             tmux("send-keys", "-t", session, "r")
         else:
             tmux("send-keys", "-t", session, "Enter")
