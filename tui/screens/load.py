@@ -208,6 +208,9 @@ class LoadTestScreen(ModalScreen[None]):
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")
             self._fill_endpoints()
+        # a compact footer at 80 columns: the screen's own keys (first, see active_bindings)
+        # all fit, the timeline's pan / zoom keys follow as far as there is room
+        self.query_one(Footer).compact = narrow
 
     def _fill_endpoints(self) -> None:
         ol = self.query_one("#lt-endpoints", OptionList)
