@@ -188,7 +188,7 @@ class SnapshotBuilder:
                 t = tl.tasks[seq]
                 jobs = jobs_by_task.get(seq)
                 made = (len(t.steps), len(t.ready), len(jobs) if jobs else 0, len(getattr(t, "waits", ())),
-                        t.label, t.parent, t.done_ns)
+                        t.name, t.coro, t.parent, t.done_ns)  # (name and coro make the label)
                 prev = live.get(seq) if seq != held_seq else None
                 if prev is not None and prev[0] == made:
                     lane = _grown(prev[1], live_end, t_end)

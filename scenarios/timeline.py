@@ -168,6 +168,7 @@ class Timeline:
         self._busy_span: list[int] | None = None  # [start, end] of the current union
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
         self._live_cache: dict[int, tuple] = {}  # seq -> a running task's closed figures (_live_stats)
+        self._held_cache: tuple | None = None  # (version, holding()) (_held)
 
     # ------------------------------------------------------------------ input
     def start(self, t_ns: int) -> None:
@@ -515,10 +516,18 @@ class Timeline:
                 worst = e - s
         return tot, worst
 
+    def _held(self) -> tuple[int, int, str] | None:
+        """:meth:`holding`, computed once per version of the recording (summing every
+        running task's figures asks it once per task)."""
+        c = self._held_cache
+        if c is None or c[0] != self.version:
+            c = self._held_cache = (self.version, self.holding())
+        return c[1]
+
     def _live_stats(self, seq: int, task: "TaskInfo") -> tuple[dict, int]:
         """A running task's figures: those of its closed segments are kept until it gets a
         step or a wake-up; only its open last one (waiting or starved up to now) is added."""
-        held = self.holding()
+        held = self._held()
         if held and held[0] == seq:
             return self._sum_segments(self.task_segments(seq))
         cache = self._live_cache
