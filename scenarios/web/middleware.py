@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, MutableMapping
 from urllib.parse import parse_qs
 
 from coffeeshop_tui.scenarios.recorder import mark_current, tag_current
+from coffeeshop_tui.scenarios.web.load_settings import MAX_POOL
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,7 +52,8 @@ RESPONSE_SENT = "response-sent"
 REQUEST_ID_HEADER = b"x-request-id"
 EXEMPT_PATHS = ("/health",)
 ADMIN_PREFIX = "/_admin/"
-MAX_POOL_SIZE = 10_000
+#: the most anyio tokens /_admin/pool accepts: the load settings' limit (one rule, one place)
+MAX_POOL_SIZE = MAX_POOL
 
 
 def max_in_flight_from_env() -> int | None:
