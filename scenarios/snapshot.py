@@ -23,7 +23,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .timeline import BLOCKED, GIL, RUNNING, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
+from .timeline import BLOCKED, GIL, RUNNING, STARVED, THREAD, WAITING, Timeline, flatten_steps, thread_lane_labels
 from .wait_reasons import CATEGORY
 
 QUEUED = "queued"
@@ -107,15 +107,11 @@ def with_reasons(tl: Timeline, seq: int, segs) -> list[tuple[str, int, int, str,
     return out
 
 
-def _split_waiting(segs, jobs, origin, block_ns):
-    """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``
-    (``(state, start, end)`` in and out; :func:`split_waiting_info` keeps each one's info)."""
-    return [x[:3] for x in split_waiting_info([(st, s, e, "") for st, s, e in segs], jobs, origin, block_ns)]
-
-
 def split_waiting_info(segs, jobs, origin, block_ns):
-    """:func:`_split_waiting` of ``(state, start, end, info, *more)`` segments
-    (:func:`with_reasons`' ``where`` and ``wait``): each piece keeps the rest as it was."""
+    """Turn waiting time during a task's own thread jobs into ``queued`` / ``thread``, and a
+    running step of ``block_ns`` or more into ``blocked``: ``(state, start, end, info, *more)``
+    segments (:func:`with_reasons`' ``where`` and ``wait``) in and out; each piece keeps the
+    rest as it was."""
     out = []
     for state, s, e, info, *more in segs:
         if state == RUNNING and e - s >= block_ns:
@@ -192,6 +188,10 @@ class SnapshotBuilder:
         self._jobs_by_task: dict[int, list] = {}  # task -> its jobs, by submit time
         self._block_cache: dict[int, tuple] = {}
         self._origin = None
+        #: lanes of unfinished tasks: seq -> (what they were built from, lane); while a task's
+        #: steps, readiness and jobs stay the same only its open last segment grows (to now)
+        self._live: dict[int, tuple] = {}
+        self._live_end = 0.0  # the t_end (s) those lanes reach
 
     def build(self, extra: dict | None = None) -> Snapshot:
         tl = self.tl
@@ -205,6 +205,7 @@ class SnapshotBuilder:
             self._threads, self._jobs_seen = ThreadLanes(), 0
             self._jobs_by_task = {}
             self._block_cache = {}
+            self._live = {}
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
@@ -218,29 +219,38 @@ class SnapshotBuilder:
         seqs = sorted(tl.tasks)
         if len(seqs) > self.max_task_lanes:
             seqs = seqs[-self.max_task_lanes:]
+        held = tl.holding()
+        held_seq = held[0] if held else 0
+        t_end = sec(tl.now_ns) if tl.now_ns else 0.0
+        live, new_live, live_end = self._live, {}, self._live_end
         for seq in seqs:
             lane = self._cache.get(seq)
             if lane is None:
                 t = tl.tasks[seq]
-                segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq)), jobs_by_task.get(seq),
-                                      origin, tl.block_ns)
-                lane = Lane(f"task-{seq}", t.label, "task",
-                            tuple(Segment(sec(s), sec(e), st, seq, info, where, wait)
-                                  for st, s, e, info, where, wait in segs if e > s),
-                            task=seq,
-                            parent=t.parent)
+                jobs = jobs_by_task.get(seq)
+                made = (len(t.steps), len(t.ready), len(jobs) if jobs else 0, len(t.wait_t),
+                        t.name, t.coro, t.parent, t.done_ns)  # (name and coro make the label)
+                prev = live.get(seq) if seq != held_seq else None
+                if prev is not None and prev[0] == made:
+                    lane = _grown(prev[1], live_end, t_end)
+                elif prev is not None and prev[0][2:] == made[2:] and made[0] > prev[0][0]:
+                    lane = self._task_lane(seq, t, jobs, sec, prev[0][0] // 2, prev[1])  # new steps only
+                if lane is None:
+                    lane = self._task_lane(seq, t, jobs, sec)
                 if t.done_ns is not None:  # a finished task's lane never changes again
                     self._cache[seq] = lane
+                else:
+                    new_live[seq] = (made, lane)
             lanes.append(lane)
+        self._live, self._live_end = new_live, t_end
 
         lanes += self._threads.lanes()  # in order of first use, named by thread_lane_labels
 
-        held = tl.holding()
         output = tl.output[-OUTPUT_TAIL:]
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,
-            t_end=sec(tl.now_ns) if tl.now_ns else 0.0,
+            t_end=t_end,
             lanes=tuple(lanes),
             blocks=self._blocks(sec),
             warnings=tuple(tl.warnings),
@@ -250,6 +260,31 @@ class SnapshotBuilder:
             output_total=getattr(tl, "output_lines", len(tl.output)),
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
         )
+
+    def _task_lane(self, seq: int, t, jobs, sec, since_pair: int = 0, old: Lane | None = None) -> Lane | None:
+        """Task ``seq``'s lane. With ``old`` (its lane when it had ``since_pair`` steps): only
+        what follows those steps is computed, the segments before are kept (None when the new
+        steps do not all come after the old ones: build it whole)."""
+        tl = self.tl
+        keep: tuple = ()
+        if old is not None:
+            st = t.steps
+            if since_pair <= 0:
+                return None
+            cut_ns = max(t.created_ns, max(st[1:2 * since_pair:2]))
+            if min(st[2 * since_pair::2]) < cut_ns:
+                return None
+            cut = sec(cut_ns)
+            keep = old.segments
+            i = len(keep)
+            while i and keep[i - 1].end > cut:
+                i -= 1
+            keep = keep[:i]
+        segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq, since_pair)), jobs,
+                                  tl.origin, tl.block_ns)
+        new = tuple(Segment(sec(s), sec(e), st, seq, info, where, wait)
+                    for st, s, e, info, where, wait in segs if e > s)
+        return Lane(f"task-{seq}", t.label, "task", keep + new if keep else new, task=seq, parent=t.parent)
 
     def _blocks(self, sec) -> tuple:
         """The loop blocks in seconds; each block's dict is converted once (a long blocking
@@ -303,6 +338,33 @@ class SnapshotBuilder:
             if j.task:
                 bisect.insort(self._jobs_by_task.setdefault(j.task, []), j, key=lambda x: x.submit_ns)
         self._jobs_seen = len(jobs)
+
+
+_OPEN_STATES = WAIT_STATES | {STARVED}  # the states a live lane's open end can be in
+
+
+def _grown(lane: Lane, old_end: float, new_end: float) -> Lane | None:
+    """``lane`` with its open last segment (waiting or starved up to ``old_end``, the
+    previous now) reaching ``new_end``; None when it does not end that way (build it again)."""
+    segs = lane.segments
+    if not segs:
+        return None
+    last = segs[-1]
+    if last.end != old_end or last.state not in _OPEN_STATES or new_end < old_end:
+        return None
+    if new_end == old_end:
+        return lane  # the same object: the view knows it has not changed
+    # it runs for every waiting customer of an open system at every update: no Python-level
+    # constructors (dataclasses.replace and NamedTuple() are several times slower); every
+    # field is kept
+    out = _new_object(Lane)
+    out.__dict__.update(lane.__dict__)
+    out.__dict__["segments"] = (*segs[:-1], _new_tuple(Segment, (last[0], new_end, *last[2:])))
+    return out
+
+
+_new_object = object.__new__
+_new_tuple = tuple.__new__
 
 
 def sec_to_ns(t: float, origin: int) -> int:

@@ -186,6 +186,8 @@ class Timeline:
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
+        self._live_cache: dict[int, tuple] = {}  # seq -> a running task's closed figures (_live_stats)
+        self._held_cache: tuple | None = None  # (version, holding()) (_held)
 
     # ------------------------------------------------------------------ input
     def start(self, t_ns: int) -> None:
@@ -356,6 +358,7 @@ class Timeline:
         self._done_stats = {q: v for q, v in self._done_stats.items() if q in self.tasks}
         if self.loopq is not None:
             self.loopq.trim(cut)
+        self._live_cache = {}
         self.trimmed_before = cut
 
     # ---------------------------------------------------------------- derived
@@ -376,13 +379,20 @@ class Timeline:
         i = bisect.bisect_right(ends, t)
         return ends[i - 1] if i else None
 
-    def task_segments(self, seq: int) -> list[tuple[str, int, int]]:
+    def task_segments(self, seq: int, since_pair: int = 0) -> list[tuple[str, int, int]]:
+        """(state, start, end) of task ``seq``. ``since_pair``: only those from its
+        ``since_pair``-th step on (they start where its earlier steps ended): how
+        ``SnapshotBuilder`` grows a running task's lane without walking all of it again."""
         task = self.tasks[seq]
         pairs = sorted(zip(task.steps[0::2], task.steps[1::2]))
         ready = sorted(task.ready)
         segs: list[tuple[str, int, int]] = []
         cursor = task.created_ns
         first = True
+        if since_pair > 0:
+            cursor = max(cursor, max(e for _s, e in pairs[:since_pair]))
+            pairs = pairs[since_pair:]
+            first = False
         for s, e in pairs:
             if s < cursor:  # an eager first step or a nested step: keep order sane
                 s = cursor
@@ -573,14 +583,62 @@ class Timeline:
         cached = self._done_stats.get(seq)
         if cached is not None:
             return cached
+        task = self.tasks[seq]
+        if task.done_ns is None:
+            return self._live_stats(seq, task)
+        tot, worst = self._sum_segments(self.task_segments(seq))
+        self._done_stats[seq] = (tot, worst)  # a finished task's figures never change
+        return tot, worst
+
+    @staticmethod
+    def _sum_segments(segs) -> tuple[dict, int]:
         tot = {RUNNING: 0, WAITING: 0, STARVED: 0}
         worst = 0
-        for state, s, e in self.task_segments(seq):
-            tot[state] += e - s
+        for state, s, e in segs:
+            tot[state] = tot.get(state, 0) + e - s
             if state == STARVED and e - s > worst:
                 worst = e - s
-        if self.tasks[seq].done_ns is not None:  # a finished task's figures never change
-            self._done_stats[seq] = (tot, worst)
+        return tot, worst
+
+    def _held(self) -> tuple[int, int, str] | None:
+        """:meth:`holding`, computed once per version of the recording (summing every
+        running task's figures asks it once per task)."""
+        c = self._held_cache
+        if c is None or c[0] != self.version:
+            c = self._held_cache = (self.version, self.holding())
+        return c[1]
+
+    def _live_stats(self, seq: int, task: "TaskInfo") -> tuple[dict, int]:
+        """A running task's figures: those of its closed segments are kept until it gets a
+        step or a wake-up; only its open last one (waiting or starved up to now) is added."""
+        held = self._held()
+        if held and held[0] == seq:
+            return self._sum_segments(self.task_segments(seq))
+        cache = self._live_cache
+        made = (len(task.steps), len(task.ready), task.created_ns)
+        c = cache.get(seq)
+        now = self.now_ns
+        if c is None or c[0] != made or c[3] > now:
+            segs = self.task_segments(seq)
+            tail = None
+            if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
+                tail = segs[-1][:2]
+                segs = segs[:-1]
+            tot, worst = self._sum_segments(segs)
+            c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None)
+            if len(cache) > 2 * len(self.tasks) + 64:  # forget tasks that finished or were dropped
+                for q in [q for q in cache if q not in self.tasks or self.tasks[q].done_ns is not None]:
+                    del cache[q]
+        _made, tot, worst, since, state = c
+        if state is None:
+            if now > since:  # nothing open when it was summed: sum it again
+                cache.pop(seq, None)
+                return self._sum_segments(self.task_segments(seq))
+            return dict(tot), worst
+        tot = dict(tot)
+        tot[state] += now - since
+        if state == STARVED and now - since > worst:
+            worst = now - since
         return tot, worst
 
     def task_totals(self, seq: int) -> dict[str, int]:

@@ -29,3 +29,29 @@ def test_scenarios_import_without_textual():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
+
+
+def test_the_first_screen_does_not_import_the_load_test_stack():
+    """Launch stays fast: the CLI's parser, the app and its first screen import no web
+    framework, HTTP client or server, nor the load test itself (only when one is opened)."""
+    code = (
+        "import asyncio, sys\n"
+        "from coffeeshop_tui.tui.cli import build_parser\n"
+        "build_parser()\n"
+        "from coffeeshop_tui.tui.app import create_app\n"
+        "async def main():\n"
+        "    app = create_app()\n"
+        "    async with app.run_test(size=(80, 24)) as pilot:\n"
+        "        await pilot.pause()\n"
+        "        assert app.screen.query_one('#scenarios') is not None\n"
+        "asyncio.run(main())\n"
+        "heavy = ('fastapi', 'uvicorn', 'aiohttp', 'httpx', 'httpcore', 'h11', 'pydantic', 'uvloop',\n"
+        "         'coffeeshop_tui.scenarios.web.loadtest', 'coffeeshop_tui.scenarios.web.load_session',\n"
+        "         'coffeeshop_tui.tui.screens.load')\n"
+        "bad = sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy))\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")

@@ -78,3 +78,22 @@ def test_produce_posts_each_update_and_reports_a_failing_feed():
     # a newer update of the same feed replaces an unhandled one; another feed's does not
     a, b, c = FeedUpdated(1, "a"), FeedUpdated(1, "b"), FeedUpdated(2, "c")
     assert b.can_replace(a) and not c.can_replace(a)
+
+
+def test_a_live_run_is_updated_as_often_as_its_cells_can_change():
+    """RunnerSource.pace_for: a few updates per column of the timeline shown, within
+    MIN_HZ..MAX_HZ (a long run seen whole is not rebuilt 20 times a second)."""
+    from coffeeshop_tui.scenarios.catalog import all_scenarios
+    from coffeeshop_tui.tui.source import MAX_HZ, MIN_HZ, UPDATES_PER_CELL, RunnerSource, RunRequest
+
+    sc = {s.name: s for s in all_scenarios()}["open-shop"]
+    src = RunnerSource(RunRequest(1, sc, sc.defaults()))  # not started: no process
+    assert src.max_hz == MAX_HZ
+    src.pace_for(1.0)  # a 3-minute run fitted in ~170 columns
+    assert src.max_hz == MIN_HZ
+    src.pace_for(0.5)
+    assert src.max_hz == UPDATES_PER_CELL / 0.5
+    src.pace_for(0.001)  # zoomed in at the live edge
+    assert src.max_hz == MAX_HZ
+    src.pace_for(0.0)  # nothing shown yet: unchanged
+    assert src.max_hz == MAX_HZ

@@ -624,3 +624,45 @@ class CompareApp(TVApp):
 
 def test_snapshot_timeline_view(snap_compare):
     assert snap_compare(CompareApp(), terminal_size=(100, 30))
+
+
+# --------------------------------------------------------------------------- redraw only what changed
+def test_a_live_update_redraws_only_lines_whose_cells_changed():
+    """A waiting lane that grows inside a cell it already draws is not redrawn; one that
+    reaches a new cell is; lanes off screen are indexed only when they come into view."""
+
+    def lanes(t_end, n=60):
+        return tuple(Lane(f"task-{k}", f"customer {k}", "task",
+                          (Segment(0.0, 0.01, "running", k), Segment(0.01, t_end, "waiting", k)), task=k)
+                     for k in range(1, n + 1))
+
+    async def go(app, view, pilot, _messages):
+        # a finished-looking live window: fixed zoom, following the live edge
+        view.update_snapshot(Snapshot(1, True, 10.0, lanes(10.0)))
+        view._set_window(0, 0.1, False)
+        await pilot.pause()
+        screen_lines(view)  # draw every visible line once
+        refreshed = []
+        real = view.refresh
+
+        def spy(*regions, **kw):
+            refreshed.append(regions)
+            return real(*regions, **kw)
+
+        view.refresh = spy
+        view.update_snapshot(Snapshot(2, True, 10.0, lanes(10.0005)))  # grows inside a cell off screen
+        assert refreshed == []
+        view._set_window(99, 0.1, False)  # the edge in view: cells 99.. (9.9 s ..)
+        await pilot.pause()
+        screen_lines(view)
+        refreshed.clear()
+        view.update_snapshot(Snapshot(3, True, 10.0, lanes(10.001)))  # the same last cell (10.0-10.1)
+        assert refreshed == []
+        view.update_snapshot(Snapshot(4, True, 10.2, lanes(10.2)))  # two more cells, every lane
+        visible = view.scrollable_content_region.height - 1
+        assert len(refreshed) == visible and all(r and r[0].height == 1 for r in refreshed)
+        hidden = view._rows[-1]
+        assert hidden._index.segments is not hidden.lane.segments  # off screen: not indexed yet
+        assert hidden.index.segments is hidden.lane.segments  # indexed when looked at
+
+    run_app(go, size=(100, 20))

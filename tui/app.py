@@ -94,7 +94,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
     TITLE = "coffeeshop-tui"
     SUB_TITLE = "watch the event loop"
     CSS_PATH = "app.tcss"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide"), (170, "-xwide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = keymap.bindings(keymap.SCENARIO)

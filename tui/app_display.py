@@ -121,6 +121,9 @@ class DisplayMixin:
         snap = self._display_snapshot()
         timeline = self._q(TimelineView)
         timeline.update_snapshot(snap)
+        pace = getattr(self._source, "pace_for", None)
+        if pace is not None:  # updates as often as what is shown can change
+            pace(timeline.seconds_per_cell)
         upd = self.shown
         marks = upd.marks if upd is not None and not self._current_pinned else ()
         timeline.set_marks((t, f"{knob}={format_value(None, value)}") for t, knob, value in marks)

@@ -40,6 +40,11 @@ from coffeeshop_tui.scenarios.snapshot import Snapshot, SnapshotBuilder
 from coffeeshop_tui.scenarios.timeline import Timeline
 
 MAX_HZ = 20.0
+#: the slowest a live run is updated when its cells are wide (see RunnerSource.pace_for)
+MIN_HZ = 4.0
+#: updates per column of the timeline: a third of a cell is the finest change a cell shows
+#: (partial glyphs), so more updates than this redraw the same picture
+UPDATES_PER_CELL = 3.0
 STATS_HZ = 5.0
 FINISHED = (DONE, FAILED, STOPPED)
 
@@ -156,6 +161,14 @@ class RunnerSource:
         self.run = ScenarioRun(request.name, request.params, request.scenario_file,
                                block_ms=request.block_ms, on_update=lambda _run: self._wake.set())
 
+    def pace_for(self, seconds_per_cell: float) -> None:
+        """Update as often as the timeline shown can change: ``UPDATES_PER_CELL`` per column
+        of ``seconds_per_cell`` seconds, within ``MIN_HZ`` .. ``MAX_HZ``. Drawing then costs
+        what is visible: a long run seen whole (wide cells) is rebuilt a few times a second,
+        a live edge zoomed in twenty. Any thread (a float, read once per update)."""
+        if seconds_per_cell > 0:
+            self.max_hz = min(MAX_HZ, max(MIN_HZ, UPDATES_PER_CELL / seconds_per_cell))
+
     def start(self) -> None:
         try:
             self.run.start()
@@ -190,7 +203,6 @@ class RunnerSource:
         if self._start_error is not None:
             yield builder.build(FAILED, final=True, error=self._start_error)
             return
-        period = 1.0 / self.max_hz
         while True:
             self._wake.wait(0.25)
             self._wake.clear()
@@ -208,8 +220,8 @@ class RunnerSource:
             if finished:
                 return
             spent = time.perf_counter() - t0
-            # at most max_hz, and never more than half of the time spent building
-            time.sleep(max(period - spent, spent))
+            # at most max_hz (pace_for), and never more than half of the time spent building
+            time.sleep(max(1.0 / self.max_hz - spent, spent))
 
 
 def runner_source(request: RunRequest) -> RunnerSource:

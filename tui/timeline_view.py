@@ -81,18 +81,36 @@ REVERSE = Style(reverse=True)
 
 
 class _Row:
-    """One line under the axis: a lane, or a group header (``lane is None``)."""
+    """One line under the axis: a lane, or a group header (``lane is None``).
 
-    __slots__ = ("uid", "ident", "lane", "index", "group", "pos", "_label")
+    Its lane may be newer than its index: the index follows the lane when the row is drawn
+    or looked at (``index``), so a snapshot costs what is on screen, not every lane."""
+
+    __slots__ = ("uid", "ident", "lane", "_index", "group", "pos", "_label", "drawn")
 
     def __init__(self, uid: int, ident: tuple, lane: Lane | None, group: str) -> None:
         self.uid = uid
         self.ident = ident
         self.lane = lane
-        self.index = LaneIndex()
+        self._index = LaneIndex()
         self.group = group
         self.pos = 0
         self._label: tuple = (None, "")
+        #: (k0, dt, cells, label, codes) of the cells last drawn (before any clip)
+        self.drawn: tuple | None = None
+
+    @property
+    def index(self) -> LaneIndex:
+        """The lane's index, brought up to date with the lane first."""
+        self.sync()
+        return self._index
+
+    def sync(self) -> float | None:
+        """Index the lane's newest segments: the earliest time whose drawing may have
+        changed, or None (``LaneIndex.update``)."""
+        if self.lane is None or self._index.segments is self.lane.segments:
+            return None
+        return self._index.update(self.lane.segments)
 
     def label(self, width: int, prefix: str = "") -> str:
         key = (width, prefix, self.lane.label if self.lane else self.group)
@@ -226,7 +244,6 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         lanes = snapshot.lanes
         order = self._order
         structure = len(lanes) != len(order)
-        changed: list[_Row] = []
         if not structure:
             for row, lane in zip(order, lanes):
                 old = row.lane
@@ -235,9 +252,8 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
                 if old.key != lane.key or old.group != lane.group or old.kind != lane.kind:
                     structure = True
                     break
-                row.lane = lane
-                if row.index.update(lane.segments) is not None or old.label != lane.label:
-                    changed.append(row)
+                row.lane = lane  # indexed when drawn or looked at (_Row.index)
+        old_top = [row.uid for row in self._visible_rows()] if structure else None
         if structure:
             self._rebuild_rows(lanes)
         if prev is not None and snapshot.t_end < prev.t_end:
@@ -250,16 +266,41 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         if not self.is_mounted:
             return
         frame = self._frame()
-        if structure or old_frame != frame:
+        if old_frame != frame:
             self.refresh()
-        elif changed:
+        else:
+            # only the lines whose lane (or its cells on screen) changed
             top = int(self.scroll_offset.y)
-            lines = frame.height - 1
-            for row in changed:
-                y = row.pos - top
-                if 0 <= y < lines:
-                    self.refresh(Region(0, y + 1, frame.width, 1))
+            for y, row in enumerate(self._visible_rows(), 1):
+                if structure and (y > len(old_top) or old_top[y - 1] != row.uid):
+                    self.refresh(Region(0, y, frame.width, 1))
+                elif self._row_changed(row, frame):
+                    self.refresh(Region(0, y, frame.width, 1))
+            if structure and len(old_top) > len(self._rows) - top:  # rows that are gone
+                self.refresh(Region(0, len(self._rows) - top + 1, frame.width, len(old_top)))
         self._report_cursor()
+
+    def _visible_rows(self) -> list[_Row]:
+        """The rows on screen now (under the axis), top to bottom."""
+        if not self.is_mounted:
+            return []
+        top = int(self.scroll_offset.y)
+        return self._rows[top:top + max(0, self.scrollable_content_region.height - 1)]
+
+    def _row_changed(self, row: _Row, f: _Frame) -> bool:
+        """Index ``row``'s newest lane; True if what it draws in frame ``f`` changed (a lane
+        that grew within a cell it already showed keeps its line: no redraw)."""
+        if row.lane is None:
+            return False
+        t = row.sync()
+        drawn = row.drawn
+        if drawn is None or drawn[:4] != (f.k0, f.dt, f.cells, row.lane.label):
+            return True
+        if t is None or t >= (f.k0 + f.cells) * f.dt:
+            return False
+        if self._clip is not None:  # a clipped cell draws part of a cell: redraw to be sure
+            return True
+        return row._index.cells(f.k0, f.cells, f.dt) != drawn[4]
 
     def reset_view(self) -> None:
         """Fit the whole run, follow the live edge, hide the cursor, scroll to the top."""
@@ -366,10 +407,8 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
             if row is None:
                 self._uid += 1
                 row = _Row(self._uid, ident, lane, lane.group)
-                row.index.update(lane.segments)
-            elif row.lane is not lane:  # an unchanged lane (the same object) keeps its index
+            elif row.lane is not lane:  # indexed when drawn or looked at (_Row.index)
                 row.lane = lane
-                row.index.update(lane.segments)
             order.append(row)
             groups.setdefault(lane.group, []).append(row)
         rows: list[_Row] = []
@@ -570,6 +609,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
             segs.append(RichSegment(row.label(f.label_w - 1, "▶" if highlighted else ""), lstyle))
             segs.append(RichSegment("│", styles["sep"]))
         codes = row.index.cells(f.k0, f.cells, f.dt)
+        row.drawn = (f.k0, f.dt, f.cells, row.lane.label, codes[:])
         clip = self._clip
         if clip is not None:
             kc = math.floor(clip / f.dt) - f.k0

@@ -26,7 +26,6 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from coffeeshop_tui.scenarios.api import Param, ScenarioError, param
-from coffeeshop_tui.scenarios.web.middleware import MAX_POOL_SIZE
 
 
 class LoadTestError(ValueError):
@@ -38,7 +37,7 @@ MAX_CONCURRENCY = 10_000  # closed model: virtual users (one asyncio task each, 
 MIN_RATE = 0.1  # open model: arrivals per second
 MAX_RATE = 10_000.0  # more than one client process can send on this kind of machine
 MAX_DELAY_S = 60.0  # the demo app's limit for ?delay= (scenarios/web/app.py: Query(le=60))
-MAX_POOL = MAX_POOL_SIZE  # the server's anyio tokens (scenarios/web/middleware.py)
+MAX_POOL = 10_000  # the server's anyio tokens (scenarios/web/middleware.py enforces it as MAX_POOL_SIZE)
 MAX_IN_FLIGHT = 1_000_000
 MAX_REQUESTS = 1_000_000_000
 MAX_DURATION_S = 86_400.0

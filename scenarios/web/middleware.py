@@ -30,9 +30,8 @@ from contextvars import ContextVar
 from typing import Any, Awaitable, Callable, MutableMapping
 from urllib.parse import parse_qs
 
-import anyio.to_thread
-
 from coffeeshop_tui.scenarios.recorder import mark_current, tag_current
+from coffeeshop_tui.scenarios.web.load_settings import MAX_POOL
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,7 +52,8 @@ RESPONSE_SENT = "response-sent"
 REQUEST_ID_HEADER = b"x-request-id"
 EXEMPT_PATHS = ("/health",)
 ADMIN_PREFIX = "/_admin/"
-MAX_POOL_SIZE = 10_000
+#: the most anyio tokens /_admin/pool accepts: the load settings' limit (one rule, one place)
+MAX_POOL_SIZE = MAX_POOL
 
 
 def max_in_flight_from_env() -> int | None:
@@ -75,6 +75,8 @@ def default_executor_workers() -> int:
 
 def pool_info() -> dict[str, int]:
     """anyio's default thread limiter, as seen from inside the running event loop."""
+    import anyio.to_thread  # here, not at import: the app imports this module for its constants
+
     limiter = anyio.to_thread.current_default_thread_limiter()
     stats = limiter.statistics()
     return {
@@ -87,6 +89,8 @@ def pool_info() -> dict[str, int]:
 
 def set_pool_size(size: int) -> None:
     """Set anyio's default thread limiter (must run inside the server's event loop)."""
+    import anyio.to_thread
+
     if not 1 <= size <= MAX_POOL_SIZE:
         raise ValueError(f"pool size must be 1..{MAX_POOL_SIZE}, got {size}")
     anyio.to_thread.current_default_thread_limiter().total_tokens = size

@@ -68,6 +68,7 @@ from .. import keymap
 from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, KnobSelected, RoutesFound
 from ..widgets.knobs import KnobPanel
 from ..widgets.loop_panel import LoopPanel
+from ..widgets.quiet import update_static
 from ..producer import paced, produce
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 from .load_loop import LoadLoopMixin
@@ -75,6 +76,12 @@ from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-e
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
+
+
+def _knob_fmt(p, value) -> str:
+    """A load knob's value as the load test writes it (one function: the panel skips a redraw
+    when nothing it shows changed)."""
+    return KNOBS[p.name].fmt(value)
 
 
 def _endpoint_what(path: str) -> str:
@@ -206,6 +213,9 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")
             self._fill_endpoints()
+        # a compact footer at 80 columns: the screen's own keys (first, see active_bindings)
+        # all fit, the timeline's pan / zoom keys follow as far as there is room
+        self.query_one(Footer).compact = narrow
 
     def _fill_endpoints(self) -> None:
         ol = self.query_one("#lt-endpoints", OptionList)
@@ -261,9 +271,11 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             view = self.query_one("#lt-timeline", TimelineView)
             view.update_snapshot(u.snapshot)
             self._auto_window(view, u)
-            self.query_one("#lt-title", Static).update(self._title(u))
-            self.query_one("#lt-caption", Static).update(u.caption)
-            self.query_one("#lt-stats", Static).update(self._stats_text(u))
+            # (update_static: no screen-wide layout pass at 20 Hz unless a height changes: a
+            # layout per update made keys wait under load)
+            update_static(self.query_one("#lt-title", Static), self._title(u))
+            update_static(self.query_one("#lt-caption", Static), u.caption)
+            update_static(self.query_one("#lt-stats", Static), self._stats_text(u))
             self._show_message(f"{u.error}  (press r to restart it)" if u.status in (DOWN, FAILED)
                                and u.error else None)
             self._render_knobs(u.knobs)
@@ -305,7 +317,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     def _show_message(self, text: str | None) -> None:
         msg = self.query_one("#lt-message", Static)
         msg.set_class(bool(text), "shown")
-        msg.update(text or "")
+        update_static(msg, text or "")
 
     # ------------------------------------------------------------------ rendering
     def _title(self, u: LoadUpdate) -> Text:
@@ -337,7 +349,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         # the same knob panel as the scenarios', showing each knob's Param (its range is the rule)
         self.query_one("#lt-knobs", KnobPanel).show(
             [KNOBS[n].param for n in names], {n: knobs.get(n) for n in names}, self.knob_index, live=True,
-            labels={n: KNOBS[n].label for n in names}, fmt=lambda p, v: KNOBS[p.name].fmt(v))
+            labels={n: KNOBS[n].label for n in names}, fmt=_knob_fmt)
 
     def on_knob_selected(self, message: KnobSelected) -> None:
         message.stop()  # this screen's knobs, not the app's
@@ -359,7 +371,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
                 t.append("\n")
             t.append(f"{ts:6.1f} s ", style="dim")
             t.append(text)
-        self.query_one("#lt-notes", Static).update(t)
+        update_static(self.query_one("#lt-notes", Static), t)
 
     def _sync_endpoint_highlight(self) -> None:
         ol = self.query_one("#lt-endpoints", OptionList)

@@ -69,13 +69,20 @@ class KnobPanel(Widget, can_focus=True):
              fmt: Callable[[Param, Any], str] | None = None) -> None:
         """``labels``: a screen's names for the params (default: their names); ``fmt``: how a
         value is written (default :func:`format_value`). The range comes from each Param."""
-        self.params = tuple(params)
+        params = tuple(params)
+        selected = max(0, min(selected, len(params) - 1)) if params else 0
+        state = (params, dict(values), selected, live, dict(labels or {}), fmt)
+        if state == getattr(self, "_shown", None):
+            return  # a screen that shows its knobs with every update (20 Hz) costs nothing
+        rows_changed = len(params) != len(getattr(self, "params", ()))
+        self._shown = state
+        self.params = params
         self.values = dict(values)
         self.live = live
         self.labels = dict(labels or {})
         self.fmt = fmt or format_value
-        self.selected = max(0, min(selected, len(self.params) - 1)) if self.params else 0
-        self.refresh(layout=True)
+        self.selected = selected
+        self.refresh(layout=rows_changed)  # a layout pass only when the number of rows changes
 
     def render(self) -> Text:
         if not self.params:

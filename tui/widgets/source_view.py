@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 from rich.style import Style
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 DARK_THEME = "monokai"
+_highlighter_ready = False  # rich.syntax imported (see SourceView._highlighted)
 LIGHT_THEME = "friendly"
 
 
@@ -92,12 +92,31 @@ class SourceView(Vertical):
             self._scroll.scroll_to(y=max(0, line - 1 - height // 3), animate=False)
 
     def _highlighted(self) -> Text:
+        global _highlighter_ready
         if self._base is None:
+            if not _highlighter_ready and self.is_mounted:
+                # the first frame shows the code plain: Pygments (rich.syntax) takes a good share
+                # of the app's launch, so it is imported just after the first frame is drawn
+                self.call_after_refresh(self._highlight_now)
+                return Text(self.code.rstrip())
+            from rich.syntax import Syntax
+
+            _highlighter_ready = True
+
             syntax = Syntax(self.code, "python", theme=DARK_THEME if self.dark else LIGHT_THEME,
                             background_color="default")
             self._base = syntax.highlight(self.code)
             self._base.rstrip()
         return self._base
+
+    def _highlight_now(self) -> None:
+        global _highlighter_ready
+        if not _highlighter_ready:
+            import rich.syntax  # noqa: F401
+
+            _highlighter_ready = True
+            self._base = None
+            self._render_source()
 
     def _title_text(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
