@@ -349,3 +349,37 @@ def test_timers_set_before_install_are_known_and_a_stray_cancel_is_forgotten():
     assert len(b1["loop"]["cancels"]) == 2  # the stray's cancel matched the timer noted at install
     assert b2["loop"]["cancels"] == []
     assert waited == 1 and forgotten
+
+
+def test_a_stand_in_selector_keeps_its_own_methods():
+    """asyncio's own tests give a loop a Mock selector and inspect its calls
+    (``loop._selector.register.called``): under the recorder they see the same."""
+    from unittest import mock
+
+    class RigLoop(asyncio.selector_events.BaseSelectorEventLoop):
+        def _make_self_pipe(self):
+            self._ssock, self._csock = mock.Mock(), mock.Mock()
+            self._internal_fds += 1
+
+        def _close_self_pipe(self):
+            pass
+
+    selector = mock.Mock()
+    selector.select.return_value = []
+    loop = RigLoop(selector)
+    rec = Recorder(block_ms=10_000).install(loop)
+    try:
+        selector.get_key.side_effect = KeyError
+        loop.add_reader(1, print)
+        assert loop._selector.register.called  # the Mock's own attribute
+        fd, mask, (r, w) = loop._selector.register.call_args[0]
+        assert (fd, r._callback, w) == (1, print, None)
+        loop.call_later(0.01, print)
+        loop.run_until_complete(asyncio.sleep(0.02))  # runs: select answers []
+        batch = rec.drain()
+    finally:
+        rec.uninstall()
+        loop.close()
+    assert batch["loop"]["regs"] == []  # its registrations are not noted
+    assert any(label == "print" for *_x, label in batch["loop"]["timers"])  # its timers are
+
