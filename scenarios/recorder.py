@@ -160,6 +160,7 @@ class Recorder:
         self._in_select = False
         self._loop = None
         self._loop_tid = None
+        self._loop_native = None  # the loop thread's kernel id (its CPU clock: gil_probe._cpu_ns)
         self._watch: int | None = None  # the watchdog's thread ident
         self._watch_done = None
         self._stop = threading.Event()
@@ -180,6 +181,7 @@ class Recorder:
             raise RuntimeError("the recorder needs a stdlib asyncio event loop (not uvloop)")
         self._loop = loop
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
+        self._loop_native = threading.get_native_id() if not loop.is_running() else None
         self.t0_ns = now_ns()
         undo = self._restore
 
@@ -244,6 +246,7 @@ class Recorder:
         self._stop.clear()
         if self.watch == "running":
             self._loop_tid = threading.get_ident()  # called by the thread about to run the loop
+            self._loop_native = threading.get_native_id()
         done = _thread.allocate_lock()
         done.acquire()
         self._watch_done = done
@@ -364,7 +367,7 @@ class Recorder:
         while not self._stop.wait(interval):
             if self.gil_enabled and self._loop_tid is not None:
                 if ticks is None:
-                    ticks = _gp.Ticks(self._loop_tid)
+                    ticks = _gp.Ticks(self._loop_tid, self._loop_native)
                 self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
                 if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
@@ -383,6 +386,7 @@ class Recorder:
                 self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)
+                self._loop_native = None  # (gil_probe finds it from the thread's ident)
                 continue
             with self._drain_lock:
                 n = len(steps)
@@ -393,7 +397,7 @@ class Recorder:
                     # Clocks from the first tick that saw this step running (the watchdog
                     # itself gets few ticks when the loop thread waits for the GIL).
                     if gil is None or gil.n_steps != n:
-                        gil = _gp.Probe(self._loop_tid, n)
+                        gil = _gp.Probe(self._loop_tid, n, self._loop_native)
                     elif stuck:
                         gil.look()
                     gil.confirmed |= stuck
