@@ -5,7 +5,7 @@ step, keeps it if a later tick finds the same step still running (stuck), and cl
 when the step has ended; nothing here runs on the loop's thread. A probe reads (see
 ``shared/reference/recorder-facts.md``, "Telling a GIL wait from a block"):
 
-* the loop thread's CPU clock (``pthread_getcpuclockid``) at both ends: a thread that
+* the loop thread's CPU clock (by its kernel thread id, see ``_cpu_ns``) at both ends: a thread that
   runs Python or blocks in C code that keeps the GIL burns CPU; one waiting for the
   GIL, or sleeping, does not;
 * the CPU clocks of every other thread over the same interval: who burnt CPU (and so
@@ -62,8 +62,24 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
-def _cpu_ns(ident: int) -> int | None:
+_LINUX = sys.platform.startswith("linux")
+
+
+def _cpu_ns(ident: int, native: int | None = None) -> int | None:
+    """CPU ns of thread ``ident`` (``native``: its kernel id, if known); None if it is gone.
+
+    On Linux the clock is named by the kernel thread id, as glibc's ``pthread_getcpuclockid``
+    names it, but without touching the thread's pthread handle: for a thread that has
+    ended, ``pthread_getcpuclockid`` reads freed memory (it crashed a worker of CPython's
+    test_asyncio.test_ssl, which starts and ends many threads). A gone thread's clock
+    is EINVAL; the kernel only answers for the caller's own threads."""
     try:
+        if _LINUX:
+            if native is None:
+                native = getattr(threading._active.get(ident), "native_id", None)  # noqa: SLF001
+                if native is None:
+                    return None
+            return time.clock_gettime_ns((~native << 3) | 6)  # MAKE_THREAD_CPUCLOCK(tid, SCHED)
         return time.clock_gettime_ns(time.pthread_getcpuclockid(ident))
     except (AttributeError, OSError, ValueError, OverflowError):  # gone, or not on this OS
         return None
@@ -92,7 +108,7 @@ def thread_clocks(loop_ident: int) -> dict[int, tuple[int, object]]:
     for th in threading.enumerate():
         if th.ident in (me, loop_ident) or th.ident is None:
             continue
-        c = _cpu_ns(th.ident)
+        c = _cpu_ns(th.ident, th.native_id)
         if c is not None:
             out[th.ident] = (c, th)
     return out
@@ -105,7 +121,7 @@ def cpu_since(clocks: dict, loop_ident: int | None = None) -> list[list]:
         clocks = {**{i: (0, th) for i, (_c, th) in thread_clocks(loop_ident).items()}, **clocks}
     out = []
     for ident, (c0, th) in clocks.items():
-        c1 = _cpu_ns(ident)
+        c1 = _cpu_ns(ident, th.native_id)
         if c1 is not None and c1 > c0:
             out.append([f"{th.name}|{th.native_id}", c1 - c0])
     return out
@@ -116,15 +132,17 @@ class Probe:
 
     __slots__ = ("n_steps", "loop_ident", "native", "t0", "loop0", "others0", "calls", "confirmed")
 
-    def __init__(self, loop_ident: int, n_steps: int) -> None:
+    def __init__(self, loop_ident: int, n_steps: int, native: int | None = None) -> None:
         self.n_steps = n_steps
         self.loop_ident = loop_ident
-        th = threading._active.get(loop_ident)  # noqa: SLF001 - no lock needed to read
-        self.native = getattr(th, "native_id", None)
+        if native is None:
+            th = threading._active.get(loop_ident)  # noqa: SLF001 - no lock needed to read
+            native = getattr(th, "native_id", None)
+        self.native = native
         self.calls: dict[str, int] = {}
         self.others0 = thread_clocks(loop_ident)
         self.t0 = now_ns()
-        self.loop0 = _cpu_ns(loop_ident)
+        self.loop0 = _cpu_ns(loop_ident, native)
         self.confirmed = False  # the watchdog saw the same step running at a later tick
         self.look()
 
@@ -135,7 +153,7 @@ class Probe:
 
     def close(self) -> tuple:
         """(t0, t1, loop CPU ns or -1, {syscall kind: looks}, [[thread key, CPU ns], ...])."""
-        loop1 = _cpu_ns(self.loop_ident)
+        loop1 = _cpu_ns(self.loop_ident, self.native)
         t1 = now_ns()
         others = cpu_since(self.others0)
         loop = loop1 - self.loop0 if loop1 is not None and self.loop0 is not None else -1
@@ -148,10 +166,11 @@ THREADS_EVERY_NS = 50_000_000
 class Ticks:
     """The CPU clocks at the watchdog's recent ticks, to bracket long steps no probe measured."""
 
-    __slots__ = ("loop_ident", "reads", "n_steps", "threads", "threads_t")
+    __slots__ = ("loop_ident", "native", "reads", "n_steps", "threads", "threads_t")
 
-    def __init__(self, loop_ident: int) -> None:
+    def __init__(self, loop_ident: int, native: int | None = None) -> None:
         self.loop_ident = loop_ident
+        self.native = native  # the loop thread's kernel id, if known (see _cpu_ns)
         self.reads: deque = deque(maxlen=64)  # (t, loop CPU, process CPU, watchdog CPU)
         self.n_steps = -1
         self.threads: dict = {}
@@ -161,7 +180,7 @@ class Ticks:
         """Note the clocks now, and how many step entries the buffer held. Each thread's
         clock too (~1 us a thread), only at a tick that found the loop busy and at most every
         ``THREADS_EVERY_NS``: who burnt CPU lately, for steps no probe measured."""
-        loop = _cpu_ns(self.loop_ident)
+        loop = _cpu_ns(self.loop_ident, self.native)
         t = now_ns()
         if loop is not None:
             self.reads.append((t, loop, time.process_time_ns(), time.thread_time_ns()))
@@ -183,7 +202,7 @@ class Ticks:
                      if steps[i + 1] - steps[i] >= block_ns and steps[i] >= reads[0][0]]
             if longs:
                 busy = True
-                loop_b = _cpu_ns(self.loop_ident)
+                loop_b = _cpu_ns(self.loop_ident, self.native)
                 proc_b, own_b, t_b = time.process_time_ns(), time.thread_time_ns(), now_ns()
                 named = cpu_since(self.threads, loop_ident=self.loop_ident) if self.threads_t else []
                 span = max(1, t_b - self.threads_t)

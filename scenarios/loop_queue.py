@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import selectors
 import socket
 import sys
 from array import array
@@ -264,12 +265,18 @@ class QueueProbe:
 
 
 def install(rec, loop, undo: list) -> QueueProbe:
-    """Wrap ``loop``'s selector, ``call_at`` and ``_timer_handle_cancelled`` for ``rec``.
-    Call it before the recorder wraps the selector (its probe then wraps this one)."""
+    """Wrap ``loop``'s selector (a real one only, see below), ``call_at`` and
+    ``_timer_handle_cancelled`` for ``rec``. Call it before the recorder wraps the selector
+    (its probe then wraps this one)."""
     probe = QueueProbe(rec, loop)
     sel = loop._selector
+    # A stand-in selector (not a selectors.BaseSelector: asyncio's own tests give the loop a
+    # Mock, then inspect ``loop._selector.register`` and its calls) is left alone: wrapping
+    # its register / modify / unregister would hide the stand-in's own. No selects and no
+    # registrations then; timers as usual.
+    real = isinstance(sel, selectors.BaseSelector)
     try:
-        for key in list(sel.get_map().values()):
+        for key in list(sel.get_map().values()) if real else ():
             probe.note_key(key)
     except Exception:  # a selector without a map: registrations from now on only
         pass
@@ -279,9 +286,10 @@ def install(rec, loop, undo: list) -> QueueProbe:
             probe.timers.extend((t, id(h), 0))
             probe.whens.append(h._when)
             probe.labels.append(getattr(h._callback, "__qualname__", None) or _h.label_of(h._callback))
-    qsel = QueueSelector(sel, probe, loop)
-    loop._selector = qsel
-    undo.append(lambda: loop._selector is qsel and setattr(loop, "_selector", sel))
+    if real:
+        qsel = QueueSelector(sel, probe, loop)
+        loop._selector = qsel
+        undo.append(lambda: loop._selector is qsel and setattr(loop, "_selector", sel))
 
     orig_call_at = loop.call_at
     add, wap, lap = probe.timers.append, probe.whens.append, probe.labels.append

@@ -167,6 +167,7 @@ class Recorder:
         self._in_select = False
         self._loop = None
         self._loop_tid = None
+        self._loop_native = None  # the loop thread's kernel id (its CPU clock: gil_probe._cpu_ns)
         self._watch: int | None = None  # the watchdog's thread ident
         self._watch_done = None
         self._stop = threading.Event()  # the running watchdog's (a new one for each)
@@ -189,6 +190,7 @@ class Recorder:
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
         if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
             self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
+        self._loop_native = threading.get_native_id() if not loop.is_running() else None
         self.t0_ns = now_ns()
         undo = self._restore
 
@@ -250,6 +252,7 @@ class Recorder:
         stop = self._stop = threading.Event()
         if self.watch == "running":
             self._loop_tid = threading.get_ident()  # called by the thread about to run the loop
+            self._loop_native = threading.get_native_id()
         done = _thread.allocate_lock()
         done.acquire()
         self._watch_done = done
@@ -385,7 +388,7 @@ class Recorder:
                 self._anyio_wait = not _h.patch_anyio(self, self._restore)
             if self.gil_enabled and self._loop_tid is not None:
                 if ticks is None:
-                    ticks = _gp.Ticks(self._loop_tid)
+                    ticks = _gp.Ticks(self._loop_tid, self._loop_native)
                 self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
             if gil is not None and (len(steps) != gil.n_steps or self._in_select):
                 if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
@@ -407,6 +410,7 @@ class Recorder:
                     self.sink(batch)
             if self._loop_tid is None:
                 self._loop_tid = getattr(self._loop, "_thread_id", None)
+                self._loop_native = None  # (gil_probe finds it from the thread's ident)
                 continue
             with self._drain_lock:
                 n = len(steps)
@@ -417,7 +421,7 @@ class Recorder:
                     # Clocks from the first tick that saw this step running (the watchdog
                     # itself gets few ticks when the loop thread waits for the GIL).
                     if gil is None or gil.n_steps != n:
-                        gil = _gp.Probe(self._loop_tid, n)
+                        gil = _gp.Probe(self._loop_tid, n, self._loop_native)
                     elif stuck:
                         gil.look()
                     gil.confirmed |= stuck

@@ -93,3 +93,54 @@ def test_eager_factory_set_after_install_is_recorded_and_kept():
     info = next(t for t in tl.tasks.values() if t.name == "eager-after")
     running = [(s, e) for st, s, e in tl.task_segments(info.seq) if st == RUNNING]
     assert running and max(e - s for s, e in running) >= 0.029e9
+
+
+@needs_312
+def test_eager_first_steps_have_wait_reasons_and_timers():
+    """An eager task's first step runs inside create_task: the wait it ends in still gets
+    its reason (wait_reasons.py), and the timer it set is in the loop queue (loop_queue.py)."""
+    from coffeeshop_tui.scenarios.loop_queue import loop_at
+    from coffeeshop_tui.scenarios.recorder import Recorder
+    from coffeeshop_tui.scenarios.timeline import WAITING, Timeline
+
+    marks = {}
+
+    async def holder(sem):
+        async with sem:
+            await asyncio.sleep(0.05)
+
+    async def sleeper():
+        await asyncio.sleep(0.2)
+
+    async def main():
+        sem = asyncio.Semaphore(1)
+        a = asyncio.create_task(holder(sem), name="first")
+        b = asyncio.create_task(holder(sem), name="second")  # waits on the semaphore at once
+        s = asyncio.create_task(sleeper(), name="sleeper")
+        await asyncio.sleep(0.01)
+        marks["mid"] = time.monotonic_ns()
+        await asyncio.gather(a, b, s)
+
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)
+    tl = Timeline()
+    rec = Recorder(sink=tl.ingest).install(loop)
+    try:
+        tl.start(time.monotonic_ns())
+        loop.run_until_complete(main())
+        tl.finish(time.monotonic_ns())
+    finally:
+        rec.uninstall()
+        tl.ingest(rec.drain())
+        loop.close()
+
+    def reasons(name):
+        seq = next(q for q, t in tl.tasks.items() if t.name == name)
+        return [tl.wait_reason(seq, s)[1] for st, s, _e in tl.task_segments(seq) if st == WAITING], seq
+
+    second, _ = reasons("second")
+    assert second[0].startswith("semaphore `sem`") and second[1:] == ["sleep"]
+    assert reasons("first")[0] == ["sleep"]
+    _, sleeper_seq = reasons("sleeper")
+    timers = [x for x in loop_at(tl, marks["mid"]).timers if x.task == sleeper_seq]
+    assert [x.what for x in timers] == ["sleep"]

@@ -206,3 +206,34 @@ def test_time_sleep_against_cpu_threads_is_still_a_block():
         if misread[-1] <= 1:
             break
     assert min(misread) <= 1, misread
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel thread clocks: Linux")
+def test_clocks_of_threads_that_ended_read_as_gone_never_crash():
+    """A probe outlives the threads it measures (CPython's test_ssl starts and ends many
+    while a step runs). ``pthread_getcpuclockid`` on an ended thread whose stack was
+    unmapped segfaulted the process; the clocks are read by kernel thread id instead."""
+    old = threading.stack_size(64 << 20)  # stacks this big are unmapped when the thread ends
+    try:
+        ended = []
+        for _ in range(50):
+            t = threading.Thread(target=lambda: None)
+            t.start()
+            t.join()
+            ended.append(t)
+    finally:
+        threading.stack_size(old)
+    # join() returns before the OS thread is quite gone: wait until the kernel has let go
+    import os
+
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/self/task/{t.native_id}") for t in ended) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(gil_probe._cpu_ns(t.ident, t.native_id) is None for t in ended)
+    assert all(gil_probe._cpu_ns(t.ident) is None for t in ended)
+    assert gil_probe.cpu_since({t.ident: (0, t) for t in ended}) == []
+    # a live thread's clock is its own CPU clock
+    a = gil_probe._cpu_ns(threading.get_ident())
+    b = time.thread_time_ns()
+    c = gil_probe._cpu_ns(threading.get_ident(), threading.get_native_id())
+    assert a is not None and a <= b <= c

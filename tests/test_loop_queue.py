@@ -386,3 +386,36 @@ def test_trim_by_bisection_answers_every_later_moment_as_before():
                 checked += 1
         assert checked > 10
         assert len(log.steps) % 3 == 0 and len(log.selects) == 4 * len(log.sel_ends)
+def test_a_stand_in_selector_keeps_its_own_methods():
+    """asyncio's own tests give a loop a Mock selector and inspect its calls
+    (``loop._selector.register.called``): under the recorder they see the same."""
+    from unittest import mock
+
+    class RigLoop(asyncio.selector_events.BaseSelectorEventLoop):
+        def _make_self_pipe(self):
+            self._ssock, self._csock = mock.Mock(), mock.Mock()
+            self._internal_fds += 1
+
+        def _close_self_pipe(self):
+            pass
+
+    selector = mock.Mock()
+    selector.select.return_value = []
+    loop = RigLoop(selector)
+    rec = Recorder(block_ms=10_000).install(loop)
+    try:
+        selector.get_key.side_effect = KeyError  # fd 1 not registered (3.11, 3.12)
+        selector.get_map.return_value = {}  # (3.13)
+        loop.add_reader(1, print)
+        assert loop._selector.register.called  # the Mock's own attribute
+        fd, mask, (r, w) = loop._selector.register.call_args[0]
+        assert (fd, r._callback, w) == (1, print, None)
+        loop.call_later(0.01, print)
+        loop.run_until_complete(asyncio.sleep(0.02))  # runs: select answers []
+        batch = rec.drain()
+    finally:
+        rec.uninstall()
+        loop.close()
+    assert batch["loop"]["regs"] == []  # its registrations are not noted
+    assert any(label == "print" for *_x, label in batch["loop"]["timers"])  # its timers are
+

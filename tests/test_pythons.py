@@ -14,7 +14,9 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow  # starts other interpreters
 
 CORE = ["tests/test_recorder.py", "tests/test_runner.py", "tests/test_scenarios.py",
-        "tests/test_eager.py", "tests/test_autorecord.py", "tests/test_invisible.py"]
+        "tests/test_eager.py", "tests/test_autorecord.py", "tests/test_invisible.py",
+        # read suspended coroutine frames (3.13: f_locals is a proxy) and wrap loop internals
+        "tests/test_wait_reasons.py", "tests/test_loop_queue.py"]
 
 
 def _pythons():

@@ -86,6 +86,11 @@ def env_for(boot: str, on: bool, stats: str) -> dict:
     return env
 
 
+def output_of(xml_path: str) -> str:
+    """Where a run's console output goes: beside its JUnit XML (kept with ``--keep``)."""
+    return os.path.splitext(xml_path)[0] + ".log"
+
+
 def results(xml_path: str) -> tuple[set[str], set[str]]:
     """(ids of tests that failed or errored, ids of all tests run) from a JUnit XML file."""
     if not os.path.exists(xml_path):
@@ -131,8 +136,9 @@ class AsyncioSuite(Suite):
     def run(self, on: bool, xml: str, stats: str) -> int:
         cmd = [self.python, "-m", "test", "-j", str(self.jobs), "--junit-xml", xml,
                *(self.only or ["test_asyncio"])]
-        return subprocess.run(cmd, cwd=self.tmp, env=env_for(self.boot, on, stats),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        with open(output_of(xml), "wb") as out:
+            return subprocess.run(cmd, cwd=self.tmp, env=env_for(self.boot, on, stats),
+                                  stdout=out, stderr=subprocess.STDOUT).returncode
 
     def rerun(self, tid: str, on: bool, stats: str) -> bool:
         test_id = tid.split("::")[-1]
@@ -197,8 +203,9 @@ class AnyioSuite(Suite):
         return cmd + tests
 
     def run(self, on: bool, xml: str, stats: str) -> int:
-        return subprocess.run(self._cmd(xml, ["tests"]), cwd=self.src, env=env_for(self.boot, on, stats),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        with open(output_of(xml), "wb") as out:
+            return subprocess.run(self._cmd(xml, ["tests"]), cwd=self.src, env=env_for(self.boot, on, stats),
+                                  stdout=out, stderr=subprocess.STDOUT).returncode
 
     def rerun(self, tid: str, on: bool, stats: str) -> bool:
         cls, _, name = tid.partition("::")
@@ -226,7 +233,8 @@ def compare(suite, tmp: str, reruns: int) -> int:
               + (f"  ({stats_of(stats)})" if on else ""), flush=True)
     missing = sorted(res[False][1] - res[True][1])
     if missing:
-        print(f"  not run with the recorder (crashed or not collected): {len(missing)}: {', '.join(missing[:5])}")
+        print(f"  not run with the recorder (crashed or not collected): {len(missing)}: {', '.join(missing[:5])}"
+              f"  (console output: {output_of(os.path.join(tmp, f'{suite.name}-on.xml'))})")
     only_on = sorted(res[True][0] - res[False][0])
     only_off = sorted(res[False][0] - res[True][0])
     flaky, real = [], []
@@ -253,7 +261,7 @@ def main() -> int:
     ap.add_argument("-j", "--jobs", type=int, default=2, help="test_asyncio worker processes (default 2)")
     ap.add_argument("--only", nargs="*", help="test_asyncio modules to run (default: all of test_asyncio)")
     ap.add_argument("--reruns", type=int, default=3, help="re-runs of each recorder-only failure")
-    ap.add_argument("--keep", metavar="DIR", help="keep the JUnit XML files and stats in DIR")
+    ap.add_argument("--keep", metavar="DIR", help="keep the JUnit XML files, console output and stats in DIR")
     ap.add_argument("--scenarios", metavar="DIR", default=os.path.join(ROOT, "scenarios"),
                     help="the scenarios package to record with (default: this tree's; another "
                          "version of the recorder to compare, with autorecord.py in it)")

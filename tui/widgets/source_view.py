@@ -15,9 +15,29 @@ _highlighter_ready = False  # rich.syntax imported (see SourceView._highlighted)
 LIGHT_THEME = "friendly"
 
 
+def top_for(line: int, height: int) -> int:
+    """The scroll offset that shows ``line`` (1-based) in ``height`` rows: the top of the
+    file if the line shows there, else the line a third of the way down."""
+    return 0 if line - 1 < height - 1 else line - 1 - height // 3
+
+
+class _SourceScroll(VerticalScroll):
+    """The source's scroll area: tells its SourceView when its height changes."""
+
+    def on_resize(self, event) -> None:
+        parent = self.parent
+        if isinstance(parent, SourceView):
+            parent._scroll_resized()
+
+
 class SourceView(Vertical):
     """Read-only source with a title line. ``show(code, path)``, then ``mark_where(where, note)``
-    while a step blocks (the line gets ▶ and a red background; the note goes in the title)."""
+    while a step blocks (the line gets ▶ and a red background; the note goes in the title).
+
+    A mark out of view is scrolled to (:func:`top_for`); one in view stays put. When the
+    panel's height changes (the layout settling, a panel opening) the marked line is placed
+    again by :func:`top_for`, so where it ends up depends on the line and the height, not on
+    whether the mark came before the layout settled (a replay's snapshot depended on that)."""
 
     DEFAULT_CSS = """
     SourceView { height: 1fr; }
@@ -35,7 +55,8 @@ class SourceView(Vertical):
         self.dark = True
         self._base: Text | None = None
         self._title = Static("", classes="source-title", markup=False)
-        self._scroll = VerticalScroll()
+        self._scroll = _SourceScroll()
+        self._placed_height = 0  # the scroll area's height when the marked line was placed
         self._static = Static("", id="source-text", markup=False)
 
     def compose(self) -> ComposeResult:
@@ -82,14 +103,22 @@ class SourceView(Vertical):
         if line is not None and moved:
             self.call_after_refresh(self._scroll_to_line, line)
 
-    def _scroll_to_line(self, line: int) -> None:
-        """Bring ``line`` into view (after the new text is laid out)."""
+    def _scroll_resized(self) -> None:
+        height = self._scroll.scrollable_content_region.height
+        if self.line is not None and height and height != self._placed_height:
+            self.call_after_refresh(self._scroll_to_line, self.line, True)
+
+    def _scroll_to_line(self, line: int, place: bool = False) -> None:
+        """Bring ``line`` into view (after the new text is laid out). ``place`` (the height
+        changed): put it where it would be if marked now, with the source at its top."""
         if line != self.line:
             return
-        height = self._scroll.scrollable_content_region.height or 10
+        height = self._scroll.scrollable_content_region.height
+        self._placed_height = height
+        height = height or 10
         top = self._scroll.scroll_y
-        if not (top <= line - 1 < top + height - 1):
-            self._scroll.scroll_to(y=max(0, line - 1 - height // 3), animate=False)
+        if place or not (top <= line - 1 < top + height - 1):
+            self._scroll.scroll_to(y=top_for(line, height), animate=False)
 
     def _highlighted(self) -> Text:
         global _highlighter_ready
