@@ -213,11 +213,14 @@ class QueueProbe:
         self.regs.append((now_ns(), key.fd, key.events, rl, raw if rl else 0, wl, raw if wl else 0))
 
     # ---------------------------------------------------------------- drain
-    def drain(self, resolve: Callable[[int, int], int], final: bool = False) -> dict:
+    def drain(self, pack: Callable = lambda a: a, final: bool = False) -> dict:
+        """Take the buffers: timers numbered and cancels matched to them, task ids left raw
+        (the resolver, ``resolver.py``, resolves them and builds the rows). ``pack``: how an
+        int64 array is shipped (``Recorder._collect``)."""
         take = self.rec._take
         sel = self.selects
         n = len(sel) // 4 * 4
-        selects = list(sel[:n])
+        selects = sel[:n]
         del sel[:n]
         if selects:
             self._last_select = selects[-4]  # the last select's end
@@ -226,7 +229,7 @@ class QueueProbe:
         n = min(len(tm) // 3, len(self.whens), len(self.labels))
         raw_t = tm[:3 * n]
         whens = self.whens[:n]
-        labels = self.labels[:n]
+        labels, label_idx = _h.table_of(self.labels[:n])
         del tm[:3 * n], self.whens[:n], self.labels[:n]
         cn, cw = self.cancels, self.cancel_whens
         m = min(len(cn) // 2, len(cw))
@@ -235,12 +238,9 @@ class QueueProbe:
         del cn[:2 * m], cw[:m]
         regs = take(self.regs)
         live = self._live
-        timers_out = []
-        for i in range(n):
-            self._no += 1
-            created, hid, raw = raw_t[3 * i], raw_t[3 * i + 1], raw_t[3 * i + 2]
-            live[(hid, whens[i])] = self._no
-            timers_out.append([created, int(whens[i] * 1e9), self._no, resolve(raw, created), labels[i]])
+        first_no = self._no + 1
+        self._no += n
+        live.update(zip(zip(raw_t[1::3], whens), range(first_no, first_no + n)))  # (id, due) -> number
         cancels_out = []
         self._unmatched = []
         for i, (t, hid, when) in enumerate(cancels):
@@ -254,12 +254,36 @@ class QueueProbe:
             for k in [k for k in live if k[1] <= last]:
                 del live[k]
         return {
-            "selects": selects,
+            "selects": pack(selects),
             "io": [[t, fds] for t, fds in io],
-            "timers": timers_out,
+            # timers: (created_ns, id, creator raw id) a timer, its due time (loop.time()), its
+            # label (an index into timer_labels), numbered from first_no
+            "timers_raw": pack(raw_t),
+            "timer_whens": pack(whens),
+            "timer_labels": labels,
+            "timer_label_idx": pack(label_idx),
+            "first_no": first_no,
             "cancels": cancels_out,
-            "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in regs],
+            "regs": [list(r) for r in regs],
         }
+
+
+def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable, floats: Callable) -> dict:
+    """A drain's loop part (:meth:`QueueProbe.drain`) with its rows built and task ids
+    resolved (``resolver.py``; ``ints`` / ``floats`` read a packed column back)."""
+    raw_t = ints(lq.get("timers_raw"))
+    whens = floats(lq.get("timer_whens"))
+    labels = lq.get("timer_labels", ())
+    no = lq.get("first_no", 1)
+    timers = [[c, int(w * 1e9), no + i, resolve(rid, c), labels[k]] for i, (c, rid, w, k) in
+              enumerate(zip(raw_t[0::3], raw_t[2::3], whens, ints(lq.get("timer_label_idx"))))]
+    return {
+        "selects": ints(lq.get("selects")).tolist(),
+        "io": lq.get("io", []),
+        "timers": timers,
+        "cancels": lq.get("cancels", []),
+        "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in lq.get("regs", ())],
+    }
 
 
 def install(rec, loop, undo: list) -> QueueProbe:

@@ -251,6 +251,14 @@ def new_steps(cols: int = STEP_COLS):
     return _fast.Steps(cols) if _fast is not None else array("q")
 
 
+def table_of(items: list) -> tuple[list, array]:
+    """``items`` as (the distinct objects, by identity, in order; an array of their indexes):
+    many of the recorder's notes are a few shared objects (code objects, wait reasons)."""
+    first = {id(x): x for x in items}
+    pos = {k: i for i, k in enumerate(first)}
+    return list(first.values()), array("q", map(pos.__getitem__, map(id, items)))
+
+
 def take_steps(buf, cols: int = STEP_COLS, rows: int = -1, packed: bool = False):
     """Remove and return the first ``rows`` complete rows (default: all) of ``buf``: an
     ``array('q')``, or with ``packed`` a bytes-like object of native int64 (no extra copy)."""
