@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 5
+#define ABI 6
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -149,6 +149,37 @@ steps_push3(Steps *s, int64_t a, int64_t b, int64_t c)
     return 0;
 }
 
+/* long_rows(start, stop, min_ns): [(c0, c1), ...] of the rows from flat index `start` (a row's
+ * first value) to `stop` whose c1 - c0 >= min_ns: the long steps, found without a Python
+ * object a row (the watchdog scans every step recorded since its last tick: gil_probe.py). */
+static PyObject *
+steps_long_rows(Steps *s, PyObject *args)
+{
+    Py_ssize_t start, stop;
+    long long min_ns;
+    if (!PyArg_ParseTuple(args, "nnL:long_rows", &start, &stop, &min_ns))
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (start < 0)
+        start = 0;
+    if (stop > s->len - s->len % s->cols)
+        stop = s->len - s->len % s->cols;
+    for (Py_ssize_t i = start; s->cols >= 2 && i + 1 < stop; i += s->cols) {
+        if (s->data[i + 1] - s->data[i] >= min_ns) {
+            PyObject *row = Py_BuildValue("(LL)", (long long)s->data[i], (long long)s->data[i + 1]);
+            if (row == NULL || PyList_Append(out, row) < 0) {
+                Py_XDECREF(row);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(row);
+        }
+    }
+    return out;
+}
+
 static PyObject *
 steps_clear(Steps *s, PyObject *Py_UNUSED(ignored))
 {
@@ -166,6 +197,8 @@ static PySequenceMethods steps_as_seq = {
 static PyMethodDef steps_methods[] = {
     {"take", (PyCFunction)steps_take, METH_VARARGS, "take([rows]) -> bytes: the first rows (default all), removed"},
     {"clear", (PyCFunction)steps_clear, METH_NOARGS, "drop everything recorded"},
+    {"long_rows", (PyCFunction)steps_long_rows, METH_VARARGS,
+     "long_rows(start, stop, min_ns) -> [(c0, c1)]: the rows from flat index start to stop with c1 - c0 >= min_ns"},
     {NULL}
 };
 static PyObject *

@@ -187,7 +187,7 @@ def _waiting(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 5  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 6  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
@@ -249,6 +249,16 @@ def new_steps(cols: int = STEP_COLS):
     """An empty buffer of int64 rows for the hot path in use (``len``, ``[i]``, ``itemsize``):
     an ``array('q')``, or the compiled hooks' own."""
     return _fast.Steps(cols) if _fast is not None else array("q")
+
+
+def long_rows(buf, start: int, stop: int, min_ns: int) -> list:
+    """[(start_ns, end_ns)] of the steps in ``buf`` (an ``array('q')`` or the compiled hook's
+    buffer) from flat index ``start`` to ``stop`` that lasted ``min_ns`` or more."""
+    scan = getattr(buf, "long_rows", None)
+    if scan is not None:  # compiled: no Python object a step
+        return scan(start, stop, min_ns)
+    seg = buf[max(0, start):stop]  # one copy (the drain may take the buffer meanwhile)
+    return [(a, b) for a, b in zip(seg[0::STEP_COLS], seg[1::STEP_COLS]) if b - a >= min_ns]
 
 
 def table_of(items: list) -> tuple[list, array]:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 import traceback
 from asyncio import events
 
@@ -217,3 +218,29 @@ def test_raw_batches_are_resolved_by_the_reader(recorder_impl):
     seqs = set(first["steps"][2::3])
     assert {t[0] for t in first["tasks"]} <= seqs | {0}
     json.dumps(msgs)  # JSON-ready
+
+
+def test_both_buffers_find_the_same_long_steps(restore_impl):
+    """The watchdog's scan for long steps (gil_probe.Ticks), in the compiled buffer and in the array."""
+    if h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    for impl in ("c", "python"):
+        h.use_recorder(impl)
+        loop = asyncio.new_event_loop()
+        rec = Recorder(watch="running")  # no watchdog: the buffer is only ours to read
+        try:
+            rec.install(loop)
+            for pause in (0, 0.03, 0, 0.03, 0):
+                loop.call_soon(time.sleep, pause)
+            loop.run_until_complete(asyncio.sleep(0))
+            steps = rec._steps
+            n = len(steps)
+            longs = h.long_rows(steps, 0, n, 20_000_000)
+            assert len(longs) == 2 and all(e - s >= 30_000_000 for s, e in longs), impl
+            assert [(steps[i], steps[i + 1]) for i in (3, 9)] == longs
+            assert h.long_rows(steps, 6, n, 20_000_000) == longs[1:]
+            assert h.long_rows(steps, 0, 6, 20_000_000) == longs[:1]
+            assert h.long_rows(steps, n, n + 30, 1) == []
+        finally:
+            rec.uninstall()
+            loop.close()
