@@ -236,6 +236,11 @@ static Steps *cur_steps;
 static PyObject *note_late;
 static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
 static PyObject *cur_ready; /* the recorder's list of (task id, ready since): late timers */
+/* wait reasons' common case, a sleep, noted here as wait_reasons.classify would (set_waits()):
+ * the Python _waiting it stands for, the Future type, asyncio.sleep's code, the shared reason */
+static PyObject *waiting_fn, *future_type, *sleep_code, *sleep_reason, *s_coro, *s_cr_await;
+static PyObject *cur_wait_add; /* the recorder's _wait_at.append (raw id, t_ns pairs) */
+static PyObject *cur_wait_why; /* the recorder's list of reasons, one a pair */
 static int64_t late_ns = 2000000;
 /* interned names */
 static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
@@ -346,6 +351,54 @@ take_exception(void)
 #endif
 }
 
+/* wait_reasons.classify's fast path: the task's chain of coroutines ends in asyncio.sleep's.
+ * Then note (id, t) and the shared sleep reason as recorder_hooks._waiting does, and return 1;
+ * 0: not a sleep (classify in Python); -1 with an exception set. */
+static int
+note_sleep(PyObject *task, int64_t t)
+{
+    PyObject *c = PyObject_GetAttr(task, s_coro);
+    if (c == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    while (PyCoro_CheckExact(c)) {
+        PyObject *n = PyObject_GetAttr(c, s_cr_await);
+        if (n == NULL) {
+            PyErr_Clear();
+            Py_DECREF(c);
+            return 0;
+        }
+        if (!PyCoro_CheckExact(n)) {
+            Py_DECREF(n);
+            break;
+        }
+        Py_DECREF(c);
+        c = n;
+    }
+    int is_sleep = 0;
+    if (PyCoro_CheckExact(c)) {
+        PyObject *code = PyObject_GetAttr(c, s_cr_code);
+        if (code == NULL)
+            PyErr_Clear();
+        is_sleep = code != NULL && code == sleep_code;
+        Py_XDECREF(code);
+    }
+    Py_DECREF(c);
+    if (!is_sleep)
+        return 0;
+    PyObject *id = PyLong_FromVoidPtr(task);
+    PyObject *tt = id ? PyLong_FromLongLong(t) : NULL;
+    PyObject *r1 = tt ? PyObject_CallOneArg(cur_wait_add, id) : NULL;
+    PyObject *r2 = r1 ? PyObject_CallOneArg(cur_wait_add, tt) : NULL;
+    int ok = r2 != NULL && PyList_Append(cur_wait_why, sleep_reason) == 0;
+    Py_XDECREF(id);
+    Py_XDECREF(tt);
+    Py_XDECREF(r1);
+    Py_XDECREF(r2);
+    return ok ? 1 : -1;
+}
+
 /* A pending task's step ended: if it awaits a future (``task._fut_waiter``), call
  * recorder_hooks._waiting(task, t) to note on what. 0, or -1 with an exception set. */
 static int
@@ -361,12 +414,18 @@ note_waiting(PyObject *task, int64_t t)
         return 0;
     }
     int waits = w != Py_None;
+    int plain_future = future_type != NULL && (PyObject *)Py_TYPE(w) == future_type;
     Py_DECREF(w);
     if (!waits)
         return 0;
     PyObject *fn = PyDict_GetItemWithError(hooks_globals, s_waiting); /* borrowed */
     if (fn == NULL)
         return PyErr_Occurred() ? -1 : 0;
+    if (plain_future && fn == waiting_fn && cur_wait_add != NULL && cur_wait_why != NULL) {
+        int r = note_sleep(task, t);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
     PyObject *tt = PyLong_FromLongLong(t);
     if (tt == NULL)
         return -1;
@@ -1064,12 +1123,14 @@ fp_target(PyObject *mod, PyObject *args)
 {
     if (main_interpreter_only() < 0)
         return NULL;
-    PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None;
+    PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None, *wait_add = Py_None, *wait_why = Py_None;
     long long lns = 2000000;
-    if (!PyArg_ParseTuple(args, "OOO|LOO:target", &loop, &steps, &late, &lns, &done, &ready))
+    if (!PyArg_ParseTuple(args, "OOO|LOOOO:target", &loop, &steps, &late, &lns, &done, &ready,
+                          &wait_add, &wait_why))
         return NULL;
-    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))) {
-        PyErr_SetString(PyExc_TypeError, "target(): done and ready must be lists or None");
+    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))
+        || (wait_why != Py_None && !PyList_CheckExact(wait_why))) {
+        PyErr_SetString(PyExc_TypeError, "target(): done, ready and wait_why must be lists or None");
         return NULL;
     }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
@@ -1085,7 +1146,24 @@ fp_target(PyObject *mod, PyObject *args)
     replace(&note_late, late == Py_None ? NULL : late);
     replace(&cur_done, done == Py_None ? NULL : done);
     replace(&cur_ready, ready == Py_None ? NULL : ready);
+    replace(&cur_wait_add, wait_add == Py_None ? NULL : wait_add);
+    replace(&cur_wait_why, wait_why == Py_None ? NULL : wait_why);
     late_ns = lns;
+    Py_RETURN_NONE;
+}
+
+/* set_waits(waiting, Future, sleep_code, reason): wait_reasons' sleep fast path (note_sleep),
+ * used while recorder_hooks._waiting is still `waiting` (a benchmark may swap it). */
+static PyObject *
+fp_set_waits(PyObject *mod, PyObject *args)
+{
+    PyObject *fn, *ftype, *code, *reason;
+    if (!PyArg_ParseTuple(args, "OOOO:set_waits", &fn, &ftype, &code, &reason))
+        return NULL;
+    replace(&waiting_fn, fn);
+    replace(&future_type, ftype);
+    replace(&sleep_code, code);
+    replace(&sleep_reason, reason);
     Py_RETURN_NONE;
 }
 
@@ -1096,8 +1174,11 @@ static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle[, hooks_globals])"},
     {"target", fp_target, METH_VARARGS,
-     "target(loop, steps, note_late[, late_ns, done, ready]): record `loop` into `steps`; target(None, None, None) stops"},
+     "target(loop, steps, note_late[, late_ns, done, ready, wait_add, wait_why]): record `loop` into `steps`; "
+     "target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"set_waits", fp_set_waits, METH_VARARGS,
+     "set_waits(waiting, Future, sleep_code, reason): note sleeps as waiting would, in C"},
     {"resolve_steps", fp_resolve_steps, METH_VARARGS,
      "resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...] (see resolver.py)"},
     {NULL}
@@ -1134,6 +1215,8 @@ PyInit__fastpath(void)
     INTERN(s_callbacks, "_callbacks");
     INTERN(s_source_tb, "_source_traceback");
     INTERN(s_cr_code, "cr_code");
+    INTERN(s_coro, "_coro");
+    INTERN(s_cr_await, "cr_await");
     INTERN(s_cr_suspended, "cr_suspended");
     INTERN(s_cr_frame, "cr_frame");
     INTERN(s_done, "done");

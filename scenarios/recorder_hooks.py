@@ -24,6 +24,7 @@ from array import array
 from asyncio import events, format_helpers
 from concurrent.futures import ProcessPoolExecutor
 
+from . import wait_reasons as _wr
 from .wait_reasons import classify as _classify, label_of  # noqa: F401 (label_of: API here too)
 
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
@@ -229,6 +230,7 @@ def use_recorder(choice: str | None = None) -> str:
     except RuntimeError as exc:  # a subinterpreter: its state is the main interpreter's
         _impl_note = str(exc)
         return "python"
+    fp.set_waits(_waiting, _wr._Future, _wr._SLEEP_CODE, _wr.SLEEP)  # the sleep fast path of classify
     _fast, _hooks, _impl_note = fp, (fp.handle_run, fp.timer_run), note
     return "c"
 
@@ -303,7 +305,8 @@ def start_recording(rec, loop, steps) -> None:
     _active, _loop = rec, loop
     _ap = steps.append if _fast is None else _drop
     if _fast is not None:
-        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready)
+        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready,
+                     rec._wait_at.append, rec._wait_why)
     patch_handles()
 
 

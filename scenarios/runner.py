@@ -150,7 +150,8 @@ class ScenarioRun:
                     if self.timeline.start_ns is not None and self.timeline.end_ns is None:
                         self.timeline.finish(time.monotonic_ns())
         if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(timeout=5)
+            # (a reader that deferred batches decodes them now: up to DEFER_BYTES of them)
+            self._reader.join(timeout=60 if self.defer_bytes else 5)
         self._finished.set()
         self._notify()
 

@@ -128,6 +128,14 @@ async def _program(other_loop):
     th.start()  # another loop, in another thread: its handles are not recorded
     th.join()
     await asyncio.gather(*ts, sub, slow, nap, return_exceptions=True)
+    lock = asyncio.Lock()
+
+    async def nested_nap():
+        async with lock:
+            await asyncio.sleep(0.001)  # a sleep two coroutines deep (the compiled fast path)
+
+    naps = [asyncio.create_task(nested_nap(), name=f"n{i}") for i in range(2)]  # one waits on the lock
+    await asyncio.gather(*naps)
     await asyncio.sleep(0.002)
 
 
@@ -162,6 +170,10 @@ def test_both_hot_paths_record_the_same_steps(restore_impl):
     assert sorted(d[0::2] for d in bc["done"]) == sorted(d[0::2] for d in bp["done"])
     assert {o for _s, _t, o in bc["done"]} == {"ok", "error", "cancelled"}
     assert len(bc["ready"]) == len(bp["ready"]) > 0  # the late timer's task, noted by both
+    # the same wait reasons (sleeps noted in C by the compiled hook, the rest by classify)
+    assert [w[2:] for w in bc["waits"]] == [w[2:] for w in bp["waits"]]
+    kinds = [w[2] for w in bc["waits"]]
+    assert kinds.count("sleep") >= 4 and "lock" in kinds, kinds
     # the callback's exception went to the handler, with the same traceback (no frame of ours)
     assert len(ec) == len(ep) == 1
     for ctx in (ec[0], ep[0]):
