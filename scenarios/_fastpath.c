@@ -180,6 +180,27 @@ steps_long_rows(Steps *s, PyObject *args)
     return out;
 }
 
+/* push(v0, ..., v{cols-1}): one row (rare rows written from Python: timers set before install) */
+static PyObject *
+steps_push(Steps *s, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != s->cols) {
+        PyErr_Format(PyExc_TypeError, "push() takes %zd values (one row), %zd given", s->cols, nargs);
+        return NULL;
+    }
+    int64_t row[64];
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        row[i] = PyLong_AsLongLong(args[i]);
+        if (row[i] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (steps_reserve(s, nargs) < 0)
+        return NULL;
+    memcpy(s->data + s->len, row, (size_t)nargs * sizeof(int64_t));
+    s->len += nargs;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 steps_clear(Steps *s, PyObject *Py_UNUSED(ignored))
 {
@@ -197,6 +218,7 @@ static PySequenceMethods steps_as_seq = {
 static PyMethodDef steps_methods[] = {
     {"take", (PyCFunction)steps_take, METH_VARARGS, "take([rows]) -> bytes: the first rows (default all), removed"},
     {"clear", (PyCFunction)steps_clear, METH_NOARGS, "drop everything recorded"},
+    {"push", (PyCFunction)(void (*)(void))steps_push, METH_FASTCALL, "push(*row): append one row of ints"},
     {"long_rows", (PyCFunction)steps_long_rows, METH_VARARGS,
      "long_rows(start, stop, min_ns) -> [(c0, c1)]: the rows from flat index start to stop with c1 - c0 >= min_ns"},
     {NULL}
@@ -940,6 +962,161 @@ static PyTypeObject CreateTask_Type = {
     .tp_new = ct_new,
 };
 
+/* ------------------------------------------- loop.call_at, wrapped (loop_queue.install) */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *rec, *loop, *orig, *labels, *strip, *current_task, *label_of;
+    Steps *timers; /* created_ns, id(timer), id(creating task), due (ns): 4 columns */
+} CallAt;
+
+static PyTypeObject CallAt_Type;
+static PyObject *s_active, *s_qualname;
+
+/* What loop_queue's Python call_at wrapper notes of each timer, same rules: the timer is
+ * made by asyncio's call_at, then (if this recording is still the active one) noted;
+ * a failure to note it never reaches the program. */
+static PyObject *
+ca_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CallAt *ca = (CallAt *)op;
+    PyObject *timer = PyObject_Vectorcall(ca->orig, args, nargsf, kwnames);
+    if (timer == NULL || hooks_globals == NULL)
+        return timer;
+    PyObject *active = PyDict_GetItemWithError(hooks_globals, s_active); /* borrowed */
+    if (active != ca->rec) {
+        PyErr_Clear();
+        return timer;
+    }
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb); /* (none: kept as it is) */
+    PyObject *tb = PyObject_GetAttr(timer, s_source_tb);
+    if (tb == NULL)
+        PyErr_Clear();
+    else {
+        int truth = PyObject_IsTrue(tb);
+        if (truth > 0) {
+            PyObject *r = PyObject_CallOneArg(ca->strip, tb);
+            Py_XDECREF(r);
+        }
+        Py_DECREF(tb);
+        PyErr_Clear();
+    }
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *callback = nargs >= 2 ? args[1] : NULL;
+    for (Py_ssize_t k = 0; callback == NULL && kwnames != NULL && k < PyTuple_GET_SIZE(kwnames); k++)
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, k), "callback") == 0)
+            callback = args[nargs + k];
+    PyObject *label = NULL;
+    if (callback != NULL) {
+        label = PyObject_GetAttr(callback, s_qualname);
+        if (label == NULL)
+            PyErr_Clear();
+        if (label == NULL || PyObject_IsTrue(label) <= 0) {
+            PyErr_Clear();
+            Py_XDECREF(label);
+            label = PyObject_CallOneArg(ca->label_of, callback);
+        }
+    }
+    int64_t t = now_ns();
+    PyObject *task = label ? PyObject_CallOneArg(ca->current_task, ca->loop) : NULL;
+    PyObject *when = task ? PyObject_GetAttr(timer, s_when) : NULL;
+    double w = when ? PyFloat_AsDouble(when) : -1.0;
+    if (when != NULL && !(w == -1.0 && PyErr_Occurred())
+        && steps_reserve(ca->timers, 4) == 0 && PyList_Append(ca->labels, label) == 0) {
+        int64_t *p = ca->timers->data + ca->timers->len;
+        p[0] = t;
+        p[1] = (int64_t)(uintptr_t)timer;
+        p[2] = task == Py_None ? (int64_t)(uintptr_t)Py_None : (int64_t)(uintptr_t)task;
+        p[3] = (int64_t)(w * 1e9);
+        ca->timers->len += 4;
+    }
+    PyErr_Clear(); /* never disturb the program */
+    Py_XDECREF(when);
+    Py_XDECREF(task);
+    Py_XDECREF(label);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    return timer;
+}
+
+static PyObject *
+ca_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *rec, *loop, *orig, *timers, *labels, *strip, *cur, *label_of;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "CallAt() takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOOO!O!OOO:CallAt", &rec, &loop, &orig, &Steps_Type, &timers,
+                          &PyList_Type, &labels, &strip, &cur, &label_of))
+        return NULL;
+    if (((Steps *)timers)->cols != 4) {
+        PyErr_SetString(PyExc_ValueError, "CallAt(): timers must have 4 columns");
+        return NULL;
+    }
+    CallAt *ca = PyObject_GC_New(CallAt, type);
+    if (ca == NULL)
+        return NULL;
+    ca->vectorcall = ca_vectorcall;
+#define SET(f, v) Py_INCREF(v); ca->f = v
+    SET(rec, rec); SET(loop, loop); SET(orig, orig); SET(labels, labels); SET(strip, strip);
+    SET(current_task, cur); SET(label_of, label_of);
+#undef SET
+    Py_INCREF(timers);
+    ca->timers = (Steps *)timers;
+    PyObject_GC_Track(ca);
+    return (PyObject *)ca;
+}
+
+static int
+ca_traverse(CallAt *ca, visitproc visit, void *arg)
+{
+    Py_VISIT(ca->rec); Py_VISIT(ca->loop); Py_VISIT(ca->orig); Py_VISIT(ca->labels); Py_VISIT(ca->strip);
+    Py_VISIT(ca->current_task); Py_VISIT(ca->label_of); Py_VISIT(ca->timers);
+    return 0;
+}
+
+static int
+ca_clear(CallAt *ca)
+{
+    Py_CLEAR(ca->rec); Py_CLEAR(ca->loop); Py_CLEAR(ca->orig); Py_CLEAR(ca->labels); Py_CLEAR(ca->strip);
+    Py_CLEAR(ca->current_task); Py_CLEAR(ca->label_of); Py_CLEAR(ca->timers);
+    return 0;
+}
+
+static void
+ca_dealloc(CallAt *ca)
+{
+    PyObject_GC_UnTrack(ca);
+    ca_clear(ca);
+    PyObject_GC_Del(ca);
+}
+
+static PyObject *
+ca_name(PyObject *ca, void *Py_UNUSED(c)) { return PyUnicode_FromString("call_at"); }
+
+static PyGetSetDef ca_getset[] = {
+    {"__name__", (getter)ca_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)ca_name, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject CallAt_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.CallAt",
+    .tp_basicsize = sizeof(CallAt),
+    .tp_dealloc = (destructor)ca_dealloc,
+    .tp_vectorcall_offset = offsetof(CallAt, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "CallAt(rec, loop, orig, timers, labels, strip, current_task, label_of):\n"
+              "loop_queue's loop.call_at (see loop_queue.install).",
+    .tp_traverse = (traverseproc)ca_traverse,
+    .tp_clear = (inquiry)ca_clear,
+    .tp_getset = ca_getset,
+    .tp_new = ca_new,
+};
+
 /* ------------------------------------------------------- the parent's side: resolving steps */
 /* resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...]: the per-step
  * loop of resolver.Resolver.resolve, same rules (``single``: raw id -> the one history entry
@@ -1192,7 +1369,8 @@ static struct PyModuleDef fp_module = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0)
+    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0
+        || PyType_Ready(&CallAt_Type) < 0)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_loop, "_loop");
@@ -1221,6 +1399,8 @@ PyInit__fastpath(void)
     INTERN(s_cr_frame, "cr_frame");
     INTERN(s_done, "done");
     INTERN(s_name, "__name__");
+    INTERN(s_active, "_active");
+    INTERN(s_qualname, "__qualname__");
 #undef INTERN
     PyObject *m = PyModule_Create(&fp_module);
     if (m == NULL)
@@ -1237,8 +1417,10 @@ PyInit__fastpath(void)
         return NULL;
     Py_INCREF(&Steps_Type);
     Py_INCREF(&CreateTask_Type);
+    Py_INCREF(&CallAt_Type);
     if (PyModule_AddObject(m, "Steps", (PyObject *)&Steps_Type) < 0
         || PyModule_AddObject(m, "CreateTask", (PyObject *)&CreateTask_Type) < 0
+        || PyModule_AddObject(m, "CallAt", (PyObject *)&CallAt_Type) < 0
         || PyModule_AddIntConstant(m, "ABI", ABI) < 0
         || PyModule_AddIntConstant(m, "STEP_COLS", STEP_COLS) < 0)
         return NULL;

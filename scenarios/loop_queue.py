@@ -46,6 +46,7 @@ from . import recorder_hooks as _h
 from .recorder_hooks import now_ns, strip_own_frames
 
 READ, WRITE = 1, 2  # selectors.EVENT_READ / EVENT_WRITE
+TIMER_COLS = 4  # a noted timer: created_ns, id(TimerHandle), creator raw id, due_ns
 _MISSING = object()
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
@@ -183,11 +184,11 @@ class QueueProbe:
         self.loop = loop
         self.selects = array("q")  # end_ns, timeout_ns (-1: none), n_ready, n_events
         self.io: list = []  # (t1, [fd, mask, ...]) of selects that returned events
-        self.timers = array("q")  # created_ns, id(TimerHandle), creator raw id (task)
-        self.whens = array("d")  # the timers' due times (loop.time(): monotonic seconds)
+        # created_ns, id(TimerHandle), creator raw id (task), due (ns: loop.time() * 1e9); an
+        # array('q'), or the compiled hook's buffer (its call_at writes there: _fastpath.CallAt)
+        self.timers = _h.new_steps(TIMER_COLS)
         self.labels: list[str] = []  # the timers' callback names (shared strings)
-        self.cancels = array("q")  # t_ns, id(TimerHandle): cancelled while in the heap
-        self.cancel_whens = array("d")
+        self.cancels = array("q")  # t_ns, id(TimerHandle), due (ns): cancelled while in the heap
         self.regs: list = []  # (t, fd, events, reader label, reader raw, writer label, writer raw)
         self._no = 0  # timers are numbered from 1 as they are drained
         # (id, due) of drained timers that may still be in the heap -> their number; a
@@ -225,22 +226,20 @@ class QueueProbe:
         if selects:
             self._last_select = selects[-4]  # the last select's end
         io = take(self.io)
-        tm = self.timers
-        n = min(len(tm) // 3, len(self.whens), len(self.labels))
-        raw_t = tm[:3 * n]
-        whens = self.whens[:n]
+        n = min(len(self.timers) // TIMER_COLS, len(self.labels))
+        raw_t = _h.take_steps(self.timers, TIMER_COLS, n)
         labels, label_idx = _h.table_of(self.labels[:n])
-        del tm[:3 * n], self.whens[:n], self.labels[:n]
-        cn, cw = self.cancels, self.cancel_whens
-        m = min(len(cn) // 2, len(cw))
+        del self.labels[:n]
+        cn = self.cancels
+        m = len(cn) // 3 * 3
         older = self._unmatched  # noted by the drain before: their timers came with this one
-        cancels = older + [(cn[2 * i], cn[2 * i + 1], cw[i]) for i in range(m)]
-        del cn[:2 * m], cw[:m]
+        cancels = older + list(zip(cn[0:m:3], cn[1:m:3], cn[2:m:3]))
+        del cn[:m]
         regs = take(self.regs)
         live = self._live
         first_no = self._no + 1
         self._no += n
-        live.update(zip(zip(raw_t[1::3], whens), range(first_no, first_no + n)))  # (id, due) -> number
+        live.update(zip(zip(raw_t[1::4], raw_t[3::4]), range(first_no, first_no + n)))  # (id, due) -> number
         cancels_out = []
         self._unmatched = []
         for i, (t, hid, when) in enumerate(cancels):
@@ -250,16 +249,15 @@ class QueueProbe:
             elif not final and i >= len(older):
                 self._unmatched.append((t, hid, when))  # its timer may come with the next drain
         if self._last_select:  # timers due before the last select ended have left the heap
-            last = self._last_select / 1e9
+            last = self._last_select
             for k in [k for k in live if k[1] <= last]:
                 del live[k]
         return {
             "selects": pack(selects),
             "io": [[t, fds] for t, fds in io],
-            # timers: (created_ns, id, creator raw id) a timer, its due time (loop.time()), its
-            # label (an index into timer_labels), numbered from first_no
+            # timers: (created_ns, id, creator raw id, due_ns) a timer, its label (an index
+            # into timer_labels), numbered from first_no
             "timers_raw": pack(raw_t),
-            "timer_whens": pack(whens),
             "timer_labels": labels,
             "timer_label_idx": pack(label_idx),
             "first_no": first_no,
@@ -268,15 +266,14 @@ class QueueProbe:
         }
 
 
-def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable, floats: Callable) -> dict:
+def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable) -> dict:
     """A drain's loop part (:meth:`QueueProbe.drain`) with its rows built and task ids
-    resolved (``resolver.py``; ``ints`` / ``floats`` read a packed column back)."""
+    resolved (``resolver.py``; ``ints`` reads a packed column back)."""
     raw_t = ints(lq.get("timers_raw"))
-    whens = floats(lq.get("timer_whens"))
     labels = lq.get("timer_labels", ())
     no = lq.get("first_no", 1)
-    timers = [[c, int(w * 1e9), no + i, resolve(rid, c), labels[k]] for i, (c, rid, w, k) in
-              enumerate(zip(raw_t[0::3], raw_t[2::3], whens, ints(lq.get("timer_label_idx"))))]
+    timers = [[c, w, no + i, resolve(rid, c), labels[k]] for i, (c, rid, w, k) in
+              enumerate(zip(raw_t[0::4], raw_t[2::4], raw_t[3::4], ints(lq.get("timer_label_idx"))))]
     return {
         "selects": ints(lq.get("selects")).tolist(),
         "io": lq.get("io", []),
@@ -297,17 +294,42 @@ def install(rec, loop, undo: list) -> QueueProbe:
     except Exception:  # a selector without a map: registrations from now on only
         pass
     t = now_ns()
+    push = getattr(probe.timers, "push", None) or (lambda *row: probe.timers.extend(row))
     for h in list(getattr(loop, "_scheduled", ())):  # timers set before: creator unknown
         if not h._cancelled:
-            probe.timers.extend((t, id(h), 0))
-            probe.whens.append(h._when)
+            push(t, id(h), 0, int(h._when * 1e9))
             probe.labels.append(getattr(h._callback, "__qualname__", None) or _h.label_of(h._callback))
     qsel = QueueSelector(sel, probe, loop)
     loop._selector = qsel
     undo.append(lambda: loop._selector is qsel and setattr(loop, "_selector", sel))
 
     orig_call_at = loop.call_at
-    add, wap, lap = probe.timers.append, probe.whens.append, probe.labels.append
+    call_at = _h.make_call_at(rec, loop, orig_call_at, probe.timers, probe.labels)
+    if call_at is None:  # the pure-Python recorder: the same, in Python
+        call_at = _call_at(rec, loop, orig_call_at, probe)
+    before = loop.__dict__.get("call_at", _MISSING)
+    loop.call_at = call_at
+    undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
+
+    orig_cancelled = loop._timer_handle_cancelled
+    cap = probe.cancels.append
+
+    def _timer_handle_cancelled(handle):
+        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
+            cap(now_ns())
+            cap(id(handle))
+            cap(int(handle._when * 1e9))
+        return orig_cancelled(handle)
+
+    before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
+    loop._timer_handle_cancelled = _timer_handle_cancelled
+    undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
+    return probe
+
+
+def _call_at(rec, loop, orig_call_at, probe):
+    """``loop.call_at`` noting each timer (``_fastpath.CallAt`` is the same, compiled)."""
+    add, lap = probe.timers.append, probe.labels.append
     current_task = asyncio.current_task
 
     def call_at(when, callback, *args, context=None):
@@ -324,30 +346,13 @@ def install(rec, loop, undo: list) -> QueueProbe:
                 add(now_ns())
                 add(id(timer))
                 add(id(current_task(loop)))  # id(None) resolves to 0
-                wap(timer._when)
-                lap(label)
+                add(int(timer._when * 1e9))
+                lap(label)  # (a drain takes as many whole rows as labels)
             except Exception:  # never disturb the program
                 pass
         return timer
 
-    before = loop.__dict__.get("call_at", _MISSING)
-    loop.call_at = call_at
-    undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
-
-    orig_cancelled = loop._timer_handle_cancelled
-    cap, cwap = probe.cancels.append, probe.cancel_whens.append
-
-    def _timer_handle_cancelled(handle):
-        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
-            cap(now_ns())
-            cap(id(handle))
-            cwap(handle._when)
-        return orig_cancelled(handle)
-
-    before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
-    loop._timer_handle_cancelled = _timer_handle_cancelled
-    undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
-    return probe
+    return call_at
 
 
 # ============================================================================ the model

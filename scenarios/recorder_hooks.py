@@ -297,6 +297,13 @@ def make_create_task(loop, orig, infos: list, names: list, meta, eager: list):
                             asyncio.current_task, sys.version_info >= (3, 12))
 
 
+def make_call_at(rec, loop, orig, timers, labels: list):
+    """The compiled ``loop.call_at`` wrapper of ``loop_queue.install``, or None (Python's then)."""
+    if _fast is None or type(timers) is not _fast.Steps:
+        return None
+    return _fast.CallAt(rec, loop, orig, timers, labels, strip_own_frames, asyncio.current_task, label_of)
+
+
 def start_recording(rec, loop, steps) -> None:
     """Make the patched step record ``loop`` into ``steps`` for ``rec``, and patch it in."""
     global _active, _loop, _ap

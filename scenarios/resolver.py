@@ -42,10 +42,6 @@ def _arr(v, typecode: str = "q") -> array:
     return a
 
 
-def _floats(v) -> array:
-    return _arr(v, "d")
-
-
 class Resolver:
     """Resolves the raw batches of one recording, in order (it keeps the task history)."""
 
@@ -148,7 +144,7 @@ class Resolver:
                 waits_out.append([seq, t, kind, detail, where, resolve(other, t) if other else 0])
         loop_out = raw.get("loop")
         if loop_out:  # loop_queue.py's drain, task ids left raw
-            loop_out = loop_queue.resolve_drain(loop_out, resolve, _arr, _floats)
+            loop_out = loop_queue.resolve_drain(loop_out, resolve, _arr)
         jobs_out = [[pool, th, sub, s, e, resolve(rid, sub), label]
                     for pool, th, sub, s, e, rid, label in raw.get("jobs", ())]
         samples_out = [[t, w, fn, resolve(rid, t)] for t, w, fn, rid in raw.get("samples", ())]

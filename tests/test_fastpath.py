@@ -172,6 +172,9 @@ def test_both_hot_paths_record_the_same_steps(restore_impl):
     assert len(bc["ready"]) == len(bp["ready"]) > 0  # the late timer's task, noted by both
     # the same wait reasons (sleeps noted in C by the compiled hook, the rest by classify)
     assert [w[2:] for w in bc["waits"]] == [w[2:] for w in bp["waits"]]
+    # the same timers (loop_queue's call_at: compiled, or Python), by the same tasks
+    assert [t[2:] for t in bc["loop"]["timers"]] == [t[2:] for t in bp["loop"]["timers"]]
+    assert {t[4] for t in bc["loop"]["timers"]} >= {"_set_result_unless_cancelled"}
     kinds = [w[2] for w in bc["waits"]]
     assert kinds.count("sleep") >= 4 and "lock" in kinds, kinds
     # the callback's exception went to the handler, with the same traceback (no frame of ours)
