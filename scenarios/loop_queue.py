@@ -46,6 +46,7 @@ from . import recorder_hooks as _h
 from .recorder_hooks import now_ns, strip_own_frames
 
 READ, WRITE = 1, 2  # selectors.EVENT_READ / EVENT_WRITE
+_LIVE_MIN = 4096  # drained timers remembered (for their cancels) before a sweep
 TIMER_COLS = 4  # a noted timer: created_ns, id(TimerHandle), creator raw id, due_ns
 _MISSING = object()
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
@@ -195,6 +196,7 @@ class QueueProbe:
         # live TimerHandle's id and due time name it (the drain thread matches, not the loop's)
         self._live: dict[tuple[int, float], int] = {}
         self._unmatched: list = []  # cancels of timers the next drain brings
+        self._live_cap = _LIVE_MIN  # _live is swept of timers that left the heap above this size
         self._last_select = 0
 
     def note_key(self, key) -> None:
@@ -248,10 +250,14 @@ class QueueProbe:
                 cancels_out += (t, no)
             elif not final and i >= len(older):
                 self._unmatched.append((t, hid, when))  # its timer may come with the next drain
-        if self._last_select:  # timers due before the last select ended have left the heap
+        if self._last_select and len(live) > self._live_cap:
+            # timers due before the last select ended have left the heap: forgotten once
+            # there are twice as many as after the last time (a cancel only names a timer
+            # still in the heap, so keeping them longer changes nothing but memory)
             last = self._last_select
             for k in [k for k in live if k[1] <= last]:
                 del live[k]
+            self._live_cap = max(_LIVE_MIN, 2 * len(live))
         return {
             "selects": pack(selects),
             "io": [[t, fds] for t, fds in io],
