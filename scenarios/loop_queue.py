@@ -13,8 +13,8 @@ Recorded (in the program, next to the step recorder; ``Recorder.install`` calls
   (``socket 127.0.0.1:8000 (accept)``, ``self-pipe``, ``127.0.0.1:5555 → ... (_read_ready)``)
   and the task that registered it. Those already registered at install are noted then.
 * **Timers.** ``loop.call_at`` (hence ``call_later``, ``asyncio.sleep``, timeouts) is
-  wrapped on the loop object: when created, when due, the callback's name and the task
-  that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
+  wrapped on the loop object (in C where the compiled recorder is used: ``_fastpath.CallAt``):
+  when created, when due, the callback's name and the task that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
   is still in the heap. A timer leaves the heap at the first iteration whose select ended
   after it fell due (asyncio's own rule, ``_run_once``).
 

@@ -27,7 +27,8 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
 * **Wait reasons.** A task step that ends with the task awaiting a future notes what it
   waits on (``wait_reasons.py``: a timer, which lock / semaphore / queue, a socket, a thread
   job, another task...), from the task's chain of suspended coroutines. Steps after which
-  the task is merely ready again (``sleep(0)``) cost one attribute read more.
+  the task is merely ready again (``sleep(0)``) cost one attribute read more; a sleep is
+  noted by the compiled hook itself (the same shared reason ``classify`` gives).
 * **Blocks.** A watchdog thread notices a step that has not finished after a few ms
   and samples the loop thread's frame (``sys._current_frames``) until it ends, so a
   long step is blamed on the line where it was stuck. When it first sees a step stuck it
