@@ -8,8 +8,9 @@ Workloads (issue 9):
 Each is a small program that times itself (perf_counter around `asyncio.run`), run as
 `python prog.py` and as `coffeeshop-tui record --json -- prog.py`, once with the pure-Python
 hook (COFFEESHOP_RECORDER=python) and once with the compiled accelerator: the recorder's
-drain thread, the pipe to the parent and the parent resolving the batches are all running,
-as they do for a user. The variants alternate, run after run; medians and their ratios to
+drain thread, the pipe to the parent and the parent are all running, as they do for a user
+(with --json the parent only reads the batches while the program runs, and decodes and
+resolves them once it has ended: protocol.Reader's defer_bytes). The variants alternate, run after run; medians and their ratios to
 the unrecorded program are printed, for its wall time and for its process's CPU time (the
 program's threads and the recorder's drain thread: what recording costs the program itself,
 without the other processes of a busy machine).

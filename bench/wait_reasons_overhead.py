@@ -8,7 +8,7 @@ buffer appends; the one ``task._fut_waiter`` read per pending task step stays in
 Runs alternate untraced / without / with in one process; medians of the loop thread's CPU
 time (steadier than wall time on a shared machine) and of wall time are compared.
 
-Workloads: (a) and (b) of bench/tracer_overhead.py (10,000 tasks x 10 ``sleep(0)``: no
+Workloads: (a) and (b) of bench/part_overhead.py (10,000 tasks x 10 ``sleep(0)``: no
 waits with a reason; 1,000 tasks x 5 ``sleep(0.01)``: every wait a sleep), (c) 20,000
 items through an ``asyncio.Queue`` (the consumer waits on ``get``), (d) 2,000 tasks
 through a ``Semaphore(5)`` around a 1 ms sleep, (e) 500 tasks taking turns on one ``Lock``.
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from coffeeshop_tui.scenarios import recorder_hooks as _h  # noqa: E402
 from coffeeshop_tui.scenarios.recorder import Recorder  # noqa: E402
-from tracer_overhead import workload_a, workload_b  # noqa: E402
+from part_overhead import workload_a, workload_b  # noqa: E402
 
 WAITING = _h._waiting
 

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 5
+#define ABI 6
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -149,6 +149,58 @@ steps_push3(Steps *s, int64_t a, int64_t b, int64_t c)
     return 0;
 }
 
+/* long_rows(start, stop, min_ns): [(c0, c1), ...] of the rows from flat index `start` (a row's
+ * first value) to `stop` whose c1 - c0 >= min_ns: the long steps, found without a Python
+ * object a row (the watchdog scans every step recorded since its last tick: gil_probe.py). */
+static PyObject *
+steps_long_rows(Steps *s, PyObject *args)
+{
+    Py_ssize_t start, stop;
+    long long min_ns;
+    if (!PyArg_ParseTuple(args, "nnL:long_rows", &start, &stop, &min_ns))
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (start < 0)
+        start = 0;
+    if (stop > s->len - s->len % s->cols)
+        stop = s->len - s->len % s->cols;
+    for (Py_ssize_t i = start; s->cols >= 2 && i + 1 < stop; i += s->cols) {
+        if (s->data[i + 1] - s->data[i] >= min_ns) {
+            PyObject *row = Py_BuildValue("(LL)", (long long)s->data[i], (long long)s->data[i + 1]);
+            if (row == NULL || PyList_Append(out, row) < 0) {
+                Py_XDECREF(row);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(row);
+        }
+    }
+    return out;
+}
+
+/* push(v0, ..., v{cols-1}): one row (rare rows written from Python: timers set before install) */
+static PyObject *
+steps_push(Steps *s, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != s->cols) {
+        PyErr_Format(PyExc_TypeError, "push() takes %zd values (one row), %zd given", s->cols, nargs);
+        return NULL;
+    }
+    int64_t row[64];
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        row[i] = PyLong_AsLongLong(args[i]);
+        if (row[i] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (steps_reserve(s, nargs) < 0)
+        return NULL;
+    memcpy(s->data + s->len, row, (size_t)nargs * sizeof(int64_t));
+    s->len += nargs;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 steps_clear(Steps *s, PyObject *Py_UNUSED(ignored))
 {
@@ -166,6 +218,9 @@ static PySequenceMethods steps_as_seq = {
 static PyMethodDef steps_methods[] = {
     {"take", (PyCFunction)steps_take, METH_VARARGS, "take([rows]) -> bytes: the first rows (default all), removed"},
     {"clear", (PyCFunction)steps_clear, METH_NOARGS, "drop everything recorded"},
+    {"push", (PyCFunction)(void (*)(void))steps_push, METH_FASTCALL, "push(*row): append one row of ints"},
+    {"long_rows", (PyCFunction)steps_long_rows, METH_VARARGS,
+     "long_rows(start, stop, min_ns) -> [(c0, c1)]: the rows from flat index start to stop with c1 - c0 >= min_ns"},
     {NULL}
 };
 static PyObject *
@@ -203,6 +258,11 @@ static Steps *cur_steps;
 static PyObject *note_late;
 static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
 static PyObject *cur_ready; /* the recorder's list of (task id, ready since): late timers */
+/* wait reasons' common case, a sleep, noted here as wait_reasons.classify would (set_waits()):
+ * the Python _waiting it stands for, the Future type, asyncio.sleep's code, the shared reason */
+static PyObject *waiting_fn, *future_type, *sleep_code, *sleep_reason, *s_coro, *s_cr_await;
+static PyObject *cur_wait_add; /* the recorder's _wait_at.append (raw id, t_ns pairs) */
+static PyObject *cur_wait_why; /* the recorder's list of reasons, one a pair */
 static int64_t late_ns = 2000000;
 /* interned names */
 static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
@@ -313,6 +373,54 @@ take_exception(void)
 #endif
 }
 
+/* wait_reasons.classify's fast path: the task's chain of coroutines ends in asyncio.sleep's.
+ * Then note (id, t) and the shared sleep reason as recorder_hooks._waiting does, and return 1;
+ * 0: not a sleep (classify in Python); -1 with an exception set. */
+static int
+note_sleep(PyObject *task, int64_t t)
+{
+    PyObject *c = PyObject_GetAttr(task, s_coro);
+    if (c == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    while (PyCoro_CheckExact(c)) {
+        PyObject *n = PyObject_GetAttr(c, s_cr_await);
+        if (n == NULL) {
+            PyErr_Clear();
+            Py_DECREF(c);
+            return 0;
+        }
+        if (!PyCoro_CheckExact(n)) {
+            Py_DECREF(n);
+            break;
+        }
+        Py_DECREF(c);
+        c = n;
+    }
+    int is_sleep = 0;
+    if (PyCoro_CheckExact(c)) {
+        PyObject *code = PyObject_GetAttr(c, s_cr_code);
+        if (code == NULL)
+            PyErr_Clear();
+        is_sleep = code != NULL && code == sleep_code;
+        Py_XDECREF(code);
+    }
+    Py_DECREF(c);
+    if (!is_sleep)
+        return 0;
+    PyObject *id = PyLong_FromVoidPtr(task);
+    PyObject *tt = id ? PyLong_FromLongLong(t) : NULL;
+    PyObject *r1 = tt ? PyObject_CallOneArg(cur_wait_add, id) : NULL;
+    PyObject *r2 = r1 ? PyObject_CallOneArg(cur_wait_add, tt) : NULL;
+    int ok = r2 != NULL && PyList_Append(cur_wait_why, sleep_reason) == 0;
+    Py_XDECREF(id);
+    Py_XDECREF(tt);
+    Py_XDECREF(r1);
+    Py_XDECREF(r2);
+    return ok ? 1 : -1;
+}
+
 /* A pending task's step ended: if it awaits a future (``task._fut_waiter``), call
  * recorder_hooks._waiting(task, t) to note on what. 0, or -1 with an exception set. */
 static int
@@ -328,12 +436,18 @@ note_waiting(PyObject *task, int64_t t)
         return 0;
     }
     int waits = w != Py_None;
+    int plain_future = future_type != NULL && (PyObject *)Py_TYPE(w) == future_type;
     Py_DECREF(w);
     if (!waits)
         return 0;
     PyObject *fn = PyDict_GetItemWithError(hooks_globals, s_waiting); /* borrowed */
     if (fn == NULL)
         return PyErr_Occurred() ? -1 : 0;
+    if (plain_future && fn == waiting_fn && cur_wait_add != NULL && cur_wait_why != NULL) {
+        int r = note_sleep(task, t);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
     PyObject *tt = PyLong_FromLongLong(t);
     if (tt == NULL)
         return -1;
@@ -848,6 +962,161 @@ static PyTypeObject CreateTask_Type = {
     .tp_new = ct_new,
 };
 
+/* ------------------------------------------- loop.call_at, wrapped (loop_queue.install) */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *rec, *loop, *orig, *labels, *strip, *current_task, *label_of;
+    Steps *timers; /* created_ns, id(timer), id(creating task), due (ns): 4 columns */
+} CallAt;
+
+static PyTypeObject CallAt_Type;
+static PyObject *s_active, *s_qualname;
+
+/* What loop_queue's Python call_at wrapper notes of each timer, same rules: the timer is
+ * made by asyncio's call_at, then (if this recording is still the active one) noted;
+ * a failure to note it never reaches the program. */
+static PyObject *
+ca_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CallAt *ca = (CallAt *)op;
+    PyObject *timer = PyObject_Vectorcall(ca->orig, args, nargsf, kwnames);
+    if (timer == NULL || hooks_globals == NULL)
+        return timer;
+    PyObject *active = PyDict_GetItemWithError(hooks_globals, s_active); /* borrowed */
+    if (active != ca->rec) {
+        PyErr_Clear();
+        return timer;
+    }
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb); /* (none: kept as it is) */
+    PyObject *tb = PyObject_GetAttr(timer, s_source_tb);
+    if (tb == NULL)
+        PyErr_Clear();
+    else {
+        int truth = PyObject_IsTrue(tb);
+        if (truth > 0) {
+            PyObject *r = PyObject_CallOneArg(ca->strip, tb);
+            Py_XDECREF(r);
+        }
+        Py_DECREF(tb);
+        PyErr_Clear();
+    }
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *callback = nargs >= 2 ? args[1] : NULL;
+    for (Py_ssize_t k = 0; callback == NULL && kwnames != NULL && k < PyTuple_GET_SIZE(kwnames); k++)
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, k), "callback") == 0)
+            callback = args[nargs + k];
+    PyObject *label = NULL;
+    if (callback != NULL) {
+        label = PyObject_GetAttr(callback, s_qualname);
+        if (label == NULL)
+            PyErr_Clear();
+        if (label == NULL || PyObject_IsTrue(label) <= 0) {
+            PyErr_Clear();
+            Py_XDECREF(label);
+            label = PyObject_CallOneArg(ca->label_of, callback);
+        }
+    }
+    int64_t t = now_ns();
+    PyObject *task = label ? PyObject_CallOneArg(ca->current_task, ca->loop) : NULL;
+    PyObject *when = task ? PyObject_GetAttr(timer, s_when) : NULL;
+    double w = when ? PyFloat_AsDouble(when) : -1.0;
+    if (when != NULL && !(w == -1.0 && PyErr_Occurred())
+        && steps_reserve(ca->timers, 4) == 0 && PyList_Append(ca->labels, label) == 0) {
+        int64_t *p = ca->timers->data + ca->timers->len;
+        p[0] = t;
+        p[1] = (int64_t)(uintptr_t)timer;
+        p[2] = task == Py_None ? (int64_t)(uintptr_t)Py_None : (int64_t)(uintptr_t)task;
+        p[3] = (int64_t)(w * 1e9);
+        ca->timers->len += 4;
+    }
+    PyErr_Clear(); /* never disturb the program */
+    Py_XDECREF(when);
+    Py_XDECREF(task);
+    Py_XDECREF(label);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    return timer;
+}
+
+static PyObject *
+ca_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *rec, *loop, *orig, *timers, *labels, *strip, *cur, *label_of;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "CallAt() takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOOO!O!OOO:CallAt", &rec, &loop, &orig, &Steps_Type, &timers,
+                          &PyList_Type, &labels, &strip, &cur, &label_of))
+        return NULL;
+    if (((Steps *)timers)->cols != 4) {
+        PyErr_SetString(PyExc_ValueError, "CallAt(): timers must have 4 columns");
+        return NULL;
+    }
+    CallAt *ca = PyObject_GC_New(CallAt, type);
+    if (ca == NULL)
+        return NULL;
+    ca->vectorcall = ca_vectorcall;
+#define SET(f, v) Py_INCREF(v); ca->f = v
+    SET(rec, rec); SET(loop, loop); SET(orig, orig); SET(labels, labels); SET(strip, strip);
+    SET(current_task, cur); SET(label_of, label_of);
+#undef SET
+    Py_INCREF(timers);
+    ca->timers = (Steps *)timers;
+    PyObject_GC_Track(ca);
+    return (PyObject *)ca;
+}
+
+static int
+ca_traverse(CallAt *ca, visitproc visit, void *arg)
+{
+    Py_VISIT(ca->rec); Py_VISIT(ca->loop); Py_VISIT(ca->orig); Py_VISIT(ca->labels); Py_VISIT(ca->strip);
+    Py_VISIT(ca->current_task); Py_VISIT(ca->label_of); Py_VISIT(ca->timers);
+    return 0;
+}
+
+static int
+ca_clear(CallAt *ca)
+{
+    Py_CLEAR(ca->rec); Py_CLEAR(ca->loop); Py_CLEAR(ca->orig); Py_CLEAR(ca->labels); Py_CLEAR(ca->strip);
+    Py_CLEAR(ca->current_task); Py_CLEAR(ca->label_of); Py_CLEAR(ca->timers);
+    return 0;
+}
+
+static void
+ca_dealloc(CallAt *ca)
+{
+    PyObject_GC_UnTrack(ca);
+    ca_clear(ca);
+    PyObject_GC_Del(ca);
+}
+
+static PyObject *
+ca_name(PyObject *ca, void *Py_UNUSED(c)) { return PyUnicode_FromString("call_at"); }
+
+static PyGetSetDef ca_getset[] = {
+    {"__name__", (getter)ca_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)ca_name, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject CallAt_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.CallAt",
+    .tp_basicsize = sizeof(CallAt),
+    .tp_dealloc = (destructor)ca_dealloc,
+    .tp_vectorcall_offset = offsetof(CallAt, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "CallAt(rec, loop, orig, timers, labels, strip, current_task, label_of):\n"
+              "loop_queue's loop.call_at (see loop_queue.install).",
+    .tp_traverse = (traverseproc)ca_traverse,
+    .tp_clear = (inquiry)ca_clear,
+    .tp_getset = ca_getset,
+    .tp_new = ca_new,
+};
+
 /* ------------------------------------------------------- the parent's side: resolving steps */
 /* resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...]: the per-step
  * loop of resolver.Resolver.resolve, same rules (``single``: raw id -> the one history entry
@@ -1031,12 +1300,14 @@ fp_target(PyObject *mod, PyObject *args)
 {
     if (main_interpreter_only() < 0)
         return NULL;
-    PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None;
+    PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None, *wait_add = Py_None, *wait_why = Py_None;
     long long lns = 2000000;
-    if (!PyArg_ParseTuple(args, "OOO|LOO:target", &loop, &steps, &late, &lns, &done, &ready))
+    if (!PyArg_ParseTuple(args, "OOO|LOOOO:target", &loop, &steps, &late, &lns, &done, &ready,
+                          &wait_add, &wait_why))
         return NULL;
-    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))) {
-        PyErr_SetString(PyExc_TypeError, "target(): done and ready must be lists or None");
+    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))
+        || (wait_why != Py_None && !PyList_CheckExact(wait_why))) {
+        PyErr_SetString(PyExc_TypeError, "target(): done, ready and wait_why must be lists or None");
         return NULL;
     }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
@@ -1052,7 +1323,24 @@ fp_target(PyObject *mod, PyObject *args)
     replace(&note_late, late == Py_None ? NULL : late);
     replace(&cur_done, done == Py_None ? NULL : done);
     replace(&cur_ready, ready == Py_None ? NULL : ready);
+    replace(&cur_wait_add, wait_add == Py_None ? NULL : wait_add);
+    replace(&cur_wait_why, wait_why == Py_None ? NULL : wait_why);
     late_ns = lns;
+    Py_RETURN_NONE;
+}
+
+/* set_waits(waiting, Future, sleep_code, reason): wait_reasons' sleep fast path (note_sleep),
+ * used while recorder_hooks._waiting is still `waiting` (a benchmark may swap it). */
+static PyObject *
+fp_set_waits(PyObject *mod, PyObject *args)
+{
+    PyObject *fn, *ftype, *code, *reason;
+    if (!PyArg_ParseTuple(args, "OOOO:set_waits", &fn, &ftype, &code, &reason))
+        return NULL;
+    replace(&waiting_fn, fn);
+    replace(&future_type, ftype);
+    replace(&sleep_code, code);
+    replace(&sleep_reason, reason);
     Py_RETURN_NONE;
 }
 
@@ -1063,8 +1351,11 @@ static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle[, hooks_globals])"},
     {"target", fp_target, METH_VARARGS,
-     "target(loop, steps, note_late[, late_ns, done, ready]): record `loop` into `steps`; target(None, None, None) stops"},
+     "target(loop, steps, note_late[, late_ns, done, ready, wait_add, wait_why]): record `loop` into `steps`; "
+     "target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"set_waits", fp_set_waits, METH_VARARGS,
+     "set_waits(waiting, Future, sleep_code, reason): note sleeps as waiting would, in C"},
     {"resolve_steps", fp_resolve_steps, METH_VARARGS,
      "resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...] (see resolver.py)"},
     {NULL}
@@ -1078,7 +1369,8 @@ static struct PyModuleDef fp_module = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0)
+    if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0
+        || PyType_Ready(&CallAt_Type) < 0)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_loop, "_loop");
@@ -1101,10 +1393,14 @@ PyInit__fastpath(void)
     INTERN(s_callbacks, "_callbacks");
     INTERN(s_source_tb, "_source_traceback");
     INTERN(s_cr_code, "cr_code");
+    INTERN(s_coro, "_coro");
+    INTERN(s_cr_await, "cr_await");
     INTERN(s_cr_suspended, "cr_suspended");
     INTERN(s_cr_frame, "cr_frame");
     INTERN(s_done, "done");
     INTERN(s_name, "__name__");
+    INTERN(s_active, "_active");
+    INTERN(s_qualname, "__qualname__");
 #undef INTERN
     PyObject *m = PyModule_Create(&fp_module);
     if (m == NULL)
@@ -1121,8 +1417,10 @@ PyInit__fastpath(void)
         return NULL;
     Py_INCREF(&Steps_Type);
     Py_INCREF(&CreateTask_Type);
+    Py_INCREF(&CallAt_Type);
     if (PyModule_AddObject(m, "Steps", (PyObject *)&Steps_Type) < 0
         || PyModule_AddObject(m, "CreateTask", (PyObject *)&CreateTask_Type) < 0
+        || PyModule_AddObject(m, "CallAt", (PyObject *)&CallAt_Type) < 0
         || PyModule_AddIntConstant(m, "ABI", ABI) < 0
         || PyModule_AddIntConstant(m, "STEP_COLS", STEP_COLS) < 0)
         return NULL;

@@ -37,6 +37,8 @@ import threading
 import time
 from collections import deque
 
+from .recorder_hooks import long_rows
+
 now_ns = time.monotonic_ns  # the recorder's clock (recorder_hooks.now_ns)
 
 # syscall numbers by machine: futex, clock_nanosleep/nanosleep, blocking reads and waits
@@ -198,8 +200,8 @@ class Ticks:
         n = len(steps) // 3 * 3
         reads = self.reads
         if BRACKETS and reads and 0 <= self.n_steps <= n:
-            longs = [(steps[i], steps[i + 1]) for i in range(self.n_steps, n, 3)
-                     if steps[i + 1] - steps[i] >= block_ns and steps[i] >= reads[0][0]]
+            since = reads[0][0]
+            longs = [(s, e) for s, e in long_rows(steps, self.n_steps, n, block_ns) if s >= since]
             if longs:
                 busy = True
                 loop_b = _cpu_ns(self.loop_ident, self.native)

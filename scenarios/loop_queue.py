@@ -13,8 +13,8 @@ Recorded (in the program, next to the step recorder; ``Recorder.install`` calls
   (``socket 127.0.0.1:8000 (accept)``, ``self-pipe``, ``127.0.0.1:5555 → ... (_read_ready)``)
   and the task that registered it. Those already registered at install are noted then.
 * **Timers.** ``loop.call_at`` (hence ``call_later``, ``asyncio.sleep``, timeouts) is
-  wrapped on the loop object: when created, when due, the callback's name and the task
-  that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
+  wrapped on the loop object (in C where the compiled recorder is used: ``_fastpath.CallAt``):
+  when created, when due, the callback's name and the task that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
   is still in the heap. A timer leaves the heap at the first iteration whose select ended
   after it fell due (asyncio's own rule, ``_run_once``).
 
@@ -48,6 +48,8 @@ from . import recorder_hooks as _h
 from .recorder_hooks import now_ns, strip_own_frames
 
 READ, WRITE = 1, 2  # selectors.EVENT_READ / EVENT_WRITE
+_LIVE_MIN = 4096  # drained timers remembered (for their cancels) before a sweep
+TIMER_COLS = 4  # a noted timer: created_ns, id(TimerHandle), creator raw id, due_ns
 _MISSING = object()
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
@@ -185,17 +187,18 @@ class QueueProbe:
         self.loop = loop
         self.selects = array("q")  # end_ns, timeout_ns (-1: none), n_ready, n_events
         self.io: list = []  # (t1, [fd, mask, ...]) of selects that returned events
-        self.timers = array("q")  # created_ns, id(TimerHandle), creator raw id (task)
-        self.whens = array("d")  # the timers' due times (loop.time(): monotonic seconds)
+        # created_ns, id(TimerHandle), creator raw id (task), due (ns: loop.time() * 1e9); an
+        # array('q'), or the compiled hook's buffer (its call_at writes there: _fastpath.CallAt)
+        self.timers = _h.new_steps(TIMER_COLS)
         self.labels: list[str] = []  # the timers' callback names (shared strings)
-        self.cancels = array("q")  # t_ns, id(TimerHandle): cancelled while in the heap
-        self.cancel_whens = array("d")
+        self.cancels = array("q")  # t_ns, id(TimerHandle), due (ns): cancelled while in the heap
         self.regs: list = []  # (t, fd, events, reader label, reader raw, writer label, writer raw)
         self._no = 0  # timers are numbered from 1 as they are drained
         # (id, due) of drained timers that may still be in the heap -> their number; a
         # live TimerHandle's id and due time name it (the drain thread matches, not the loop's)
         self._live: dict[tuple[int, float], int] = {}
         self._unmatched: list = []  # cancels of timers the next drain brings
+        self._live_cap = _LIVE_MIN  # _live is swept of timers that left the heap above this size
         self._last_select = 0
 
     def note_key(self, key) -> None:
@@ -215,34 +218,32 @@ class QueueProbe:
         self.regs.append((now_ns(), key.fd, key.events, rl, raw if rl else 0, wl, raw if wl else 0))
 
     # ---------------------------------------------------------------- drain
-    def drain(self, resolve: Callable[[int, int], int], final: bool = False) -> dict:
+    def drain(self, pack: Callable = lambda a: a, final: bool = False) -> dict:
+        """Take the buffers: timers numbered and cancels matched to them, task ids left raw
+        (the resolver, ``resolver.py``, resolves them and builds the rows). ``pack``: how an
+        int64 array is shipped (``Recorder._collect``)."""
         take = self.rec._take
         sel = self.selects
         n = len(sel) // 4 * 4
-        selects = list(sel[:n])
+        selects = sel[:n]
         del sel[:n]
         if selects:
             self._last_select = selects[-4]  # the last select's end
         io = take(self.io)
-        tm = self.timers
-        n = min(len(tm) // 3, len(self.whens), len(self.labels))
-        raw_t = tm[:3 * n]
-        whens = self.whens[:n]
-        labels = self.labels[:n]
-        del tm[:3 * n], self.whens[:n], self.labels[:n]
-        cn, cw = self.cancels, self.cancel_whens
-        m = min(len(cn) // 2, len(cw))
+        n = min(len(self.timers) // TIMER_COLS, len(self.labels))
+        raw_t = _h.take_steps(self.timers, TIMER_COLS, n)
+        labels, label_idx = _h.table_of(self.labels[:n])
+        del self.labels[:n]
+        cn = self.cancels
+        m = len(cn) // 3 * 3
         older = self._unmatched  # noted by the drain before: their timers came with this one
-        cancels = older + [(cn[2 * i], cn[2 * i + 1], cw[i]) for i in range(m)]
-        del cn[:2 * m], cw[:m]
+        cancels = older + list(zip(cn[0:m:3], cn[1:m:3], cn[2:m:3]))
+        del cn[:m]
         regs = take(self.regs)
         live = self._live
-        timers_out = []
-        for i in range(n):
-            self._no += 1
-            created, hid, raw = raw_t[3 * i], raw_t[3 * i + 1], raw_t[3 * i + 2]
-            live[(hid, whens[i])] = self._no
-            timers_out.append([created, int(whens[i] * 1e9), self._no, resolve(raw, created), labels[i]])
+        first_no = self._no + 1
+        self._no += n
+        live.update(zip(zip(raw_t[1::4], raw_t[3::4]), range(first_no, first_no + n)))  # (id, due) -> number
         cancels_out = []
         self._unmatched = []
         for i, (t, hid, when) in enumerate(cancels):
@@ -251,17 +252,43 @@ class QueueProbe:
                 cancels_out += (t, no)
             elif not final and i >= len(older):
                 self._unmatched.append((t, hid, when))  # its timer may come with the next drain
-        if self._last_select:  # timers due before the last select ended have left the heap
-            last = self._last_select / 1e9
+        if self._last_select and len(live) > self._live_cap:
+            # timers due before the last select ended have left the heap: forgotten once
+            # there are twice as many as after the last time (a cancel only names a timer
+            # still in the heap, so keeping them longer changes nothing but memory)
+            last = self._last_select
             for k in [k for k in live if k[1] <= last]:
                 del live[k]
+            self._live_cap = max(_LIVE_MIN, 2 * len(live))
         return {
-            "selects": selects,
+            "selects": pack(selects),
             "io": [[t, fds] for t, fds in io],
-            "timers": timers_out,
+            # timers: (created_ns, id, creator raw id, due_ns) a timer, its label (an index
+            # into timer_labels), numbered from first_no
+            "timers_raw": pack(raw_t),
+            "timer_labels": labels,
+            "timer_label_idx": pack(label_idx),
+            "first_no": first_no,
             "cancels": cancels_out,
-            "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in regs],
+            "regs": [list(r) for r in regs],
         }
+
+
+def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable) -> dict:
+    """A drain's loop part (:meth:`QueueProbe.drain`) with its rows built and task ids
+    resolved (``resolver.py``; ``ints`` reads a packed column back)."""
+    raw_t = ints(lq.get("timers_raw"))
+    labels = lq.get("timer_labels", ())
+    no = lq.get("first_no", 1)
+    timers = [[c, w, no + i, resolve(rid, c), labels[k]] for i, (c, rid, w, k) in
+              enumerate(zip(raw_t[0::4], raw_t[2::4], raw_t[3::4], ints(lq.get("timer_label_idx"))))]
+    return {
+        "selects": ints(lq.get("selects")).tolist(),
+        "io": lq.get("io", []),
+        "timers": timers,
+        "cancels": lq.get("cancels", []),
+        "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in lq.get("regs", ())],
+    }
 
 
 def install(rec, loop, undo: list) -> QueueProbe:
@@ -281,10 +308,10 @@ def install(rec, loop, undo: list) -> QueueProbe:
     except Exception:  # a selector without a map: registrations from now on only
         pass
     t = now_ns()
+    push = getattr(probe.timers, "push", None) or (lambda *row: probe.timers.extend(row))
     for h in list(getattr(loop, "_scheduled", ())):  # timers set before: creator unknown
         if not h._cancelled:
-            probe.timers.extend((t, id(h), 0))
-            probe.whens.append(h._when)
+            push(t, id(h), 0, int(h._when * 1e9))
             probe.labels.append(getattr(h._callback, "__qualname__", None) or _h.label_of(h._callback))
     if real:
         qsel = QueueSelector(sel, probe, loop)
@@ -292,7 +319,32 @@ def install(rec, loop, undo: list) -> QueueProbe:
         undo.append(lambda: loop._selector is qsel and setattr(loop, "_selector", sel))
 
     orig_call_at = loop.call_at
-    add, wap, lap = probe.timers.append, probe.whens.append, probe.labels.append
+    call_at = _h.make_call_at(rec, loop, orig_call_at, probe.timers, probe.labels)
+    if call_at is None:  # the pure-Python recorder: the same, in Python
+        call_at = _call_at(rec, loop, orig_call_at, probe)
+    before = loop.__dict__.get("call_at", _MISSING)
+    loop.call_at = call_at
+    undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
+
+    orig_cancelled = loop._timer_handle_cancelled
+    cap = probe.cancels.append
+
+    def _timer_handle_cancelled(handle):
+        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
+            cap(now_ns())
+            cap(id(handle))
+            cap(int(handle._when * 1e9))
+        return orig_cancelled(handle)
+
+    before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
+    loop._timer_handle_cancelled = _timer_handle_cancelled
+    undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
+    return probe
+
+
+def _call_at(rec, loop, orig_call_at, probe):
+    """``loop.call_at`` noting each timer (``_fastpath.CallAt`` is the same, compiled)."""
+    add, lap = probe.timers.append, probe.labels.append
     current_task = asyncio.current_task
 
     def call_at(when, callback, *args, context=None):
@@ -309,30 +361,13 @@ def install(rec, loop, undo: list) -> QueueProbe:
                 add(now_ns())
                 add(id(timer))
                 add(id(current_task(loop)))  # id(None) resolves to 0
-                wap(timer._when)
-                lap(label)
+                add(int(timer._when * 1e9))
+                lap(label)  # (a drain takes as many whole rows as labels)
             except Exception:  # never disturb the program
                 pass
         return timer
 
-    before = loop.__dict__.get("call_at", _MISSING)
-    loop.call_at = call_at
-    undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
-
-    orig_cancelled = loop._timer_handle_cancelled
-    cap, cwap = probe.cancels.append, probe.cancel_whens.append
-
-    def _timer_handle_cancelled(handle):
-        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
-            cap(now_ns())
-            cap(id(handle))
-            cwap(handle._when)
-        return orig_cancelled(handle)
-
-    before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
-    loop._timer_handle_cancelled = _timer_handle_cancelled
-    undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
-    return probe
+    return call_at
 
 
 # ============================================================================ the model

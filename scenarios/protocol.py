@@ -33,6 +33,7 @@ from typing import IO, Iterator
 MAX_LINE_BYTES = 32 << 20  # one protocol line (a batch) at most; longer lines are skipped
 MAX_OUTPUT_CHARS = 2000  # one printed line is kept up to this many characters
 _CHUNK = 1 << 16
+DEFER_BYTES = 64 << 20  # batches a reader that looks only at the end holds before decoding them
 
 
 _PACK_MARK = os.urandom(8).hex()  # placeholders no message text can spell by chance
@@ -137,20 +138,34 @@ class Writer:
             self._f.flush()
 
 
-class Reader:
-    """Messages from a binary stream until EOF, never holding a line over ``max_line``."""
+_BATCH_LINES = (b'{"type":"raw"', b'{"type":"batch"')  # how encode() starts a batch's line
 
-    def __init__(self, f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> None:
+
+class Reader:
+    """Messages from a binary stream until EOF, never holding a line over ``max_line``.
+
+    ``defer_bytes``: batch lines (``raw`` / ``batch``) are only read and kept, up to that
+    many bytes, and decoded (and resolved) just before the next other message (an ``end``),
+    at EOF, or when that much is held. For readers that look at the recording only once it
+    has ended (``record --json`` / ``--trace`` / ``--save``): while the program runs, its
+    recorder's output costs the reader next to nothing, so this process does not compete
+    with the recorded program for the CPU (measured: bench/tracer_overhead.py)."""
+
+    def __init__(self, f: IO[bytes], max_line: int = MAX_LINE_BYTES, defer_bytes: int = 0) -> None:
         self._f = f
         self.max_line = max_line
+        self.defer_bytes = defer_bytes
         self.skipped = 0  # lines too long, or not messages (blank lines aside)
         self._resolvers = None  # per recording: raw batches -> batches (scenarios/resolver.py)
 
     def __iter__(self) -> Iterator[dict]:
         readline = self._f.readline
+        held: list = []  # deferred batch lines
+        n_held = 0
         while True:
             line = readline(self.max_line + 1)
             if not line:
+                yield from self._messages(held)
                 return
             if len(line) > self.max_line and not line.endswith(b"\n"):
                 self.skipped += 1
@@ -159,6 +174,22 @@ class Reader:
                     if not rest or rest.endswith(b"\n"):
                         break
                 continue
+            if self.defer_bytes:
+                if line.startswith(_BATCH_LINES):
+                    held.append(line)
+                    n_held += len(line)
+                    if n_held < self.defer_bytes:
+                        continue
+                    line = b""
+                if held:
+                    yield from self._messages(held)
+                    held, n_held = [], 0
+                if not line:
+                    continue
+            yield from self._messages((line,))
+
+    def _messages(self, lines) -> Iterator[dict]:
+        for line in lines:
             msg = decode(line)
             if msg is None:
                 self.skipped += bool(line.strip())
@@ -175,9 +206,9 @@ class Reader:
         return self._resolvers.batch_message(msg)
 
 
-def read_messages(f: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[dict]:
+def read_messages(f: IO[bytes], max_line: int = MAX_LINE_BYTES, defer_bytes: int = 0) -> Iterator[dict]:
     """Every message on a binary stream, until EOF (see :class:`Reader`)."""
-    return iter(Reader(f, max_line))
+    return iter(Reader(f, max_line, defer_bytes))
 
 
 def load(path: str) -> list[dict]:

@@ -27,7 +27,8 @@ these choices; the hooks themselves are in ``recorder_hooks.py``):
 * **Wait reasons.** A task step that ends with the task awaiting a future notes what it
   waits on (``wait_reasons.py``: a timer, which lock / semaphore / queue, a socket, a thread
   job, another task...), from the task's chain of suspended coroutines. Steps after which
-  the task is merely ready again (``sleep(0)``) cost one attribute read more.
+  the task is merely ready again (``sleep(0)``) cost one attribute read more; a sleep is
+  noted by the compiled hook itself (the same shared reason ``classify`` gives).
 * **Blocks.** A watchdog thread notices a step that has not finished after a few ms
   and samples the loop thread's frame (``sys._current_frames``) until it ends, so a
   long step is blamed on the line where it was stuck. When it first sees a step stuck it
@@ -62,6 +63,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import itertools
 import sys
 import threading
 import time
@@ -109,9 +111,16 @@ def mark_current(what: str) -> None:
         if task is not None:
             rec._marks.append((id(task), now_ns(), what))
 
-def _raw_id(rid: int, _t: int) -> int:
-    """``loop_queue``'s drain resolves task ids with this: left raw for ``resolver.py``."""
-    return rid
+def _packed(a: array) -> memoryview:
+    """An int64 column as bytes (``protocol.encode`` sends it as base64)."""
+    return memoryview(a).cast("B")
+
+
+def _same(a):
+    return a
+
+
+_chain = itertools.chain.from_iterable
 
 
 class Recorder:
@@ -495,28 +504,30 @@ class Recorder:
         eager = self._take(self._eager)
         iters = self._iters[: len(self._iters) // 2 * 2]
         del self._iters[: len(iters)]
-        # Flat columns, not a list a task: thousands of small lists would make the garbage
-        # collector run more in the recorded program (measured: bench/tracer_overhead.py).
-        coros, wheres = [], []
-        for info in created_info:
-            if isinstance(info, str):
-                coros.append(info)
-                wheres.append("")
-            else:
-                coros.append(info.co_qualname)
-                wheres.append(f"{info.co_filename}:{info.co_firstlineno}")
+        # Flat columns and shared tables, not a list a task: thousands of small lists would
+        # make the garbage collector run more in the recorded program, and cost more to encode
+        # (measured: bench/tracer_overhead.py). The resolver (resolver.py) reads them back.
+        codes, code_idx = _h.table_of(created_info)
+        codes = [[info, ""] if isinstance(info, str) else
+                 [info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}"] for info in codes]
+        whys, why_idx = _h.table_of(wait_why)
+        done_ids, done_ts, done_hows, done_names = zip(*finished) if finished else ((), (), (), ())
+        pack = _packed if packed else _same
         return {
             "t": now_ns(),
             "final": final,
             "steps": raw_steps,
-            "new_coros": coros,
-            "new_wheres": wheres,
+            "codes": codes,  # [coroutine, where] of the new tasks' code objects (or type names)
+            "new_code": pack(code_idx),  # an index into codes, a new task
             "new_names": created_names,
             "meta": created_meta,
             "late_names": late_names,
-            "done": finished,
+            "done_ids": pack(array("q", done_ids)),
+            "done_ts": pack(array("q", done_ts)),
+            "done_hows": list(done_hows),
+            "done_names": list(done_names),
             "eager": eager,
-            "ready": ready,
+            "ready": pack(array("q", _chain(ready))),  # raw id, ready since
             "iters": iters.tolist(),
             "samples": self._take(self._samples),
             "jobs": self._take(self._jobs),
@@ -524,10 +535,13 @@ class Recorder:
             "tags": self._take(self._tags),
             "marks": self._take(self._marks),
             "gil": self._take(self._gil),
-            # wait reasons (wait_reasons.py) and the loop's queue (loop_queue.py): raw ids too
-            "wait_at": wait_at.tolist(),
-            "wait_why": wait_why,
-            "loop": self._lq.drain(_raw_id, final) if self._lq is not None else None,
+            # wait reasons (wait_reasons.py): raw id, end of the step, a pair; the reasons as a
+            # table of the (shared) tuples and an index a wait
+            "wait_at": pack(wait_at),
+            "wait_why": whys,
+            "wait_idx": pack(why_idx),
+            # the loop's queue (loop_queue.py): raw ids too
+            "loop": self._lq.drain(pack, final) if self._lq is not None else None,
             "gauges": self._read_gauges(),
         }
 

@@ -24,6 +24,7 @@ from array import array
 from asyncio import events, format_helpers
 from concurrent.futures import ProcessPoolExecutor
 
+from . import wait_reasons as _wr
 from .wait_reasons import classify as _classify, label_of  # noqa: F401 (label_of: API here too)
 
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
@@ -187,7 +188,7 @@ def _waiting(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 5  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 6  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
@@ -229,6 +230,7 @@ def use_recorder(choice: str | None = None) -> str:
     except RuntimeError as exc:  # a subinterpreter: its state is the main interpreter's
         _impl_note = str(exc)
         return "python"
+    fp.set_waits(_waiting, _wr._Future, _wr._SLEEP_CODE, _wr.SLEEP)  # the sleep fast path of classify
     _fast, _hooks, _impl_note = fp, (fp.handle_run, fp.timer_run), note
     return "c"
 
@@ -249,6 +251,24 @@ def new_steps(cols: int = STEP_COLS):
     """An empty buffer of int64 rows for the hot path in use (``len``, ``[i]``, ``itemsize``):
     an ``array('q')``, or the compiled hooks' own."""
     return _fast.Steps(cols) if _fast is not None else array("q")
+
+
+def long_rows(buf, start: int, stop: int, min_ns: int) -> list:
+    """[(start_ns, end_ns)] of the steps in ``buf`` (an ``array('q')`` or the compiled hook's
+    buffer) from flat index ``start`` to ``stop`` that lasted ``min_ns`` or more."""
+    scan = getattr(buf, "long_rows", None)
+    if scan is not None:  # compiled: no Python object a step
+        return scan(start, stop, min_ns)
+    seg = buf[max(0, start):stop]  # one copy (the drain may take the buffer meanwhile)
+    return [(a, b) for a, b in zip(seg[0::STEP_COLS], seg[1::STEP_COLS]) if b - a >= min_ns]
+
+
+def table_of(items: list) -> tuple[list, array]:
+    """``items`` as (the distinct objects, by identity, in order; an array of their indexes):
+    many of the recorder's notes are a few shared objects (code objects, wait reasons)."""
+    first = {id(x): x for x in items}
+    pos = {k: i for i, k in enumerate(first)}
+    return list(first.values()), array("q", map(pos.__getitem__, map(id, items)))
 
 
 def take_steps(buf, cols: int = STEP_COLS, rows: int = -1, packed: bool = False):
@@ -277,6 +297,13 @@ def make_create_task(loop, orig, infos: list, names: list, meta, eager: list):
                             asyncio.current_task, sys.version_info >= (3, 12))
 
 
+def make_call_at(rec, loop, orig, timers, labels: list):
+    """The compiled ``loop.call_at`` wrapper of ``loop_queue.install``, or None (Python's then)."""
+    if _fast is None or type(timers) is not _fast.Steps:
+        return None
+    return _fast.CallAt(rec, loop, orig, timers, labels, strip_own_frames, asyncio.current_task, label_of)
+
+
 def start_recording(rec, loop, steps) -> None:
     """Make the patched step record ``loop`` into ``steps`` for ``rec``, and patch it in."""
     global _active, _loop, _ap
@@ -285,7 +312,8 @@ def start_recording(rec, loop, steps) -> None:
     _active, _loop = rec, loop
     _ap = steps.append if _fast is None else _drop
     if _fast is not None:
-        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready)
+        _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready,
+                     rec._wait_at.append, rec._wait_why)
     patch_handles()
 
 

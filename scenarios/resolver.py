@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 from array import array
 
-from . import recorder_hooks
+from . import loop_queue, recorder_hooks
 from .recorder_hooks import STEP_COLS  # int64 values a recorded step (the one definition)
 
 
@@ -28,10 +28,11 @@ def _fast():
     return recorder_hooks._fast
 
 
-def _arr(v) -> array:
+def _arr(v, typecode: str = "q") -> array:
+    """A packed column back (base64 off the wire, bytes in this process, or a list)."""
     if isinstance(v, array):
         return v
-    a = array("q")
+    a = array(typecode)
     if isinstance(v, str):  # off the wire
         a.frombytes(base64.b64decode(v))
     elif isinstance(v, (bytes, bytearray, memoryview)):  # in the same process
@@ -59,12 +60,14 @@ class Resolver:
         """One raw batch as the recorder's JSON-ready batch (task ids resolved; 0 = no task)."""
         live = self._live
         final = raw.get("final", False)
-        finished = raw.get("done", ())
+        finished = zip(_arr(raw.get("done_ids")), _arr(raw.get("done_ts")), raw.get("done_hows", ()),
+                       raw.get("done_names", ()))
         late_names = raw.get("late_names", ())
-        ready = raw.get("ready", ())
+        ready = _arr(raw.get("ready"))
         raw_steps = _arr(raw.get("steps"))
         n = len(raw_steps)
-        created = zip(raw.get("new_coros", ()), raw.get("new_wheres", ()), raw.get("new_names", ()))
+        codes = raw.get("codes", ())
+        created = ((*codes[i], name) for i, name in zip(_arr(raw.get("new_code")), raw.get("new_names", ())))
         created_meta = _arr(raw.get("meta"))
         eager = self._eager + list(raw.get("eager", ()))
         self._eager = []
@@ -127,22 +130,21 @@ class Resolver:
                 self._eager.append(item)  # its task comes with the next drain
 
         ready_out = []
-        for rid, t in ready:
+        for rid, t in zip(ready[0::2], ready[1::2]):
             seq = resolve(rid, t)
             if seq:
                 ready_out += (seq, t)
-        wait_at = raw.get("wait_at", ())
+        wait_at = _arr(raw.get("wait_at"))
+        whys = raw.get("wait_why", ())
         waits_out = []
-        for rid, t, (kind, detail, where, other) in zip(wait_at[0::2], wait_at[1::2], raw.get("wait_why", ())):
+        for rid, t, i in zip(wait_at[0::2], wait_at[1::2], _arr(raw.get("wait_idx"))):
             seq = resolve(rid, t)
             if seq:
+                kind, detail, where, other = whys[i]
                 waits_out.append([seq, t, kind, detail, where, resolve(other, t) if other else 0])
         loop_out = raw.get("loop")
         if loop_out:  # loop_queue.py's drain, task ids left raw
-            loop_out = {**loop_out,
-                        "timers": [[c, w, no, resolve(rid, c), lab] for c, w, no, rid, lab in loop_out.get("timers", ())],
-                        "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)]
-                                 for t, fd, ev, rl, rr, wl, wr in loop_out.get("regs", ())]}
+            loop_out = loop_queue.resolve_drain(loop_out, resolve, _arr)
         jobs_out = [[pool, th, sub, s, e, resolve(rid, sub), label]
                     for pool, th, sub, s, e, rid, label in raw.get("jobs", ())]
         samples_out = [[t, w, fn, resolve(rid, t)] for t, w, fn, rid in raw.get("samples", ())]

@@ -15,7 +15,7 @@ from typing import IO, Callable
 
 from .catalog import DESCRIBE_TIMEOUT_S
 from .procs import Child, Tail, spawn
-from .protocol import Writer, read_messages, spec_arg
+from .protocol import DEFER_BYTES, Writer, read_messages, spec_arg
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
@@ -70,6 +70,9 @@ class ScenarioRun:
         self._finished = threading.Event()
         self._stopping = False
         self._events = None  # the binary stream of protocol messages from the child
+        #: > 0: batches are decoded only at the end (or every that many bytes): for readers
+        #: that look once the run has ended (``protocol.Reader``'s ``defer_bytes``)
+        self.defer_bytes = 0
         #: the child's exit status, once it has exited (None before, or if it was killed)
         self.returncode: int | None = None
         #: called with every protocol message as it arrives, in order (e.g. saving a recording)
@@ -147,7 +150,8 @@ class ScenarioRun:
                     if self.timeline.start_ns is not None and self.timeline.end_ns is None:
                         self.timeline.finish(time.monotonic_ns())
         if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(timeout=5)
+            # (a reader that deferred batches decodes them now: up to DEFER_BYTES of them)
+            self._reader.join(timeout=60 if self.defer_bytes else 5)
         self._finished.set()
         self._notify()
 
@@ -179,7 +183,7 @@ class ScenarioRun:
         child, events = self._child, self._events
         assert child is not None and events is not None
         ended = False
-        for msg in read_messages(events):
+        for msg in read_messages(events, defer_bytes=self.defer_bytes):
             kind = msg["type"]
             if self.on_message is not None:
                 try:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 import traceback
 from asyncio import events
 
@@ -127,6 +128,14 @@ async def _program(other_loop):
     th.start()  # another loop, in another thread: its handles are not recorded
     th.join()
     await asyncio.gather(*ts, sub, slow, nap, return_exceptions=True)
+    lock = asyncio.Lock()
+
+    async def nested_nap():
+        async with lock:
+            await asyncio.sleep(0.001)  # a sleep two coroutines deep (the compiled fast path)
+
+    naps = [asyncio.create_task(nested_nap(), name=f"n{i}") for i in range(2)]  # one waits on the lock
+    await asyncio.gather(*naps)
     await asyncio.sleep(0.002)
 
 
@@ -161,6 +170,13 @@ def test_both_hot_paths_record_the_same_steps(restore_impl):
     assert sorted(d[0::2] for d in bc["done"]) == sorted(d[0::2] for d in bp["done"])
     assert {o for _s, _t, o in bc["done"]} == {"ok", "error", "cancelled"}
     assert len(bc["ready"]) == len(bp["ready"]) > 0  # the late timer's task, noted by both
+    # the same wait reasons (sleeps noted in C by the compiled hook, the rest by classify)
+    assert [w[2:] for w in bc["waits"]] == [w[2:] for w in bp["waits"]]
+    # the same timers (loop_queue's call_at: compiled, or Python), by the same tasks
+    assert [t[2:] for t in bc["loop"]["timers"]] == [t[2:] for t in bp["loop"]["timers"]]
+    assert {t[4] for t in bc["loop"]["timers"]} >= {"_set_result_unless_cancelled"}
+    kinds = [w[2] for w in bc["waits"]]
+    assert kinds.count("sleep") >= 4 and "lock" in kinds, kinds
     # the callback's exception went to the handler, with the same traceback (no frame of ours)
     assert len(ec) == len(ep) == 1
     for ctx in (ec[0], ep[0]):
@@ -217,3 +233,34 @@ def test_raw_batches_are_resolved_by_the_reader(recorder_impl):
     seqs = set(first["steps"][2::3])
     assert {t[0] for t in first["tasks"]} <= seqs | {0}
     json.dumps(msgs)  # JSON-ready
+
+
+def test_both_buffers_find_the_same_long_steps(restore_impl):
+    """The watchdog's scan for long steps (gil_probe.Ticks), in the compiled buffer and in the array."""
+    if h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    for impl in ("c", "python"):
+        h.use_recorder(impl)
+        loop = asyncio.new_event_loop()
+        rec = Recorder(watch="running")  # no watchdog: the buffer is only ours to read
+        try:
+            rec.install(loop)
+            for pause in (0, 0.03, 0, 0.03, 0):
+                loop.call_soon(time.sleep, pause)
+            loop.run_until_complete(asyncio.sleep(0))
+            steps = rec._steps
+            n = len(steps)
+            rows = [(steps[i], steps[i + 1]) for i in range(0, n, 3)]
+
+            def expect(start, stop, min_ns):  # the rule, one row at a time (a busy machine may
+                return [r for r in rows[start // 3:stop // 3] if r[1] - r[0] >= min_ns]  # make more)
+
+            longs = h.long_rows(steps, 0, n, 20_000_000)
+            assert rows[1] in longs and rows[3] in longs and longs == expect(0, n, 20_000_000), impl
+            assert h.long_rows(steps, 6, n, 20_000_000) == expect(6, n, 20_000_000)
+            assert h.long_rows(steps, 0, 6, 20_000_000) == expect(0, 6, 20_000_000)
+            assert h.long_rows(steps, 3, n, 0) == rows[1:]
+            assert h.long_rows(steps, n, n + 30, 1) == []
+        finally:
+            rec.uninstall()
+            loop.close()

@@ -335,8 +335,7 @@ def test_timers_set_before_install_are_known_and_a_stray_cancel_is_forgotten():
         b1 = rec.drain()
         b2 = rec.drain()
         # a cancel of a timer never noted waits one drain for it, then is forgotten
-        rec._lq.cancels.extend((1, 12345))
-        rec._lq.cancel_whens.append(1.0)
+        rec._lq.cancels.extend((1, 12345, 1_000_000_000))
         rec.drain()
         waited = len(rec._lq._unmatched)
         rec.drain()

@@ -72,6 +72,37 @@ def test_protocol_reader_skips_an_overlong_line_in_bounded_memory():
     assert list(reader) == [{"type": "end", "t": 3}] and reader.skipped == 1
 
 
+class _Lines:
+    """A stream that counts the lines read so far."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines, self.read = list(lines), 0
+
+    def readline(self, _limit: int = -1) -> bytes:
+        if not self.lines:
+            return b""
+        self.read += 1
+        return self.lines.pop(0)
+
+
+def test_protocol_reader_can_defer_batches_to_the_next_other_message_in_bounded_memory():
+    msgs = [{"type": "start", "t": 1}] + [{"type": "batch", "t": i, "steps": [i] * 50} for i in range(5)]
+    msgs += [{"type": "end", "t": 9}, {"type": "batch", "t": 10}]
+    lines = [protocol.encode(m) for m in msgs]
+    assert list(protocol.Reader(_Lines(lines))) == msgs
+
+    stream = _Lines(lines)
+    seen = [(m["type"], stream.read) for m in protocol.Reader(stream, defer_bytes=1 << 20)]
+    # the same messages in the same order; the batches decoded once "end" was read (or at EOF)
+    assert [t for t, _ in seen] == [m["type"] for m in msgs]
+    assert seen[0] == ("start", 1) and all(n == 7 for _, n in seen[1:7]) and seen[-1] == ("batch", 8)
+    assert [m for m in protocol.Reader(_Lines(lines), defer_bytes=1 << 20)] == msgs
+
+    stream = _Lines(lines)  # no more than about defer_bytes held: decoded two lines at a time
+    seen = [(m["t"], stream.read) for m in protocol.Reader(stream, defer_bytes=len(lines[1]) + 1)]
+    assert seen[1:5] == [(0, 3), (1, 3), (2, 5), (3, 5)]
+
+
 def test_clip_keeps_a_note_of_what_was_cut():
     assert protocol.clip("abc", 5) == "abc"
     long = protocol.clip("a" * 100, 30)

@@ -108,6 +108,7 @@ def cmd_run(args) -> int:
     from coffeeshop_tui.scenarios.api import ScenarioError
     from coffeeshop_tui.scenarios.catalog import find
     from coffeeshop_tui.scenarios.report import text_summary, to_chrome_trace, to_json
+    from coffeeshop_tui.scenarios.protocol import DEFER_BYTES
     from coffeeshop_tui.scenarios.runner import DONE, FAILED, STOPPED, ScenarioRun
 
     try:
@@ -125,6 +126,7 @@ def cmd_run(args) -> int:
             return _fail(problem)
 
     run = ScenarioRun(sc.name, params, args.scenario_file, block_ms=args.block_ms)
+    run.defer_bytes = DEFER_BYTES  # read at the end only: decode then, not while the scenario runs
     saver = None
     if args.save:
         from coffeeshop_tui.scenarios.recording_file import header

@@ -142,6 +142,7 @@ def _outputs_ok(args) -> str | None:
 
 
 def cmd_record(args) -> int:
+    from coffeeshop_tui.scenarios.protocol import DEFER_BYTES
     from coffeeshop_tui.scenarios.record_run import RecordError, RecordRun, check_target, target_name
     from coffeeshop_tui.scenarios.recording_file import header
     from coffeeshop_tui.scenarios.report import to_chrome_trace, to_json
@@ -162,6 +163,7 @@ def cmd_record(args) -> int:
         return _record_in_app(args, script, module, argv, name)
     run = RecordRun(script, module, argv, block_ms=args.block_ms, loop=args.loop,
                     stdout=sys.stderr.fileno() if args.json else None)
+    run.defer_bytes = DEFER_BYTES  # read at the end only: decode then, not while the program runs
     saver = None
     if args.save:
         source_file = os.path.abspath(script) if script else ""
