@@ -671,8 +671,7 @@ def test_timeline_cursor_says_what_a_waiting_task_awaits():
             lane = next(l for l in view.snapshot.lanes if any(s.state == "lock" for s in l.segments))
             seg = next(s for s in lane.segments if s.state == "lock")
             view.set_cursor(lane.key, (seg.start + seg.end) / 2)
-            await pilot.pause()
-            info = text_of(app.query_one("#cursor-info"))
+            info = await readout_says(pilot, "semaphore")
             assert "lock" in info and "waiting: semaphore `counter` (limited_baristas.py:" in info
             src = app.query_one("#source")  # the line that made the semaphore
             assert src.line and "asyncio.Semaphore(" in src.code.splitlines()[src.line - 1]
@@ -680,6 +679,44 @@ def test_timeline_cursor_says_what_a_waiting_task_awaits():
             view.set_cursor(lane.key, (seg.start + seg.end) / 2)
             await pilot.pause()
             assert "waiting: sleep" in text_of(app.query_one("#cursor-info"))
+    run(body)
+
+
+async def readout_says(pilot, needle: str, tries: int = 50) -> str:
+    """The cursor readout once it mentions ``needle`` (the cursor's message may take a few
+    message-loop turns on a busy machine), else what it says."""
+    info = ""
+    for _ in range(tries):
+        await pilot.pause(0.02)
+        info = text_of(pilot.app.query_one("#cursor-info"))
+        if needle in info:
+            break
+    return info
+
+
+def test_the_readout_shows_a_wait_reason_at_80x24_and_forgets_the_last_run():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await choose(pilot, "limited-baristas")
+            view = app.query_one(TimelineView)
+            view.focus()
+            lane = next(l for l in view.snapshot.lanes if any(s.state == "lock" for s in l.segments))
+            seg = next(s for s in lane.segments if s.state == "lock")
+            view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+            info = await readout_says(pilot, "semaphore")
+            assert "waiting: semaphore `counter`" in info
+            # on screen, not cut off: the readout takes a 2nd line where one is too narrow
+            widget = app.query_one("#cursor-info")
+            shown = "".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+            assert "semaphore `counter`" in shown.replace("\n", "")
+            assert widget.outer_size.height == 2
+            # a new run without that lane (compare): the readout does not keep the old segment
+            await pilot.press("c")
+            await pilot.pause(0.1)
+            info = text_of(widget)
+            assert "semaphore" not in info and "Task-" not in info
+            assert "tab to the timeline" in info
     run(body)
 
 

@@ -323,7 +323,7 @@ class DisplayMixin:
     def on_timeline_view_segment_focused(self, message: TimelineView.SegmentFocused) -> None:
         lane, seg, t = message.lane, message.segment, message.t
         self._focused = (lane, seg, t) if seg is not None else None
-        out = Text(no_wrap=True, overflow="ellipsis")
+        out = Text()  # wraps: 2 lines at most (app.tcss), so a wait's reason shows at 80 columns
         if lane.group:
             out.append(f"{lane.group} · ", style="magenta")
         out.append(lane.label, style="bold")
