@@ -198,3 +198,32 @@ def test_e_exports_what_is_shown_as_trace_json_and_svg(tmp_path):
     doc = json.load(open(tmp_path / next(n for n in names if n.endswith(".json") and ".trace." not in n)))
     assert doc["caption"] == shown.caption and doc["stats"]["ok"] == shown.stats.ok
     assert [r["count"] for r in doc["stats"]["w_hist"]] == list(shown.stats.w_hist) or not shown.stats.w_hist
+
+
+def test_the_load_screens_cursor_leaves_the_main_screens_readout_alone():
+    """Moving the cursor on the load screen once wrote the load lane's label into the main
+    screen's cursor readout (and its loop panel's time): the message bubbled up to the app."""
+    from test_app_fakes import fake_app, text_of as static_text
+
+    from coffeeshop_tui.tui.screens.load import LoadTestScreen
+
+    replay = ReplayLoad.from_file(CAPTURE)
+
+    async def go():
+        app, _ = fake_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            before = static_text(app.query_one("#cursor-info"))
+            screen = LoadTestScreen(loadtest=replay)
+            app.push_screen(screen)
+            assert await until(pilot, lambda: replay.finished and screen.latest is not None)
+            view = screen.query_one("#lt-timeline", TimelineView)
+            lane = next(ln for ln in view.snapshot.lanes if ln.kind == "client")
+            view.set_cursor(lane.key, lane.segments[0].start, lane.group)
+            assert await until(pilot, lambda: "s  " in str(screen.query_one("#lt-cursor").content))
+            assert static_text(app._q("#cursor-info")) == before
+            assert app._loop_cursor is None
+            await pilot.press("q")
+            await pilot.pause(0.1)
+            assert static_text(app.query_one("#cursor-info")) == before
+
+    asyncio.run(go())

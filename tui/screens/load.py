@@ -582,6 +582,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     # ------------------------------------------------------------------ cursor
     @on(TimelineView.SegmentFocused)
     def _focused(self, message: TimelineView.SegmentFocused) -> None:
+        message.stop()  # this screen's cursor: not the main screen's readout, source or loop panel
         seg = message.segment
         self._loop_cursor_moved(message.t)
         label = message.lane.label.strip().lstrip("└ ").strip()
