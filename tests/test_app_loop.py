@@ -136,3 +136,8 @@ def test_at_the_live_edge_of_a_block_the_panel_names_the_step_still_running():
     done = Snapshot(version=4, live=False, t_end=2.88, lanes=(), holding=(2, 2.0, "b.py:10"))
     assert held_at(done, 2.88) is None
     assert "between steps" in moment_text(between, 1.5, label, held_at(live, 1.5)).plain
+    # the live edge with no step holding the loop: not "between steps", which it rarely is
+    idle = Snapshot(version=5, live=True, t_end=2.88, lanes=())
+    text = moment_text(between, 2.88, label, held_at(idle, 2.88)).plain
+    assert "live edge" in text and "between steps" not in text
+    assert held_at(idle, 2.0) is None

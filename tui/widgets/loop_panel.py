@@ -53,11 +53,17 @@ def _items(out: Text, title: str, items: list[str], total: int | None = None) ->
 
 def held_at(snap, t: float) -> tuple[int, float] | None:
     """(task, since_s) of the step that holds the loop at ``t`` and had not ended when ``snap``
-    was taken (``Snapshot.holding``): at the live edge of a block, the recorded steps lack it."""
-    held = getattr(snap, "holding", None)
-    if held is None or not snap.live or not held[1] <= t <= snap.t_end:
+    was taken (``Snapshot.holding``): at the live edge of a block, the recorded steps lack it.
+    (-1, t): ``t`` is the live edge of a live run, where what the loop does now (a step or a
+    select) is recorded only when it ends."""
+    if snap is None or not snap.live:
         return None
-    return held[0], held[1]
+    held = getattr(snap, "holding", None)
+    if held is not None and held[1] <= t <= snap.t_end:
+        return held[0], held[1]
+    if t >= snap.t_end:
+        return -1, t
+    return None
 
 
 def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str],
@@ -90,6 +96,9 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str],
         out.append(_who(r.task, label), style="bold cyan")
         out.append(f", {fmt_s((t - r.runs_ns) / 1e9)} into a {fmt_s((r.ends_ns - r.runs_ns) / 1e9)} step")
         out.append(" · " + _ready_words(r, label).partition(" ← ")[2], style="dim")
+    elif m.state == "between" and held is not None and held[0] == -1:
+        out.append(": the live edge (the select or step under way now is recorded when it ends)",
+                   style="dim")
     elif m.state == "between" and held is not None:
         out.append(": running ", style="bold")
         out.append(_who(held[0], label), style="bold cyan")
