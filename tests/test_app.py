@@ -15,7 +15,7 @@ from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STOPPED
 from coffeeshop_tui.tui.app import CoffeeShopApp, create_app
 from coffeeshop_tui.tui.screens.help import HelpScreen
 from coffeeshop_tui.tui.timeline_view import TimelineView
-from coffeeshop_tui.tui.widgets.knobs import KnobPanel
+from coffeeshop_tui.tui.widgets.knobs import KnobPanel, format_value
 from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
 SIZE = (120, 40)
@@ -362,6 +362,26 @@ def test_f_fits_and_a_short_finished_run_fills_the_axis():
 
 
 # ------------------------------------------------------------------ knobs
+def test_at_80x24_every_knob_value_shows_and_long_names_are_shortened():
+    """threadpool-barista's `executor_workers` once pushed every value off the 80-column
+    sidebar: `customers …`."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.query_one(ScenarioList).highlight_name("threadpool-barista")
+            await pilot.pause()
+            knobs = app.query_one(KnobPanel)
+            assert "executor_workers" in [p.name for p in knobs.params]
+            lines = knobs.render().plain.splitlines()
+            assert len(lines) == len(knobs.params)
+            for p, line in zip(knobs.params, lines):
+                value = format_value(p, app.values["threadpool-barista"][p.name])
+                assert len(line) <= knobs.content_size.width
+                assert line.rstrip().split(" ")[-1] == value or f" {value} " in line, line
+            assert any("…" in line.split()[1] for line in lines)  # a shortened name
+    run(body)
+
+
 def test_knob_keys_select_and_nudge_and_rerun_with_the_new_value():
     async def body():
         app, factory = fake_app()
