@@ -1010,3 +1010,36 @@ def test_compare_at_80x24_shows_all_three_runs():
             assert "▓" in shown.split("C blocking-barista")[1]  # its loop blocked
             assert "loop lanes only" in text_of(app.query_one("#status"))
     run(body)
+
+
+def test_a_signal_during_a_stop_does_not_deadlock_the_app():
+    """`tmux kill-session` once left the app spinning on a dead terminal: the terminal's SIGHUP
+    and the one `uv run` forwards came one inside the other, and the 2nd handler waited for
+    the child lock the 1st one held, in the same (main) thread."""
+    import signal
+    import threading
+
+    app, _ = fake_app()
+    lock = threading.Lock()  # like procs.Child's: not reentrant
+    stopped = threading.Event()
+
+    class Source:
+        def stop(self):
+            with lock:
+                stopped.set()
+
+    app._sources = [Source()]
+    exits = []
+    app.call_later = lambda fn, *a: exits.append(fn)  # the app is not running here
+    handled = threading.Event()
+
+    def main_thread_inside_a_stop():
+        with lock:  # a stop() under way when the signal came
+            app._on_signal(signal.SIGHUP, None)
+            app._on_signal(signal.SIGHUP, None)  # the forwarded copy
+            handled.set()
+
+    threading.Thread(target=main_thread_inside_a_stop, daemon=True).start()
+    assert handled.wait(5), "the signal handler blocked on the lock it interrupted"
+    assert stopped.wait(5)  # the children are still stopped, once the lock is free
+    assert exits == [app.exit, app.exit]

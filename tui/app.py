@@ -142,6 +142,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._rerun_timer = None
         self._shown_stats = None
         self._old_signals: dict = {}
+        self._stopping_on_signal = False
         self._lane_states: dict = {}
         self._knob_error: str | None = None
         self._main_screen: Screen | None = None
@@ -230,20 +231,28 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             except Exception:
                 pass
 
+    def _on_signal(self, signum: int, _frame) -> None:
+        """SIGTERM / SIGHUP / SIGINT: stop every child, then leave.
+
+        The children are stopped from a thread, never inside the handler: the handler runs in
+        the main thread between two bytecodes, maybe inside a ``stop()`` that holds a child's
+        lock (a 2nd signal, e.g. the terminal's SIGHUP and the one ``uv run`` forwards, came
+        during the 1st one's stop): stopping there waited for itself forever while Textual's
+        input thread spun on the dead terminal."""
+        if not self._stopping_on_signal:
+            self._stopping_on_signal = True
+            threading.Thread(target=self.stop_all_sources, name="stop-on-signal", daemon=True).start()
+        try:
+            self.call_later(self.exit)
+        except Exception:
+            raise SystemExit(128 + signum)
+
     def _install_signal_handlers(self) -> None:
         if self.is_headless or threading.current_thread() is not threading.main_thread():
             return
-
-        def handler(signum, _frame):
-            self.stop_all_sources()
-            try:
-                self.call_later(self.exit)
-            except Exception:
-                raise SystemExit(128 + signum)
-
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             try:
-                self._old_signals[sig] = signal.signal(sig, handler)
+                self._old_signals[sig] = signal.signal(sig, self._on_signal)
             except (ValueError, OSError):
                 pass
 
