@@ -227,3 +227,28 @@ def test_the_load_screens_cursor_leaves_the_main_screens_readout_alone():
             assert static_text(app.query_one("#cursor-info")) == before
 
     asyncio.run(go())
+
+
+def test_a_saved_recording_says_its_server_and_load_keys_do_nothing():
+    """`open FILE` of a saved load test: r once said "server is up" and > turned a knob that
+    nothing used; now they say that nothing runs and change nothing."""
+    replay = ReplayLoad(load(CAPTURE), saved=True)
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: screen.latest is not None)
+            before = replay.knobs()
+            for key in ("r", "X", "g", "n", "greater_than_sign", "i", "2"):
+                await pilot.press(key)
+            await pilot.pause(0.2)
+            assert replay.knobs() == before
+            assert not [c for c in replay.calls if c[0] != "start"]
+            said = [n.message for n in app._notifications]
+            assert any("saved recording" in m for m in said)
+            assert not any("server is up" in m for m in said)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())
