@@ -369,8 +369,11 @@ def test_at_80x24_every_knob_value_shows_and_long_names_are_shortened():
         app, _ = fake_app()
         async with app.run_test(size=(80, 24)) as pilot:
             app.query_one(ScenarioList).highlight_name("threadpool-barista")
-            await pilot.pause()
             knobs = app.query_one(KnobPanel)
+            for _ in range(100):  # the highlight reaches the knob panel through a message
+                await pilot.pause(0.02)
+                if "executor_workers" in [p.name for p in knobs.params]:
+                    break
             assert "executor_workers" in [p.name for p in knobs.params]
             lines = knobs.render().plain.splitlines()
             assert len(lines) == len(knobs.params)
