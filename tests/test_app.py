@@ -15,7 +15,7 @@ from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STOPPED
 from coffeeshop_tui.tui.app import CoffeeShopApp, create_app
 from coffeeshop_tui.tui.screens.help import HelpScreen
 from coffeeshop_tui.tui.timeline_view import TimelineView
-from coffeeshop_tui.tui.widgets.knobs import KnobPanel
+from coffeeshop_tui.tui.widgets.knobs import KnobPanel, format_value
 from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
 
 SIZE = (120, 40)
@@ -362,6 +362,29 @@ def test_f_fits_and_a_short_finished_run_fills_the_axis():
 
 
 # ------------------------------------------------------------------ knobs
+def test_at_80x24_every_knob_value_shows_and_long_names_are_shortened():
+    """threadpool-barista's `executor_workers` once pushed every value off the 80-column
+    sidebar: `customers …`."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.query_one(ScenarioList).highlight_name("threadpool-barista")
+            knobs = app.query_one(KnobPanel)
+            for _ in range(100):  # the highlight reaches the knob panel through a message
+                await pilot.pause(0.02)
+                if "executor_workers" in [p.name for p in knobs.params]:
+                    break
+            assert "executor_workers" in [p.name for p in knobs.params]
+            lines = knobs.render().plain.splitlines()
+            assert len(lines) == len(knobs.params)
+            for p, line in zip(knobs.params, lines):
+                value = format_value(p, app.values["threadpool-barista"][p.name])
+                assert len(line) <= knobs.content_size.width
+                assert line.rstrip().split(" ")[-1] == value or f" {value} " in line, line
+            assert any("…" in line.split()[1] for line in lines)  # a shortened name
+    run(body)
+
+
 def test_knob_keys_select_and_nudge_and_rerun_with_the_new_value():
     async def body():
         app, factory = fake_app()
@@ -671,8 +694,7 @@ def test_timeline_cursor_says_what_a_waiting_task_awaits():
             lane = next(l for l in view.snapshot.lanes if any(s.state == "lock" for s in l.segments))
             seg = next(s for s in lane.segments if s.state == "lock")
             view.set_cursor(lane.key, (seg.start + seg.end) / 2)
-            await pilot.pause()
-            info = text_of(app.query_one("#cursor-info"))
+            info = await readout_says(pilot, "semaphore")
             assert "lock" in info and "waiting: semaphore `counter` (limited_baristas.py:" in info
             src = app.query_one("#source")  # the line that made the semaphore
             assert src.line and "asyncio.Semaphore(" in src.code.splitlines()[src.line - 1]
@@ -680,6 +702,44 @@ def test_timeline_cursor_says_what_a_waiting_task_awaits():
             view.set_cursor(lane.key, (seg.start + seg.end) / 2)
             await pilot.pause()
             assert "waiting: sleep" in text_of(app.query_one("#cursor-info"))
+    run(body)
+
+
+async def readout_says(pilot, needle: str, tries: int = 50) -> str:
+    """The cursor readout once it mentions ``needle`` (the cursor's message may take a few
+    message-loop turns on a busy machine), else what it says."""
+    info = ""
+    for _ in range(tries):
+        await pilot.pause(0.02)
+        info = text_of(pilot.app.query_one("#cursor-info"))
+        if needle in info:
+            break
+    return info
+
+
+def test_the_readout_shows_a_wait_reason_at_80x24_and_forgets_the_last_run():
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await choose(pilot, "limited-baristas")
+            view = app.query_one(TimelineView)
+            view.focus()
+            lane = next(l for l in view.snapshot.lanes if any(s.state == "lock" for s in l.segments))
+            seg = next(s for s in lane.segments if s.state == "lock")
+            view.set_cursor(lane.key, (seg.start + seg.end) / 2)
+            info = await readout_says(pilot, "semaphore")
+            assert "waiting: semaphore `counter`" in info
+            # on screen, not cut off: the readout takes a 2nd line where one is too narrow
+            widget = app.query_one("#cursor-info")
+            shown = "".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+            assert "semaphore `counter`" in shown.replace("\n", "")
+            assert widget.outer_size.height == 2
+            # a new run without that lane (compare): the readout does not keep the old segment
+            await pilot.press("c")
+            await pilot.pause(0.1)
+            info = text_of(widget)
+            assert "semaphore" not in info and "Task-" not in info
+            assert "tab to the timeline" in info
     run(body)
 
 
@@ -953,3 +1013,36 @@ def test_compare_at_80x24_shows_all_three_runs():
             assert "▓" in shown.split("C blocking-barista")[1]  # its loop blocked
             assert "loop lanes only" in text_of(app.query_one("#status"))
     run(body)
+
+
+def test_a_signal_during_a_stop_does_not_deadlock_the_app():
+    """`tmux kill-session` once left the app spinning on a dead terminal: the terminal's SIGHUP
+    and the one `uv run` forwards came one inside the other, and the 2nd handler waited for
+    the child lock the 1st one held, in the same (main) thread."""
+    import signal
+    import threading
+
+    app, _ = fake_app()
+    lock = threading.Lock()  # like procs.Child's: not reentrant
+    stopped = threading.Event()
+
+    class Source:
+        def stop(self):
+            with lock:
+                stopped.set()
+
+    app._sources = [Source()]
+    exits = []
+    app.call_later = lambda fn, *a: exits.append(fn)  # the app is not running here
+    handled = threading.Event()
+
+    def main_thread_inside_a_stop():
+        with lock:  # a stop() under way when the signal came
+            app._on_signal(signal.SIGHUP, None)
+            app._on_signal(signal.SIGHUP, None)  # the forwarded copy
+            handled.set()
+
+    threading.Thread(target=main_thread_inside_a_stop, daemon=True).start()
+    assert handled.wait(5), "the signal handler blocked on the lock it interrupted"
+    assert stopped.wait(5)  # the children are still stopped, once the lock is free
+    assert exits == [app.exit, app.exit]

@@ -114,3 +114,30 @@ def test_without_a_cursor_the_panel_follows_the_scrubbed_time():
             assert scrubbed != at_end and scrubbed.startswith("Loop at ")
             assert app._t_view is not None and f"Loop at {fmt_s(app._t_view)}" in scrubbed
     run(body)
+
+
+def test_at_the_live_edge_of_a_block_the_panel_names_the_step_still_running():
+    """A step that has not ended is not in the recorded steps yet: the panel says it runs (as
+    the caption's "blocked right now" does), not "between steps"."""
+    from coffeeshop_tui.scenarios.loop_queue import LoopMoment
+    from coffeeshop_tui.scenarios.snapshot import Snapshot
+    from coffeeshop_tui.tui.widgets.loop_panel import held_at, moment_text
+
+    def label(seq):
+        return {2: "Task-2 (make_coffee)"}.get(seq, f"task #{seq}")
+
+    between = LoopMoment(2_880_000_000, True, "between")
+    live = Snapshot(version=3, live=True, t_end=2.88, lanes=(), holding=(2, 2.0, "b.py:10"))
+    text = moment_text(between, 2.88, label, held_at(live, 2.88)).plain
+    assert "running Task-2 (make_coffee), 880 ms into a step that has not ended yet" in text
+    assert "between steps" not in text
+    # before the step began, or once the run is over: the recorded steps speak alone
+    assert held_at(live, 1.5) is None
+    done = Snapshot(version=4, live=False, t_end=2.88, lanes=(), holding=(2, 2.0, "b.py:10"))
+    assert held_at(done, 2.88) is None
+    assert "between steps" in moment_text(between, 1.5, label, held_at(live, 1.5)).plain
+    # the live edge with no step holding the loop: not "between steps", which it rarely is
+    idle = Snapshot(version=5, live=True, t_end=2.88, lanes=())
+    text = moment_text(between, 2.88, label, held_at(idle, 2.88)).plain
+    assert "live edge" in text and "between steps" not in text
+    assert held_at(idle, 2.0) is None

@@ -169,7 +169,13 @@ def test_both_hot_paths_record_the_same_steps(restore_impl):
     assert [t[3] for t in bc["tasks"]] == [t[3] for t in bp["tasks"]]
     assert sorted(d[0::2] for d in bc["done"]) == sorted(d[0::2] for d in bp["done"])
     assert {o for _s, _t, o in bc["done"]} == {"ok", "error", "cancelled"}
-    assert len(bc["ready"]) == len(bp["ready"]) > 0  # the late timer's task, noted by both
+    # the late timer's task (nap, made 5 ms late on purpose) is noted by both; on a busy machine
+    # another timer may also run late in one of the two runs, so compare the deliberate one only
+    def late(batch):
+        names = {t[0]: t[3] for t in batch["tasks"]}
+        return [names.get(i) for i in batch["ready"][0::2]]
+    assert "sleep" in late(bc) and "sleep" in late(bp), (late(bc), late(bp))
+    assert set(late(bc)) <= {"sleep", "_program"} and set(late(bp)) <= {"sleep", "_program"}
     # the same wait reasons (sleeps noted in C by the compiled hook, the rest by classify)
     assert [w[2:] for w in bc["waits"]] == [w[2:] for w in bp["waits"]]
     # the same timers (loop_queue's call_at: compiled, or Python), by the same tasks

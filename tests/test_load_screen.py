@@ -71,6 +71,8 @@ def test_live_screen_knobs_crash_restart_and_leave():
             assert await until(pilot, lambda: screen.latest.status == DOWN)
             assert screen.query_one("#lt-message").has_class("shown")
             assert "killed by signal 9" in text_of(screen, "#lt-message")
+            said = text_of(screen, "#lt-caption") + text_of(screen, "#lt-message")
+            assert said.count("press r") == 1  # the caption says it; the message only what happened
             assert not pid_alive(pid)
             ok = screen.latest.stats.ok
             await pilot.press("r")  # restart on the same port; the load goes on

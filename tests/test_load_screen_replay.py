@@ -198,3 +198,57 @@ def test_e_exports_what_is_shown_as_trace_json_and_svg(tmp_path):
     doc = json.load(open(tmp_path / next(n for n in names if n.endswith(".json") and ".trace." not in n)))
     assert doc["caption"] == shown.caption and doc["stats"]["ok"] == shown.stats.ok
     assert [r["count"] for r in doc["stats"]["w_hist"]] == list(shown.stats.w_hist) or not shown.stats.w_hist
+
+
+def test_the_load_screens_cursor_leaves_the_main_screens_readout_alone():
+    """Moving the cursor on the load screen once wrote the load lane's label into the main
+    screen's cursor readout (and its loop panel's time): the message bubbled up to the app."""
+    from test_app_fakes import fake_app, text_of as static_text
+
+    from coffeeshop_tui.tui.screens.load import LoadTestScreen
+
+    replay = ReplayLoad.from_file(CAPTURE)
+
+    async def go():
+        app, _ = fake_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            before = static_text(app.query_one("#cursor-info"))
+            screen = LoadTestScreen(loadtest=replay)
+            app.push_screen(screen)
+            assert await until(pilot, lambda: replay.finished and screen.latest is not None)
+            view = screen.query_one("#lt-timeline", TimelineView)
+            lane = next(ln for ln in view.snapshot.lanes if ln.kind == "client")
+            view.set_cursor(lane.key, lane.segments[0].start, lane.group)
+            assert await until(pilot, lambda: "s  " in str(screen.query_one("#lt-cursor").content))
+            assert static_text(app._q("#cursor-info")) == before
+            assert app._loop_cursor is None
+            await pilot.press("q")
+            await pilot.pause(0.1)
+            assert static_text(app.query_one("#cursor-info")) == before
+
+    asyncio.run(go())
+
+
+def test_a_saved_recording_says_its_server_and_load_keys_do_nothing():
+    """`open FILE` of a saved load test: r once said "server is up" and > turned a knob that
+    nothing used; now they say that nothing runs and change nothing."""
+    replay = ReplayLoad(load(CAPTURE), saved=True)
+
+    async def go():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.load_screen
+            assert await until(pilot, lambda: screen.latest is not None)
+            before = replay.knobs()
+            for key in ("r", "X", "g", "n", "greater_than_sign", "i", "2"):
+                await pilot.press(key)
+            await pilot.pause(0.2)
+            assert replay.knobs() == before
+            assert not [c for c in replay.calls if c[0] != "start"]
+            said = [n.message for n in app._notifications]
+            assert any("saved recording" in m for m in said)
+            assert not any("server is up" in m for m in said)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+
+    asyncio.run(go())

@@ -80,17 +80,21 @@ class _FakeGen:
         raise AssertionError("not needed")
 
 
-def test_the_reader_keeps_per_request_rows_for_the_history_only():
+def test_the_reader_keeps_per_request_rows_for_the_history_only(monkeypatch):
     """Memory stays flat over a long load: per-request rows older than the history (plus a
     quarter, so trimming happens in chunks) are dropped, whatever the number of requests."""
     import concurrent.futures
     import time as _time
 
+    from coffeeshop_tui.scenarios.web import loadtest as loadtest_module
     from coffeeshop_tui.scenarios.web.loadgen_records import OK, RequestRecord
 
     history_s = 2.0
     lt = LoadTest("/sync", concurrency=2, history_s=history_s, lanes=False)
     now = _time.monotonic_ns()
+    # the reader's "now" stays the records' now: on a busy machine, making 40,000 records took
+    # longer than the history, and every row was (rightly) trimmed
+    monkeypatch.setattr(loadtest_module, "now_ns", lambda: now)
     per_s = 2_000
     n = int(20 * per_s)  # 20 s of requests at 2,000/s, the last one just now
     recs = [RequestRecord(k, k + 1, 0, t - 1_000_000, t - 1_000_000, t, t, 200, OK, True)

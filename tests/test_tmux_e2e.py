@@ -216,3 +216,42 @@ def test_tmux_sigterm_stops_the_scenario():
         _assert_all_gone(tmux, procs)
     finally:
         tmux.kill()
+
+
+@pytest.mark.parametrize("args, ready", [
+    ("", "Scenarios"),  # the app, a scenario running
+    ("load --tui --endpoint /async --concurrency 2 --delay 0.05", "Load test"),  # a server too
+])
+def test_closing_the_terminal_under_the_app_leaves_no_process(args, ready):
+    """tmux kill-session under the app once left it alive: deadlocked in its SIGHUP handler,
+    or (the load screen) waiting at exit for Textual's input thread, which spun on the dead
+    terminal at ~50% CPU. Every process below the pane ends, the server and scenarios too."""
+    import signal
+
+    tmux = Tmux()
+    procs: dict[int, str] = {}
+    try:
+        # not exec: a shell owns the terminal, as when a user starts it from their shell
+        cmd = f"cd {ROOT} && TERM=xterm-256color uv run coffeeshop-tui {args}; sleep 30"
+        tmux("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", cmd)
+        pane_pid = int(tmux("list-panes", "-t", "app", "-F", "#{pane_pid}").split()[0])
+        tmux.wait_for(lambda s: ready in s, "the app")
+        if not args:
+            tmux.keys("Enter")  # runs the highlighted scenario (sync-barista, 3 s)
+        time.sleep(1.5)
+        procs = {pane_pid: "uv run", **descendants(pane_pid)}
+        assert len(procs) >= 3, procs  # uv, the app, its child (scenario or server)
+        tmux.kill()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(running(p) for p in procs):
+            time.sleep(0.1)
+        left = {p: c for p, c in procs.items() if running(p)}
+        assert not left, f"still running after the terminal closed: {left}"
+    finally:
+        tmux.kill()
+        for p in procs:
+            if running(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass

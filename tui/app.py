@@ -53,6 +53,7 @@ from .screens.help import SCENARIO_HELP, HelpScreen
 from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
 from .timeline_view import LEGEND, MARK_CHAR, TimelineView
 from .widgets.knobs import KnobPanel
+from .widgets.quiet import update_static
 from .widgets.loop_panel import LoopPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
@@ -141,6 +142,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._rerun_timer = None
         self._shown_stats = None
         self._old_signals: dict = {}
+        self._stopping_on_signal = False
         self._lane_states: dict = {}
         self._knob_error: str | None = None
         self._main_screen: Screen | None = None
@@ -175,6 +177,11 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
                     yield LoopPanel(id="loop")
         yield Footer(compact=True)
 
+    def _show_cursor_hint(self) -> None:
+        """The cursor readout before the cursor is on a segment of this run (one line at 80×24)."""
+        update_static(self._q("#cursor-info", Static),
+                      Text("tab to the timeline, then ↑ ↓ [ ] to inspect a segment", style="dim"))
+
     def _q(self, selector, expect_type=None):
         """A widget of the main screen (also while the help screen is on top)."""
         screen = self._main_screen if self._main_screen is not None else self.screen
@@ -185,8 +192,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
     def on_mount(self) -> None:
         self._main_screen = self.screen
         self._q("#legend", Static).update(self._legend_text())
-        self._q("#cursor-info", Static).update(
-            Text("tab to the timeline, then ↑ ↓ [ ] to inspect a segment (or hover it)", style="dim"))
+        self._show_cursor_hint()
         self._q(SourceView).set_dark(self.current_theme.dark)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         lst = self._q(ScenarioList)
@@ -225,20 +231,28 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             except Exception:
                 pass
 
+    def _on_signal(self, signum: int, _frame) -> None:
+        """SIGTERM / SIGHUP / SIGINT: stop every child, then leave.
+
+        The children are stopped from a thread, never inside the handler: the handler runs in
+        the main thread between two bytecodes, maybe inside a ``stop()`` that holds a child's
+        lock (a 2nd signal, e.g. the terminal's SIGHUP and the one ``uv run`` forwards, came
+        during the 1st one's stop): stopping there waited for itself forever while Textual's
+        input thread spun on the dead terminal."""
+        if not self._stopping_on_signal:
+            self._stopping_on_signal = True
+            threading.Thread(target=self.stop_all_sources, name="stop-on-signal", daemon=True).start()
+        try:
+            self.call_later(self.exit)
+        except Exception:
+            raise SystemExit(128 + signum)
+
     def _install_signal_handlers(self) -> None:
         if self.is_headless or threading.current_thread() is not threading.main_thread():
             return
-
-        def handler(signum, _frame):
-            self.stop_all_sources()
-            try:
-                self.call_later(self.exit)
-            except Exception:
-                raise SystemExit(128 + signum)
-
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             try:
-                self._old_signals[sig] = signal.signal(sig, handler)
+                self._old_signals[sig] = signal.signal(sig, self._on_signal)
             except (ValueError, OSError):
                 pass
 
@@ -379,6 +393,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         timeline = self._q(TimelineView)
         timeline.clip_to(self._t_view)
         timeline.highlight_task(None)
+        timeline.forget_reported()  # the cursor reports again on the new run's segments
+        self._show_cursor_hint()  # not the last run's segment: the cursor may have no lane here
         if self.selected.name != name:
             self._q(ScenarioList).highlight_name(name)
             self._select(name)

@@ -321,9 +321,11 @@ class DisplayMixin:
         return self.shown.snapshot.blocks if self.shown is not None else ()
 
     def on_timeline_view_segment_focused(self, message: TimelineView.SegmentFocused) -> None:
+        if message.view is not None and message.view is not self._q(TimelineView):
+            return  # another screen's timeline (the load test's): not this readout
         lane, seg, t = message.lane, message.segment, message.t
         self._focused = (lane, seg, t) if seg is not None else None
-        out = Text(no_wrap=True, overflow="ellipsis")
+        out = Text()  # wraps: 2 lines at most (app.tcss), so a wait's reason shows at 80 columns
         if lane.group:
             out.append(f"{lane.group} · ", style="magenta")
         out.append(lane.label, style="bold")

@@ -27,8 +27,8 @@ class KnobsMixin:
         values = self.values[sc.name]
         self._q(KnobPanel).show(sc.params, values, self.knob_index.get(sc.name, 0), live)
         title = "Knobs (live)" if live else "Knobs"
-        self._q("#knobs-title", Static).update(
-            Text.assemble((title, "bold"), ("  k · < > · i", "dim")))
+        keys = "  k <> i" if live else "  k · < > · i"  # both fit the 80-column sidebar
+        self._q("#knobs-title", Static).update(Text.assemble((title, "bold"), (keys, "dim")))
 
     def _selected_param(self) -> Param | None:
         params = self.selected.params

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from coffeeshop_tui.scenarios.loop_queue import loop_at
 
-from .widgets.loop_panel import LoopPanel, moment_text
+from .widgets.loop_panel import LoopPanel, held_at, moment_text
 from .widgets.source_view import SourceView
 from .widgets.stats import StatsPanel
 
@@ -71,4 +71,4 @@ class LoopMixin:
 
         view = snap.loop
         m = loop_at(view, view.origin + int(round(t * 1e9))) if view is not None else None
-        self._q(LoopPanel).show(moment_text(m, t, label))
+        self._q(LoopPanel).show(moment_text(m, t, label, held_at(snap, t)))

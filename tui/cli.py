@@ -208,7 +208,50 @@ def _raise_terminated(signum, _frame) -> None:
     raise Terminated(signum)
 
 
+def _stuck_input_threads() -> list[threading.Thread]:
+    """Textual's terminal-input threads still alive once its app is over."""
+    try:
+        from textual.driver import Driver
+    except ImportError:  # pragma: no cover
+        return []
+    return [t for t in threading.enumerate()
+            if t.is_alive() and not t.daemon
+            and isinstance(getattr(getattr(t, "_target", None), "__self__", None), Driver)]
+
+
+def _exit_past_a_dead_terminal(code: int, grace_s: float = 1.0) -> None:
+    """Leave even if Textual's input thread cannot stop. On a terminal that went away (tmux
+    kill-session, a closed ssh) it reads EOF forever without stopping (not a daemon): the
+    interpreter waited for it at exit and the process lived on at ~50% CPU. After a moment,
+    the exit handlers run and the process ends. (A normal exit has no such thread left.)"""
+    stuck = _stuck_input_threads()
+    if not stuck:
+        return
+    for t in stuck:
+        t.join(grace_s)
+    if not any(t.is_alive() for t in stuck):
+        return
+    import atexit
+
+    stop_all()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the console script: this process ends here, also past a dead terminal
+        code = _main(argv)
+        _exit_past_a_dead_terminal(code)
+        return code
+    return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"list": cmd_list, "run": cmd_run, None: cmd_app}
     extra = _extra_commands()

@@ -26,9 +26,9 @@ stdout holds only the JSON document). Every asyncio event loop it makes is recor
 (asyncio.run, new_event_loop, several loops one after another), one loop at a time: a loop
 that runs in another thread is recorded while no other loop runs (its tasks are labelled
 "loop N (thread name)"); a loop that runs while another loop runs is not recorded (you are
-told how many were not). Only
-stdlib loops can be recorded: a program that uses uvloop is told so; --loop asyncio makes
-uvloop.install()/uvloop.run()/its policy give the stdlib loop instead.
+told how many were not). Only stdlib loops can be recorded: a program that uses uvloop is
+told so; --loop asyncio makes uvloop.install()/uvloop.run()/its policy give the stdlib loop
+instead.
 
 Without --json/--trace/--save, on a terminal, the app opens on the live recording (r runs
 the program again; what it printed is shown when you quit); piped, the summary is printed."""

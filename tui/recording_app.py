@@ -157,4 +157,4 @@ def load_replay_app(updates: list):
 
     from .screens.load import LoadTestApp
 
-    return LoadTestApp(loadtest=ReplayLoad(updates))
+    return LoadTestApp(loadtest=ReplayLoad(updates, saved=True))

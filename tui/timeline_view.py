@@ -313,6 +313,10 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
             self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
 
+    def forget_reported(self) -> None:
+        """Report the cursor's segment again at the next chance, even if it looks the same."""
+        self._reported = None
+
     def set_marks(self, marks) -> None:
         """Mark moments on the time axis (``MARK_CHAR``): ``(t_s, label)`` pairs, e.g. the
         knob changes of a live run."""

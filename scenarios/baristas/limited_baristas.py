@@ -13,7 +13,7 @@ async def serve(n: int, baristas: asyncio.Semaphore, brew_s: float) -> None:
 
 @scenario(
     "limited-baristas",
-    lesson="A Semaphore of `baristas` lets only that many brew at once: customers queue in waves.",
+    lesson="A Semaphore, the `counter`, lets only `baristas` brew at once: customers queue in waves.",
     params=[
         param("customers", 6, 1, 200, help="customers arriving at once"),
         param("baristas", 2, 1, 50, help="baristas working in parallel"),

@@ -100,11 +100,14 @@ def record(path: str, n: int = 5, period: float = 0.3, **kwargs) -> list[LoadUpd
 class ReplayLoad:
     """Recorded updates behind the load screen's interface (see the module docstring)."""
 
-    def __init__(self, updates: list[LoadUpdate]) -> None:
+    def __init__(self, updates: list[LoadUpdate], saved: bool = False) -> None:
+        """``saved``: a user's saved recording (``open FILE``), where the screen's server and
+        load keys say that nothing runs instead of pretending (the tests' replays: False)."""
         if not updates:
             raise ValueError("no updates to replay")
         self.updates = list(updates)
         first = self.updates[0]
+        self.saved = saved
         self.demo = True
         self.external = False
         self.recorded = first.stats.recorded

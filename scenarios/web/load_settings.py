@@ -157,7 +157,7 @@ class Knob:
             return "one of " + ", ".join(map(str, p.choices))
         what = "a whole number" if p.kind is int else "a number" if p.kind is float else "text"
         rng = f" in {_g(p.min)}..{_g(p.max)}" if p.min is not None and p.max is not None else ""
-        extra = " (0 = no limit)" if self.zero_is_off else ""
+        extra = ", 0 = no limit" if self.zero_is_off else ""  # (no nested brackets in help)
         return f"{what}{rng}{f' {self.unit}' if self.unit else ''}{extra}"
 
     def _bad(self, value: Any) -> LoadTestError:

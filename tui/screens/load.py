@@ -276,8 +276,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             update_static(self.query_one("#lt-title", Static), self._title(u))
             update_static(self.query_one("#lt-caption", Static), u.caption)
             update_static(self.query_one("#lt-stats", Static), self._stats_text(u))
-            self._show_message(f"{u.error}  (press r to restart it)" if u.status in (DOWN, FAILED)
-                               and u.error else None)
+            # (the caption already says to press r: the message says only what happened)
+            self._show_message(u.error if u.status in (DOWN, FAILED) and u.error else None)
             self._render_knobs(u.knobs)
             self._render_notes(u.notes)
             self._show_loop()
@@ -389,7 +389,18 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self.stop_everything()
         self.dismiss(None)
 
+    def _nothing_runs(self) -> bool:
+        """A saved recording (``coffeeshop-tui open``) replays what was measured: no server and
+        no load to restart, kill, pause or turn. True (and says so) there."""
+        if not getattr(self.lt, "saved", False):
+            return False
+        self.notify("a saved recording: nothing runs here, so the server and load keys do nothing "
+                    "(scrub, zoom, w, e and the lane keys work)", timeout=4)
+        return True
+
     def _set_endpoint(self, path: str) -> None:
+        if self._nothing_runs():
+            return
         try:
             self.lt.set_endpoint(path)
         except LoadTestError as exc:
@@ -428,6 +439,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self._render_knobs()
 
     def action_knob_nudge(self, direction: int) -> None:
+        if self._nothing_runs():
+            return
         name = self.selected_knob()
         self.set_knob(name, KNOBS[name].nudge(self.lt.knobs().get(name), direction))
 
@@ -468,6 +481,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self.app.call_from_thread(self.notify, text, timeout=2)
 
     def action_knob_edit(self) -> None:
+        if self._nothing_runs():
+            return
         name = self.selected_knob()
         k = KNOBS[name]
         side = self.query_one("#lt-side")
@@ -496,6 +511,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self.set_knob(name, value)
 
     def action_toggle_load(self) -> None:
+        if self._nothing_runs():
+            return
         u = self.latest
         if u is not None and u.status == "paused":
             self.lt.resume()
@@ -505,6 +522,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             self.notify("load paused (g resumes)", timeout=2)
 
     def action_restart(self) -> None:
+        if self._nothing_runs():
+            return
         self._restart()
 
     @work(thread=True, exclusive=True, group="lt-control", exit_on_error=False)
@@ -548,6 +567,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
                     timeout=8)
 
     def action_kill(self) -> None:
+        if self._nothing_runs():
+            return
         self._kill()
 
     @work(thread=True, group="lt-control", exit_on_error=False)
@@ -582,6 +603,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     # ------------------------------------------------------------------ cursor
     @on(TimelineView.SegmentFocused)
     def _focused(self, message: TimelineView.SegmentFocused) -> None:
+        message.stop()  # this screen's cursor: not the main screen's readout, source or loop panel
         seg = message.segment
         self._loop_cursor_moved(message.t)
         label = message.lane.label.strip().lstrip("└ ").strip()

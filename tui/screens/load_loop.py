@@ -14,7 +14,7 @@ from rich.text import Text
 from coffeeshop_tui.scenarios.explain import fmt_s
 from coffeeshop_tui.scenarios.loop_queue import loop_at
 
-from ..widgets.loop_panel import LoopPanel, moment_text
+from ..widgets.loop_panel import LoopPanel, held_at, moment_text
 
 NOT_KEPT = ("  not recorded: this load test keeps no record of the server's loop queue "
             "(a replay, or the server is not recorded)")
@@ -76,4 +76,4 @@ class LoadLoopMixin:
             return labels.get(seq) or f"task #{seq}"
 
         m = loop_at(view, view.origin + int(round(t * 1e9)))
-        panel.show(moment_text(m, t, label))
+        panel.show(moment_text(m, t, label, held_at(snap, t)))

@@ -88,16 +88,19 @@ class KnobPanel(Widget, can_focus=True):
         if not self.params:
             return Text("no parameters", style="dim")
         names = [self.labels.get(p.name, p.name) for p in self.params]
+        values = [self.fmt(p, self.values.get(p.name, p.default)) for p in self.params]
         room = self.content_size.width or 10_000
-        width = max(len(n) for n in names)
+        # the values always show: a narrow panel shortens the long names instead ("executor_w…")
+        width = max(4, min(max(len(n) for n in names), room - 3 - max(len(v) for v in values)))
         out = Text(no_wrap=True, overflow="ellipsis")
         for i, p in enumerate(self.params):
             mark = "▸" if i == self.selected else " "
             style = "reverse" if i == self.selected and self.has_focus else ("underline" if i == self.selected else "")
             if i:
                 out.append("\n")
-            head = f"{mark} {names[i]:<{width}} "
-            value = self.fmt(p, self.values.get(p.name, p.default))
+            name = names[i] if len(names[i]) <= width else names[i][:width - 1] + "…"
+            head = f"{mark} {name:<{width}} "
+            value = values[i]
             out.append(head, style=style)
             out.append(value, style="bold")
             rng = format_range(p)

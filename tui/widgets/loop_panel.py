@@ -51,8 +51,27 @@ def _items(out: Text, title: str, items: list[str], total: int | None = None) ->
         out.append(f" · +{total - SHOWN} more", style="dim")
 
 
-def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -> Text:
-    """The panel's text for the moment ``m`` (at ``t_s`` seconds into the run)."""
+def held_at(snap, t: float) -> tuple[int, float] | None:
+    """(task, since_s) of the step that holds the loop at ``t`` and had not ended when ``snap``
+    was taken (``Snapshot.holding``): at the live edge of a block, the recorded steps lack it.
+    (-1, t): ``t`` is the live edge of a live run, where what the loop does now (a step or a
+    select) is recorded only when it ends."""
+    if snap is None or not snap.live:
+        return None
+    held = getattr(snap, "holding", None)
+    if held is not None and held[1] <= t <= snap.t_end:
+        return held[0], held[1]
+    if t >= snap.t_end:
+        return -1, t
+    return None
+
+
+def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str],
+                held: tuple[int, float] | None = None) -> Text:
+    """The panel's text for the moment ``m`` (at ``t_s`` seconds into the run).
+
+    ``held``: (task, since_s) of a step that holds the loop at ``t_s`` and has not ended yet
+    (the live edge during a block): the recorded steps do not have it, the loop lane does."""
     out = Text(overflow="fold")
     out.append(f"Loop at {fmt_s(t_s)}", style="bold")
     if m is None or not m.recorded:
@@ -77,6 +96,13 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str]) -
         out.append(_who(r.task, label), style="bold cyan")
         out.append(f", {fmt_s((t - r.runs_ns) / 1e9)} into a {fmt_s((r.ends_ns - r.runs_ns) / 1e9)} step")
         out.append(" · " + _ready_words(r, label).partition(" ← ")[2], style="dim")
+    elif m.state == "between" and held is not None and held[0] == -1:
+        out.append(": the live edge (the select or step under way now is recorded when it ends)",
+                   style="dim")
+    elif m.state == "between" and held is not None:
+        out.append(": running ", style="bold")
+        out.append(_who(held[0], label), style="bold cyan")
+        out.append(f", {fmt_s(t_s - held[1])} into a step that has not ended yet")
     elif m.state == "between":
         out.append(": between steps (asyncio's own bookkeeping)", style="dim")
     else:
