@@ -16,8 +16,11 @@ program's threads and the recorder's drain thread: what recording costs the prog
 without the other processes of a busy machine).
 
 Server: the demo app's `/async?delay=0` served by uvicorn (`WebServer`), recorded or not,
-driven by 50 closed-loop users (aiohttp, one process) for `--server-s` seconds each,
-alternating: requests per second, recorded / unrecorded (target >= 0.90x).
+driven by 50 closed-loop users (aiohttp, in the process that reads the recording, as
+`coffeeshop-tui load` does) for `--server-s` seconds each, alternating: requests per second,
+recorded / unrecorded (target >= 0.90x). `recorded[c]` reads the recording live (the load
+screen, `load --save`); `headless[c]` only reads it while the server runs and decodes it at
+the end, as a headless `load` / `load --json` does (`WebServer(defer_events=True)`).
 
 `--in-process` adds the old side-by-side in one process (the hook alone, no drain thread),
 with the cost of resolving a drain in the recorded process, for comparison.
@@ -122,11 +125,11 @@ async def _drive(url: str, users: int, seconds: float) -> float:
         return done / (time.monotonic() - t)
 
 
-def server_rps(record: bool, variant: str, users: int, seconds: float) -> float:
+def server_rps(record: bool, variant: str, users: int, seconds: float, defer: bool = False) -> float:
     from coffeeshop_tui.scenarios.web.server import WebServer
 
     env = {_h.ENV: variant}
-    srv = WebServer(record=record, env=env).start()
+    srv = WebServer(record=record, env=env, defer_events=defer).start()
     try:
         return asyncio.run(_drive(f"{srv.url}/async?delay=0", users, seconds))
     finally:
@@ -134,15 +137,19 @@ def server_rps(record: bool, variant: str, users: int, seconds: float) -> float:
 
 
 def bench_server(repeat: int, seconds: float, users: int = 50) -> None:
-    runs = {"plain": [], "python": [], "c": []}
+    runs = {"plain": [], "python": [], "c": [], "headless": []}
     for _ in range(repeat):
         runs["plain"].append(server_rps(False, "c", users, seconds))
         runs["python"].append(server_rps(True, "python", users, seconds))
         runs["c"].append(server_rps(True, "c", users, seconds))
+        runs["headless"].append(server_rps(True, "c", users, seconds, defer=True))
     base = statistics.median(runs["plain"])
+    # the ratio of each round's runs side by side (a busy machine drifts between rounds), then their median
+    ratio = {v: statistics.median(r / p for r, p in zip(runs[v], runs["plain"])) for v in runs}
     print(f"server /async?delay=0, {users} users, {seconds:g} s a run: unrecorded {base:6.0f} req/s   "
-          + "   ".join(f"recorded[{v}] {statistics.median(runs[v]):6.0f} req/s = "
-                       f"{statistics.median(runs[v]) / base:5.3f}x" for v in ("python", "c")), flush=True)
+          + "   ".join(f"{'headless[c]' if v == 'headless' else f'recorded[{v}]'} "
+                       f"{statistics.median(runs[v]):6.0f} req/s = {ratio[v]:5.3f}x"
+                       for v in ("python", "c", "headless")), flush=True)
 
 
 # -------------------------------------------------------------------------- in-process

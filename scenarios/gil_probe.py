@@ -91,16 +91,68 @@ def _syscall(native_id: int | None) -> str:
     if native_id is None:
         return ""
     try:
-        with open(f"/proc/self/task/{native_id}/syscall") as f:
-            head = f.read(32).split(" ", 1)[0].strip()
+        with open(f"/proc/self/task/{native_id}/syscall", "rb", buffering=0) as f:
+            return _syscall_kind(f.read(32))
     except OSError:
         return ""
-    if head == "running":
+
+
+def _syscall_kind(data: bytes) -> str:
+    head = data.split(b" ", 1)[0].strip()
+    if head == b"running":
         return "running"
     try:
         return _SYSCALLS.get(int(head), "other")
     except ValueError:
         return ""
+
+
+def native_of(ident: int, native: int | None = None) -> int | None:
+    """The kernel id of thread ``ident`` (``native`` if known)."""
+    if native is None:
+        th = threading._active.get(ident)  # noqa: SLF001 - no lock needed to read
+        native = getattr(th, "native_id", None)
+    return native
+
+
+class SyscallFile:
+    """``/proc/self/task/N/syscall`` of one thread, kept open by the watchdog while it runs
+    and re-read with one ``pread`` a look. Each system call of the watchdog's thread lets
+    the loop's thread have the GIL and then waits to get it back: opening and closing the
+    file at each look (five system calls) made the recorded loop wait for the GIL at every
+    busy tick (measured: bench/tracer_overhead.py, server). ``close()`` when done."""
+
+    __slots__ = ("native", "_fd", "_pid")
+
+    def __init__(self, native: int | None) -> None:
+        self.native = native
+        self._fd = -1
+        self._pid = 0
+
+    def kind(self) -> str:
+        if self.native is None:
+            return ""
+        if self._pid != os.getpid():  # first look, or a forked child: the file was the parent's
+            self.close()
+            try:
+                self._fd = os.open(f"/proc/self/task/{self.native}/syscall", os.O_RDONLY)
+            except OSError:
+                return ""
+            self._pid = os.getpid()
+        try:
+            return _syscall_kind(os.pread(self._fd, 32, 0))
+        except OSError:  # the thread has gone
+            self.close()
+            self._pid = os.getpid()  # and stays gone: no new open each look
+            return ""
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:  # (after a fork, the child's copy of the parent's)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def thread_clocks(loop_ident: int) -> dict[int, tuple[int, object]]:
@@ -132,15 +184,16 @@ def cpu_since(clocks: dict, loop_ident: int | None = None) -> list[list]:
 class Probe:
     """CPU clocks over one stuck step (made and closed by the watchdog thread)."""
 
-    __slots__ = ("n_steps", "loop_ident", "native", "t0", "loop0", "others0", "calls", "confirmed")
+    __slots__ = ("n_steps", "loop_ident", "native", "t0", "loop0", "others0", "calls", "confirmed", "_sysf")
 
-    def __init__(self, loop_ident: int, n_steps: int, native: int | None = None) -> None:
+    def __init__(self, loop_ident: int, n_steps: int, native: int | None = None,
+                 syscalls: SyscallFile | None = None) -> None:
+        """``syscalls``: the loop thread's :class:`SyscallFile` (the watchdog's), else the
+        file is opened at each look."""
         self.n_steps = n_steps
+        self._sysf = syscalls
         self.loop_ident = loop_ident
-        if native is None:
-            th = threading._active.get(loop_ident)  # noqa: SLF001 - no lock needed to read
-            native = getattr(th, "native_id", None)
-        self.native = native
+        self.native = native_of(loop_ident, native)
         self.calls: dict[str, int] = {}
         self.others0 = thread_clocks(loop_ident)
         self.t0 = now_ns()
@@ -149,7 +202,8 @@ class Probe:
         self.look()
 
     def look(self) -> None:
-        kind = _syscall(self.native)
+        sysf = self._sysf
+        kind = sysf.kind() if sysf is not None and sysf.native == self.native else _syscall(self.native)
         if kind:
             self.calls[kind] = self.calls.get(kind, 0) + 1
 

@@ -186,6 +186,7 @@ class Recorder:
         self._resolver = Resolver(max_steps)  # raw ids -> task numbers, for drain()
         self._unawaited_hooked = False
         self._lq = None  # loop_queue.QueueProbe, from install
+        self._sysf = None  # gil_probe.SyscallFile: the watchdog's, while it runs
         self._anyio_wait = False  # anyio.to_thread is to be wrapped once the program imports it
         self.t0_ns = now_ns()
 
@@ -271,6 +272,9 @@ class Recorder:
         try:
             self._watchdog(stop)
         finally:
+            sysf, self._sysf = self._sysf, None
+            if sysf is not None:
+                sysf.close()
             done.release()
 
     def stop_watch(self, wait: bool = True) -> None:
@@ -292,6 +296,9 @@ class Recorder:
     def _forked(self) -> None:
         """In a forked child: undo what is still in place, drop the buffers, never drain."""
         self._watch = None
+        sysf, self._sysf = self._sysf, None
+        if sysf is not None:
+            sysf.close()
         self.sink = None
         self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
         self._sink_lock = threading.Lock()
@@ -430,7 +437,9 @@ class Recorder:
                     # Clocks from the first tick that saw this step running (the watchdog
                     # itself gets few ticks when the loop thread waits for the GIL).
                     if gil is None or gil.n_steps != n:
-                        gil = _gp.Probe(self._loop_tid, n, self._loop_native)
+                        if self._sysf is None:  # the loop thread's syscall file, open while this runs
+                            self._sysf = _gp.SyscallFile(_gp.native_of(self._loop_tid, self._loop_native))
+                        gil = _gp.Probe(self._loop_tid, n, self._loop_native, self._sysf)
                     elif stuck:
                         gil.look()
                     gil.confirmed |= stuck

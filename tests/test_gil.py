@@ -5,6 +5,7 @@ and a real block (``time.sleep`` in ``async def``) stays a block with its line."
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
@@ -243,3 +244,31 @@ def test_clocks_of_threads_that_ended_read_as_gone_never_crash():
     b = time.thread_time_ns()
     c = gil_probe._cpu_ns(threading.get_ident(), threading.get_native_id())
     assert a is not None and a <= b <= c
+
+
+def test_the_watchdogs_kept_syscall_file_reads_what_a_fresh_open_reads():
+    """The watchdog keeps the loop thread's /proc syscall file open and re-reads it (one
+    pread a look); it names the same system call as opening the file, and a thread that
+    has ended reads as nothing, never an error."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    ev = threading.Event()
+    t = threading.Thread(target=lambda: ev.wait(30))
+    t.start()
+    f = gil_probe.SyscallFile(t.native_id)
+    try:
+        deadline = time.monotonic() + 10  # until the thread is in its wait
+        while gil_probe._syscall(t.native_id) == "running" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        kinds = {f.kind() for _ in range(3)}
+        assert kinds == {gil_probe._syscall(t.native_id)} and kinds != {""}
+        probe = gil_probe.Probe(threading.get_ident(), 0, None, f)  # another thread's probe: its own file
+        assert probe._sysf is f and probe.native == threading.get_native_id()
+    finally:
+        ev.set()
+        t.join()
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/self/task/{t.native_id}") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert f.kind() == "" and f.kind() == ""
+    f.close()

@@ -85,3 +85,21 @@ def test_sync_endpoint_runs_on_pool_threads_and_gauges_show_the_pool():
             assert {g["pool_total"] for _t, g in tl.gauges} == {2}
     finally:
         srv.stop()
+
+
+def test_a_deferred_recording_is_read_at_the_end_and_complete():
+    """``defer_events`` (headless ``load``): the server's batches are only held while it
+    runs, and decoded into its timeline once it has stopped -- every handler is there."""
+    srv = WebServer(record=True, defer_events=True).start()
+    try:
+        records = _load(srv.url + "/async?delay=0", 5)
+        time.sleep(0.3)  # several drains' worth of batches reach this process, undecoded
+        with srv.lock:
+            assert srv.timeline.start_ns is not None and not srv.timeline.tasks
+    finally:
+        srv.stop()
+    assert not pid_alive(srv.pid)
+    tl = srv.timeline
+    assert tl.end_ns is not None
+    tags = {t.tag for t in tl.tasks.values() if t.tag}
+    assert {r.request_id for r in records} <= tags

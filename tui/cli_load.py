@@ -237,7 +237,9 @@ def cmd_load(args) -> int:
         if args.tui:
             settings["cwd"] = os.getcwd()
             return _run_tui(settings)
-        lt = LoadTest(lanes=bool(args.save), cwd=os.getcwd(), **settings)
+        # headless without --save: the report is made at the end, so the server's recording
+        # is decoded then, not while this process also generates the load
+        lt = LoadTest(lanes=bool(args.save), defer_server=not args.save, cwd=os.getcwd(), **settings)
     except LoadTestError as exc:
         return _fail(str(exc))
     saver = None

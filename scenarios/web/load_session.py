@@ -103,6 +103,9 @@ class LoadSession:
         lanes: build lanes at all (False for headless runs: statistics only).
         loop_queue: keep what the server's loop held (``loop_queue.loop_at``: the ``w`` panel)
             in its recording (only with lanes).
+        defer_server: read the server's recording only once it has stopped (headless runs
+            whose report is made at the end: ``WebServer``'s ``defer_events``); the live
+            statistics then have no server side. Not with lanes.
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class LoadSession:
         max_thread_lanes: int = 64,
         lane_mode: str = "requests",
         loop_queue: bool = False,
+        defer_server: bool = False,
     ) -> None:
         self.app = app or DEFAULT_APP
         self.demo = self.app == DEFAULT_APP and url is None
@@ -168,6 +172,7 @@ class LoadSession:
         self.window_ns = int(window_s * 1e9)
         self.lanes = lanes
         self.loop_queue = loop_queue and lanes
+        self.defer_server = defer_server and not lanes
         self.drain_timeout = drain_timeout
         self.client = client
         self.max_thread_lanes = max_thread_lanes
@@ -290,7 +295,7 @@ class LoadSession:
     def _start_server(self) -> None:
         srv = WebServer(self.app, port=self.port, pool_size=self.pool_size,
                         max_in_flight=self.max_in_flight, cwd=self.cwd, record=True,
-                        block_ms=self.block_ms, loop_queue=self.loop_queue)
+                        block_ms=self.block_ms, loop_queue=self.loop_queue, defer_events=self.defer_server)
         self.server = srv
         self.feed = ServerFeed(srv, self.origin_ns, self.history_ns, self.lanes, self.max_thread_lanes)
         srv.start()  # ServerError: port in use, import failed, not ready...
@@ -404,6 +409,9 @@ class LoadSession:
         if srv is None or not srv.alive():
             return False
         target = now_ns() + 150_000_000  # the load has stopped: every answer is older
+        if srv.defer_events:  # nothing is read before the end: give it the same two drains
+            time.sleep(0.15)
+            return srv.alive()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with srv.lock:

@@ -357,6 +357,7 @@ def run_load(endpoint: str, **kwargs) -> dict:
     """Blocking convenience: a bounded load test, its report (needs requests= or duration=)."""
     if kwargs.get("requests") is None and kwargs.get("duration") is None:
         raise LoadTestError("run_load needs requests= or duration=")
+    kwargs.setdefault("defer_server", True)  # the report is made at the end
     lt = LoadTest(endpoint, lanes=False, **kwargs)
     try:
         lt.start()

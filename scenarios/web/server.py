@@ -31,7 +31,7 @@ import time
 import weakref
 
 from coffeeshop_tui.scenarios.procs import Child, spawn
-from coffeeshop_tui.scenarios.protocol import read_messages
+from coffeeshop_tui.scenarios.protocol import DEFER_BYTES, read_messages
 
 DEFAULT_APP = "coffeeshop_tui.scenarios.web.app:app"
 
@@ -142,6 +142,11 @@ class WebServer:
         block_ms: the recording's block threshold.
         loop_queue: keep what the loop held (ready queue, timers, fds: ``loop_queue.loop_at``) in
             that Timeline too (the child always sends it; without a view that asks, it is dropped).
+        defer_events: for a reader that looks at the recording only once the server has
+            stopped (a headless ``load --json``): the child's batches are only read while it
+            runs, and decoded into ``timeline`` at its end (``protocol.Reader``'s
+            ``defer_bytes``: bounded memory), so this process -- which also runs the load
+            generator -- does not spend its CPU and GIL on them meanwhile.
     """
 
     def __init__(
@@ -161,6 +166,7 @@ class WebServer:
         record: bool = False,
         block_ms: float = 25.0,
         loop_queue: bool = False,
+        defer_events: bool = False,
     ) -> None:
         module, _, attr = app.partition(":")
         if not module or not attr:
@@ -184,6 +190,7 @@ class WebServer:
         self.record = record
         self.block_ms = block_ms
         self.loop_queue = loop_queue
+        self.defer_events = defer_events
         self.timeline = None
         self.lock = threading.RLock()
         self._events_reader: threading.Thread | None = None
@@ -308,7 +315,7 @@ class WebServer:
     def _read_events(self, fd: int, timeline) -> None:
         """Feed the child's recorder batches (protocol messages) into ``timeline``."""
         with os.fdopen(fd, "rb") as f:
-            for msg in read_messages(f):
+            for msg in read_messages(f, defer_bytes=DEFER_BYTES if self.defer_events else 0):
                 kind = msg["type"]
                 with self.lock:
                     if kind == "batch":
@@ -386,7 +393,9 @@ class WebServer:
             child.stop()  # SIGKILL whatever is left of the group, reap, close our pipe end
         _live_servers.discard(self)
         if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout=5)  # the pipe closes when the child (and its group) is gone
+            # the pipe closes when the child (and its group) is gone; deferred batches are
+            # decoded then
+            reader.join(timeout=60 if self.defer_events else 5)
         if self._log_file is not None:
             self._last_log = self._read_tail(self._log_file.fileno())
             self._log_file.close()
