@@ -157,6 +157,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._legend_states: set | None = None
         self._panels_ready = False  # the panels after the first frame are mounted (_mount_rest)
         self._held_keys: list = []
+        self._when_ready: list = []  # calls waiting for every panel (when_panels_mounted)
         #: set once every panel is mounted (tests await it: the first frame shows fewer)
         self.panels_mounted = asyncio.Event()
         _LIVE_APPS.add(self)
@@ -206,12 +207,21 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             self._show_load_test(self.highlighted_load)
         else:
             self._select(self.selected.name)
+        while self._when_ready:
+            self._when_ready.pop(0)()
         while self._held_keys:  # in the order they were pressed, before any key pressed later
             await super().on_event(self._held_keys.pop(0))
 
+    def when_panels_mounted(self, callback: Callable, *args) -> None:
+        """Call ``callback(*args)`` once every panel is mounted (at once if they are)."""
+        if self._panels_ready:
+            self.call_next(callback, *args)
+        else:
+            self._when_ready.append(partial(callback, *args))
+
     async def on_event(self, event) -> None:
-        if not self._panels_ready and isinstance(event, events.Key) and not event.is_forwarded:
-            self._held_keys.append(event)  # a key pressed before every panel is mounted waits
+        if not self._panels_ready and isinstance(event, events.InputEvent) and not event.is_forwarded:
+            self._held_keys.append(event)  # a key (or click) before every panel is mounted waits
             return
         await super().on_event(event)
 
@@ -237,7 +247,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         """Mount the rest once the first frame is drawn with the footer's keys (the footer
         fills in its keys a refresh or two after the first frame: wait for the refresh after)."""
         if tries < 10 and not footer_seen:
-            footer_seen = bool(self._main_screen.query_one(Footer).children)
+            footer_seen = any(isinstance(w, Footer) and w.children for w in self._main_screen.children)
             self.call_after_refresh(self._after_first_frame, tries + 1, footer_seen)
             return
         self.call_next(self._mount_rest)
