@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -593,6 +594,7 @@ def test_command_palette_lists_the_actions():
     async def body():
         app, _ = fake_app()
         async with app.run_test(size=SIZE) as pilot:
+            await asyncio.wait_for(app.panels_mounted.wait(), 30)  # the timeline (and its zoom commands) follows the first frame
             titles = [c.title for c in app.get_system_commands(app.screen)]
             for want in ("Run / rerun", "Stop", "Pause / resume", "Slow motion", "Pin run",
                          "Compare sync vs async vs blocking", "Export", "Toggle light / dark", "Help",

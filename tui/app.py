@@ -16,6 +16,7 @@ used by the CLI and the tests (tests pass a ``source_factory`` that replays capt
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import os
@@ -27,7 +28,7 @@ from functools import partial
 from typing import Callable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -78,6 +79,15 @@ class MainScreen(Screen):
         found = super().active_bindings
         mine = {k: v for k, v in found.items() if v.node is self.app}
         return {**mine, **{k: v for k, v in found.items() if v.node is not self.app}}
+
+
+class FirstFrameFooter(Footer):
+    """A footer that shows the keys in the first frame (Textual's waits a refresh or two for
+    the first bindings update); it refreshes on every later update as usual."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.set_reactive(Footer._bindings_ready, True)
 
 
 _LIVE_APPS: "weakref.WeakSet[CoffeeShopApp]" = weakref.WeakSet()
@@ -147,6 +157,11 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._knob_error: str | None = None
         self._main_screen: Screen | None = None
         self._legend_states: set | None = None
+        self._panels_ready = False  # the panels after the first frame are mounted (_mount_rest)
+        self._held_keys: list = []
+        self._when_ready: list = []  # calls waiting for every panel (when_panels_mounted)
+        #: set once every panel is mounted (tests await it: the first frame shows fewer)
+        self.panels_mounted = asyncio.Event()
         _LIVE_APPS.add(self)
 
     # ================================================================== layout
@@ -154,28 +169,62 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
+        # the first frame composes only what it shows: the menu, the lesson, the welcome
+        # caption, the header and the footer; the rest (_mount_rest) follows right after it
         yield Header()
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield Static("Scenarios", classes="panel-title")
                 yield ScenarioList(self.scenarios, LOAD_TESTS, id="scenarios")
                 yield Static(id="lesson")
-                yield Static("Knobs  k · < > · i", classes="panel-title", id="knobs-title")
-                yield KnobPanel(id="knobs")
-                yield Static(id="knob-prompt")
-                yield Input(id="knob-input", compact=True)
             with Vertical(id="main"):
                 yield Static(id="status")
                 yield Static(WELCOME, id="caption")
-                yield Static(id="notes")
-                yield TimelineView(id="timeline")
-                yield Static(id="legend")
-                yield Static(id="cursor-info")
-                with Horizontal(id="bottom"):
-                    yield SourceView(id="source")
-                    yield StatsPanel(id="stats")
-                    yield LoopPanel(id="loop")
-        yield Footer(compact=True)
+        yield FirstFrameFooter(compact=True)
+
+    def _rest_of_sidebar(self) -> list:
+        return [Static("Knobs  k · < > · i", classes="panel-title", id="knobs-title"),
+                KnobPanel(id="knobs"), Static(id="knob-prompt"), Input(id="knob-input", compact=True)]
+
+    def _rest_of_main(self) -> list:
+        return [Static(id="notes"), TimelineView(id="timeline"), Static(id="legend"), Static(id="cursor-info"),
+                Horizontal(SourceView(id="source"), StatsPanel(id="stats"), LoopPanel(id="loop"), id="bottom")]
+
+    async def _mount_rest(self) -> None:
+        """Mount the panels the first frame leaves out (the same final screen, a few frames
+        later), then handle the keys that were pressed meanwhile, in order."""
+        if self._panels_ready or not self._main_screen.is_attached:
+            return
+        screen = self._main_screen
+        await screen.query_one("#sidebar").mount_all(self._rest_of_sidebar(), after="#lesson")
+        await screen.query_one("#main").mount_all(self._rest_of_main(), after="#caption")
+        self._panels_ready = True
+        self.panels_mounted.set()
+        self._q("#legend", Static).update(self._legend_text())
+        self._show_cursor_hint()
+        self._q(SourceView).set_dark(self.current_theme.dark)
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        if self.highlighted_load is not None:
+            self._show_load_test(self.highlighted_load)
+        else:
+            self._select(self.selected.name)
+        while self._when_ready:
+            self._when_ready.pop(0)()
+        while self._held_keys:  # in the order they were pressed, before any key pressed later
+            await super().on_event(self._held_keys.pop(0))
+
+    def when_panels_mounted(self, callback: Callable, *args) -> None:
+        """Call ``callback(*args)`` once every panel is mounted (at once if they are)."""
+        if self._panels_ready:
+            self.call_next(callback, *args)
+        else:
+            self._when_ready.append(partial(callback, *args))
+
+    async def on_event(self, event) -> None:
+        if not self._panels_ready and isinstance(event, events.InputEvent) and not event.is_forwarded:
+            self._held_keys.append(event)  # a key (or click) before every panel is mounted waits
+            return
+        await super().on_event(event)
 
     def _show_cursor_hint(self) -> None:
         """The cursor readout before the cursor is on a segment of this run (one line at 80×24)."""
@@ -191,10 +240,6 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
 
     def on_mount(self) -> None:
         self._main_screen = self.screen
-        self._q("#legend", Static).update(self._legend_text())
-        self._show_cursor_hint()
-        self._q(SourceView).set_dark(self.current_theme.dark)
-        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         lst = self._q(ScenarioList)
         lst.highlight_name(self.selected.name)
         lst.focus()
@@ -202,6 +247,16 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._show_status()
         self.set_interval(TICK_S, self._tick)
         self._install_signal_handlers()
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self, tries: int = 0, footer_seen: bool = False) -> None:
+        """Mount the rest once the first frame is drawn with the footer's keys (the footer
+        fills in its keys a refresh or two after the first frame: wait for the refresh after)."""
+        if tries < 10 and not footer_seen:
+            footer_seen = any(isinstance(w, Footer) and w.children for w in self._main_screen.children)
+            self.call_after_refresh(self._after_first_frame, tries + 1, footer_seen)
+            return
+        self.call_next(self._mount_rest)
 
     def _legend_text(self, present: set | None = None) -> Text:
         """The legend, limited to the states on screen (all of them before the first run)."""
@@ -291,6 +346,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         lesson.append(("  (live knobs)" if sc.live else "") + "\n", style="italic")
         lesson.append(sc.lesson)
         self._q("#lesson", Static).update(lesson)
+        if not self._panels_ready:  # _mount_rest shows them
+            return
         self._show_knobs()
         self._q(SourceView).show(sc.source(), sc.source_file)
         self._show_source_mark()
@@ -328,6 +385,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         lesson.append(dict(LOAD_TESTS).get(endpoint, ""))
         lesson.append("\nEnter opens it: a real uvicorn server, a real load generator.", style="dim")
         self._q("#lesson", Static).update(lesson)
+        if not self._panels_ready:  # _mount_rest shows them
+            return
         self._q(KnobPanel).show((), {}, 0)
         self._q("#knobs-title", Static).update(
             Text.assemble(("Knobs", "bold"), ("  open the load test (enter) to turn its knobs", "dim")))
@@ -559,7 +618,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
 
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
-        timeline = self._q(TimelineView) if screen is self._main_screen else None
+        timeline = self._q(TimelineView) if screen is self._main_screen and self._panels_ready else None
         # the palette of the screen on top, from the one keymap (the load screen's own actions)
         kind = getattr(screen, "KEYMAP", keymap.SCENARIO)
         target = self if kind == keymap.SCENARIO else screen

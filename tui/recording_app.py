@@ -98,7 +98,7 @@ class EntryApp(CoffeeShopApp):
         self.selected = entry
 
     def on_mount(self) -> None:  # Textual calls the base class's on_mount too (after this one)
-        self.call_after_refresh(self.start_run, self.entry.name)
+        self.when_panels_mounted(self.start_run, self.entry.name)
 
 
 def RecordingApp(recording: Recording, **kwargs) -> EntryApp:
