@@ -369,6 +369,7 @@ def test_at_80x24_every_knob_value_shows_and_long_names_are_shortened():
     async def body():
         app, _ = fake_app()
         async with app.run_test(size=(80, 24)) as pilot:
+            await asyncio.wait_for(app.panels_mounted.wait(), 30)  # the knobs follow the first frame
             app.query_one(ScenarioList).highlight_name("threadpool-barista")
             knobs = app.query_one(KnobPanel)
             for _ in range(100):  # the highlight reaches the knob panel through a message
