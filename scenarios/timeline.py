@@ -641,6 +641,11 @@ class Timeline:
             worst = now - since
         return tot, worst
 
+    def task_figures(self, seq: int) -> tuple[dict, int]:
+        """Task ``seq``'s time per state (ns; a shared dict: do not change it) and the longest
+        it was ready but not started (ns)."""
+        return self._stats(seq)
+
     def task_totals(self, seq: int) -> dict[str, int]:
         return dict(self._stats(seq)[0])
 

@@ -117,6 +117,7 @@ class UpdateBuilder:
         self._caption = ""
         self._lag: tuple = ()
         self._runnable: tuple = ()
+        self._series_memo: dict = {}  # series(): each lane's starved segments, looked for once
 
     def build(self, status: str, *, params: dict | None = None, final: bool = False,
               error: str | None = None, error_where: str = "", knob_error: str | None = None,
@@ -135,7 +136,7 @@ class UpdateBuilder:
                 self._caption = caption(tl, self._stats, params, status)
             except Exception as exc:  # never let a caption rule break the run's display
                 self._caption = f"(no caption: {type(exc).__name__}: {exc})"
-            self._lag, self._runnable = series(snap)
+            self._lag, self._runnable = series(snap, memo=self._series_memo)
             cost = time.perf_counter() - t0
             if self.stats_period > 0:  # adaptive: never spend more than a fifth of the time here
                 self._next_stats = now + max(self.stats_period, 4 * cost)
