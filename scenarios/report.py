@@ -32,20 +32,9 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
     :func:`open_figures` instead and ``speedup`` is None."""
     origin = tl.origin
     wall = (tl.now_ns - origin) / 1e9
-    # one pass over the tasks' figures (Timeline.task_figures: a running task's are grown,
-    # not summed again): the states' totals, the worst lag and each leaf's work
-    sums = {RUNNING: 0, WAITING: 0, STARVED: 0}
-    worst = 0
-    parents = {t.parent for t in tl.tasks.values()} if ideal is None else None
-    work = []
-    for seq in tl.tasks:
-        tot, lag = tl.task_figures(seq)
-        for state in sums:
-            sums[state] += tot.get(state, 0)
-        if lag > worst:
-            worst = lag
-        if parents is not None and seq not in parents:
-            work.append((tot.get(RUNNING, 0) + tot.get(WAITING, 0)) / 1e9)
+    # one pass over the tasks' figures: the states' totals, the worst lag and each leaf's work
+    sums, worst, work = tl.figures_sum(leaves=ideal is None)
+    work = [w / 1e9 for w in work]
     if ideal is None:
         # Without a model from the scenario: each leaf task's own work (running + waiting),
         # done one after another, or all at once.
