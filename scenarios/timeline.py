@@ -381,18 +381,23 @@ class Timeline:
 
     def task_segments(self, seq: int, since_pair: int = 0) -> list[tuple[str, int, int]]:
         """(state, start, end) of task ``seq``. ``since_pair``: only those from its
-        ``since_pair``-th step on (they start where its earlier steps ended): how
-        ``SnapshotBuilder`` grows a running task's lane without walking all of it again."""
+        ``since_pair``-th recorded step on, which must all start after the earlier ones ended
+        (the caller checks): how ``SnapshotBuilder`` and the running tasks' figures grow
+        without walking all of a long task again."""
         task = self.tasks[seq]
-        pairs = sorted(zip(task.steps[0::2], task.steps[1::2]))
+        st = task.steps
         ready = sorted(task.ready)
         segs: list[tuple[str, int, int]] = []
         cursor = task.created_ns
         first = True
         if since_pair > 0:
-            cursor = max(cursor, max(e for _s, e in pairs[:since_pair]))
-            pairs = pairs[since_pair:]
+            # (the caller checked that the newer steps start after the earlier ones ended:
+            # only those are sorted and walked, however long the task has run)
+            cursor = max(cursor, max(st[1:2 * since_pair:2]))
+            pairs = sorted(zip(st[2 * since_pair::2], st[2 * since_pair + 1::2]))
             first = False
+        else:
+            pairs = sorted(zip(st[0::2], st[1::2]))
         for s, e in pairs:
             if s < cursor:  # an eager first step or a nested step: keep order sane
                 s = cursor
@@ -618,18 +623,32 @@ class Timeline:
         now = self.now_ns
         c = self._live_kept(seq, task, now)
         if c is None:
-            made = (len(task.steps), len(task.ready), task.created_ns)
-            segs = self.task_segments(seq)
+            st = task.steps
+            made = (len(st), len(task.ready), task.created_ns)
+            old = cache.get(seq)
+            k = old[0][0] // 2 if old is not None else 0
+            cursor = max(task.created_ns, max(st[1:2 * k:2])) if k else 0
+            if k and old[5] == cursor and old[3] <= now and (len(st) == 2 * k or min(st[2 * k::2]) >= cursor):
+                # new steps or wake-ups after the kept ones: sum only what follows those
+                segs = self.task_segments(seq, k)
+                base, base_worst = old[1], old[2]
+            else:
+                segs = self.task_segments(seq)
+                base, base_worst = None, 0
             tail = None
             if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
                 tail = segs[-1][:2]
                 segs = segs[:-1]
             tot, worst = self._sum_segments(segs)
-            c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None)
+            if base is not None:
+                tot = {state: base.get(state, 0) + tot.get(state, 0) for state in (*base, *tot)}
+                worst = max(worst, base_worst)
+            ends = max(task.created_ns, max(st[1::2])) if st else 0
+            c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None, ends)
             if len(cache) > 2 * len(self.tasks) + 64:  # forget tasks that finished or were dropped
                 for q in [q for q in cache if q not in self.tasks or self.tasks[q].done_ns is not None]:
                     del cache[q]
-        _made, tot, worst, since, state = c
+        _made, tot, worst, since, state, _ends = c
         if state is None:
             if now > since:  # nothing open when it was summed: sum it again
                 cache.pop(seq, None)
@@ -642,7 +661,8 @@ class Timeline:
         return tot, worst
 
     def _live_kept(self, seq: int, task: "TaskInfo", now: int) -> tuple | None:
-        """A running task's kept figures ``(made, closed totals, worst, since, open state)``
+        """A running task's kept figures ``(made, closed totals, worst, since, open state,
+        where its steps ended)``
         while still good (no new step or wake-up since): None when they must be summed."""
         c = self._live_cache.get(seq)
         if c is None or c[3] > now or c[0] != (len(task.steps), len(task.ready), task.created_ns):
@@ -667,7 +687,7 @@ class Timeline:
             if task.done_ns is None and seq != held_seq and seq not in done:
                 c = self._live_kept(seq, task, now)
             if c is not None and c[4] is not None:
-                _made, tot, lag, since, state = c
+                _made, tot, lag, since, state, _ends = c
                 run, wait, starved = tot[RUNNING], tot[WAITING], tot[STARVED]
                 if state == WAITING:
                     wait += now - since

@@ -76,7 +76,7 @@ def test_a_snapshot_carries_the_newest_output_and_counts_all_of_it():
     assert builder.build().output_total == n + 1
 
 
-def test_figures_sum_is_the_sum_of_each_tasks_figures_while_time_passes():
+def test_running_tasks_figures_grow_and_their_sum_is_each_tasks_while_time_passes():
     import json
     from pathlib import Path
 
@@ -94,6 +94,9 @@ def test_figures_sum_is_the_sum_of_each_tasks_figures_while_time_passes():
             for k in range(3):  # the waiting customers' open ends grow with nothing new
                 tl.ingest({"t": msg["t"] + k * 5_000_000})
                 totals = {seq: tl.task_totals(seq) for seq in tl.tasks}
+                # each task's kept (grown) figures are what summing all its segments gives
+                assert {q: (t, tl._stats(q)[1]) for q, t in totals.items()} == {
+                    q: Timeline._sum_segments(tl.task_segments(q)) for q in tl.tasks}
                 parents = {t.parent for t in tl.tasks.values()}
                 sums, worst, work = tl.figures_sum(leaves=True)
                 assert sums == {s: sum(t[s] for t in totals.values()) for s in (RUNNING, WAITING, STARVED)}
