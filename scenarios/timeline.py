@@ -662,8 +662,7 @@ class Timeline:
 
     def _live_kept(self, seq: int, task: "TaskInfo", now: int) -> tuple | None:
         """A running task's kept figures ``(made, closed totals, worst, since, open state,
-        where its steps ended)``
-        while still good (no new step or wake-up since): None when they must be summed."""
+        where its steps ended)`` while still good (no new step or wake-up since); else None."""
         c = self._live_cache.get(seq)
         if c is None or c[3] > now or c[0] != (len(task.steps), len(task.ready), task.created_ns):
             return None
@@ -672,7 +671,7 @@ class Timeline:
     def figures_sum(self, leaves: bool = False) -> tuple[dict, int, list]:
         """Every task's figures at once: time per state summed (ns), the longest lag (ns) and,
         with ``leaves``, each leaf task's running + waiting time (ns, in task order). The
-        same as summing :meth:`task_figures` task by task, without a dict per waiting task
+        same as summing :meth:`task_totals` (and the worst lag) task by task, without a dict per waiting task
         (an open system has hundreds): its kept closed figures plus its open end."""
         sums = {RUNNING: 0, WAITING: 0, STARVED: 0}
         worst = 0
