@@ -617,32 +617,15 @@ class Timeline:
         """A running task's figures: those of its closed segments are kept until it gets a
         step or a wake-up; only its open last one (waiting or starved up to now) is added."""
         held = self._held()
-        if held and held[0] == seq:
-            return self._sum_segments(self.task_segments(seq))
         cache = self._live_cache
         now = self.now_ns
+        if held and held[0] == seq:  # its step holding the loop now: not kept
+            return self._grow_figures(seq, task, now)[:2]
         c = self._live_kept(seq, task, now)
         if c is None:
             st = task.steps
             made = (len(st), len(task.ready), task.created_ns)
-            old = cache.get(seq)
-            k = old[0][0] // 2 if old is not None else 0
-            cursor = max(task.created_ns, max(st[1:2 * k:2])) if k else 0
-            if k and old[5] == cursor and old[3] <= now and (len(st) == 2 * k or min(st[2 * k::2]) >= cursor):
-                # new steps or wake-ups after the kept ones: sum only what follows those
-                segs = self.task_segments(seq, k)
-                base, base_worst = old[1], old[2]
-            else:
-                segs = self.task_segments(seq)
-                base, base_worst = None, 0
-            tail = None
-            if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
-                tail = segs[-1][:2]
-                segs = segs[:-1]
-            tot, worst = self._sum_segments(segs)
-            if base is not None:
-                tot = {state: base.get(state, 0) + tot.get(state, 0) for state in (*base, *tot)}
-                worst = max(worst, base_worst)
+            tot, worst, tail = self._grow_figures(seq, task, now)
             ends = max(task.created_ns, max(st[1::2])) if st else 0
             c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None, ends)
             if len(cache) > 2 * len(self.tasks) + 64:  # forget tasks that finished or were dropped
@@ -659,6 +642,31 @@ class Timeline:
         if state == STARVED and now - since > worst:
             worst = now - since
         return tot, worst
+
+    def _grow_figures(self, seq: int, task: "TaskInfo", now: int) -> tuple[dict, int, tuple | None]:
+        """A running task's figures summed from its kept closed ones plus the segments after
+        their steps (new steps or wake-ups after the kept ones), else from all its segments:
+        ``(totals, worst, tail)``, ``tail`` its open last segment's ``(state, start)`` (not
+        in the totals) or None."""
+        st = task.steps
+        old = self._live_cache.get(seq)
+        k = old[0][0] // 2 if old is not None else 0
+        cursor = max(task.created_ns, max(st[1:2 * k:2])) if k else 0
+        if k and old[5] == cursor and old[3] <= now and (len(st) == 2 * k or min(st[2 * k::2]) >= cursor):
+            segs = self.task_segments(seq, k)
+            base, base_worst = old[1], old[2]
+        else:
+            segs = self.task_segments(seq)
+            base, base_worst = None, 0
+        tail = None  # (holding the loop, it ends running: no tail)
+        if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
+            tail = segs[-1][:2]
+            segs = segs[:-1]
+        tot, worst = self._sum_segments(segs)
+        if base is not None:
+            tot = {state: base.get(state, 0) + tot.get(state, 0) for state in (*base, *tot)}
+            worst = max(worst, base_worst)
+        return tot, worst, tail
 
     def _live_kept(self, seq: int, task: "TaskInfo", now: int) -> tuple | None:
         """A running task's kept figures ``(made, closed totals, worst, since, open state,
