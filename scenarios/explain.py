@@ -325,11 +325,15 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
 
 
 # ----------------------------------------------------------------------------- series
-def series(snapshot, bins: int = 40) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def series(snapshot, bins: int = 40, memo: dict | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Loop lag (s) and runnable-but-starved task count, sampled at ``bins`` points.
 
     Lag at time t = how long the longest-waiting ready task has been ready by t. Computed
     from the snapshot's task lanes (``starved`` segments).
+
+    ``memo``: a dict kept between calls on snapshots of the same run (a producer's), so each
+    lane's segments are looked through once: a lane only grows, and keeps the segment
+    objects it had before its newest ones.
     """
     t_end = getattr(snapshot, "t_end", 0.0) or 0.0
     if t_end <= 0 or bins <= 0:
@@ -337,12 +341,12 @@ def series(snapshot, bins: int = 40) -> tuple[tuple[float, ...], tuple[float, ..
     width = t_end / bins
     lag = [0.0] * bins
     ready = [0.0] * bins
+    seen = {}
     for lane in snapshot.lanes:
         if lane.kind != "task":
             continue
-        for seg in lane.segments:
-            if seg.state != "starved" or seg.end <= seg.start:
-                continue
+        found = seen[lane.key] = _starved(lane.segments, memo.get(lane.key) if memo is not None else None)
+        for _i, seg in found[1]:
             first = max(0, int(seg.start / width))
             last = min(bins - 1, int(seg.end / width))
             for i in range(first, last + 1):
@@ -353,7 +357,33 @@ def series(snapshot, bins: int = 40) -> tuple[tuple[float, ...], tuple[float, ..
                 ready[i] += (t - a) / width  # average count over the bin
                 if t - seg.start > lag[i]:
                     lag[i] = t - seg.start
+    if memo is not None:
+        memo.clear()
+        memo.update(seen)
     return tuple(lag), tuple(round(r, 3) for r in ready)
+
+
+def _starved(segs: tuple, old: tuple | None) -> tuple:
+    """``(segs, [(index, segment), ...])``: the starved segments (of some length) of a lane's
+    ``segs``. ``old``: what this gave for an earlier version of the lane; the segments both
+    share (the same objects, from the start) are not looked at again."""
+    if old is not None and old[0] is segs:
+        return old
+    j = 0
+    found: list = []
+    if old is not None:
+        prev, found = old
+        j = min(len(prev), len(segs))
+        while j and prev[j - 1] is not segs[j - 1]:
+            j -= 1
+        if j and prev[0] is not segs[0]:  # not a grown version of the same lane
+            j = 0
+        found = [x for x in found if x[0] < j]
+    for i in range(j, len(segs)):
+        seg = segs[i]
+        if seg.state == "starved" and seg.end > seg.start:
+            found.append((i, seg))
+    return segs, found
 
 
 # ----------------------------------------------------------------------------- open systems

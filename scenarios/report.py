@@ -32,12 +32,12 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
     :func:`open_figures` instead and ``speedup`` is None."""
     origin = tl.origin
     wall = (tl.now_ns - origin) / 1e9
-    totals = {seq: tl.task_totals(seq) for seq in tl.tasks}
+    # one pass over the tasks' figures: the states' totals, the worst lag and each leaf's work
+    sums, worst, work = tl.figures_sum(leaves=ideal is None)
+    work = [w / 1e9 for w in work]
     if ideal is None:
         # Without a model from the scenario: each leaf task's own work (running + waiting),
         # done one after another, or all at once.
-        parents = {t.parent for t in tl.tasks.values()}
-        work = [(tot[RUNNING] + tot[WAITING]) / 1e9 for seq, tot in totals.items() if seq not in parents]
         ideal = (sum(work), max(work)) if work else (wall, wall)
     blocks = tl.blocks()
     extra = {"open": open_figures(tl)} if open_system else {}
@@ -50,14 +50,11 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
         "speedup": round(ideal[0] / wall, 3) if wall > 0 and not open_system else None,
         "busy_s": round(tl.busy_ns() / 1e9, 6),
         "blocked_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9, 6),
-        "max_lag_s": round(tl.max_lag_ns() / 1e9, 6),
+        "max_lag_s": round(worst / 1e9, 6),
         "blocks": len(blocks),
         "gil_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks if b.get("gil")) / 1e9, 6),
         "tasks": len(tl.tasks),
-        "states_s": {
-            state: round(sum(t[state] for t in totals.values()) / 1e9, 6)
-            for state in (RUNNING, WAITING, STARVED)
-        },
+        "states_s": {state: round(sums[state] / 1e9, 6) for state in (RUNNING, WAITING, STARVED)},
     }
 
 

@@ -230,17 +230,21 @@ class SnapshotBuilder:
                 jobs = jobs_by_task.get(seq)
                 made = (len(t.steps), len(t.ready), len(jobs) if jobs else 0, len(t.wait_t),
                         t.name, t.coro, t.parent, t.done_ns)  # (name and coro make the label)
-                prev = live.get(seq) if seq != held_seq else None
-                if prev is not None and prev[0] == made:
+                prev = live.get(seq)
+                if prev is not None and prev[0] == made and seq != held_seq:
                     lane = _grown(prev[1], live_end, t_end)
-                elif prev is not None and prev[0][2:] == made[2:] and made[0] > prev[0][0]:
-                    lane = self._task_lane(seq, t, jobs, sec, prev[0][0] // 2, prev[1])  # new steps only
+                elif prev is not None and prev[0][2] == made[2] and prev[0][4:] == made[4:] \
+                        and made[0] >= prev[0][0]:
+                    # new steps, wake-ups or wait reasons (or it holds the loop now): only what
+                    # follows its old steps is built again (the waits before them are the same)
+                    lane = self._task_lane(seq, t, jobs, sec, prev[0][0] // 2, prev[1], prev[2])
                 if lane is None:
                     lane = self._task_lane(seq, t, jobs, sec)
                 if t.done_ns is not None:  # a finished task's lane never changes again
                     self._cache[seq] = lane
                 else:
-                    new_live[seq] = (made, lane)
+                    same = prev is not None and prev[0][0] == made[0] and prev[0][3] == made[3]
+                    new_live[seq] = (made, lane, prev[2] if same else _waits_before_steps_end(t))
             lanes.append(lane)
         self._live, self._live_end = new_live, t_end
 
@@ -261,10 +265,12 @@ class SnapshotBuilder:
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
         )
 
-    def _task_lane(self, seq: int, t, jobs, sec, since_pair: int = 0, old: Lane | None = None) -> Lane | None:
-        """Task ``seq``'s lane. With ``old`` (its lane when it had ``since_pair`` steps): only
-        what follows those steps is computed, the segments before are kept (None when the new
-        steps do not all come after the old ones: build it whole)."""
+    def _task_lane(self, seq: int, t, jobs, sec, since_pair: int = 0, old: Lane | None = None,
+                   waits: int = -1) -> Lane | None:
+        """Task ``seq``'s lane. With ``old`` (its lane when it had ``since_pair`` steps and
+        ``waits`` wait reasons before their end): only what follows those steps is computed,
+        the segments before are kept (None when the new steps do not all come after the old
+        ones, or a wait reason arrived for a moment before: build it whole)."""
         tl = self.tl
         keep: tuple = ()
         if old is not None:
@@ -272,7 +278,9 @@ class SnapshotBuilder:
             if since_pair <= 0:
                 return None
             cut_ns = max(t.created_ns, max(st[1:2 * since_pair:2]))
-            if min(st[2 * since_pair::2]) < cut_ns:
+            if len(st) > 2 * since_pair and min(st[2 * since_pair::2]) < cut_ns:
+                return None
+            if bisect.bisect_left(t.wait_t, cut_ns) != waits:
                 return None
             cut = sec(cut_ns)
             keep = old.segments
@@ -338,6 +346,14 @@ class SnapshotBuilder:
             if j.task:
                 bisect.insort(self._jobs_by_task.setdefault(j.task, []), j, key=lambda x: x.submit_ns)
         self._jobs_seen = len(jobs)
+
+
+def _waits_before_steps_end(t) -> int:
+    """How many of task ``t``'s wait reasons are for moments before the end of its steps so
+    far (those of the segments :meth:`SnapshotBuilder._task_lane` keeps when it grows)."""
+    st = t.steps
+    end = max(t.created_ns, max(st[1::2])) if st else t.created_ns
+    return bisect.bisect_left(t.wait_t, end)
 
 
 _OPEN_STATES = WAIT_STATES | {STARVED}  # the states a live lane's open end can be in

@@ -381,18 +381,23 @@ class Timeline:
 
     def task_segments(self, seq: int, since_pair: int = 0) -> list[tuple[str, int, int]]:
         """(state, start, end) of task ``seq``. ``since_pair``: only those from its
-        ``since_pair``-th step on (they start where its earlier steps ended): how
-        ``SnapshotBuilder`` grows a running task's lane without walking all of it again."""
+        ``since_pair``-th recorded step on, which must all start after the earlier ones ended
+        (the caller checks): how ``SnapshotBuilder`` and the running tasks' figures grow
+        without walking all of a long task again."""
         task = self.tasks[seq]
-        pairs = sorted(zip(task.steps[0::2], task.steps[1::2]))
+        st = task.steps
         ready = sorted(task.ready)
         segs: list[tuple[str, int, int]] = []
         cursor = task.created_ns
         first = True
         if since_pair > 0:
-            cursor = max(cursor, max(e for _s, e in pairs[:since_pair]))
-            pairs = pairs[since_pair:]
+            # (the caller checked that the newer steps start after the earlier ones ended:
+            # only those are sorted and walked, however long the task has run)
+            cursor = max(cursor, max(st[1:2 * since_pair:2]))
+            pairs = sorted(zip(st[2 * since_pair::2], st[2 * since_pair + 1::2]))
             first = False
+        else:
+            pairs = sorted(zip(st[0::2], st[1::2]))
         for s, e in pairs:
             if s < cursor:  # an eager first step or a nested step: keep order sane
                 s = cursor
@@ -612,24 +617,21 @@ class Timeline:
         """A running task's figures: those of its closed segments are kept until it gets a
         step or a wake-up; only its open last one (waiting or starved up to now) is added."""
         held = self._held()
-        if held and held[0] == seq:
-            return self._sum_segments(self.task_segments(seq))
         cache = self._live_cache
-        made = (len(task.steps), len(task.ready), task.created_ns)
-        c = cache.get(seq)
         now = self.now_ns
-        if c is None or c[0] != made or c[3] > now:
-            segs = self.task_segments(seq)
-            tail = None
-            if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
-                tail = segs[-1][:2]
-                segs = segs[:-1]
-            tot, worst = self._sum_segments(segs)
-            c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None)
+        if held and held[0] == seq:  # its step holding the loop now: not kept
+            return self._grow_figures(seq, task, now)[:2]
+        c = self._live_kept(seq, task, now)
+        if c is None:
+            st = task.steps
+            made = (len(st), len(task.ready), task.created_ns)
+            tot, worst, tail = self._grow_figures(seq, task, now)
+            ends = max(task.created_ns, max(st[1::2])) if st else 0
+            c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None, ends)
             if len(cache) > 2 * len(self.tasks) + 64:  # forget tasks that finished or were dropped
                 for q in [q for q in cache if q not in self.tasks or self.tasks[q].done_ns is not None]:
                     del cache[q]
-        _made, tot, worst, since, state = c
+        _made, tot, worst, since, state, _ends = c
         if state is None:
             if now > since:  # nothing open when it was summed: sum it again
                 cache.pop(seq, None)
@@ -640,6 +642,77 @@ class Timeline:
         if state == STARVED and now - since > worst:
             worst = now - since
         return tot, worst
+
+    def _grow_figures(self, seq: int, task: "TaskInfo", now: int) -> tuple[dict, int, tuple | None]:
+        """A running task's figures summed from its kept closed ones plus the segments after
+        their steps (new steps or wake-ups after the kept ones), else from all its segments:
+        ``(totals, worst, tail)``, ``tail`` its open last segment's ``(state, start)`` (not
+        in the totals) or None."""
+        st = task.steps
+        old = self._live_cache.get(seq)
+        k = old[0][0] // 2 if old is not None else 0
+        cursor = max(task.created_ns, max(st[1:2 * k:2])) if k else 0
+        if k and old[5] == cursor and old[3] <= now and (len(st) == 2 * k or min(st[2 * k::2]) >= cursor):
+            segs = self.task_segments(seq, k)
+            base, base_worst = old[1], old[2]
+        else:
+            segs = self.task_segments(seq)
+            base, base_worst = None, 0
+        tail = None  # (holding the loop, it ends running: no tail)
+        if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
+            tail = segs[-1][:2]
+            segs = segs[:-1]
+        tot, worst = self._sum_segments(segs)
+        if base is not None:
+            tot = {state: base.get(state, 0) + tot.get(state, 0) for state in (*base, *tot)}
+            worst = max(worst, base_worst)
+        return tot, worst, tail
+
+    def _live_kept(self, seq: int, task: "TaskInfo", now: int) -> tuple | None:
+        """A running task's kept figures ``(made, closed totals, worst, since, open state,
+        where its steps ended)`` while still good (no new step or wake-up since); else None."""
+        c = self._live_cache.get(seq)
+        if c is None or c[3] > now or c[0] != (len(task.steps), len(task.ready), task.created_ns):
+            return None
+        return c
+
+    def figures_sum(self, leaves: bool = False) -> tuple[dict, int, list]:
+        """Every task's figures at once: time per state summed (ns), the longest lag (ns) and,
+        with ``leaves``, each leaf task's running + waiting time (ns, in task order). The
+        same as summing :meth:`task_totals` (and the worst lag) task by task, without a dict per waiting task
+        (an open system has hundreds): its kept closed figures plus its open end."""
+        sums = {RUNNING: 0, WAITING: 0, STARVED: 0}
+        worst = 0
+        work: list = []
+        parents = {t.parent for t in self.tasks.values()} if leaves else None
+        now = self.now_ns
+        held = self._held()
+        held_seq = held[0] if held else None
+        done = self._done_stats
+        for seq, task in self.tasks.items():
+            c = None
+            if task.done_ns is None and seq != held_seq and seq not in done:
+                c = self._live_kept(seq, task, now)
+            if c is not None and c[4] is not None:
+                _made, tot, lag, since, state, _ends = c
+                run, wait, starved = tot[RUNNING], tot[WAITING], tot[STARVED]
+                if state == WAITING:
+                    wait += now - since
+                else:
+                    starved += now - since
+                    if now - since > lag:
+                        lag = now - since
+            else:
+                tot, lag = self._stats(seq)
+                run, wait, starved = tot.get(RUNNING, 0), tot.get(WAITING, 0), tot.get(STARVED, 0)
+            sums[RUNNING] += run
+            sums[WAITING] += wait
+            sums[STARVED] += starved
+            if lag > worst:
+                worst = lag
+            if parents is not None and seq not in parents:
+                work.append(run + wait)
+        return sums, worst, work
 
     def task_totals(self, seq: int) -> dict[str, int]:
         return dict(self._stats(seq)[0])

@@ -4,6 +4,7 @@ builds must be exactly what a fresh builder makes from the same recording."""
 import json
 from pathlib import Path
 
+from coffeeshop_tui.scenarios.explain import series
 from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder
 from coffeeshop_tui.scenarios.timeline import Timeline
 
@@ -14,11 +15,16 @@ def _lanes(snap):
     return [(lane.key, lane.label, lane.kind, lane.parent, lane.segments) for lane in snap.lanes]
 
 
+_MEMO: dict = {}
+
+
 def _check(tl, builder):
     grown = builder.build()
     fresh = SnapshotBuilder(tl).build()
     assert _lanes(grown) == _lanes(fresh)
     assert grown.t_end == fresh.t_end
+    # the lag series from the grown lanes, each looked through once, is the one from scratch
+    assert series(grown, memo=_MEMO) == series(fresh)
     return grown
 
 

@@ -74,3 +74,33 @@ def test_a_snapshot_carries_the_newest_output_and_counts_all_of_it():
     assert snap.output[-1][1] == f"line {n - 1}" and snap.output[0][1] == f"line {n - OUTPUT_TAIL}"
     tl.ingest({"output": [(n * 1000, "one more")], "t": n * 1000 + 1})
     assert builder.build().output_total == n + 1
+
+
+def test_running_tasks_figures_grow_and_their_sum_is_each_tasks_while_time_passes():
+    import json
+    from pathlib import Path
+
+    from coffeeshop_tui.scenarios.timeline import RUNNING, STARVED, WAITING
+
+    capture = Path(__file__).parent / "app_captures" / "open-shop.jsonl"
+    tl = Timeline()
+    checked = 0
+    for line in capture.read_text().splitlines():
+        msg = json.loads(line)
+        if msg["type"] == "start":
+            tl.start(msg["t"])
+        elif msg["type"] == "batch":
+            tl.ingest(msg)
+            for k in range(3):  # the waiting customers' open ends grow with nothing new
+                tl.ingest({"t": msg["t"] + k * 5_000_000})
+                totals = {seq: tl.task_totals(seq) for seq in tl.tasks}
+                # each task's kept (grown) figures are what summing all its segments gives
+                assert {q: (t, tl._stats(q)[1]) for q, t in totals.items()} == {
+                    q: Timeline._sum_segments(tl.task_segments(q)) for q in tl.tasks}
+                parents = {t.parent for t in tl.tasks.values()}
+                sums, worst, work = tl.figures_sum(leaves=True)
+                assert sums == {s: sum(t[s] for t in totals.values()) for s in (RUNNING, WAITING, STARVED)}
+                assert worst == tl.max_lag_ns()
+                assert work == [t[RUNNING] + t[WAITING] for q, t in totals.items() if q not in parents]
+                checked += 1
+    assert checked > 10

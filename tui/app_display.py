@@ -4,6 +4,7 @@ the marked source line and the timeline cursor's info line."""
 from __future__ import annotations
 
 from dataclasses import replace
+from operator import attrgetter
 
 from rich.text import Text
 from textual.widgets import Static
@@ -38,6 +39,9 @@ WELCOME = (
     "Welcome! Pick a scenario on the left and press Enter (or r) to run it: every lane is "
     "measured from the real code. First time? Press c to compare sync vs async vs blocking."
 )
+
+
+_task_of = attrgetter("task")
 
 
 def _params_text(params: dict) -> str:
@@ -93,7 +97,7 @@ class DisplayMixin:
         if order == "newest":
             if len(snap.lanes) <= self._timeline_rows():
                 return snap
-            tasks.sort(key=lambda lane: lane.task, reverse=True)
+            tasks.sort(key=_task_of, reverse=True)  # (already ascending: a C-level key is O(n))
         else:
             tasks.sort(key=lambda lane: lane.segments[-1].end - lane.segments[0].start if lane.segments else 0.0,
                        reverse=True)
@@ -136,16 +140,21 @@ class DisplayMixin:
         """States drawn in ``snap`` (for the legend). Lanes only grow at their end, so each
         lane's segments are scanned once, from where the last scan stopped."""
         cache = {}
+        old = self._lane_states
         present = {"running", "waiting"}
+        empty = (0, frozenset())
         for lane in snap.lanes:
             ident = (lane.group, lane.key)
-            seen, states = self._lane_states.get(ident, (0, frozenset()))
+            seen, states = old.get(ident, empty)
             segs = lane.segments
             if len(segs) != seen:
                 start = max(0, min(seen, len(segs)) - 1)  # the last one may have changed
                 states = states | {seg.state for seg in segs[start:]}
-            cache[ident] = (len(segs), states)
-            present |= states
+                cache[ident] = (len(segs), states)
+            else:
+                cache[ident] = (seen, states)
+            if not states <= present:
+                present |= states
         self._lane_states = cache
         return present
 

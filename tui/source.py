@@ -46,6 +46,8 @@ MIN_HZ = 4.0
 #: (partial glyphs), so more updates than this redraw the same picture
 UPDATES_PER_CELL = 3.0
 STATS_HZ = 5.0
+#: points of the lag and runnable sparklines (explain.series) over the whole run
+SERIES_BINS = 40
 FINISHED = (DONE, FAILED, STOPPED)
 
 
@@ -117,6 +119,8 @@ class UpdateBuilder:
         self._caption = ""
         self._lag: tuple = ()
         self._runnable: tuple = ()
+        self._next_series = 0.0
+        self._series_memo: dict = {}  # series(): each lane's starved segments, looked for once
 
     def build(self, status: str, *, params: dict | None = None, final: bool = False,
               error: str | None = None, error_where: str = "", knob_error: str | None = None,
@@ -135,7 +139,11 @@ class UpdateBuilder:
                 self._caption = caption(tl, self._stats, params, status)
             except Exception as exc:  # never let a caption rule break the run's display
                 self._caption = f"(no caption: {type(exc).__name__}: {exc})"
-            self._lag, self._runnable = series(snap)
+            if final or self.stats_period <= 0 or now >= self._next_series:
+                # the sparklines change a bin at a time (a bin is t_end / SERIES_BINS): a few
+                # times a bin, like the timeline's cells (a long run's bins are wide)
+                self._lag, self._runnable = series(snap, SERIES_BINS, memo=self._series_memo)
+                self._next_series = now + snap.t_end / SERIES_BINS / UPDATES_PER_CELL
             cost = time.perf_counter() - t0
             if self.stats_period > 0:  # adaptive: never spend more than a fifth of the time here
                 self._next_stats = now + max(self.stats_period, 4 * cost)
