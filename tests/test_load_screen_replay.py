@@ -212,6 +212,7 @@ def test_the_load_screens_cursor_leaves_the_main_screens_readout_alone():
     async def go():
         app, _ = fake_app()
         async with app.run_test(size=(120, 40)) as pilot:
+            await asyncio.wait_for(app.panels_mounted.wait(), 30)  # they follow the first frame
             before = static_text(app.query_one("#cursor-info"))
             screen = LoadTestScreen(loadtest=replay)
             app.push_screen(screen)
