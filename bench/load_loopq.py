@@ -25,7 +25,7 @@ from array import array
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from coffeeshop_tui.scenarios import loop_queue  # noqa: E402
+from coffeeshop_tui.scenarios import loop_moment  # noqa: E402
 from coffeeshop_tui.scenarios.web.loadtest import LoadTest  # noqa: E402
 from _proc import rss_mb  # noqa: E402 (bench/ is the script's folder)
 
@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay", type=float, default=0.01)
     p.add_argument("--rounds", type=int, default=2)
     a = p.parse_args(argv)
-    loop_queue.LoopLog.ingest = _timed("ingest", loop_queue.LoopLog.ingest)
-    loop_queue.LoopLog.trim = _timed("trim", loop_queue.LoopLog.trim)
+    loop_moment.LoopLog.ingest = _timed("ingest", loop_moment.LoopLog.ingest)
+    loop_moment.LoopLog.trim = _timed("trim", loop_moment.LoopLog.trim)
     rows = []
     for _ in range(a.rounds):
         for on in (False, True):

@@ -305,10 +305,10 @@ def text_summary(doc: dict) -> str:
 # ----------------------------------------------------------------------------- the loop at a moment
 def loop_moment_doc(tl: Timeline, t_s: float, max_ready: int = 50, max_timers: int = 8) -> dict:
     """What the loop held ``t_s`` seconds into the run (``--loop-at``), as JSON-ready data:
-    ``loop_queue.loop_at`` (the one answer the app's ``w`` panel shows too) with times in the
+    ``loop_moment.loop_at`` (the one answer the app's ``w`` panel shows too) with times in the
     run's seconds and tasks as ``{"task", "task_label"}``. ValueError (one line) for a time
     outside the run."""
-    from .loop_queue import loop_at
+    from .loop_moment import loop_at
 
     origin = tl.origin
     wall = _s(tl.now_ns, origin) if tl.now_ns else 0.0

@@ -73,7 +73,7 @@ class Snapshot:
     extra: dict = field(default_factory=dict)
     #: lines printed in all (``output`` holds the newest OUTPUT_TAIL of them); 0: len(output)
     output_total: int = 0
-    #: what the loop held, for ``loop_queue.loop_at`` (a LoopView; None: not recorded)
+    #: what the loop held, for ``loop_moment.loop_at`` (a LoopView; None: not recorded)
     loop: object = None
 
     def lane(self, key: str) -> Lane | None:

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .gil_probe import classify as classify_gil
-from .loop_queue import LoopLog
+from .loop_moment import LoopLog
 from .protocol import clip
 from .wait_reasons import reason_text
 
@@ -160,7 +160,7 @@ class Timeline:
         self.tasks: dict[int, TaskInfo] = {}
         self.steps = array("q")  # start, end, task seq (0 = plain callback) triples
         self.iters = array("q")  # select start, select end pairs (loop idle)
-        #: ready queue, timers, fds: what the loop held (loop_queue.loop_at); None: not kept
+        #: ready queue, timers, fds: what the loop held (loop_moment.loop_at); None: not kept
         #: (``loop_queue=False``: a view that never asks, e.g. the load test's server timeline)
         self.loopq = LoopLog() if loop_queue else None
         self.samples: list = []  # (t_ns, where, func, task seq)

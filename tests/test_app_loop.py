@@ -119,7 +119,7 @@ def test_without_a_cursor_the_panel_follows_the_scrubbed_time():
 def test_at_the_live_edge_of_a_block_the_panel_names_the_step_still_running():
     """A step that has not ended is not in the recorded steps yet: the panel says it runs (as
     the caption's "blocked right now" does), not "between steps"."""
-    from coffeeshop_tui.scenarios.loop_queue import LoopMoment
+    from coffeeshop_tui.scenarios.loop_moment import LoopMoment
     from coffeeshop_tui.scenarios.snapshot import Snapshot
     from coffeeshop_tui.tui.widgets.loop_panel import held_at, moment_text
 

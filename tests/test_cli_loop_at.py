@@ -1,5 +1,5 @@
 """``--loop-at S`` with ``run --json`` / ``record --json`` / ``open FILE --json``: the document's
-``loop_at`` is what the loop held S seconds into the run, from ``loop_queue.loop_at`` (the one
+``loop_at`` is what the loop held S seconds into the run, from ``loop_moment.loop_at`` (the one
 answer the app's ``w`` panel shows); a time outside the run is a one-line error."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from conftest import ROOT
 from test_app_fakes import load
 
 from coffeeshop_tui.scenarios import recording_file
-from coffeeshop_tui.scenarios.loop_queue import loop_at
+from coffeeshop_tui.scenarios.loop_moment import loop_at
 from coffeeshop_tui.scenarios.report import loop_moment_doc
 from coffeeshop_tui.tui.cli import main
 from coffeeshop_tui.tui.recording_app import replay

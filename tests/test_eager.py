@@ -99,7 +99,7 @@ def test_eager_factory_set_after_install_is_recorded_and_kept():
 def test_eager_first_steps_have_wait_reasons_and_timers():
     """An eager task's first step runs inside create_task: the wait it ends in still gets
     its reason (wait_reasons.py), and the timer it set is in the loop queue (loop_queue.py)."""
-    from coffeeshop_tui.scenarios.loop_queue import loop_at
+    from coffeeshop_tui.scenarios.loop_moment import loop_at
     from coffeeshop_tui.scenarios.recorder import Recorder
     from coffeeshop_tui.scenarios.timeline import WAITING, Timeline
 

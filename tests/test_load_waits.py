@@ -169,7 +169,7 @@ def test_a_real_server_reports_what_its_handlers_awaited():
     names = {e["name"] for e in chrome_trace(u.snapshot)["traceEvents"] if e["ph"] == "X"}
     assert any(n.startswith("waiting: lock `ONE_AT_A_TIME`") for n in names)
     # the `w` panel's data: the server's loop while requests sleep holding the lock
-    from coffeeshop_tui.scenarios.loop_queue import loop_at
+    from coffeeshop_tui.scenarios.loop_moment import loop_at
 
     view = u.snapshot.loop
     assert view is not None and view.recorded

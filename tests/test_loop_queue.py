@@ -14,8 +14,8 @@ import traceback
 
 import pytest
 
-from coffeeshop_tui.scenarios import loop_queue
-from coffeeshop_tui.scenarios.loop_queue import LoopLog, loop_at
+from coffeeshop_tui.scenarios import loop_moment, loop_queue
+from coffeeshop_tui.scenarios.loop_moment import LoopLog, loop_at
 from coffeeshop_tui.scenarios.recorder import Recorder, record
 from coffeeshop_tui.scenarios.timeline import Timeline
 
@@ -62,12 +62,12 @@ def test_three_ready_at_once_one_blocks_the_other_two_wait_in_the_ready_queue():
     assert all(r.runs_ns >= marks["b1"] for r in m.ready)  # they ran after the block
     # their first steps: new tasks, call_soon'd by main's create_task
     first = loop_at(tl, tl.tasks[seq_of(tl, "A")].steps[0] + 1)
-    assert first.running.task == seq_of(tl, "A") and first.running.what == loop_queue.NEW_TASK
+    assert first.running.task == seq_of(tl, "A") and first.running.what == loop_moment.NEW_TASK
     assert [(r.task, r.by, r.what) for r in first.ready[:2]] == [
-        (seq_of(tl, n), seq_of(tl, "main"), loop_queue.NEW_TASK) for n in "BC"]
+        (seq_of(tl, n), seq_of(tl, "main"), loop_moment.NEW_TASK) for n in "BC"]
     created_b = tl.tasks[seq_of(tl, "B")].created_ns
     while_creating = loop_at(tl, created_b + 1)  # inside main's step: A and B exist, C not yet
-    assert [r.task for r in while_creating.later if r.what == loop_queue.NEW_TASK] == [
+    assert [r.task for r in while_creating.later if r.what == loop_moment.NEW_TASK] == [
         seq_of(tl, "A"), seq_of(tl, "B")]
     # just before the event was set, they were not in the queue yet (waiting on it)
     early = loop_at(tl, marks["set"])
@@ -180,7 +180,7 @@ def test_sockets_show_what_select_waits_for_and_io_callbacks_say_which_fd():
     assert sum(f"127.0.0.1:{marks['port']}" in w and "→" in w for w in words) >= 1
     # some step of the run became ready because its socket was readable
     log = tl.loopq
-    io_steps = [r for i in range(len(log.sel_ends)) for r in loop_queue._iteration(log, log.view(), i)
+    io_steps = [r for i in range(len(log.sel_ends)) for r in loop_moment._iteration(log, log.view(), i)
                 if r.how == "io"]
     assert any("readable" in r.what and "127.0.0.1" in r.what for r in io_steps)
 
@@ -305,10 +305,10 @@ def test_several_loops_keep_the_queue_of_one_thread_renumbered():
 def test_timers_by_due_time_grow_with_the_recording():
     log = LoopLog()
     log.twhen.extend([50, 10, 40])
-    assert loop_queue._by_when(log, 3) == [1, 2, 0]
+    assert loop_moment._by_when(log, 3) == [1, 2, 0]
     log.twhen.extend([5, 45])
-    assert loop_queue._by_when(log, 5) == [3, 1, 2, 4, 0]
-    assert loop_queue._by_when(log, 3) == [1, 2, 0]  # an older view's prefix
+    assert loop_moment._by_when(log, 5) == [3, 1, 2, 4, 0]
+    assert loop_moment._by_when(log, 3) == [1, 2, 0]  # an older view's prefix
 
 
 def test_selector_errors_reach_the_program_without_recorder_frames():

@@ -2,13 +2,13 @@
 
 It takes the bottom row (the source and stats panels step aside while it is open) and
 follows the timeline cursor (keys or mouse), else the time shown (scrub / slow motion /
-pause), else the end of the run. The answer is ``scenarios.loop_queue.loop_at`` over the
+pause), else the end of the run. The answer is ``scenarios.loop_moment.loop_at`` over the
 snapshot of the run the cursor is on (a pinned run's own, when comparing).
 """
 
 from __future__ import annotations
 
-from coffeeshop_tui.scenarios.loop_queue import loop_at
+from coffeeshop_tui.scenarios.loop_moment import loop_at
 
 from .widgets.loop_panel import LoopPanel, held_at, moment_text
 from .widgets.source_view import SourceView

@@ -300,8 +300,8 @@ class ServerFeed:
             return None if h is None else (h[0], h[1], h[2], ep.tl.now_ns)
 
     def loop_view(self):
-        """What the newest server's loop held, as an immutable ``loop_queue.LoopView`` on the
-        lanes' time axis (``origin_ns``) for ``loop_queue.loop_at``; None if its recording keeps
+        """What the newest server's loop held, as an immutable ``loop_moment.LoopView`` on the
+        lanes' time axis (``origin_ns``) for ``loop_moment.loop_at``; None if its recording keeps
         none (``WebServer(loop_queue=False)``)."""
         ep = self.epochs[-1] if self.epochs else None
         if ep is None or ep.tl.loopq is None:

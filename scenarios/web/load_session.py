@@ -101,7 +101,7 @@ class LoadSession:
         window_s: statistics window (s) for the live numbers (widened to 3 x latency).
         server_lanes, lane_mode: the default :class:`ViewOptions` (update(view=...) overrides).
         lanes: build lanes at all (False for headless runs: statistics only).
-        loop_queue: keep what the server's loop held (``loop_queue.loop_at``: the ``w`` panel)
+        loop_queue: keep what the server's loop held (``loop_moment.loop_at``: the ``w`` panel)
             in its recording (only with lanes).
         defer_server: read the server's recording only once it has stopped (headless runs
             whose report is made at the end: ``WebServer``'s ``defer_events``); the live

@@ -140,7 +140,7 @@ class WebServer:
         graceful_timeout: seconds uvicorn waits for in-flight requests on SIGTERM.
         record: record the server's event loop into ``timeline`` (a new Timeline at each start).
         block_ms: the recording's block threshold.
-        loop_queue: keep what the loop held (ready queue, timers, fds: ``loop_queue.loop_at``) in
+        loop_queue: keep what the loop held (ready queue, timers, fds: ``loop_moment.loop_at``) in
             that Timeline too (the child always sends it; without a view that asks, it is dropped).
         defer_events: for a reader that looks at the recording only once the server has
             stopped (a headless ``load --json``): the child's batches are only read while it
@@ -288,7 +288,7 @@ class WebServer:
             ev_read, ev_write = os.pipe()
             pass_fds = (fd, ev_write)
             with self.lock:
-                # what the loop held (loop_queue.LoopLog): kept only for a view that asks
+                # what the loop held (loop_moment.LoopLog): kept only for a view that asks
                 self.timeline = Timeline(block_ms=self.block_ms, loop_queue=self.loop_queue)
         try:
             self._child = spawn(

@@ -1,7 +1,7 @@
 """The loop panel of the load screen (``w``): what the server's event loop held at the cursor.
 
 The same panel and words as the main screen's (:mod:`coffeeshop_tui.tui.app_loop`): the
-answer is ``scenarios.loop_queue.loop_at`` over the update's snapshot (``Snapshot.loop``: the
+answer is ``scenarios.loop_moment.loop_at`` over the update's snapshot (``Snapshot.loop``: the
 newest server recording's, kept when the load test runs with ``loop_queue=True``), at the
 timeline cursor's time, else the live edge. Handler tasks are named by their request
 (``request r000042``), from the handler lanes shown.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from coffeeshop_tui.scenarios.explain import fmt_s
-from coffeeshop_tui.scenarios.loop_queue import loop_at
+from coffeeshop_tui.scenarios.loop_moment import loop_at
 
 from ..widgets.loop_panel import LoopPanel, held_at, moment_text
 

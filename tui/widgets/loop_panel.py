@@ -1,6 +1,6 @@
 """The loop panel: what the event loop held at the cursor's time (``w``).
 
-The answer comes from ``scenarios.loop_queue.loop_at`` over the snapshot's recording; this
+The answer comes from ``scenarios.loop_moment.loop_at`` over the snapshot's recording; this
 module only words it: what ran, the ready queue (and how each handle got there), the next
 timers and, while the loop sat in select, its timeout and the fds it waited on.
 """
@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from coffeeshop_tui.scenarios.explain import fmt_s
-from coffeeshop_tui.scenarios.loop_queue import NEW_TASK, LoopMoment, Ready
+from coffeeshop_tui.scenarios.loop_moment import NEW_TASK, LoopMoment, Ready
 
 from .quiet import update_static
 
