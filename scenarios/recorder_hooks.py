@@ -7,6 +7,9 @@ Rule for every hook here: the program must not be able to tell it is there. Each
 passes arguments, results, exceptions, warnings and log records through unchanged, holds
 no strong reference to a task, adds no frame of its own to what asyncio reports, and is
 undone only if it is still in place (the program may have replaced it since).
+
+Size (~680 lines): every hook that runs inside the program under study, Python and the
+choice of the compiled one (``_fastpath.c``), is here so that rule is checked in one place.
 """
 
 from __future__ import annotations

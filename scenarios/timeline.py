@@ -10,6 +10,10 @@ child process) and derives, on demand:
 * a summary (wall, busy, blocked, worst lag, per-task totals) and exports.
 
 All times are CLOCK_MONOTONIC nanoseconds; ``start_ns`` is the run's origin.
+
+Size (~720 lines): one job, the model every view and report reads; its parts share the
+tasks' step arrays and the trim that bounds them, so they stay together (what the loop held
+is apart, in ``loop_moment.py``; drawing is in ``snapshot.py``).
 """
 
 from __future__ import annotations
