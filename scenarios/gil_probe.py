@@ -37,7 +37,6 @@ import threading
 import time
 from collections import deque
 
-from .recorder_hooks import long_rows
 
 now_ns = time.monotonic_ns  # the recorder's clock (recorder_hooks.now_ns)
 
@@ -222,9 +221,15 @@ THREADS_EVERY_NS = 50_000_000
 class Ticks:
     """The CPU clocks at the watchdog's recent ticks, to bracket long steps no probe measured."""
 
-    __slots__ = ("loop_ident", "native", "reads", "n_steps", "threads", "threads_t")
+    __slots__ = ("loop_ident", "native", "reads", "n_steps", "threads", "threads_t", "_long_rows")
 
     def __init__(self, loop_ident: int, native: int | None = None) -> None:
+        # the recorder's scan of its step buffer (compiled where built); imported here, not at
+        # the top: the Timeline imports this module for classify(), and a viewer must not pay
+        # for the recorder's hooks (asyncio, multiprocessing) at launch
+        from .recorder_hooks import long_rows
+
+        self._long_rows = long_rows
         self.loop_ident = loop_ident
         self.native = native  # the loop thread's kernel id, if known (see _cpu_ns)
         self.reads: deque = deque(maxlen=64)  # (t, loop CPU, process CPU, watchdog CPU)
@@ -255,7 +260,7 @@ class Ticks:
         reads = self.reads
         if BRACKETS and reads and 0 <= self.n_steps <= n:
             since = reads[0][0]
-            longs = [(s, e) for s, e in long_rows(steps, self.n_steps, n, block_ns) if s >= since]
+            longs = [(s, e) for s, e in self._long_rows(steps, self.n_steps, n, block_ns) if s >= since]
             if longs:
                 busy = True
                 loop_b = _cpu_ns(self.loop_ident, self.native)

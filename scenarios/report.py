@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from .explain import open_figures_of, speedup_verdict
-from .recorder_hooks import recorder_impl
 from .timeline import RUNNING, STARVED, WAITING, Timeline
 
 
@@ -153,7 +152,7 @@ def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: 
         "output": [{"t_s": _s(t, origin), "line": line} for t, line in tl.output],
         "error": tl.error,
         "dropped": tl.dropped,
-        "recorder": recorder_impl(),  # "c" (the compiled accelerator) or "python"
+        "recorder": _recorder_impl(),  # "c" (the compiled accelerator) or "python"
     }
 
 
@@ -343,3 +342,11 @@ def loop_moment_doc(tl: Timeline, t_s: float, max_ready: int = 50, max_timers: i
             "waiting_on": [{"fd": w.fd, "mode": w.mode, "what": w.what, **task(w.task)} for w in m.waiting_on],
         }
     return doc
+
+
+def _recorder_impl() -> str:
+    """The hot path recordings use ("c" or "python"), imported when a report is made: a
+    viewer that never records does not load the recorder's hooks at launch."""
+    from .recorder_hooks import recorder_impl
+
+    return recorder_impl()
