@@ -42,6 +42,7 @@ from coffeeshop_tui.scenarios.web.load_settings import (
     endpoint_url,
 )
 from coffeeshop_tui.scenarios.web.loadgen import LoadGenerator, check_target
+from coffeeshop_tui.scenarios.web.loadgen_proc import ProcessLoadGenerator
 from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError, WebServer
 
 now_ns = time.monotonic_ns
@@ -106,6 +107,10 @@ class LoadSession:
         defer_server: read the server's recording only once it has stopped (headless runs
             whose report is made at the end: ``WebServer``'s ``defer_events``); the live
             statistics then have no server side. Not with lanes.
+        loadgen_process: run each generator in a child process that streams its requests
+            (:class:`~.loadgen_proc.ProcessLoadGenerator`): a live screen's process then
+            shares its GIL and its garbage collector with no HTTP client (keys stay quick
+            under 1,000 users). Otherwise in a thread of this process.
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class LoadSession:
         lane_mode: str = "requests",
         loop_queue: bool = False,
         defer_server: bool = False,
+        loadgen_process: bool = False,
     ) -> None:
         self.app = app or DEFAULT_APP
         self.demo = self.app == DEFAULT_APP and url is None
@@ -175,6 +181,7 @@ class LoadSession:
         self.defer_server = defer_server and not lanes
         self.drain_timeout = drain_timeout
         self.client = client
+        self.loadgen_process = loadgen_process
         self.max_thread_lanes = max_thread_lanes
         # per-request records kept by each generator (54 bytes each): a live screen reads
         # them as they come (a few seconds' worth is plenty); a headless run's report
@@ -353,7 +360,7 @@ class LoadSession:
                 drain = min(self.timeout + 1.0, max(0.05, 0.05 * self.duration))
             else:
                 drain = self.timeout + 1.0 if self.requests else 1.0
-        lg = LoadGenerator(
+        lg = (ProcessLoadGenerator if self.loadgen_process else LoadGenerator)(
             self.target_url, model=self.model, concurrency=self.concurrency, rate=self.rate,
             requests=self.requests, duration=self.duration, timeout=self.timeout,
             client=self.client, error_backoff=0.05, drain_timeout=drain,
@@ -433,11 +440,14 @@ class LoadSession:
             if fast:
                 srv.kill()  # in-flight requests end at once (disconnect)
             srv.stop(timeout=3.0)
-        for _g, _lg, fut in gens:
+        for _g, lg, fut in gens:
             try:
                 fut.result(timeout=5.0)
             except Exception:
                 pass
+            kill = getattr(lg, "kill", None)  # a generator's child process: never left running
+            if kill is not None:
+                kill()
         _LIVE.discard(self)
 
     def __enter__(self) -> LoadSession:

@@ -249,6 +249,8 @@ class _Ring:
     """Column-wise ring buffer of request records (54 bytes per record), grown as records
     come (a generator that ran briefly holds only what it recorded), never past capacity."""
 
+    COLUMNS = ("rid", "user", "intended", "sent", "first", "done", "status", "kind", "echoed", "target")
+
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
         self.rid = array("q")
@@ -295,8 +297,7 @@ class _Ring:
         start = max(cursor, self.count - self.cap, 0)
         dropped = start - cursor if cursor < start else 0
         end = self.count if limit is None else max(start, min(self.count, start + limit))
-        cols = (self.rid, self.user, self.intended, self.sent, self.first, self.done,
-                self.status, self.kind, self.echoed, self.target)
+        cols = [getattr(self, name) for name in self.COLUMNS]
         if end <= start:
             return start, start, dropped, []
         i, j = start % self.cap, end % self.cap

@@ -63,6 +63,7 @@ from coffeeshop_tui.scenarios.web.loadtest import (
 )
 from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
+from ..gc_pace import FreezeOld
 from ..timeline_view import LEGEND, TimelineView
 from .. import keymap
 from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, KnobSelected, RoutesFound
@@ -143,6 +144,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             delay=delay, pool_size=pool_size, max_in_flight=max_in_flight, port=port,
             allow_remote=allow_remote, timeout=timeout, block_ms=block_ms, cwd=cwd,
             max_lanes=max_lanes, lane_mode=lane_mode, loop_queue=True,  # `w`: the loop at the cursor
+            loadgen_process=True,  # the HTTP client's GIL and garbage collector are not the UI's
         )
         self.routes: tuple[str, ...] = tuple(DEMO_ENDPOINTS) if self.lt.demo else (self.lt.endpoint,)
         #: what the lanes show; swapped whole (immutable), the producer passes it to update()
@@ -154,6 +156,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self._last_status = ""
         self._auto_zoomed = False
         self._lt_closed = False
+        self._gc = FreezeOld()  # short garbage collections while it runs (tui/gc_pace.py)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -229,6 +232,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     def stop_everything(self) -> None:
         """Stop the producer, the load and the server (idempotent; blocks briefly)."""
         self._lt_closed = True
+        self._gc.close()
         try:
             self.workers.cancel_group(self, "lt-producer")
         except Exception:
@@ -252,9 +256,16 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         def stopped() -> bool:
             return worker.is_cancelled or self._lt_closed
 
-        # <= 20 Hz, and building takes at most ~1/3 of a core (the load generator shares the GIL)
-        updates = paced(lambda: lt.update(view=self.view), share=1 / 3, stopped=stopped)
-        produce(self, LOAD_FEED, updates, stopped, title="measuring failed")
+        def build() -> LoadUpdate:
+            self._gc.tick()
+            return lt.update(view=self.view)
+
+        # <= 20 Hz, and building takes at most ~1/3 of a core (the UI shares the GIL)
+        updates = paced(build, share=1 / 3, stopped=stopped)
+        try:
+            produce(self, LOAD_FEED, updates, stopped, title="measuring failed")
+        finally:
+            self._gc.close()
 
     def on_feed_updated(self, message: FeedUpdated) -> None:
         if self._lt_closed or not self.is_mounted or message.feed != LOAD_FEED:
