@@ -332,3 +332,79 @@ def test_a_block_from_before_a_switch_is_not_the_new_endpoints():
     cap = caption(s)
     assert cap.startswith("a request sent before the switch is blocking the event loop right now"), cap
     assert not server_window(data, T0, T0 + S, 0.1)["blocked_now_earlier"]
+
+
+def test_blocks_of_requests_sent_before_a_switch_are_not_the_new_endpoints():
+    """Old requests queued on the server keep blocking its loop after a switch (41 x /bad:
+    ~41 s): their blocks, and the one going on now, are the earlier endpoint's."""
+    from coffeeshop_tui.scenarios.web.load_stats import without_requests
+
+    switch = T0 + 500 * MS
+    data = ServerData(blocks=[block(T0 + 600 * MS, T0 + 700 * MS, rid="r000041"),   # old, after the switch
+                              block(T0 + 800 * MS, T0 + 830 * MS, where="app.py:60", rid="r000042")],
+                      held=(T0 + 900 * MS, T0 + S, "app.py:39", "time.sleep", "", "r000040"))
+    w = server_window(without_requests(data, 41), switch, T0 + S, 0.1, fresh_ns=switch)
+    assert w["w_blocks"] == 1 and abs(w["w_blocked_s"] - 0.03) < 1e-9
+    assert w["blocked_now_earlier"]  # (the block going on now: where it is, whose it is)
+    w_all = server_window(data, switch, T0 + S, 0.1, fresh_ns=switch)
+    assert w_all["w_blocks"] == 2 and not w_all["blocked_now_earlier"]
+
+
+class _SwitchedGenerator:
+    """What LoadTest reads of a generator, after a switch from /bad to /async: records and
+    requests in flight, each with the index of the target it was sent to."""
+
+    def __init__(self, records, in_flight) -> None:
+        self.targets = ("http://127.0.0.1:1/bad?delay=1", "http://127.0.0.1:1/async?delay=1")
+        self.url = self.targets[1]
+        self._records, self._in_flight = tuple(records), tuple(in_flight)
+
+    def records_since(self, cursor=0, limit=None):
+        from coffeeshop_tui.scenarios.web.loadgen_records import RecordBatch
+
+        return RecordBatch(self._records[cursor:], len(self._records), 0)
+
+    def in_flight_requests(self):
+        return self._in_flight
+
+    def snapshot(self):
+        from types import SimpleNamespace
+
+        n = len(self._records)
+        return SimpleNamespace(done=n, ok=n, issued=n + len(self._in_flight), dropped_arrivals=0, errors={})
+
+
+def test_switching_endpoint_starts_a_fresh_window_of_the_new_endpoints_requests_only():
+    """Requests the generator sent to the old target after the switch was asked for (before it
+    took effect, up to ~0.1 s under load) are the old endpoint's too: they are left out of the
+    live window, by the target each was sent to, not by the time alone."""
+    from coffeeshop_tui.scenarios.web.load_session import now_ns
+    from coffeeshop_tui.scenarios.web.loadgen_records import InFlight, RequestRecord
+    from coffeeshop_tui.scenarios.web.loadtest import LoadTest
+
+    lt = LoadTest("/async", url="http://127.0.0.1:1", lanes=False, delay=1.0, concurrency=4)
+    t = now_ns() - 10 * S
+    switch = t + 5 * S
+
+    def rec(seq, rid, user, intended, took, target):
+        return RequestRecord(seq, rid, user, intended, intended, intended + took // 2, intended + took,
+                             200, OK, True, target)
+
+    records = [rec(0, 1, 0, t + 1 * S, 7 * S, 0),               # /bad, sent before the switch
+               rec(1, 3, 2, switch + 20 * MS, 3 * S, 0),        # /bad, sent just after it (not applied yet)
+               rec(2, 4, 3, switch + 60 * MS, 1010 * MS, 1),    # /async
+               rec(3, 5, 3, switch + 1100 * MS, 1005 * MS, 1)]  # /async
+    in_flight = [InFlight(2, 1, t + 2 * S, t + 2 * S, 0),         # /bad, still out
+                 InFlight(6, 2, switch + 3100 * MS, switch + 3100 * MS, 1),
+                 InFlight(7, 0, switch + 4000 * MS, 0, -1)]        # queued in the client: not sent yet
+    lt._gens = [[1, _SwitchedGenerator(records, in_flight), None]]
+    lt._fresh_ns = switch
+    u = lt.update()
+    s = u.stats
+    assert s.w_done == 2 and s.w_ok == 2, s
+    assert abs(s.max_s - 1.01) < 1e-6 and s.p50_s is not None and s.p50_s < 1.1
+    assert s.in_flight == 2 and s.earlier_in_flight == 1
+    assert "`/async`" in u.caption and "3 s" not in u.caption, u.caption
+    from coffeeshop_tui.tui.screens.load_text import stats_text
+
+    assert "in flight 2 (+1 before the switch)" in stats_text(u).plain

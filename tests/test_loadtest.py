@@ -414,6 +414,32 @@ def test_live_knobs_change_the_target_and_are_noted():
         lt.stop()
 
 
+@pytest.mark.slow
+def test_the_load_generator_in_a_child_process_streams_every_request():
+    """loadgen_process=True (the load screen's): the same records, statistics and knobs as
+    the generator in a thread; the child is gone after stop (no_leftover_children)."""
+    lt, rep = run("/async", concurrency=3, delay=0.05, requests=30, loadgen_process=True)
+    assert rep["counts"]["ok"] == 30 and len(rep["requests"]) == 30
+    assert sum(row["count"] for row in rep["latency_histogram"]) == 30
+    assert rep["percentiles_ms"]["p50"] >= 50
+    assert lt._lg._child is not None and lt._lg._child.proc.poll() is not None
+
+    lt = LoadTest("/async", concurrency=2, delay=0.2, loadgen_process=True)
+    try:
+        lt.start()
+        assert wait_until(lambda: lt.update().stats.in_flight == 2)
+        lt.set_concurrency(5)
+        assert wait_until(lambda: lt.update().stats.in_flight == 5)
+        lt.set_endpoint("/good")
+        assert wait_until(lambda: lt.update().stats.ok >= 5 and lt.update().stats.earlier_in_flight == 0)
+        u = lt.update()
+        assert u.caption.startswith("`/good`"), u.caption
+        assert wait_until(lambda: lt._lg.url.endswith("/good?delay=0.2") and all(
+            lt._lg.targets[r.target].endswith("/good?delay=0.2") for r in lt._lg.in_flight_requests()))
+    finally:
+        lt.stop()
+
+
 # ----------------------------------------------------------------------------- captions
 def test_caption_rules_from_numbers_alone():
     sync41 = LoadStats(endpoint="/sync", delay_s=1.0, concurrency=41, w_done=41, w_ok=41, burst=True,

@@ -56,7 +56,8 @@ class LoadStats:
     errors: dict = field(default_factory=dict)  # kind -> count (only kinds that happened)
     unfinished: int = 0  # still in flight when a generator stopped (cancelled): not failures
     dropped: int = 0  # open model: arrivals the generator could not send on time (never sent)
-    in_flight: int = 0  # client side, now
+    in_flight: int = 0  # client side, now (of this endpoint: since the last switch)
+    earlier_in_flight: int = 0  # ... sent before the last switch (an earlier endpoint's), still out
     # the window
     window_s: float = 0.0
     w_done: int = 0
@@ -310,8 +311,12 @@ def caption(s: LoadStats) -> str:
         return (f"{who} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
                 f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
     if s.w_done == 0:
+        earlier = (f"; {_plural(s.earlier_in_flight, 'request')} sent before the switch "
+                   f"{'is' if s.earlier_in_flight == 1 else 'are'} still in flight" if s.earlier_in_flight else "")
         if s.in_flight:
-            return f"{subject}: {_plural(s.in_flight, 'request')} in flight, no answer yet"
+            return f"{subject}: {_plural(s.in_flight, 'request')} in flight, no answer yet{earlier}"
+        if earlier:
+            return f"{subject}: no request sent yet{earlier}"
         return "starting..." if s.running or s.server_state in ("starting", "") else "no requests yet"
 
     sentences: list[str] = []

@@ -337,7 +337,7 @@ class ServerFeed:
                 func = func_at(ep.tl, h[2]) if h[2] else ""
                 req = block_fields(ep.tl, ep.by_tag, h[0], h[1], h[3])
             kind = "after" if req["after_response"] else "outlived" if req["outlived"] else ""
-            held = (h[1], h[3], h[2], culprit(h[2], func) if h[2] else "", kind)
+            held = (h[1], h[3], h[2], culprit(h[2], func) if h[2] else "", kind, req["request_id"])
         return ServerData(list(d.blocks), list(d.jobs), list(d.gauges), list(d.busy), held)
 
     def whole_run(self) -> ServerData:

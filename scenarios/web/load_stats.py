@@ -29,7 +29,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from coffeeshop_tui.scenarios.web.explain_load import LoadStats
 from coffeeshop_tui.scenarios.web.loadgen_records import CANCELLED, KIND_NAMES, OK, latency_start_ns
@@ -47,7 +47,9 @@ class ServerData:
     in_flight)``; busy: ``[bucket, busy_ns]`` with bucket = ns // BUSY_BUCKET_NS, ascending;
     held: ``(since_ns, now_ns, where, culprit)`` of a block going on now, or None; a fifth item,
     if there, says whose work it is: ``"after"`` (a request's, after its response) or
-    ``"outlived"`` (a task spawned by a request that has ended).
+    ``"outlived"`` (a task spawned by a request that has ended); a sixth, the request id of
+    the task holding the loop; a seventh, True: that request is an earlier endpoint's
+    (:func:`without_requests`).
     """
 
     blocks: list = field(default_factory=list)
@@ -228,6 +230,28 @@ def outside_window(data: ServerData | None, w0: int, end: int) -> dict:
     return out
 
 
+def request_number(request_id: str) -> int | None:
+    """``"r000042"`` -> 42 (the load generator's ids, ``format_request_id``); None otherwise."""
+    if request_id and request_id[0] == "r" and request_id[1:].isdigit():
+        return int(request_id[1:])
+    return None
+
+
+def without_requests(data: ServerData, last_rid: int) -> ServerData:
+    """``data`` without the blocks of requests ``r000001`` .. ``last_rid`` (an earlier
+    endpoint's, still finishing after a switch); a block going on now of one of them is marked
+    as such (``blocked_now_earlier``)."""
+    def earlier(request_id) -> bool:
+        n = request_number(request_id or "")
+        return n is not None and n <= last_rid
+
+    blocks = [b for b in data.blocks if not earlier(b.get("request_id"))]
+    held = data.held
+    if held is not None and len(held) > 5 and earlier(held[5]):
+        held = (*held[:6], True)
+    return replace(data, blocks=blocks, held=held)
+
+
 def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | None,
                   fresh_ns: int = 0) -> dict:
     """LoadStats' server fields over [w0, now] (see the module docstring); {} without data.
@@ -273,7 +297,7 @@ def server_window(data: ServerData | None, w0: int, now: int, delay_s: float | N
         since, t_now, h_where, h_cul, *kind = data.held
         held_kind = kind[0] if kind else ""
         blocked_now = (t_now - since) / 1e9
-        earlier = since < fresh_ns
+        earlier = since < fresh_ns or (len(kind) > 2 and kind[2] is True)
         where = h_where or where
         if where and where not in cul:
             cul[where] = h_cul

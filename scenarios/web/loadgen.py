@@ -100,7 +100,7 @@ class _Req:
         self.user = user
         self.intended = intended
         self.sent = 0
-        self.target = 0
+        self.target = -1  # index into the targets once its send began (-1: not yet)
 
 class _User:
     __slots__ = ("uid", "task", "retired")
@@ -322,7 +322,7 @@ class LoadGenerator:
         """Requests sent (or queued in the client) and not finished yet."""
         with self._lock:
             reqs = list(self._inflight.values())
-        return tuple(InFlight(r.rid, r.user, r.intended, r.sent) for r in reqs)
+        return tuple(InFlight(r.rid, r.user, r.intended, r.sent, r.target) for r in reqs)
 
     def snapshot(self) -> ClientSnapshot:
         with self._lock:
@@ -746,7 +746,7 @@ class LoadGenerator:
         with self._lock:
             self._inflight.pop(req.rid, None)
             self._ring.append(req.rid, req.user, req.intended, sent, first, done, status, kind,
-                              echoed, req.target)
+                              echoed, max(0, req.target))
             self._done += 1
             self._i_done += 1
             if kind == OK:

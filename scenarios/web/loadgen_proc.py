@@ -47,7 +47,7 @@ from coffeeshop_tui.scenarios.web.loadgen_records import (
 
 PERIOD_S = 0.05  # a client message at most this often (the screen updates at <= 20 Hz)
 _COL_TYPES = tuple(getattr(_Ring(1), name).typecode for name in _Ring.COLUMNS)  # as _Ring.copy() gives them
-_FLIGHT_COLS = (("rid", "q"), ("user", "i"), ("intended", "q"), ("sent", "q"))  # of each _Req
+_FLIGHT_COLS = (("rid", "q"), ("user", "i"), ("intended", "q"), ("sent", "q"), ("target", "i"))  # of each _Req
 _SUMMARIES = ("latency", "service")
 
 
@@ -212,8 +212,9 @@ class ProcessLoadGenerator:
     def in_flight_requests(self) -> tuple[InFlight, ...]:
         with self._lock:
             if self._flight_cols is not None:  # built once per message, however often read
-                rid, user, intended, sent = self._flight_cols
-                self._flight = tuple(InFlight(rid[k], user[k], intended[k], sent[k]) for k in range(len(rid)))
+                rid, user, intended, sent, target = self._flight_cols
+                self._flight = tuple(InFlight(rid[k], user[k], intended[k], sent[k], target[k])
+                                     for k in range(len(rid)))
                 self._flight_cols = None
             return self._flight
 

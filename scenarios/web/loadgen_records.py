@@ -150,6 +150,7 @@ class InFlight:
     user: int
     intended_ns: int
     sent_ns: int  # 0 while still queued in the client
+    target: int = -1  # index into LoadGenerator.targets (-1: its send has not begun)
 
     @property
     def request_id(self) -> str:

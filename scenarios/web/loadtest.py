@@ -83,6 +83,7 @@ from coffeeshop_tui.scenarios.web.load_stats import (
     outside_window,
     server_window,
     window_stats,
+    without_requests,
 )
 from coffeeshop_tui.scenarios.web.server import ServerError  # noqa: F401 (re-exported)
 
@@ -122,6 +123,17 @@ class LoadTest(LoadSession):
         self._stats_status = ""
         self._last_stats: tuple[LoadStats, str] | None = None
         self._last_prune = 0
+        # per generator: (rid, intended_ns) of the newest request it sent to a target that is
+        # no longer its current one: that one and every earlier request belong to an endpoint
+        # (or delay) switched away from (rids and intended times grow in issue order)
+        self._earlier: dict[int, tuple[int, int]] = {}
+
+    def _saw(self, gen: int, rid: int, intended: int, url: str, current: str) -> None:
+        """A request of generator ``gen`` to ``url``: remember it if not to the current target."""
+        if url != current:
+            last = self._earlier.get(gen)
+            if last is None or rid > last[0]:
+                self._earlier[gen] = (rid, intended)
 
     def _poll_client(self, view: ViewOptions) -> None:
         """New finished requests of every generator (reader thread only)."""
@@ -131,9 +143,12 @@ class LoadTest(LoadSession):
             batch = lg.records_since(self._cursors.get(gen, 0))
             self._cursors[gen] = batch.cursor
             targets = lg.targets
+            current = lg.url
             for r in batch.records:
+                url = targets[r.target] if r.target < len(targets) else ""
+                self._saw(gen, r.rid, r.intended_ns, url, current)
                 if self.lanes:
-                    path = endpoint_path(targets[r.target]) if r.target < len(targets) else ""
+                    path = endpoint_path(url)
                     self._lane_builder.finished(gen, r, path, users, recorded, self._sec)
                 self._rows.append((r.done_ns, r.intended_ns, r.sent_ns, r.kind, r.user))
                 if not self._first_intended or r.intended_ns < self._first_intended:
@@ -160,11 +175,15 @@ class LoadTest(LoadSession):
 
     # ------------------------------------------------------------------ statistics
     def _stats(self, rows: list, inflight: list, w0: int, now: int, data: ServerData | None,
-               in_flight: int, state: str, running: bool, live: bool = False) -> LoadStats:
-        """The one statistics path of the live window and the report."""
+               in_flight: int, state: str, running: bool, live: bool = False, fresh: int = 0,
+               earlier_rid: int = 0, earlier_in_flight: int = 0) -> LoadStats:
+        """The one statistics path of the live window and the report. ``fresh``: requests
+        intended before it are an earlier endpoint's (a switch starts a fresh window);
+        ``earlier_rid``: so are the newest generator's requests up to this id, and their
+        handlers' blocks on the server (``earlier_in_flight`` of them are still out)."""
         delay = self._delay_for(self.endpoint, self.delay)
-        with self._lock:
-            fresh = self._fresh_ns
+        if earlier_rid and data is not None:
+            data = without_requests(data, earlier_rid)
         server = server_window(data, w0, now, delay, fresh)
         if state != "up":  # the last gauges of a dead server are not "now"
             server.pop("server_in_flight", None)
@@ -188,7 +207,8 @@ class LoadTest(LoadSession):
             endpoint=self.endpoint, url=self.target_url if has_url else "",
             concurrency=self.concurrency, rate=self.rate, elapsed_s=(now - self.origin_ns) / 1e9,
             running=running, live=live, issued=issued, done=done, ok=ok, error_total=done - ok - unfinished,
-            errors=dict(errors), unfinished=unfinished, dropped=dropped, in_flight=in_flight, recorded=self.server is not None,
+            errors=dict(errors), unfinished=unfinished, dropped=dropped, in_flight=in_flight,
+            earlier_in_flight=earlier_in_flight, recorded=self.server is not None,
             server_state=self._server_state_name(state), server_pid=self.server_pid,
             executor_workers=self.executor_workers, timeout_s=self.timeout,
             max_in_flight=self.max_in_flight,
@@ -216,7 +236,20 @@ class LoadTest(LoadSession):
                 notes, error, model = list(self._notes), self.error, self.model
             gens = self._generators()
             now = now_ns()
-            inflight = [(r.intended_ns, r.sent_ns, r.user) for _g, lg in gens for r in lg.in_flight_requests()]
+            inflight = []
+            for gen, lg in gens:
+                targets, current = lg.targets, lg.url
+                for r in lg.in_flight_requests():
+                    inflight.append((r.intended_ns, r.sent_ns, r.user))
+                    if 0 <= r.target < len(targets):
+                        self._saw(gen, r.rid, r.intended_ns, targets[r.target], current)
+            with self._lock:  # a switch (endpoint, model, delay) starts a fresh window
+                fresh = self._fresh_ns
+            earlier_rid = 0
+            if gens and gens[-1][0] in self._earlier:  # the newest generator's requests to an earlier target
+                earlier_rid, intended = self._earlier[gens[-1][0]]
+                fresh = max(fresh, intended + 1)
+            in_flight = sum(1 for f in inflight if f[0] >= fresh)
             w = self.window_ns
             rows = self._rows
             if rows:  # widen the window to 3 x the typical latency, so Little's law has room
@@ -224,14 +257,14 @@ class LoadTest(LoadSession):
                 w = max(w, 3 * sum(d - i for d, i, _s, _k, _u in tail) // len(tail))
             w = min(w, self.history_ns)
             w0 = max(now - w, min(self._first_intended or self.origin_ns, now - 1))
-            with self._lock:  # a switch (endpoint, model, delay) starts a fresh window
-                w0 = max(w0, min(self._fresh_ns, now - 1))
+            w0 = max(w0, min(fresh, now - 1))
             last = self._last_stats
             if last is None or now - self._stats_at >= STATS_INTERVAL_NS or status != self._stats_status:
                 i0 = bisect.bisect_left(rows, (w0,))
                 data = feed.live_data() if feed is not None else None
-                stats = self._stats(rows[i0:], inflight, w0, now, data, len(inflight), state, running,
-                                    live=True)
+                stats = self._stats(rows[i0:], inflight, w0, now, data, in_flight, state, running,
+                                    live=True, fresh=fresh, earlier_rid=earlier_rid,
+                                    earlier_in_flight=len(inflight) - in_flight)
                 last = self._last_stats = (stats, make_caption(stats))
                 self._stats_at = now
                 self._stats_status = status
@@ -302,13 +335,8 @@ class LoadTest(LoadSession):
                 w0, end = self.origin_ns, self.origin_ns + 1
             data = feed.whole_run() if feed is not None else None
             in_flight = sum(lg.snapshot().in_flight for _g, lg, _f in gens)
-            with self._lock:  # the report covers the whole run, whatever was switched
-                fresh, self._fresh_ns = self._fresh_ns, 0
-            try:
-                stats = self._stats(rows, [], w0, end, data, in_flight, state, running)
-            finally:
-                with self._lock:
-                    self._fresh_ns = fresh
+            # the report covers the whole run, whatever was switched (fresh=0)
+            stats = self._stats(rows, [], w0, end, data, in_flight, state, running)
             outside = outside_window(data, w0, end)
             if outside:
                 pre, post = outside["before_first_request"], outside["after_last_answer"]

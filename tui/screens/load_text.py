@@ -43,6 +43,8 @@ def stats_text(u) -> Text:
     t = Text()
     t.append("in flight ", style="dim")
     t.append(f"{s.in_flight}", style="bold")
+    if s.earlier_in_flight:  # sent before the last switch, still out
+        t.append(f" (+{s.earlier_in_flight} before the switch)", style="dim")
     if s.server_in_flight is not None:
         t.append(f" (server {s.server_in_flight})", style="dim")
     t.append("  throughput ", style="dim")
