@@ -131,6 +131,8 @@ def test_at_the_live_edge_of_a_block_the_panel_names_the_step_still_running():
     text = moment_text(between, 2.88, label, held_at(live, 2.88)).plain
     assert "running Task-2 (make_coffee), 880 ms into a step that has not ended yet" in text
     assert "between steps" not in text
+    # what waits behind it is read from the steps after it: not "empty", not known yet
+    assert "Ready queue: not known yet" in text and "Ready queue (0): empty" not in text
     # before the step began, or once the run is over: the recorded steps speak alone
     assert held_at(live, 1.5) is None
     done = Snapshot(version=4, live=False, t_end=2.88, lanes=(), holding=(2, 2.0, "b.py:10"))
@@ -140,4 +142,6 @@ def test_at_the_live_edge_of_a_block_the_panel_names_the_step_still_running():
     idle = Snapshot(version=5, live=True, t_end=2.88, lanes=())
     text = moment_text(between, 2.88, label, held_at(idle, 2.88)).plain
     assert "live edge" in text and "between steps" not in text
+    assert "Ready queue: not known yet" in text
+    assert "Ready queue (0): empty" in moment_text(between, 1.5, label, None).plain
     assert held_at(idle, 2.0) is None

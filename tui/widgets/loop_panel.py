@@ -108,7 +108,14 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str],
     else:
         out.append(": before the loop's first iteration", style="dim")
     ready = [_ready_words(r, label) for r in m.ready]
-    _items(out, "Ready queue", ready, max(m.n_ready, len(ready)))
+    if held is not None and not ready and m.state == "between":
+        # the live edge: the queue is read from the steps that ran after ``t``, and the step (or
+        # select) under way has not ended: what waits behind it is not recorded yet
+        out.append("\nReady queue: ", style="bold")
+        out.append("not known yet (read from the steps that run after this one: "
+                   "recorded when it ends)", style="dim")
+    else:
+        _items(out, "Ready queue", ready, max(m.n_ready, len(ready)))
     timers = []
     for x in m.timers:
         due = (x.due_ns - t) / 1e9
