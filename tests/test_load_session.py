@@ -67,6 +67,7 @@ class _FakeGen:
     def __init__(self, records):
         self.records = records
         self.targets = ("http://127.0.0.1:1/sync",)
+        self.url = self.targets[0]
 
     def records_since(self, cursor=0, limit=None):
         from coffeeshop_tui.scenarios.web.loadgen_records import RecordBatch

@@ -397,9 +397,14 @@ def test_switching_endpoint_starts_a_fresh_window_of_the_new_endpoints_requests_
     in_flight = [InFlight(2, 1, t + 2 * S, t + 2 * S, 0),         # /bad, still out
                  InFlight(6, 2, switch + 3100 * MS, switch + 3100 * MS, 1),
                  InFlight(7, 0, switch + 4000 * MS, 0, -1)]        # queued in the client: not sent yet
-    lt._gens = [[1, _SwitchedGenerator(records, in_flight), None]]
-    lt._fresh_ns = switch
-    u = lt.update()
+    gen = _SwitchedGenerator(records[:1], in_flight[:1])
+    gen.url = gen.targets[0]  # before the switch
+    lt._gens = [[1, gen, None]]
+    lt.endpoint = "/bad"
+    assert lt.update().caption.startswith("`/bad`")  # (its numbers are kept 0.25 s)
+    lt.endpoint, lt._fresh_ns = "/async", switch  # set_endpoint, then the generator retargets
+    gen.url, gen._records, gen._in_flight = gen.targets[1], tuple(records), tuple(in_flight)
+    u = lt.update()  # at once: not the old endpoint's numbers and caption
     s = u.stats
     assert s.w_done == 2 and s.w_ok == 2, s
     assert abs(s.max_s - 1.01) < 1e-6 and s.p50_s is not None and s.p50_s < 1.1

@@ -121,6 +121,7 @@ class LoadTest(LoadSession):
         self._lane_builder = LaneBuilder(self.max_lanes, self.history_ns)
         self._stats_at = 0
         self._stats_status = ""
+        self._stats_fresh = 0
         self._last_stats: tuple[LoadStats, str] | None = None
         self._last_prune = 0
         # per generator: (rid, intended_ns) of the newest request it sent to a target that is
@@ -259,7 +260,9 @@ class LoadTest(LoadSession):
             w0 = max(now - w, min(self._first_intended or self.origin_ns, now - 1))
             w0 = max(w0, min(fresh, now - 1))
             last = self._last_stats
-            if last is None or now - self._stats_at >= STATS_INTERVAL_NS or status != self._stats_status:
+            # (a switch is not kept waiting: the numbers and caption of the old endpoint go at once)
+            if (last is None or now - self._stats_at >= STATS_INTERVAL_NS or status != self._stats_status
+                    or fresh != self._stats_fresh):
                 i0 = bisect.bisect_left(rows, (w0,))
                 data = feed.live_data() if feed is not None else None
                 stats = self._stats(rows[i0:], inflight, w0, now, data, in_flight, state, running,
@@ -268,6 +271,7 @@ class LoadTest(LoadSession):
                 last = self._last_stats = (stats, make_caption(stats))
                 self._stats_at = now
                 self._stats_status = status
+                self._stats_fresh = fresh
             stats, cap = last
             lanes: tuple = ()
             holding = None
