@@ -229,6 +229,9 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     def on_unmount(self) -> None:
         self.stop_everything()
 
+    def on_key(self, event) -> None:
+        self._gc.key()  # a full garbage collection waits until keys are quiet (tui/gc_pace.py)
+
     def stop_everything(self) -> None:
         """Stop the producer, the load and the server (idempotent; blocks briefly)."""
         self._lt_closed = True
