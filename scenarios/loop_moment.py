@@ -449,3 +449,38 @@ def _waits(log: LoopLog, view: LoopView, t: int) -> tuple[Wait, ...]:
         if events & WRITE:
             out.append(Wait(fd, "write", wl, wseq))
     return tuple(out)
+
+
+def queued_behind(source, t_ns: int, max_ready: int = 50) -> tuple[tuple[Ready, ...], int] | None:
+    """At the live edge, while a step that has not ended holds the loop (``loop_at`` says
+    "between": the recorded steps stop before it): the handles still queued behind it, from
+    what the select before it recorded (call_soon'd handles, fds ready, timers due) less the
+    steps run since. ``(entries, count)``; the call_soon'd ones are not named (who they are is
+    recorded when they run: ``certain=False``). None when ``t_ns`` is not inside such an
+    iteration (another select has ended since, or nothing is recorded)."""
+    view = source.view() if isinstance(source, LoopLog) else source
+    log = view.log
+    if not log.recorded:
+        return None
+    ns = view.n_sel
+    i = bisect.bisect_right(log.sel_ends, t_ns, 0, ns) - 1
+    if i < 0 or i + 1 < ns:  # before the first select, or the iteration is over (recorded)
+        return None
+    it = _Iteration(log, view, i)
+    n_ready = log.selects[4 * i + 2]
+    io = it._io_words() if it.n_ev else []
+    done = it.hi - it.lo + 1  # the steps recorded since the select, and the one running
+    total = n_ready + len(io) + len(it.fired)
+    out: list[Ready] = []
+    for x in range(done, total):
+        if len(out) >= max_ready:
+            break
+        if x < n_ready:
+            out.append(Ready(0, "call_soon", "call_soon'd before the select", 0, 0, certain=False))
+        elif x < n_ready + len(io):
+            what, by = io[x - n_ready]
+            out.append(Ready(0, "io", what, 0, 0, by=by))
+        else:
+            k = it.fired[x - n_ready - len(io)]
+            out.append(Ready(0, "timer", f"timer due ({_timer_words(log.tlabel[k])})", 0, 0, by=log.tseq[k]))
+    return tuple(out), max(0, total - done)

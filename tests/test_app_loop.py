@@ -145,3 +145,31 @@ def test_at_the_live_edge_of_a_block_the_panel_names_the_step_still_running():
     assert "Ready queue: not known yet" in text
     assert "Ready queue (0): empty" in moment_text(between, 1.5, label, None).plain
     assert held_at(idle, 2.0) is None
+
+
+def test_the_ready_queue_behind_a_step_under_way_comes_from_the_select_before_it():
+    """At the live edge during a block, the steps after it are not recorded yet; the select
+    before it recorded what it queued (3 call_soon'd, fd 7 readable, a timer due): less the
+    step run since and the running one, 3 wait behind it."""
+    from coffeeshop_tui.scenarios.loop_moment import READ, LoopLog, loop_at, queued_behind
+    from coffeeshop_tui.tui.widgets.loop_panel import moment_text
+
+    log = LoopLog()
+    log.ingest({"tasks": [], "steps": [1001, 1002, 5], "loop": {
+        "selects": [1000, -1, 3, 1], "io": [(1000, [7, READ])], "regs": [(10, 7, READ, "uvicorn", 9, "", 0)],
+        "timers": [(500, 900, 1, 4, "sleep")]}})
+    view = log.view()
+    m = loop_at(view, 1500)
+    assert m.state == "between" and not m.ready
+    entries, n = queued_behind(view, 1500)
+    assert n == 3 and [r.how for r in entries] == ["call_soon", "io", "timer"]
+    assert "fd 7 readable" in entries[1].what and not entries[0].certain
+
+    def label(seq):
+        return f"task #{seq}"
+
+    text = moment_text(m, 1.5e-6, label, (5, 1.002e-6), (entries, n)).plain
+    assert "Ready queue (3, from the select before this step): 1 call_soon'd (named once they run)" in text
+    assert "fd 7 readable" in text and "timer due" in text
+    log.ingest({"tasks": [], "steps": [2001, 2002, 6], "loop": {"selects": [2000, -1, 1, 0]}})
+    assert queued_behind(log.view(), 1500) is None  # that iteration is over: its steps say it

@@ -12,7 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from coffeeshop_tui.scenarios.explain import fmt_s
-from coffeeshop_tui.scenarios.loop_moment import loop_at
+from coffeeshop_tui.scenarios.loop_moment import loop_at, queued_behind
 
 from ..widgets.loop_panel import LoopPanel, held_at, moment_text
 
@@ -75,5 +75,8 @@ class LoadLoopMixin:
                 labels = _labels(snap)
             return labels.get(seq) or f"task #{seq}"
 
-        m = loop_at(view, view.origin + int(round(t * 1e9)))
-        panel.show(moment_text(m, t, label, held_at(snap, t)))
+        t_ns = view.origin + int(round(t * 1e9))
+        m = loop_at(view, t_ns)
+        held = held_at(snap, t)
+        behind = queued_behind(view, t_ns) if held is not None and held[0] != -1 and m.state == "between" else None
+        panel.show(moment_text(m, t, label, held, behind))

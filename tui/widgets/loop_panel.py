@@ -67,11 +67,13 @@ def held_at(snap, t: float) -> tuple[int, float] | None:
 
 
 def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str],
-                held: tuple[int, float] | None = None) -> Text:
+                held: tuple[int, float] | None = None, behind: tuple | None = None) -> Text:
     """The panel's text for the moment ``m`` (at ``t_s`` seconds into the run).
 
     ``held``: (task, since_s) of a step that holds the loop at ``t_s`` and has not ended yet
-    (the live edge during a block): the recorded steps do not have it, the loop lane does."""
+    (the live edge during a block): the recorded steps do not have it, the loop lane does.
+    ``behind``: then, ``loop_moment.queued_behind`` (entries, count): what the select before
+    it queued, less what ran since."""
     out = Text(overflow="fold")
     out.append(f"Loop at {fmt_s(t_s)}", style="bold")
     if m is None or not m.recorded:
@@ -108,7 +110,18 @@ def moment_text(m: LoopMoment | None, t_s: float, label: Callable[[int], str],
     else:
         out.append(": before the loop's first iteration", style="dim")
     ready = [_ready_words(r, label) for r in m.ready]
-    if held is not None and not ready and m.state == "between":
+    if held is not None and not ready and m.state == "between" and behind is not None and held[0] != -1:
+        # the live edge during a step: what the select before it queued, less what ran since
+        entries, n = behind
+        soon = sum(1 for r in entries if not r.certain)
+        named = [_ready_words(r, label) for r in entries if r.certain]
+        items = ([f"{soon} call_soon'd (named once they run)"] if soon else []) + named[:SHOWN - 1]
+        out.append(f"\nReady queue ({n}, from the select before this step): ", style="bold")
+        out.append(" · ".join(items) if items else "empty", style="" if items else "dim")
+        rest = n - soon - len(named[:SHOWN - 1])
+        if rest > 0:
+            out.append(f" · +{rest} more", style="dim")
+    elif held is not None and not ready and m.state == "between":
         # the live edge: the queue is read from the steps that ran after ``t``, and the step (or
         # select) under way has not ended: what waits behind it is not recorded yet
         out.append("\nReady queue: ", style="bold")
