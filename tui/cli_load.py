@@ -298,7 +298,9 @@ def _run_tui(settings: dict) -> int:
     settings = dict(settings)
     for key in ("requests", "duration"):  # the screen runs until you leave it
         settings.pop(key, None)
-    lt = LoadTest(lane_mode="users", max_lanes=100, **settings)  # bad settings: LoadTestError here
+    # (the generator in a child process: the screen's keys do not share a GIL and a garbage
+    # collector with 1,000 users' HTTP client)
+    lt = LoadTest(lane_mode="users", max_lanes=100, loadgen_process=True, **settings)  # bad settings: LoadTestError here
     from coffeeshop_tui.tui.screens.load import LoadTestApp
 
     try:
