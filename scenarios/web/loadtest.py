@@ -8,7 +8,9 @@
 ``LoadTest`` is the session (:class:`~.load_session.LoadSession`: lifecycle, knobs) plus
 reading what was measured. The session starts the demo app (or the user's ``--app module:attr``) in a
 uvicorn child process whose event loop is recorded (:class:`~.server.WebServer` with
-``record=True``) and a :class:`~.loadgen.LoadGenerator` in a thread. Client and server stamp
+``record=True``) and a :class:`~.loadgen.LoadGenerator` in a thread (or, with
+``loadgen_process=True``, the live screen's choice, in a child process that streams every
+request: :class:`~.loadgen_proc.ProcessLoadGenerator`). Client and server stamp
 events with ``time.monotonic_ns()`` (CLOCK_MONOTONIC, shared by every process on the machine),
 so a request's client lane and its server handler lane share one axis. The jobs live in
 small modules:
