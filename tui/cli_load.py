@@ -300,7 +300,8 @@ def _run_tui(settings: dict) -> int:
         settings.pop(key, None)
     # (the generator in a child process: the screen's keys do not share a GIL and a garbage
     # collector with 1,000 users' HTTP client)
-    lt = LoadTest(lane_mode="users", max_lanes=100, loadgen_process=True, **settings)  # bad settings: LoadTestError here
+    lt = LoadTest(lane_mode="users", max_lanes=100, loadgen_process=True, loop_queue=True,  # `w`: the loop
+                  **settings)  # bad settings: LoadTestError here
     from coffeeshop_tui.tui.screens.load import LoadTestApp
 
     try:
