@@ -278,7 +278,9 @@ def test_a_duration_ends_on_time_at_any_rate_and_every_request_is_accounted_for(
     snap = asyncio.run(lg.run())
     took = time.monotonic() - t0
     t.join(5)
-    assert took < 2.0, took  # was 6.5 s: the arrival loop never yielded
+    # The bug took 6.5 s on a quiet machine (the arrival loop never yielded); a 1 s run
+    # that ends within 4 s holds on a loaded 2-core machine (4.2 s was seen with 2.0).
+    assert took < 5.0, took
     assert snap.issued == snap.done + snap.dropped_arrivals + snap.in_flight
     assert snap.in_flight == 0 and snap.done == snap.ok + snap.error_total
     assert seen and all(i == d + dr + f for i, d, dr, f in seen), seen[:5]
