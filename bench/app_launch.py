@@ -59,7 +59,8 @@ def main() -> None:
     app = os.path.join(os.path.dirname(sys.executable), "coffeeshop-tui")
     bare = f"{sys.executable} {os.path.join(HERE, '_bare_app.py')}"
     sock = f"cs-launch-{os.getpid()}"
-    with tempfile.TemporaryDirectory(prefix="cs-launch-pyc-") as cache:
+    # ignore_cleanup_errors: a launch still exiting (under load) may write one more .pyc meanwhile
+    with tempfile.TemporaryDirectory(prefix="cs-launch-pyc-", ignore_cleanup_errors=True) as cache:
         env = dict(os.environ)
         if args.no_pyc_cache:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
