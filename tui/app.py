@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
 from textual import events, on, work
@@ -43,8 +43,6 @@ from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.api import Scenario, ScenarioError
 from coffeeshop_tui.scenarios.catalog import all_scenarios
-from coffeeshop_tui.scenarios.explain import short_where
-from coffeeshop_tui.scenarios.runner import DONE, FAILED
 from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS as LOAD_ENDPOINTS
 
 from . import keymap
@@ -55,15 +53,16 @@ from .app_loop import LoopMixin
 from .app_replay import SPEEDS, ReplayMixin
 from .messages import FeedFailed, FeedUpdated
 from .producer import produce
-from .screens.help import SCENARIO_HELP, HelpScreen
-from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
-from .timeline_view import LEGEND, MARK_CHAR, TimelineView
 from .widgets.knobs import KnobPanel
 from .widgets.quiet import update_static
-from .widgets.loop_panel import LoopPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
-from .widgets.stats import StatsPanel
+
+# The first frame (menu, lesson, welcome, footer) imports none of what measures or draws a run
+# (source, runner, explain, snapshot, the timeline and the panels after the first frame): the
+# methods that use them import them (launch time, bench/app_launch.py).
+if TYPE_CHECKING:
+    from .source import RunRequest, RunUpdate, Source, SourceFactory
 
 
 #: actions that act on the selected scenario's knobs
@@ -134,7 +133,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self.clock = clock
         self.scenario_file = scenario_file
         self.block_ms = block_ms
-        self.source_factory: SourceFactory = source_factory or runner_source
+        self.source_factory: SourceFactory = source_factory or _runner_source
         self.scenarios: list[Scenario] = all_scenarios(scenario_file)
         self.by_name = {s.name: s for s in self.scenarios}
         self.values: dict[str, dict] = {s.name: s.defaults() for s in self.scenarios}
@@ -202,6 +201,10 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
                 KnobPanel(id="knobs"), Static(id="knob-prompt"), Input(id="knob-input", compact=True)]
 
     def _rest_of_main(self) -> list:
+        from .timeline_view import TimelineView
+        from .widgets.loop_panel import LoopPanel
+        from .widgets.stats import StatsPanel
+
         return [Static(id="notes"), TimelineView(id="timeline"), Static(id="legend"), Static(id="cursor-info"),
                 Horizontal(SourceView(id="source"), StatsPanel(id="stats"), LoopPanel(id="loop"), id="bottom")]
 
@@ -275,6 +278,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
 
     def _legend_text(self, present: set | None = None) -> Text:
         """The legend, limited to the states on screen (all of them before the first run)."""
+        from .timeline_view import LEGEND, MARK_CHAR
+
         out = Text(no_wrap=False, overflow="fold")
         first = True
         for state, char, style, _desc in LEGEND:
@@ -452,6 +457,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self.values[name] = dict(values)
         self._stop_current()
         self._run_id += 1
+        from .source import RunRequest
+
         req = RunRequest(self._run_id, sc, values, self.scenario_file, self.block_ms)
         self.requests.append(req)
         self._request = req
@@ -464,7 +471,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._frozen = None
         self._moment_cache = None
         self._t_view = 0.0 if SPEEDS[self._speed_i] < 1 else None
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         timeline.clip_to(self._t_view)
         timeline.highlight_task(None)
         timeline.forget_reported()  # the cursor reports again on the new run's segments
@@ -549,6 +556,10 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             self._show_failure(self._request, message.error)
 
     def _show_failure(self, req: RunRequest, error: str) -> None:
+        from coffeeshop_tui.scenarios.runner import FAILED
+
+        from .source import RunUpdate, empty_snapshot
+
         self.latest = RunUpdate(run_id=req.run_id, scenario=req.name, params=req.params,
                                 status=FAILED, snapshot=empty_snapshot(), final=True, error=error)
         self._show_status()
@@ -556,6 +567,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self.notify(error, severity="error", title="run failed")
 
     def _finished(self, update: RunUpdate) -> None:
+        from coffeeshop_tui.scenarios.explain import short_where
+        from coffeeshop_tui.scenarios.runner import DONE, FAILED
+
         if update.status == FAILED:
             where = f" at {short_where(update.error_where)}" if update.error_where else ""
             self.notify(f"{update.error}{where}", severity="error", title=f"{update.scenario} failed",
@@ -578,7 +592,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         """Open the task table of the run shown (of the moment shown when paused)."""
         from .widgets.task_table import TaskTableScreen, task_rows
 
-        snap = self._q(TimelineView).snapshot
+        snap = self._q("#timeline").snapshot
         rows = task_rows(snap, self._t_view) if snap is not None else []
         if not rows:
             self.notify("no tasks to list: run a scenario first", timeout=2)
@@ -590,7 +604,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         """Put the timeline's cursor on the chosen task's lane (and emphasise it)."""
         if row is None:
             return
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         timeline.focus()
         t = row.start if self._t_view is None else min(row.start, self._t_view)
         timeline.set_cursor(row.key, t, row.group)
@@ -626,6 +640,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
     # ================================================================== help & palette
     def action_help(self) -> None:
         """Show what the colours mean and every key."""
+        from .screens.help import SCENARIO_HELP, HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
@@ -633,7 +649,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
 
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
-        timeline = self._q(TimelineView) if screen is self._main_screen and self._panels_ready else None
+        timeline = self._q("#timeline") if screen is self._main_screen and self._panels_ready else None
         # the palette of the screen on top, from the one keymap (the load screen's own actions)
         kind = getattr(screen, "KEYMAP", keymap.SCENARIO)
         target = self if kind == keymap.SCENARIO else screen
@@ -647,6 +663,13 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             ]
         for title, help_text, callback in commands:
             yield SystemCommand(title, help_text, callback)
+
+
+def _runner_source(request: RunRequest) -> Source:
+    """The default source factory: ``source.runner_source``, imported by the first run."""
+    from .source import runner_source
+
+    return runner_source(request)
 
 
 def create_app(scenario_file: str | None = None, block_ms: float = 25.0,
