@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
 import signal
 import threading
@@ -613,6 +612,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
     # ================================================================== export
     def action_export(self) -> None:
         """Export the run as Chrome trace JSON (ui.perfetto.dev) and the screen as SVG."""
+        import json
+
         if self._request is None:
             self.notify("nothing to export: run a scenario first", timeout=3)
             return

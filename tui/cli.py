@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import signal
 import sys
 import threading
-
-from coffeeshop_tui.scenarios.procs import stop_all
 
 from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
 from .cli_common import Parser as _Parser
@@ -19,6 +16,14 @@ from .cli_common import fail as _fail
 from .cli_common import check_trace as _check_trace
 from .cli_common import LOOP_AT_HELP, add_loop_at, loop_at_problem, positive_float, seconds_at
 from .cli_common import remove as _remove
+
+
+def stop_all() -> None:
+    """``procs.stop_all``: stop every child process started here. Not imported at launch (the
+    app's first frame needs none of it): a process that never imported ``procs`` started none."""
+    procs = sys.modules.get("coffeeshop_tui.scenarios.procs")
+    if procs is not None:
+        procs.stop_all()
 
 
 class _Version(argparse.Action):
@@ -135,6 +140,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
+    import json
+
     from coffeeshop_tui.scenarios.api import ScenarioError
     from coffeeshop_tui.scenarios.catalog import find
     from coffeeshop_tui.scenarios.report import text_summary, to_chrome_trace, to_json
