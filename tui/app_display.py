@@ -4,9 +4,8 @@ the marked source line and the timeline cursor's info line."""
 from __future__ import annotations
 
 from dataclasses import replace
-from operator import attrgetter
-
 from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -28,6 +27,7 @@ COMBINED_VERSION_BASE = 1 << 40
 #: the orders of the task lanes, cycled with ``o`` (the first is the default)
 LANE_ORDERS = ("newest", "oldest", "slowest")
 
+
 @cache
 def status_style() -> dict:
     """(icon, word, style) of each run status."""
@@ -40,6 +40,7 @@ def status_style() -> dict:
         FAILED: ("✗", "failed", "bold red"),
         STOPPED: ("■", "stopped", "yellow"),
     }
+
 
 WELCOME = (
     "Welcome! Pick a scenario on the left and press Enter (or r) to run it: every lane is "
