@@ -31,9 +31,15 @@ ROOT = os.path.dirname(HERE)
 
 def launch_once(cmd: str, sock: str, env: dict[str, str]) -> float:
     subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
-    t0 = time.perf_counter()
-    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "120", "-y", "40", cmd], check=True, cwd=ROOT,
-                   env=env)
+    for attempt in range(5):  # a server still going away can refuse a new session for a moment
+        t0 = time.perf_counter()
+        started = subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "120", "-y", "40", cmd],
+                                 cwd=ROOT, env=env, capture_output=True)
+        if started.returncode == 0:
+            break
+        time.sleep(0.2)
+    else:
+        raise RuntimeError(f"tmux could not start {cmd}: {started.stderr.decode().strip()}")
     try:
         while time.perf_counter() - t0 < 20:
             screen = subprocess.run(["tmux", "-L", sock, "capture-pane", "-p"], capture_output=True, text=True).stdout
@@ -59,7 +65,8 @@ def main() -> None:
     app = os.path.join(os.path.dirname(sys.executable), "coffeeshop-tui")
     bare = f"{sys.executable} {os.path.join(HERE, '_bare_app.py')}"
     sock = f"cs-launch-{os.getpid()}"
-    with tempfile.TemporaryDirectory(prefix="cs-launch-pyc-") as cache:
+    # ignore_cleanup_errors: a launch still exiting (under load) may write one more .pyc meanwhile
+    with tempfile.TemporaryDirectory(prefix="cs-launch-pyc-", ignore_cleanup_errors=True) as cache:
         env = dict(os.environ)
         if args.no_pyc_cache:
             env["PYTHONDONTWRITEBYTECODE"] = "1"

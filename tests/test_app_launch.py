@@ -53,3 +53,31 @@ def test_keys_pressed_at_launch_are_not_lost():
             assert app.screen.query_one(TimelineView).snapshot is not None
 
     run(body)
+
+
+def test_the_launch_gc_pause_ends_once_the_panels_are_mounted():
+    """cmd_app launches with the cyclic GC off; once every panel is mounted it is back on, with
+    what survived the launch frozen (the same callback cmd_app registers)."""
+    import gc
+
+    from coffeeshop_tui.tui.cli import end_launch_gc_pause
+
+    async def body():
+        app, _ = fake_app()
+        app.when_panels_mounted(end_launch_gc_pause, app)
+        gc.disable()
+        async with app.run_test(size=SIZE) as pilot:
+            assert not gc.isenabled()
+            await asyncio.wait_for(app.panels_mounted.wait(), 30)
+            for _ in range(50):
+                await pilot.pause(0.02)
+                if gc.isenabled():
+                    break
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0
+
+    try:
+        run(body)
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -206,3 +206,22 @@ def test_ideal_times_come_from_the_child():
     summ = json.loads(out.stdout)["summary"]
     assert summ["ideal_sequential_s"] == pytest.approx(2.0)
     assert summ["ideal_overlapped_s"] == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("argv", [[], ["--block-ms", "5"], ["--block-ms=7.5", "--scenario-file", "x.py"],
+                                  ["--scenario-file", "list"], ["--b", "3"]])
+def test_a_plain_app_launch_is_read_without_the_subcommands(argv):
+    """`coffeeshop-tui [options]` skips building every subcommand's parser (launch time) and
+    reads the same arguments as the full parser."""
+    from coffeeshop_tui.tui.cli import build_parser, parse_app_launch
+
+    assert parse_app_launch(argv) == build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["--help"], ["--version"], ["--ver"], ["list"], ["run", "x"],
+                                  ["--block-ms", "abc"], ["--block-ms"], ["--block-ms", "5", "run", "x"],
+                                  ["--frobnicate"]])
+def test_anything_but_a_plain_launch_goes_to_the_full_parser(argv):
+    from coffeeshop_tui.tui.cli import parse_app_launch
+
+    assert parse_app_launch(argv) is None

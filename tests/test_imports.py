@@ -55,3 +55,35 @@ def test_the_first_screen_does_not_import_the_load_test_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_the_first_frame_imports_nothing_that_draws_or_measures_a_run():
+    """Launch time: until the panels after the first frame are mounted, the app has imported
+    neither the run stack (source, runner, explain, snapshot, timeline) nor the timeline view
+    and the panels; they come with the panels (or the first run)."""
+    code = (
+        "import asyncio, sys\n"
+        "from coffeeshop_tui.tui.cli import parse_app_launch\n"
+        "assert parse_app_launch([]) is not None\n"
+        "from coffeeshop_tui.tui.app import create_app\n"
+        "late = ('coffeeshop_tui.tui.source', 'coffeeshop_tui.scenarios.runner',\n"
+        "        'coffeeshop_tui.scenarios.explain', 'coffeeshop_tui.scenarios.snapshot',\n"
+        "        'coffeeshop_tui.scenarios.timeline', 'coffeeshop_tui.scenarios.loop_moment',\n"
+        "        'coffeeshop_tui.tui.timeline_view', 'coffeeshop_tui.tui.widgets.stats',\n"
+        "        'coffeeshop_tui.tui.widgets.loop_panel', 'coffeeshop_tui.tui.screens.help',\n"
+        "        'coffeeshop_tui.tui.cli_load', 'coffeeshop_tui.tui.cli_record')\n"
+        "async def main():\n"
+        "    app = create_app()\n"
+        "    async with app.run_test(size=(80, 24)) as pilot:\n"
+        "        assert not app.panels_mounted.is_set()\n"
+        "        early = sorted(m for m in late if m in sys.modules)\n"
+        "        assert not early, early\n"
+        "        await asyncio.wait_for(app.panels_mounted.wait(), 30)\n"
+        "        await pilot.pause()\n"
+        "        assert 'coffeeshop_tui.tui.timeline_view' in sys.modules\n"
+        "asyncio.run(main())\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
 import signal
 import threading
 import time
 import weakref
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
 from textual import events, on, work
@@ -38,12 +37,11 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets._footer import FooterKey
 from textual.worker import get_current_worker
 
 from coffeeshop_tui.scenarios.api import Scenario, ScenarioError
 from coffeeshop_tui.scenarios.catalog import all_scenarios
-from coffeeshop_tui.scenarios.explain import short_where
-from coffeeshop_tui.scenarios.runner import DONE, FAILED
 from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS as LOAD_ENDPOINTS
 
 from . import keymap
@@ -54,15 +52,16 @@ from .app_loop import LoopMixin
 from .app_replay import SPEEDS, ReplayMixin
 from .messages import FeedFailed, FeedUpdated
 from .producer import produce
-from .screens.help import SCENARIO_HELP, HelpScreen
-from .source import RunRequest, RunUpdate, Source, SourceFactory, empty_snapshot, runner_source
-from .timeline_view import LEGEND, MARK_CHAR, TimelineView
 from .widgets.knobs import KnobPanel
 from .widgets.quiet import update_static
-from .widgets.loop_panel import LoopPanel
 from .widgets.scenario_list import ScenarioList
 from .widgets.source_view import SourceView
-from .widgets.stats import StatsPanel
+
+# The first frame (menu, lesson, welcome, footer) imports none of what measures or draws a run
+# (source, runner, explain, snapshot, the timeline and the panels after the first frame): the
+# methods that use them import them (launch time, bench/app_launch.py).
+if TYPE_CHECKING:
+    from .source import RunRequest, RunUpdate, Source, SourceFactory
 
 
 #: actions that act on the selected scenario's knobs
@@ -87,11 +86,21 @@ class MainScreen(Screen):
 
 class FirstFrameFooter(Footer):
     """A footer that shows the keys in the first frame (Textual's waits a refresh or two for
-    the first bindings update); it refreshes on every later update as usual."""
+    the first bindings update); it refreshes on every later update as usual.
+
+    Its keys are composed with their ``-compact`` class already set (as the footer's): a key
+    sets it when mounted otherwise, restyling itself each time (~0.5 ms a key, 11 keys at launch
+    and at every recompose)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.set_reactive(Footer._bindings_ready, True)
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():  # also the keys of a group (composed inside it)
+            if isinstance(widget, FooterKey):
+                widget.set_class(self.compact, "-compact", update=False)
+            yield widget
 
 
 _LIVE_APPS: "weakref.WeakSet[CoffeeShopApp]" = weakref.WeakSet()
@@ -123,7 +132,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self.clock = clock
         self.scenario_file = scenario_file
         self.block_ms = block_ms
-        self.source_factory: SourceFactory = source_factory or runner_source
+        self.source_factory: SourceFactory = source_factory or _runner_source
         self.scenarios: list[Scenario] = all_scenarios(scenario_file)
         self.by_name = {s.name: s for s in self.scenarios}
         self.values: dict[str, dict] = {s.name: s.defaults() for s in self.scenarios}
@@ -191,6 +200,10 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
                 KnobPanel(id="knobs"), Static(id="knob-prompt"), Input(id="knob-input", compact=True)]
 
     def _rest_of_main(self) -> list:
+        from .timeline_view import TimelineView
+        from .widgets.loop_panel import LoopPanel
+        from .widgets.stats import StatsPanel
+
         return [Static(id="notes"), TimelineView(id="timeline"), Static(id="legend"), Static(id="cursor-info"),
                 Horizontal(SourceView(id="source"), StatsPanel(id="stats"), LoopPanel(id="loop"), id="bottom")]
 
@@ -264,6 +277,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
 
     def _legend_text(self, present: set | None = None) -> Text:
         """The legend, limited to the states on screen (all of them before the first run)."""
+        from .timeline_view import LEGEND, MARK_CHAR
+
         out = Text(no_wrap=False, overflow="fold")
         first = True
         for state, char, style, _desc in LEGEND:
@@ -441,6 +456,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self.values[name] = dict(values)
         self._stop_current()
         self._run_id += 1
+        from .source import RunRequest
+
         req = RunRequest(self._run_id, sc, values, self.scenario_file, self.block_ms)
         self.requests.append(req)
         self._request = req
@@ -453,7 +470,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self._frozen = None
         self._moment_cache = None
         self._t_view = 0.0 if SPEEDS[self._speed_i] < 1 else None
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         timeline.clip_to(self._t_view)
         timeline.highlight_task(None)
         timeline.forget_reported()  # the cursor reports again on the new run's segments
@@ -538,6 +555,10 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             self._show_failure(self._request, message.error)
 
     def _show_failure(self, req: RunRequest, error: str) -> None:
+        from coffeeshop_tui.scenarios.runner import FAILED
+
+        from .source import RunUpdate, empty_snapshot
+
         self.latest = RunUpdate(run_id=req.run_id, scenario=req.name, params=req.params,
                                 status=FAILED, snapshot=empty_snapshot(), final=True, error=error)
         self._show_status()
@@ -545,6 +566,9 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         self.notify(error, severity="error", title="run failed")
 
     def _finished(self, update: RunUpdate) -> None:
+        from coffeeshop_tui.scenarios.explain import short_where
+        from coffeeshop_tui.scenarios.runner import DONE, FAILED
+
         if update.status == FAILED:
             where = f" at {short_where(update.error_where)}" if update.error_where else ""
             self.notify(f"{update.error}{where}", severity="error", title=f"{update.scenario} failed",
@@ -567,7 +591,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         """Open the task table of the run shown (of the moment shown when paused)."""
         from .widgets.task_table import TaskTableScreen, task_rows
 
-        snap = self._q(TimelineView).snapshot
+        snap = self._q("#timeline").snapshot
         rows = task_rows(snap, self._t_view) if snap is not None else []
         if not rows:
             self.notify("no tasks to list: run a scenario first", timeout=2)
@@ -579,7 +603,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
         """Put the timeline's cursor on the chosen task's lane (and emphasise it)."""
         if row is None:
             return
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         timeline.focus()
         t = row.start if self._t_view is None else min(row.start, self._t_view)
         timeline.set_cursor(row.key, t, row.group)
@@ -588,6 +612,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
     # ================================================================== export
     def action_export(self) -> None:
         """Export the run as Chrome trace JSON (ui.perfetto.dev) and the screen as SVG."""
+        import json
+
         if self._request is None:
             self.notify("nothing to export: run a scenario first", timeout=3)
             return
@@ -615,6 +641,8 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
     # ================================================================== help & palette
     def action_help(self) -> None:
         """Show what the colours mean and every key."""
+        from .screens.help import SCENARIO_HELP, HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
@@ -622,7 +650,7 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
 
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
-        timeline = self._q(TimelineView) if screen is self._main_screen and self._panels_ready else None
+        timeline = self._q("#timeline") if screen is self._main_screen and self._panels_ready else None
         # the palette of the screen on top, from the one keymap (the load screen's own actions)
         kind = getattr(screen, "KEYMAP", keymap.SCENARIO)
         target = self if kind == keymap.SCENARIO else screen
@@ -636,6 +664,13 @@ class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMix
             ]
         for title, help_text, callback in commands:
             yield SystemCommand(title, help_text, callback)
+
+
+def _runner_source(request: RunRequest) -> Source:
+    """The default source factory: ``source.runner_source``, imported by the first run."""
+    from .source import runner_source
+
+    return runner_source(request)
 
 
 def create_app(scenario_file: str | None = None, block_ms: float = 25.0,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
+if TYPE_CHECKING:  # annotations only: the first frame does not import the snapshot stack
+    from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
 
 LETTERS = "ABCDEFGH"
 MAX_PINS = 4

@@ -4,36 +4,43 @@ the marked source line and the timeline cursor's info line."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from coffeeshop_tui.scenarios.explain import fmt_s, short_where
-from coffeeshop_tui.scenarios.runner import FAILED, RUNNING, DONE, STARTING, STOPPED
-from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
-
 from .app_compare import LETTERS, Pinned
 from .app_replay import SPEEDS
-from .source import empty_snapshot
 from .lanes import WAIT_STATES
-from .timeline_view import LEGEND, TimelineView
 from .widgets.knobs import format_value
 from .widgets.quiet import update_static
 from .widgets.source_view import SourceView
-from .widgets.stats import StatsPanel
+
+# what measures and draws a run is imported by the methods that show one (not by the first frame)
+if TYPE_CHECKING:
+    from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
+    from .timeline_view import TimelineView
 
 COMBINED_VERSION_BASE = 1 << 40
 #: the orders of the task lanes, cycled with ``o`` (the first is the default)
 LANE_ORDERS = ("newest", "oldest", "slowest")
 
-STATUS_STYLE = {
-    STARTING: ("◌", "starting", "yellow"),
-    RUNNING: ("●", "running", "green"),
-    DONE: ("✓", "done", "green"),
-    FAILED: ("✗", "failed", "bold red"),
-    STOPPED: ("■", "stopped", "yellow"),
-}
+
+@cache
+def status_style() -> dict:
+    """(icon, word, style) of each run status."""
+    from coffeeshop_tui.scenarios.runner import DONE, FAILED, RUNNING, STARTING, STOPPED
+
+    return {
+        STARTING: ("◌", "starting", "yellow"),
+        RUNNING: ("●", "running", "green"),
+        DONE: ("✓", "done", "green"),
+        FAILED: ("✗", "failed", "bold red"),
+        STOPPED: ("■", "stopped", "yellow"),
+    }
+
 
 WELCOME = (
     "Welcome! Pick a scenario on the left and press Enter (or r) to run it: every lane is "
@@ -58,6 +65,10 @@ class DisplayMixin:
         return self._frozen if self._frozen is not None else self.latest
 
     def _display_snapshot(self) -> Snapshot:
+        from coffeeshop_tui.scenarios.snapshot import Snapshot
+
+        from .source import empty_snapshot
+
         upd = self.shown
         current = upd.snapshot if upd is not None and not self._current_pinned else None
         if not self.pins:
@@ -107,7 +118,7 @@ class DisplayMixin:
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:
         it grows with its content)."""
-        view = self._q(TimelineView)
+        view = self._q("#timeline")
         max_h = view.styles.max_height
         try:
             height = int(max_h.resolve(view.parent.size, self.size)) if max_h is not None else view.size.height
@@ -123,7 +134,7 @@ class DisplayMixin:
 
     def _show_snapshot(self) -> None:
         snap = self._display_snapshot()
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         timeline.update_snapshot(snap)
         pace = getattr(self._source, "pace_for", None)
         if pace is not None:  # updates as often as what is shown can change
@@ -162,11 +173,14 @@ class DisplayMixin:
         out = Text(no_wrap=True, overflow="ellipsis")
         upd = self.shown
         req = self._request
+        if req is not None or self._paused or self._t_view is not None:  # (not in the first frame)
+            from coffeeshop_tui.scenarios.explain import fmt_s, short_where
+            from coffeeshop_tui.scenarios.runner import FAILED, STARTING
         if req is None:
             out.append("no run yet", style="dim")
         else:
             status = upd.status if upd is not None else STARTING
-            icon, word, style = STATUS_STYLE.get(status, ("?", status, ""))
+            icon, word, style = status_style().get(status, ("?", status, ""))
             out.append(f"{icon} {word} ", style=style)
             out.append(req.name, style="bold")
             if upd is not None and upd.snapshot.t_end:
@@ -188,7 +202,7 @@ class DisplayMixin:
             out.append("m: slow-motion replay", style="dim italic")
         if self.pins:
             out.append("  pinned: " + ", ".join(p.label for p in self.pins), style="magenta")
-            snap = self._q(TimelineView).snapshot
+            snap = self._q("#timeline").snapshot
             if snap is not None and snap.extra.get("compact"):
                 out.append(" (loop lanes only: a taller terminal shows every lane)", style="dim")
         if req is not None:
@@ -200,6 +214,9 @@ class DisplayMixin:
         update_static(self._q("#status", Static), self._status_text())
 
     def _show_caption(self) -> None:
+        from coffeeshop_tui.scenarios.explain import short_where
+        from coffeeshop_tui.scenarios.runner import FAILED
+
         upd = self.shown
         moment = self._moment()
         if upd is None:
@@ -217,6 +234,8 @@ class DisplayMixin:
     def _notes_text(self) -> Text:
         """Python's warnings (as Python words them) and what the program printed, up to the
         moment shown: the run's own voice next to what was measured."""
+        from coffeeshop_tui.scenarios.explain import short_where
+
         upd = self.shown
         out = Text(no_wrap=True, overflow="ellipsis")
         if upd is None:
@@ -261,10 +280,13 @@ class DisplayMixin:
         pins = list(self.pins)
         if pins and upd is not None and not self._current_pinned:
             pins.append(Pinned(LETTERS[len(pins)], upd.scenario, upd.params, upd.snapshot, stats, "", ()))
-        self._q(StatsPanel).show(stats, upd.lag if upd else (), upd.runnable if upd else (), pins)
+        self._q("#stats").show(stats, upd.lag if upd else (), upd.runnable if upd else (), pins)
 
     def _mark(self) -> tuple[str, str]:
         """(where, note) of the source line to mark now."""
+        from coffeeshop_tui.scenarios.explain import fmt_s
+        from coffeeshop_tui.scenarios.runner import FAILED
+
         upd = self.shown
         if upd is None:
             return "", ""
@@ -330,8 +352,12 @@ class DisplayMixin:
         return self.shown.snapshot.blocks if self.shown is not None else ()
 
     def on_timeline_view_segment_focused(self, message: TimelineView.SegmentFocused) -> None:
-        if message.view is not None and message.view is not self._q(TimelineView):
+        if message.view is not None and message.view is not self._q("#timeline"):
             return  # another screen's timeline (the load test's): not this readout
+        from coffeeshop_tui.scenarios.explain import fmt_s, short_where
+
+        from .timeline_view import LEGEND
+
         lane, seg, t = message.lane, message.segment, message.t
         self._focused = (lane, seg, t) if seg is not None else None
         out = Text()  # wraps: 2 lines at most (app.tcss), so a wait's reason shows at 80 columns
@@ -352,7 +378,7 @@ class DisplayMixin:
             elif seg.info and seg.info != lane.label:
                 out.append(f"  {seg.info}", style="cyan")
         update_static(self._q("#cursor-info", Static), out)
-        self._q(TimelineView).highlight_task(seg.task if seg is not None and seg.task else None)
+        self._q("#timeline").highlight_task(seg.task if seg is not None and seg.task else None)
         self._show_source_mark()
         self._loop_cursor_moved(lane.group, t)
 

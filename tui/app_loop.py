@@ -8,11 +8,7 @@ snapshot of the run the cursor is on (a pinned run's own, when comparing).
 
 from __future__ import annotations
 
-from coffeeshop_tui.scenarios.loop_moment import loop_at
-
-from .widgets.loop_panel import LoopPanel, held_at, moment_text
 from .widgets.source_view import SourceView
-from .widgets.stats import StatsPanel
 
 
 class LoopMixin:
@@ -25,10 +21,10 @@ class LoopMixin:
     def action_loop_panel(self) -> None:
         """Show / hide what the loop held at the cursor's time."""
         self._loop_open = not self._loop_open
-        panel = self._q(LoopPanel)
+        panel = self._q("#loop")
         panel.display = self._loop_open
         self._q(SourceView).display = not self._loop_open
-        self._q(StatsPanel).display = not self._loop_open
+        self._q("#stats").display = not self._loop_open
         self._loop_shown = None
         self._show_loop()
 
@@ -61,8 +57,12 @@ class LoopMixin:
         if key == self._loop_shown:
             return
         self._loop_shown = key
+        from coffeeshop_tui.scenarios.loop_moment import loop_at  # with the panel, not at launch
+
+        from .widgets.loop_panel import held_at, moment_text
+
         if snap is None or t is None:
-            self._q(LoopPanel).show(moment_text(None, 0.0, str))
+            self._q("#loop").show(moment_text(None, 0.0, str))
             return
         labels = {lane.task: lane.label for lane in snap.lanes if lane.kind == "task"}
 
@@ -71,4 +71,4 @@ class LoopMixin:
 
         view = snap.loop
         m = loop_at(view, view.origin + int(round(t * 1e9))) if view is not None else None
-        self._q(LoopPanel).show(moment_text(m, t, label, held_at(snap, t)))
+        self._q("#loop").show(moment_text(m, t, label, held_at(snap, t)))

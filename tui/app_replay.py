@@ -14,9 +14,6 @@ from textual.actions import SkipAction
 from textual.css.query import NoMatches
 from textual.widgets import Input
 
-from coffeeshop_tui.scenarios.explain import fmt_s, moment  # noqa: F401
-
-from .timeline_view import TimelineView
 
 SPEEDS = (1.0, 0.25, 0.1, 0.01)
 #: seconds of replay clock between two recomputations of a moment's caption and stats
@@ -28,12 +25,12 @@ class ReplayMixin:
 
     # ================================================================== replay
     def _t_end(self) -> float:
-        snap = self._q(TimelineView).snapshot
+        snap = self._q("#timeline").snapshot
         return snap.t_end if snap is not None else 0.0
 
     def _set_view_time(self, t: float | None) -> None:
         self._t_view = t
-        self._q(TimelineView).clip_to(t)
+        self._q("#timeline").clip_to(t)
         self._show_status()
         self._show_source_mark()
         self._show_loop()
@@ -52,6 +49,8 @@ class ReplayMixin:
             return None
         key = (id(upd), t)
         if self._moment_cache is None or self._moment_cache[0] != key:
+            from coffeeshop_tui.scenarios.explain import moment
+
             self._moment_cache = (key, moment(upd.snapshot, t, upd.stats))
         return self._moment_cache[1]
 
@@ -126,7 +125,7 @@ class ReplayMixin:
         t_end = self._t_end()
         t = max(0.0, min(t_end, t))
         self._set_view_time(t)
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         if not timeline.fitting:
             timeline.show_time(t)
 
@@ -134,7 +133,7 @@ class ReplayMixin:
         """Step the display back / forward one column of the timeline (pauses it)."""
         if self.latest is None:
             return
-        step = self._q(TimelineView).seconds_per_cell
+        step = self._q("#timeline").seconds_per_cell
         t = self._t_view if self._t_view is not None else self._t_end()
         self._scrub_to(t + direction * step)
 
@@ -148,7 +147,7 @@ class ReplayMixin:
     def action_scrub_page(self, direction: int) -> None:
         """Step the display back / forward one screen of the timeline (pauses it)."""
         self._time_keys_apply()
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         t0, t1 = timeline.window
         t = self._t_view if self._t_view is not None else self._t_end()
         self._scrub_to(t + direction * (t1 - t0))
@@ -157,7 +156,7 @@ class ReplayMixin:
         """Go to the start of the run (pauses the display there)."""
         self._time_keys_apply()
         self._scrub_to(0.0)
-        timeline = self._q(TimelineView)
+        timeline = self._q("#timeline")
         if not timeline.fitting:
             timeline.action_go_start()
 
@@ -167,8 +166,8 @@ class ReplayMixin:
         if self._paused:
             self._thaw()
         self._set_view_time(None)
-        self._q(TimelineView).action_follow()
+        self._q("#timeline").action_follow()
 
     def action_fit(self) -> None:
         """Fit the whole run in the timeline (the axis spans the run)."""
-        self._q(TimelineView).action_zoom_fit()
+        self._q("#timeline").action_zoom_fit()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
+import gc
 import os
 import signal
 import sys
 import threading
-
-from coffeeshop_tui.scenarios.procs import stop_all
 
 from .cli_common import EXIT_USAGE  # noqa: F401  (re-exported for callers)
 from .cli_common import Parser as _Parser
@@ -18,6 +16,14 @@ from .cli_common import fail as _fail
 from .cli_common import check_trace as _check_trace
 from .cli_common import LOOP_AT_HELP, add_loop_at, loop_at_problem, positive_float, seconds_at
 from .cli_common import remove as _remove
+
+
+def stop_all() -> None:
+    """``procs.stop_all``: stop every child process started here. Not imported at launch (the
+    app's first frame needs none of it): a process that never imported ``procs`` started none."""
+    procs = sys.modules.get("coffeeshop_tui.scenarios.procs")
+    if procs is not None:
+        procs.stop_all()
 
 
 class _Version(argparse.Action):
@@ -36,6 +42,13 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
+def _add_app_options(p: argparse.ArgumentParser) -> None:
+    """The options of the app itself (no subcommand): the one place both parsers take them from."""
+    p.add_argument("--scenario-file", metavar="PATH", help="also load scenarios from this Python file")
+    p.add_argument("--block-ms", type=positive_float, default=25.0, metavar="MS",
+                   help="a loop step longer than this is a block (default 25)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="coffeeshop-tui",
@@ -44,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action=_Version, nargs=0,
                    help="print the version and which recorder is active (compiled or pure Python), then exit")
-    p.add_argument("--scenario-file", metavar="PATH", help="also load scenarios from this Python file")
-    p.add_argument("--block-ms", type=positive_float, default=25.0, metavar="MS",
-                   help="a loop step longer than this is a block (default 25)")
+    _add_app_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("list", help="list the scenarios with their lessons",
@@ -72,6 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_record_commands(sub)
     return p
+
+
+class _NotAppLaunch(Exception):
+    """The command line is not a plain app launch: the full parser reads it (and reports errors)."""
+
+
+class _AppLaunchParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise _NotAppLaunch(message)
+
+
+def parse_app_launch(argv: list[str] | None) -> argparse.Namespace | None:
+    """The arguments of a plain app launch (``coffeeshop-tui [--scenario-file PATH] [--block-ms MS]``),
+    read without building every subcommand's parser (nor importing their modules): launch time.
+    None for anything else (a command, ``-h``, ``--version``, a mistake): :func:`build_parser` reads
+    those, so help and errors are the full parser's."""
+    p = _AppLaunchParser(prog="coffeeshop-tui", add_help=False)
+    _add_app_options(p)
+    p.set_defaults(version=None, command=None)  # the full parser's namespace
+    try:
+        args, rest = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except _NotAppLaunch:
+        return None
+    return None if rest else args
 
 
 def _settings(pairs: list[str]) -> dict[str, str]:
@@ -105,6 +140,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
+    import json
+
     from coffeeshop_tui.scenarios.api import ScenarioError
     from coffeeshop_tui.scenarios.catalog import find
     from coffeeshop_tui.scenarios.report import text_summary, to_chrome_trace, to_json
@@ -193,15 +230,37 @@ def cmd_run(args) -> int:
 
 
 def cmd_app(args) -> int:
-    from coffeeshop_tui.scenarios.api import ScenarioError
-    from coffeeshop_tui.tui.app import create_app
+    # Launch without the cyclic GC: the imports and the first frame allocate ~90k objects, and
+    # a full collection among them took 15-35 ms of a ~250 ms launch (the bare Textual app of
+    # bench/app_launch.py allocates fewer and runs none). It is back on once every panel is
+    # mounted: one collection, then what survived the launch (modules, classes, the main
+    # screen) is frozen, so later full collections do not rescan it.
+    gc.disable()
+    try:
+        from coffeeshop_tui.scenarios.api import ScenarioError
+        from coffeeshop_tui.tui.app import create_app
 
-    try:  # the app loads the scenarios: a broken file is a one-line error before the UI starts
-        app = create_app(scenario_file=args.scenario_file, block_ms=args.block_ms)
-    except ScenarioError as exc:
-        return _fail(str(exc))
-    app.run()
+        try:  # the app loads the scenarios: a broken file is a one-line error before the UI starts
+            app = create_app(scenario_file=args.scenario_file, block_ms=args.block_ms)
+        except ScenarioError as exc:
+            return _fail(str(exc))
+        app.when_panels_mounted(end_launch_gc_pause, app)
+        app.run()
+    finally:
+        gc.enable()  # also if the app ended before its panels were mounted
     return 0
+
+
+def end_launch_gc_pause(app) -> None:
+    """After the launch (every panel mounted, the keys held meanwhile handled): collect once,
+    freeze what survived, switch the cyclic GC back on."""
+
+    def resume() -> None:
+        gc.collect()
+        gc.freeze()
+        gc.enable()
+
+    app.call_after_refresh(resume)
 
 
 def _raise_terminated(signum, _frame) -> None:
@@ -252,10 +311,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    commands = {"list": cmd_list, "run": cmd_run, None: cmd_app}
-    extra = _extra_commands()
-    commands.update(extra)
+    commands = {None: cmd_app}
+    args = parse_app_launch(argv)
+    if args is None:  # a command (or help, or a mistake): the full parser and every command
+        args = build_parser().parse_args(argv)
+        commands.update({"list": cmd_list, "run": cmd_run, **_extra_commands()})
     old = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):  # the app installs its own handlers
