@@ -161,7 +161,9 @@ class QueueSelector:
 
 class QueueProbe:
     """The loop-queue part of one recording: buffers filled on the loop's thread, taken by
-    :meth:`drain` (under the recorder's drain lock)."""
+    :meth:`drain` (under the recorder's drain lock). Only taken: timers are numbered and
+    cancels matched to them by whoever resolves the drain (:class:`TimerBook`, in the parent
+    for a child that ships raw batches), not by the recorded program."""
 
     def __init__(self, rec, loop) -> None:
         self.rec = rec
@@ -174,13 +176,6 @@ class QueueProbe:
         self.labels: list[str] = []  # the timers' callback names (shared strings)
         self.cancels = array("q")  # t_ns, id(TimerHandle), due (ns): cancelled while in the heap
         self.regs: list = []  # (t, fd, events, reader label, reader raw, writer label, writer raw)
-        self._no = 0  # timers are numbered from 1 as they are drained
-        # (id, due) of drained timers that may still be in the heap -> their number; a
-        # live TimerHandle's id and due time name it (the drain thread matches, not the loop's)
-        self._live: dict[tuple[int, float], int] = {}
-        self._unmatched: list = []  # cancels of timers the next drain brings
-        self._live_cap = _LIVE_MIN  # _live is swept of timers that left the heap above this size
-        self._last_select = 0
 
     def note_key(self, key) -> None:
         """Note a registration (never disturbs the program: a failure notes less)."""
@@ -200,16 +195,14 @@ class QueueProbe:
 
     # ---------------------------------------------------------------- drain
     def drain(self, pack: Callable = lambda a: a, final: bool = False) -> dict:
-        """Take the buffers: timers numbered and cancels matched to them, task ids left raw
-        (the resolver, ``resolver.py``, resolves them and builds the rows). ``pack``: how an
-        int64 array is shipped (``Recorder._collect``)."""
+        """Take the buffers, task ids left raw, timers unnumbered (the resolver, ``resolver.py``,
+        numbers them, matches the cancels and resolves the ids: :func:`resolve_drain`).
+        ``pack``: how an int64 array is shipped (``Recorder._collect``)."""
         take = self.rec._take
         sel = self.selects
         n = len(sel) // 4 * 4
         selects = sel[:n]
         del sel[:n]
-        if selects:
-            self._last_select = selects[-4]  # the last select's end
         io = take(self.io)
         n = min(len(self.timers) // TIMER_COLS, len(self.labels))
         raw_t = _h.take_steps(self.timers, TIMER_COLS, n)
@@ -217,57 +210,81 @@ class QueueProbe:
         del self.labels[:n]
         cn = self.cancels
         m = len(cn) // 3 * 3
-        older = self._unmatched  # noted by the drain before: their timers came with this one
-        cancels = older + list(zip(cn[0:m:3], cn[1:m:3], cn[2:m:3]))
+        cancels = cn[:m]
         del cn[:m]
         regs = take(self.regs)
-        live = self._live
-        first_no = self._no + 1
-        self._no += n
-        live.update(zip(zip(raw_t[1::4], raw_t[3::4]), range(first_no, first_no + n)))  # (id, due) -> number
-        cancels_out = []
-        self._unmatched = []
-        for i, (t, hid, when) in enumerate(cancels):
-            no = live.pop((hid, when), None)
-            if no is not None:
-                cancels_out += (t, no)
-            elif not final and i >= len(older):
-                self._unmatched.append((t, hid, when))  # its timer may come with the next drain
-        if self._last_select and len(live) > self._live_cap:
-            # timers due before the last select ended have left the heap: forgotten once
-            # there are twice as many as after the last time (a cancel only names a timer
-            # still in the heap, so keeping them longer changes nothing but memory)
-            last = self._last_select
-            for k in [k for k in live if k[1] <= last]:
-                del live[k]
-            self._live_cap = max(_LIVE_MIN, 2 * len(live))
         return {
             "selects": pack(selects),
             "io": [[t, fds] for t, fds in io],
             # timers: (created_ns, id, creator raw id, due_ns) a timer, its label (an index
-            # into timer_labels), numbered from first_no
+            # into timer_labels)
             "timers_raw": pack(raw_t),
             "timer_labels": labels,
             "timer_label_idx": pack(label_idx),
-            "first_no": first_no,
-            "cancels": cancels_out,
+            "cancels_raw": pack(cancels),  # (t_ns, id, due_ns) a cancel
             "regs": [list(r) for r in regs],
         }
 
 
-def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable) -> dict:
-    """A drain's loop part (:meth:`QueueProbe.drain`) with its rows built and task ids
-    resolved (``resolver.py``; ``ints`` reads a packed column back)."""
+class TimerBook:
+    """Numbers one recording's timers (from 1, as they are drained) and matches each cancel
+    to its timer by (id of the TimerHandle, due): a live TimerHandle's id and due time name
+    it. Keeps, across drains, the timers that may still be in the heap. Runs where the drain
+    is resolved (the parent, for a child that ships raw batches)."""
+
+    def __init__(self) -> None:
+        self._no = 0
+        # (id, due) of drained timers that may still be in the heap -> their number
+        self._live: dict[tuple[int, int], int] = {}
+        self._unmatched: list = []  # cancels of timers the next drain brings
+        self._live_cap = _LIVE_MIN  # _live is swept of timers that left the heap above this size
+
+    def number(self, raw_t, cancels_raw, last_select: int, final: bool) -> tuple[int, list]:
+        """(the first new timer's number, [t, number, ...] of the cancels matched)."""
+        n = len(raw_t) // TIMER_COLS
+        live = self._live
+        first_no = self._no + 1
+        self._no += n
+        live.update(zip(zip(raw_t[1::4], raw_t[3::4]), range(first_no, first_no + n)))  # (id, due) -> number
+        cn = cancels_raw
+        older = self._unmatched  # noted by the drain before: their timers came with this one
+        cancels = older + list(zip(cn[0::3], cn[1::3], cn[2::3]))
+        out = []
+        self._unmatched = []
+        for i, (t, hid, when) in enumerate(cancels):
+            no = live.pop((hid, when), None)
+            if no is not None:
+                out += (t, no)
+            elif not final and i >= len(older):
+                self._unmatched.append((t, hid, when))  # its timer may come with the next drain
+        if last_select and len(live) > self._live_cap:
+            # timers due before the last select ended have left the heap: forgotten once
+            # there are twice as many as after the last time (a cancel only names a timer
+            # still in the heap, so keeping them longer changes nothing but memory)
+            for k in [k for k in live if k[1] <= last_select]:
+                del live[k]
+            self._live_cap = max(_LIVE_MIN, 2 * len(live))
+        return first_no, out
+
+
+def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable,
+                  book: TimerBook | None = None, final: bool = False) -> dict:
+    """A drain's loop part (:meth:`QueueProbe.drain`) with its timers numbered and cancels
+    matched (``book``: the recording's :class:`TimerBook`), rows built and task ids resolved
+    (``resolver.py``; ``ints`` reads a packed column back)."""
     raw_t = ints(lq.get("timers_raw"))
+    selects = ints(lq.get("selects"))
+    if book is None:
+        book = TimerBook()
+    no, cancels = book.number(raw_t, ints(lq.get("cancels_raw")), selects[-4] if len(selects) >= 4 else 0, final)
     labels = lq.get("timer_labels", ())
-    no = lq.get("first_no", 1)
     timers = [[c, w, no + i, resolve(rid, c), labels[k]] for i, (c, rid, w, k) in
               enumerate(zip(raw_t[0::4], raw_t[2::4], raw_t[3::4], ints(lq.get("timer_label_idx"))))]
     return {
-        "selects": ints(lq.get("selects")).tolist(),
+        "selects": selects.tolist(),
         "io": lq.get("io", []),
         "timers": timers,
-        "cancels": lq.get("cancels", []),
+        "cancels": cancels,
         "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in lq.get("regs", ())],
     }
 

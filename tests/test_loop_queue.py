@@ -337,9 +337,9 @@ def test_timers_set_before_install_are_known_and_a_stray_cancel_is_forgotten():
         # a cancel of a timer never noted waits one drain for it, then is forgotten
         rec._lq.cancels.extend((1, 12345, 1_000_000_000))
         rec.drain()
-        waited = len(rec._lq._unmatched)
+        waited = len(rec._resolver._timers._unmatched)
         rec.drain()
-        forgotten = rec._lq._unmatched == []
+        forgotten = rec._resolver._timers._unmatched == []
     finally:
         rec.uninstall()
         loop.close()
