@@ -174,7 +174,9 @@ class QueueProbe:
         # array('q'), or the compiled hook's buffer (its call_at writes there: _fastpath.CallAt)
         self.timers = _h.new_steps(TIMER_COLS)
         self.labels: list[str] = []  # the timers' callback names (shared strings)
-        self.cancels = array("q")  # t_ns, id(TimerHandle), due (ns): cancelled while in the heap
+        # t_ns, id(TimerHandle), due (ns) of a timer cancelled while in the heap (an array('q'),
+        # or the compiled hook's buffer: _fastpath.CancelNote writes there)
+        self.cancels = _h.new_steps(3)
         self.regs: list = []  # (t, fd, events, reader label, reader raw, writer label, writer raw)
 
     def note_key(self, key) -> None:
@@ -208,10 +210,7 @@ class QueueProbe:
         raw_t = _h.take_steps(self.timers, TIMER_COLS, n)
         labels, label_idx = _h.table_of(self.labels[:n])
         del self.labels[:n]
-        cn = self.cancels
-        m = len(cn) // 3 * 3
-        cancels = cn[:m]
-        del cn[:m]
+        cancels = _h.take_steps(self.cancels, 3)
         regs = take(self.regs)
         return {
             "selects": pack(selects),
@@ -325,19 +324,36 @@ def install(rec, loop, undo: list) -> QueueProbe:
     undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
 
     orig_cancelled = loop._timer_handle_cancelled
-    cap = probe.cancels.append
-
-    def _timer_handle_cancelled(handle):
-        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
-            cap(now_ns())
-            cap(id(handle))
-            cap(int(handle._when * 1e9))
-        return orig_cancelled(handle)
+    note = getattr(_h._fast, "CancelNote", None) if type(probe.cancels) is not array else None
+    if note is not None:  # the same, compiled
+        _timer_handle_cancelled = note(rec, orig_cancelled, probe.cancels)
+    else:
+        _timer_handle_cancelled = _cancelled(rec, orig_cancelled, probe.cancels)
 
     before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
     loop._timer_handle_cancelled = _timer_handle_cancelled
     undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
     return probe
+
+
+def _cancelled(rec, orig_cancelled, cancels):
+    """``loop._timer_handle_cancelled`` noting a timer cancelled while still in the heap (it
+    will never run): ``_fastpath.CancelNote`` is the same, compiled."""
+    push = getattr(cancels, "push", None)
+    if push is None:
+        cap = cancels.append
+
+        def push(t, hid, due):
+            cap(t)
+            cap(hid)
+            cap(due)
+
+    def _timer_handle_cancelled(handle):
+        if handle._scheduled and _h._active is rec:
+            push(now_ns(), id(handle), int(handle._when * 1e9))
+        return orig_cancelled(handle)
+
+    return _timer_handle_cancelled
 
 
 def _call_at(rec, loop, orig_call_at, probe):

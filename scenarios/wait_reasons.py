@@ -295,8 +295,9 @@ def _plain_future(w, user) -> tuple:
 
 
 # ------------------------------------------------------------- primitives
-# id(primitive) -> (type, code, line) of the program's line that made it (the words are made
-# at its first wait: a program making one lock or event per request pays for an entry only)
+# id(primitive) -> (id of its type, code, line) of the program's line that made it (the words
+# are made at its first wait: a program making one lock or event per request pays for an entry
+# only, a tuple the garbage collector stops tracking: ints and a code object)
 _SITES: dict = {}
 _MAX_SITES = 20_000
 _SITE_REASON: dict = {}  # (code, line) -> the reason of a wait on a primitive made there
@@ -311,7 +312,7 @@ def _primitive(kind: str, obj, user, root=None) -> tuple:
     if obj is None:
         return _simple(kind)
     entry = _SITES.get(id(obj))
-    if entry is None or entry[0] is not type(obj):  # made before recording began
+    if entry is None or entry[0] != id(type(obj)):  # made before recording began
         if user is None and root is not None:
             user = _innermost_user(root)
         site = _await_site(user)
@@ -400,7 +401,7 @@ def _make_init(orig, _h):
                     f = user_frame(f)
                 if len(sites) >= _MAX_SITES:
                     _evict_sites()
-                sites[id(self)] = (type(self), f.f_code, f.f_lineno)
+                sites[id(self)] = (id(type(self)), f.f_code, f.f_lineno)
             except Exception:  # never disturb the program
                 pass
 
