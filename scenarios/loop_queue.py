@@ -14,9 +14,12 @@ Recorded (in the program, next to the step recorder; ``Recorder.install`` calls
   and the task that registered it. Those already registered at install are noted then.
 * **Timers.** ``loop.call_at`` (hence ``call_later``, ``asyncio.sleep``, timeouts) is
   wrapped on the loop object (in C where the compiled recorder is used: ``_fastpath.CallAt``):
-  when created, when due, the callback's name and the task that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
-  is still in the heap. A timer leaves the heap at the first iteration whose select ended
-  after it fell due (asyncio's own rule, ``_run_once``).
+  when created, when due, the callback's name and the task that created it;
+  ``loop._timer_handle_cancelled`` notes a cancellation while the timer is still in the heap
+  (``_fastpath.CancelNote`` compiled). Timers are numbered and cancels matched to them where
+  the drain is resolved (:class:`TimerBook`: in the parent for a child that ships raw
+  batches). A timer leaves the heap at the first iteration whose select ended after it fell
+  due (asyncio's own rule, ``_run_once``).
 
 No handle, task, socket or future is kept: ids, ints and strings only (task ids resolved at
 the drain like the step recorder's). Debug-mode ``_source_traceback`` of a timer does not

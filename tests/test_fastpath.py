@@ -181,6 +181,8 @@ def test_both_hot_paths_record_the_same_steps(restore_impl):
     # the same timers (loop_queue's call_at: compiled, or Python), by the same tasks
     assert [t[2:] for t in bc["loop"]["timers"]] == [t[2:] for t in bp["loop"]["timers"]]
     assert {t[4] for t in bc["loop"]["timers"]} >= {"_set_result_unless_cancelled"}
+    # the same cancelled timers (slow's sleep: loop_queue's _timer_handle_cancelled, compiled or Python)
+    assert bc["loop"]["cancels"][1::2] == bp["loop"]["cancels"][1::2] != []
     kinds = [w[2] for w in bc["waits"]]
     assert kinds.count("sleep") >= 4 and "lock" in kinds, kinds
     # the callback's exception went to the handler, with the same traceback (no frame of ours)
