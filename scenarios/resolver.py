@@ -167,7 +167,9 @@ class Resolver:
             done_out.append([seq, entry[2], outcome])
             self._tag_of.pop(seq, None)
         if done_out:
-            for rid in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
+            # (the newest task of an address not done: kept; else all done? nearly always one)
+            for rid in [r for r, lst in hist.items()
+                        if lst[-1][2] is not None and (len(lst) == 1 or all(e[2] is not None for e in lst))]:
                 del hist[rid]
 
         return {
