@@ -1117,6 +1117,119 @@ static PyTypeObject CallAt_Type = {
     .tp_new = ca_new,
 };
 
+/* ------------------------- loop._timer_handle_cancelled, wrapped (loop_queue.install) */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *rec, *orig;
+    Steps *cancels; /* t_ns, id(TimerHandle), due (ns): 3 columns */
+} CancelNote;
+
+static PyTypeObject CancelNote_Type;
+static PyObject *s_scheduled;
+
+/* What loop_queue's Python _timer_handle_cancelled wrapper notes, same rules: a timer
+ * cancelled while still in the heap (``handle._scheduled``), while this recording is the
+ * active one; then asyncio's own. A failure to note never reaches the program. */
+static PyObject *
+cn_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CancelNote *cn = (CancelNote *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs == 1 && kwnames == NULL && hooks_globals != NULL) {
+        PyObject *handle = args[0];
+        PyObject *active = PyDict_GetItemWithError(hooks_globals, s_active); /* borrowed */
+        if (active == cn->rec) {
+            int64_t t = now_ns();
+            PyObject *sch = PyObject_GetAttr(handle, s_scheduled);
+            int yes = sch != NULL ? PyObject_IsTrue(sch) : -1;
+            Py_XDECREF(sch);
+            PyObject *when = yes > 0 ? PyObject_GetAttr(handle, s_when) : NULL;
+            double w = when != NULL ? PyFloat_AsDouble(when) : -1.0;
+            Py_XDECREF(when);
+            if (when != NULL && !(w == -1.0 && PyErr_Occurred()) && w > -9.2e9 && w < 9.2e9)
+                steps_push3(cn->cancels, t, (int64_t)(uintptr_t)handle, (int64_t)(w * 1e9));
+        }
+        PyErr_Clear(); /* never disturb the program */
+    }
+    return PyObject_Vectorcall(cn->orig, args, nargsf, kwnames);
+}
+
+static PyObject *
+cn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *rec, *orig, *cancels;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "CancelNote() takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOO!:CancelNote", &rec, &orig, &Steps_Type, &cancels))
+        return NULL;
+    if (((Steps *)cancels)->cols != 3) {
+        PyErr_SetString(PyExc_ValueError, "CancelNote(): cancels must have 3 columns");
+        return NULL;
+    }
+    CancelNote *cn = PyObject_GC_New(CancelNote, type);
+    if (cn == NULL)
+        return NULL;
+    cn->vectorcall = cn_vectorcall;
+    Py_INCREF(rec);
+    cn->rec = rec;
+    Py_INCREF(orig);
+    cn->orig = orig;
+    Py_INCREF(cancels);
+    cn->cancels = (Steps *)cancels;
+    PyObject_GC_Track(cn);
+    return (PyObject *)cn;
+}
+
+static int
+cn_traverse(CancelNote *cn, visitproc visit, void *arg)
+{
+    Py_VISIT(cn->rec); Py_VISIT(cn->orig); Py_VISIT(cn->cancels);
+    return 0;
+}
+
+static int
+cn_clear(CancelNote *cn)
+{
+    Py_CLEAR(cn->rec); Py_CLEAR(cn->orig); Py_CLEAR(cn->cancels);
+    return 0;
+}
+
+static void
+cn_dealloc(CancelNote *cn)
+{
+    PyObject_GC_UnTrack(cn);
+    cn_clear(cn);
+    PyObject_GC_Del(cn);
+}
+
+static PyObject *
+cn_name(PyObject *cn, void *Py_UNUSED(c)) { return PyUnicode_FromString("_timer_handle_cancelled"); }
+
+static PyGetSetDef cn_getset[] = {
+    {"__name__", (getter)cn_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)cn_name, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject CancelNote_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coffeeshop_tui.scenarios._fastpath.CancelNote",
+    .tp_basicsize = sizeof(CancelNote),
+    .tp_dealloc = (destructor)cn_dealloc,
+    .tp_vectorcall_offset = offsetof(CancelNote, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "CancelNote(rec, orig, cancels): loop_queue's loop._timer_handle_cancelled "
+              "(see loop_queue.install).",
+    .tp_traverse = (traverseproc)cn_traverse,
+    .tp_clear = (inquiry)cn_clear,
+    .tp_getset = cn_getset,
+    .tp_new = cn_new,
+};
+
 /* ------------------------------------------------------- the parent's side: resolving steps */
 /* resolve_steps(data, cols, single, hist, live, resolve) -> [t0, t1, seq, ...]: the per-step
  * loop of resolver.Resolver.resolve, same rules (``single``: raw id -> the one history entry
@@ -1370,7 +1483,7 @@ PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
     if (PyType_Ready(&Steps_Type) < 0 || PyType_Ready(&Hook_Type) < 0 || PyType_Ready(&CreateTask_Type) < 0
-        || PyType_Ready(&CallAt_Type) < 0)
+        || PyType_Ready(&CallAt_Type) < 0 || PyType_Ready(&CancelNote_Type) < 0)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_loop, "_loop");
@@ -1401,6 +1514,7 @@ PyInit__fastpath(void)
     INTERN(s_name, "__name__");
     INTERN(s_active, "_active");
     INTERN(s_qualname, "__qualname__");
+    INTERN(s_scheduled, "_scheduled");
 #undef INTERN
     PyObject *m = PyModule_Create(&fp_module);
     if (m == NULL)
@@ -1418,9 +1532,11 @@ PyInit__fastpath(void)
     Py_INCREF(&Steps_Type);
     Py_INCREF(&CreateTask_Type);
     Py_INCREF(&CallAt_Type);
+    Py_INCREF(&CancelNote_Type);
     if (PyModule_AddObject(m, "Steps", (PyObject *)&Steps_Type) < 0
         || PyModule_AddObject(m, "CreateTask", (PyObject *)&CreateTask_Type) < 0
         || PyModule_AddObject(m, "CallAt", (PyObject *)&CallAt_Type) < 0
+        || PyModule_AddObject(m, "CancelNote", (PyObject *)&CancelNote_Type) < 0
         || PyModule_AddIntConstant(m, "ABI", ABI) < 0
         || PyModule_AddIntConstant(m, "STEP_COLS", STEP_COLS) < 0)
         return NULL;

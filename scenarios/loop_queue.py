@@ -14,9 +14,12 @@ Recorded (in the program, next to the step recorder; ``Recorder.install`` calls
   and the task that registered it. Those already registered at install are noted then.
 * **Timers.** ``loop.call_at`` (hence ``call_later``, ``asyncio.sleep``, timeouts) is
   wrapped on the loop object (in C where the compiled recorder is used: ``_fastpath.CallAt``):
-  when created, when due, the callback's name and the task that created it; ``loop._timer_handle_cancelled`` notes a cancellation while the timer
-  is still in the heap. A timer leaves the heap at the first iteration whose select ended
-  after it fell due (asyncio's own rule, ``_run_once``).
+  when created, when due, the callback's name and the task that created it;
+  ``loop._timer_handle_cancelled`` notes a cancellation while the timer is still in the heap
+  (``_fastpath.CancelNote`` compiled). Timers are numbered and cancels matched to them where
+  the drain is resolved (:class:`TimerBook`: in the parent for a child that ships raw
+  batches). A timer leaves the heap at the first iteration whose select ended after it fell
+  due (asyncio's own rule, ``_run_once``).
 
 No handle, task, socket or future is kept: ids, ints and strings only (task ids resolved at
 the drain like the step recorder's). Debug-mode ``_source_traceback`` of a timer does not
@@ -161,7 +164,9 @@ class QueueSelector:
 
 class QueueProbe:
     """The loop-queue part of one recording: buffers filled on the loop's thread, taken by
-    :meth:`drain` (under the recorder's drain lock)."""
+    :meth:`drain` (under the recorder's drain lock). Only taken: timers are numbered and
+    cancels matched to them by whoever resolves the drain (:class:`TimerBook`, in the parent
+    for a child that ships raw batches), not by the recorded program."""
 
     def __init__(self, rec, loop) -> None:
         self.rec = rec
@@ -172,15 +177,10 @@ class QueueProbe:
         # array('q'), or the compiled hook's buffer (its call_at writes there: _fastpath.CallAt)
         self.timers = _h.new_steps(TIMER_COLS)
         self.labels: list[str] = []  # the timers' callback names (shared strings)
-        self.cancels = array("q")  # t_ns, id(TimerHandle), due (ns): cancelled while in the heap
+        # t_ns, id(TimerHandle), due (ns) of a timer cancelled while in the heap (an array('q'),
+        # or the compiled hook's buffer: _fastpath.CancelNote writes there)
+        self.cancels = _h.new_steps(3)
         self.regs: list = []  # (t, fd, events, reader label, reader raw, writer label, writer raw)
-        self._no = 0  # timers are numbered from 1 as they are drained
-        # (id, due) of drained timers that may still be in the heap -> their number; a
-        # live TimerHandle's id and due time name it (the drain thread matches, not the loop's)
-        self._live: dict[tuple[int, float], int] = {}
-        self._unmatched: list = []  # cancels of timers the next drain brings
-        self._live_cap = _LIVE_MIN  # _live is swept of timers that left the heap above this size
-        self._last_select = 0
 
     def note_key(self, key) -> None:
         """Note a registration (never disturbs the program: a failure notes less)."""
@@ -200,74 +200,93 @@ class QueueProbe:
 
     # ---------------------------------------------------------------- drain
     def drain(self, pack: Callable = lambda a: a, final: bool = False) -> dict:
-        """Take the buffers: timers numbered and cancels matched to them, task ids left raw
-        (the resolver, ``resolver.py``, resolves them and builds the rows). ``pack``: how an
-        int64 array is shipped (``Recorder._collect``)."""
+        """Take the buffers, task ids left raw, timers unnumbered (the resolver, ``resolver.py``,
+        numbers them, matches the cancels and resolves the ids: :func:`resolve_drain`).
+        ``pack``: how an int64 array is shipped (``Recorder._collect``)."""
         take = self.rec._take
         sel = self.selects
         n = len(sel) // 4 * 4
         selects = sel[:n]
         del sel[:n]
-        if selects:
-            self._last_select = selects[-4]  # the last select's end
         io = take(self.io)
         n = min(len(self.timers) // TIMER_COLS, len(self.labels))
         raw_t = _h.take_steps(self.timers, TIMER_COLS, n)
         labels, label_idx = _h.table_of(self.labels[:n])
         del self.labels[:n]
-        cn = self.cancels
-        m = len(cn) // 3 * 3
-        older = self._unmatched  # noted by the drain before: their timers came with this one
-        cancels = older + list(zip(cn[0:m:3], cn[1:m:3], cn[2:m:3]))
-        del cn[:m]
+        cancels = _h.take_steps(self.cancels, 3)
         regs = take(self.regs)
-        live = self._live
-        first_no = self._no + 1
-        self._no += n
-        live.update(zip(zip(raw_t[1::4], raw_t[3::4]), range(first_no, first_no + n)))  # (id, due) -> number
-        cancels_out = []
-        self._unmatched = []
-        for i, (t, hid, when) in enumerate(cancels):
-            no = live.pop((hid, when), None)
-            if no is not None:
-                cancels_out += (t, no)
-            elif not final and i >= len(older):
-                self._unmatched.append((t, hid, when))  # its timer may come with the next drain
-        if self._last_select and len(live) > self._live_cap:
-            # timers due before the last select ended have left the heap: forgotten once
-            # there are twice as many as after the last time (a cancel only names a timer
-            # still in the heap, so keeping them longer changes nothing but memory)
-            last = self._last_select
-            for k in [k for k in live if k[1] <= last]:
-                del live[k]
-            self._live_cap = max(_LIVE_MIN, 2 * len(live))
         return {
             "selects": pack(selects),
             "io": [[t, fds] for t, fds in io],
             # timers: (created_ns, id, creator raw id, due_ns) a timer, its label (an index
-            # into timer_labels), numbered from first_no
+            # into timer_labels)
             "timers_raw": pack(raw_t),
             "timer_labels": labels,
             "timer_label_idx": pack(label_idx),
-            "first_no": first_no,
-            "cancels": cancels_out,
+            "cancels_raw": pack(cancels),  # (t_ns, id, due_ns) a cancel
             "regs": [list(r) for r in regs],
         }
 
 
-def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable) -> dict:
-    """A drain's loop part (:meth:`QueueProbe.drain`) with its rows built and task ids
-    resolved (``resolver.py``; ``ints`` reads a packed column back)."""
+class TimerBook:
+    """Numbers one recording's timers (from 1, as they are drained) and matches each cancel
+    to its timer by (id of the TimerHandle, due): a live TimerHandle's id and due time name
+    it. Keeps, across drains, the timers that may still be in the heap. Runs where the drain
+    is resolved (the parent, for a child that ships raw batches)."""
+
+    def __init__(self) -> None:
+        self._no = 0
+        # (id, due) of drained timers that may still be in the heap -> their number
+        self._live: dict[tuple[int, int], int] = {}
+        self._unmatched: list = []  # cancels of timers the next drain brings
+        self._live_cap = _LIVE_MIN  # _live is swept of timers that left the heap above this size
+
+    def number(self, raw_t, cancels_raw, last_select: int, final: bool) -> tuple[int, list]:
+        """(the first new timer's number, [t, number, ...] of the cancels matched)."""
+        n = len(raw_t) // TIMER_COLS
+        live = self._live
+        first_no = self._no + 1
+        self._no += n
+        live.update(zip(zip(raw_t[1::4], raw_t[3::4]), range(first_no, first_no + n)))  # (id, due) -> number
+        cn = cancels_raw
+        older = self._unmatched  # noted by the drain before: their timers came with this one
+        cancels = older + list(zip(cn[0::3], cn[1::3], cn[2::3]))
+        out = []
+        self._unmatched = []
+        for i, (t, hid, when) in enumerate(cancels):
+            no = live.pop((hid, when), None)
+            if no is not None:
+                out += (t, no)
+            elif not final and i >= len(older):
+                self._unmatched.append((t, hid, when))  # its timer may come with the next drain
+        if last_select and len(live) > self._live_cap:
+            # timers due before the last select ended have left the heap: forgotten once
+            # there are twice as many as after the last time (a cancel only names a timer
+            # still in the heap, so keeping them longer changes nothing but memory)
+            for k in [k for k in live if k[1] <= last_select]:
+                del live[k]
+            self._live_cap = max(_LIVE_MIN, 2 * len(live))
+        return first_no, out
+
+
+def resolve_drain(lq: dict, resolve: Callable[[int, int], int], ints: Callable,
+                  book: TimerBook | None = None, final: bool = False) -> dict:
+    """A drain's loop part (:meth:`QueueProbe.drain`) with its timers numbered and cancels
+    matched (``book``: the recording's :class:`TimerBook`), rows built and task ids resolved
+    (``resolver.py``; ``ints`` reads a packed column back)."""
     raw_t = ints(lq.get("timers_raw"))
+    selects = ints(lq.get("selects"))
+    if book is None:
+        book = TimerBook()
+    no, cancels = book.number(raw_t, ints(lq.get("cancels_raw")), selects[-4] if len(selects) >= 4 else 0, final)
     labels = lq.get("timer_labels", ())
-    no = lq.get("first_no", 1)
     timers = [[c, w, no + i, resolve(rid, c), labels[k]] for i, (c, rid, w, k) in
               enumerate(zip(raw_t[0::4], raw_t[2::4], raw_t[3::4], ints(lq.get("timer_label_idx"))))]
     return {
-        "selects": ints(lq.get("selects")).tolist(),
+        "selects": selects.tolist(),
         "io": lq.get("io", []),
         "timers": timers,
-        "cancels": lq.get("cancels", []),
+        "cancels": cancels,
         "regs": [[t, fd, ev, rl, resolve(rr, t), wl, resolve(wr, t)] for t, fd, ev, rl, rr, wl, wr in lq.get("regs", ())],
     }
 
@@ -308,19 +327,36 @@ def install(rec, loop, undo: list) -> QueueProbe:
     undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
 
     orig_cancelled = loop._timer_handle_cancelled
-    cap = probe.cancels.append
-
-    def _timer_handle_cancelled(handle):
-        if handle._scheduled and _h._active is rec:  # still in the heap: it will never run
-            cap(now_ns())
-            cap(id(handle))
-            cap(int(handle._when * 1e9))
-        return orig_cancelled(handle)
+    note = getattr(_h._fast, "CancelNote", None) if type(probe.cancels) is not array else None
+    if note is not None:  # the same, compiled
+        _timer_handle_cancelled = note(rec, orig_cancelled, probe.cancels)
+    else:
+        _timer_handle_cancelled = _cancelled(rec, orig_cancelled, probe.cancels)
 
     before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
     loop._timer_handle_cancelled = _timer_handle_cancelled
     undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
     return probe
+
+
+def _cancelled(rec, orig_cancelled, cancels):
+    """``loop._timer_handle_cancelled`` noting a timer cancelled while still in the heap (it
+    will never run): ``_fastpath.CancelNote`` is the same, compiled."""
+    push = getattr(cancels, "push", None)
+    if push is None:
+        cap = cancels.append
+
+        def push(t, hid, due):
+            cap(t)
+            cap(hid)
+            cap(due)
+
+    def _timer_handle_cancelled(handle):
+        if handle._scheduled and _h._active is rec:
+            push(now_ns(), id(handle), int(handle._when * 1e9))
+        return orig_cancelled(handle)
+
+    return _timer_handle_cancelled
 
 
 def _call_at(rec, loop, orig_call_at, probe):

@@ -34,6 +34,7 @@ MAX_LINE_BYTES = 32 << 20  # one protocol line (a batch) at most; longer lines a
 MAX_OUTPUT_CHARS = 2000  # one printed line is kept up to this many characters
 _CHUNK = 1 << 16
 DEFER_BYTES = 64 << 20  # batches a reader that looks only at the end holds before decoding them
+PIPE_BYTES = 1 << 20  # what a recorder's pipe holds (widen_pipe), and the buffers at its two ends
 
 
 _PACK_MARK = os.urandom(8).hex()  # placeholders no message text can spell by chance
@@ -72,7 +73,7 @@ def encode(msg: dict) -> bytes:
     return b"".join(encode_parts(msg))
 
 
-def widen_pipe(fd: int, size: int = 1 << 20) -> None:
+def widen_pipe(fd: int, size: int = PIPE_BYTES) -> None:
     """Let a pipe hold up to ``size`` bytes (Linux; elsewhere, or if refused, as it is): a
     recorded program's last batch, sent on its loop thread as the loop stops, then does not
     wait for the parent to read the ones before it."""

@@ -55,6 +55,7 @@ class Resolver:
         # that address, oldest first; a task that never ends stays, as do its few bytes)
         self._hist: dict[int, list] = {}
         self._eager: list = []  # eager first steps whose task comes with a later batch
+        self._timers = loop_queue.TimerBook()  # the loop's timers numbered, cancels matched
 
     def resolve(self, raw: dict) -> dict:
         """One raw batch as the recorder's JSON-ready batch (task ids resolved; 0 = no task)."""
@@ -144,7 +145,7 @@ class Resolver:
                 waits_out.append([seq, t, kind, detail, where, resolve(other, t) if other else 0])
         loop_out = raw.get("loop")
         if loop_out:  # loop_queue.py's drain, task ids left raw
-            loop_out = loop_queue.resolve_drain(loop_out, resolve, _arr)
+            loop_out = loop_queue.resolve_drain(loop_out, resolve, _arr, self._timers, final)
         jobs_out = [[pool, th, sub, s, e, resolve(rid, sub), label]
                     for pool, th, sub, s, e, rid, label in raw.get("jobs", ())]
         samples_out = [[t, w, fn, resolve(rid, t)] for t, w, fn, rid in raw.get("samples", ())]
@@ -166,7 +167,9 @@ class Resolver:
             done_out.append([seq, entry[2], outcome])
             self._tag_of.pop(seq, None)
         if done_out:
-            for rid in [r for r, lst in hist.items() if all(e[2] is not None for e in lst)]:
+            # (the newest task of an address not done: kept; else all done? nearly always one)
+            for rid in [r for r, lst in hist.items()
+                        if lst[-1][2] is not None and (len(lst) == 1 or all(e[2] is not None for e in lst))]:
                 del hist[rid]
 
         return {

@@ -295,8 +295,12 @@ def _plain_future(w, user) -> tuple:
 
 
 # ------------------------------------------------------------- primitives
-_SITES: dict = {}  # id(primitive) -> [type, "path:line", its reason (made at the first wait) or None]
+# id(primitive) -> (id of its type, code, line) of the program's line that made it (the words
+# are made at its first wait: a program making one lock or event per request pays for an entry
+# only, a tuple the garbage collector stops tracking: ints and a code object)
+_SITES: dict = {}
 _MAX_SITES = 20_000
+_SITE_REASON: dict = {}  # (code, line) -> the reason of a wait on a primitive made there
 _OWN: set = {__file__ and os.path.abspath(__file__), (lambda: 0).__code__.co_filename}
 _NAME_RE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
 
@@ -308,15 +312,19 @@ def _primitive(kind: str, obj, user, root=None) -> tuple:
     if obj is None:
         return _simple(kind)
     entry = _SITES.get(id(obj))
-    if entry is None or entry[0] is not type(obj):  # made before recording began
+    if entry is None or entry[0] != id(type(obj)):  # made before recording began
         if user is None and root is not None:
             user = _innermost_user(root)
         site = _await_site(user)
         name = name_in_line(site, _AWAITED_RE)
         return (kind, f"{name}, awaited" if name else "awaited", site, 0) if site else _simple(kind)
-    r = entry[2]
+    key = entry[1:]
+    r = _SITE_REASON.get(key)
     if r is None:
-        r = entry[2] = (kind, name_in_line(entry[1], _NAME_RE), entry[1], 0)
+        if len(_SITE_REASON) >= _MAX_SITES:  # a program making code on the fly
+            _SITE_REASON.clear()
+        where = f"{entry[1].co_filename}:{entry[2]}"
+        r = _SITE_REASON[key] = (kind, name_in_line(where, _NAME_RE), where, 0)
     elif r[0] != kind:  # a Queue waited on by get and by put
         return (kind, r[1], r[2], 0)
     return r
@@ -347,11 +355,10 @@ def reason_text(kind: str, detail: str, where: str) -> str:
     return text
 
 
-def _note_site(obj, frame) -> None:
-    if len(_SITES) >= _MAX_SITES:  # oldest first out: a program making one lock per request
-        for k in list(_SITES)[: _MAX_SITES // 4]:
-            del _SITES[k]
-    _SITES[id(obj)] = [type(obj), f"{frame.f_code.co_filename}:{frame.f_lineno}", None]
+def _evict_sites() -> None:
+    """Oldest first out (a program making one lock per request)."""
+    for k in list(_SITES)[: _MAX_SITES // 4]:
+        del _SITES[k]
 
 
 def patch_primitives(undo: list, _h) -> None:
@@ -375,6 +382,10 @@ def _restore(cls, ours, orig) -> None:
 
 
 def _make_init(orig, _h):
+    # On the program's path (uvicorn makes an Event a request): the caller's frame is
+    # nearly always the program's line, checked here as ``user_frame`` checks it first.
+    own, skip, user_frame, getframe, sites = _h.OWN_FILES, _h._SKIP + ("<frozen",), _h.user_frame, sys._getframe, _SITES
+
     @functools.wraps(orig)
     def __init__(self, *args, **kwargs):
         try:
@@ -384,7 +395,13 @@ def _make_init(orig, _h):
             raise
         if _h._active is not None:
             try:
-                _note_site(self, _h.user_frame(sys._getframe(1)))
+                f = getframe(1)
+                fn = f.f_code.co_filename
+                if fn in own or fn.startswith(skip):
+                    f = user_frame(f)
+                if len(sites) >= _MAX_SITES:
+                    _evict_sites()
+                sites[id(self)] = (id(type(self)), f.f_code, f.f_lineno)
             except Exception:  # never disturb the program
                 pass
 

@@ -31,7 +31,7 @@ import time
 import weakref
 
 from coffeeshop_tui.scenarios.procs import Child, spawn
-from coffeeshop_tui.scenarios.protocol import DEFER_BYTES, read_messages
+from coffeeshop_tui.scenarios.protocol import DEFER_BYTES, PIPE_BYTES, read_messages
 
 DEFAULT_APP = "coffeeshop_tui.scenarios.web.app:app"
 
@@ -314,7 +314,9 @@ class WebServer:
 
     def _read_events(self, fd: int, timeline) -> None:
         """Feed the child's recorder batches (protocol messages) into ``timeline``."""
-        with os.fdopen(fd, "rb") as f:
+        # a batch in one read (not 8 KB at a time): each read lets the load generator's thread
+        # take the GIL, and this one waits up to the switch interval to get it back
+        with os.fdopen(fd, "rb", buffering=PIPE_BYTES) as f:
             for msg in read_messages(f, defer_bytes=DEFER_BYTES if self.defer_events else 0):
                 kind = msg["type"]
                 with self.lock:
