@@ -106,6 +106,15 @@ def make_coffee_lanes(text: str) -> int:
     return len(re.findall(r"Task-\d+ \(make_coffee\)", text))
 
 
+def pick_blocking_barista(tmux: Tmux) -> None:
+    """From the first entry, down to blocking-barista: one Down at a time, each waited for
+    (its source file's name heads the source panel), so a slow screen is never pressed past it."""
+    for source in ("async_barista.py", "blocking_barista.py"):
+        tmux.keys("Down")
+        tmux.wait_for(lambda s, source=source: f" {source} " in s, f"{source} in the source panel")
+    tmux.wait_for(lambda s: "time.sleep inside" in s, "the blocking-barista lesson")
+
+
 def test_tmux_blocking_barista_knobs_and_clean_quit():
     tmux = Tmux()
     try:
@@ -114,13 +123,7 @@ def test_tmux_blocking_barista_knobs_and_clean_quit():
         pane_pid = int(tmux("list-panes", "-t", "app", "-F", "#{pane_pid}").split()[0])
 
         tmux.wait_for(lambda s: "Scenarios" in s and "blocking-barista" in s and "Run" in s, "the app")
-        # pick blocking-barista: move down until its lesson shows
-        for _ in range(10):
-            if "time.sleep inside" in tmux.screen():
-                break
-            tmux.keys("Down")
-            time.sleep(0.3)
-        tmux.wait_for(lambda s: "time.sleep inside" in s, "the blocking-barista lesson")
+        pick_blocking_barista(tmux)
         assert "Run" in tmux.screen() and "Quit" in tmux.screen()  # the footer
 
         # select the brew_s knob and type a shorter brew: that runs it
@@ -169,10 +172,7 @@ def _start_long_run(tmux: Tmux) -> dict[int, str]:
          f"cd {ROOT} && TERM=xterm-256color exec uv run coffeeshop-tui")
     pane_pid = int(tmux("list-panes", "-t", "app", "-F", "#{pane_pid}").split()[0])
     tmux.wait_for(lambda s: "Scenarios" in s and "Quit" in s, "the app")
-    for _ in range(2):
-        tmux.keys("Down")
-        time.sleep(0.3)
-    tmux.wait_for(lambda s: "time.sleep inside" in s, "the blocking-barista lesson")
+    pick_blocking_barista(tmux)
     tmux.keys("k")
     time.sleep(0.2)
     tmux.keys("i")
