@@ -632,7 +632,10 @@ class Recorder:
         codes = [[info, ""] if isinstance(info, str) else
                  [info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}"] for info in codes]
         whys, why_idx = _h.table_of(wait_why)
-        done_ids, done_ts, done_hows, done_names = zip(*finished) if finished else ((), (), (), ())
+        # (columns by comprehension: ``zip(*finished)`` makes an iterator a finished task, which the
+        # garbage collector counts: 10,000 of them made it run a full collection in the program)
+        done_ids, done_ts = [d[0] for d in finished], [d[1] for d in finished]
+        done_hows, done_names = [d[2] for d in finished], [d[3] for d in finished]
         pack = _packed if packed else _same
         return {
             "t": now_ns(),
@@ -645,8 +648,8 @@ class Recorder:
             "late_names": late_names,
             "done_ids": pack(array("q", done_ids)),
             "done_ts": pack(array("q", done_ts)),
-            "done_hows": list(done_hows),
-            "done_names": list(done_names),
+            "done_hows": done_hows,
+            "done_names": done_names,
             "eager": eager,
             "ready": pack(array("q", _chain(ready))),  # raw id, ready since
             "iters": iters.tolist(),
