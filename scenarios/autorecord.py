@@ -12,6 +12,10 @@ the whole process). It follows the loops the program uses:
   while another loop runs in another thread is not recorded (its steps are not mixed in);
 * ``loop.close()`` ends the loop's recording, and so does the end of the process.
 
+The last batch of a run is sent from the recorder's threads, not the program's: shortly
+after ``run_forever`` (``asyncio.run``) returns; :func:`flush` waits for it, and so does
+:func:`stop_recording` (and the end of the process).
+
 While the recorded loop runs, the recorder's thread drains it every ``drain_s`` seconds
 into ``sink(recording, batch)``; ``recording`` numbers the recordings of this process
 (1, 2, ...), task numbers inside batches are per recording. The watchdog thread lives only
@@ -103,6 +107,17 @@ def _deliver_last(rec, background: bool = False) -> None:
 def _flush() -> None:
     """Wait for the last batches still being sent in the background (``Recorder.deliver``)."""
     for rec in _state.pop("sending", ()):
+        rec.flush()
+
+
+def flush() -> None:
+    """Wait until the sink has every batch of the loops that have stopped: a run's last batch
+    is sent from the recorder's own thread, shortly after ``run_forever`` / ``asyncio.run``
+    returns (not on the program's thread). :func:`stop_recording` waits for them too."""
+    with _lock:
+        rec = _state.get("rec")
+        _flush()
+    if rec is not None:
         rec.flush()
 
 
