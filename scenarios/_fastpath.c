@@ -257,7 +257,7 @@ static PyObject *cur_loop;
 static Steps *cur_steps;
 static PyObject *note_late;
 static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
-static PyObject *cur_ready; /* the recorder's list of (task id, ready since): late timers */
+static PyObject *cur_ready; /* the recorder's (task id, ready since) of late timers: Steps(2) rows, or a list */
 /* wait reasons' common case, a sleep, noted here as wait_reasons.classify would (set_waits()):
  * the Python _waiting it stands for, the Future type, asyncio.sleep's code, the shared reason */
 static PyObject *waiting_fn, *future_type, *sleep_code, *sleep_reason, *s_coro, *s_cr_await;
@@ -499,6 +499,15 @@ ready_if_task(PyObject *obj, int64_t due)
     int is = PyObject_IsInstance(obj, task_type);
     if (is <= 0)
         return is;
+    if (Py_IS_TYPE(cur_ready, &Steps_Type)) { /* (task id, ready since) rows: no object a late task */
+        Steps *st = (Steps *)cur_ready;
+        if (st->cols != 2 || steps_reserve(st, 2) < 0)
+            return st->cols != 2 ? 0 : -1;
+        st->data[st->len] = (int64_t)(uintptr_t)obj;
+        st->data[st->len + 1] = due;
+        st->len += 2;
+        return 0;
+    }
     PyObject *item = Py_BuildValue("(LL)", (long long)(uintptr_t)obj, (long long)due);
     if (item == NULL)
         return -1;
@@ -1334,9 +1343,10 @@ fp_target(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO|LOOOO:target", &loop, &steps, &late, &lns, &done, &ready,
                           &wait_add, &wait_why))
         return NULL;
-    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))
+    if ((done != Py_None && !PyList_CheckExact(done))
+        || (ready != Py_None && !PyList_CheckExact(ready) && !Py_IS_TYPE(ready, &Steps_Type))
         || (wait_why != Py_None && !PyList_CheckExact(wait_why))) {
-        PyErr_SetString(PyExc_TypeError, "target(): done, ready and wait_why must be lists or None");
+        PyErr_SetString(PyExc_TypeError, "target(): done and wait_why must be lists or None, ready also Steps(2)");
         return NULL;
     }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {

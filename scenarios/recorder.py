@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import itertools
 import sys
 import threading
 import time
@@ -122,8 +121,6 @@ def _same(a):
     return a
 
 
-_chain = itertools.chain.from_iterable
-
 
 class Recorder:
     """Records one event loop. ``install(loop)`` ... run ... ``drain()`` ... ``uninstall()``.
@@ -162,7 +159,7 @@ class Recorder:
         self._new_meta = _h.new_steps(3)
         self._done: list = []  # (raw, t_ns, outcome, name): noted in the step that finished it
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
-        self._ready: list = []  # (raw, ready_ns)
+        self._ready = _h.new_steps(2)  # raw id, ready since (ns): rows of late timers' tasks
         # Waits (see wait_reasons.py): (raw, step end ns) pairs, and each one's reason
         # (kind, detail, where, awaited raw), shared tuples
         self._wait_at = array("q")
@@ -205,7 +202,7 @@ class Recorder:
         self._loop = loop
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
         if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
-            self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
+            self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
         self._loop_native = threading.get_native_id() if not loop.is_running() else None
         self.t0_ns = now_ns()
         undo = self._restore
@@ -385,7 +382,7 @@ class Recorder:
                 self._restore.pop()()
             except Exception:
                 pass
-        self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
+        self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
         self._wait_at, self._wait_why = array("q"), []
 
@@ -450,9 +447,14 @@ class Recorder:
                 cbs = getattr(a, "_callbacks", None)
                 if cbs:
                     cands.extend(getattr(cb, "__self__", None) for cb, _ in cbs)
+            ready = self._ready
             for obj in cands:
                 if isinstance(obj, asyncio.Task):
-                    self._ready.append((id(obj), due_ns))
+                    if type(ready) is array:
+                        ready.append(id(obj))
+                        ready.append(due_ns)
+                    else:
+                        ready.push(id(obj), due_ns)
         except Exception:  # never disturb the loop
             pass
 
@@ -612,7 +614,7 @@ class Recorder:
         late_names = self._take(self._late_names)
         # 2. Take the buffers: steps before creations (a step is recorded after the
         #    creation of any task it mentions).
-        ready = self._take(self._ready)
+        ready = _h.take_steps(self._ready, 2, packed=packed)
         n_w = min(len(self._wait_at) // 2, len(self._wait_why))
         wait_at, wait_why = self._wait_at[: 2 * n_w], self._wait_why[:n_w]
         del self._wait_at[: 2 * n_w], self._wait_why[:n_w]
@@ -651,7 +653,7 @@ class Recorder:
             "done_hows": done_hows,
             "done_names": done_names,
             "eager": eager,
-            "ready": pack(array("q", _chain(ready))),  # raw id, ready since
+            "ready": ready,  # raw id, ready since (rows)
             "iters": iters.tolist(),
             "samples": self._take(self._samples),
             "jobs": self._take(self._jobs),
