@@ -13,7 +13,10 @@ drain thread, the pipe to the parent and the parent are all running, as they do 
 resolves them once it has ended: protocol.Reader's defer_bytes). The variants alternate, run after run; medians and their ratios to
 the unrecorded program are printed, for its wall time and for its process's CPU time (the
 program's threads and the recorder's drain thread: what recording costs the program itself,
-without the other processes of a busy machine).
+without the other processes of a busy machine), and for its wall time less the time its
+main thread waited for a CPU (``unqueued``: Linux schedstat): on a machine other processes
+keep busy, the wall time is mostly their doing; this is what is left of it, the program's
+own CPU time and its waits (the GIL, sleeps, the pipe).
 
 Server: the demo app's `/async?delay=0` served by uvicorn (`WebServer`), recorded or not,
 driven by 50 closed-loop users (aiohttp, in the process that reads the recording, as
@@ -54,16 +57,24 @@ async def main(which):
     else:
         await asyncio.gather(*(sleeper(5, 0.01) for _ in range(1_000)))
 
-t, c = time.perf_counter(), time.process_time()
+def queued():  # seconds this thread was runnable but waited for a CPU (Linux), else 0
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+q, t, c = queued(), time.perf_counter(), time.process_time()
 asyncio.run(main(sys.argv[1]))
-print(f"OWN {time.perf_counter() - t:.6f} {time.process_time() - c:.6f}", file=sys.stderr)
+w = time.perf_counter() - t
+print(f"OWN {w:.6f} {time.process_time() - c:.6f} {w - (queued() - q):.6f}", file=sys.stderr)
 '''
 
 EXE = os.path.join(os.path.dirname(sys.executable), "coffeeshop-tui")
 VARIANTS = ("plain", "python", "c")
 
 
-def own_time(prog: str, which: str, variant: str) -> tuple[float, float]:
+def own_time(prog: str, which: str, variant: str) -> tuple[float, float, float]:
     env = dict(os.environ)
     if variant == "plain":
         cmd = [sys.executable, prog, which]
@@ -73,8 +84,8 @@ def own_time(prog: str, which: str, variant: str) -> tuple[float, float]:
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     for line in out.stderr.splitlines():
         if line.startswith("OWN "):
-            _own, wall, cpu = line.split()
-            return float(wall), float(cpu)
+            _own, wall, cpu, unqueued = line.split()
+            return float(wall), float(cpu), float(unqueued)
     raise RuntimeError(f"{variant}: no time reported\n{out.stderr[-2000:]}")
 
 
@@ -84,19 +95,22 @@ def bench_programs(repeat: int, variants: tuple[str, ...]) -> None:
         with open(prog, "w") as f:
             f.write(PROGRAM)
         for which, label in (("a", "(a) 10,000 tasks x 10 sleep(0)  "), ("b", "(b)  1,000 tasks x 5 sleep(0.01)")):
-            times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+            times: dict[str, list[tuple[float, float, float]]] = {v: [] for v in variants}
             for v in variants:  # warm-up (page cache, .pyc)
                 own_time(prog, which, v)
             for _ in range(repeat):
                 for v in variants:
                     times[v].append(own_time(prog, which, v))
-            base = statistics.median(w for w, _c in times["plain"])
-            base_cpu = statistics.median(c for _w, c in times["plain"])
+            base = statistics.median(w for w, _c, _u in times["plain"])
+            base_cpu = statistics.median(c for _w, c, _u in times["plain"])
+            base_unq = statistics.median(u for _w, _c, u in times["plain"])
             parts = [f"plain {base * 1000:6.1f} ms"]
             for v in variants[1:]:
-                m = statistics.median(w for w, _c in times[v])
-                c = statistics.median(c for _w, c in times[v])
-                parts.append(f"record[{v}] {m * 1000:6.1f} ms = {m / base:5.3f}x (CPU {c / base_cpu:5.3f}x)")
+                m = statistics.median(w for w, _c, _u in times[v])
+                c = statistics.median(c for _w, c, _u in times[v])
+                u = statistics.median(u for _w, _c, u in times[v])
+                parts.append(f"record[{v}] {m * 1000:6.1f} ms = {m / base:5.3f}x (CPU {c / base_cpu:5.3f}x,"
+                             f" unqueued {u / base_unq:5.3f}x)")
             print(f"{label}: " + "   ".join(parts), flush=True)
 
 

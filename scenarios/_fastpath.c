@@ -257,7 +257,7 @@ static PyObject *cur_loop;
 static Steps *cur_steps;
 static PyObject *note_late;
 static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
-static PyObject *cur_ready; /* the recorder's list of (task id, ready since): late timers */
+static PyObject *cur_ready; /* the recorder's (task id, ready since) of late timers: Steps(2) rows, or a list */
 /* wait reasons' common case, a sleep, noted here as wait_reasons.classify would (set_waits()):
  * the Python _waiting it stands for, the Future type, asyncio.sleep's code, the shared reason */
 static PyObject *waiting_fn, *future_type, *sleep_code, *sleep_reason, *s_coro, *s_cr_await;
@@ -499,6 +499,15 @@ ready_if_task(PyObject *obj, int64_t due)
     int is = PyObject_IsInstance(obj, task_type);
     if (is <= 0)
         return is;
+    if (Py_IS_TYPE(cur_ready, &Steps_Type)) { /* (task id, ready since) rows: no object a late task */
+        Steps *st = (Steps *)cur_ready;
+        if (st->cols != 2 || steps_reserve(st, 2) < 0)
+            return st->cols != 2 ? 0 : -1;
+        st->data[st->len] = (int64_t)(uintptr_t)obj;
+        st->data[st->len + 1] = due;
+        st->len += 2;
+        return 0;
+    }
     PyObject *item = Py_BuildValue("(LL)", (long long)(uintptr_t)obj, (long long)due);
     if (item == NULL)
         return -1;
@@ -561,6 +570,33 @@ fail:
     return -1;
 }
 
+/* ------------------------------------------------------- the running step, for the watchdog */
+/* The step running now (its start; 0: none) and how many steps began: written by the step on
+ * the loop's thread, read by the watchdog's wait (watch_wait) without the GIL. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#else
+#define ATOMIC_LOAD(p) (*(volatile int64_t *)(p))
+#define ATOMIC_STORE(p, v) (*(volatile int64_t *)(p) = (v))
+#endif
+static int64_t busy_t0 = 0, busy_n = 0;
+
+static inline int64_t
+busy_begin(int64_t t0)
+{
+    int64_t before = ATOMIC_LOAD(&busy_t0); /* a step inside a step (a nested run): its outer one */
+    ATOMIC_STORE(&busy_n, ATOMIC_LOAD(&busy_n) + 1);
+    ATOMIC_STORE(&busy_t0, t0);
+    return before;
+}
+
+static inline void
+busy_end(int64_t before)
+{
+    ATOMIC_STORE(&busy_t0, before);
+}
+
 /* ---------------------------------------------------------------------------- the step */
 static PyObject *
 step(PyObject *self, int timer)
@@ -615,7 +651,9 @@ step(PyObject *self, int timer)
     if (args == NULL)
         goto error;
 
+    int64_t busy_before = busy_begin(t0);
     res = run_in_context(ctx, cb, args);
+    busy_end(busy_before);
     if (res == NULL) {
         if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
             goto error; /* passed through, unrecorded, as the Python hook does */
@@ -1418,9 +1456,10 @@ fp_target(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO|LOOOO:target", &loop, &steps, &late, &lns, &done, &ready,
                           &wait_add, &wait_why))
         return NULL;
-    if ((done != Py_None && !PyList_CheckExact(done)) || (ready != Py_None && !PyList_CheckExact(ready))
+    if ((done != Py_None && !PyList_CheckExact(done))
+        || (ready != Py_None && !PyList_CheckExact(ready) && !Py_IS_TYPE(ready, &Steps_Type))
         || (wait_why != Py_None && !PyList_CheckExact(wait_why))) {
-        PyErr_SetString(PyExc_TypeError, "target(): done, ready and wait_why must be lists or None");
+        PyErr_SetString(PyExc_TypeError, "target(): done and wait_why must be lists or None, ready also Steps(2)");
         return NULL;
     }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
@@ -1460,6 +1499,282 @@ fp_set_waits(PyObject *mod, PyObject *args)
 static PyObject *
 fp_now_ns(PyObject *mod, PyObject *Py_UNUSED(ignored)) { return PyLong_FromLongLong(now_ns()); }
 
+/* busy_step() -> (start_ns of the step running now or 0, steps begun so far) */
+static PyObject *
+fp_busy_step(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(LL)", (long long)ATOMIC_LOAD(&busy_t0), (long long)ATOMIC_LOAD(&busy_n));
+}
+
+#define WATCH_READS 64
+
+/* The watchdogs' ticks wait on this (a stop wakes them at once: watch_wake) */
+#include <pthread.h>
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv;
+static int watch_cv_ready = 0;
+
+static int
+watch_cv_init(void)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+#if defined(__linux__)
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+#endif
+    int r = pthread_cond_init(&watch_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    watch_cv_ready = r == 0;
+    return r == 0 ? 0 : -1;
+}
+
+/* one tick: until `interval` ns have passed, a watch_wake(), or (rarely) a spurious wake-up */
+static void
+watch_tick(volatile char *stop, int64_t interval)
+{
+#if defined(__linux__)
+    if (watch_cv_ready) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t end = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + interval;
+        ts.tv_sec = (time_t)(end / 1000000000);
+        ts.tv_nsec = (long)(end % 1000000000);
+        pthread_mutex_lock(&watch_mu);
+        if (!stop[0])
+            pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
+        pthread_mutex_unlock(&watch_mu);
+        return;
+    }
+#endif
+    struct timespec ts = {(time_t)(interval / 1000000000), (long)(interval % 1000000000)};
+    nanosleep(&ts, NULL); /* interrupted: a shorter tick */
+}
+
+/* watch_wake(): every watchdog waiting in watch_wait looks at its flag now (set it first) */
+static PyObject *
+fp_watch_wake(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&watch_mu);
+    if (watch_cv_ready)
+        pthread_cond_broadcast(&watch_cv);
+    pthread_mutex_unlock(&watch_mu);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid) -> (why, n, reads)
+ *
+ * The recorder's watchdog waits here, without the GIL, a tick (interval_ns) at a time, until:
+ * 0 flag[0] is set (stopped); 1 the step running has run long_ns or more; 2 the clock reached
+ * deadline_ns (a drain is due); 3 watch_n >= 0 and step number watch_n is no longer running
+ * (a probe's step ended). `n`: steps begun when it returned. At each tick it reads the CPU
+ * clocks gil_probe.Ticks keeps (t, loop thread's, process's, this thread's) if loop_tid (the
+ * loop thread's kernel id) is given: `reads`, the last WATCH_READS of them. Taking the GIL
+ * only then (not at every tick) spares the loop thread a GIL hand-over every tick. */
+static PyObject *
+fp_watch_wait(PyObject *mod, PyObject *args)
+{
+    Py_buffer flag;
+    long long interval, deadline, long_ns, watch_n, tid;
+    if (!PyArg_ParseTuple(args, "w*LLLLL:watch_wait", &flag, &interval, &deadline, &long_ns, &watch_n, &tid))
+        return NULL;
+    if (flag.len < 1 || interval <= 0) {
+        PyBuffer_Release(&flag);
+        PyErr_SetString(PyExc_ValueError, "watch_wait(): a 1-byte flag and an interval > 0");
+        return NULL;
+    }
+    int64_t reads[WATCH_READS][4];
+    int nr = 0, first = 0, why = 0;
+    int64_t n = 0;
+    volatile char *stop = (volatile char *)flag.buf;
+#ifdef __linux__
+    clockid_t loop_clock = (clockid_t)((~(clockid_t)tid) << 3) | 6; /* MAKE_THREAD_CPUCLOCK(tid, SCHED) */
+#else
+    tid = 0;
+#endif
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {
+        watch_tick(stop, interval);
+        if (stop[0]) {
+            why = 0;
+            break;
+        }
+        int64_t t = now_ns();
+#ifdef __linux__
+        if (tid > 0) {
+            struct timespec a, b, c;
+            if (clock_gettime(loop_clock, &a) == 0 && clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b) == 0
+                && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c) == 0) {
+                int i = (first + nr) % WATCH_READS;
+                if (nr == WATCH_READS)
+                    first = (first + 1) % WATCH_READS;
+                else
+                    nr++;
+                reads[i][0] = t;
+                reads[i][1] = (int64_t)a.tv_sec * 1000000000 + a.tv_nsec;
+                reads[i][2] = (int64_t)b.tv_sec * 1000000000 + b.tv_nsec;
+                reads[i][3] = (int64_t)c.tv_sec * 1000000000 + c.tv_nsec;
+            }
+        }
+#endif
+        int64_t s0 = ATOMIC_LOAD(&busy_t0);
+        n = ATOMIC_LOAD(&busy_n);
+        if (watch_n >= 0 && (s0 == 0 || n != watch_n)) {
+            why = 3;
+            break;
+        }
+        if (s0 != 0 && t - s0 >= long_ns) {
+            why = 1;
+            break;
+        }
+        if (deadline > 0 && t >= deadline) {
+            why = 2;
+            break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&flag);
+    PyObject *lst = PyList_New(nr);
+    if (lst == NULL)
+        return NULL;
+    for (int k = 0; k < nr; k++) {
+        int64_t *r = reads[(first + k) % WATCH_READS];
+        PyObject *item = Py_BuildValue("(LLLL)", (long long)r[0], (long long)r[1], (long long)r[2], (long long)r[3]);
+        if (item == NULL) {
+            Py_DECREF(lst);
+            return NULL;
+        }
+        PyList_SET_ITEM(lst, k, item);
+    }
+    return Py_BuildValue("(iLN)", why, (long long)n, lst);
+}
+
+/* b64(data) -> bytes: standard base64 of a bytes-like object (no newline), encoded with the
+ * GIL released: the recorder's drains send megabytes of packed int64 columns from the
+ * watchdog's thread, and binascii holds the GIL (the loop's thread waiting) meanwhile. */
+static PyObject *
+fp_b64(PyObject *mod, PyObject *arg)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    Py_buffer in;
+    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t n = in.len;
+    if (n > (PY_SSIZE_T_MAX / 4) * 3 - 3) {
+        PyBuffer_Release(&in);
+        return PyErr_NoMemory();
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (n + 2) / 3 * 4);
+    if (out == NULL) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    const unsigned char *src = (const unsigned char *)in.buf;
+    char *dst = PyBytes_AS_STRING(out);
+    /* an immutable source (bytes) may be read without the GIL (the others: with it) */
+    int nogil = PyBytes_CheckExact(arg) && n >= 4096;
+    Py_ssize_t i = 0;
+    char *d = dst;
+    if (nogil) {
+        Py_BEGIN_ALLOW_THREADS
+        for (; i + 3 <= n; i += 3) {
+            uint32_t v = ((uint32_t)src[i] << 16) | ((uint32_t)src[i + 1] << 8) | src[i + 2];
+            d[0] = tbl[v >> 18];
+            d[1] = tbl[(v >> 12) & 63];
+            d[2] = tbl[(v >> 6) & 63];
+            d[3] = tbl[v & 63];
+            d += 4;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        for (; i + 3 <= n; i += 3) {
+            uint32_t v = ((uint32_t)src[i] << 16) | ((uint32_t)src[i + 1] << 8) | src[i + 2];
+            d[0] = tbl[v >> 18];
+            d[1] = tbl[(v >> 12) & 63];
+            d[2] = tbl[(v >> 6) & 63];
+            d[3] = tbl[v & 63];
+            d += 4;
+        }
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)src[i] << 16;
+        d[0] = tbl[v >> 18];
+        d[1] = tbl[(v >> 12) & 63];
+        d[2] = d[3] = '=';
+    }
+    else if (n - i == 2) {
+        uint32_t v = ((uint32_t)src[i] << 16) | ((uint32_t)src[i + 1] << 8);
+        d[0] = tbl[v >> 18];
+        d[1] = tbl[(v >> 12) & 63];
+        d[2] = tbl[(v >> 6) & 63];
+        d[3] = '=';
+    }
+    PyBuffer_Release(&in);
+    return out;
+}
+
+/* table_of(items) -> (distinct, index bytes): the distinct objects of a list by identity, in
+ * order of first appearance, and each item's index into them as native int64 (see
+ * recorder_hooks.table_of; a drain's many shared objects: wait reasons, code objects, labels). */
+static PyObject *
+fp_table_of(PyObject *mod, PyObject *items)
+{
+    if (!PyList_CheckExact(items)) {
+        PyErr_SetString(PyExc_TypeError, "table_of(): a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    PyObject *distinct = PyList_New(0), *pos = PyDict_New();
+    PyObject *idx = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (distinct == NULL || pos == NULL || idx == NULL)
+        goto fail;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(idx);
+    PyObject *last = NULL;
+    int64_t last_i = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyList_GET_ITEM(items, i);
+        if (x == last) { /* runs of the same object: no lookup */
+            out[i] = last_i;
+            continue;
+        }
+        PyObject *key = PyLong_FromVoidPtr(x);
+        if (key == NULL)
+            goto fail;
+        PyObject *j = PyDict_GetItemWithError(pos, key); /* borrowed */
+        int64_t k;
+        if (j != NULL) {
+            k = PyLong_AsLongLong(j);
+        }
+        else if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        else {
+            k = PyList_GET_SIZE(distinct);
+            PyObject *kv = PyLong_FromLongLong(k);
+            if (kv == NULL || PyDict_SetItem(pos, key, kv) < 0 || PyList_Append(distinct, x) < 0) {
+                Py_XDECREF(kv);
+                Py_DECREF(key);
+                goto fail;
+            }
+            Py_DECREF(kv);
+        }
+        Py_DECREF(key);
+        out[i] = last_i = k;
+        last = x;
+    }
+    Py_DECREF(pos);
+    return Py_BuildValue("(NN)", distinct, idx);
+fail:
+    Py_XDECREF(distinct);
+    Py_XDECREF(pos);
+    Py_XDECREF(idx);
+    return NULL;
+}
+
 static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle[, hooks_globals])"},
@@ -1467,6 +1782,12 @@ static PyMethodDef fp_methods[] = {
      "target(loop, steps, note_late[, late_ns, done, ready, wait_add, wait_why]): record `loop` into `steps`; "
      "target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"watch_wake", fp_watch_wake, METH_NOARGS, "watch_wake(): waiting watchdogs look at their stop flags now"},
+    {"busy_step", fp_busy_step, METH_NOARGS, "busy_step() -> (start ns of the running step or 0, steps begun)"},
+    {"watch_wait", fp_watch_wait, METH_VARARGS,
+     "watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid) -> (why, n, reads): the watchdog's wait"},
+    {"b64", fp_b64, METH_O, "b64(data) -> bytes: base64 (no newline), the GIL released for bytes"},
+    {"table_of", fp_table_of, METH_O, "table_of(items) -> (distinct objects, int64 index bytes)"},
     {"set_waits", fp_set_waits, METH_VARARGS,
      "set_waits(waiting, Future, sleep_code, reason): note sleeps as waiting would, in C"},
     {"resolve_steps", fp_resolve_steps, METH_VARARGS,
@@ -1516,6 +1837,10 @@ PyInit__fastpath(void)
     INTERN(s_qualname, "__qualname__");
     INTERN(s_scheduled, "_scheduled");
 #undef INTERN
+    if (!watch_cv_ready && watch_cv_init() < 0) {
+        PyErr_SetString(PyExc_OSError, "_fastpath: no condition variable for the watchdog");
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&fp_module);
     if (m == NULL)
         return NULL;

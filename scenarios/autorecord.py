@@ -12,6 +12,10 @@ the whole process). It follows the loops the program uses:
   while another loop runs in another thread is not recorded (its steps are not mixed in);
 * ``loop.close()`` ends the loop's recording, and so does the end of the process.
 
+The last batch of a run is sent from the recorder's threads, not the program's: shortly
+after ``run_forever`` (``asyncio.run``) returns; :func:`flush` waits for it, and so does
+:func:`stop_recording` (and the end of the process).
+
 While the recorded loop runs, the recorder's thread drains it every ``drain_s`` seconds
 into ``sink(recording, batch)``; ``recording`` numbers the recordings of this process
 (1, 2, ...), task numbers inside batches are per recording. The watchdog thread lives only
@@ -72,14 +76,15 @@ def _recordable(loop) -> bool:
     return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
 
 
-def _end_current() -> None:
-    """Uninstall the active recording and hand its last batch to the sink."""
+def _end_current(background: bool = False) -> None:
+    """Uninstall the active recording and hand its last batch to the sink (``background``:
+    from a thread of its own; :func:`stop_recording` waits for it)."""
     rec = _state.get("rec")
     if rec is None:
         return
     _state["rec"] = None
     rec.uninstall()
-    _deliver_last(rec)
+    _deliver_last(rec, background)
 
 
 def _deliver(rec_id: int, batch: dict) -> None:
@@ -89,10 +94,31 @@ def _deliver(rec_id: int, batch: dict) -> None:
         pass
 
 
-def _deliver_last(rec) -> None:
+def _deliver_last(rec, background: bool = False) -> None:
     """What ``rec`` recorded since its last batch, to the sink (after the watchdog's batches)."""
     rec_id = _state["rec_id"]
-    rec.deliver(lambda batch: _deliver(rec_id, batch))
+    rec.deliver(lambda batch: _deliver(rec_id, batch), background)
+    if background:
+        sending = _state.setdefault("sending", [])
+        sending[:] = [r for r in sending if not r.flush(0)]
+        sending.append(rec)
+
+
+def _flush() -> None:
+    """Wait for the last batches still being sent in the background (``Recorder.deliver``)."""
+    for rec in _state.pop("sending", ()):
+        rec.flush()
+
+
+def flush() -> None:
+    """Wait until the sink has every batch of the loops that have stopped: a run's last batch
+    is sent from the recorder's own thread, shortly after ``run_forever`` / ``asyncio.run``
+    returns (not on the program's thread). :func:`stop_recording` waits for them too."""
+    with _lock:
+        rec = _state.get("rec")
+        _flush()
+    if rec is not None:
+        rec.flush()
 
 
 def _claim(loop) -> "Recorder | None":
@@ -166,17 +192,21 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                 _recorder.drop_own_frame(exc)  # a traceback shows asyncio's frames only
                 raise
             finally:
-                rec.stop_watch(wait=False)  # the loop stopped: no waiting for the thread to end
+                # The loop stopped: no waiting for the thread to end, which sends the last
+                # batch itself (encoding it here would hold the program's thread).
                 with _lock:
                     if _state.get("rec") is rec:
-                        _deliver_last(rec)
+                        if not rec.stop_watch(wait=False, last=True):
+                            _deliver_last(rec)
+                    else:
+                        rec.stop_watch(wait=False)
 
         @functools.wraps(orig[base, "close"])
         def close(self):
             with _lock:
                 rec = _state.get("rec")
                 if rec is not None and rec._loop is self:
-                    _end_current()
+                    _end_current(background=True)  # the program goes on meanwhile
             return orig[base, "close"](self)
 
         _state["ours"] = {(sel_base, "__init__"): __init__, (base, "run_forever"): run_forever,
@@ -212,10 +242,12 @@ def stop_recording() -> None:
     """End the current recording (its last batch goes to the sink) and stop following loops."""
     with _lock:
         if not _state.get("on"):
+            _flush()
             return
         _state["on"] = False
         _end_current()
         _unpatch()
+        _flush()
 
 
 def _after_fork_in_child() -> None:

@@ -25,6 +25,7 @@ clipped by :func:`clip` before they are sent.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import threading
@@ -58,14 +59,37 @@ def encode_parts(msg: dict) -> list:
     line = (json.dumps(msg, separators=(",", ":"), default=default) + "\n").encode("utf-8")
     if not packed:
         return [line]
+    b64 = _b64()
     parts = []
+    view = memoryview(line)  # slices of it, not copies of the rest of the line at each value
+    pos = 0
     for i, data in enumerate(packed):
-        head, _, line = line.partition(b'\\u0000%s%d\\u0000' % (_PACK_MARK.encode(), i))
-        parts.append(head)
+        mark = b'\\u0000%s%d\\u0000' % (_PACK_MARK.encode(), i)
+        at = line.index(mark, pos)
+        parts.append(view[pos:at])
+        pos = at + len(mark)
+        if b64 is not None and type(data) is bytes:  # the compiled hook's columns: without the GIL
+            parts.append(b64(data))
+            continue
         mv = memoryview(data).cast("B")
         parts.extend(base64.b64encode(mv[j:j + _B64_CHUNK]) for j in range(0, len(mv), _B64_CHUNK))
-    parts.append(line)
+    parts.append(view[pos:])
     return parts
+
+
+def _b64():
+    """The compiled recorder's base64 (it lets the GIL go: a drain runs on the recorder's
+    thread while the program's runs), or None where it is not built."""
+    global _B64
+    if _B64 is False:
+        try:
+            from ._fastpath import b64 as _B64
+        except ImportError:
+            _B64 = None
+    return _B64
+
+
+_B64 = False
 
 
 def encode(msg: dict) -> bytes:
@@ -129,14 +153,48 @@ class Writer:
     def __init__(self, f: IO[bytes]) -> None:
         self._f = f
         self._lock = threading.Lock()
+        self._fd = None  # a real file's descriptor: a message in pieces goes out in one writev
+        if hasattr(os, "writev") and isinstance(f, (io.BufferedWriter, io.FileIO)):
+            try:
+                self._fd = f.fileno()
+            except (OSError, ValueError):
+                pass
 
     def send(self, msg: dict) -> None:
         """Raises BrokenPipeError/OSError/ValueError when the reader is gone."""
         parts = encode_parts(msg)
         with self._lock:
+            if len(parts) > 1 and self._fd is not None:
+                # One system call, not one a 64 KiB buffer: each lets the GIL go and waits to
+                # get it back, and the recorder's drains run beside the program's thread.
+                self._f.flush()
+                _writev_all(self._fd, parts)
+                return
             for data in parts:
                 self._f.write(data)
             self._f.flush()
+
+
+def _writev_all(fd: int, parts: list) -> None:
+    """Write every piece, in order, with as few ``writev`` calls as the kernel allows."""
+    views = [v for v in (memoryview(p).cast("B") for p in parts) if len(v)]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + _IOV_MAX])
+        while n > 0:  # a partial write: skip what went out
+            size = len(views[i])
+            if n >= size:
+                n -= size
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0
+
+
+try:
+    _IOV_MAX = max(16, min(1024, os.sysconf("SC_IOV_MAX")))
+except (AttributeError, OSError, ValueError):
+    _IOV_MAX = 16
 
 
 _BATCH_LINES = (b'{"type":"raw"', b'{"type":"batch"')  # how encode() starts a batch's line

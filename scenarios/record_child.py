@@ -19,20 +19,27 @@ An uncaught exception is printed on stderr as Python prints it; the exit status 
 
 from __future__ import annotations
 
-import gc
-import importlib.util
 import os
-import runpy
 import sys
-import threading
-import traceback
 
-from . import autorecord
-from .child import Channel, _where
 from .procs import child_setup
 from .protocol import read_spec
-from .recorder import now_ns
-from .resolver import Renumber as _Renumber
+
+if __name__ == "__main__":
+    # First thing: the guard process (procs.child_setup: a fresh interpreter) then starts while
+    # this one imports the recorder, rather than beside the program under study.
+    _PARENT = child_setup(read_spec(sys.argv[1]).get("parent"))
+
+import gc  # noqa: E402
+import importlib.util  # noqa: E402
+import runpy  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+
+from . import autorecord  # noqa: E402
+from .child import Channel, _where  # noqa: E402
+from .recorder import now_ns  # noqa: E402
+from .resolver import Renumber as _Renumber  # noqa: E402
 
 DRAIN_S = 0.05
 UVLOOP_NOTE = ("the program imported uvloop: loops uvloop makes cannot be recorded "
@@ -107,7 +114,8 @@ def _join_threads() -> None:
 
 def main() -> int:
     spec = read_spec(sys.argv[1])
-    child_setup(spec.get("parent"))
+    if "_PARENT" not in globals():  # (set up at import when run as the child)
+        child_setup(spec.get("parent"))
     fd = spec["events_fd"]
     os.set_inheritable(fd, False)  # the program's own children do not hold our pipe
     chan = Channel(fd)

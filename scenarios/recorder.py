@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import itertools
 import sys
 import threading
 import time
@@ -80,6 +79,8 @@ from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame
 
 
 _MISSING = object()
+HOUSEKEEP_S = 0.05  # without a sink, the compiled watchdog wait still looks this often
+SEND_WAIT_S = 5.0  # a batch waits this long at most for the one sent before it
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
 
@@ -120,8 +121,6 @@ def _same(a):
     return a
 
 
-_chain = itertools.chain.from_iterable
-
 
 class Recorder:
     """Records one event loop. ``install(loop)`` ... run ... ``drain()`` ... ``uninstall()``.
@@ -160,7 +159,7 @@ class Recorder:
         self._new_meta = _h.new_steps(3)
         self._done: list = []  # (raw, t_ns, outcome, name): noted in the step that finished it
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
-        self._ready: list = []  # (raw, ready_ns)
+        self._ready = _h.new_steps(2)  # raw id, ready since (ns): rows of late timers' tasks
         # Waits (see wait_reasons.py): (raw, step end ns) pairs, and each one's reason
         # (kind, detail, where, awaited raw), shared tuples
         self._wait_at = array("q")
@@ -180,6 +179,10 @@ class Recorder:
         self._watch: int | None = None  # the watchdog's thread ident
         self._watch_done = None
         self._stop = threading.Event()  # the running watchdog's (a new one for each)
+        self._stop_flag = bytearray(1)  # the same, for the compiled wait
+        self._last_lock = threading.Lock()
+        self._sent = None  # set once the batch sent last in the background has gone (deliver)
+        self.watch_error = ""  # why the watchdog thread stopped, if it raised (see _watch_failed)
         self._sink_lock = threading.Lock()  # batches reach the sink in order
         self._drain_lock = threading.Lock()
         self._restore: list = []
@@ -199,7 +202,7 @@ class Recorder:
         self._loop = loop
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
         if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
-            self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
+            self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
         self._loop_native = threading.get_native_id() if not loop.is_running() else None
         self.t0_ns = now_ns()
         undo = self._restore
@@ -266,32 +269,103 @@ class Recorder:
         done = _thread.allocate_lock()
         done.acquire()
         self._watch_done = done
-        self._watch = _thread.start_new_thread(self._watch_main, (done, stop))
+        flag = self._stop_flag = bytearray(1)  # the compiled wait's stop (read without the GIL)
+        stop.last = stop.exited = False  # (see stop_watch(last=True))
+        # a batch still being sent (by the watchdog before, or a courier: see deliver) goes first
+        stop.prev, stop.sent = self._sent, threading.Event()
+        self._watch = _thread.start_new_thread(self._watch_main, (done, stop, flag))
 
-    def _watch_main(self, done, stop) -> None:
+    def _watch_main(self, done, stop, flag) -> None:
         try:
-            self._watchdog(stop)
+            self._watchdog(stop, flag)
+        except Exception as exc:  # noqa: BLE001 - reported, never raised into the program
+            self._watch_failed(exc)
         finally:
             sysf, self._sysf = self._sysf, None
             if sysf is not None:
                 sysf.close()
-            done.release()
+            with self._last_lock:
+                stop.exited = True
+                last = stop.last
+            try:
+                if last and self.sink is not None:  # the loop stopped: its last batch, from here
+                    self._send(self.sink, stop.prev)
+            finally:
+                stop.sent.set()
+                done.release()
 
-    def stop_watch(self, wait: bool = True) -> None:
-        """Stop the watchdog thread. ``wait=False``: do not wait for it to end (it sends no
-        batch once stopped; see :meth:`deliver`); autorecord stops it each time the loop
-        stops, and on a busy machine waiting for a thread to be scheduled costs milliseconds."""
-        self._stop.set()
+    def _watch_failed(self, exc: BaseException, what: str = "") -> None:
+        """The watchdog thread raised: the recording goes on without it (no blocks sampled, no
+        GIL verdicts, no drains until the loop stops), and says so once, in the recording
+        (a ``recorder-error`` warning) and in ``watch_error``. Never on the program's stderr:
+        that is the program's (``COFFEESHOP_RECORDER_DEBUG=1`` prints the traceback there)."""
+        import os
+        import traceback
+
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        self.watch_error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        what = what or ("the recorder's watchdog stopped: blocks, GIL waits and live batches "
+                        "are missing from here on")
+        self._warnings.append((now_ns(), "recorder-error", f"{what} ({self.watch_error})", where))
+        if os.environ.get("COFFEESHOP_RECORDER_DEBUG"):
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+    def stop_watch(self, wait: bool = True, last: bool = False) -> bool:
+        """Stop the watchdog thread. ``wait=False``: do not wait for it to end; autorecord
+        stops it each time the loop stops, and on a busy machine waiting for a thread to be
+        scheduled costs milliseconds. ``last``: the watchdog sends what was recorded since its
+        last batch to the sink on its way out (not the loop's thread: encoding a batch costs
+        milliseconds); returns whether it will (False: it had ended, or there is none)."""
+        stop = self._stop
+        taken = False
+        if last and self._watch is not None and self.sink is not None:
+            with self._last_lock:
+                if not getattr(stop, "exited", True):
+                    stop.last = taken = True
+                    self._sent = stop.sent
+        stop.set()
+        self._stop_flag[0] = 1
+        _h.watch_wake()
         if self._watch is not None:
             if wait and self._watch != _thread.get_ident():
                 self._watch_done.acquire(timeout=2)
             self._watch = None
+        return taken
 
-    def deliver(self, sink) -> None:
-        """Drain now into ``sink`` (raw batches if ``raw``), in order with the watchdog's drains."""
+    def deliver(self, sink, background: bool = False) -> None:
+        """Drain now into ``sink`` (raw batches if ``raw``), in order with the watchdog's
+        drains and the batches still being sent. ``background``: drain and send from a
+        thread of its own (the caller's, the loop's, goes on: :meth:`flush` waits for it)."""
+        prev = self._sent
+        if not background:
+            self._send(sink, prev)
+            return
+        sent = self._sent = threading.Event()
+        _thread.start_new_thread(self._courier, (sink, prev, sent))
+
+    def _courier(self, sink, prev, sent) -> None:
+        try:
+            self._send(sink, prev)
+        except Exception as exc:  # noqa: BLE001 - a sink's error never reaches the program
+            self._watch_failed(exc, "the recorder's last batch was not sent")
+        finally:
+            sent.set()
+
+    def _send(self, sink, prev=None) -> None:
+        if prev is not None:
+            prev.wait(SEND_WAIT_S)
         with self._sink_lock:
             batch = self._sink_batch()
             sink(batch)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the batches being sent in the background have been (True if so)."""
+        sent = self._sent
+        return sent is None or sent.wait(timeout)
 
     def _forked(self) -> None:
         """In a forked child: undo what is still in place, drop the buffers, never drain."""
@@ -302,12 +376,13 @@ class Recorder:
         self.sink = None
         self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
         self._sink_lock = threading.Lock()
+        self._last_lock, self._sent = threading.Lock(), None
         while self._restore:
             try:
                 self._restore.pop()()
             except Exception:
                 pass
-        self._steps, self._new_meta = _h.new_steps(), _h.new_steps(3)
+        self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
         self._wait_at, self._wait_why = array("q"), []
 
@@ -372,9 +447,14 @@ class Recorder:
                 cbs = getattr(a, "_callbacks", None)
                 if cbs:
                     cands.extend(getattr(cb, "__self__", None) for cb, _ in cbs)
+            ready = self._ready
             for obj in cands:
                 if isinstance(obj, asyncio.Task):
-                    self._ready.append((id(obj), due_ns))
+                    if type(ready) is array:
+                        ready.append(id(obj))
+                        ready.append(due_ns)
+                    else:
+                        ready.push(id(obj), due_ns)
         except Exception:  # never disturb the loop
             pass
 
@@ -391,15 +471,41 @@ class Recorder:
                                _h.unawaited_where(coro, frame)))
 
     # --------------------------------------------------------------- watchdog
-    def _watchdog(self, stop) -> None:
-        """Sample the loop thread's frame while one step holds the loop."""
+    def _watchdog(self, stop, flag) -> None:
+        """Sample the loop thread's frame while one step holds the loop.
+
+        With the compiled hook, the thread waits in ``_fastpath.watch_wait`` (no GIL) until a
+        step has run ``sample_ms``, a drain is due, or the step a probe measures has ended: it
+        takes the GIL only then (each time it does, the loop thread hands the GIL over and waits
+        to get it back: on a busy machine, a wake-up of its own). The CPU clocks of every tick
+        (``gil_probe.Ticks``) are read there too. With the pure-Python hook (no running step is
+        published) it wakes every ``sample_ms``, takes the GIL and looks."""
         steps = self._steps
         interval = self.sample_s
+        interval_ns = int(interval * 1e9)
         last_len = -1
         next_drain = time.monotonic() + self.drain_s
         gil = None  # the CPU clocks taken when a step was first seen stuck (see gil_probe.py)
+        gil_n = -1  # (compiled wait) the number of the step that probe measures
         ticks = None  # the CPU clocks at the last tick: long steps no tick saw (gil_probe.Ticks)
-        while not stop.wait(interval):
+        fast = _h.watch_wait()
+        long_n = -1  # (compiled wait) the number of the step that has run sample_ms, if any
+        while True:
+            if fast is not None:
+                wait, busy_step = fast
+                # a drain's deadline, or a look at least every HOUSEKEEP_S (the loop's thread
+                # once it runs, anyio once imported)
+                due = next_drain if self.sink is not None else time.monotonic() + HOUSEKEEP_S
+                why, long_n, reads = wait(flag, interval_ns, int(due * 1e9), interval_ns,
+                                          gil_n if gil is not None else -1, self._loop_native or 0)
+                if why == 0 or stop.is_set():
+                    break
+                if ticks is not None and reads:
+                    ticks.reads.extend(reads)
+                if why != 1:
+                    long_n = -1
+            elif stop.wait(interval):
+                break
             if self._anyio_wait and "anyio.to_thread" in sys.modules and _h._active is self:
                 self._anyio_wait = not _h.patch_anyio(self, self._restore)
             if self.gil_enabled and self._loop_tid is not None:
@@ -412,8 +518,11 @@ class Recorder:
                 gil = None
             if self.sink is not None and time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drain_s
+                if stop.prev is not None:  # the last batch of the run before goes first
+                    stop.prev.wait(SEND_WAIT_S)
+                    stop.prev = None
                 with self._sink_lock:
-                    if stop.is_set():  # stopped without waiting: the last batch is not ours
+                    if stop.is_set():  # stopped: the last batch is sent on the way out (or not ours)
                         break
                     if ticks is not None:  # the steps recorded since the top of this tick, too
                         self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
@@ -431,15 +540,20 @@ class Recorder:
             with self._drain_lock:
                 n = len(steps)
                 busy = (not self._in_select) and self._loop.is_running()
-                stuck = busy and n == last_len
+                if fast is None:
+                    stuck = busy and n == last_len
+                else:  # the step the wait saw running sample_ms is still running
+                    t_busy, n_busy = busy_step()
+                    stuck = busy and long_n >= 0 and t_busy != 0 and n_busy == long_n
                 last_len = n
-                if self.gil_enabled and busy:
+                if self.gil_enabled and busy and (fast is None or stuck):
                     # Clocks from the first tick that saw this step running (the watchdog
                     # itself gets few ticks when the loop thread waits for the GIL).
                     if gil is None or gil.n_steps != n:
                         if self._sysf is None:  # the loop thread's syscall file, open while this runs
                             self._sysf = _gp.SyscallFile(_gp.native_of(self._loop_tid, self._loop_native))
                         gil = _gp.Probe(self._loop_tid, n, self._loop_native, self._sysf)
+                        gil_n = long_n
                     elif stuck:
                         gil.look()
                     gil.confirmed |= stuck
@@ -500,7 +614,7 @@ class Recorder:
         late_names = self._take(self._late_names)
         # 2. Take the buffers: steps before creations (a step is recorded after the
         #    creation of any task it mentions).
-        ready = self._take(self._ready)
+        ready = _h.take_steps(self._ready, 2, packed=packed)
         n_w = min(len(self._wait_at) // 2, len(self._wait_why))
         wait_at, wait_why = self._wait_at[: 2 * n_w], self._wait_why[:n_w]
         del self._wait_at[: 2 * n_w], self._wait_why[:n_w]
@@ -520,7 +634,10 @@ class Recorder:
         codes = [[info, ""] if isinstance(info, str) else
                  [info.co_qualname, f"{info.co_filename}:{info.co_firstlineno}"] for info in codes]
         whys, why_idx = _h.table_of(wait_why)
-        done_ids, done_ts, done_hows, done_names = zip(*finished) if finished else ((), (), (), ())
+        # (columns by comprehension: ``zip(*finished)`` makes an iterator a finished task, which the
+        # garbage collector counts: 10,000 of them made it run a full collection in the program)
+        done_ids, done_ts = [d[0] for d in finished], [d[1] for d in finished]
+        done_hows, done_names = [d[2] for d in finished], [d[3] for d in finished]
         pack = _packed if packed else _same
         return {
             "t": now_ns(),
@@ -533,10 +650,10 @@ class Recorder:
             "late_names": late_names,
             "done_ids": pack(array("q", done_ids)),
             "done_ts": pack(array("q", done_ts)),
-            "done_hows": list(done_hows),
-            "done_names": list(done_names),
+            "done_hows": done_hows,
+            "done_names": done_names,
             "eager": eager,
-            "ready": pack(array("q", _chain(ready))),  # raw id, ready since
+            "ready": ready,  # raw id, ready since (rows)
             "iters": iters.tolist(),
             "samples": self._take(self._samples),
             "jobs": self._take(self._jobs),

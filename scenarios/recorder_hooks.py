@@ -268,7 +268,14 @@ def long_rows(buf, start: int, stop: int, min_ns: int) -> list:
 
 def table_of(items: list) -> tuple[list, array]:
     """``items`` as (the distinct objects, by identity, in order; an array of their indexes):
-    many of the recorder's notes are a few shared objects (code objects, wait reasons)."""
+    many of the recorder's notes are a few shared objects (code objects, wait reasons).
+    Compiled where built (a drain, on the watchdog's thread, holds the GIL meanwhile)."""
+    fast = getattr(_fast, "table_of", None) if type(items) is list else None
+    if fast is not None:
+        distinct, idx = fast(items)
+        out = array("q")
+        out.frombytes(idx)
+        return distinct, out
     first = {id(x): x for x in items}
     pos = {k: i for i, k in enumerate(first)}
     return list(first.values()), array("q", map(pos.__getitem__, map(id, items)))
@@ -305,6 +312,21 @@ def make_call_at(rec, loop, orig, timers, labels: list):
     if _fast is None or type(timers) is not _fast.Steps:
         return None
     return _fast.CallAt(rec, loop, orig, timers, labels, strip_own_frames, asyncio.current_task, label_of)
+
+
+def watch_wait():
+    """The compiled watchdog wait (``_fastpath.watch_wait``; see ``Recorder._watchdog``) and
+    ``busy_step``, or None: the pure-Python hook publishes no running step."""
+    if _fast is None or not hasattr(_fast, "watch_wait"):
+        return None
+    return _fast.watch_wait, _fast.busy_step
+
+
+def watch_wake() -> None:
+    """Wake the compiled watchdog waits (after setting a stop flag: they look at it at once)."""
+    wake = getattr(_fast, "watch_wake", None)
+    if wake is not None:
+        wake()
 
 
 def start_recording(rec, loop, steps) -> None:

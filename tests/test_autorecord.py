@@ -21,6 +21,7 @@ def sink():
 
 
 def _task_names(sink, recording=None):
+    autorecord.flush()  # a run's last batch is sent from the recorder's thread
     return {name for rid, b in sink.batches if recording in (None, rid) for _, name in b["names"]}
 
 
@@ -34,6 +35,7 @@ def test_asyncio_run_is_recorded_from_its_first_task(sink):
 
     assert asyncio.run(main()) == "ok"
     assert active() is None  # asyncio.run closed the loop: its recording ended
+    autorecord.flush()  # (its last batch is sent from the recorder's thread)
     tasks = [t for _, b in sink.batches for t in b["tasks"]]
     assert {t[3] for t in tasks} >= {"test_asyncio_run_is_recorded_from_its_first_task.<locals>.main",
                                       "test_asyncio_run_is_recorded_from_its_first_task.<locals>.child"}
@@ -44,6 +46,7 @@ def test_asyncio_run_is_recorded_from_its_first_task(sink):
 def test_each_loop_gets_a_recording_of_its_own(sink):
     for _ in range(3):
         asyncio.run(asyncio.sleep(0))
+    autorecord.flush()
     assert len({rid for rid, _ in sink.batches}) == 3
 
 

@@ -232,3 +232,66 @@ def test_default_task_names_are_kept():
     assert names[0].startswith("Task-") and names[1] == "named"
     assert {t.name for t in tl.tasks.values()} >= {names[0], "named"}
 
+
+
+@pytest.mark.parametrize("impl", ["c", "python"])
+def test_a_raising_watchdog_is_reported_in_the_recording_not_on_stderr(monkeypatch, capfd, impl):
+    """A bug in the watchdog thread (once: a __slots__ typo) must not go unnoticed: the
+    recording says so (a "recorder-error" warning, and ``watch_error``), the program's own
+    stderr stays as it was, and the program runs on."""
+    from coffeeshop_tui.scenarios import gil_probe
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("boom in the watchdog")
+
+    monkeypatch.setattr(gil_probe.Ticks, "brackets", broken)
+    monkeypatch.delenv("COFFEESHOP_RECORDER_DEBUG", raising=False)
+
+    async def main():
+        time.sleep(0.03)  # a long step: the watchdog wakes and looks
+        await asyncio.sleep(0.1)
+        return "done"
+
+    from coffeeshop_tui.scenarios import recorder_hooks as h
+
+    if h.use_recorder(impl) != impl:
+        h.use_recorder()
+        pytest.skip("the compiled accelerator is not built here")
+    loop = asyncio.new_event_loop()
+    rec = Recorder()
+    try:
+        rec.install(loop)
+        assert loop.run_until_complete(main()) == "done"
+        rec.uninstall()
+        batch = rec.drain()
+    finally:
+        rec.uninstall()
+        loop.close()
+        h.use_recorder()
+    errors = [w for w in batch["warnings"] if w[1] == "recorder-error"]
+    assert len(errors) == 1, batch["warnings"]
+    assert "RuntimeError: boom in the watchdog" in errors[0][2]
+    assert errors[0][3].endswith(f"test_recorder.py:{broken.__code__.co_firstlineno + 1}")
+    assert rec.watch_error == "RuntimeError: boom in the watchdog"
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_a_healthy_watchdog_reports_nothing(capfd):
+    async def main():
+        time.sleep(0.03)
+        await asyncio.sleep(0.06)
+
+    loop = asyncio.new_event_loop()
+    rec = Recorder()
+    try:
+        rec.install(loop)
+        loop.run_until_complete(main())
+        rec.uninstall()
+        batch = rec.drain()
+    finally:
+        rec.uninstall()
+        loop.close()
+    assert not [w for w in batch["warnings"] if w[1] == "recorder-error"]
+    assert rec.watch_error == ""
+    assert capfd.readouterr() == ("", "")
