@@ -19,8 +19,9 @@ keep busy, the wall time is mostly their doing; this is what is left of it, the 
 own CPU time and its waits (the GIL, sleeps, the pipe).
 
 Server: the demo app's `/async?delay=0` served by uvicorn (`WebServer`), recorded or not,
-driven by 50 closed-loop users (aiohttp, in the process that reads the recording, as
-`coffeeshop-tui load` does) for `--server-s` seconds each, alternating: requests per second,
+driven by 50 closed-loop users (aiohttp, in a process of its own, as the load screen and
+`load --tui` drive it; the bench's process reads the recording; a headless `load` keeps its
+generator in a thread) for `--server-s` seconds each, alternating: requests per second,
 recorded / unrecorded (target >= 0.90x). `recorded[c]` reads the recording live (the load
 screen, `load --save`); `headless[c]` only reads it while the server runs and decodes it at
 the end, as a headless `load` / `load --json` does (`WebServer(defer_events=True)`).
@@ -145,7 +146,14 @@ def server_rps(record: bool, variant: str, users: int, seconds: float, defer: bo
     env = {_h.ENV: variant}
     srv = WebServer(record=record, env=env, defer_events=defer).start()
     try:
-        return asyncio.run(_drive(f"{srv.url}/async?delay=0", users, seconds))
+        # the load comes from a process of its own, as the app's load screen and `load --tui`
+        # drive it (scenarios/web/loadgen_proc.py): this process only reads the recording
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--drive",
+                              f"{srv.url}/async?delay=0", str(users), str(seconds)],
+                             capture_output=True, text=True, timeout=seconds + 120)
+        if out.returncode != 0:
+            raise RuntimeError(f"the load driver failed:\n{out.stderr[-2000:]}")
+        return float(out.stdout.split()[-1])
     finally:
         srv.stop()
 
@@ -238,7 +246,12 @@ def main() -> None:
     ap.add_argument("--skip-server", action="store_true")
     ap.add_argument("--skip-programs", action="store_true")
     ap.add_argument("--in-process", action="store_true")
+    ap.add_argument("--drive", nargs=3, metavar=("URL", "USERS", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.drive:  # the load driver's own process (see server_rps)
+        url, users, seconds = args.drive
+        print(f"{asyncio.run(_drive(url, int(users), float(seconds))):.1f}")
+        return
     have_c = _h.use_recorder("c") == "c"
     _h.use_recorder()
     variants = VARIANTS if have_c else VARIANTS[:2]
