@@ -19,6 +19,7 @@ is apart, in ``loop_moment.py``; drawing is in ``snapshot.py``).
 from __future__ import annotations
 
 import bisect
+import weakref
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -123,6 +124,21 @@ def _short_label(t: TaskInfo) -> str:
     return f"{t.name or f'Task-{t.seq}'} ({coro})" if coro else (t.name or f"Task-{t.seq}")
 
 
+class Touched:
+    """The tasks that got something new (created, a step, a wake-up, a wait reason, a
+    thread job, a name, their end) since a reader last took them (:meth:`Timeline.watch`): a
+    reader that keeps what it derived from each task redoes only those."""
+
+    __slots__ = ("seqs", "__weakref__")
+
+    def __init__(self) -> None:
+        self.seqs: set[int] = set()
+
+    def take(self) -> set[int]:
+        seqs, self.seqs = self.seqs, set()
+        return seqs
+
+
 @dataclass(frozen=True)
 class Job:
     pool: str
@@ -192,6 +208,30 @@ class Timeline:
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
         self._live_cache: dict[int, tuple] = {}  # seq -> a running task's closed figures (_live_stats)
         self._held_cache: tuple | None = None  # (version, holding()) (_held)
+        self._watchers: weakref.WeakSet[Touched] = weakref.WeakSet()
+
+    def watch(self) -> Touched:
+        """A :class:`Touched` that collects the tasks every later batch touches (held weakly:
+        it stops when its reader lets go of it). A trim (``trimmed_before``) touches all."""
+        w = Touched()
+        self._watchers.add(w)
+        return w
+
+    def _touch(self, batch: dict) -> None:
+        watchers = list(self._watchers)
+        if not watchers:
+            return
+        seqs = set(batch.get("steps", ())[2::3])
+        seqs.update(batch.get("ready", ())[0::2])
+        for key in ("tasks", "names", "done", "waits"):
+            for rec in batch.get(key, ()):
+                seqs.add(rec[0])
+        for j in batch.get("jobs", ()):
+            seqs.add(j[5])
+        seqs.discard(0)
+        if seqs:
+            for w in watchers:
+                w.seqs |= seqs
 
     # ------------------------------------------------------------------ input
     def start(self, t_ns: int) -> None:
@@ -204,6 +244,7 @@ class Timeline:
         self.version += 1
 
     def ingest(self, batch: dict) -> None:
+        self._touch(batch)
         tasks = self.tasks
         for seq, t, name, coro, where, parent, _eager in batch.get("tasks", ()):
             tasks[seq] = TaskInfo(seq, t, coro or "", where or "", parent or 0, name or "")

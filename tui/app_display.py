@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from coffeeshop_tui.scenarios.explain import fmt_s, short_where
 from coffeeshop_tui.scenarios.runner import FAILED, RUNNING, DONE, STARTING, STOPPED
-from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot
+from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot, open_lanes
 
 from .app_compare import LETTERS, Pinned
 from .app_replay import SPEEDS
@@ -91,18 +91,20 @@ class DisplayMixin:
         they do not all fit (an open system's newest customers stay in view), oldest first,
         or slowest first (longest from creation to end)."""
         order = LANE_ORDERS[self._lane_order]
-        tasks = [lane for lane in snap.lanes if lane.kind == "task"]
+        raw = snap.raw_lanes  # (open lanes stay open: the view closes those it draws)
+        tasks = [lane for lane in raw if lane.kind == "task"]
         if order == "oldest" or len(tasks) < 2:
             return snap
         if order == "newest":
-            if len(snap.lanes) <= self._timeline_rows():
+            if len(raw) <= self._timeline_rows():
                 return snap
             tasks.sort(key=_task_of, reverse=True)  # (already ascending: a C-level key is O(n))
         else:
-            tasks.sort(key=lambda lane: lane.segments[-1].end - lane.segments[0].start if lane.segments else 0.0,
-                       reverse=True)
-        others = [lane for lane in snap.lanes if lane.kind != "task"]
-        return replace(snap, lanes=tuple(others[:1] + tasks + others[1:]))
+            t_end = snap.t_end
+            tasks.sort(key=lambda lane: ((t_end if lane.open else lane.segments[-1].end) - lane.segments[0].start
+                                         if lane.segments else 0.0), reverse=True)
+        others = [lane for lane in raw if lane.kind != "task"]
+        return replace(snap, lanes=open_lanes(others[:1] + tasks + others[1:], snap.t_end))
 
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:
@@ -143,7 +145,7 @@ class DisplayMixin:
         old = self._lane_states
         present = {"running", "waiting"}
         empty = (0, frozenset())
-        for lane in snap.lanes:
+        for lane in snap.raw_lanes:  # (an open lane's end has the state it had)
             ident = (lane.group, lane.key)
             seen, states = old.get(ident, empty)
             segs = lane.segments

@@ -221,7 +221,7 @@ class TimelineNavigation:
         if key == self._reported:
             return
         self._reported = key
-        self.post_message(self.SegmentFocused(row.lane, seg, self._cursor_t, self))
+        self.post_message(self.SegmentFocused(row.shown, seg, self._cursor_t, self))
 
     # ================================================================== mouse
     def on_mouse_move(self, event: events.MouseMove) -> None:

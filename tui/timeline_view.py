@@ -86,12 +86,15 @@ class _Row:
     Its lane may be newer than its index: the index follows the lane when the row is drawn
     or looked at (``index``), so a snapshot costs what is on screen, not every lane."""
 
-    __slots__ = ("uid", "ident", "lane", "_index", "group", "pos", "_label", "drawn")
+    __slots__ = ("uid", "ident", "lane", "_index", "group", "pos", "_label", "drawn", "_now", "_closed")
 
-    def __init__(self, uid: int, ident: tuple, lane: Lane | None, group: str) -> None:
+    def __init__(self, uid: int, ident: tuple, lane: Lane | None, group: str, now: list | None = None) -> None:
         self.uid = uid
         self.ident = ident
+        #: the lane as the snapshot has it: if open (``Lane.open``), its end is the view's now
         self.lane = lane
+        self._now = now if now is not None else [0.0]  # the view's: [t_end of its snapshot]
+        self._closed: tuple = (None, 0.0, None)  # (open lane, t_end, that lane closed there)
         self._index = LaneIndex()
         self.group = group
         self.pos = 0
@@ -105,12 +108,25 @@ class _Row:
         self.sync()
         return self._index
 
+    @property
+    def shown(self) -> Lane | None:
+        """The lane with its open end (if any) at the view's now: what is drawn."""
+        lane = self.lane
+        if lane is None or not lane.open:
+            return lane
+        t = self._now[0]
+        c = self._closed
+        if c[0] is not lane or c[1] != t:
+            c = self._closed = (lane, t, lane.to(t))
+        return c[2]
+
     def sync(self) -> float | None:
         """Index the lane's newest segments: the earliest time whose drawing may have
         changed, or None (``LaneIndex.update``)."""
-        if self.lane is None or self._index.segments is self.lane.segments:
+        lane = self.shown
+        if lane is None or self._index.segments is lane.segments:
             return None
-        return self._index.update(self.lane.segments)
+        return self._index.update(lane.segments)
 
     def label(self, width: int, prefix: str = "") -> str:
         key = (width, prefix, self.lane.label if self.lane else self.group)
@@ -227,6 +243,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         self._style_gen = 0
         self._palettes: dict[Style, dict] = {}
         self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._now = [0.0]  # the snapshot's t_end: where the open lanes end (_Row.shown)
         if snapshot is not None:
             self.update_snapshot(snapshot)
 
@@ -241,7 +258,11 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         changed are refreshed (all of them when the time window moved)."""
         prev = self._snapshot
         self._snapshot = snapshot
-        lanes = snapshot.lanes
+        # as built: a waiting task's lane is the same object from one snapshot to the next
+        # (its open end is now, closed only for the rows drawn), so this costs the lanes
+        # that changed, and the rows on screen
+        lanes = snapshot.raw_lanes
+        self._now[0] = snapshot.t_end
         order = self._order
         structure = len(lanes) != len(order)
         if not structure:
@@ -372,7 +393,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
     @property
     def cursor_lane(self) -> Lane | None:
         row = self._cursor_row()
-        return row.lane if row is not None else None
+        return row.shown if row is not None else None
 
     @property
     def cursor_time(self) -> float | None:
@@ -410,7 +431,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
             row = old.pop(ident, None)
             if row is None:
                 self._uid += 1
-                row = _Row(self._uid, ident, lane, lane.group)
+                row = _Row(self._uid, ident, lane, lane.group, self._now)
             elif row.lane is not lane:  # indexed when drawn or looked at (_Row.index)
                 row.lane = lane
             order.append(row)
