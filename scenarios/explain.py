@@ -403,17 +403,24 @@ def open_figures_of(spans, wall: float) -> dict:
         n += step
         last = t
     area += n * (wall - last)
-    lam = len(spans) / wall if wall > 0 else 0.0
-    w = sum(d - a for a, d in served) / len(served) if served else 0.0
+    return open_figures_from(len(spans), len(served), sum(d - a for a, d in served), area, wall)
+
+
+def open_figures_from(arrived: int, served: int, served_time: float, area: float, wall: float) -> dict:
+    """:func:`open_figures_of` from its sums: customers arrived and served, the time in the
+    system of those served (s) and of all of them up to ``wall`` (s: the number in the system
+    integrated over time). What ``Timeline.open_counts`` keeps as a run grows."""
+    lam = arrived / wall if wall > 0 else 0.0
+    w = served_time / served if served else 0.0
     mean_n = area / wall if wall > 0 else 0.0
     little = lam * w
     return {
-        "arrived": len(spans),
-        "served": len(served),
+        "arrived": arrived,
+        "served": served,
         "arrival_rate": round(lam, 3),
-        "throughput": round(len(served) / wall, 3) if wall > 0 else 0.0,
+        "throughput": round(served / wall, 3) if wall > 0 else 0.0,
         "time_in_system_s": round(w, 6),
-        "in_system_now": n,
+        "in_system_now": arrived - served,
         "mean_in_system": round(mean_n, 3),
         "little_l": round(little, 3),
         "little_ok": bool(served) and abs(mean_n - little) <= 0.2 * max(mean_n, little, 1e-9),
