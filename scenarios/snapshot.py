@@ -150,6 +150,9 @@ class Snapshot:
     output_total: int = 0
     #: what the loop held, for ``loop_moment.loop_at`` (a LoopView; None: not recorded)
     loop: object = None
+    #: the states drawn in its lanes, when its maker kept them as it built them (None: look
+    #: through the lanes)
+    states: frozenset | None = None
 
     def lane(self, key: str) -> Lane | None:
         for lane in self.lanes:
@@ -287,6 +290,8 @@ class SnapshotBuilder:
         #: their last step yet): built again at the next build
         self._again: set[int] = set()
         self._all = True  # build every task's lane (the first build, or after a trim)
+        self._states: set[str] = set()  # the states in the lanes built (Snapshot.states)
+        self._states_n = 0  # how many loop segments they include
         self._floor = 0  # tasks older than this are not shown (max_task_lanes newer ones are)
 
     def build(self, extra: dict | None = None) -> Snapshot:
@@ -326,11 +331,19 @@ class SnapshotBuilder:
             todo = sorted(q for q in todo if q >= floor)
         self._again = again = set()
         seqs, lanes, pos = self._seqs, self._lanes, self._pos
+        states = self._states
+        states.update([seg[2] for seg in self._loop[self._states_n:]])
+        self._states_n = len(self._loop)
+        if len(loop_segs) > len(self._loop):  # (the step holding the loop now)
+            states.add(loop_segs[-1][2])
+        if self._threads.segments:
+            states.add(THREAD)
         for seq in todo:
             t = tasks.get(seq)
             if t is None:
                 continue
             lane = self._lane_of(seq, t, sec, held_seq, t_end)
+            states.update([seg[2] for seg in lane.segments])
             if t.done_ns is None and not lane.open:
                 again.add(seq)
             i = pos.get(seq)
@@ -354,7 +367,7 @@ class SnapshotBuilder:
             version=tl.version,
             live=tl.end_ns is None,
             t_end=t_end,
-            lanes=open_lanes(all_lanes, t_end),
+            lanes=LiveLanes(all_lanes, t_end) if self._live else all_lanes,  # (open ones: live tasks')
             blocks=self._blocks(sec),
             warnings=tuple(tl.warnings),
             output=tuple((sec(t), line) for t, line in output),
@@ -362,6 +375,7 @@ class SnapshotBuilder:
             extra=dict(extra or {}),
             output_total=getattr(tl, "output_lines", len(tl.output)),
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
+            states=frozenset(states),
         )
 
     def _lane_of(self, seq: int, t, sec, held_seq: int, t_end: float) -> Lane:
@@ -450,7 +464,7 @@ class SnapshotBuilder:
                 # a step that starts inside what is drawn already (rare: nesting across
                 # batches): rebuild the lane from every step
                 triples = list(zip(st[0::3], st[1::3], st[2::3]))
-                self._loop = []
+                self._loop, self._states_n = [], 0
             for state, s, e, seq in flatten_steps(triples, tl.block_ns):
                 info = tl.tasks[seq].label if seq in tl.tasks else ""
                 if state == BLOCKED and s in tl.gil_starts:  # waiting for the GIL, not blocked

@@ -141,9 +141,11 @@ class DisplayMixin:
     def _states_in(self, snap: Snapshot) -> set:
         """States drawn in ``snap`` (for the legend). Lanes only grow at their end, so each
         lane's segments are scanned once, from where the last scan stopped."""
+        present = {"running", "waiting"}
+        if snap.states is not None:  # kept by its builder as it built the lanes
+            return present | snap.states
         cache = {}
         old = self._lane_states
-        present = {"running", "waiting"}
         empty = (0, frozenset())
         for lane in snap.raw_lanes:  # (an open lane's end has the state it had)
             ident = (lane.group, lane.key)
