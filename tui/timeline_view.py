@@ -423,32 +423,55 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
 
     # ================================================================== rows
     def _rebuild_rows(self, lanes: tuple[Lane, ...]) -> None:
-        old = {row.ident: row for row in self._order}
-        order: list[_Row] = []
-        groups: dict[str, list[_Row]] = {}
-        for lane in lanes:
-            ident = (lane.group, lane.key)
-            row = old.pop(ident, None)
-            if row is None:
+        """The rows of ``lanes`` (an open system adds lanes with nearly every update): the
+        rows of lanes seen before are kept, and the per-lane work is in comprehensions and
+        C-level calls (a few hundred ns a lane), never a row's drawing."""
+        old = self._by_ident
+        idents = [(lane.group, lane.key) for lane in lanes]
+        by_ident = dict(zip(idents, idents))
+        if len(by_ident) < len(idents):  # two lanes with one key (never made here): a row each
+            old = dict(old)
+            order = []
+            for ident in idents:
+                order.append(old.pop(ident, None))
+        else:
+            order = list(map(old.get, idents))
+        if None in order:  # new lanes: new rows
+            for i in [i for i, row in enumerate(order) if row is None]:
                 self._uid += 1
-                row = _Row(self._uid, ident, lane, lane.group, self._now)
-            elif row.lane is not lane:  # indexed when drawn or looked at (_Row.index)
+                lane = lanes[i]
+                order[i] = _Row(self._uid, idents[i], lane, lane.group, self._now)
+        for row, lane in zip(order, lanes):
+            if row.lane is not lane:  # indexed when drawn or looked at (_Row.index)
                 row.lane = lane
-            order.append(row)
-            groups.setdefault(lane.group, []).append(row)
-        rows: list[_Row] = []
-        for group, members in groups.items():
-            if group:
-                self._uid += 1
-                rows.append(_Row(self._uid, ("#header", group), None, group))
-            members.sort(key=lambda r: KIND_RANK.get(r.lane.kind, 1))
-            rows.extend(members)
+        groups = {lane.group for lane in lanes}
+        if not any(groups):  # one run: loop, tasks, threads (in that order, as built)
+            ranks = [KIND_RANK.get(lane.kind, 1) for lane in lanes]
+            if ranks == sorted(ranks):
+                rows = order[:]
+            else:
+                rows = [row for _r, _i, row in sorted(zip(ranks, range(len(order)), order))]
+        else:
+            by_group: dict[str, list[_Row]] = {}
+            for row in order:
+                by_group.setdefault(row.group, []).append(row)
+            rows = []
+            headers = {row.ident[1]: row for row in self._rows if row.lane is None}
+            for group, members in by_group.items():
+                if group:
+                    head = headers.get(group)
+                    if head is None:
+                        self._uid += 1
+                        head = _Row(self._uid, ("#header", group), None, group)
+                    rows.append(head)
+                members.sort(key=lambda r: KIND_RANK.get(r.lane.kind, 1))
+                rows.extend(members)
         for pos, row in enumerate(rows):
             row.pos = pos
         self._order = order
         self._rows = rows
-        self._by_ident = {row.ident: row for row in order}
-        self._label_max = max((len(r.lane.label) for r in order), default=0)
+        self._by_ident = dict(zip(idents, order))
+        self._label_max = max(map(len, [lane.label for lane in lanes]), default=0)
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
