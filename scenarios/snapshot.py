@@ -125,16 +125,6 @@ class LiveLanes(Sequence):
         return f"LiveLanes({self._all()!r})"
 
 
-def open_lanes(lanes, t_end: float):
-    """``lanes`` (raw, some perhaps :attr:`Lane.open`) as a snapshot's ``lanes``: a
-    :class:`LiveLanes` when some are open, else the tuple."""
-    lanes = tuple(lanes)
-    for lane in lanes:
-        if lane.open:
-            return LiveLanes(lanes, t_end)
-    return lanes
-
-
 @dataclass(frozen=True)
 class Snapshot:
     version: int

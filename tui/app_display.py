@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from coffeeshop_tui.scenarios.explain import fmt_s, short_where
 from coffeeshop_tui.scenarios.runner import FAILED, RUNNING, DONE, STARTING, STOPPED
-from coffeeshop_tui.scenarios.snapshot import Lane, Snapshot, open_lanes
+from coffeeshop_tui.scenarios.snapshot import Lane, LiveLanes, Snapshot
 
 from .app_compare import LETTERS, Pinned
 from .app_replay import SPEEDS
@@ -42,6 +42,7 @@ WELCOME = (
 
 
 _task_of = attrgetter("task")
+_kind_of = attrgetter("kind")
 
 
 def _params_text(params: dict) -> str:
@@ -92,19 +93,27 @@ class DisplayMixin:
         or slowest first (longest from creation to end)."""
         order = LANE_ORDERS[self._lane_order]
         raw = snap.raw_lanes  # (open lanes stay open: the view closes those it draws)
-        tasks = [lane for lane in raw if lane.kind == "task"]
-        if order == "oldest" or len(tasks) < 2:
+        kinds = list(map(_kind_of, raw))
+        n = kinds.count("task")
+        if order == "oldest" or n < 2:
             return snap
+        if order == "newest" and len(raw) <= self._timeline_rows():
+            return snap
+        a = kinds.index("task")
+        if kinds[a:a + n].count("task") == n:  # one stretch of task lanes (as built): slices
+            tasks, others = list(raw[a:a + n]), [*raw[:a], *raw[a + n:]]
+        else:
+            tasks = [lane for lane in raw if lane.kind == "task"]
+            others = [lane for lane in raw if lane.kind != "task"]
         if order == "newest":
-            if len(raw) <= self._timeline_rows():
-                return snap
             tasks.sort(key=_task_of, reverse=True)  # (already ascending: a C-level key is O(n))
         else:
             t_end = snap.t_end
             tasks.sort(key=lambda lane: ((t_end if lane.open else lane.segments[-1].end) - lane.segments[0].start
                                          if lane.segments else 0.0), reverse=True)
-        others = [lane for lane in raw if lane.kind != "task"]
-        return replace(snap, lanes=open_lanes(others[:1] + tasks + others[1:], snap.t_end))
+        lanes = (*others[:1], *tasks, *others[1:])
+        # (raw: with the open lanes of a live run, read closed at t_end)
+        return replace(snap, lanes=lanes if snap.lanes is raw else LiveLanes(lanes, snap.t_end))
 
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:

@@ -40,7 +40,10 @@ Size: ~640 lines for one widget's state, its snapshot and row bookkeeping, and i
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from typing import ClassVar, NamedTuple
 
 from rich.segment import Segment as RichSegment
@@ -78,6 +81,7 @@ VIRTUAL_STEP = 16  # rows: see TimelineView._update_virtual_size
 MARK_CHAR = "◆"  # a marked moment on the time axis (a knob change)
 MIN_FIT_SPAN = 0.05  # seconds: the narrowest "fit" window (a run that just started)
 REVERSE = Style(reverse=True)
+_group_of, _kind_of, _label_of = attrgetter("group"), attrgetter("kind"), attrgetter("label")
 
 
 class _Row:
@@ -226,6 +230,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         self._rows: list[_Row] = []  # display order
         self._order: list[_Row] = []  # snapshot order (lane rows only)
         self._by_ident: dict[tuple, _Row] = {}
+        self._pos_stale = False
         self._uid = 0
         self._label_max = 0
         self._fit = True  # window = the whole run
@@ -416,7 +421,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
             self._cursor_t = t
             row = self._cursor_row()
             if row is not None:
-                self._scroll_row_visible(row.pos)
+                self._scroll_row_visible(self._row_pos(row))
             self._time_visible(t)
         self.refresh()
         self._report_cursor()
@@ -441,12 +446,10 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
                 self._uid += 1
                 lane = lanes[i]
                 order[i] = _Row(self._uid, idents[i], lane, lane.group, self._now)
-        for row, lane in zip(order, lanes):
-            if row.lane is not lane:  # indexed when drawn or looked at (_Row.index)
-                row.lane = lane
-        groups = {lane.group for lane in lanes}
-        if not any(groups):  # one run: loop, tasks, threads (in that order, as built)
-            ranks = [KIND_RANK.get(lane.kind, 1) for lane in lanes]
+        # (indexed when drawn or looked at: _Row.index)
+        deque(map(setattr, order, repeat("lane"), lanes), maxlen=0)
+        if not any(map(_group_of, lanes)):  # one run: loop, tasks, threads (as built: in order)
+            ranks = list(map(KIND_RANK.get, map(_kind_of, lanes), repeat(1)))
             if ranks == sorted(ranks):
                 rows = order[:]
             else:
@@ -466,13 +469,21 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
                     rows.append(head)
                 members.sort(key=lambda r: KIND_RANK.get(r.lane.kind, 1))
                 rows.extend(members)
-        for pos, row in enumerate(rows):
-            row.pos = pos
+        self._pos_stale = True  # (row.pos: set when asked, _row_pos)
         self._order = order
         self._rows = rows
         self._by_ident = dict(zip(idents, order))
-        self._label_max = max(map(len, [lane.label for lane in lanes]), default=0)
+        self._label_max = max(map(len, map(_label_of, lanes)), default=0)
         self._update_virtual_size()
+
+    def _row_pos(self, row: _Row) -> int:
+        """``row``'s place among the rows (kept up to date only when asked: the rows move with
+        nearly every update of an open system, the cursor seldom)."""
+        if self._pos_stale:
+            self._pos_stale = False
+            for pos, r in enumerate(self._rows):
+                r.pos = pos
+        return row.pos
 
     def _update_virtual_size(self) -> None:
         """The scrollable height: the rows, plus the axis. Once the rows scroll, it grows in
