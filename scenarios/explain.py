@@ -104,11 +104,10 @@ def _units(tl: Timeline, params: dict) -> tuple[int, str]:
     n = params.get("customers")
     if isinstance(n, int) and not isinstance(n, bool) and n > 0:
         return n, "coffee"
-    parents = {t.parent for t in tl.tasks.values()}
-    leaves = [s for s in tl.tasks if s not in parents]
-    if tl.jobs and len(tl.jobs) >= len(leaves):
+    leaves = tl.figures()[2][0]  # (kept by the Timeline: not a walk over every task)
+    if tl.jobs and len(tl.jobs) >= leaves:
         return len(tl.jobs), "job"
-    return len(leaves), "task"
+    return leaves, "task"
 
 
 def _block_cause(tl: Timeline, blocks: list[dict]) -> tuple[str, str]:
@@ -342,15 +341,19 @@ def series(snapshot, bins: int = 40, memo: dict | None = None) -> tuple[tuple[fl
     lag = [0.0] * bins
     ready = [0.0] * bins
     seen = {}
-    for lane in snapshot.lanes:
+    # the lanes as built: a waiting task's lane is the same object as in the last call (its
+    # open end reaches t_end: Lane.open), so it is not looked through again
+    for lane in getattr(snapshot, "raw_lanes", snapshot.lanes):
         if lane.kind != "task":
             continue
         found = seen[lane.key] = _starved(lane.segments, memo.get(lane.key) if memo is not None else None)
-        for _i, seg in found[1]:
+        open_i = len(lane.segments) - 1 if getattr(lane, "open", False) else -1
+        for j, seg in found[1]:
+            end = t_end if j == open_i else seg.end
             first = max(0, int(seg.start / width))
-            last = min(bins - 1, int(seg.end / width))
+            last = min(bins - 1, int(end / width))
             for i in range(first, last + 1):
-                t = min(seg.end, (i + 1) * width)
+                t = min(end, (i + 1) * width)
                 a = max(seg.start, i * width)
                 if t <= a:
                     continue
@@ -403,17 +406,24 @@ def open_figures_of(spans, wall: float) -> dict:
         n += step
         last = t
     area += n * (wall - last)
-    lam = len(spans) / wall if wall > 0 else 0.0
-    w = sum(d - a for a, d in served) / len(served) if served else 0.0
+    return open_figures_from(len(spans), len(served), sum(d - a for a, d in served), area, wall)
+
+
+def open_figures_from(arrived: int, served: int, served_time: float, area: float, wall: float) -> dict:
+    """:func:`open_figures_of` from its sums: customers arrived and served, the time in the
+    system of those served (s) and of all of them up to ``wall`` (s: the number in the system
+    integrated over time). What ``Timeline.open_counts`` keeps as a run grows."""
+    lam = arrived / wall if wall > 0 else 0.0
+    w = served_time / served if served else 0.0
     mean_n = area / wall if wall > 0 else 0.0
     little = lam * w
     return {
-        "arrived": len(spans),
-        "served": len(served),
+        "arrived": arrived,
+        "served": served,
         "arrival_rate": round(lam, 3),
-        "throughput": round(len(served) / wall, 3) if wall > 0 else 0.0,
+        "throughput": round(served / wall, 3) if wall > 0 else 0.0,
         "time_in_system_s": round(w, 6),
-        "in_system_now": n,
+        "in_system_now": arrived - served,
         "mean_in_system": round(mean_n, 3),
         "little_l": round(little, 3),
         "little_ok": bool(served) and abs(mean_n - little) <= 0.2 * max(mean_n, little, 1e-9),

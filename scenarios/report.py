@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .explain import open_figures_of, speedup_verdict
+from .explain import open_figures_from, speedup_verdict
 from .timeline import RUNNING, STARVED, WAITING, Timeline
 
 
@@ -31,13 +31,13 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
     :func:`open_figures` instead and ``speedup`` is None."""
     origin = tl.origin
     wall = (tl.now_ns - origin) / 1e9
-    # one pass over the tasks' figures: the states' totals, the worst lag and each leaf's work
-    sums, worst, work = tl.figures_sum(leaves=ideal is None)
-    work = [w / 1e9 for w in work]
+    # the states' totals, the worst lag and the leaves' work, kept by the Timeline as
+    # segments close (a call costs the tasks that changed, not every task)
+    sums, worst, (leaves, work_sum, work_max) = tl.figures()
     if ideal is None:
         # Without a model from the scenario: each leaf task's own work (running + waiting),
         # done one after another, or all at once.
-        ideal = (sum(work), max(work)) if work else (wall, wall)
+        ideal = (work_sum / 1e9, work_max / 1e9) if leaves else (wall, wall)
     blocks = tl.blocks()
     extra = {"open": open_figures(tl)} if open_system else {}
     return {
@@ -87,11 +87,8 @@ def _gil_fields(b: dict) -> dict:
 def open_figures(tl: Timeline) -> dict:
     """An open system's figures (each leaf task is one customer): ``explain.open_figures``
     of the tasks' (arrival, departure) times."""
-    origin = tl.origin
-    parents = {t.parent for t in tl.tasks.values()}
-    spans = [((t.created_ns - origin) / 1e9, (t.done_ns - origin) / 1e9 if t.done_ns is not None else None)
-             for seq, t in tl.tasks.items() if seq not in parents]
-    return open_figures_of(spans, (tl.now_ns - origin) / 1e9)
+    arrived, served, served_ns, area_ns = tl.open_counts()
+    return open_figures_from(arrived, served, served_ns / 1e9, area_ns / 1e9, (tl.now_ns - tl.origin) / 1e9)
 
 
 def to_json(tl: Timeline, scenario: str, params: dict, ideal=None, open_system: bool = False,

@@ -20,6 +20,7 @@ process). Segment states:
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -58,6 +59,70 @@ class Lane:
     task: int = 0
     group: str = ""  # "" for a single run; a run's label when runs are compared
     parent: int = 0  # a task lane's parent task (0: none or unknown)
+    #: its last segment is still open (a task waiting or ready now): it runs on to the
+    #: snapshot's ``t_end``, its ``end`` is only when the lane was built. Such a lane is
+    #: shared by the snapshots while nothing happens to its task (it is not rewritten as time
+    #: passes); ``Snapshot.lanes`` gives it with the end drawn in (:meth:`to`),
+    #: ``Snapshot.raw_lanes`` as it is
+    open: bool = False
+
+    def to(self, t_end: float) -> "Lane":
+        """This lane with its open end (if any) reaching ``t_end``: a closed lane."""
+        if not self.open:
+            return self
+        segs = self.segments
+        last = segs[-1]
+        # one per waiting lane read: no Python-level constructors (dataclasses.replace and
+        # NamedTuple() are several times slower); every other field is kept
+        out = _new_object(Lane)
+        out.__dict__.update(self.__dict__)
+        out.__dict__["segments"] = (*segs[:-1], _new_tuple(Segment, (last[0], max(t_end, last[0]), *last[2:])))
+        out.__dict__["open"] = False
+        return out
+
+
+class LiveLanes(Sequence):
+    """A live snapshot's lanes: ``raw`` as built (some :attr:`Lane.open`, shared with other
+    snapshots), read as closed lanes reaching ``t_end`` (made once, on first read). Who draws
+    only some lanes (the timeline view) reads ``raw`` and closes only those it shows."""
+
+    __slots__ = ("raw", "t_end", "_made")
+
+    def __init__(self, raw: tuple, t_end: float) -> None:
+        self.raw = raw
+        self.t_end = t_end
+        self._made: tuple | None = None
+
+    def _all(self) -> tuple:
+        made = self._made
+        if made is None:
+            t = self.t_end
+            made = self._made = tuple(lane.to(t) if lane.open else lane for lane in self.raw)
+        return made
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, LiveLanes):
+            return self._all() == other._all()
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other):
+        return self._all() + tuple(other)
+
+    def __repr__(self) -> str:
+        return f"LiveLanes({self._all()!r})"
 
 
 @dataclass(frozen=True)
@@ -75,12 +140,22 @@ class Snapshot:
     output_total: int = 0
     #: what the loop held, for ``loop_moment.loop_at`` (a LoopView; None: not recorded)
     loop: object = None
+    #: the states drawn in its lanes, when its maker kept them as it built them (None: look
+    #: through the lanes)
+    states: frozenset | None = None
 
     def lane(self, key: str) -> Lane | None:
         for lane in self.lanes:
             if lane.key == key:
                 return lane
         return None
+
+    @property
+    def raw_lanes(self) -> tuple:
+        """The lanes as built: an open lane (:attr:`Lane.open`) as it is, shared with other
+        snapshots (``lane.to(t_end)`` closes it). What a view that draws some of them reads."""
+        lanes = self.lanes
+        return lanes.raw if isinstance(lanes, LiveLanes) else lanes
 
 
 def wait_state(kind: str | None) -> str:
@@ -174,12 +249,15 @@ class ThreadLanes:
 
 
 class SnapshotBuilder:
-    """Makes snapshots of one Timeline; finished tasks' lanes are cached, not rebuilt."""
+    """Makes snapshots of one Timeline. Each build costs the tasks that got something new
+    (``Timeline.watch``) and the one holding the loop, not every task: a waiting task's lane
+    is kept as it is, its open end implied (:attr:`Lane.open`: it reaches each snapshot's
+    ``t_end``), and a finished task's lane never changes again."""
 
     def __init__(self, timeline: Timeline, max_task_lanes: int = 2000) -> None:
         self.tl = timeline
         self.max_task_lanes = max_task_lanes
-        self._cache: dict[int, Lane] = {}
+        self._touched = timeline.watch()
         self._trimmed = None
         self._loop: list[Segment] = []  # loop-lane segments of the steps seen so far
         self._loop_steps = 0  # how many step triples are in _loop
@@ -188,10 +266,23 @@ class SnapshotBuilder:
         self._jobs_by_task: dict[int, list] = {}  # task -> its jobs, by submit time
         self._block_cache: dict[int, tuple] = {}
         self._origin = None
-        #: lanes of unfinished tasks: seq -> (what they were built from, lane); while a task's
-        #: steps, readiness and jobs stay the same only its open last segment grows (to now)
+        self._reset_lanes()
+
+    def _reset_lanes(self) -> None:
+        #: every task's lane, in task order (``_seqs``), and each one's place in it
+        self._seqs: list[int] = []
+        self._lanes: list[Lane] = []
+        self._pos: dict[int, int] = {}
+        #: lanes of unfinished tasks: seq -> (what they were built from, lane, waits kept); while a
+        #: task's steps, readiness and jobs stay the same only its open last segment grows (to now)
         self._live: dict[int, tuple] = {}
-        self._live_end = 0.0  # the t_end (s) those lanes reach
+        #: unfinished tasks whose lane does not end open (holding the loop, or nothing after
+        #: their last step yet): built again at the next build
+        self._again: set[int] = set()
+        self._all = True  # build every task's lane (the first build, or after a trim)
+        self._states: set[str] = set()  # the states in the lanes built (Snapshot.states)
+        self._states_n = 0  # how many loop segments they include
+        self._floor = 0  # tasks older than this are not shown (max_task_lanes newer ones are)
 
     def build(self, extra: dict | None = None) -> Snapshot:
         tl = self.tl
@@ -200,62 +291,73 @@ class SnapshotBuilder:
             # the model let go of old data: forget lanes of tasks it dropped, rebuild the rest
             self._trimmed = tl.trimmed_before
             self._origin = origin
-            self._cache = {q: lane for q, lane in self._cache.items() if q in tl.tasks}
             self._loop, self._loop_steps = [], 0
             self._threads, self._jobs_seen = ThreadLanes(), 0
             self._jobs_by_task = {}
             self._block_cache = {}
-            self._live = {}
+            self._reset_lanes()
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
 
-        self._add_jobs(sec)  # also indexes the jobs by task (only the new ones)
-        jobs_by_task = self._jobs_by_task
+        touched = self._touched.take()
+        self._add_jobs(sec, touched)  # also indexes the jobs by task (only the new ones)
 
         loop_segs = self._loop_lane(sec)
-        lanes = [Lane("loop", "event loop", "loop", loop_segs)]
-
-        seqs = sorted(tl.tasks)
-        if len(seqs) > self.max_task_lanes:
-            seqs = seqs[-self.max_task_lanes:]
         held = tl.holding()
         held_seq = held[0] if held else 0
         t_end = sec(tl.now_ns) if tl.now_ns else 0.0
-        live, new_live, live_end = self._live, {}, self._live_end
-        for seq in seqs:
-            lane = self._cache.get(seq)
-            if lane is None:
-                t = tl.tasks[seq]
-                jobs = jobs_by_task.get(seq)
-                made = (len(t.steps), len(t.ready), len(jobs) if jobs else 0, len(t.wait_t),
-                        t.name, t.coro, t.parent, t.done_ns)  # (name and coro make the label)
-                prev = live.get(seq)
-                if prev is not None and prev[0] == made and seq != held_seq:
-                    lane = _grown(prev[1], live_end, t_end)
-                elif prev is not None and prev[0][2] == made[2] and prev[0][4:] == made[4:] \
-                        and made[0] >= prev[0][0]:
-                    # new steps, wake-ups or wait reasons (or it holds the loop now): only what
-                    # follows its old steps is built again (the waits before them are the same)
-                    lane = self._task_lane(seq, t, jobs, sec, prev[0][0] // 2, prev[1], prev[2])
-                if lane is None:
-                    lane = self._task_lane(seq, t, jobs, sec)
-                if t.done_ns is not None:  # a finished task's lane never changes again
-                    self._cache[seq] = lane
-                else:
-                    same = prev is not None and prev[0][0] == made[0] and prev[0][3] == made[3]
-                    new_live[seq] = (made, lane, prev[2] if same else _waits_before_steps_end(t))
-            lanes.append(lane)
-        self._live, self._live_end = new_live, t_end
+        tasks = tl.tasks
+        if self._all:
+            # (the newest max_task_lanes tasks: only they are shown, and later ones are newer)
+            self._all = False
+            todo = sorted(tasks)[-self.max_task_lanes:]
+            self._floor = todo[0] if todo else 0
+        else:
+            todo = touched | self._again
+            if held_seq:
+                todo.add(held_seq)
+            floor = self._floor
+            todo = sorted(q for q in todo if q >= floor)
+        self._again = again = set()
+        seqs, lanes, pos = self._seqs, self._lanes, self._pos
+        states = self._states
+        states.update([seg[2] for seg in self._loop[self._states_n:]])
+        self._states_n = len(self._loop)
+        if len(loop_segs) > len(self._loop):  # (the step holding the loop now)
+            states.add(loop_segs[-1][2])
+        if self._threads.segments:
+            states.add(THREAD)
+        for seq in todo:
+            t = tasks.get(seq)
+            if t is None:
+                continue
+            lane = self._lane_of(seq, t, sec, held_seq, t_end)
+            states.update([seg[2] for seg in lane.segments])
+            if t.done_ns is None and not lane.open:
+                again.add(seq)
+            i = pos.get(seq)
+            if i is not None:
+                lanes[i] = lane
+            elif not seqs or seq > seqs[-1]:
+                pos[seq] = len(seqs)
+                seqs.append(seq)
+                lanes.append(lane)
+            else:  # a task older than the newest one arrived late (never seen): place it
+                i = bisect.bisect_left(seqs, seq)
+                seqs.insert(i, seq)
+                lanes.insert(i, lane)
+                self._pos = pos = {q: k for k, q in enumerate(seqs)}
 
-        lanes += self._threads.lanes()  # in order of first use, named by thread_lane_labels
+        task_lanes = lanes[-self.max_task_lanes:] if len(lanes) > self.max_task_lanes else lanes
+        all_lanes = (Lane("loop", "event loop", "loop", loop_segs), *task_lanes, *self._threads.lanes())
 
         output = tl.output[-OUTPUT_TAIL:]
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,
             t_end=t_end,
-            lanes=tuple(lanes),
+            lanes=LiveLanes(all_lanes, t_end) if self._live else all_lanes,  # (open ones: live tasks')
             blocks=self._blocks(sec),
             warnings=tuple(tl.warnings),
             output=tuple((sec(t), line) for t, line in output),
@@ -263,7 +365,36 @@ class SnapshotBuilder:
             extra=dict(extra or {}),
             output_total=getattr(tl, "output_lines", len(tl.output)),
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
+            states=frozenset(states),
         )
+
+    def _lane_of(self, seq: int, t, sec, held_seq: int, t_end: float) -> Lane:
+        """Task ``seq``'s lane now: grown from its last one where only what follows its old
+        steps changed, else built whole; open (:attr:`Lane.open`) when it ends waiting or
+        ready up to now."""
+        jobs = self._jobs_by_task.get(seq)
+        made = (len(t.steps), len(t.ready), len(jobs) if jobs else 0, len(t.wait_t),
+                t.name, t.coro, t.parent, t.done_ns)  # (name and coro make the label)
+        live = self._live
+        prev = live.pop(seq, None)
+        lane = None
+        if prev is not None and prev[0] == made and seq != held_seq and prev[1].open:
+            lane = prev[1]  # nothing new: its open end reaches now by itself
+        elif prev is not None and prev[0][2] == made[2] and prev[0][4:] == made[4:] \
+                and made[0] >= prev[0][0]:
+            # new steps, wake-ups or wait reasons (or it holds the loop now): only what
+            # follows its old steps is built again (the waits before them are the same)
+            lane = self._task_lane(seq, t, jobs, sec, prev[0][0] // 2, prev[1], prev[2])
+        if lane is None:
+            lane = self._task_lane(seq, t, jobs, sec)
+        if t.done_ns is None:
+            segs = lane.segments
+            if not lane.open and seq != held_seq and segs and segs[-1].end == t_end \
+                    and segs[-1].state in _OPEN_STATES:
+                lane = _opened(lane)
+            same = prev is not None and prev[0][0] == made[0] and prev[0][3] == made[3]
+            live[seq] = (made, lane, prev[2] if same else _waits_before_steps_end(t))
+        return lane
 
     def _task_lane(self, seq: int, t, jobs, sec, since_pair: int = 0, old: Lane | None = None,
                    waits: int = -1) -> Lane | None:
@@ -323,7 +454,7 @@ class SnapshotBuilder:
                 # a step that starts inside what is drawn already (rare: nesting across
                 # batches): rebuild the lane from every step
                 triples = list(zip(st[0::3], st[1::3], st[2::3]))
-                self._loop = []
+                self._loop, self._states_n = [], 0
             for state, s, e, seq in flatten_steps(triples, tl.block_ns):
                 info = tl.tasks[seq].label if seq in tl.tasks else ""
                 if state == BLOCKED and s in tl.gil_starts:  # waiting for the GIL, not blocked
@@ -337,14 +468,16 @@ class SnapshotBuilder:
             return (*self._loop, Segment(sec(held[1]), sec(tl.now_ns), state, held[0], info))
         return tuple(self._loop)
 
-    def _add_jobs(self, sec) -> None:
+    def _add_jobs(self, sec, touched: set) -> None:
         jobs = self.tl.jobs
         if self._jobs_seen > len(jobs):  # the model dropped old jobs (max_items): index again
             self._jobs_seen, self._jobs_by_task, self._threads = 0, {}, ThreadLanes()
+            self._all = True  # (their tasks' lanes were built with them)
         for j in jobs[self._jobs_seen:]:
             self._threads.add(j.thread, Segment(sec(j.start_ns), sec(j.end_ns), THREAD, j.task, j.label))
             if j.task:
                 bisect.insort(self._jobs_by_task.setdefault(j.task, []), j, key=lambda x: x.submit_ns)
+                touched.add(j.task)
         self._jobs_seen = len(jobs)
 
 
@@ -359,23 +492,11 @@ def _waits_before_steps_end(t) -> int:
 _OPEN_STATES = WAIT_STATES | {STARVED}  # the states a live lane's open end can be in
 
 
-def _grown(lane: Lane, old_end: float, new_end: float) -> Lane | None:
-    """``lane`` with its open last segment (waiting or starved up to ``old_end``, the
-    previous now) reaching ``new_end``; None when it does not end that way (build it again)."""
-    segs = lane.segments
-    if not segs:
-        return None
-    last = segs[-1]
-    if last.end != old_end or last.state not in _OPEN_STATES or new_end < old_end:
-        return None
-    if new_end == old_end:
-        return lane  # the same object: the view knows it has not changed
-    # it runs for every waiting customer of an open system at every update: no Python-level
-    # constructors (dataclasses.replace and NamedTuple() are several times slower); every
-    # field is kept
+def _opened(lane: Lane) -> Lane:
+    """``lane`` (of an unfinished task, ending waiting or ready up to now) marked open."""
     out = _new_object(Lane)
     out.__dict__.update(lane.__dict__)
-    out.__dict__["segments"] = (*segs[:-1], _new_tuple(Segment, (last[0], new_end, *last[2:])))
+    out.__dict__["open"] = True
     return out
 
 

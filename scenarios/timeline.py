@@ -19,6 +19,8 @@ is apart, in ``loop_moment.py``; drawing is in ``snapshot.py``).
 from __future__ import annotations
 
 import bisect
+import heapq
+import weakref
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -123,6 +125,21 @@ def _short_label(t: TaskInfo) -> str:
     return f"{t.name or f'Task-{t.seq}'} ({coro})" if coro else (t.name or f"Task-{t.seq}")
 
 
+class Touched:
+    """The tasks that got something new (created, a step, a wake-up, a wait reason, a
+    thread job, a name, their end) since a reader last took them (:meth:`Timeline.watch`): a
+    reader that keeps what it derived from each task redoes only those."""
+
+    __slots__ = ("seqs", "__weakref__")
+
+    def __init__(self) -> None:
+        self.seqs: set[int] = set()
+
+    def take(self) -> set[int]:
+        seqs, self.seqs = self.seqs, set()
+        return seqs
+
+
 @dataclass(frozen=True)
 class Job:
     pool: str
@@ -192,6 +209,31 @@ class Timeline:
         self._done_stats: dict[int, tuple[dict, int]] = {}  # seq -> (totals, worst starved)
         self._live_cache: dict[int, tuple] = {}  # seq -> a running task's closed figures (_live_stats)
         self._held_cache: tuple | None = None  # (version, holding()) (_held)
+        self._watchers: weakref.WeakSet[Touched] = weakref.WeakSet()
+        self._figures: _Figures | None = None  # every task's figures summed (figures())
+
+    def watch(self) -> Touched:
+        """A :class:`Touched` that collects the tasks every later batch touches (held weakly:
+        it stops when its reader lets go of it). A trim (``trimmed_before``) touches all."""
+        w = Touched()
+        self._watchers.add(w)
+        return w
+
+    def _touch(self, batch: dict) -> None:
+        watchers = list(self._watchers)
+        if not watchers:
+            return
+        seqs = set(batch.get("steps", ())[2::3])
+        seqs.update(batch.get("ready", ())[0::2])
+        for key in ("tasks", "names", "done", "waits"):
+            for rec in batch.get(key, ()):
+                seqs.add(rec[0])
+        for j in batch.get("jobs", ()):
+            seqs.add(j[5])
+        seqs.discard(0)
+        if seqs:
+            for w in watchers:
+                w.seqs |= seqs
 
     # ------------------------------------------------------------------ input
     def start(self, t_ns: int) -> None:
@@ -204,6 +246,7 @@ class Timeline:
         self.version += 1
 
     def ingest(self, batch: dict) -> None:
+        self._touch(batch)
         tasks = self.tasks
         for seq, t, name, coro, where, parent, _eager in batch.get("tasks", ()):
             tasks[seq] = TaskInfo(seq, t, coro or "", where or "", parent or 0, name or "")
@@ -718,9 +761,197 @@ class Timeline:
                 work.append(run + wait)
         return sums, worst, work
 
+    def figures(self) -> tuple[dict, int, tuple[int, int, int]]:
+        """:meth:`figures_sum` kept up to date as segments close, at the cost of the tasks
+        that changed since the last call (and the one holding the loop), not of every task:
+        ``(time per state (ns), the longest lag (ns), (leaves, their running + waiting time
+        summed, the most of one) (ns))``. The waiting tasks' open ends are summed as a count
+        and a sum of their starts (n * now - sum)."""
+        f = self._figures
+        if f is None:
+            f = self._figures = _Figures(self)
+        return f.figures()
+
+    def open_counts(self) -> tuple[int, int, int, int]:
+        """An open system's customers (leaf tasks) as :meth:`figures` keeps them:
+        ``(arrived, served, time in the system of those served (ns), time in the system of
+        all of them up to now (ns))``; ``explain.open_figures_from`` makes the figures."""
+        self.figures()
+        return self._figures.open_counts()
+
     def task_totals(self, seq: int) -> dict[str, int]:
         return dict(self._stats(seq)[0])
 
     def max_lag_ns(self) -> int:
         """The longest a ready task waited for the loop."""
         return max((self._stats(seq)[1] for seq in self.tasks), default=0)
+
+
+class _Figures:
+    """Every task's figures summed (:meth:`Timeline.figures`), kept task by task: each task's
+    closed figures and its open end (waiting or ready since some moment) are added once and
+    taken back only when it changes (``Timeline.watch``), so a call costs the tasks that got
+    something new. The most work of one leaf: two heaps (growing: waiting now; fixed), whose
+    stale entries are dropped when they reach the top."""
+
+    def __init__(self, tl: Timeline) -> None:
+        self.tl = tl
+        self.touched = tl.watch()
+        self.trimmed: object = ()  # (never a trim mark: the first call sums every task)
+        self.origin: int | None = None
+
+    def reset(self) -> None:
+        #: seq -> (run, wait, starved, open state or None, since, leaf, closed run+wait,
+        #: created, done or None, token)
+        self.rec: dict[int, tuple] = {}
+        self.run = self.wait = self.starved = 0  # closed time per state
+        self.worst = 0  # the longest closed lag (only grows until a trim)
+        self.open_n = {WAITING: 0, STARVED: 0}
+        self.open_since = {WAITING: 0, STARVED: 0}
+        self.starved_since: dict[int, int] = {}  # tasks ready but not started now -> since
+        self.parents: set[int] = set()
+        self.leaves = 0
+        self.leaf_rw = 0  # leaves' closed running + waiting
+        self.leaf_open_n = self.leaf_open_since = 0  # leaves waiting now: count, their starts
+        self.served = self.served_ns = 0  # leaves done, their time in the system
+        self.created_sum = 0  # leaves not done: their creation times summed
+        self.grow: list = []  # (-(closed rw - since), seq, token): leaves waiting now
+        self.fixed: list = []  # (-closed rw, seq, token): the other leaves
+        self.again: set[int] = set()  # summed to now, not open: summed again at the next call
+        self.token = 0
+
+    def _remove(self, seq: int) -> None:
+        r = self.rec.pop(seq, None)
+        if r is None:
+            return
+        run, wait, starved, state, since, leaf, rw, created, done, _tok = r
+        self.run -= run
+        self.wait -= wait
+        self.starved -= starved
+        if state is not None:
+            self.open_n[state] -= 1
+            self.open_since[state] -= since
+            if state == STARVED:
+                self.starved_since.pop(seq, None)
+        if leaf:
+            self.leaves -= 1
+            self.leaf_rw -= rw
+            if state == WAITING:
+                self.leaf_open_n -= 1
+                self.leaf_open_since -= since
+            if done is not None:
+                self.served -= 1
+                self.served_ns -= done - created
+            else:
+                self.created_sum -= created
+
+    def _add(self, seq: int, task: TaskInfo, tot: dict, worst: int, state: str | None, since: int) -> None:
+        run, wait, starved = tot.get(RUNNING, 0), tot.get(WAITING, 0), tot.get(STARVED, 0)
+        leaf = seq not in self.parents
+        self.token += 1
+        rw = run + wait
+        self.rec[seq] = (run, wait, starved, state, since, leaf, rw, task.created_ns, task.done_ns, self.token)
+        self.run += run
+        self.wait += wait
+        self.starved += starved
+        if worst > self.worst:
+            self.worst = worst
+        if state is not None:
+            self.open_n[state] += 1
+            self.open_since[state] += since
+            if state == STARVED:
+                self.starved_since[seq] = since
+        if leaf:
+            self.leaves += 1
+            self.leaf_rw += rw
+            if state == WAITING:
+                self.leaf_open_n += 1
+                self.leaf_open_since += since
+                heapq.heappush(self.grow, (since - rw, seq, self.token))
+            else:
+                heapq.heappush(self.fixed, (-rw, seq, self.token))
+            if task.done_ns is not None:
+                self.served += 1
+                self.served_ns += task.done_ns - task.created_ns
+            else:
+                self.created_sum += task.created_ns
+
+    def _sync(self) -> None:
+        tl = self.tl
+        tasks = tl.tasks
+        touched = self.touched.take()
+        if tl.trimmed_before != self.trimmed or tl.origin != self.origin:
+            self.trimmed, self.origin = tl.trimmed_before, tl.origin
+            self.reset()
+            touched = set(tasks)
+        touched |= self.again
+        self.again = set()
+        now = tl.now_ns
+        held = tl._held()
+        held_seq = held[0] if held else None
+        if held_seq is not None:
+            touched.add(held_seq)
+        for seq in list(touched):  # a new task's parent is a leaf no more
+            t = tasks.get(seq)
+            if t is not None and t.parent and t.parent not in self.parents:
+                self.parents.add(t.parent)
+                touched.add(t.parent)
+        done = tl._done_stats
+        for seq in touched:
+            self._remove(seq)
+            task = tasks.get(seq)
+            if task is None:
+                continue
+            state, since = None, 0
+            if task.done_ns is not None or seq in done:
+                tot, worst = tl._stats(seq)
+            elif seq == held_seq:
+                tot, worst = tl._stats(seq)  # (its step holding the loop runs to now)
+                self.again.add(seq)
+            else:
+                c = tl._live_kept(seq, task, now)
+                if c is None:
+                    tl._stats(seq)
+                    c = tl._live_kept(seq, task, now)
+                if c is not None and c[4] is not None:
+                    _made, tot, worst, since, state, _ends = c
+                else:  # nothing open: summed to now
+                    tot, worst = tl._stats(seq)
+                    self.again.add(seq)
+            self._add(seq, task, tot, worst, state, since)
+        if len(self.grow) + len(self.fixed) > 2 * len(self.rec) + 64:  # drop the stale entries
+            rec = self.rec
+            self.grow = [x for x in self.grow if rec.get(x[1], (None,))[-1] == x[2]]
+            self.fixed = [x for x in self.fixed if rec.get(x[1], (None,))[-1] == x[2]]
+            heapq.heapify(self.grow)
+            heapq.heapify(self.fixed)
+
+    def _top(self, heap: list) -> int | None:
+        rec = self.rec
+        while heap:
+            v, seq, tok = heap[0]
+            r = rec.get(seq)
+            if r is not None and r[-1] == tok:
+                return -v
+            heapq.heappop(heap)
+        return None
+
+    def figures(self) -> tuple[dict, int, tuple[int, int, int]]:
+        self._sync()
+        now = self.tl.now_ns
+        n, since = self.open_n, self.open_since
+        sums = {RUNNING: self.run,
+                WAITING: self.wait + n[WAITING] * now - since[WAITING],
+                STARVED: self.starved + n[STARVED] * now - since[STARVED]}
+        worst = self.worst
+        if self.starved_since:
+            worst = max(worst, now - min(self.starved_since.values()))
+        work_sum = self.leaf_rw + self.leaf_open_n * now - self.leaf_open_since
+        g, f = self._top(self.grow), self._top(self.fixed)
+        work_max = max(g + now if g is not None else 0, f if f is not None else 0)
+        return sums, worst, (self.leaves, work_sum, work_max)
+
+    def open_counts(self) -> tuple[int, int, int, int]:
+        now = self.tl.now_ns
+        waiting = self.leaves - self.served
+        return self.leaves, self.served, self.served_ns, self.served_ns + waiting * now - self.created_sum

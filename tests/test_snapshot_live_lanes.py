@@ -23,6 +23,11 @@ def _check(tl, builder):
     fresh = SnapshotBuilder(tl).build()
     assert _lanes(grown) == _lanes(fresh)
     assert grown.t_end == fresh.t_end
+    # the states the builders kept as they built the lanes (the legend's): every one drawn
+    drawn = {seg.state for lane in fresh.lanes for seg in lane.segments}
+    assert fresh.states == drawn and grown.states >= drawn
+    # the lanes as built: the open ones (waiting now) reach t_end once closed
+    assert [lane.to(fresh.t_end) for lane in fresh.raw_lanes] == list(fresh.lanes)
     # the lag series from the grown lanes, each looked through once, is the one from scratch
     assert series(grown, memo=_MEMO) == series(fresh)
     return grown
@@ -109,3 +114,38 @@ def test_new_steps_extend_a_running_lane_from_where_it_was(monkeypatch):
     monkeypatch.setattr(Timeline, "task_segments", spy)
     test_grown_lanes_equal_fresh_ones_over_a_real_open_shop_run()
     assert any(k > 0 for k in calls)
+
+
+def test_time_passing_costs_no_lane(monkeypatch):
+    """While nothing happens to a waiting task its lane is the same object, open (it reaches
+    each snapshot's t_end): a build where only time passed builds no lane (but the one of a
+    task holding the loop), and the view's rows see the same lanes."""
+    messages = [json.loads(line) for line in CAPTURE.read_text().splitlines()]
+    tl = Timeline()
+    builder = SnapshotBuilder(tl)
+    built = []
+    real = SnapshotBuilder._lane_of
+
+    def spy(self, seq, *args):
+        built.append(seq)
+        return real(self, seq, *args)
+
+    monkeypatch.setattr(SnapshotBuilder, "_lane_of", spy)
+    shared = 0
+    for msg in messages:
+        if msg["type"] == "start":
+            tl.start(msg["t"])
+        elif msg["type"] == "batch":
+            tl.ingest(msg)
+            before = builder.build()
+            tl.ingest({"t": msg["t"] + 7_000_000})
+            built.clear()
+            again = set(builder._again)  # (lanes that did not end open: a held step's)
+            after = builder.build()
+            held = {after.holding[0]} if after.holding else set()
+            assert set(built) <= held | again
+            opened = [a for a, b in zip(before.raw_lanes, after.raw_lanes) if a is b and a.open]
+            shared += len(opened)
+            for lane in opened:
+                assert after.lane(lane.key).segments[-1].end == after.t_end
+    assert shared > 0

@@ -1,5 +1,7 @@
 """The timeline model: derived states, and memory that stays bounded on long runs."""
 
+import pytest
+
 from coffeeshop_tui.scenarios.snapshot import SnapshotBuilder
 from coffeeshop_tui.scenarios.timeline import Timeline
 
@@ -104,3 +106,60 @@ def test_running_tasks_figures_grow_and_their_sum_is_each_tasks_while_time_passe
                 assert work == [t[RUNNING] + t[WAITING] for q, t in totals.items() if q not in parents]
                 checked += 1
     assert checked > 10
+
+
+def test_kept_figures_equal_a_fresh_sum_while_time_passes_and_tasks_change():
+    """Timeline.figures (summed as segments close, task by task) and open_counts are what
+    summing every task again gives, at every moment of a real open-shop run, also when a
+    task holds the loop and after a trim."""
+    import json
+    from pathlib import Path
+
+    from coffeeshop_tui.scenarios.explain import open_figures_of
+    from coffeeshop_tui.scenarios.report import open_figures
+
+    capture = Path(__file__).parent / "app_captures" / "open-shop.jsonl"
+    tl = Timeline(max_tasks=5)
+    checked = 0
+
+    def fresh_open():
+        origin = tl.origin
+        parents = {t.parent for t in tl.tasks.values()}
+        spans = [((t.created_ns - origin) / 1e9, (t.done_ns - origin) / 1e9 if t.done_ns is not None else None)
+                 for seq, t in tl.tasks.items() if seq not in parents]
+        return open_figures_of(spans, (tl.now_ns - origin) / 1e9)
+
+    for line in capture.read_text().splitlines():
+        msg = json.loads(line)
+        if msg["type"] == "start":
+            tl.start(msg["t"])
+        elif msg["type"] == "batch":
+            tl.ingest(msg)
+            for k in range(3):
+                if k:
+                    tl.ingest({"t": msg["t"] + k * 5_000_000})
+                sums, worst, work = tl.figures_sum(leaves=True)
+                kept, kept_worst, (leaves, work_sum, work_max) = tl.figures()
+                assert (kept, kept_worst) == (sums, worst)
+                assert (leaves, work_sum, work_max) == (len(work), sum(work), max(work, default=0))
+                got, want = open_figures(tl), fresh_open()
+                assert got.keys() == want.keys()
+                for key, v in want.items():
+                    assert got[key] == pytest.approx(v, abs=2e-3), key
+                checked += 1
+    assert checked > 10 and tl.trimmed_before is not None
+
+
+def test_kept_figures_follow_a_task_holding_the_loop():
+    tl = Timeline(block_ms=1)
+    tl.start(0)
+    tl.ingest({"t": 1_000, "tasks": [[1, 0, "a", "main", "", 0, False], [2, 0, "b", "c", "", 1, False]],
+               "steps": [10, 20, 1], "iters": [20, 900]})
+    for batch in ({"t": 2_000},
+                  {"t": 3_000, "iters": [900, 2_500], "samples": [[2_900, "x.py:1", "f", 2]]},  # b holds it
+                  {"t": 5_000, "samples": [[4_900, "x.py:1", "f", 2]]},
+                  {"t": 6_000, "steps": [2_500, 5_500, 2], "iters": [5_500, 5_900]},
+                  {"t": 9_000, "steps": [8_000, 8_100, 2], "done": [[2, 8_100, "ok"]]}):
+        tl.ingest(batch)
+        sums, worst, work = tl.figures_sum(leaves=True)
+        assert tl.figures() == (sums, worst, (len(work), sum(work), max(work, default=0)))

@@ -523,7 +523,7 @@ def test_update_refreshes_only_changed_visible_lines_and_keeps_scroll():
         assert len(calls) == 1 and len(calls[0]) == 1
         region = calls[0][0]
         assert isinstance(region, Region) and region.height == 1
-        pos = view._by_ident[("", "task-101")].pos
+        pos = view._row_pos(view._by_ident[("", "task-101")])
         assert region.y == pos - 3 + 1
         # a lane below the screen changed: nothing to repaint
         calls.clear()

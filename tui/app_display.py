@@ -49,6 +49,7 @@ WELCOME = (
 
 
 _task_of = attrgetter("task")
+_kind_of = attrgetter("kind")
 
 
 def _params_text(params: dict) -> str:
@@ -102,18 +103,30 @@ class DisplayMixin:
         they do not all fit (an open system's newest customers stay in view), oldest first,
         or slowest first (longest from creation to end)."""
         order = LANE_ORDERS[self._lane_order]
-        tasks = [lane for lane in snap.lanes if lane.kind == "task"]
-        if order == "oldest" or len(tasks) < 2:
+        raw = snap.raw_lanes  # (open lanes stay open: the view closes those it draws)
+        kinds = list(map(_kind_of, raw))
+        n = kinds.count("task")
+        if order == "oldest" or n < 2:
             return snap
+        if order == "newest" and len(raw) <= self._timeline_rows():
+            return snap
+        a = kinds.index("task")
+        if kinds[a:a + n].count("task") == n:  # one stretch of task lanes (as built): slices
+            tasks, others = list(raw[a:a + n]), [*raw[:a], *raw[a + n:]]
+        else:
+            tasks = [lane for lane in raw if lane.kind == "task"]
+            others = [lane for lane in raw if lane.kind != "task"]
         if order == "newest":
-            if len(snap.lanes) <= self._timeline_rows():
-                return snap
             tasks.sort(key=_task_of, reverse=True)  # (already ascending: a C-level key is O(n))
         else:
-            tasks.sort(key=lambda lane: lane.segments[-1].end - lane.segments[0].start if lane.segments else 0.0,
-                       reverse=True)
-        others = [lane for lane in snap.lanes if lane.kind != "task"]
-        return replace(snap, lanes=tuple(others[:1] + tasks + others[1:]))
+            t_end = snap.t_end
+            tasks.sort(key=lambda lane: ((t_end if lane.open else lane.segments[-1].end) - lane.segments[0].start
+                                         if lane.segments else 0.0), reverse=True)
+        from coffeeshop_tui.scenarios.snapshot import LiveLanes
+
+        lanes = (*others[:1], *tasks, *others[1:])
+        # (raw: with the open lanes of a live run, read closed at t_end)
+        return replace(snap, lanes=lanes if snap.lanes is raw else LiveLanes(lanes, snap.t_end))
 
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:
@@ -150,11 +163,13 @@ class DisplayMixin:
     def _states_in(self, snap: Snapshot) -> set:
         """States drawn in ``snap`` (for the legend). Lanes only grow at their end, so each
         lane's segments are scanned once, from where the last scan stopped."""
+        present = {"running", "waiting"}
+        if snap.states is not None:  # kept by its builder as it built the lanes
+            return present | snap.states
         cache = {}
         old = self._lane_states
-        present = {"running", "waiting"}
         empty = (0, frozenset())
-        for lane in snap.lanes:
+        for lane in snap.raw_lanes:  # (an open lane's end has the state it had)
             ident = (lane.group, lane.key)
             seen, states = old.get(ident, empty)
             segs = lane.segments

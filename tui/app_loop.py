@@ -64,7 +64,7 @@ class LoopMixin:
         if snap is None or t is None:
             self._q("#loop").show(moment_text(None, 0.0, str))
             return
-        labels = {lane.task: lane.label for lane in snap.lanes if lane.kind == "task"}
+        labels = {lane.task: lane.label for lane in snap.raw_lanes if lane.kind == "task"}
 
         def label(seq: int) -> str:
             return labels.get(seq) or f"task #{seq}"

@@ -114,7 +114,7 @@ class TimelineNavigation:
         if not lane_rows:
             return True
         top = int(self.scroll_offset.y)
-        row = next((r for r in lane_rows if r.pos >= top), lane_rows[0])
+        row = next((r for r in lane_rows if self._row_pos(r) >= top), lane_rows[0])
         f = self._frame()
         self._cursor_ident = row.ident
         if self._cursor_t is None:
@@ -128,7 +128,7 @@ class TimelineNavigation:
         if self._ensure_cursor():
             return
         row = self._cursor_row()
-        pos = row.pos + step
+        pos = self._row_pos(row) + step
         while 0 <= pos < len(self._rows) and self._rows[pos].lane is None:
             pos += step
         if 0 <= pos < len(self._rows):
@@ -221,7 +221,7 @@ class TimelineNavigation:
         if key == self._reported:
             return
         self._reported = key
-        self.post_message(self.SegmentFocused(row.lane, seg, self._cursor_t, self))
+        self.post_message(self.SegmentFocused(row.shown, seg, self._cursor_t, self))
 
     # ================================================================== mouse
     def on_mouse_move(self, event: events.MouseMove) -> None:

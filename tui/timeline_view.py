@@ -40,7 +40,10 @@ Size: ~640 lines for one widget's state, its snapshot and row bookkeeping, and i
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from typing import ClassVar, NamedTuple
 
 from rich.segment import Segment as RichSegment
@@ -78,6 +81,7 @@ VIRTUAL_STEP = 16  # rows: see TimelineView._update_virtual_size
 MARK_CHAR = "◆"  # a marked moment on the time axis (a knob change)
 MIN_FIT_SPAN = 0.05  # seconds: the narrowest "fit" window (a run that just started)
 REVERSE = Style(reverse=True)
+_group_of, _kind_of, _label_of = attrgetter("group"), attrgetter("kind"), attrgetter("label")
 
 
 class _Row:
@@ -86,12 +90,15 @@ class _Row:
     Its lane may be newer than its index: the index follows the lane when the row is drawn
     or looked at (``index``), so a snapshot costs what is on screen, not every lane."""
 
-    __slots__ = ("uid", "ident", "lane", "_index", "group", "pos", "_label", "drawn")
+    __slots__ = ("uid", "ident", "lane", "_index", "group", "pos", "_label", "drawn", "_now", "_closed")
 
-    def __init__(self, uid: int, ident: tuple, lane: Lane | None, group: str) -> None:
+    def __init__(self, uid: int, ident: tuple, lane: Lane | None, group: str, now: list | None = None) -> None:
         self.uid = uid
         self.ident = ident
+        #: the lane as the snapshot has it: if open (``Lane.open``), its end is the view's now
         self.lane = lane
+        self._now = now if now is not None else [0.0]  # the view's: [t_end of its snapshot]
+        self._closed: tuple = (None, 0.0, None)  # (open lane, t_end, that lane closed there)
         self._index = LaneIndex()
         self.group = group
         self.pos = 0
@@ -105,12 +112,25 @@ class _Row:
         self.sync()
         return self._index
 
+    @property
+    def shown(self) -> Lane | None:
+        """The lane with its open end (if any) at the view's now: what is drawn."""
+        lane = self.lane
+        if lane is None or not lane.open:
+            return lane
+        t = self._now[0]
+        c = self._closed
+        if c[0] is not lane or c[1] != t:
+            c = self._closed = (lane, t, lane.to(t))
+        return c[2]
+
     def sync(self) -> float | None:
         """Index the lane's newest segments: the earliest time whose drawing may have
         changed, or None (``LaneIndex.update``)."""
-        if self.lane is None or self._index.segments is self.lane.segments:
+        lane = self.shown
+        if lane is None or self._index.segments is lane.segments:
             return None
-        return self._index.update(self.lane.segments)
+        return self._index.update(lane.segments)
 
     def label(self, width: int, prefix: str = "") -> str:
         key = (width, prefix, self.lane.label if self.lane else self.group)
@@ -210,6 +230,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         self._rows: list[_Row] = []  # display order
         self._order: list[_Row] = []  # snapshot order (lane rows only)
         self._by_ident: dict[tuple, _Row] = {}
+        self._pos_stale = False
         self._uid = 0
         self._label_max = 0
         self._fit = True  # window = the whole run
@@ -227,6 +248,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         self._style_gen = 0
         self._palettes: dict[Style, dict] = {}
         self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._now = [0.0]  # the snapshot's t_end: where the open lanes end (_Row.shown)
         if snapshot is not None:
             self.update_snapshot(snapshot)
 
@@ -241,7 +263,11 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
         changed are refreshed (all of them when the time window moved)."""
         prev = self._snapshot
         self._snapshot = snapshot
-        lanes = snapshot.lanes
+        # as built: a waiting task's lane is the same object from one snapshot to the next
+        # (its open end is now, closed only for the rows drawn), so this costs the lanes
+        # that changed, and the rows on screen
+        lanes = snapshot.raw_lanes
+        self._now[0] = snapshot.t_end
         order = self._order
         structure = len(lanes) != len(order)
         if not structure:
@@ -372,7 +398,7 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
     @property
     def cursor_lane(self) -> Lane | None:
         row = self._cursor_row()
-        return row.lane if row is not None else None
+        return row.shown if row is not None else None
 
     @property
     def cursor_time(self) -> float | None:
@@ -395,40 +421,69 @@ class TimelineView(TimelineNavigation, ScrollView, can_focus=True):
             self._cursor_t = t
             row = self._cursor_row()
             if row is not None:
-                self._scroll_row_visible(row.pos)
+                self._scroll_row_visible(self._row_pos(row))
             self._time_visible(t)
         self.refresh()
         self._report_cursor()
 
     # ================================================================== rows
     def _rebuild_rows(self, lanes: tuple[Lane, ...]) -> None:
-        old = {row.ident: row for row in self._order}
-        order: list[_Row] = []
-        groups: dict[str, list[_Row]] = {}
-        for lane in lanes:
-            ident = (lane.group, lane.key)
-            row = old.pop(ident, None)
-            if row is None:
+        """The rows of ``lanes`` (an open system adds lanes with nearly every update): the
+        rows of lanes seen before are kept, and the per-lane work is in comprehensions and
+        C-level calls (a few hundred ns a lane), never a row's drawing."""
+        old = self._by_ident
+        idents = [(lane.group, lane.key) for lane in lanes]
+        by_ident = dict(zip(idents, idents))
+        if len(by_ident) < len(idents):  # two lanes with one key (never made here): a row each
+            old = dict(old)
+            order = []
+            for ident in idents:
+                order.append(old.pop(ident, None))
+        else:
+            order = list(map(old.get, idents))
+        if None in order:  # new lanes: new rows
+            for i in [i for i, row in enumerate(order) if row is None]:
                 self._uid += 1
-                row = _Row(self._uid, ident, lane, lane.group)
-            elif row.lane is not lane:  # indexed when drawn or looked at (_Row.index)
-                row.lane = lane
-            order.append(row)
-            groups.setdefault(lane.group, []).append(row)
-        rows: list[_Row] = []
-        for group, members in groups.items():
-            if group:
-                self._uid += 1
-                rows.append(_Row(self._uid, ("#header", group), None, group))
-            members.sort(key=lambda r: KIND_RANK.get(r.lane.kind, 1))
-            rows.extend(members)
-        for pos, row in enumerate(rows):
-            row.pos = pos
+                lane = lanes[i]
+                order[i] = _Row(self._uid, idents[i], lane, lane.group, self._now)
+        # (indexed when drawn or looked at: _Row.index)
+        deque(map(setattr, order, repeat("lane"), lanes), maxlen=0)
+        if not any(map(_group_of, lanes)):  # one run: loop, tasks, threads (as built: in order)
+            ranks = list(map(KIND_RANK.get, map(_kind_of, lanes), repeat(1)))
+            if ranks == sorted(ranks):
+                rows = order[:]
+            else:
+                rows = [row for _r, _i, row in sorted(zip(ranks, range(len(order)), order))]
+        else:
+            by_group: dict[str, list[_Row]] = {}
+            for row in order:
+                by_group.setdefault(row.group, []).append(row)
+            rows = []
+            headers = {row.ident[1]: row for row in self._rows if row.lane is None}
+            for group, members in by_group.items():
+                if group:
+                    head = headers.get(group)
+                    if head is None:
+                        self._uid += 1
+                        head = _Row(self._uid, ("#header", group), None, group)
+                    rows.append(head)
+                members.sort(key=lambda r: KIND_RANK.get(r.lane.kind, 1))
+                rows.extend(members)
+        self._pos_stale = True  # (row.pos: set when asked, _row_pos)
         self._order = order
         self._rows = rows
-        self._by_ident = {row.ident: row for row in order}
-        self._label_max = max((len(r.lane.label) for r in order), default=0)
+        self._by_ident = dict(zip(idents, order))
+        self._label_max = max(map(len, map(_label_of, lanes)), default=0)
         self._update_virtual_size()
+
+    def _row_pos(self, row: _Row) -> int:
+        """``row``'s place among the rows (kept up to date only when asked: the rows move with
+        nearly every update of an open system, the cursor seldom)."""
+        if self._pos_stale:
+            self._pos_stale = False
+            for pos, r in enumerate(self._rows):
+                r.pos = pos
+        return row.pos
 
     def _update_virtual_size(self) -> None:
         """The scrollable height: the rows, plus the axis. Once the rows scroll, it grows in
