@@ -15,7 +15,7 @@ from typing import IO, Callable
 
 from .catalog import DESCRIBE_TIMEOUT_S
 from .procs import Child, Tail, spawn
-from .protocol import DEFER_BYTES, Writer, read_messages, spec_arg
+from .protocol import Writer, read_messages, spec_arg
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import os
 import sys
 import threading
-import time
 from array import array
 from collections import deque
 from dataclasses import fields
@@ -287,7 +285,7 @@ class ProcessLoadGenerator:
 
     # ---- running -----------------------------------------------------------------------------
     def start_in_thread(self, name: str = "loadgen") -> concurrent.futures.Future:
-        from coffeeshop_tui.scenarios.procs import DEVNULL, PIPE, spawn
+        from coffeeshop_tui.scenarios.procs import PIPE, spawn
 
         fut: concurrent.futures.Future = concurrent.futures.Future()
         fut.set_running_or_notify_cancel()
