@@ -218,16 +218,55 @@ def test_tmux_sigterm_stops_the_scenario():
         tmux.kill()
 
 
+def _threads(pid: int) -> str:
+    """What each thread of ``pid`` waits in (kernel wait channel, state): said when it is left."""
+    out = []
+    try:
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            base = f"/proc/{pid}/task/{tid}"
+            try:
+                with open(f"{base}/comm") as c, open(f"{base}/wchan") as w, open(f"{base}/stat") as st:
+                    state = st.read().rsplit(")", 1)[1].split()[0]
+                    wchan = w.read().strip()
+                    out.append(f"{c.read().strip()}[{tid}] {state} in {wchan if wchan != '0' else '-'}")
+            except OSError:
+                continue
+    except OSError:
+        return "gone"
+    return "; ".join(out)
+
+
+def _close_terminal_and_check(tmux: Tmux, procs: dict[int, str]) -> None:
+    """Kill the terminal (the tmux server) under ``procs``: every one of them ends."""
+    tmux.kill()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(running(p) for p in procs):
+        time.sleep(0.1)
+    left = {p: f"{c.strip()}  [threads: {_threads(p)}]" for p, c in procs.items() if running(p)}
+    assert not left, f"still running after the terminal closed: {left}"
+
+
+def _sigkill_left(procs: dict[int, str]) -> None:
+    import signal
+
+    for p in procs:
+        if running(p):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 @pytest.mark.parametrize("args, ready", [
     ("", "Scenarios"),  # the app, a scenario running
     ("load --tui --endpoint /async --concurrency 2 --delay 0.05", "Load test"),  # a server too
 ])
 def test_closing_the_terminal_under_the_app_leaves_no_process(args, ready):
-    """tmux kill-session under the app once left it alive: deadlocked in its SIGHUP handler,
+    """tmux kill-session under the app once left it alive: deadlocked in its SIGHUP handler;
     or (the load screen) waiting at exit for Textual's input thread, which spun on the dead
-    terminal at ~50% CPU. Every process below the pane ends, the server and scenarios too."""
-    import signal
-
+    terminal at ~50% CPU; or (both) blocked for good in Textual's ``WriterThread.stop``: the
+    writer had died on EIO with its queue full, after the SIGCONT the kernel sends with SIGHUP
+    had started a second writer. Every process below the pane ends, the server and scenarios too."""
     tmux = Tmux()
     procs: dict[int, str] = {}
     try:
@@ -241,17 +280,34 @@ def test_closing_the_terminal_under_the_app_leaves_no_process(args, ready):
         time.sleep(1.5)
         procs = {pane_pid: "uv run", **descendants(pane_pid)}
         assert len(procs) >= 3, procs  # uv, the app, its child (scenario or server)
-        tmux.kill()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(running(p) for p in procs):
-            time.sleep(0.1)
-        left = {p: c for p, c in procs.items() if running(p)}
-        assert not left, f"still running after the terminal closed: {left}"
+        _close_terminal_and_check(tmux, procs)
     finally:
         tmux.kill()
-        for p in procs:
-            if running(p):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+        _sigkill_left(procs)
+
+
+@pytest.mark.parametrize("when", ["importing", "first frame"])
+def test_closing_the_terminal_while_the_app_starts_leaves_no_process(when):
+    """The terminal closed during the launch: while the app imports (the cyclic GC is off, no
+    handler of the app's yet), or as soon as its first frame shows (the rest of the panels
+    are being mounted). The app ends in either state."""
+    tmux = Tmux()
+    procs: dict[int, str] = {}
+    try:
+        cmd = f"cd {ROOT} && TERM=xterm-256color uv run coffeeshop-tui; sleep 30"
+        tmux("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", cmd)
+        pane_pid = int(tmux("list-panes", "-t", "app", "-F", "#{pane_pid}").split()[0])
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:  # the app's own process (below `uv run`)
+            procs = {pane_pid: "uv run", **descendants(pane_pid)}
+            if any("bin/coffeeshop-tui" in c for c in procs.values()):
+                break
+            time.sleep(0.01)
+        assert any("bin/coffeeshop-tui" in c for c in procs.values()), procs
+        if when == "first frame":
+            tmux.wait_for(lambda s: "Scenarios" in s, "the first frame", timeout=40)
+            procs = {pane_pid: "uv run", **descendants(pane_pid)}
+        _close_terminal_and_check(tmux, procs)
+    finally:
+        tmux.kill()
+        _sigkill_left(procs)

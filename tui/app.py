@@ -51,6 +51,7 @@ from .app_knobs import KnobsMixin
 from .app_loop import LoopMixin
 from .app_replay import SPEEDS, ReplayMixin
 from .messages import FeedFailed, FeedUpdated
+from .terminal_driver import HangupSafe
 from .producer import produce
 from .widgets.knobs import KnobPanel
 from .widgets.quiet import update_static
@@ -112,7 +113,7 @@ def _stop_everything_at_exit() -> None:  # the last line of defence: no child ou
         app.stop_all_sources()
 
 
-class CoffeeShopApp(DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMixin, App):
+class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMixin, LoopMixin, App):
     """See Python's event loop: live, measured timelines of barista scenarios."""
 
     TITLE = "coffeeshop-tui"

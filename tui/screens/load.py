@@ -71,6 +71,7 @@ from ..widgets.knobs import KnobPanel
 from ..widgets.loop_panel import LoopPanel
 from ..widgets.quiet import update_static
 from ..producer import paced, produce
+from ..terminal_driver import HangupSafe
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 from .load_loop import LoadLoopMixin
 from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
@@ -633,7 +634,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self.query_one("#lt-cursor", Static).update(t)
 
 
-class LoadTestApp(App):
+class LoadTestApp(HangupSafe, App):
     """The load-test screen on its own (tests, ``coffeeshop-tui load --tui``)."""
 
     TITLE = "coffeeshop-tui load test"
