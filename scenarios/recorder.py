@@ -504,15 +504,20 @@ class Recorder:
                     ticks.reads.extend(reads)
                 if why != 1:
                     long_n = -1
+                # the step the probe measures has ended (the wait saw it: a drain may already
+                # have taken its row, so the length of ``steps`` cannot tell)
+                probe_ended = why == 3
             elif stop.wait(interval):
                 break
+            else:
+                probe_ended = False
             if self._anyio_wait and "anyio.to_thread" in sys.modules and _h._active is self:
                 self._anyio_wait = not _h.patch_anyio(self, self._restore)
             if self.gil_enabled and self._loop_tid is not None:
                 if ticks is None:
                     ticks = _gp.Ticks(self._loop_tid, self._loop_native)
                 self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
-            if gil is not None and (len(steps) != gil.n_steps or self._in_select):
+            if gil is not None and (probe_ended or len(steps) != gil.n_steps or self._in_select):
                 if gil.confirmed or self._long_step_at(gil.n_steps, gil.t0):
                     self._gil.append(gil.close())  # before the drain: with the step it measured
                 gil = None
