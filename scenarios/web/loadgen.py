@@ -303,11 +303,7 @@ class LoadGenerator:
     # ---- public reading (thread-safe) ---------------------------------------------------------
     def records_since(self, cursor: int = 0, limit: int | None = None) -> RecordBatch:
         """Finished requests from `cursor` on (completion order). Use batch.cursor next time."""
-        if cursor < 0:
-            raise ValueError("cursor must be >= 0")
-        with self._lock:
-            copied = self._ring.copy(cursor, limit)
-        return _Ring.build(*copied)
+        return self._ring.since(self._lock, cursor, limit)
 
     def latency_histogram(self) -> HdrHistogram:
         """A copy of the cumulative HDR histogram of successful latencies (microseconds, from

@@ -201,11 +201,7 @@ class ProcessLoadGenerator:
             return tuple(self._targets)
 
     def records_since(self, cursor: int = 0, limit: int | None = None) -> RecordBatch:
-        if cursor < 0:
-            raise ValueError("cursor must be >= 0")
-        with self._lock:
-            copied = self._ring.copy(cursor, limit)
-        return _Ring.build(*copied)
+        return self._ring.since(self._lock, cursor, limit)
 
     def in_flight_requests(self) -> tuple[InFlight, ...]:
         with self._lock:

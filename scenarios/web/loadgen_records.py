@@ -306,6 +306,14 @@ class _Ring:
             return start, end, dropped, [c[i:j] for c in cols]
         return start, end, dropped, [c[i:] + c[:j] for c in cols]
 
+    def since(self, lock, cursor: int, limit: int | None) -> RecordBatch:
+        """``records_since`` of either generator: copied under ``lock``, built outside it."""
+        if cursor < 0:
+            raise ValueError("cursor must be >= 0")
+        with lock:
+            copied = self.copy(cursor, limit)
+        return _Ring.build(*copied)
+
     @staticmethod
     def build(start: int, end: int, dropped: int, cols: list) -> RecordBatch:
         """Outside the lock: turn the copied columns into RequestRecord objects."""
