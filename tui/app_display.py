@@ -43,8 +43,8 @@ def status_style() -> dict:
 
 
 WELCOME = (
-    "Welcome! Pick a scenario on the left and press Enter (or r) to run it: every lane is "
-    "measured from the real code. First time? Press c to compare sync vs async vs blocking."
+    "Welcome! Pick a scenario, press Enter: every lane is measured from the real code. "
+    "New here? Press c to compare sync, async and blocking."
 )
 
 
