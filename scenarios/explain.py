@@ -167,9 +167,10 @@ def _pools(tl: Timeline) -> list[str]:
         jobs = sum(per_thread.values())
         waves = max(per_thread.values())
         kind = "processes" if "process" in pool else "workers"
-        what = f"pool of {workers} {kind}" if workers != 1 else f"1 {kind[:-1] if kind == 'workers' else 'process'}"
-        name = "" if len(pools) == 1 else f"{pool}: "
-        out.append(f"{name}{what}: {plural(jobs, 'job')} ran in {plural(waves, 'wave')}")
+        count = f"{workers} {kind}" if workers != 1 else f"1 {kind[:-1] if kind == 'workers' else 'process'}"
+        # one pool: "pool of 3 workers"; several, named: "process pool (3 processes)"
+        what = (f"pool of {count}" if workers != 1 else count) if len(pools) == 1 else f"{pool} ({count})"
+        out.append(f"{what}: {plural(jobs, 'job')} ran in {plural(waves, 'wave')}")
     return out
 
 

@@ -149,3 +149,18 @@ def test_counts_agree_with_their_noun_in_the_stats_panel_and_the_report():
                                "blocked_s": 1.0, "blocks": 1, "max_lag_s": 0.0}))
     text = console.export_text()
     assert "in 1 block\n" in text and "blocks" not in text
+
+
+def test_pools_phrase_names_each_pool_once():
+    """Several pools: "process pool (3 processes)", not "process pool: pool of 3 processes"."""
+    from types import SimpleNamespace
+
+    from coffeeshop_tui.scenarios.explain import _pools
+
+    def jobs(pool, threads):
+        return [SimpleNamespace(pool=pool, thread=t) for t in threads]
+    one = SimpleNamespace(jobs=jobs("default executor", [1, 2, 3, 1]))
+    assert _pools(one) == ["pool of 3 workers: 4 jobs ran in 2 waves"]
+    two = SimpleNamespace(jobs=jobs("default executor", [1, 2, 3]) + jobs("process pool", [7]))
+    assert _pools(two) == ["default executor (3 workers): 3 jobs ran in 1 wave",
+                           "process pool (1 process): 1 job ran in 1 wave"]
