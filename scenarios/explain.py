@@ -71,7 +71,8 @@ def culprit(where: str, func: str = "") -> str:
     return text[:40] or short_where(where) or "one long step"
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """``1 block``, ``2 blocks``: the one place counts are written with their noun."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -152,7 +153,7 @@ def gil_phrase(tl: Timeline, gil_blocks: list[dict]) -> str:
     holders, n_threads, share = tl.gil_holders(gil_blocks)
     who = ", ".join(name for name, _ in holders[:2]) or "other threads"
     return (f"the loop waited {fmt_s(waited)} for the GIL while {who} held it in "
-            f"{_plural(n_threads, 'thread')} (the loop got it {share:.0%} of the time)")
+            f"{plural(n_threads, 'thread')} (the loop got it {share:.0%} of the time)")
 
 
 def _pools(tl: Timeline) -> list[str]:
@@ -166,9 +167,10 @@ def _pools(tl: Timeline) -> list[str]:
         jobs = sum(per_thread.values())
         waves = max(per_thread.values())
         kind = "processes" if "process" in pool else "workers"
-        what = f"pool of {workers} {kind}" if workers != 1 else f"1 {kind[:-1] if kind == 'workers' else 'process'}"
-        name = "" if len(pools) == 1 else f"{pool}: "
-        out.append(f"{name}{what}: {_plural(jobs, 'job')} ran in {_plural(waves, 'wave')}")
+        count = f"{workers} {kind}" if workers != 1 else f"1 {kind[:-1] if kind == 'workers' else 'process'}"
+        # one pool: "pool of 3 workers"; several, named: "process pool (3 processes)"
+        what = (f"pool of {count}" if workers != 1 else count) if len(pools) == 1 else f"{pool} ({count})"
+        out.append(f"{what}: {plural(jobs, 'job')} ran in {plural(waves, 'wave')}")
     return out
 
 
@@ -192,7 +194,7 @@ def blocked_now(cause: str, where: str, held_s: float) -> str:
 def so_far(done: int, tasks: int, wall: float, blocked: float, cause: str, pool: str = "",
            gil: str = "") -> str:
     """The caption of a run in progress (live, or a paused view of any run)."""
-    parts = [f"so far: {done} of {_plural(tasks, 'task')} finished in {fmt_s(wall)}"]
+    parts = [f"so far: {done} of {plural(tasks, 'task')} finished in {fmt_s(wall)}"]
     if blocked:
         parts.append(f"loop blocked {fmt_s(blocked)} by {cause}")
     if pool:
@@ -236,7 +238,7 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
             names[m.group(1) if m else "coroutine"] += 1
         what = ", ".join(f"{k}" for k in names)
         place = short_where(never[0].where)
-        return (f"forgotten await: {_plural(len(never), 'coroutine')} never ran ({what}"
+        return (f"forgotten await: {plural(len(never), 'coroutine')} never ran ({what}"
                 f"{' created at ' + place if place else ''}); Python only warned, and the run "
                 f"took {fmt_s(wall)}")
 
@@ -266,7 +268,7 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
 
     if status == "stopped":
         done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
-        parts = [f"stopped after {fmt_s(wall)}: {done} of {_plural(len(tl.tasks), 'task')} finished"]
+        parts = [f"stopped after {fmt_s(wall)}: {done} of {plural(len(tl.tasks), 'task')} finished"]
         h_where, h_func, h_s = _held_at_end(tl)
         if h_where and h_s * 1e9 >= tl.block_ns:
             parts.append(f"{culprit(h_where, h_func)} ({short_where(h_where)}) was holding the loop "
@@ -290,10 +292,10 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
     share = blocked / wall if wall > 0 else 0.0
     if blocks and share >= 0.5:
         if brew and n > 1 and wall >= 0.8 * n * brew:
-            return (f"serialized: {_plural(n, unit_word)} took {fmt_s(wall)} = {n} x brew because "
+            return (f"serialized: {plural(n, unit_word)} took {fmt_s(wall)} = {n} x brew because "
                     f"{cause} held the loop for {fmt_s(blocked)}")
         return (f"blocked: {cause} ({short_where(where)}) held the loop {share:.0%} of the run "
-                f"({fmt_s(blocked)} in {_plural(len(blocks), 'block')}); nothing else could run")
+                f"({fmt_s(blocked)} in {plural(len(blocks), 'block')}); nothing else could run")
 
     if pools:
         free = "the loop stayed free" if not blocks else f"the loop was still blocked {fmt_s(blocked)}"
@@ -306,20 +308,20 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
     if brew and n > 1:
         k = wall / brew
         if k < 1.5:
-            return (f"overlapped: {_plural(n, unit_word)} in {fmt_s(wall)} (one brew is {fmt_s(brew)}): "
+            return (f"overlapped: {plural(n, unit_word)} in {fmt_s(wall)} (one brew is {fmt_s(brew)}): "
                     f"the waits ran together, the loop was busy only {fmt_s(summary.get('busy_s') or 0)}")
         waves = round(k)
         if waves < n:
             line = _top_lock_wait(tl)
-            return (f"in waves: {_plural(n, unit_word)} took {fmt_s(wall)} = {waves} x brew; "
+            return (f"in waves: {plural(n, unit_word)} took {fmt_s(wall)} = {waves} x brew; "
                     f"at most about {-(-n // waves)} brewed at once"
                     + (f"; together they waited {fmt_s(line[1])} on {line[0]}" if line else ""))
-        return f"one by one: {_plural(n, unit_word)} took {fmt_s(wall)} = {waves} x brew"
+        return f"one by one: {plural(n, unit_word)} took {fmt_s(wall)} = {waves} x brew"
 
     if blocks:
         return (f"{cause} ({short_where(where)}) blocked the loop {fmt_s(blocked)} in "
-                f"{_plural(len(blocks), 'block')}; worst lag {fmt_s(summary.get('max_lag_s') or 0)}")
-    return (f"{_plural(len(tl.tasks), 'task')} in {fmt_s(wall)}; loop busy {fmt_s(summary.get('busy_s') or 0)},"
+                f"{plural(len(blocks), 'block')}; worst lag {fmt_s(summary.get('max_lag_s') or 0)}")
+    return (f"{plural(len(tl.tasks), 'task')} in {fmt_s(wall)}; loop busy {fmt_s(summary.get('busy_s') or 0)},"
             f" worst lag {fmt_s(summary.get('max_lag_s') or 0)}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .explain import open_figures_from, speedup_verdict
+from .explain import open_figures_from, plural, speedup_verdict
 from .timeline import RUNNING, STARVED, WAITING, Timeline
 
 
@@ -222,8 +222,14 @@ def wait_totals(tasks: list[dict]) -> list[tuple[str, float]]:
     return sorted(((k, v) for k, v in tot.items() if v > 0), key=lambda kv: -kv[1])
 
 
-def _plural_lines(n: int) -> str:
-    return "1 line" if n == 1 else f"{n} lines"
+def waits_line(tasks: list[dict]) -> str:
+    """The report's "waits" line (empty when nothing was awaited): totals by kind, most first;
+    a total that would print as 0.000 s is left out, an unknown kind reads "unknown"."""
+    waits = [(k, v) for k, v in wait_totals(tasks) if v >= 0.0005]
+    if not waits:
+        return ""
+    return ("waits      " + ", ".join(f"{'unknown' if k == '?' else k} {v:.3f} s" for k, v in waits[:6])
+            + (f", ... {len(waits) - 6} more kinds" if len(waits) > 6 else ""))
 
 
 def open_lines(o: dict) -> list[str]:
@@ -254,7 +260,7 @@ def text_summary(doc: dict) -> str:
             f"ideal      sequential {s['ideal_sequential_s']:.3f} s, overlapped {s['ideal_overlapped_s']:.3f} s"
             + (f"  (speed-up {value} over sequential{', ' + note if note else ''})" if flag else ""))
     lines += [
-        f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {s['blocks']} block(s),"
+        f"loop       busy {s['busy_s']:.3f} s, blocked {s['blocked_s']:.3f} s in {plural(s['blocks'], 'block')},"
         f" worst lag {s['max_lag_s'] * 1000:.1f} ms",
     ]
     if s.get("gil_s"):
@@ -274,13 +280,12 @@ def text_summary(doc: dict) -> str:
         for seg in t["segments"]:
             tot[seg["state"]] += seg["end_s"] - seg["start_s"]
         label = t["name"] + (f" ({t['coro']})" if t["coro"] and t["coro"] not in t["name"] else "")
-        lines.append(f"  {label[:38]:<38} {tot['running']:8.3f} {tot['waiting']:8.3f} {tot['starved']:8.3f}")
+        lines.append(f"  {label[:44]:<44} {tot['running']:8.3f} {tot['waiting']:8.3f} {tot['starved']:8.3f}")
     if len(doc["tasks"]) > 20:
         lines.append(f"  ... {len(doc['tasks']) - 20} more tasks")
-    waits = wait_totals(doc["tasks"])
+    waits = waits_line(doc["tasks"])
     if waits:
-        lines.append("waits      " + ", ".join(f"{k} {v:.3f} s" for k, v in waits[:6])
-                     + (f", ... {len(waits) - 6} more kinds" if len(waits) > 6 else ""))
+        lines.append(waits)
     if doc["threads"]:
         lines.append(f"threads    {len(doc['threads'])}")
         for th in doc["threads"][:12]:
@@ -290,7 +295,7 @@ def text_summary(doc: dict) -> str:
         lines.append(f"warning    {w['kind']}: {w['message']}  at {w['where']}")
     if doc.get("output"):
         out = doc["output"]
-        lines.append(f"output     {_plural_lines(len(out))} printed; last: {out[-1]['line']}")
+        lines.append(f"output     {plural(len(out), 'line')} printed; last: {out[-1]['line']}")
     if doc.get("error"):
         lines.append(f"error      {doc['error']}")
     if doc.get("dropped"):

@@ -76,7 +76,7 @@ def test_first_screen_lists_grouped_scenarios_with_lesson_and_footer_keys():
             assert app.selected.name == "sync-barista"
             assert "One barista, one coffee at a time" in text_of(app.query_one("#lesson"))
             assert "no run yet" in status(app)
-            assert "compare sync vs async vs blocking" in caption(app)
+            assert "compare sync, async and blocking" in caption(app)
             keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
             assert {"r", "s", "q", "question_mark"} <= keys
             assert "ctrl+q" in {b.binding.key for b in app.screen.active_bindings.values()}

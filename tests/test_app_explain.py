@@ -135,3 +135,32 @@ def test_a_run_in_progress_gets_no_speedup_verdict_and_a_finished_one_does():
     doc = to_json(half, "blocking-barista", PARAMS["blocking-barista"])
     assert doc["summary"]["final"] is False
     assert "speed-up — over sequential, running" in text_summary(doc)
+
+
+def test_counts_agree_with_their_noun_in_the_stats_panel_and_the_report():
+    """One block is "1 block", not "1 blocks" or "1 block(s)" (stats panel, CLI report)."""
+    from coffeeshop_tui.scenarios.explain import plural
+    from coffeeshop_tui.tui.widgets.stats import stats_table
+    from rich.console import Console
+
+    assert (plural(1, "block"), plural(0, "block"), plural(3, "block")) == ("1 block", "0 blocks", "3 blocks")
+    console = Console(width=80, record=True)
+    console.print(stats_table({"wall_s": 1.0, "ideal_sequential_s": 1.0, "ideal_overlapped_s": 1.0,
+                               "blocked_s": 1.0, "blocks": 1, "max_lag_s": 0.0}))
+    text = console.export_text()
+    assert "in 1 block\n" in text and "blocks" not in text
+
+
+def test_pools_phrase_names_each_pool_once():
+    """Several pools: "process pool (3 processes)", not "process pool: pool of 3 processes"."""
+    from types import SimpleNamespace
+
+    from coffeeshop_tui.scenarios.explain import _pools
+
+    def jobs(pool, threads):
+        return [SimpleNamespace(pool=pool, thread=t) for t in threads]
+    one = SimpleNamespace(jobs=jobs("default executor", [1, 2, 3, 1]))
+    assert _pools(one) == ["pool of 3 workers: 4 jobs ran in 2 waves"]
+    two = SimpleNamespace(jobs=jobs("default executor", [1, 2, 3]) + jobs("process pool", [7]))
+    assert _pools(two) == ["default executor (3 workers): 3 jobs ran in 1 wave",
+                           "process pool (1 process): 1 job ran in 1 wave"]

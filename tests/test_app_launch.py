@@ -55,6 +55,20 @@ def test_keys_pressed_at_launch_are_not_lost():
     run(body)
 
 
+def test_enter_typed_before_the_terminal_is_raw_still_runs_the_scenario():
+    """An Enter typed while the app starts arrives as "\\n" (the cooked tty turns CR into NL),
+    which Textual reads as ctrl+j: it counts as the Enter it was."""
+    async def body():
+        app, factory = fake_app(hold=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("down", "ctrl+j")
+            await asyncio.wait_for(app.panels_mounted.wait(), 30)
+            await settle(pilot)
+            assert [r.name for r in factory.requests] == [app.scenarios[1].name]
+
+    run(body)
+
+
 def test_the_launch_gc_pause_ends_once_the_panels_are_mounted():
     """cmd_app launches with the cyclic GC off; once every panel is mounted it is back on, with
     what survived the launch frozen (the same callback cmd_app registers)."""

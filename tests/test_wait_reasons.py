@@ -289,3 +289,16 @@ def test_timeline_keeps_reasons_per_step_end_shared_and_trimmed():
     assert t.wait_r[1] is t.wait_r[2]  # one tuple per distinct reason
     tl._trim(45)  # drops what ended before 45: the step ending at 20 and its wait
     assert tl.wait_reason(1, 20) is None and tl.wait_reason(1, 60)[1] == "sleep"
+
+
+def test_report_waits_line_drops_unknown_noise_and_names_unknown():
+    """The CLI report's waits line: no "? 0.000 s"; an unknown reason that matters reads "unknown"."""
+    from coffeeshop_tui.scenarios.report import waits_line
+
+    def seg(kind, d):
+        return {"state": "waiting", "start_s": 0.0, "end_s": d, "wait_kind": kind}
+    doc = {"tasks": [{"segments": [seg("sleep", 0.5), seg(None, 0.0001)]}]}
+    assert waits_line(doc["tasks"]) == "waits      sleep 0.500 s"
+    doc["tasks"][0]["segments"].append(seg(None, 0.2))
+    assert waits_line(doc["tasks"]) == "waits      sleep 0.500 s, unknown 0.200 s"
+

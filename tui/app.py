@@ -239,6 +239,10 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
             self._when_ready.append(partial(callback, *args))
 
     async def on_event(self, event) -> None:
+        if isinstance(event, events.Key) and event.key == "ctrl+j" and not event.is_forwarded:
+            # an Enter typed while the app started, before the terminal left cooked mode,
+            # reaches us as "\n" (the tty turns CR into NL), read as ctrl+j: it meant Enter
+            event = events.Key("enter", "\r")
         if not self._panels_ready and isinstance(event, events.InputEvent) and not event.is_forwarded:
             self._held_keys.append(event)  # a key (or click) before every panel is mounted waits
             return

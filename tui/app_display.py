@@ -43,8 +43,8 @@ def status_style() -> dict:
 
 
 WELCOME = (
-    "Welcome! Pick a scenario on the left and press Enter (or r) to run it: every lane is "
-    "measured from the real code. First time? Press c to compare sync vs async vs blocking."
+    "Welcome! Pick a scenario, press Enter: every lane is measured from the real code. "
+    "New here? Press c to compare sync, async and blocking."
 )
 
 
@@ -299,7 +299,7 @@ class DisplayMixin:
 
     def _mark(self) -> tuple[str, str]:
         """(where, note) of the source line to mark now."""
-        from coffeeshop_tui.scenarios.explain import fmt_s
+        from coffeeshop_tui.scenarios.explain import fmt_s, plural
         from coffeeshop_tui.scenarios.runner import FAILED
 
         upd = self.shown
@@ -330,7 +330,7 @@ class DisplayMixin:
                 total[b["where"]] = total.get(b["where"], 0.0) + b["end_s"] - b["start_s"]
                 count[b["where"]] = count.get(b["where"], 0) + 1
             where = max(total, key=total.get)
-            return where, f"held the loop {fmt_s(total[where])} in {count[where]} block(s)"
+            return where, f"held the loop {fmt_s(total[where])} in {plural(count[where], 'block')}"
         return "", ""
 
     def _show_source_mark(self) -> None:

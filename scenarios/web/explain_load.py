@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from coffeeshop_tui.scenarios.explain import fmt_s, short_where
+from coffeeshop_tui.scenarios.explain import fmt_s, plural, short_where
 
 ANYIO_POOL = "anyio"
 #: What FastAPI hands to the thread pool for a plain `def` endpoint (by FastAPI version).
@@ -134,10 +134,6 @@ class LoadStats:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def fmt_latency(seconds: float | None) -> str:
     """A percentile: '—' when there was no successful answer to take it from."""
     return "—" if seconds is None else fmt_s(seconds)
@@ -202,7 +198,7 @@ def gil_sentence(s: LoadStats, subject: str) -> str:
     if share < 0.05:
         return ""
     who = holder_name(s.gil_holder, subject)
-    n = f" in {_plural(s.gil_threads, 'thread')}" if s.gil_threads else ""
+    n = f" in {plural(s.gil_threads, 'thread')}" if s.gil_threads else ""
     return (f"the loop waited {fmt_s(s.w_gil_s)} for the GIL ({share:.0%} of the time){in_window(s)} "
             f"while {who} held it{n}: the loop got it {s.gil_loop_share:.0%} of that time "
             f"(CPU work in threads, not a blocking line)")
@@ -226,7 +222,7 @@ def _pool_sentence(s: LoadStats) -> str:
         out.append(f"asyncio.to_thread runs in the loop's default executor of {w} threads{extra}")
     for p in pools:
         if p not in (ANYIO_POOL, EXECUTOR_POOL):
-            out.append(f"jobs run in a {p} pool ({_plural(s.w_threads.get(p, 0), 'thread')})")
+            out.append(f"jobs run in a {p} pool ({plural(s.w_threads.get(p, 0), 'thread')})")
     return "; ".join(out)
 
 
@@ -235,9 +231,9 @@ def _waves_text(s: LoadStats) -> str:
     if s.waves is None:
         return ""
     if s.burst:
-        return f"{_plural(s.w_done, 'request')} ran in {_plural(s.waves, 'wave')}{in_window(s)}"
+        return f"{plural(s.w_done, 'request')} ran in {plural(s.waves, 'wave')}{in_window(s)}"
     who = f"{s.concurrency} users" if s.model == "closed" else f"{s.rate:g} req/s"
-    return (f"with {who}, requests ran in {_plural(s.waves, 'wave')}{in_window(s)} "
+    return (f"with {who}, requests ran in {plural(s.waves, 'wave')}{in_window(s)} "
             f"(slowest {fmt_latency(s.max_s)})")
 
 
@@ -247,7 +243,7 @@ def thread_wait_text(s: LoadStats) -> str:
     for what it was: waiting for a thread to start."""
     anyio = ANYIO_POOL in s.w_jobs
     size = s.pool_total if anyio else s.executor_workers
-    n = f"{_plural(s.w_queued, 'request')} waited{in_window(s)} up to {fmt_s(s.w_queue_max_s)}"
+    n = f"{plural(s.w_queued, 'request')} waited{in_window(s)} up to {fmt_s(s.w_queue_max_s)}"
     if anyio and size and s.pool_max_borrowed >= size:
         return f"all {size} threads were busy: {n} for a free thread"
     if not anyio and size and s.w_threads.get(EXECUTOR_POOL, 0) >= size:
@@ -311,10 +307,10 @@ def caption(s: LoadStats) -> str:
         return (f"{who} is blocking the event loop right now: {s.block_culprit or 'one step'}{where} "
                 f"has held it for {fmt_s(s.blocked_now_s)}; every other request waits")
     if s.w_done == 0:
-        earlier = (f"; {_plural(s.earlier_in_flight, 'request')} sent before the switch "
+        earlier = (f"; {plural(s.earlier_in_flight, 'request')} sent before the switch "
                    f"{'is' if s.earlier_in_flight == 1 else 'are'} still in flight" if s.earlier_in_flight else "")
         if s.in_flight:
-            return f"{subject}: {_plural(s.in_flight, 'request')} in flight, no answer yet{earlier}"
+            return f"{subject}: {plural(s.in_flight, 'request')} in flight, no answer yet{earlier}"
         if earlier:
             return f"{subject}: no request sent yet{earlier}"
         return "starting..." if s.running or s.server_state in ("starting", "") else "no requests yet"
@@ -332,7 +328,7 @@ def caption(s: LoadStats) -> str:
         head = (f"{subject} blocks the event loop{how}: {cul}{where} held it {share:.0%} of the time"
                 f"{in_window(s)}, so requests ran one at a time")
         if s.burst and d:
-            head += f": {_plural(s.w_done, 'request')} took {fmt_s(s.batch_span_s)} ≈ {s.w_done} × {fmt_s(d)}"
+            head += f": {plural(s.w_done, 'request')} took {fmt_s(s.batch_span_s)} ≈ {s.w_done} × {fmt_s(d)}"
         elif s.waves and d:
             head += f": each waited ≈ {s.waves} × {fmt_s(d)} (p50 {fmt_latency(s.p50_s)})"
         sentences.append(head)
@@ -353,7 +349,7 @@ def caption(s: LoadStats) -> str:
         k = s.p50_s / d
         if k < 1.5:
             loop = "without holding the loop" if s.recorded else "concurrently"
-            head = (f"{subject} waits {loop}: {_plural(s.w_ok, 'request')} overlapped{in_window(s)}, "
+            head = (f"{subject} waits {loop}: {plural(s.w_ok, 'request')} overlapped{in_window(s)}, "
                     f"each took ≈ {fmt_s(s.p50_s)} for a {fmt_s(d)} delay")
             if s.burst and s.waves == 1:
                 head += f"; {waves}"
@@ -377,7 +373,7 @@ def caption(s: LoadStats) -> str:
     if err:
         sentences.append(err)
     if s.dropped:
-        sentences.append(f"the load generator could not send {_plural(s.dropped, 'request')} on "
+        sentences.append(f"the load generator could not send {plural(s.dropped, 'request')} on "
                          f"time (dropped, never sent: it fell behind the schedule, or too many "
                          f"requests were already waiting for an answer)")
     outside = _outside_text(s)
@@ -408,7 +404,7 @@ def text_summary(report: dict) -> str:
     server = report.get("server") or {}
     if server.get("recorded"):
         pool = server.get("pool") or {}
-        lines.append(f"server     loop blocked {fmt_s(s['w_blocked_s'])} in {_plural(s['w_blocks'], 'block')}"
+        lines.append(f"server     loop blocked {fmt_s(s['w_blocked_s'])} in {plural(s['w_blocks'], 'block')}"
                      + (f", mostly at {short_where(s['block_where'])} ({s['block_culprit']})"
                         if s["block_where"] else ""))
         later = later_work_text(LoadStats(**s), "the endpoint")
@@ -419,7 +415,7 @@ def text_summary(report: dict) -> str:
             lines.append(f"server     loop waited {fmt_s(s['w_gil_s'])} for the GIL (got it "
                          f"{s['gil_loop_share']:.0%} of that time) while "
                          f"{holder_name(s['gil_holder'], endpoint)} "
-                         f"ran in {_plural(s['gil_threads'], 'thread')}")
+                         f"ran in {plural(s['gil_threads'], 'thread')}")
         lines.append(f"pool       anyio {pool.get('max_borrowed', 0)}/{pool.get('anyio_tokens', '?')} "
                      f"threads busy at most; default executor {pool.get('default_executor_workers', '?')} "
                      f"workers; jobs " + (", ".join(f"{k} {v}" for k, v in (pool.get("jobs") or {}).items())

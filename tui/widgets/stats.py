@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
-from coffeeshop_tui.scenarios.explain import TOO_FAST, fmt_s, speedup_verdict
+from coffeeshop_tui.scenarios.explain import TOO_FAST, fmt_s, plural, speedup_verdict
 
 from .quiet import update_static
 
@@ -47,7 +47,7 @@ def stats_table(stats: dict | None) -> Table | Text:
     blocked = stats.get("blocked_s") or 0.0
     share = blocked / wall if wall > 0 else 0.0
     t.add_row("blocked", Text.assemble((f"{share:.0%}", "bold red" if share >= 0.5 else "bold"),
-                                       (f" {fmt_s(blocked)} in {stats.get('blocks', 0)} blocks", "dim")))
+                                       (f" {fmt_s(blocked)} in {plural(stats.get('blocks', 0), 'block')}", "dim")))
     t.add_row("worst lag", fmt_s(stats.get("max_lag_s") or 0.0))
     return t
 
