@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 6
+#define ABI 7
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -252,6 +252,7 @@ static PyObject *orig_run, *report_fn, *finished_fn, *learn_fn, *taskish, *task_
 static PyObject *hooks_globals, *s_waiting, *s_fut_waiter;
 static PyTypeObject *handle_type, *timer_type;
 static Py_ssize_t off_loop = -1, off_callback = -1, off_args = -1, off_context = -1, off_when = -1;
+static Py_ssize_t off_source_tb = -1;
 /* set by target(): the recording in progress (NULL: none) */
 static PyObject *cur_loop;
 static Steps *cur_steps;
@@ -261,13 +262,55 @@ static PyObject *cur_ready; /* the recorder's (task id, ready since) of late tim
 /* wait reasons' common case, a sleep, noted here as wait_reasons.classify would (set_waits()):
  * the Python _waiting it stands for, the Future type, asyncio.sleep's code, the shared reason */
 static PyObject *waiting_fn, *future_type, *sleep_code, *sleep_reason, *s_coro, *s_cr_await;
-static PyObject *cur_wait_add; /* the recorder's _wait_at.append (raw id, t_ns pairs) */
+static PyObject *cur_wait_add; /* the recorder's _wait_at: Steps(2) rows (raw id, t_ns), or its append */
 static PyObject *cur_wait_why; /* the recorder's list of reasons, one a pair */
 static int64_t late_ns = 2000000;
+/* asyncio.current_task and, where it is `_current_tasks.get(loop)` in Python (3.11), that dict:
+ * read directly (set_current_tasks), not through a Python call, for each timer and task made */
+static PyObject *ct_fn, *ct_dict;
 /* interned names */
 static PyObject *s_loop, *s_callback, *s_args, *s_context, *s_when, *s_self, *s_state, *s_pending, *s_run;
 static PyObject *s_cancelled_state, *s_exception, *s_get_name, *s_cancelled, *s_error, *s_ok;
 static PyObject *s_callbacks, *s_source_tb, *s_cr_code, *s_cr_suspended, *s_cr_frame, *s_done, *s_name;
+
+/* A getset attribute read through its getter, for objects of exactly the type it was found on:
+ * what PyObject_GetAttr finds first there (a data descriptor of an immutable type with the
+ * generic attribute lookup), without the lookup. Set up by direct_init (setup()). */
+typedef struct {
+    PyTypeObject *tp; /* NULL: not usable, PyObject_GetAttr */
+    getter get;
+    void *closure;
+} Direct;
+
+static Direct d_state, d_fut_waiter, d_coro, d_cr_await, d_fut_state;
+
+static void
+direct_init(Direct *d, PyTypeObject *tp, const char *name)
+{
+    d->tp = NULL;
+    if (tp == NULL || !PyType_HasFeature(tp, Py_TPFLAGS_IMMUTABLETYPE) || tp->tp_getattro != PyObject_GenericGetAttr)
+        return;
+    PyObject *descr = PyObject_GetAttrString((PyObject *)tp, name);
+    if (descr == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (Py_IS_TYPE(descr, &PyGetSetDescr_Type) && ((PyGetSetDescrObject *)descr)->d_getset->get != NULL
+        && PyType_IsSubtype(tp, PyDescr_TYPE(descr))) {
+        d->get = ((PyGetSetDescrObject *)descr)->d_getset->get;
+        d->closure = ((PyGetSetDescrObject *)descr)->d_getset->closure;
+        d->tp = tp;
+    }
+    Py_DECREF(descr); /* (the type's dict keeps it: an immutable type's attributes stay) */
+}
+
+static inline PyObject *
+get_attr(PyObject *obj, Direct *d, PyObject *name)
+{
+    if (d->tp != NULL && Py_IS_TYPE(obj, d->tp))
+        return d->get(obj, d->closure);
+    return PyObject_GetAttr(obj, name);
+}
 
 static inline PyObject *
 slot(PyObject *obj, Py_ssize_t off, PyObject *name, int fast)
@@ -297,6 +340,10 @@ owner_of(PyObject *cb)
             s = Py_None;
         Py_INCREF(s);
         return s;
+    }
+    if (PyFunction_Check(cb) && ((PyFunctionObject *)cb)->func_dict == NULL) { /* no __self__ anywhere */
+        Py_INCREF(Py_None);
+        return Py_None;
     }
     PyObject *res = NULL;
 #if PY_VERSION_HEX >= 0x030D0000
@@ -379,13 +426,13 @@ take_exception(void)
 static int
 note_sleep(PyObject *task, int64_t t)
 {
-    PyObject *c = PyObject_GetAttr(task, s_coro);
+    PyObject *c = get_attr(task, &d_coro, s_coro);
     if (c == NULL) {
         PyErr_Clear();
         return 0;
     }
     while (PyCoro_CheckExact(c)) {
-        PyObject *n = PyObject_GetAttr(c, s_cr_await);
+        PyObject *n = get_attr(c, &d_cr_await, s_cr_await);
         if (n == NULL) {
             PyErr_Clear();
             Py_DECREF(c);
@@ -400,15 +447,32 @@ note_sleep(PyObject *task, int64_t t)
     }
     int is_sleep = 0;
     if (PyCoro_CheckExact(c)) {
+#if PY_VERSION_HEX < 0x030C0000
+        is_sleep = (PyObject *)((PyCoroObject *)c)->cr_code == sleep_code; /* what cr_code returns */
+#else
         PyObject *code = PyObject_GetAttr(c, s_cr_code);
         if (code == NULL)
             PyErr_Clear();
         is_sleep = code != NULL && code == sleep_code;
         Py_XDECREF(code);
+#endif
     }
     Py_DECREF(c);
     if (!is_sleep)
         return 0;
+    if (Py_IS_TYPE(cur_wait_add, &Steps_Type)) { /* (raw id, t) rows: no Python call, no int object */
+        Steps *st = (Steps *)cur_wait_add;
+        if (st->cols != 2)
+            return 0;
+        if (steps_reserve(st, 2) < 0)
+            return -1;
+        if (PyList_Append(cur_wait_why, sleep_reason) < 0)
+            return -1;
+        st->data[st->len] = (int64_t)(uintptr_t)task;
+        st->data[st->len + 1] = t;
+        st->len += 2;
+        return 1;
+    }
     PyObject *id = PyLong_FromVoidPtr(task);
     PyObject *tt = id ? PyLong_FromLongLong(t) : NULL;
     PyObject *r1 = tt ? PyObject_CallOneArg(cur_wait_add, id) : NULL;
@@ -428,7 +492,7 @@ note_waiting(PyObject *task, int64_t t)
 {
     if (hooks_globals == NULL)
         return 0;
-    PyObject *w = PyObject_GetAttr(task, s_fut_waiter);
+    PyObject *w = get_attr(task, &d_fut_waiter, s_fut_waiter);
     if (w == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
             return -1;
@@ -496,6 +560,8 @@ note_finished(PyObject *task, PyObject *state, int64_t t)
 static int
 ready_if_task(PyObject *obj, int64_t due)
 {
+    if (obj == Py_None)
+        return 0;
     int is = PyObject_IsInstance(obj, task_type);
     if (is <= 0)
         return is;
@@ -516,6 +582,55 @@ ready_if_task(PyObject *obj, int64_t due)
     return r;
 }
 
+/* The owners of a list of (callback, context) pairs (a future's ``_callbacks``) were ready since `due` */
+static int
+ready_pairs(PyObject *cbs, int64_t due)
+{
+    for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(cbs); j++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(cbs, j);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+            continue;
+        PyObject *who = owner_of(PyTuple_GET_ITEM(pair, 0));
+        if (who == NULL)
+            return -1;
+        int r = ready_if_task(who, due);
+        Py_DECREF(who);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A pending asyncio Future (the C one) reaches its callbacks as its first callback and a list
+ * of (callback, context) pairs; ``fut._callbacks`` builds a new list of pairs of them. Its
+ * traversal visits the same callbacks, in the same order, and builds nothing: each one it
+ * visits that is not the loop, its context, a string or a dict (what else a pending future
+ * holds) is a callback. */
+typedef struct {
+    int64_t due;
+    PyObject *loop;
+    int err;
+} LateVisit;
+
+static int
+late_visit(PyObject *o, void *arg)
+{
+    LateVisit *lv = (LateVisit *)arg;
+    if (lv->err || o == NULL || o == lv->loop || PyUnicode_Check(o) || PyDict_Check(o) || PyType_Check(o)
+        || PyContext_CheckExact(o))
+        return 0;
+    if (PyList_CheckExact(o)) { /* the other callbacks: (callback, context) pairs */
+        if (ready_pairs(o, lv->due) < 0)
+            lv->err = 1;
+        return 0;
+    }
+    PyObject *who = owner_of(o);
+    if (who == NULL || ready_if_task(who, lv->due) < 0)
+        lv->err = 1;
+    Py_XDECREF(who);
+    return 0;
+}
+
 static int
 note_late_timer(PyObject *handle, PyObject *owner, int64_t due, int fast)
 {
@@ -529,6 +644,22 @@ note_late_timer(PyObject *handle, PyObject *owner, int64_t due, int fast)
     if (PyTuple_Check(args)) {
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
             PyObject *a = PyTuple_GET_ITEM(args, i), *cb_list = NULL;
+            if (d_fut_state.tp != NULL && Py_IS_TYPE(a, d_fut_state.tp) && Py_TYPE(a)->tp_traverse != NULL) {
+                PyObject *state = d_fut_state.get(a, d_fut_state.closure);
+                if (state == NULL)
+                    goto fail;
+                int pending = PyObject_RichCompareBool(state, s_pending, Py_EQ);
+                Py_DECREF(state);
+                if (pending < 0)
+                    goto fail;
+                if (pending) { /* (a done future has no callbacks left) */
+                    LateVisit lv = {due, cur_loop, 0};
+                    Py_TYPE(a)->tp_traverse(a, late_visit, &lv);
+                    if (lv.err)
+                        goto fail;
+                }
+                continue;
+            }
 #if PY_VERSION_HEX >= 0x030D0000
             if (PyObject_GetOptionalAttr(a, s_callbacks, &cb_list) < 0)
 #else
@@ -543,18 +674,8 @@ note_late_timer(PyObject *handle, PyObject *owner, int64_t due, int fast)
                 PyErr_Clear(); /* not a sequence (None: no callbacks) */
                 continue;
             }
-            for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(cbs); j++) {
-                PyObject *pair = PySequence_Fast_GET_ITEM(cbs, j);
-                if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
-                    continue;
-                PyObject *who = owner_of(PyTuple_GET_ITEM(pair, 0));
-                if (who == NULL)
-                    goto fail;
-                r = ready_if_task(who, due);
-                Py_DECREF(who);
-                if (r < 0)
-                    goto fail;
-            }
+            if (ready_pairs(cbs, due) < 0)
+                goto fail;
             Py_CLEAR(cbs);
         }
     }
@@ -568,6 +689,23 @@ fail:
         return 0;
     }
     return -1;
+}
+
+/* current_task(loop) as `fn` answers it (new reference; NULL with an exception set) */
+static PyObject *
+current_task_of(PyObject *fn, PyObject *loop)
+{
+    if (fn == ct_fn && ct_dict != NULL) {
+        PyObject *t = PyDict_GetItemWithError(ct_dict, loop); /* borrowed */
+        if (t == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            t = Py_None;
+        }
+        Py_INCREF(t);
+        return t;
+    }
+    return PyObject_CallOneArg(fn, loop);
 }
 
 /* ------------------------------------------------------- the running step, for the watchdog */
@@ -685,6 +823,9 @@ step(PyObject *self, int timer)
     if ((PyObject *)Py_TYPE(owner) == task_type) {
         is_task = 1;
     }
+    else if (owner == Py_None) { /* a plain callback (_TASKISH: NoneType is no task) */
+        is_task = 0;
+    }
     else {
         PyObject *known = PyDict_GetItemWithError(taskish, (PyObject *)Py_TYPE(owner));
         if (known != NULL) {
@@ -703,7 +844,7 @@ step(PyObject *self, int timer)
             goto error;
     }
     if (is_task) {
-        PyObject *state = PyObject_GetAttr(owner, s_state);
+        PyObject *state = get_attr(owner, &d_state, s_state);
         if (state == NULL)
             goto error;
         int pending = PyObject_RichCompareBool(state, s_pending, Py_EQ);
@@ -810,7 +951,7 @@ ct_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
     }
     PyObject *coro = args[0];
     int64_t t = now_ns();
-    PyObject *parent = PyObject_CallOneArg(ct->current_task, ct->loop);
+    PyObject *parent = current_task_of(ct->current_task, ct->loop);
     if (parent == NULL)
         return NULL;
     PyObject *task = PyObject_Vectorcall(ct->orig, args, nargs, kwnames);
@@ -1028,11 +1169,12 @@ ca_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
     }
     PyObject *exc_type, *exc_value, *exc_tb;
     PyErr_Fetch(&exc_type, &exc_value, &exc_tb); /* (none: kept as it is) */
-    PyObject *tb = PyObject_GetAttr(timer, s_source_tb);
+    int fast = Py_IS_TYPE(timer, timer_type); /* asyncio's own TimerHandle: its slots read directly */
+    PyObject *tb = slot(timer, off_source_tb, s_source_tb, fast);
     if (tb == NULL)
         PyErr_Clear();
     else {
-        int truth = PyObject_IsTrue(tb);
+        int truth = tb == Py_None ? 0 : PyObject_IsTrue(tb);
         if (truth > 0) {
             PyObject *r = PyObject_CallOneArg(ca->strip, tb);
             Py_XDECREF(r);
@@ -1046,7 +1188,14 @@ ca_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
         if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, k), "callback") == 0)
             callback = args[nargs + k];
     PyObject *label = NULL;
-    if (callback != NULL) {
+    if (callback != NULL && PyFunction_Check(callback)) { /* its __qualname__, without the lookup */
+        PyObject *q = ((PyFunctionObject *)callback)->func_qualname;
+        if (q != NULL && PyUnicode_Check(q) && PyUnicode_GET_LENGTH(q) > 0) {
+            Py_INCREF(q);
+            label = q;
+        }
+    }
+    if (callback != NULL && label == NULL) {
         label = PyObject_GetAttr(callback, s_qualname);
         if (label == NULL)
             PyErr_Clear();
@@ -1057,8 +1206,8 @@ ca_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
         }
     }
     int64_t t = now_ns();
-    PyObject *task = label ? PyObject_CallOneArg(ca->current_task, ca->loop) : NULL;
-    PyObject *when = task ? PyObject_GetAttr(timer, s_when) : NULL;
+    PyObject *task = label ? current_task_of(ca->current_task, ca->loop) : NULL;
+    PyObject *when = task ? slot(timer, off_when, s_when, fast) : NULL;
     double w = when ? PyFloat_AsDouble(when) : -1.0;
     if (when != NULL && !(w == -1.0 && PyErr_Occurred())
         && steps_reserve(ca->timers, 4) == 0 && PyList_Append(ca->labels, label) == 0) {
@@ -1443,6 +1592,11 @@ fp_setup(PyObject *mod, PyObject *args)
     off_args = member_offset(handle_type, "_args");
     off_context = member_offset(handle_type, "_context");
     off_when = member_offset(timer_type, "_when");
+    off_source_tb = member_offset(handle_type, "_source_traceback");
+    direct_init(&d_state, PyType_Check(task_type) ? (PyTypeObject *)task_type : NULL, "_state");
+    direct_init(&d_fut_waiter, PyType_Check(task_type) ? (PyTypeObject *)task_type : NULL, "_fut_waiter");
+    direct_init(&d_coro, PyType_Check(task_type) ? (PyTypeObject *)task_type : NULL, "_coro");
+    direct_init(&d_cr_await, &PyCoro_Type, "cr_await");
     Py_RETURN_NONE;
 }
 
@@ -1458,8 +1612,10 @@ fp_target(PyObject *mod, PyObject *args)
         return NULL;
     if ((done != Py_None && !PyList_CheckExact(done))
         || (ready != Py_None && !PyList_CheckExact(ready) && !Py_IS_TYPE(ready, &Steps_Type))
-        || (wait_why != Py_None && !PyList_CheckExact(wait_why))) {
-        PyErr_SetString(PyExc_TypeError, "target(): done and wait_why must be lists or None, ready also Steps(2)");
+        || (wait_why != Py_None && !PyList_CheckExact(wait_why))
+        || (Py_IS_TYPE(wait_add, &Steps_Type) && ((Steps *)wait_add)->cols != 2)) {
+        PyErr_SetString(PyExc_TypeError, "target(): done and wait_why must be lists or None, ready also Steps(2), "
+                        "wait_add a callable or Steps(2)");
         return NULL;
     }
     if (steps != Py_None && !Py_IS_TYPE(steps, &Steps_Type)) {
@@ -1491,8 +1647,25 @@ fp_set_waits(PyObject *mod, PyObject *args)
         return NULL;
     replace(&waiting_fn, fn);
     replace(&future_type, ftype);
+    direct_init(&d_fut_state, PyType_Check(ftype) ? (PyTypeObject *)ftype : NULL, "_state");
     replace(&sleep_code, code);
     replace(&sleep_reason, reason);
+    Py_RETURN_NONE;
+}
+
+/* set_current_tasks(current_task, tasks_dict or None): current_task(loop) is tasks_dict.get(loop) */
+static PyObject *
+fp_set_current_tasks(PyObject *mod, PyObject *args)
+{
+    PyObject *fn, *d;
+    if (!PyArg_ParseTuple(args, "OO:set_current_tasks", &fn, &d))
+        return NULL;
+    if (d != Py_None && !PyDict_CheckExact(d)) {
+        PyErr_SetString(PyExc_TypeError, "set_current_tasks(): a dict or None");
+        return NULL;
+    }
+    replace(&ct_fn, fn);
+    replace(&ct_dict, d == Py_None ? NULL : d);
     Py_RETURN_NONE;
 }
 
@@ -1779,9 +1952,12 @@ static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle[, hooks_globals])"},
     {"target", fp_target, METH_VARARGS,
-     "target(loop, steps, note_late[, late_ns, done, ready, wait_add, wait_why]): record `loop` into `steps`; "
+     "target(loop, steps, note_late[, late_ns, done, ready, wait_at, wait_why]): record `loop` into `steps` "
+     "(wait_at: Steps(2) rows, or a callable given the id and time in turn); "
      "target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"set_current_tasks", fp_set_current_tasks, METH_VARARGS,
+     "set_current_tasks(current_task, tasks): current_task(loop) is tasks.get(loop) (tasks: a dict, or None: call it)"},
     {"watch_wake", fp_watch_wake, METH_NOARGS, "watch_wake(): waiting watchdogs look at their stop flags now"},
     {"busy_step", fp_busy_step, METH_NOARGS, "busy_step() -> (start ns of the running step or 0, steps begun)"},
     {"watch_wait", fp_watch_wait, METH_VARARGS,

@@ -160,9 +160,9 @@ class Recorder:
         self._done: list = []  # (raw, t_ns, outcome, name): noted in the step that finished it
         self._eager: list = []  # (task raw id, first step start, end) of eager first steps
         self._ready = _h.new_steps(2)  # raw id, ready since (ns): rows of late timers' tasks
-        # Waits (see wait_reasons.py): (raw, step end ns) pairs, and each one's reason
-        # (kind, detail, where, awaited raw), shared tuples
-        self._wait_at = array("q")
+        # Waits (see wait_reasons.py): (raw, step end ns) rows (an array('q'), or the compiled
+        # hook's buffer), and each one's reason (kind, detail, where, awaited raw), shared tuples
+        self._wait_at = _h.new_steps(2)
         self._wait_why: list = []
         self._samples: list = []  # (t_ns, where, func)
         self._jobs: list = []  # (pool, thread, submit, start, end, task_raw, label)
@@ -203,6 +203,7 @@ class Recorder:
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
         if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
             self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
+            self._wait_at = _h.new_steps(2)
         self._loop_native = threading.get_native_id() if not loop.is_running() else None
         self.t0_ns = now_ns()
         undo = self._restore
@@ -384,7 +385,7 @@ class Recorder:
                 pass
         self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
         self._new_info, self._new_names, self._late_names, self._done = [], [], [], []
-        self._wait_at, self._wait_why = array("q"), []
+        self._wait_at, self._wait_why = _h.new_steps(2), []
 
     def __enter__(self) -> "Recorder":
         return self
@@ -621,8 +622,9 @@ class Recorder:
         #    creation of any task it mentions).
         ready = _h.take_steps(self._ready, 2, packed=packed)
         n_w = min(len(self._wait_at) // 2, len(self._wait_why))
-        wait_at, wait_why = self._wait_at[: 2 * n_w], self._wait_why[:n_w]
-        del self._wait_at[: 2 * n_w], self._wait_why[:n_w]
+        wait_at = _h.take_steps(self._wait_at, 2, n_w, packed=packed)
+        wait_why = self._wait_why[:n_w]
+        del self._wait_why[:n_w]
         raw_steps = _h.take_steps(self._steps, packed=packed)
         n_new = min(len(self._new_info), len(self._new_names), len(self._new_meta) // 3)
         created_info = self._new_info[:n_new]
@@ -668,7 +670,7 @@ class Recorder:
             "gil": self._take(self._gil),
             # wait reasons (wait_reasons.py): raw id, end of the step, a pair; the reasons as a
             # table of the (shared) tuples and an index a wait
-            "wait_at": pack(wait_at),
+            "wait_at": wait_at,
             "wait_why": whys,
             "wait_idx": pack(why_idx),
             # the loop's queue (loop_queue.py): raw ids too

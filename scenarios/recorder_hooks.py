@@ -177,11 +177,14 @@ def _waiting(task, t_ns: int) -> None:
     or the task). Called only for pending tasks whose waiter is
     set (not after ``await asyncio.sleep(0)``, a bare yield)."""
     rec = _active
-    if rec is not None:  # an array of ints and a list of shared tuples: no new object to collect
+    if rec is not None:  # int64 rows and a list of shared tuples: no new object to collect
         why = _classify(task)
         at = rec._wait_at
-        at.append(id(task))
-        at.append(t_ns)
+        if type(at) is array:
+            at.append(id(task))
+            at.append(t_ns)
+        else:  # the compiled hook's buffer (new_steps(2))
+            at.push(id(task), t_ns)
         rec._wait_why.append(why)
 
 
@@ -191,7 +194,7 @@ def _waiting(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 6  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 7  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
@@ -234,8 +237,21 @@ def use_recorder(choice: str | None = None) -> str:
         _impl_note = str(exc)
         return "python"
     fp.set_waits(_waiting, _wr._Future, _wr._SLEEP_CODE, _wr.SLEEP)  # the sleep fast path of classify
+    fp.set_current_tasks(asyncio.current_task, _current_tasks_dict(asyncio.current_task))
     _fast, _hooks, _impl_note = fp, (fp.handle_run, fp.timer_run), note
     return "c"
+
+
+def _current_tasks_dict(current_task):
+    """The dict ``current_task(loop)`` reads, where it is asyncio's Python function returning
+    ``_current_tasks.get(loop)`` (3.11); else None (the compiled hooks then call it)."""
+    tasks = getattr(current_task, "__globals__", None)
+    code = getattr(current_task, "__code__", None)
+    d = tasks.get("_current_tasks") if tasks is not None else None
+    if (type(d) is not dict or code is None or current_task.__module__ != "asyncio.tasks"
+            or "_current_tasks" not in code.co_names):
+        return None
+    return d
 
 
 def recorder_impl() -> str:
@@ -338,7 +354,7 @@ def start_recording(rec, loop, steps) -> None:
     _ap = steps.append if _fast is None else _drop
     if _fast is not None:
         _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready,
-                     rec._wait_at.append, rec._wait_why)
+                     rec._wait_at, rec._wait_why)
     patch_handles()
 
 
