@@ -35,7 +35,7 @@ def test_sync_barista_runs_one_coffee_after_another():
     steps = sorted(zip(tl.steps[0::3], tl.steps[1::3]))
     for (s1, e1), (s2, e2) in zip(steps, steps[1:]):
         assert e1 <= s2  # running segments never overlap
-    assert 3 * BREW <= _wall(tl) <= 3 * BREW + 0.1
+    assert 3 * BREW <= _wall(tl) <= 3 * BREW + 0.25  # (+0.1 failed once at load 5: 0.427 s)
     run_s = sum(e - s for seq in tl.tasks for st, s, e in tl.task_segments(seq) if st == RUNNING)
     assert run_s / 1e9 >= 3 * BREW
 
