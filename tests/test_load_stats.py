@@ -367,6 +367,9 @@ class _SwitchedGenerator:
     def in_flight_requests(self):
         return self._in_flight
 
+    def stop(self) -> None:  # (a restart pauses the load)
+        pass
+
     def snapshot(self):
         from types import SimpleNamespace
 
@@ -413,3 +416,119 @@ def test_switching_endpoint_starts_a_fresh_window_of_the_new_endpoints_requests_
     from coffeeshop_tui.tui.screens.load_text import stats_text
 
     assert "in flight 2 (+1 before the switch)" in stats_text(u).plain
+
+
+
+class _RestartedServer:
+    """What LoadTest and ServerFeed use of a recorded WebServer: a new recording (an epoch)
+    at each restart, fed by hand."""
+
+    def __init__(self, t_start: int) -> None:
+        import threading
+
+        self.lock = threading.RLock()
+        self.timeline = None
+        self.pid, self.port, self.url, self.returncode = 4242, 1, "http://127.0.0.1:1", None
+        self.restart(t_start)
+
+    def restart(self, t_start: int | None = None) -> None:
+        from coffeeshop_tui.scenarios.timeline import Timeline
+        from coffeeshop_tui.scenarios.web.load_session import now_ns
+
+        self.timeline = Timeline(block_ms=25)
+        self.timeline.start(now_ns() if t_start is None else t_start)
+
+    def kill(self) -> None:
+        pass
+
+    def stop(self, timeout=None) -> None:
+        pass
+
+    def alive(self) -> bool:
+        return True
+
+    def log_tail(self, n=0) -> str:
+        return ""
+
+
+def _handler(seq: int, rid: str, t: int, held_ns: int, in_flight: int) -> dict:
+    """A recorder batch: request ``rid``'s handler task, created at ``t``, one step of
+    ``held_ns`` on the loop (a block if >= 25 ms), then a thread-pool job and a gauge."""
+    e = t + MS + held_ns
+    return {"tasks": [(seq, t, None, "RequestResponseCycle.run_asgi", "h11_impl.py:1", 0, False)],
+            "tags": [(seq, rid)], "steps": [t + MS, e, seq],
+            "jobs": [("anyio", f"AnyIO worker thread|{seq}", e, e + MS, e + 2 * MS, seq, "_run_sync_endpoint")],
+            "done": [(seq, e + 3 * MS, "ok")],
+            "gauges": [(e + 2 * MS, {"pool_borrowed": 1, "pool_total": 40, "in_flight": in_flight})],
+            "t": e + 4 * MS}
+
+
+def test_a_restart_starts_a_fresh_window_for_client_and_server_figures(monkeypatch):
+    """/bad, switch to /async, restart (the tour's r): the old server's blocks of /bad
+    requests (sent before the switch, handled after it) are not blamed on /async once the
+    new generator (whose ids restart) runs on the new server; its busy time, thread-pool jobs
+    and gauges are not the new server's either: the window starts at the restart."""
+    import time
+
+    from coffeeshop_tui.scenarios.web.load_feed import ServerFeed
+    from coffeeshop_tui.scenarios.web.load_session import now_ns
+    from coffeeshop_tui.scenarios.web.loadgen_records import RequestRecord
+    from coffeeshop_tui.scenarios.web.loadtest import STATS_INTERVAL_NS, LoadTest
+
+    t = now_ns() - 20 * S
+    switch = t + 5 * S
+
+    def rec(seq, rid, intended, done, target):
+        return RequestRecord(seq, rid, 0, intended, intended, intended + MS, done, 200, OK, True, target)
+
+    # the old server: /bad requests r1..r3 (sent before the switch) hold its loop 4 s each
+    # after the switch, /async r4 waits behind them; it is killed at t + 19 s
+    srv = _RestartedServer(t)
+    for k in range(3):
+        srv.timeline.ingest(_handler(k + 1, f"r00000{k + 1}", switch + 4 * k * S, 4 * S - 2 * MS, 41))
+    srv.timeline.ingest(_handler(4, "r000004", t + 17 * S, MS, 41))
+    old = _SwitchedGenerator([rec(0, 1, t + 500 * MS, t + 9 * S, 0), rec(1, 2, t + 600 * MS, t + 13 * S, 0),
+                              rec(2, 3, t + 700 * MS, t + 17 * S, 0), rec(3, 4, switch + 100 * MS, t + 17 * S, 1)],
+                             [])
+    lt = LoadTest("/async", lanes=False, delay=1.0, concurrency=4)
+    try:
+        lt.server, lt.server_pid = srv, srv.pid
+        lt.feed = ServerFeed(srv, lt.origin_ns, lt.history_ns, lanes=False)
+        lt._state, lt._load, lt._gen, lt._lg = "up", "running", 1, old
+        lt._gens = [[1, old, None]]
+        lt._fresh_ns = switch  # set_endpoint("/async")
+        monkeypatch.setattr(lt, "_read_pool", lambda: None)
+        before = lt.update()
+        assert before.stats.w_blocks == 0 and "blocks" not in before.caption, before.caption  # (the switch)
+
+        new = _SwitchedGenerator([], [])
+        new.targets = (new.targets[1],)
+
+        def start_load():  # the new generator, on the new server
+            lt._gen += 1
+            lt._lg, lt._load = new, "running"
+            lt._gens.append([lt._gen, new, None])
+
+        monkeypatch.setattr(lt, "_start_load", start_load)
+        t_restart = now_ns()
+        lt.restart()
+        t_up = now_ns()
+        assert lt._lg is new
+        u = lt.update()  # the new server has said nothing yet: nothing of the old one is "now"
+        assert u.stats.server_in_flight is None and u.stats.w_blocks == 0, u.stats
+        assert "blocks" not in u.caption, u.caption
+        # the new server answers /async r1, r2 (ids restart) without blocking
+        srv.timeline.ingest(_handler(1, "r000001", t_up + MS, MS, 2))
+        srv.timeline.ingest(_handler(2, "r000002", t_up + 2 * MS, MS, 1))
+        new._records = (rec(0, 1, t_up + MS, t_up + 10 * MS, 0), rec(1, 2, t_up + 2 * MS, t_up + 11 * MS, 0))
+        time.sleep(STATS_INTERVAL_NS / 1e9 + 0.05)  # (the numbers are recomputed 4 times a second)
+        u = lt.update()
+        s = u.stats
+        assert s.w_done == 2 and s.w_ok == 2, s
+        assert s.w_blocks == 0 and s.w_blocked_s == 0, (s.w_blocks, s.w_blocked_s, u.caption)
+        assert "blocks the event loop" not in u.caption and "time.sleep" not in u.caption, u.caption
+        assert s.window_s <= (now_ns() - t_restart) / 1e9  # the window starts at the restart
+        assert s.w_busy_share < 0.5, s.w_busy_share  # the new loop's steps only (2 ms), over that span
+        assert s.w_jobs == {"anyio": 2} and s.server_in_flight == 1  # the new server's pool and gauges
+    finally:
+        lt.stop()

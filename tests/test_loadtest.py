@@ -334,6 +334,34 @@ def test_restart_under_a_blocking_load_succeeds_and_the_load_resumes():
 
 
 @pytest.mark.slow
+def test_after_a_restart_the_old_servers_blocks_are_not_the_new_endpoints():
+    """The tour: /bad, switch to /async, more users, restart. The killed server's blocks
+    (/bad requests sent before the switch, handled after it) are not blamed on /async: the
+    window starts at the restart, client and server side."""
+    lt = LoadTest("/bad", concurrency=4, delay=0.4)
+    try:
+        lt.start()
+        assert wait_until(lambda: lt.update().stats.ok >= 2, timeout=20)
+        lt.set_endpoint("/async")
+        switch = lt._fresh_ns
+        lt.set_concurrency(6)
+        # the old server goes on with the /bad requests it has: a block after the switch
+        assert wait_until(lambda: lt.update() and any(b["end_ns"] > switch + 50_000_000
+                                                      for b in list(lt.feed.data.blocks)), timeout=20)
+        lt.restart()
+        t_up = lt._fresh_ns
+        assert wait_until(lambda: lt.update().stats.w_ok >= 6, timeout=20)
+        time.sleep(0.3)  # (the numbers are recomputed 4 times a second)
+        u = lt.update()
+        assert u.caption.startswith("`/async`") and "blocks the event loop" not in u.caption, u.caption
+        assert u.stats.w_blocks == 0 and "sleep" not in u.stats.block_culprit, u.stats
+        assert u.stats.window_s <= (time.monotonic_ns() - t_up) / 1e9
+    finally:
+        lt.stop()
+    assert not pid_alive(lt.server_pid)
+
+
+@pytest.mark.slow
 def test_requests_timing_out_are_counted_and_explained():
     _lt, rep = run("/async", concurrency=3, requests=3, delay=2.0, timeout=0.3)
     assert rep["errors"] == {"timeout": 3}

@@ -121,6 +121,7 @@ class ServerFeed:
             if cur is None or cur.tl is not tl:
                 if cur is not None:
                     self._scan(cur)  # what the old server said before it stopped
+                    self.data.gauges.clear()  # its last pool / in-flight figures are not the new one's
                 cur = Epoch(tl, (cur.index + 1) if cur else 0)
                 self.epochs.append(cur)
                 del self.epochs[:-3]

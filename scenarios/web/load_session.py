@@ -203,7 +203,7 @@ class LoadSession:
         self._stopped = False
         self._version = 0
         self._notes: list[tuple[int, str]] = []
-        self._fresh_ns = 0  # the live window starts here at the earliest (the last switch)
+        self._fresh_ns = 0  # the live window starts here at the earliest (the last switch / restart)
         self._resume_after_start = False  # the load was paused for a restart / a dead server
         # the generators (one per model switch / resume), newest last: [gen, lg, future]
         self._gen = 0
@@ -267,6 +267,11 @@ class LoadSession:
 
     def _sec(self, ns: int) -> float:
         return (ns - self.origin_ns) / 1e9
+
+    def _fresh_window(self) -> None:
+        """A switch (endpoint, delay, model) or a server restart starts a fresh live window
+        now (under self._lock): what came before is not the current endpoint's / server's."""
+        self._fresh_ns = now_ns()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, load: bool = True) -> LoadSession:
@@ -521,6 +526,8 @@ class LoadSession:
                 self._start_server()
             else:
                 self.server.kill()  # the old one may be blocked (/bad): never wait for it
+                with self._lock:  # what the old server did (its blocks, busy time, pool) is over
+                    self._fresh_window()
                 self._wait_generators(3.0)
                 self.server.restart()  # same port; pool size / 503 limit as last set
                 self.server_pid = self.server.pid
@@ -536,6 +543,9 @@ class LoadSession:
         _LIVE.add(self)
         with self._lock:
             self._state = "up"
+            # the window starts with the new server's load: not the old server's last blocks,
+            # busy time or requests, nor the new one's start-up (before its first request)
+            self._fresh_window()
             self._note("server restarted" if not first else "server started")
             if self._gen == 0:
                 self._start_load()
@@ -578,7 +588,7 @@ class LoadSession:
         delay = KNOBS["delay"].check(delay)
         with self._lock:
             self.delay = delay
-            self._fresh_ns = now_ns()
+            self._fresh_window()
             self._retarget()
             self._note(f"delay {delay:g} s" if delay is not None else "delay off")
 
@@ -586,7 +596,7 @@ class LoadSession:
         check_endpoint(endpoint, self.demo)
         with self._lock:
             self.endpoint = endpoint
-            self._fresh_ns = now_ns()
+            self._fresh_window()
             self._retarget()
             self._note(f"endpoint {endpoint}")
 
@@ -597,7 +607,7 @@ class LoadSession:
             if model == self.model:
                 return
             self.model = model
-            self._fresh_ns = now_ns()
+            self._fresh_window()
             self._note(f"model {model}")
             if self._lg is not None and self._load == "running":
                 self._lg.stop()

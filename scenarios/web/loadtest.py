@@ -187,6 +187,8 @@ class LoadTest(LoadSession):
         delay = self._delay_for(self.endpoint, self.delay)
         if earlier_rid and data is not None:
             data = without_requests(data, earlier_rid)
+        if state != "up" and data is not None and data.held is not None:
+            data = replace(data, held=None)  # a dead (or restarting) server's loop holds nothing now
         server = server_window(data, w0, now, delay, fresh)
         if state != "up":  # the last gauges of a dead server are not "now"
             server.pop("server_in_flight", None)
@@ -246,7 +248,7 @@ class LoadTest(LoadSession):
                     inflight.append((r.intended_ns, r.sent_ns, r.user))
                     if 0 <= r.target < len(targets):
                         self._saw(gen, r.rid, r.intended_ns, targets[r.target], current)
-            with self._lock:  # a switch (endpoint, model, delay) starts a fresh window
+            with self._lock:  # a switch (endpoint, model, delay) or a restart starts a fresh window
                 fresh = self._fresh_ns
             earlier_rid = 0
             if gens and gens[-1][0] in self._earlier:  # the newest generator's requests to an earlier target
@@ -255,8 +257,8 @@ class LoadTest(LoadSession):
             in_flight = sum(1 for f in inflight if f[0] >= fresh)
             w = self.window_ns
             rows = self._rows
-            if rows:  # widen the window to 3 x the typical latency, so Little's law has room
-                tail = rows[-200:]
+            tail = [r for r in rows[-200:] if r[1] >= fresh]  # (not the latency of an earlier endpoint / server)
+            if tail:  # widen the window to 3 x the typical latency, so Little's law has room
                 w = max(w, 3 * sum(d - i for d, i, _s, _k, _u in tail) // len(tail))
             w = min(w, self.history_ns)
             w0 = max(now - w, min(self._first_intended or self.origin_ns, now - 1))
