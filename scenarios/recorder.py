@@ -81,6 +81,10 @@ from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame
 _MISSING = object()
 HOUSEKEEP_S = 0.05  # without a sink, the compiled watchdog wait still looks this often
 SEND_WAIT_S = 5.0  # a batch waits this long at most for the one sent before it
+# A run's last batch waits this long at most (without the GIL) before it is sent: if the loop runs
+# again meanwhile (asyncio.run's shutdown runs it twice more) or closes, the next watchdog or the
+# close's batch takes it instead: one batch, not one per run, competing with the program's thread.
+LAST_GRACE_S = 0.05
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
 
@@ -182,6 +186,7 @@ class Recorder:
         self._stop_flag = bytearray(1)  # the same, for the compiled wait
         self._last_lock = threading.Lock()
         self._sent = None  # set once the batch sent last in the background has gone (deliver)
+        self._pending = None  # the stopped watchdog whose last batch waits (LAST_GRACE_S), if any
         self.watch_error = ""  # why the watchdog thread stopped, if it raised (see _watch_failed)
         self._sink_lock = threading.Lock()  # batches reach the sink in order
         self._drain_lock = threading.Lock()
@@ -272,6 +277,9 @@ class Recorder:
         self._watch_done = done
         flag = self._stop_flag = bytearray(1)  # the compiled wait's stop (read without the GIL)
         stop.last = stop.exited = False  # (see stop_watch(last=True))
+        stop.kick = _thread.allocate_lock()  # released: the last batch's grace ends now
+        stop.kick.acquire()
+        self._take_pending()  # this watchdog's next drain takes what the stopped one had not sent
         # a batch still being sent (by the watchdog before, or a courier: see deliver) goes first
         stop.prev, stop.sent = self._sent, threading.Event()
         self._watch = _thread.start_new_thread(self._watch_main, (done, stop, flag))
@@ -290,7 +298,16 @@ class Recorder:
                 last = stop.last
             try:
                 if last and self.sink is not None:  # the loop stopped: its last batch, from here
+                    # unless the loop runs again or closes first (see LAST_GRACE_S)
+                    stop.kick.acquire(timeout=max(LAST_GRACE_S, 0))
+                    with self._last_lock:
+                        last = stop.last
+                        if self._pending is stop:
+                            self._pending = None
+                if last and self.sink is not None:
                     self._send(self.sink, stop.prev)
+                elif stop.prev is not None:  # taken over: the batches before still go first
+                    stop.prev.wait(SEND_WAIT_S)
             finally:
                 stop.sent.set()
                 done.release()
@@ -328,6 +345,7 @@ class Recorder:
                 if not getattr(stop, "exited", True):
                     stop.last = taken = True
                     self._sent = stop.sent
+                    self._pending = stop
         stop.set()
         self._stop_flag[0] = 1
         _h.watch_wake()
@@ -341,6 +359,7 @@ class Recorder:
         """Drain now into ``sink`` (raw batches if ``raw``), in order with the watchdog's
         drains and the batches still being sent. ``background``: drain and send from a
         thread of its own (the caller's, the loop's, goes on: :meth:`flush` waits for it)."""
+        self._take_pending()
         prev = self._sent
         if not background:
             self._send(sink, prev)
@@ -363,8 +382,24 @@ class Recorder:
             batch = self._sink_batch()
             sink(batch)
 
+    def _take_pending(self, send: bool = False) -> None:
+        """End the grace of the stopped watchdog's last batch (see LAST_GRACE_S): ``send``, it
+        sends it now; else the caller's batch takes it (that watchdog then only waits for the
+        batches before it, so that everything reaches the sink in order)."""
+        with self._last_lock:
+            stop, self._pending = self._pending, None
+            if stop is None:
+                return
+            if not send:
+                stop.last = False
+            try:
+                stop.kick.release()
+            except RuntimeError:  # pragma: no cover - already released
+                pass
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the batches being sent in the background have been (True if so)."""
+        self._take_pending(send=True)
         sent = self._sent
         return sent is None or sent.wait(timeout)
 
@@ -377,7 +412,7 @@ class Recorder:
         self.sink = None
         self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
         self._sink_lock = threading.Lock()
-        self._last_lock, self._sent = threading.Lock(), None
+        self._last_lock, self._sent, self._pending = threading.Lock(), None, None
         while self._restore:
             try:
                 self._restore.pop()()

@@ -159,3 +159,46 @@ def test_an_interrupt_traceback_shows_no_recorder_frames(sink):
     files = [fs.filename for fs in traceback.extract_tb(info.value.__traceback__)]
     assert files[-1] == __file__  # the callback's own frame is there ...
     assert not set(files) & set(OWN_FILES)  # ... and none of the recorder's
+
+
+@pytest.fixture
+def quiet_sink(monkeypatch):
+    """No periodic drains, and a run's last batch waits for the next run or the close."""
+    from coffeeshop_tui.scenarios import recorder
+
+    monkeypatch.setattr(recorder, "LAST_GRACE_S", 30.0)
+    s = autorecord.keep_last(1000)
+    autorecord.record_all_loops(s, drain_s=30.0)
+    try:
+        yield s
+    finally:
+        autorecord.stop_recording()
+    assert active() is None
+
+
+def test_asyncio_runs_shutdown_sends_no_batch_per_run(quiet_sink):
+    # asyncio.run runs the loop three times (main, shutdown_asyncgens, shutdown_default_executor):
+    # one batch, at the close, carries all three
+    async def main():
+        await asyncio.create_task(asyncio.sleep(0), name="barista")
+
+    asyncio.run(main())
+    autorecord.flush()
+    assert len(quiet_sink.batches) == 1
+    assert "barista" in _task_names(quiet_sink)
+
+
+def test_flush_sends_a_stopped_loops_last_batch_now(quiet_sink):
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+        autorecord.flush()  # does not wait out the grace: the batch is sent at once
+        assert len(quiet_sink.batches) == 1
+        loop.run_until_complete(asyncio.sleep(0))  # the second run's batch comes after the first
+        autorecord.flush()
+        assert len(quiet_sink.batches) == 2
+    finally:
+        loop.close()
+    autorecord.flush()
+    steps = [len(b["steps"]) for _, b in quiet_sink.batches]
+    assert len(steps) == 3 and steps[0] > 0 and steps[1] > 0
