@@ -62,6 +62,24 @@ def test_a_live_run_keeps_its_newest_window():
     assert min(t.created_ns for t in tl.tasks.values()) >= tl.trimmed_before
 
 
+def test_a_snapshot_says_from_when_a_trimmed_recording_is_kept():
+    tl = Timeline(max_age_s=1e-3)
+    tl.start(0)
+    builder = SnapshotBuilder(tl)
+    tl.ingest(_batch(0, 100, 1))
+    assert "kept_from" not in builder.build({"run_id": 1}).extra  # nothing dropped yet
+    seq = 101
+    for i in range(1, 30):
+        tl.ingest(_batch(i * 100_000, 100, seq))
+        seq += 100
+    snap = builder.build({"run_id": 1})
+    assert snap.extra["run_id"] == 1
+    assert snap.extra["kept_from"] == pytest.approx(tl.trimmed_before / 1e9)
+    assert 0 < snap.extra["kept_from"] < snap.t_end
+    # every task lane shown starts at or after it: nothing is drawn from before the cut
+    assert min(lane.segments[0].start for lane in snap.lanes if lane.kind == "task") >= snap.extra["kept_from"]
+
+
 def test_a_snapshot_carries_the_newest_output_and_counts_all_of_it():
     from coffeeshop_tui.scenarios.snapshot import OUTPUT_TAIL, SnapshotBuilder
     from coffeeshop_tui.scenarios.timeline import Timeline
