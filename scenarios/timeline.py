@@ -403,6 +403,11 @@ class Timeline:
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
         self._iter_ends = array("q", self.iters[1::2])
         self._done_stats = {q: v for q, v in self._done_stats.items() if q in self.tasks}
+        # gauges come with every drain (20 a second): a live server's would grow by ~0.5 MB a
+        # minute until max_items; the wait reasons shared by the kept waits only (a reason
+        # names the task awaited: a server makes new ones with every request)
+        del self.gauges[: bisect.bisect_left(self.gauges, cut, key=lambda g: g[0])]
+        self._reasons = {r: r for t in self.tasks.values() for r in t.wait_r}
         if self.loopq is not None:
             self.loopq.trim(cut)
         self._live_cache = {}
