@@ -19,7 +19,10 @@ from .protocol import Writer, read_messages, spec_arg
 from .timeline import Timeline
 
 STARTING, RUNNING, DONE, FAILED, STOPPED = "starting", "running", "done", "failed", "stopped"
-KEEP_S = 300.0  # seconds of recording a run keeps (older data is dropped, and counted)
+#: seconds of recording a live run keeps (older data is dropped, and counted; the status line
+#: says from when the recording is kept). Its lanes cost the app ~6 KB per task: an open shop at
+#: 4 customers/s stays within 1.2x of its first minute's memory (bench/app_memory.py, issue 10.8)
+KEEP_S = 120.0
 LOAD_TIMEOUT_S = DESCRIBE_TIMEOUT_S  # from start() to the child's start message (the file loads)
 END_GRACE_S = 2.0  # after the end message, the child has this long to exit by itself
 
@@ -51,7 +54,7 @@ class ScenarioRun:
         self.block_ms = block_ms
         self.on_update = on_update
         self.load_timeout = load_timeout
-        # a live scenario (open-shop) can run for hours: keep its newest 5 minutes
+        # a live scenario (open-shop) can run for hours: keep its newest KEEP_S seconds
         self.timeline = Timeline(block_ms=block_ms, max_age_s=KEEP_S)
         self.lock = threading.RLock()
         self.status = STARTING

@@ -353,6 +353,9 @@ class SnapshotBuilder:
         all_lanes = (Lane("loop", "event loop", "loop", loop_segs), *task_lanes, *self._threads.lanes())
 
         output = tl.output[-OUTPUT_TAIL:]
+        extra = dict(extra or {})
+        if tl.trimmed_before is not None:  # the model let go of what came before: say from when
+            extra["kept_from"] = max(0.0, sec(tl.trimmed_before))
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,
@@ -362,7 +365,7 @@ class SnapshotBuilder:
             warnings=tuple(tl.warnings),
             output=tuple((sec(t), line) for t, line in output),
             holding=(held[0], sec(held[1]), held[2]) if held else None,
-            extra=dict(extra or {}),
+            extra=extra,
             output_total=getattr(tl, "output_lines", len(tl.output)),
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
             states=frozenset(states),

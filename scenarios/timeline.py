@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import sys
 import weakref
 from array import array
 from collections import Counter
@@ -33,6 +34,10 @@ from .wait_reasons import reason_text
 RUNNING, WAITING, STARVED = "running", "waiting", "starved"
 BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
 GIL = "gil"  # a long step in which the loop thread mostly waited for the GIL (gil_probe.py)
+
+
+def _intern(s: str) -> str:
+    return sys.intern(s) if type(s) is str else s
 
 
 def flatten_steps(triples, block_ns: int) -> list[tuple[str, int, int, int]]:
@@ -203,6 +208,7 @@ class Timeline:
         # kept up to date as batches arrive, so queries stay cheap on long runs
         self._blocks: list[dict] = []
         self._reasons: dict[tuple, tuple] = {}  # each distinct wait reason, shared by the waits
+        self._reason_texts: dict[tuple, tuple] = {}  # a reason (not a task's) -> wait_reason() of it
         self.gil_starts: dict[int, dict] = {}  # start_ns -> the block, of blocks that were GIL waits
         self._busy_total = 0
         self._busy_span: list[int] | None = None  # [start, end] of the current union
@@ -249,7 +255,9 @@ class Timeline:
         self._touch(batch)
         tasks = self.tasks
         for seq, t, name, coro, where, parent, _eager in batch.get("tasks", ()):
-            tasks[seq] = TaskInfo(seq, t, coro or "", where or "", parent or 0, name or "")
+            # (one copy of each coroutine name and place: an open system makes thousands of
+            # tasks of a few coroutines)
+            tasks[seq] = TaskInfo(seq, t, _intern(coro or ""), _intern(where or ""), parent or 0, name or "")
         for seq, name in batch.get("names", ()):
             if seq in tasks:
                 tasks[seq].name = name
@@ -280,6 +288,7 @@ class Timeline:
                     task.wait_r.append(r)
         if len(reasons) > 100_000:  # a program with ever new reasons: share less, keep memory bounded
             reasons.clear()
+            self._reason_texts.clear()
         steps = batch.get("steps", ())
         self.steps.extend(steps)
         if self.loopq is not None:
@@ -403,6 +412,12 @@ class Timeline:
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
         self._iter_ends = array("q", self.iters[1::2])
         self._done_stats = {q: v for q, v in self._done_stats.items() if q in self.tasks}
+        # gauges come with every drain (20 a second): a live server's would grow by ~0.5 MB a
+        # minute until max_items; the wait reasons shared by the kept waits only (a reason
+        # names the task awaited: a server makes new ones with every request)
+        del self.gauges[: bisect.bisect_left(self.gauges, cut, key=lambda g: g[0])]
+        self._reasons = {r: r for t in self.tasks.values() for r in t.wait_r}
+        self._reason_texts = {}
         if self.loopq is not None:
             self.loopq.trim(cut)
         self._live_cache = {}
@@ -493,10 +508,14 @@ class Timeline:
             return None
         r = t.wait_r[i]
         kind, detail, where, other = r
-        if kind == "task":
+        if kind == "task":  # (the awaited task's label may change: made each time)
             o = self.tasks.get(other)
             detail = (f"#{other} {_short_label(o)}" if o is not None else f"#{other}") if other else ""
-        return kind, reason_text(kind, detail, where), where
+            return kind, reason_text(kind, detail, where), where
+        out = self._reason_texts.get(r)
+        if out is None:  # one text per distinct reason, shared by the segments that show it
+            out = self._reason_texts[r] = (kind, reason_text(kind, detail, where), where)
+        return out
 
     def holding(self) -> tuple[int, int, str] | None:
         """(task seq, since_ns, where) of a step that holds the loop now and has not ended."""

@@ -664,6 +664,29 @@ def test_a_broken_source_factory_or_producer_is_an_error_line():
 
 
 # ------------------------------------------------------------------ timeline cursor
+def test_a_trimmed_recording_says_from_when_it_is_kept():
+    """A long live run keeps its newest KEEP_S seconds: the status line says from when."""
+    from coffeeshop_tui.scenarios.timeline import Timeline
+
+    async def body():
+        app, factory = fake_app()
+        made = factory.__call__
+
+        def short_memory(request):  # the capture's recording, keeping only its newest 0.1 s
+            src = made(request)
+            src.timeline = Timeline(block_ms=request.block_ms, max_age_s=0.1)
+            return src
+
+        app.source_factory = short_memory
+        async with app.run_test(size=SIZE) as pilot:
+            await choose(pilot, "blocking-barista")
+            snap = app.latest.snapshot
+            kept = snap.extra["kept_from"]
+            assert 0 < kept < snap.t_end
+            assert f"(kept from {fmt_s(kept)})" in status(app)
+    run(body)
+
+
 def test_timeline_cursor_shows_the_segment_under_it():
     async def body():
         app, _ = fake_app()

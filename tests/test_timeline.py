@@ -62,6 +62,47 @@ def test_a_live_run_keeps_its_newest_window():
     assert min(t.created_ns for t in tl.tasks.values()) >= tl.trimmed_before
 
 
+def test_a_live_run_keeps_gauges_and_wait_reasons_of_its_window_only():
+    """A live server's drains each bring gauges, and its waits name the task awaited (new with
+    every request): both go with the trim, not only at the item limits."""
+    tl = Timeline(max_age_s=1e-3)
+    tl.start(0)
+    seq = 1
+    for i in range(100):
+        b = _batch(i * 100_000, 100, seq)
+        b["gauges"] = [[i * 100_000 + 99_000, {"in_flight": i}]]
+        b["waits"] = [[q, i * 100_000 + (q - seq) * 1000 + 20, "task", "", "f.py:2", q + 1_000_000]
+                      for q in range(seq, seq + 100)]
+        tl.ingest(b)
+        seq += 100
+    assert tl.trimmed_before is not None
+    assert tl.gauges and min(t for t, _g in tl.gauges) >= tl.trimmed_before
+    assert tl.gauges[-1][1] == {"in_flight": 99}
+    kept = {r for t in tl.tasks.values() for r in t.wait_r}
+    assert kept and set(tl._reasons) == kept  # (each kept wait's reason still shared)
+    assert len(tl._reasons) < 2_000
+    last = max(tl.tasks)
+    assert tl.wait_reason(last, tl.tasks[last].steps[1])[0] == "task"
+
+
+def test_a_snapshot_says_from_when_a_trimmed_recording_is_kept():
+    tl = Timeline(max_age_s=1e-3)
+    tl.start(0)
+    builder = SnapshotBuilder(tl)
+    tl.ingest(_batch(0, 100, 1))
+    assert "kept_from" not in builder.build({"run_id": 1}).extra  # nothing dropped yet
+    seq = 101
+    for i in range(1, 30):
+        tl.ingest(_batch(i * 100_000, 100, seq))
+        seq += 100
+    snap = builder.build({"run_id": 1})
+    assert snap.extra["run_id"] == 1
+    assert snap.extra["kept_from"] == pytest.approx(tl.trimmed_before / 1e9)
+    assert 0 < snap.extra["kept_from"] < snap.t_end
+    # every task lane shown starts at or after it: nothing is drawn from before the cut
+    assert min(lane.segments[0].start for lane in snap.lanes if lane.kind == "task") >= snap.extra["kept_from"]
+
+
 def test_a_snapshot_carries_the_newest_output_and_counts_all_of_it():
     from coffeeshop_tui.scenarios.snapshot import OUTPUT_TAIL, SnapshotBuilder
     from coffeeshop_tui.scenarios.timeline import Timeline

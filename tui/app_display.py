@@ -200,6 +200,9 @@ class DisplayMixin:
             out.append(req.name, style="bold")
             if upd is not None and upd.snapshot.t_end:
                 out.append(f"  {fmt_s(upd.snapshot.t_end)}", style="bold")
+                kept = upd.snapshot.extra.get("kept_from")
+                if kept:  # a long live run keeps its newest minutes (runner.KEEP_S)
+                    out.append(f" (kept from {fmt_s(kept)})", style="dim")
             if upd is not None and upd.status == FAILED and upd.error:
                 where = f" at {short_where(upd.error_where)}" if upd.error_where else ""
                 out.append(f"  {upd.error}{where}", style="bold red")
