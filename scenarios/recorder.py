@@ -55,7 +55,8 @@ was never retrieved" is logged) when and where they would be without it. ``unins
 undoes each change only if it is still in place. A forked child stops recording.
 ``autorecord.py`` switches the recorder on for every loop a process creates.
 
-Size: ~600 lines, one job (a loop's recording: buffers, watchdog, drain); the patched step
+Size: ~750 lines, one job (a loop's recording: buffers, watchdog, drain, and the hand-over
+of a run's last batch to the next run of the same loop); the patched step
 and every other patch are in ``recorder_hooks.py``, the GIL probe in ``gil_probe.py``.
 """
 

@@ -8,7 +8,7 @@ passes arguments, results, exceptions, warnings and log records through unchange
 no strong reference to a task, adds no frame of its own to what asyncio reports, and is
 undone only if it is still in place (the program may have replaced it since).
 
-Size (~680 lines): every hook that runs inside the program under study, Python and the
+Size (~720 lines): every hook that runs inside the program under study, Python and the
 choice of the compiled one (``_fastpath.c``), is here so that rule is checked in one place.
 """
 

@@ -11,8 +11,9 @@ child process) and derives, on demand:
 
 All times are CLOCK_MONOTONIC nanoseconds; ``start_ns`` is the run's origin.
 
-Size (~720 lines): one job, the model every view and report reads; its parts share the
-tasks' step arrays and the trim that bounds them, so they stay together (what the loop held
+Size (~980 lines): one job, the model every view and report reads; its parts share the
+tasks' step arrays, the live figure caches and the trim that bounds them, so they stay
+together (``_Figures``, the sums kept as segments close, reads those caches and resets on a trim) (what the loop held
 is apart, in ``loop_moment.py``; drawing is in ``snapshot.py``).
 """
 

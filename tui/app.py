@@ -13,7 +13,7 @@ the app starts is stopped on quit, on error, on Ctrl-C and at exit.
 ``create_app(scenario_file=None, block_ms=25.0, source_factory=None)`` is the one factory
 used by the CLI and the tests (tests pass a ``source_factory`` that replays captures).
 
-Size (~640 lines): the chassis only (compose, the progressive first frame, sources and
+Size (~690 lines): the chassis only (compose, the progressive first frame, sources and
 their stopping, menu selection); display, replay, knobs, compare and the loop panel are
 its mixins (``app_*.py``).
 """

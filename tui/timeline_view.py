@@ -32,7 +32,7 @@ next segment's start. Mouse: hovering moves the cursor; the wheel over the axis 
 ctrl+wheel anywhere, zooms around the pointer (around the live edge while following);
 shift+wheel (or a horizontal wheel) pans time; a plain wheel over the lanes scrolls them.
 
-Size: ~640 lines for one widget's state, its snapshot and row bookkeeping, and its drawing
+Size: ~740 lines for one widget's state, its snapshot and row bookkeeping, and its drawing
 (the strips and their cache); moving around (zoom, pan, cursor, mouse) is in
 :mod:`.timeline_nav`, the cell arithmetic in :mod:`.lanes`.
 """

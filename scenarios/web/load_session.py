@@ -15,7 +15,7 @@ and :meth:`restart` brings it back on the same port.
 the load is paused (a dead port only burns CPU; load would starve the new server's
 readiness check); a successful restart resumes it with a fresh generator.
 
-This module (~650 lines: lifecycle and knobs share the session's state and its one short
+This module (~690 lines: lifecycle and knobs share the session's state and its one short
 lock) does not import textual.
 """
 

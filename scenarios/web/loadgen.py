@@ -30,7 +30,7 @@ Only loopback targets are allowed unless ``allow_remote=True``.
 
 What it records and reports (error kinds, request records, the record ring, statistics and
 the immutable :class:`~.loadgen_records.ClientSnapshot`) lives in :mod:`.loadgen_records`.
-Why this module is still ~770 lines: it is one object (the generator) whose load models,
+Why this module is still ~820 lines: it is one object (the generator) whose load models,
 HTTP clients and accounting share its private state under one lock and one event loop;
 split further, they would have to expose that state.
 """

@@ -26,7 +26,7 @@ Ctrl-C stops the load and the server.
 
 ``LoadTestApp(**kwargs)`` runs the screen as a tiny app on its own (tests, ``load --tui``).
 The numbers' text (stats, histogram, sparklines) lives in :mod:`.load_text`; this module
-(~600 lines) is one screen's layout, rendering and key actions; its ``w`` panel (the server's
+(~650 lines) is one screen's layout, rendering and key actions; its ``w`` panel (the server's
 loop at the cursor) is :mod:`.load_loop`.
 """
 
