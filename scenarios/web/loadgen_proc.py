@@ -125,20 +125,15 @@ def _child_main(spec_arg: str) -> int:
                 lg.stop()  # the parent is gone
                 return
 
+    knobs = {"concurrency": lg.set_concurrency, "rate": lg.set_rate, "target": lg.set_target,
+             "stop": lambda _value: lg.stop()}
+
     def control() -> None:
         try:
             for msg in protocol.read_messages(sys.stdin.buffer):
-                if msg["type"] != "knob":
-                    continue
-                name, value = msg.get("name"), msg.get("value")
-                if name == "concurrency":
-                    lg.set_concurrency(value)
-                elif name == "rate":
-                    lg.set_rate(value)
-                elif name == "target":
-                    lg.set_target(value)
-                elif name == "stop":
-                    lg.stop()
+                apply = knobs.get(msg.get("name")) if msg["type"] == "knob" else None
+                if apply is not None:
+                    apply(msg.get("value"))
         except (OSError, ValueError):
             pass
         lg.stop()  # EOF: the parent closed the pipe (or died)
