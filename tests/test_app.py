@@ -757,7 +757,12 @@ def test_the_readout_shows_a_wait_reason_at_80x24_and_forgets_the_last_run():
             assert "waiting: semaphore `counter`" in info
             # on screen, not cut off: the readout takes a 2nd line where one is too narrow
             widget = app.query_one("#cursor-info")
-            shown = "".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+            shown = ""
+            for _ in range(50):  # the new text is laid out (2 rows) on a later refresh
+                shown = "".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+                if "semaphore `counter`" in shown.replace("\n", ""):
+                    break
+                await pilot.pause(0.02)
             assert "semaphore `counter`" in shown.replace("\n", "")
             assert widget.outer_size.height == 2
             # a new run without that lane (compare): the readout does not keep the old segment
