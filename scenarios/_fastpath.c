@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 7
+#define ABI 8
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -1680,6 +1680,12 @@ fp_busy_step(PyObject *mod, PyObject *Py_UNUSED(ignored))
 }
 
 #define WATCH_READS 64
+/* a watchdog's flag (one byte, its Recorder's): the loop runs; the recording ended; the loop
+ * stopped (not closed: it may run again) */
+#define WATCH_RUN 0
+#define WATCH_STOP 1
+#define WATCH_PAUSED 2
+#define WATCH_PARKED_TICK_NS 1000000000LL
 
 /* The watchdogs' ticks wait on this (a stop wakes them at once: watch_wake) */
 #include <pthread.h>
@@ -1702,9 +1708,10 @@ watch_cv_init(void)
     return r == 0 ? 0 : -1;
 }
 
-/* one tick: until `interval` ns have passed, a watch_wake(), or (rarely) a spurious wake-up */
+/* one tick: until `interval` ns have passed, a watch_wake(), or (rarely) a spurious wake-up.
+ * `parked`: the wait is for the flag to leave WATCH_PAUSED; else for it to become WATCH_STOP. */
 static void
-watch_tick(volatile char *stop, int64_t interval)
+watch_tick(volatile char *stop, int64_t interval, int parked)
 {
 #if defined(__linux__)
     if (watch_cv_ready) {
@@ -1714,7 +1721,7 @@ watch_tick(volatile char *stop, int64_t interval)
         ts.tv_sec = (time_t)(end / 1000000000);
         ts.tv_nsec = (long)(end % 1000000000);
         pthread_mutex_lock(&watch_mu);
-        if (!stop[0])
+        if (parked ? stop[0] == WATCH_PAUSED : stop[0] != WATCH_STOP)
             pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
         pthread_mutex_unlock(&watch_mu);
         return;
@@ -1724,25 +1731,29 @@ watch_tick(volatile char *stop, int64_t interval)
     nanosleep(&ts, NULL); /* interrupted: a shorter tick */
 }
 
-/* watch_wake(): every watchdog waiting in watch_wait looks at its flag now (set it first) */
+/* watch_wake(): every watchdog waiting in watch_wait looks at its flag now (set it first).
+ * With the GIL held: a wait holds watch_mu only without the GIL, and only for a moment (not
+ * releasing the GIL here spares the caller, the loop's thread, a hand-over). */
 static PyObject *
 fp_watch_wake(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&watch_mu);
     if (watch_cv_ready)
         pthread_cond_broadcast(&watch_cv);
     pthread_mutex_unlock(&watch_mu);
-    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
 /* watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid) -> (why, n, reads)
  *
  * The recorder's watchdog waits here, without the GIL, a tick (interval_ns) at a time, until:
- * 0 flag[0] is set (stopped); 1 the step running has run long_ns or more; 2 the clock reached
- * deadline_ns (a drain is due); 3 watch_n >= 0 and step number watch_n is no longer running
- * (a probe's step ended). `n`: steps begun when it returned. At each tick it reads the CPU
+ * 0 flag[0] is WATCH_STOP (stopped); 1 the step running has run long_ns or more; 2 the clock
+ * reached deadline_ns (a drain is due); 3 watch_n >= 0 and step number watch_n is no longer
+ * running (a probe's step ended); 4 (parked: deadline_ns < 0) the flag left WATCH_PAUSED for
+ * WATCH_RUN (the loop runs again). While the flag is WATCH_PAUSED (the loop stopped, not
+ * closed) the wait goes on as before: its drain takes what the run left; the watchdog then
+ * parks (deadline_ns < 0), with long ticks and no clock reads, until the loop runs again or
+ * the recording ends. `n`: steps begun when it returned. At each tick it reads the CPU
  * clocks gil_probe.Ticks keeps (t, loop thread's, process's, this thread's) if loop_tid (the
  * loop thread's kernel id) is given: `reads`, the last WATCH_READS of them. Taking the GIL
  * only then (not at every tick) spares the loop thread a GIL hand-over every tick. */
@@ -1767,12 +1778,20 @@ fp_watch_wait(PyObject *mod, PyObject *args)
 #else
     tid = 0;
 #endif
+    int parked = deadline < 0;
     Py_BEGIN_ALLOW_THREADS
     for (;;) {
-        watch_tick(stop, interval);
-        if (stop[0]) {
+        watch_tick(stop, parked ? WATCH_PARKED_TICK_NS : interval, parked);
+        if (stop[0] == WATCH_STOP) {
             why = 0;
             break;
+        }
+        if (parked) {
+            if (stop[0] == WATCH_RUN) {
+                why = 4;
+                break;
+            }
+            continue;
         }
         int64_t t = now_ns();
 #ifdef __linux__

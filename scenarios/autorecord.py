@@ -12,14 +12,15 @@ the whole process). It follows the loops the program uses:
   while another loop runs in another thread is not recorded (its steps are not mixed in);
 * ``loop.close()`` ends the loop's recording, and so does the end of the process.
 
-The last batch of a run is sent from the recorder's threads, not the program's: shortly
-after ``run_forever`` (``asyncio.run``) returns; :func:`flush` waits for it, and so does
-:func:`stop_recording` (and the end of the process).
-
 While the recorded loop runs, the recorder's thread drains it every ``drain_s`` seconds
 into ``sink(recording, batch)``; ``recording`` numbers the recordings of this process
-(1, 2, ...), task numbers inside batches are per recording. The watchdog thread lives only
-while the loop runs, so between runs the process has no extra thread.
+(1, 2, ...), task numbers inside batches are per recording. That watchdog thread lives from
+the loop's first run to its close: when ``run_forever`` returns it pauses (no sampling), its
+next drain (within ``drain_s``) takes what the run left, and it then parks without the GIL
+until the loop runs again (asyncio.run runs its loop three times: one thread, no hand-over
+between them) or closes. The close's last batch is sent from that thread, not the program's;
+:func:`flush` sends a stopped loop's records at once and waits for the batches on their way,
+and so does :func:`stop_recording` (and the end of the process).
 
 A forked child stops recording (it has nobody draining), and so does a subinterpreter
 (the recording belongs to the main interpreter). Stdlib loops only: with uvloop (or any
@@ -83,8 +84,14 @@ def _end_current(background: bool = False) -> None:
     if rec is None:
         return
     _state["rec"] = None
+    # its watchdog (paused since the loop stopped) sends the last batch on its way out;
+    # none (it raised): from here, or a thread of its own
+    taken = rec.stop_watch(wait=False, last=True)
     rec.uninstall()
-    _deliver_last(rec, background)
+    if taken:
+        _state.setdefault("sending", []).append(rec)
+    else:
+        _deliver_last(rec, background)
 
 
 def _deliver(rec_id: int, batch: dict) -> None:
@@ -192,11 +199,12 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                 _recorder.drop_own_frame(exc)  # a traceback shows asyncio's frames only
                 raise
             finally:
-                # The loop stopped: no waiting for the thread to end, which sends the last
-                # batch itself (encoding it here would hold the program's thread).
+                # The loop stopped: its watchdog pauses (the loop may run again: asyncio.run
+                # runs it three times) and sends what the run left at its next drain, not
+                # here (encoding it would hold the program's thread).
                 with _lock:
                     if _state.get("rec") is rec:
-                        if not rec.stop_watch(wait=False, last=True):
+                        if not rec.pause_watch():
                             _deliver_last(rec)
                     else:
                         rec.stop_watch(wait=False)

@@ -82,10 +82,11 @@ from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame
 _MISSING = object()
 HOUSEKEEP_S = 0.05  # without a sink, the compiled watchdog wait still looks this often
 SEND_WAIT_S = 5.0  # a batch waits this long at most for the one sent before it
-# A run's last batch waits this long at most (without the GIL) before it is sent: if the loop runs
-# again meanwhile (asyncio.run's shutdown runs it twice more) or closes, the next watchdog or the
-# close's batch takes it instead: one batch, not one per run, competing with the program's thread.
-LAST_GRACE_S = 0.05
+# The watchdog's flag (one byte; read without the GIL by the compiled wait): the loop runs; the
+# recording ended; the loop stopped but may run again (``pause_watch``: asyncio.run runs its loop
+# three times, a test suite many more; the watchdog lives on, and its next drain takes the run's
+# last records: no thread started and no GIL taken per run).
+WATCH_RUN, WATCH_STOP, WATCH_PAUSED = 0, 1, 2
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
 
@@ -139,8 +140,8 @@ class Recorder:
         """``sink``: if given, called with each batch, drained every ``drain_s`` seconds by
         the recorder's own thread (otherwise call ``drain()`` yourself).
         ``watch``: "always" runs the watchdog thread from ``install`` to ``uninstall``;
-        "running" leaves it to ``start_watch()`` / ``stop_watch()`` (autorecord: only while
-        the loop runs). ``raw``: the sink gets ``drain_raw()`` batches (resolved by whoever
+        "running" leaves it to ``start_watch()`` / ``pause_watch()`` / ``stop_watch()``
+        (autorecord: from the loop's first run to its close, paused while it is not running). ``raw``: the sink gets ``drain_raw()`` batches (resolved by whoever
         reads them: a child process ships them to its parent)."""
         if block_ms <= 0:
             raise ValueError("block_ms must be > 0")
@@ -187,7 +188,7 @@ class Recorder:
         self._stop_flag = bytearray(1)  # the same, for the compiled wait
         self._last_lock = threading.Lock()
         self._sent = None  # set once the batch sent last in the background has gone (deliver)
-        self._pending = None  # the stopped watchdog whose last batch waits (LAST_GRACE_S), if any
+        self._drained_paused = False  # drained since the loop stopped (the watchdog parks then)
         self.watch_error = ""  # why the watchdog thread stopped, if it raised (see _watch_failed)
         self._sink_lock = threading.Lock()  # batches reach the sink in order
         self._drain_lock = threading.Lock()
@@ -266,24 +267,38 @@ class Recorder:
         """Start the watchdog thread (block sampling, and drains to the sink).
 
         A bare ``_thread``: it is not in ``threading.enumerate()`` / ``active_count()``,
-        which programs (and test suites) count."""
-        if self._watch is not None or _h._active is not self:
+        which programs (and test suites) count. A paused watchdog (``pause_watch``) goes on:
+        its flag says so, and a parked wait is woken without the GIL changing hands."""
+        if _h._active is not self:
             return
-        stop = self._stop = threading.Event()
         if self.watch == "running":
             self._loop_tid = threading.get_ident()  # called by the thread about to run the loop
             self._loop_native = threading.get_native_id()
+        if self._watch is not None:
+            if self._stop_flag[0] == WATCH_PAUSED:
+                self._drained_paused = False
+                self._stop_flag[0] = WATCH_RUN
+                _h.watch_wake()
+            return
+        stop = self._stop = threading.Event()
         done = _thread.allocate_lock()
         done.acquire()
         self._watch_done = done
-        flag = self._stop_flag = bytearray(1)  # the compiled wait's stop (read without the GIL)
+        flag = self._stop_flag = bytearray(1)  # WATCH_RUN...: read by the compiled wait without the GIL
+        self._drained_paused = False
         stop.last = stop.exited = False  # (see stop_watch(last=True))
-        stop.kick = _thread.allocate_lock()  # released: the last batch's grace ends now
-        stop.kick.acquire()
-        self._take_pending()  # this watchdog's next drain takes what the stopped one had not sent
         # a batch still being sent (by the watchdog before, or a courier: see deliver) goes first
         stop.prev, stop.sent = self._sent, threading.Event()
         self._watch = _thread.start_new_thread(self._watch_main, (done, stop, flag))
+
+    def pause_watch(self) -> bool:
+        """The loop stopped (it may run again): the watchdog goes on without sampling; its next
+        drain takes what the run left, and it then parks until ``start_watch`` or
+        ``stop_watch``. False: there is no watchdog (it raised): send the rest yourself."""
+        if self._watch is None or self._stop.exited:
+            return False
+        self._stop_flag[0] = WATCH_PAUSED
+        return True
 
     def _watch_main(self, done, stop, flag) -> None:
         try:
@@ -298,14 +313,7 @@ class Recorder:
                 stop.exited = True
                 last = stop.last
             try:
-                if last and self.sink is not None:  # the loop stopped: its last batch, from here
-                    # unless the loop runs again or closes first (see LAST_GRACE_S)
-                    stop.kick.acquire(timeout=max(LAST_GRACE_S, 0))
-                    with self._last_lock:
-                        last = stop.last
-                        if self._pending is stop:
-                            self._pending = None
-                if last and self.sink is not None:
+                if last and self.sink is not None:  # the recording ended: its last batch, from here
                     self._send(self.sink, stop.prev)
                 elif stop.prev is not None:  # taken over: the batches before still go first
                     stop.prev.wait(SEND_WAIT_S)
@@ -346,9 +354,8 @@ class Recorder:
                 if not getattr(stop, "exited", True):
                     stop.last = taken = True
                     self._sent = stop.sent
-                    self._pending = stop
         stop.set()
-        self._stop_flag[0] = 1
+        self._stop_flag[0] = WATCH_STOP
         _h.watch_wake()
         if self._watch is not None:
             if wait and self._watch != _thread.get_ident():
@@ -360,7 +367,6 @@ class Recorder:
         """Drain now into ``sink`` (raw batches if ``raw``), in order with the watchdog's
         drains and the batches still being sent. ``background``: drain and send from a
         thread of its own (the caller's, the loop's, goes on: :meth:`flush` waits for it)."""
-        self._take_pending()
         prev = self._sent
         if not background:
             self._send(sink, prev)
@@ -383,24 +389,14 @@ class Recorder:
             batch = self._sink_batch()
             sink(batch)
 
-    def _take_pending(self, send: bool = False) -> None:
-        """End the grace of the stopped watchdog's last batch (see LAST_GRACE_S): ``send``, it
-        sends it now; else the caller's batch takes it (that watchdog then only waits for the
-        batches before it, so that everything reaches the sink in order)."""
-        with self._last_lock:
-            stop, self._pending = self._pending, None
-            if stop is None:
-                return
-            if not send:
-                stop.last = False
-            try:
-                stop.kick.release()
-            except RuntimeError:  # pragma: no cover - already released
-                pass
-
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until the batches being sent in the background have been (True if so)."""
-        self._take_pending(send=True)
+        """Send what a stopped loop's run left now (a paused watchdog would within ``drain_s``),
+        and wait until the batches being sent in the background have been (True if so)."""
+        if (self._watch is not None and self.sink is not None and self._stop_flag[0] == WATCH_PAUSED
+                and not self._drained_paused):
+            self._drained_paused = True  # (the watchdog parks without a drain of its own)
+            self._send(self.sink, self._stop.prev)
+            self._stop.prev = None
         sent = self._sent
         return sent is None or sent.wait(timeout)
 
@@ -413,7 +409,7 @@ class Recorder:
         self.sink = None
         self._stop, self._drain_lock = threading.Event(), threading.Lock()  # maybe held at fork
         self._sink_lock = threading.Lock()
-        self._last_lock, self._sent, self._pending = threading.Lock(), None, None
+        self._last_lock, self._sent = threading.Lock(), None
         while self._restore:
             try:
                 self._restore.pop()()
@@ -528,15 +524,20 @@ class Recorder:
         fast = _h.watch_wait()
         long_n = -1  # (compiled wait) the number of the step that has run sample_ms, if any
         while True:
+            # the loop stopped (pause_watch) and what its run left has been drained: park
+            parked = flag[0] == WATCH_PAUSED and (self._drained_paused or self.sink is None)
             if fast is not None:
                 wait, busy_step = fast
                 # a drain's deadline, or a look at least every HOUSEKEEP_S (the loop's thread
-                # once it runs, anyio once imported)
+                # once it runs, anyio once imported); parked: none (-1) until the loop runs again
                 due = next_drain if self.sink is not None else time.monotonic() + HOUSEKEEP_S
-                why, long_n, reads = wait(flag, interval_ns, int(due * 1e9), interval_ns,
+                why, long_n, reads = wait(flag, interval_ns, -1 if parked else int(due * 1e9), interval_ns,
                                           gil_n if gil is not None else -1, self._loop_native or 0)
                 if why == 0 or stop.is_set():
                     break
+                if why == 4:  # the loop runs again: drains from now on
+                    next_drain = time.monotonic() + self.drain_s
+                    continue
                 if ticks is not None and reads:
                     ticks.reads.extend(reads)
                 if why != 1:
@@ -546,6 +547,9 @@ class Recorder:
                 probe_ended = why == 3
             elif stop.wait(interval):
                 break
+            elif parked:
+                next_drain = time.monotonic() + self.drain_s
+                continue
             else:
                 probe_ended = False
             if self._anyio_wait and "anyio.to_thread" in sys.modules and _h._active is self:
@@ -566,6 +570,10 @@ class Recorder:
                 with self._sink_lock:
                     if stop.is_set():  # stopped: the last batch is sent on the way out (or not ours)
                         break
+                    if flag[0] == WATCH_PAUSED:
+                        if self._drained_paused:  # flush() took it
+                            continue
+                        self._drained_paused = True
                     if ticks is not None:  # the steps recorded since the top of this tick, too
                         self._gil += ticks.brackets(steps, self.block_ns, not self._in_select)
                     batch = self._sink_batch()

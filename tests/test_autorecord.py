@@ -163,10 +163,7 @@ def test_an_interrupt_traceback_shows_no_recorder_frames(sink):
 
 @pytest.fixture
 def quiet_sink(monkeypatch):
-    """No periodic drains, and a run's last batch waits for the next run or the close."""
-    from coffeeshop_tui.scenarios import recorder
-
-    monkeypatch.setattr(recorder, "LAST_GRACE_S", 30.0)
+    """No periodic drains: a run's last records wait for the next drain, the close or a flush."""
     s = autorecord.keep_last(1000)
     autorecord.record_all_loops(s, drain_s=30.0)
     try:
