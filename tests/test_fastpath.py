@@ -286,3 +286,39 @@ def test_both_buffers_find_the_same_long_steps(restore_impl):
         finally:
             rec.uninstall()
             loop.close()
+
+
+def _fast():
+    fp = getattr(h, "_fast", None)
+    if fp is None or not hasattr(fp, "step_clock"):
+        pytest.skip("the compiled accelerator is not built here")
+    return fp
+
+
+def test_the_steps_clock_is_time_monotonic_ns():
+    # Where the kernel's clocksource is the TSC the steps read it and map it onto
+    # CLOCK_MONOTONIC; either way a reading falls between two time.monotonic_ns() around it
+    # (a few microseconds of slack for the mapping), also after sleeps and busy stretches.
+    fp = _fast()
+    worst = 0
+    for i in range(3000):
+        a = time.monotonic_ns()
+        _name, t = fp.step_clock()
+        b = time.monotonic_ns()
+        worst = max(worst, a - t, t - b)
+        if i % 300 == 0:
+            time.sleep(0.011)
+        elif i % 300 == 150:
+            end = time.monotonic() + 0.015
+            while time.monotonic() < end:
+                pass
+    assert worst < 20_000, f"the steps' clock strays {worst} ns from CLOCK_MONOTONIC"
+
+
+def test_the_tsc_clock_is_switched_off_by_the_environment():
+    fp = _fast()
+    code = "from coffeeshop_tui.scenarios import _fastpath as f; print(f.step_clock()[0])"
+    env = dict(os.environ, COFFEESHOP_RECORDER_TSC="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.strip() == "clock_gettime"
+    assert fp.step_clock()[0] in ("tsc", "clock_gettime")
