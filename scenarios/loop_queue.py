@@ -106,7 +106,10 @@ class QueueSelector:
         self._probe = probe
         self._loop = loop
         self._ready = loop._ready
-        self._add = probe.selects.append
+        # an array's append; or the compiled buffer's push of a row (SelectorProbe's compiled
+        # select then writes there itself: this select runs only if called directly)
+        self._add = getattr(probe.selects, "append", None)
+        self._push = getattr(probe.selects, "push", None)
         self._io = probe.io.append
 
     @property
@@ -122,11 +125,14 @@ class QueueSelector:
             _h.drop_own_frame(exc)
             raise
         t1 = now_ns()
-        add = self._add  # four appends: array.extend((...)) costs ~10x one append
-        add(t1)
-        add(-1 if timeout is None else int(timeout * 1e9))
-        add(n_ready)
-        add(len(ev))
+        if self._add is None:
+            self._push(t1, -1 if timeout is None else int(timeout * 1e9), n_ready, len(ev))
+        else:
+            add = self._add  # four appends: array.extend((...)) costs ~10x one append
+            add(t1)
+            add(-1 if timeout is None else int(timeout * 1e9))
+            add(n_ready)
+            add(len(ev))
         if ev:
             self._io((t1, [x for key, mask in ev for x in (key.fd, mask)]))
         return ev
@@ -171,7 +177,9 @@ class QueueProbe:
     def __init__(self, rec, loop) -> None:
         self.rec = rec
         self.loop = loop
-        self.selects = array("q")  # end_ns, timeout_ns (-1: none), n_ready, n_events
+        # end_ns, timeout_ns (-1: none), n_ready, n_events: an array('q'), or the compiled
+        # hook's buffer (its select writes there: _fastpath.SelectCall, see SelectorProbe)
+        self.selects = _h.new_steps(4)
         self.io: list = []  # (t1, [fd, mask, ...]) of selects that returned events
         # created_ns, id(TimerHandle), creator raw id (task), due (ns: loop.time() * 1e9); an
         # array('q'), or the compiled hook's buffer (its call_at writes there: _fastpath.CallAt)
@@ -204,10 +212,7 @@ class QueueProbe:
         numbers them, matches the cancels and resolves the ids: :func:`resolve_drain`).
         ``pack``: how an int64 array is shipped (``Recorder._collect``)."""
         take = self.rec._take
-        sel = self.selects
-        n = len(sel) // 4 * 4
-        selects = sel[:n]
-        del sel[:n]
+        selects = _h.take_steps(self.selects, 4)
         io = take(self.io)
         n = min(len(self.timers) // TIMER_COLS, len(self.labels))
         raw_t = _h.take_steps(self.timers, TIMER_COLS, n)

@@ -155,7 +155,7 @@ class Recorder:
         self.watch = watch
         self.raw = raw
         self._steps = _h.new_steps()  # STEP_COLS int64 a step (array('q'), or the compiled hook's buffer)
-        self._iters = array("q")
+        self._iters = _h.new_steps(2)  # (start, end) of each select: an array('q') or the compiled hook's
         # New tasks: code objects (or type names), names, and (created_ns, parent raw id,
         # raw id) in an array. Never the task itself, nor a weak reference (a surviving
         # object per task makes the garbage collector run more: ~+10% on 10,000 tiny tasks).
@@ -178,7 +178,7 @@ class Recorder:
         self._gil: list = []  # (t0, t1, loop_cpu_ns, {syscall kind: n}, [[thread, cpu_ns], ...])
         self.gil_enabled = _gil_enabled()
         self.gauges = None  # optional callable -> dict, read at each drain (e.g. pool tokens)
-        self._in_select = False
+        self._sel_flag = bytearray(1)  # 1 while the loop's thread is in select (see _in_select)
         self._loop = None
         self._loop_tid = None
         self._loop_native = None  # the loop thread's kernel id (its CPU clock: gil_probe._cpu_ns)
@@ -200,6 +200,16 @@ class Recorder:
         self._anyio_wait = False  # anyio.to_thread is to be wrapped once the program imports it
         self.t0_ns = now_ns()
 
+    @property
+    def _in_select(self) -> bool:
+        """Whether the loop's thread is in select now (its SelectorProbe sets it; compiled, in
+        ``_sel_flag``, without a Python call)."""
+        return self._sel_flag[0] == 1
+
+    @_in_select.setter
+    def _in_select(self, value: bool) -> None:
+        self._sel_flag[0] = 1 if value else 0
+
     # ----------------------------------------------------------------- install
     def install(self, loop: asyncio.AbstractEventLoop) -> "Recorder":
         if _h._active is not None:
@@ -210,7 +220,7 @@ class Recorder:
         self._loop_tid = threading.get_ident() if not loop.is_running() else None
         if type(self._steps) is not type(_h.new_steps()):  # the hot path changed since __init__
             self._steps, self._new_meta, self._ready = _h.new_steps(), _h.new_steps(3), _h.new_steps(2)
-            self._wait_at = _h.new_steps(2)
+            self._wait_at, self._iters = _h.new_steps(2), _h.new_steps(2)
         self._loop_native = threading.get_native_id() if not loop.is_running() else None
         self.t0_ns = now_ns()
         undo = self._restore
@@ -676,8 +686,7 @@ class Recorder:
         created_meta = _h.take_steps(self._new_meta, 3, n_new, packed=packed)
         del self._new_info[:n_new], self._new_names[:n_new]
         eager = self._take(self._eager)
-        iters = self._iters[: len(self._iters) // 2 * 2]
-        del self._iters[: len(iters)]
+        iters = _h.take_steps(self._iters, 2)
         # Flat columns and shared tables, not a list a task: thousands of small lists would
         # make the garbage collector run more in the recorded program, and cost more to encode
         # (measured: bench/tracer_overhead.py). The resolver (resolver.py) reads them back.

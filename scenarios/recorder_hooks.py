@@ -437,12 +437,21 @@ class SelectorProbe:
         self._sel = selector
         self._rec = rec
         self._iters = rec._iters
+        if _fast is not None and type(rec._iters) is _fast.Steps:
+            # compiled: this probe's select and loop_queue's (its QueueSelector) in one call
+            q = getattr(selector, "_probe", None) if type(selector).__name__ == "QueueSelector" else None
+            inner = selector._sel.select if q is not None else selector.select
+            if q is not None and type(q.selects) is not _fast.Steps:
+                q = None
+                inner = selector.select
+            self.select = _fast.SelectCall(inner, rec._sel_flag, rec._iters, q.selects if q else None,
+                                           q.io if q else None, selector._ready if q else None)
 
     @property
     def __class__(self):  # noqa: F811 - deliberately the wrapped selector's class
         return self._sel.__class__
 
-    def select(self, timeout=None):
+    def select(self, timeout=None):  # (the pure-Python recorder's; compiled: _fastpath.SelectCall)
         rec = self._rec
         rec._in_select = True
         t0 = now_ns()

@@ -322,3 +322,68 @@ def test_the_tsc_clock_is_switched_off_by_the_environment():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.strip() == "clock_gettime"
     assert fp.step_clock()[0] in ("tsc", "clock_gettime")
+
+
+def _select_recording(impl: str) -> dict:
+    import socket
+
+    h.use_recorder(impl)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.02, b.send, b"x")
+        assert await loop.sock_recv(a, 1) == b"x"  # one select with an event on a's fd
+        await asyncio.sleep(0.01)  # one with a timeout, none
+        return a.fileno()
+
+    loop = asyncio.new_event_loop()
+    rec = Recorder(watch="running").install(loop)
+    try:
+        fd = loop.run_until_complete(main())
+        batch = rec.drain()
+    finally:
+        rec.uninstall()
+        loop.close()
+        a.close()
+        b.close()
+    return fd, batch
+
+
+def test_both_hot_paths_note_the_same_selects(restore_impl):
+    # the compiled SelectCall does what SelectorProbe.select and QueueSelector.select do in
+    # Python: each select's (start, end), timeout, ready handles before it, events, and fds
+    if h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    for impl in ("c", "python"):
+        fd, batch = _select_recording(impl)
+        sel = batch["loop"]["selects"]
+        rows = [sel[i:i + 4] for i in range(0, len(sel), 4)]
+        assert len(batch["iters"]) == 2 * len(rows) >= 6, impl
+        assert all(s <= e for s, e in zip(batch["iters"][0::2], batch["iters"][1::2]))
+        assert any(tmo > 5_000_000 for _t, tmo, _r, _n in rows), (impl, rows)  # waited for a timer
+        assert sum(n for *_x, n in rows) == len(batch["loop"]["io"]) >= 1, (impl, rows)
+        assert fd in batch["loop"]["io"][0][1][0::2], (impl, batch["loop"]["io"])
+
+
+def test_a_selects_exception_passes_through_the_compiled_select_as_it_is(restore_impl):
+    if h.use_recorder("c") != "c":
+        pytest.skip("the compiled accelerator is not built here")
+    boom = OSError(9, "closed")
+
+    def failing(timeout=None):
+        raise boom
+
+    flag, iters, selects, io = bytearray(1), h._fast.Steps(2), h._fast.Steps(4), []
+    select = h._fast.SelectCall(failing, flag, iters, selects, io, None)
+    with pytest.raises(OSError) as info:
+        select(0.5)
+    assert info.value is boom
+    assert [f.name for f in traceback.extract_tb(info.value.__traceback__)][-1] == "failing"
+    assert flag[0] == 0 and len(iters) == 2 and len(selects) == 0 and io == []
+    # and a select that works: its timeout and its events (none) noted
+    select = h._fast.SelectCall(lambda timeout=None: [], flag, iters, selects, io, None)
+    assert select(timeout=0.25) == []
+    assert list(selects)[1:] == [250_000_000, 0, 0] and len(iters) == 4
