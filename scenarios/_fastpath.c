@@ -1515,7 +1515,7 @@ static PyTypeObject CancelNote_Type = {
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
-    PyObject *inner;    /* the selector's own select */
+    PyObject *inner;    /* the selector wrapped: its select is looked up at each call, as Python does */
     PyObject *flag;     /* a bytearray(1): 1 while the loop's thread is in select (Recorder._in_select) */
     Steps *iters;       /* (start, end) of each select: 2 columns */
     Steps *selects;     /* or NULL: (end, timeout ns or -1, ready handles before, events): 4 columns */
@@ -1524,6 +1524,7 @@ typedef struct {
 } SelectCall;
 
 static PyTypeObject SelectCall_Type;
+static PyObject *s_select;
 
 /* What recorder_hooks.SelectorProbe.select and loop_queue.QueueSelector.select note, in one
  * call and no Python frame: a loop iteration costs ~1 us less (measured: a task that
@@ -1548,7 +1549,9 @@ sc_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
     if (flag != NULL)
         flag[0] = 1;
     int64_t t0 = step_ns();
-    PyObject *ev = PyObject_Vectorcall(sc->inner, args, nargsf, kwnames);
+    PyObject *sel = PyObject_GetAttr(sc->inner, s_select);
+    PyObject *ev = sel != NULL ? PyObject_Vectorcall(sel, args, nargsf, kwnames) : NULL;
+    Py_XDECREF(sel);
     int64_t t1 = step_ns();
     if (flag != NULL)
         flag[0] = 0;
@@ -1680,7 +1683,7 @@ static PyTypeObject SelectCall_Type = {
     .tp_vectorcall_offset = offsetof(SelectCall, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "SelectCall(select, flag, iters, selects, io, ready): the recorder's loop._selector.select "
+    .tp_doc = "SelectCall(selector, flag, iters, selects, io, ready): the recorder's loop._selector.select "
               "(see recorder_hooks.SelectorProbe).",
     .tp_traverse = (traverseproc)sc_traverse,
     .tp_clear = (inquiry)sc_clear,
@@ -2317,6 +2320,7 @@ PyInit__fastpath(void)
     INTERN(s_active, "_active");
     INTERN(s_qualname, "__qualname__");
     INTERN(s_scheduled, "_scheduled");
+    INTERN(s_select, "select");
 #undef INTERN
     tsc_setup();
     if (!watch_cv_ready && watch_cv_init() < 0) {

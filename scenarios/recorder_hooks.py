@@ -440,10 +440,9 @@ class SelectorProbe:
         if _fast is not None and type(rec._iters) is _fast.Steps:
             # compiled: this probe's select and loop_queue's (its QueueSelector) in one call
             q = getattr(selector, "_probe", None) if type(selector).__name__ == "QueueSelector" else None
-            inner = selector._sel.select if q is not None else selector.select
             if q is not None and type(q.selects) is not _fast.Steps:
                 q = None
-                inner = selector.select
+            inner = selector._sel if q is not None else selector  # (its select: looked up at each call)
             self.select = _fast.SelectCall(inner, rec._sel_flag, rec._iters, q.selects if q else None,
                                            q.io if q else None, selector._ready if q else None)
 

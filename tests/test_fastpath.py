@@ -377,13 +377,14 @@ def test_a_selects_exception_passes_through_the_compiled_select_as_it_is(restore
         raise boom
 
     flag, iters, selects, io = bytearray(1), h._fast.Steps(2), h._fast.Steps(4), []
-    select = h._fast.SelectCall(failing, flag, iters, selects, io, None)
+    select = h._fast.SelectCall(type("S", (), {"select": staticmethod(failing)})(), flag, iters, selects, io, None)
     with pytest.raises(OSError) as info:
         select(0.5)
     assert info.value is boom
     assert [f.name for f in traceback.extract_tb(info.value.__traceback__)][-1] == "failing"
     assert flag[0] == 0 and len(iters) == 2 and len(selects) == 0 and io == []
     # and a select that works: its timeout and its events (none) noted
-    select = h._fast.SelectCall(lambda timeout=None: [], flag, iters, selects, io, None)
+    select = h._fast.SelectCall(type("S", (), {"select": staticmethod(lambda timeout=None: [])})(),
+                                flag, iters, selects, io, None)
     assert select(timeout=0.25) == []
     assert list(selects)[1:] == [250_000_000, 0, 0] and len(iters) == 4
