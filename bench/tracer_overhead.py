@@ -5,6 +5,8 @@
 Workloads (issue 9):
   (a) 10,000 tasks x 10 `await asyncio.sleep(0)`   -- the worst case: tiny steps   (target <= 1.10x)
   (b)  1,000 tasks x  5 `await asyncio.sleep(0.01)` -- a realistic I/O-bound shape   (target <= 1.02x)
+  (c)  1 task x 20,000 `await asyncio.sleep(0)`      -- a loop iteration a step: what each
+       iteration costs (the select probe), for information (no target)
 Each is a small program that times itself (perf_counter around `asyncio.run`), run as
 `python prog.py` and as `coffeeshop-tui record --json -- prog.py`, once with the pure-Python
 hook (COFFEESHOP_RECORDER=python) and once with the compiled accelerator: the recorder's
@@ -55,6 +57,8 @@ async def sleeper(n, delay):
 async def main(which):
     if which == "a":
         await asyncio.gather(*(sleeper(10, 0) for _ in range(10_000)))
+    elif which == "c":
+        await sleeper(20_000, 0)
     else:
         await asyncio.gather(*(sleeper(5, 0.01) for _ in range(1_000)))
 
@@ -95,7 +99,8 @@ def bench_programs(repeat: int, variants: tuple[str, ...]) -> None:
         prog = os.path.join(d, "prog.py")
         with open(prog, "w") as f:
             f.write(PROGRAM)
-        for which, label in (("a", "(a) 10,000 tasks x 10 sleep(0)  "), ("b", "(b)  1,000 tasks x 5 sleep(0.01)")):
+        for which, label in (("a", "(a) 10,000 tasks x 10 sleep(0)  "), ("b", "(b)  1,000 tasks x 5 sleep(0.01)"),
+                             ("c", "(c) 1 task x 20,000 sleep(0)     ")):
             times: dict[str, list[tuple[float, float, float]]] = {v: [] for v in variants}
             for v in variants:  # warm-up (page cache, .pyc)
                 own_time(prog, which, v)
