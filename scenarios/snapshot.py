@@ -424,6 +424,11 @@ class SnapshotBuilder:
             keep = keep[:i]
         segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq, since_pair)), jobs,
                                   tl.origin, tl.block_ns)
+        lo = tl.trimmed_before
+        if lo is not None and segs and segs[0][1] < lo:
+            # a trim kept this task's figures from before the cut (Timeline._fold); its lane,
+            # like the rest of the recording, is drawn from the cut on
+            segs = [(st, max(s, lo), e, *rest) for st, s, e, *rest in segs if e > lo]
         new = tuple(Segment(sec(s), sec(e), st, seq, info, where, wait)
                     for st, s, e, info, where, wait in segs if e > s)
         return Lane(f"task-{seq}", t.label, "task", keep + new if keep else new, task=seq, parent=t.parent)

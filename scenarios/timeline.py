@@ -114,6 +114,14 @@ class TaskInfo:
     # (kind, detail, where, awaited task seq), one shared tuple per distinct reason
     wait_t: array = field(default_factory=lambda: array("q"))
     wait_r: list = field(default_factory=list)
+    # after a trim dropped some of its steps (``Timeline._trim``): its segments go on from
+    # ``seg_from`` (the end of its last dropped step, or the start of its first kept one),
+    # ``lead`` the closed segments between the two (worked out before the trim, with what it
+    # dropped), and ``base`` what its dropped segments summed to: (running, waiting,
+    # starved, the longest starved) ns. Its figures are the whole task's.
+    seg_from: int | None = None
+    lead: tuple = ()
+    base: tuple | None = None
 
     @property
     def label(self) -> str:
@@ -155,6 +163,26 @@ class Job:
     end_ns: int
     task: int
     label: str
+
+
+@dataclass
+class Dropped:
+    """What a long run's trims let go of, summed (``Timeline.gone``): the figures add it to
+    the kept recording's, so they describe the whole run (``Timeline.figures``,
+    ``open_counts``, ``block_totals``, ``task_counts``)."""
+    tasks: int = 0  # tasks dropped (each had finished before its cut)
+    run: int = 0  # their time per state (ns)
+    wait: int = 0
+    starved: int = 0
+    worst: int = 0  # the longest lag among them (ns)
+    leaves: int = 0  # those that made no task: an open system's customers, all served
+    leaf_rw: int = 0  # the leaves' running + waiting (ns)
+    leaf_max: int = 0  # the most of one (ns)
+    served_ns: int = 0  # the leaves' time in the system (done - created, ns)
+    blocks: int = 0  # loop blocks dropped, and how long they held it (ns)
+    blocked_ns: int = 0
+    gil_blocks: int = 0  # those of them that waited for the GIL
+    gil_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,6 +246,11 @@ class Timeline:
         self._held_cache: tuple | None = None  # (version, holding()) (_held)
         self._watchers: weakref.WeakSet[Touched] = weakref.WeakSet()
         self._figures: _Figures | None = None  # every task's figures summed (figures())
+        #: what trims dropped, summed: every figure is the kept tasks' plus this
+        self.gone = Dropped()
+        #: tasks that made a task (not leaves), among the kept ones: a trim keeps a parent a
+        #: parent after its children went
+        self.parent_seqs: set[int] = set()
 
     def watch(self) -> Touched:
         """A :class:`Touched` that collects the tasks every later batch touches (held weakly:
@@ -259,6 +292,8 @@ class Timeline:
             # (one copy of each coroutine name and place: an open system makes thousands of
             # tasks of a few coroutines)
             tasks[seq] = TaskInfo(seq, t, _intern(coro or ""), _intern(where or ""), parent or 0, name or "")
+            if parent:
+                self.parent_seqs.add(parent)
         for seq, name in batch.get("names", ()):
             if seq in tasks:
                 tasks[seq].name = name
@@ -380,7 +415,9 @@ class Timeline:
         self._busy_span = span
 
     def _trim(self, cut: int | None = None) -> None:
-        """Drop what happened before ``cut`` (default: the oldest quarter of the recording)."""
+        """Drop what happened before ``cut`` (default: the oldest quarter of the recording).
+        What it drops is summed first (``gone``, each kept task's ``base``), so the figures
+        (:meth:`figures`, :meth:`open_counts`, :meth:`block_totals`) stay the whole run's."""
         st = self.steps
         n = len(st) // 3
         if cut is None:
@@ -389,25 +426,27 @@ class Timeline:
             done = sorted(t.done_ns for t in self.tasks.values() if t.done_ns is not None)
             if len(self.tasks) > self.max_tasks and done:
                 cut = max(cut, done[min(len(done) - 1, len(self.tasks) // 4)])
+        self._fold(cut)  # (before anything goes: it reads the recording as it is)
         keep = array("q")
         for i in range(0, len(st), 3):
             if st[i + 1] >= cut:
                 keep.extend(st[i:i + 3])
         self.dropped += n - len(keep) // 3
         self._blocks = [b for b in self._blocks if b["end_ns"] >= cut]
+        self.gil_starts = {s: b for s, b in self.gil_starts.items() if b["end_ns"] >= cut}
         self.steps = keep
         for seq in [q for q, t in self.tasks.items() if t.done_ns is not None and t.done_ns < cut]:
             del self.tasks[seq]
-        for t in self.tasks.values():
-            if t.steps and t.steps[0] < cut:
-                pairs = [(a, b) for a, b in zip(t.steps[0::2], t.steps[1::2]) if b >= cut]
-                t.steps = array("q", [x for p in pairs for x in p])
-                if t.wait_t and t.steps:
-                    i = bisect.bisect_left(t.wait_t, t.steps[0] - 1)
-                    del t.wait_t[:i], t.wait_r[:i]
-                t.created_ns = max(t.created_ns, cut)
+        self.parent_seqs = {q for q in self.parent_seqs if q in self.tasks}
         it = self.iters
-        self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
+        kept_it = array("q")
+        last = -1  # the last loop iteration begun before the cut: a wait across the cut asks it
+        for i in range(0, len(it), 2):
+            if it[i + 1] >= cut:
+                kept_it.extend(it[i:i + 2])
+            elif last < 0 or it[i + 1] > it[last + 1]:
+                last = i
+        self.iters = (array("q", it[last:last + 2]) + kept_it) if last >= 0 else kept_it
         self.samples = [x for x in self.samples if x[0] >= cut]
         self._sample_times = [x[0] for x in self.samples]
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
@@ -423,6 +462,53 @@ class Timeline:
             self.loopq.trim(cut)
         self._live_cache = {}
         self.trimmed_before = cut
+
+    def _fold(self, cut: int) -> None:
+        """Sum what a trim at ``cut`` drops: the finished tasks and the blocks before it into
+        ``gone``; a kept task's steps before it into its ``base``, with the segments from its
+        last dropped step to its first kept one worked out now (``lead``: they may need the
+        loop iterations the trim drops), so its segments go on from there unchanged."""
+        g = self.gone
+        parents = self.parent_seqs
+        for b in self._blocks:
+            if b["end_ns"] < cut:
+                g.blocks += 1
+                g.blocked_ns += b["end_ns"] - b["start_ns"]
+                if b.get("gil"):
+                    g.gil_blocks += 1
+                    g.gil_ns += b["end_ns"] - b["start_ns"]
+        for seq, t in self.tasks.items():
+            st = t.steps
+            if t.done_ns is not None and t.done_ns < cut:
+                tot, worst = self._stats(seq)
+                run, wait = tot.get(RUNNING, 0), tot.get(WAITING, 0)
+                g.tasks += 1
+                g.run += run
+                g.wait += wait
+                g.starved += tot.get(STARVED, 0)
+                g.worst = max(g.worst, worst)
+                if seq not in parents:
+                    g.leaves += 1
+                    g.leaf_rw += run + wait
+                    g.leaf_max = max(g.leaf_max, run + wait)
+                    g.served_ns += t.done_ns - t.created_ns
+                continue
+            ends = st[1::2]
+            if not ends or min(ends) >= cut:
+                continue  # nothing of it goes
+            segs = self.task_segments(seq)
+            e_prev = max(e for e in ends if e < cut)
+            starts = [s for s, e in zip(st[0::2], ends) if e >= cut]
+            s0 = min(starts) if starts else None
+            base, worst = self._sum_segments([x for x in segs if x[2] <= e_prev], t.base)
+            t.base = (base[RUNNING], base[WAITING], base[STARVED], worst)
+            t.lead = tuple(x for x in segs if x[0] != RUNNING and x[1] >= e_prev and x[2] <= s0) \
+                if s0 is not None else ()
+            t.seg_from = max(e_prev, s0) if s0 is not None else e_prev
+            t.steps = array("q", [x for s, e in zip(st[0::2], ends) if e >= cut for x in (s, e)])
+            t.ready = [r for r in t.ready if r >= e_prev]
+            i = bisect.bisect_left(t.wait_t, e_prev)
+            del t.wait_t[:i], t.wait_r[:i]
 
     # ---------------------------------------------------------------- derived
     @property
@@ -453,6 +539,10 @@ class Timeline:
         segs: list[tuple[str, int, int]] = []
         cursor = task.created_ns
         first = True
+        if task.seg_from is not None:  # a trim dropped its older steps (_fold)
+            cursor, first = task.seg_from, False
+            if since_pair <= 0:
+                segs.extend(task.lead)
         if since_pair > 0:
             # (the caller checked that the newer steps start after the earlier ones ended:
             # only those are sorted and walked, however long the task has run)
@@ -658,14 +748,20 @@ class Timeline:
         task = self.tasks[seq]
         if task.done_ns is None:
             return self._live_stats(seq, task)
-        tot, worst = self._sum_segments(self.task_segments(seq))
+        tot, worst = self._sum_segments(self.task_segments(seq), task.base)
         self._done_stats[seq] = (tot, worst)  # a finished task's figures never change
         return tot, worst
 
     @staticmethod
-    def _sum_segments(segs) -> tuple[dict, int]:
-        tot = {RUNNING: 0, WAITING: 0, STARVED: 0}
-        worst = 0
+    def _sum_segments(segs, base: tuple | None = None) -> tuple[dict, int]:
+        """Time per state and the longest starved segment of ``segs``, added to ``base`` (a
+        task's ``base``: what its dropped segments summed to)."""
+        if base is None:
+            tot = {RUNNING: 0, WAITING: 0, STARVED: 0}
+            worst = 0
+        else:
+            tot = {RUNNING: base[0], WAITING: base[1], STARVED: base[2]}
+            worst = base[3]
         for state, s, e in segs:
             tot[state] = tot.get(state, 0) + e - s
             if state == STARVED and e - s > worst:
@@ -702,7 +798,7 @@ class Timeline:
         if state is None:
             if now > since:  # nothing open when it was summed: sum it again
                 cache.pop(seq, None)
-                return self._sum_segments(self.task_segments(seq))
+                return self._sum_segments(self.task_segments(seq), task.base)
             return dict(tot), worst
         tot = dict(tot)
         tot[state] += now - since
@@ -729,7 +825,7 @@ class Timeline:
         if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
             tail = segs[-1][:2]
             segs = segs[:-1]
-        tot, worst = self._sum_segments(segs)
+        tot, worst = self._sum_segments(segs, task.base if base is None else None)
         if base is not None:
             tot = {state: base.get(state, 0) + tot.get(state, 0) for state in (*base, *tot)}
             worst = max(worst, base_worst)
@@ -743,15 +839,16 @@ class Timeline:
             return None
         return c
 
-    def figures_sum(self, leaves: bool = False) -> tuple[dict, int, list]:
-        """Every task's figures at once: time per state summed (ns), the longest lag (ns) and,
-        with ``leaves``, each leaf task's running + waiting time (ns, in task order). The
-        same as summing :meth:`task_totals` (and the worst lag) task by task, without a dict per waiting task
-        (an open system has hundreds): its kept closed figures plus its open end."""
-        sums = {RUNNING: 0, WAITING: 0, STARVED: 0}
-        worst = 0
-        work: list = []
-        parents = {t.parent for t in self.tasks.values()} if leaves else None
+    def figures_sum(self) -> tuple[dict, int, tuple[int, int, int]]:
+        """:meth:`figures` summed again over every task (the reference the kept sums are
+        checked against): the same as summing :meth:`task_totals` (and the worst lag) task
+        by task, plus what trims dropped (``gone``), without a dict per waiting task (an open
+        system has hundreds): its kept closed figures plus its open end."""
+        g = self.gone
+        sums = {RUNNING: g.run, WAITING: g.wait, STARVED: g.starved}
+        worst = g.worst
+        n_leaves, work_sum, work_max = g.leaves, g.leaf_rw, g.leaf_max
+        parents = self.parent_seqs
         now = self.now_ns
         held = self._held()
         held_seq = held[0] if held else None
@@ -777,9 +874,12 @@ class Timeline:
             sums[STARVED] += starved
             if lag > worst:
                 worst = lag
-            if parents is not None and seq not in parents:
-                work.append(run + wait)
-        return sums, worst, work
+            if seq not in parents:
+                n_leaves += 1
+                work_sum += run + wait
+                if run + wait > work_max:
+                    work_max = run + wait
+        return sums, worst, (n_leaves, work_sum, work_max)
 
     def figures(self) -> tuple[dict, int, tuple[int, int, int]]:
         """:meth:`figures_sum` kept up to date as segments close, at the cost of the tasks
@@ -800,11 +900,31 @@ class Timeline:
         return self._figures.open_counts()
 
     def task_totals(self, seq: int) -> dict[str, int]:
+        """A kept task's time per state (ns), all of it (also what a trim dropped)."""
         return dict(self._stats(seq)[0])
 
     def max_lag_ns(self) -> int:
-        """The longest a ready task waited for the loop."""
-        return max((self._stats(seq)[1] for seq in self.tasks), default=0)
+        """The longest a ready task waited for the loop (in the whole run)."""
+        return max(self.gone.worst, max((self._stats(seq)[1] for seq in self.tasks), default=0))
+
+    def block_totals(self) -> tuple[int, int, int, int]:
+        """The whole run's loop blocks (:meth:`blocks` keeps only those after a trim, plus
+        the one holding the loop now): ``(how many, time they held it (ns), how many waited
+        for the GIL, their time (ns))``."""
+        g = self.gone
+        n, ns, gil_n, gil_ns = g.blocks, g.blocked_ns, g.gil_blocks, g.gil_ns
+        for b in self.blocks():
+            n += 1
+            ns += b["end_ns"] - b["start_ns"]
+            if b.get("gil"):
+                gil_n += 1
+                gil_ns += b["end_ns"] - b["start_ns"]
+        return n, ns, gil_n, gil_ns
+
+    def task_counts(self) -> tuple[int, int]:
+        """The whole run's tasks: ``(how many, how many finished)``."""
+        done = sum(1 for t in self.tasks.values() if t.done_ns is not None)
+        return len(self.tasks) + self.gone.tasks, done + self.gone.tasks
 
 
 class _Figures:
@@ -829,7 +949,7 @@ class _Figures:
         self.open_n = {WAITING: 0, STARVED: 0}
         self.open_since = {WAITING: 0, STARVED: 0}
         self.starved_since: dict[int, int] = {}  # tasks ready but not started now -> since
-        self.parents: set[int] = set()
+        self.parents: set[int] = set(self.tl.parent_seqs)  # (a trim keeps a parent a parent)
         self.leaves = 0
         self.leaf_rw = 0  # leaves' closed running + waiting
         self.leaf_open_n = self.leaf_open_since = 0  # leaves waiting now: count, their starts
@@ -963,15 +1083,21 @@ class _Figures:
         sums = {RUNNING: self.run,
                 WAITING: self.wait + n[WAITING] * now - since[WAITING],
                 STARVED: self.starved + n[STARVED] * now - since[STARVED]}
-        worst = self.worst
+        gone = self.tl.gone  # (what trims dropped: the whole run's figures)
+        sums[RUNNING] += gone.run
+        sums[WAITING] += gone.wait
+        sums[STARVED] += gone.starved
+        worst = max(self.worst, gone.worst)
         if self.starved_since:
             worst = max(worst, now - min(self.starved_since.values()))
-        work_sum = self.leaf_rw + self.leaf_open_n * now - self.leaf_open_since
+        work_sum = gone.leaf_rw + self.leaf_rw + self.leaf_open_n * now - self.leaf_open_since
         g, f = self._top(self.grow), self._top(self.fixed)
-        work_max = max(g + now if g is not None else 0, f if f is not None else 0)
-        return sums, worst, (self.leaves, work_sum, work_max)
+        work_max = max(g + now if g is not None else 0, f if f is not None else 0, gone.leaf_max)
+        return sums, worst, (gone.leaves + self.leaves, work_sum, work_max)
 
     def open_counts(self) -> tuple[int, int, int, int]:
         now = self.tl.now_ns
+        gone = self.tl.gone  # (the dropped customers: all served)
         waiting = self.leaves - self.served
-        return self.leaves, self.served, self.served_ns, self.served_ns + waiting * now - self.created_sum
+        served, served_ns = gone.leaves + self.served, gone.served_ns + self.served_ns
+        return gone.leaves + self.leaves, served, served_ns, served_ns + waiting * now - self.created_sum
