@@ -186,6 +186,24 @@ class Dropped:
 
 
 @dataclass(frozen=True)
+class AtCut:
+    """The whole run up to a trim's cut (``Timeline.at_cut``, ns): what a moment after the cut
+    adds the kept recording's figures to (``explain.moment``, through the snapshot)."""
+    cut: int
+    states: dict  # time per state, every task's, up to the cut
+    worst: int  # the longest lag up to the cut
+    busy: int  # the loop's busy time in the steps dropped (those kept are all kept)
+    blocks: int  # the blocks dropped, and their time
+    blocked: int
+    tasks: int  # the tasks dropped (all finished)
+    leaves: int  # the customers dropped (all served) and their time in the system
+    served: int
+    created: dict  # when each kept task made before the cut was made
+    parents: frozenset  # those of them that made a task
+    starved: dict  # those ready but not started at the cut: since when (their lag goes on)
+
+
+@dataclass(frozen=True)
 class Warning_:
     t_ns: int
     kind: str
@@ -248,6 +266,7 @@ class Timeline:
         self._figures: _Figures | None = None  # every task's figures summed (figures())
         #: what trims dropped, summed: every figure is the kept tasks' plus this
         self.gone = Dropped()
+        self.at_cut: AtCut | None = None  # the whole run up to trimmed_before (explain.moment)
         #: tasks that made a task (not leaves), among the kept ones: a trim keeps a parent a
         #: parent after its children went
         self.parent_seqs: set[int] = set()
@@ -470,6 +489,21 @@ class Timeline:
         loop iterations the trim drops), so its segments go on from there unchanged."""
         g = self.gone
         parents = self.parent_seqs
+        prev = self.at_cut
+        before = {RUNNING: 0, WAITING: 0, STARVED: 0}  # the kept tasks' time before the cut
+        worst_before = 0
+        created: dict[int, int] = {}
+        starved: dict[int, int] = {}
+        st3 = self.steps  # the loop's busy time in the steps that go (the kept ones are drawn whole)
+        busy = prev.busy if prev is not None else 0
+        span = None
+        for a, b in sorted((st3[i], st3[i + 1]) for i in range(0, len(st3), 3) if st3[i + 1] < cut):
+            if span is None or a > span[1]:
+                busy += span[1] - span[0] if span else 0
+                span = [a, b]
+            elif b > span[1]:
+                span[1] = b
+        busy += span[1] - span[0] if span else 0
         for b in self._blocks:
             if b["end_ns"] < cut:
                 g.blocks += 1
@@ -493,10 +527,25 @@ class Timeline:
                     g.leaf_max = max(g.leaf_max, run + wait)
                     g.served_ns += t.done_ns - t.created_ns
                 continue
+            if t.created_ns >= cut:
+                continue  # all of it after the cut
+            created[seq] = t.created_ns
+            segs = self.task_segments(seq)
+            if t.base is not None:
+                before[RUNNING] += t.base[0]
+                before[WAITING] += t.base[1]
+                before[STARVED] += t.base[2]
+                worst_before = max(worst_before, t.base[3])
+            for state, a, b in segs:
+                if a < cut:
+                    before[state] += min(b, cut) - a
+                    if state == STARVED:
+                        worst_before = max(worst_before, min(b, cut) - a)
+                        if b > cut:
+                            starved[seq] = a
             ends = st[1::2]
             if not ends or min(ends) >= cut:
-                continue  # nothing of it goes
-            segs = self.task_segments(seq)
+                continue  # none of its steps go
             e_prev = max(e for e in ends if e < cut)
             starts = [s for s, e in zip(st[0::2], ends) if e >= cut]
             s0 = min(starts) if starts else None
@@ -509,6 +558,11 @@ class Timeline:
             t.ready = [r for r in t.ready if r >= e_prev]
             i = bisect.bisect_left(t.wait_t, e_prev)
             del t.wait_t[:i], t.wait_r[:i]
+        self.at_cut = AtCut(
+            cut, {RUNNING: g.run + before[RUNNING], WAITING: g.wait + before[WAITING],
+                  STARVED: g.starved + before[STARVED]},
+            max(g.worst, worst_before), busy, g.blocks, g.blocked_ns, g.tasks, g.leaves, g.served_ns,
+            created, frozenset(q for q in parents if q in created), starved)
 
     # ---------------------------------------------------------------- derived
     @property

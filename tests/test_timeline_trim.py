@@ -181,3 +181,39 @@ def test_recorded_open_shop_keeps_whole_run_figures_across_trims():
     arrived, served, _s, _a = trimmed.open_counts()
     assert arrived == served == 160
     assert open_figures(trimmed) == open_figures(whole)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_paused_moment_after_a_trim_tells_the_whole_run_up_to_then(seed):
+    """explain.moment (the paused view's stats) reads the snapshot: after a trim its lanes
+    start at the cut, and the snapshot's ``before`` adds the run up to it."""
+    from coffeeshop_tui.scenarios.explain import moment
+
+    trimmed, whole = Timeline(block_ms=20, max_age_s=0.02), Timeline(block_ms=20)
+    b_trim, b_whole = SnapshotBuilder(trimmed), SnapshotBuilder(whole, max_task_lanes=100_000)
+    trimmed.start(1_000_000)
+    whole.start(1_000_000)
+    checked = 0
+    for i, batch in enumerate(_synthetic(seed)):
+        trimmed.ingest(batch)
+        whole.ingest(batch)
+        s_trim, s_whole = b_trim.build(), b_whole.build()
+        if i % 10 or trimmed.trimmed_before is None:
+            continue
+        kept = s_trim.extra["kept_from"]
+        stats_w = summary(whole, open_system=True)
+        for f in (0.1, 0.5, 0.9):
+            t = kept + f * (s_trim.t_end - kept)
+            got, _ = moment(s_trim, t, stats_w)
+            want, _ = moment(s_whole, t, stats_w)
+            assert got.keys() == want.keys()
+            for key in ("wall_s", "busy_s", "blocked_s", "blocks", "tasks", "max_lag_s"):
+                assert got[key] == pytest.approx(want[key], abs=1e-5), key
+            for state, v in want["states_s"].items():
+                assert got["states_s"][state] == pytest.approx(v, abs=1e-5), state
+            for key, v in want["open"].items():
+                assert got["open"][key] == pytest.approx(v, abs=1e-3), key
+            checked += 1
+        # before the cut the recording says nothing: the moment is the cut's
+        assert moment(s_trim, kept / 2, stats_w)[0]["at_s"] == pytest.approx(kept, abs=1e-6)
+    assert checked >= 6
