@@ -217,3 +217,47 @@ def test_a_paused_moment_after_a_trim_tells_the_whole_run_up_to_then(seed):
         # before the cut the recording says nothing: the moment is the cut's
         assert moment(s_trim, kept / 2, stats_w)[0]["at_s"] == pytest.approx(kept, abs=1e-6)
     assert checked >= 6
+
+
+@pytest.mark.slow
+def test_the_open_shop_scenario_keeps_whole_run_figures_with_a_short_memory():
+    """The real open-shop scenario, run as the app runs it (``runner.ScenarioRun``, a child
+    process), its timeline keeping only 0.4 s (``runner.KEEP_S`` keeps 120 s): after every
+    message its figures are those of a timeline fed the same messages that keeps all."""
+    from coffeeshop_tui.scenarios.runner import DONE, ScenarioRun
+
+    run = ScenarioRun("open-shop", {"rate": 40.0, "baristas": 2, "brew_s": 0.04, "duration_s": 2.5})
+    run.timeline = trimmed = Timeline(block_ms=run.block_ms, max_age_s=0.4)
+    whole = Timeline(block_ms=run.block_ms)
+    failed, cuts = [], set()
+
+    def on_message(msg):  # (before the run's timeline takes it: both have had the same)
+        try:
+            if trimmed.trimmed_before is not None:
+                cuts.add(trimmed.trimmed_before)
+                _same(trimmed, whole)
+        except AssertionError as e:
+            failed.append(e)
+        if msg["type"] == "batch":
+            whole.ingest(msg)
+        elif msg["type"] == "start":
+            whole.start(msg["t"])
+        elif msg["type"] == "end":
+            whole.finish(msg["t"])
+
+    run.on_message = on_message
+    try:
+        run.start()
+        time.sleep(1.0)
+        run.set_knob("blocking", True)  # brews that block the loop: blocks and lag
+        assert run.wait(60)
+    finally:
+        run.stop()
+    assert run.status == DONE, run.error
+    if failed:
+        raise failed[0]
+    with run.lock:
+        _same(trimmed, whole)
+        assert len(cuts) >= 3 and trimmed.gone.tasks > 0 and trimmed.gone.blocks > 0
+        o = summary(trimmed, open_system=True)["open"]
+        assert o["arrived"] == o["served"] > 50  # every customer of the run, not of the window
