@@ -494,6 +494,8 @@ class Timeline:
         worst_before = 0
         created: dict[int, int] = {}
         starved: dict[int, int] = {}
+        held = self.holding()
+        held_seq = held[0] if held else None
         st3 = self.steps  # the loop's busy time in the steps that go (the kept ones are drawn whole)
         busy = prev.busy if prev is not None else 0
         span = None
@@ -530,6 +532,21 @@ class Timeline:
             if t.created_ns >= cut:
                 continue  # all of it after the cut
             created[seq] = t.created_ns
+            ends = st[1::2]
+            if t.seg_from is None and seq != held_seq and (not ends or min(ends) >= cut):
+                # made before the cut, no step ended before it (most tasks): ready since it
+                # was made, then at most one step across the cut (what task_segments says)
+                starts = [a for a in st[0::2] if a < cut]
+                if len(starts) <= 1:
+                    s0 = max(starts[0] if starts else min(st[0::2], default=self.now_ns), t.created_ns)
+                    lag = min(s0, cut) - t.created_ns
+                    before[STARVED] += lag
+                    worst_before = max(worst_before, lag)
+                    if s0 > cut:
+                        starved[seq] = t.created_ns
+                    else:
+                        before[RUNNING] += cut - s0
+                    continue
             segs = self.task_segments(seq)
             if t.base is not None:
                 before[RUNNING] += t.base[0]
@@ -543,7 +560,6 @@ class Timeline:
                         worst_before = max(worst_before, min(b, cut) - a)
                         if b > cut:
                             starved[seq] = a
-            ends = st[1::2]
             if not ends or min(ends) >= cut:
                 continue  # none of its steps go
             e_prev = max(e for e in ends if e < cut)
