@@ -101,7 +101,10 @@ class Timeline(TaskFigures):
         """Memory is bounded: past ``max_steps`` loop steps or ``max_tasks`` tasks the oldest
         quarter of the recording is dropped (``trimmed_before`` says up to when, ``dropped``
         counts the steps); warnings, output, samples and jobs keep at most ``max_items``; printed output at most
-        ``max_output_chars`` characters (each line clipped, see scenarios/protocol.py)."""
+        ``max_output_chars`` characters (each line clipped, see scenarios/protocol.py). What a
+        trim drops is summed first (``gone``, ``at_cut``, each kept task's ``base``): the
+        figures (``figures``, ``open_counts``, ``block_totals``, ``task_counts``) stay the
+        whole run's."""
         self.block_ns = int(block_ms * 1e6)
         self.max_steps = max_steps
         self.max_tasks = max_tasks
