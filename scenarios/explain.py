@@ -248,12 +248,14 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
     blocks = tl.blocks()
     gil_blocks = [b for b in blocks if b.get("gil")]
     gil = gil_phrase(tl, gil_blocks)
-    if gil_blocks:  # GIL waits are not blocks of the line the loop waited on
+    # the whole run's blocks and tasks (a long run's trims keep their counts: Timeline.gone);
+    # GIL waits are not blocks of the line the loop waited on
+    n_blocks, blocked_ns, gil_n, gil_ns = tl.block_totals()
+    n_blocks, blocked = n_blocks - gil_n, (blocked_ns - gil_ns) / 1e9
+    n_tasks, done = tl.task_counts()
+    if gil_blocks:
         blocks = [b for b in blocks if not b.get("gil")]
-        blocked = sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9
-    else:
-        blocked = summary.get("blocked_s") or 0.0
-    cause, where = _block_cause(tl, blocks)
+    cause, where = _block_cause(tl, blocks)  # (the kept blocks: where the loop was held)
     n, unit_word = _units(tl, params)
     brew = params.get("brew_s")
     brew = float(brew) if isinstance(brew, (int, float)) and not isinstance(brew, bool) and brew > 0 else None
@@ -267,8 +269,7 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
         return open_caption(summary["open"], wall, blocked, cause)
 
     if status == "stopped":
-        done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
-        parts = [f"stopped after {fmt_s(wall)}: {done} of {plural(len(tl.tasks), 'task')} finished"]
+        parts = [f"stopped after {fmt_s(wall)}: {done} of {plural(n_tasks, 'task')} finished"]
         h_where, h_func, h_s = _held_at_end(tl)
         if h_where and h_s * 1e9 >= tl.block_ns:
             parts.append(f"{culprit(h_where, h_func)} ({short_where(h_where)}) was holding the loop "
@@ -286,8 +287,7 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
         if held is not None and (tl.now_ns - held[1]) >= tl.block_ns:
             func = next((fn for t, w, fn, _s in reversed(tl.samples) if w == held[2]), "")
             return blocked_now(culprit(held[2], func), held[2], (tl.now_ns - held[1]) / 1e9)
-        done = sum(1 for t in tl.tasks.values() if t.done_ns is not None)
-        return so_far(done, len(tl.tasks), wall, blocked, cause, pools[0] if pools else "", gil)
+        return so_far(done, n_tasks, wall, blocked, cause, pools[0] if pools else "", gil)
 
     share = blocked / wall if wall > 0 else 0.0
     if blocks and share >= 0.5:
@@ -295,11 +295,11 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
             return (f"serialized: {plural(n, unit_word)} took {fmt_s(wall)} = {n} x brew because "
                     f"{cause} held the loop for {fmt_s(blocked)}")
         return (f"blocked: {cause} ({short_where(where)}) held the loop {share:.0%} of the run "
-                f"({fmt_s(blocked)} in {plural(len(blocks), 'block')}); nothing else could run")
+                f"({fmt_s(blocked)} in {plural(n_blocks, 'block')}); nothing else could run")
 
     if pools:
-        free = "the loop stayed free" if not blocks else f"the loop was still blocked {fmt_s(blocked)}"
-        if gil and not blocks:
+        free = "the loop stayed free" if not n_blocks else f"the loop was still blocked {fmt_s(blocked)}"
+        if gil and not n_blocks:
             free = gil
         elif gil:
             free += f"; {gil}"
@@ -320,8 +320,8 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
 
     if blocks:
         return (f"{cause} ({short_where(where)}) blocked the loop {fmt_s(blocked)} in "
-                f"{plural(len(blocks), 'block')}; worst lag {fmt_s(summary.get('max_lag_s') or 0)}")
-    return (f"{plural(len(tl.tasks), 'task')} in {fmt_s(wall)}; loop busy {fmt_s(summary.get('busy_s') or 0)},"
+                f"{plural(n_blocks, 'block')}; worst lag {fmt_s(summary.get('max_lag_s') or 0)}")
+    return (f"{plural(n_tasks, 'task')} in {fmt_s(wall)}; loop busy {fmt_s(summary.get('busy_s') or 0)},"
             f" worst lag {fmt_s(summary.get('max_lag_s') or 0)}")
 
 
@@ -392,11 +392,13 @@ def _starved(segs: tuple, old: tuple | None) -> tuple:
 
 
 # ----------------------------------------------------------------------------- open systems
-def open_figures_of(spans, wall: float) -> dict:
+def open_figures_of(spans, wall: float, served_before: tuple[int, float] = (0, 0.0)) -> dict:
     """An open system's figures from its customers' ``(arrival_s, departure_s or None)``
     over ``[0, wall]``: arrivals and throughput per second, mean time in the system (W, of
     those served), mean number in the system (L, time-averaged) and now, and Little's law
-    L = λ·W checked (within 20%: it holds for a steady system)."""
+    L = λ·W checked (within 20%: it holds for a steady system). ``served_before``: more
+    customers, all served before ``wall``, as (how many, their time in the system summed)
+    (those a trim dropped)."""
     spans = [(a, d if d is not None and d <= wall else None) for a, d in spans if a <= wall]
     served = [(a, d) for a, d in spans if d is not None]
     events = sorted([(a, 1) for a, _ in spans] + [(d, -1) for _, d in served])
@@ -408,7 +410,9 @@ def open_figures_of(spans, wall: float) -> dict:
         n += step
         last = t
     area += n * (wall - last)
-    return open_figures_from(len(spans), len(served), sum(d - a for a, d in served), area, wall)
+    k, k_s = served_before
+    return open_figures_from(len(spans) + k, len(served) + k, sum(d - a for a, d in served) + k_s,
+                             area + k_s, wall)
 
 
 def open_figures_from(arrived: int, served: int, served_time: float, area: float, wall: float) -> dict:
@@ -443,12 +447,16 @@ def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
     at ``t``, for a paused or scrubbed view. ``stats`` has the keys of
     ``report.summary`` (``final`` False, ``at_s`` = t); the ideal times come from ``whole``
     (the run's own summary: a model of the whole run, not of a moment). The caption uses
-    the same rules as a live run's (:func:`blocked_now`, :func:`so_far`)."""
+    the same rules as a live run's (:func:`blocked_now`, :func:`so_far`). After a trim the
+    lanes start at the cut: the whole run up to it (``snapshot.before``) is added, so the
+    figures are the whole run's up to ``t``; a moment before the cut is shown as the cut."""
     t_end = getattr(snapshot, "t_end", 0.0) or 0.0
-    t = max(0.0, min(t, t_end))
-    states = {"running": 0.0, "waiting": 0.0, "starved": 0.0}
-    tasks = done = 0
-    worst = busy = 0.0
+    before = getattr(snapshot, "before", None) or {}
+    t = max(before.get("from_s", 0.0), min(t, t_end))
+    states = dict(before.get("states_s") or {"running": 0.0, "waiting": 0.0, "starved": 0.0})
+    tasks = done = before.get("tasks", 0)
+    worst, busy = before.get("max_lag_s", 0.0), before.get("busy_s", 0.0)
+    starved_at_cut = before.get("starved_s", {})
     for lane in snapshot.lanes:
         segs = lane.segments
         if lane.kind == "loop":
@@ -470,12 +478,15 @@ def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
             key = _RUN_STATES.get(seg.state)
             if key:
                 states[key] += d
-            if seg.state == "starved" and d > worst:
-                worst = d
-    blocked = 0.0
+            if seg.state == "starved":
+                if seg is segs[0] and lane.task in starved_at_cut:  # ready since before the cut
+                    d = min(seg.end, t) - starved_at_cut[lane.task]
+                if d > worst:
+                    worst = d
+    blocked = before.get("blocked_s", 0.0)
     by_where: Counter = Counter()
     holding = None
-    n_blocks = 0
+    n_blocks = before.get("blocks", 0)
     for b in snapshot.blocks:
         if b["start_s"] >= t:
             continue
@@ -487,11 +498,14 @@ def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
             holding = b
     whole = whole or {}
     if whole.get("open"):
-        parents = {lane.parent for lane in snapshot.lanes if lane.kind == "task"}
-        spans = [(lane.segments[0].start, lane.segments[-1].end if lane.segments[-1].end < t_end else None)
+        parents = {lane.parent for lane in snapshot.lanes if lane.kind == "task"} | before.get("parents", set())
+        made = before.get("created_s", {})  # (a lane after a trim starts at the cut, not when it came)
+        spans = [(made.get(lane.task, lane.segments[0].start),
+                  lane.segments[-1].end if lane.segments[-1].end < t_end else None)
                  for lane in snapshot.lanes
                  if lane.kind == "task" and lane.segments and lane.task not in parents]
-        stats_open = {"open": open_figures_of(spans, t)}
+        gone = before.get("leaves", 0), before.get("served_s", 0.0)
+        stats_open = {"open": open_figures_of(spans, t, gone)}
     else:
         stats_open = {}
     stats = {

@@ -38,7 +38,8 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
         # Without a model from the scenario: each leaf task's own work (running + waiting),
         # done one after another, or all at once.
         ideal = (work_sum / 1e9, work_max / 1e9) if leaves else (wall, wall)
-    blocks = tl.blocks()
+    # (the whole run's: a long live run's trims drop old blocks and tasks, not their counts)
+    n_blocks, blocked_ns, _gil_n, gil_ns = tl.block_totals()
     extra = {"open": open_figures(tl)} if open_system else {}
     return {
         **extra,
@@ -48,11 +49,11 @@ def summary(tl: Timeline, ideal: tuple[float, float] | None = None, open_system:
         "ideal_overlapped_s": round(ideal[1], 6),
         "speedup": round(ideal[0] / wall, 3) if wall > 0 and not open_system else None,
         "busy_s": round(tl.busy_ns() / 1e9, 6),
-        "blocked_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks) / 1e9, 6),
+        "blocked_s": round(blocked_ns / 1e9, 6),
         "max_lag_s": round(worst / 1e9, 6),
-        "blocks": len(blocks),
-        "gil_s": round(sum(b["end_ns"] - b["start_ns"] for b in blocks if b.get("gil")) / 1e9, 6),
-        "tasks": len(tl.tasks),
+        "blocks": n_blocks,
+        "gil_s": round(gil_ns / 1e9, 6),
+        "tasks": tl.task_counts()[0],
         "states_s": {state: round(sums[state] / 1e9, 6) for state in (RUNNING, WAITING, STARVED)},
     }
 

@@ -143,6 +143,9 @@ class Snapshot:
     #: the states drawn in its lanes, when its maker kept them as it built them (None: look
     #: through the lanes)
     states: frozenset | None = None
+    #: after a trim (``extra["kept_from"]``), the whole run up to then, in seconds: what a moment
+    #: after it adds its lanes' figures to (:func:`before_cut`; ``explain.moment``); None: all kept
+    before: dict | None = None
 
     def lane(self, key: str) -> Lane | None:
         for lane in self.lanes:
@@ -156,6 +159,24 @@ class Snapshot:
         snapshots (``lane.to(t_end)`` closes it). What a view that draws some of them reads."""
         lanes = self.lanes
         return lanes.raw if isinstance(lanes, LiveLanes) else lanes
+
+
+def before_cut(tl: Timeline) -> dict | None:
+    """``Timeline.at_cut`` in seconds from the run's origin (None: nothing was trimmed):
+    ``from_s`` (the cut), ``states_s``, ``max_lag_s``, ``busy_s``, ``blocked_s``, ``blocks``,
+    ``tasks`` (dropped, all finished), ``leaves`` (customers dropped, all served) and their
+    ``served_s`` (time in the system), ``created_s`` (task -> when it was made, of the kept
+    tasks made before the cut), ``parents`` (those that made a task) and ``starved_s`` (those
+    ready but not started at the cut: since when)."""
+    c = tl.at_cut
+    if c is None:
+        return None
+    origin = tl.origin
+    return {"from_s": (c.cut - origin) / 1e9, "states_s": {k: v / 1e9 for k, v in c.states.items()},
+            "max_lag_s": c.worst / 1e9, "busy_s": c.busy / 1e9, "blocked_s": c.blocked / 1e9,
+            "blocks": c.blocks, "tasks": c.tasks, "leaves": c.leaves, "served_s": c.served / 1e9,
+            "created_s": {q: (ns - origin) / 1e9 for q, ns in c.created.items()}, "parents": c.parents,
+            "starved_s": {q: (ns - origin) / 1e9 for q, ns in c.starved.items()}}
 
 
 def wait_state(kind: str | None) -> str:
@@ -259,6 +280,7 @@ class SnapshotBuilder:
         self.max_task_lanes = max_task_lanes
         self._touched = timeline.watch()
         self._trimmed = None
+        self._before: dict | None = None
         self._loop: list[Segment] = []  # loop-lane segments of the steps seen so far
         self._loop_steps = 0  # how many step triples are in _loop
         self._threads = ThreadLanes()
@@ -296,6 +318,7 @@ class SnapshotBuilder:
             self._jobs_by_task = {}
             self._block_cache = {}
             self._reset_lanes()
+            self._before = before_cut(tl)
 
         def sec(ns: int) -> float:
             return (ns - origin) / 1e9
@@ -369,6 +392,7 @@ class SnapshotBuilder:
             output_total=getattr(tl, "output_lines", len(tl.output)),
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
             states=frozenset(states),
+            before=self._before,
         )
 
     def _lane_of(self, seq: int, t, sec, held_seq: int, t_end: float) -> Lane:
@@ -424,6 +448,11 @@ class SnapshotBuilder:
             keep = keep[:i]
         segs = split_waiting_info(with_reasons(tl, seq, tl.task_segments(seq, since_pair)), jobs,
                                   tl.origin, tl.block_ns)
+        lo = tl.trimmed_before
+        if lo is not None and segs and segs[0][1] < lo:
+            # a trim kept this task's figures from before the cut (Timeline._fold); its lane,
+            # like the rest of the recording, is drawn from the cut on
+            segs = [(st, max(s, lo), e, *rest) for st, s, e, *rest in segs if e > lo]
         new = tuple(Segment(sec(s), sec(e), st, seq, info, where, wait)
                     for st, s, e, info, where, wait in segs if e > s)
         return Lane(f"task-{seq}", t.label, "task", keep + new if keep else new, task=seq, parent=t.parent)

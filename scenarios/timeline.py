@@ -11,34 +11,31 @@ child process) and derives, on demand:
 
 All times are CLOCK_MONOTONIC nanoseconds; ``start_ns`` is the run's origin.
 
-Size (~980 lines): one job, the model every view and report reads; its parts share the
-tasks' step arrays, the live figure caches and the trim that bounds them, so they stay
-together (``_Figures``, the sums kept as segments close, reads those caches and resets on a trim) (what the loop held
-is apart, in ``loop_moment.py``; drawing is in ``snapshot.py``).
+Its parts: the figures summed over the whole run (time per state, lag, open counts, what a
+trim folds in) in ``timeline_figures.py`` (``TaskFigures``, which ``Timeline`` inherits, and
+``_Figures``); what it keeps per task, job and warning in ``timeline_records.py``; the state
+names in ``task_states.py``; what the loop held in ``loop_moment.py``; drawing in
+``snapshot.py``. Every name they define is importable from here.
 """
 
 from __future__ import annotations
 
 import bisect
-import heapq
-import sys
 import weakref
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
 
 from .gil_probe import classify as classify_gil
 from .loop_moment import LoopLog
 from .protocol import clip
+from .task_states import BLOCKED, CALLBACK, GIL, IDLE, RUNNING, STARVED, THREAD, WAITING
+from .timeline_figures import AtCut, Dropped, TaskFigures, _Figures
+from .timeline_records import Job, TaskInfo, Touched, Warning_, _intern, _short_label
 from .wait_reasons import reason_text
 
-RUNNING, WAITING, STARVED = "running", "waiting", "starved"
-BLOCKED, CALLBACK, IDLE, THREAD = "blocked", "callback", "idle", "thread"
-GIL = "gil"  # a long step in which the loop thread mostly waited for the GIL (gil_probe.py)
-
-
-def _intern(s: str) -> str:
-    return sys.intern(s) if type(s) is str else s
+__all__ = ["AtCut", "BLOCKED", "CALLBACK", "Dropped", "GIL", "IDLE", "Job", "RUNNING", "STARVED",
+           "THREAD", "TaskInfo", "Timeline", "Touched", "WAITING", "Warning_", "flatten_steps",
+           "thread_lane_labels"]
 
 
 def flatten_steps(triples, block_ns: int) -> list[tuple[str, int, int, int]]:
@@ -96,76 +93,7 @@ def thread_lane_labels(keys: list[str]) -> list[str]:
     return out
 
 
-@dataclass
-class TaskInfo:
-    seq: int
-    created_ns: int
-    coro: str = ""
-    where: str = ""
-    parent: int = 0
-    name: str = ""
-    done_ns: int | None = None
-    outcome: str | None = None
-    tag: str = ""  # a label the code gave it (e.g. the request id of a server handler)
-    steps: array = field(default_factory=lambda: array("q"))  # start, end pairs
-    ready: list = field(default_factory=list)  # ns at which a timer made it ready
-    points: dict = field(default_factory=dict)  # what -> ns: points the code named (recorder.mark_current)
-    # what it awaited after a step: the step's end (ns, ascending) and the reason there,
-    # (kind, detail, where, awaited task seq), one shared tuple per distinct reason
-    wait_t: array = field(default_factory=lambda: array("q"))
-    wait_r: list = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        name = self.name or f"Task-{self.seq}"
-        if self.coro and self.coro not in name:
-            return f"{name} ({self.coro})"
-        return name
-
-
-def _short_label(t: TaskInfo) -> str:
-    """A task's name; a default name ("Task-3") with its coroutine's short name."""
-    if t.name and not t.name.startswith("Task-"):
-        return t.name
-    coro = t.coro.rpartition("<locals>.")[2]
-    return f"{t.name or f'Task-{t.seq}'} ({coro})" if coro else (t.name or f"Task-{t.seq}")
-
-
-class Touched:
-    """The tasks that got something new (created, a step, a wake-up, a wait reason, a
-    thread job, a name, their end) since a reader last took them (:meth:`Timeline.watch`): a
-    reader that keeps what it derived from each task redoes only those."""
-
-    __slots__ = ("seqs", "__weakref__")
-
-    def __init__(self) -> None:
-        self.seqs: set[int] = set()
-
-    def take(self) -> set[int]:
-        seqs, self.seqs = self.seqs, set()
-        return seqs
-
-
-@dataclass(frozen=True)
-class Job:
-    pool: str
-    thread: str
-    submit_ns: int
-    start_ns: int
-    end_ns: int
-    task: int
-    label: str
-
-
-@dataclass(frozen=True)
-class Warning_:
-    t_ns: int
-    kind: str
-    message: str
-    where: str
-
-
-class Timeline:
+class Timeline(TaskFigures):
     def __init__(self, block_ms: float = 25.0, max_steps: int = 1_000_000,
                  max_tasks: int = 50_000, max_items: int = 100_000,
                  max_age_s: float | None = None, max_output_chars: int = 4 << 20,
@@ -173,7 +101,10 @@ class Timeline:
         """Memory is bounded: past ``max_steps`` loop steps or ``max_tasks`` tasks the oldest
         quarter of the recording is dropped (``trimmed_before`` says up to when, ``dropped``
         counts the steps); warnings, output, samples and jobs keep at most ``max_items``; printed output at most
-        ``max_output_chars`` characters (each line clipped, see scenarios/protocol.py)."""
+        ``max_output_chars`` characters (each line clipped, see scenarios/protocol.py). What a
+        trim drops is summed first (``gone``, ``at_cut``, each kept task's ``base``): the
+        figures (``figures``, ``open_counts``, ``block_totals``, ``task_counts``) stay the
+        whole run's."""
         self.block_ns = int(block_ms * 1e6)
         self.max_steps = max_steps
         self.max_tasks = max_tasks
@@ -218,6 +149,12 @@ class Timeline:
         self._held_cache: tuple | None = None  # (version, holding()) (_held)
         self._watchers: weakref.WeakSet[Touched] = weakref.WeakSet()
         self._figures: _Figures | None = None  # every task's figures summed (figures())
+        #: what trims dropped, summed: every figure is the kept tasks' plus this
+        self.gone = Dropped()
+        self.at_cut: AtCut | None = None  # the whole run up to trimmed_before (explain.moment)
+        #: tasks that made a task (not leaves), among the kept ones: a trim keeps a parent a
+        #: parent after its children went
+        self.parent_seqs: set[int] = set()
 
     def watch(self) -> Touched:
         """A :class:`Touched` that collects the tasks every later batch touches (held weakly:
@@ -259,6 +196,8 @@ class Timeline:
             # (one copy of each coroutine name and place: an open system makes thousands of
             # tasks of a few coroutines)
             tasks[seq] = TaskInfo(seq, t, _intern(coro or ""), _intern(where or ""), parent or 0, name or "")
+            if parent:
+                self.parent_seqs.add(parent)
         for seq, name in batch.get("names", ()):
             if seq in tasks:
                 tasks[seq].name = name
@@ -380,7 +319,9 @@ class Timeline:
         self._busy_span = span
 
     def _trim(self, cut: int | None = None) -> None:
-        """Drop what happened before ``cut`` (default: the oldest quarter of the recording)."""
+        """Drop what happened before ``cut`` (default: the oldest quarter of the recording).
+        What it drops is summed first (``gone``, each kept task's ``base``), so the figures
+        (:meth:`figures`, :meth:`open_counts`, :meth:`block_totals`) stay the whole run's."""
         st = self.steps
         n = len(st) // 3
         if cut is None:
@@ -389,25 +330,27 @@ class Timeline:
             done = sorted(t.done_ns for t in self.tasks.values() if t.done_ns is not None)
             if len(self.tasks) > self.max_tasks and done:
                 cut = max(cut, done[min(len(done) - 1, len(self.tasks) // 4)])
+        self._fold(cut)  # (before anything goes: it reads the recording as it is)
         keep = array("q")
         for i in range(0, len(st), 3):
             if st[i + 1] >= cut:
                 keep.extend(st[i:i + 3])
         self.dropped += n - len(keep) // 3
         self._blocks = [b for b in self._blocks if b["end_ns"] >= cut]
+        self.gil_starts = {s: b for s, b in self.gil_starts.items() if b["end_ns"] >= cut}
         self.steps = keep
         for seq in [q for q, t in self.tasks.items() if t.done_ns is not None and t.done_ns < cut]:
             del self.tasks[seq]
-        for t in self.tasks.values():
-            if t.steps and t.steps[0] < cut:
-                pairs = [(a, b) for a, b in zip(t.steps[0::2], t.steps[1::2]) if b >= cut]
-                t.steps = array("q", [x for p in pairs for x in p])
-                if t.wait_t and t.steps:
-                    i = bisect.bisect_left(t.wait_t, t.steps[0] - 1)
-                    del t.wait_t[:i], t.wait_r[:i]
-                t.created_ns = max(t.created_ns, cut)
+        self.parent_seqs = {q for q in self.parent_seqs if q in self.tasks}
         it = self.iters
-        self.iters = array("q", [x for i in range(0, len(it), 2) if it[i + 1] >= cut for x in it[i:i + 2]])
+        kept_it = array("q")
+        last = -1  # the last loop iteration begun before the cut: a wait across the cut asks it
+        for i in range(0, len(it), 2):
+            if it[i + 1] >= cut:
+                kept_it.extend(it[i:i + 2])
+            elif last < 0 or it[i + 1] > it[last + 1]:
+                last = i
+        self.iters = (array("q", it[last:last + 2]) + kept_it) if last >= 0 else kept_it
         self.samples = [x for x in self.samples if x[0] >= cut]
         self._sample_times = [x[0] for x in self.samples]
         self.jobs = [j for j in self.jobs if j.end_ns >= cut]
@@ -453,6 +396,10 @@ class Timeline:
         segs: list[tuple[str, int, int]] = []
         cursor = task.created_ns
         first = True
+        if task.seg_from is not None:  # a trim dropped its older steps (_fold)
+            cursor, first = task.seg_from, False
+            if since_pair <= 0:
+                segs.extend(task.lead)
         if since_pair > 0:
             # (the caller checked that the newer steps start after the earlier ones ended:
             # only those are sorted and walked, however long the task has run)
@@ -650,328 +597,3 @@ class Timeline:
         """Time some step held the loop (the union of step intervals)."""
         span = self._busy_span
         return self._busy_total + (span[1] - span[0] if span else 0)
-
-    def _stats(self, seq: int) -> tuple[dict, int]:
-        cached = self._done_stats.get(seq)
-        if cached is not None:
-            return cached
-        task = self.tasks[seq]
-        if task.done_ns is None:
-            return self._live_stats(seq, task)
-        tot, worst = self._sum_segments(self.task_segments(seq))
-        self._done_stats[seq] = (tot, worst)  # a finished task's figures never change
-        return tot, worst
-
-    @staticmethod
-    def _sum_segments(segs) -> tuple[dict, int]:
-        tot = {RUNNING: 0, WAITING: 0, STARVED: 0}
-        worst = 0
-        for state, s, e in segs:
-            tot[state] = tot.get(state, 0) + e - s
-            if state == STARVED and e - s > worst:
-                worst = e - s
-        return tot, worst
-
-    def _held(self) -> tuple[int, int, str] | None:
-        """:meth:`holding`, computed once per version of the recording (summing every
-        running task's figures asks it once per task)."""
-        c = self._held_cache
-        if c is None or c[0] != self.version:
-            c = self._held_cache = (self.version, self.holding())
-        return c[1]
-
-    def _live_stats(self, seq: int, task: "TaskInfo") -> tuple[dict, int]:
-        """A running task's figures: those of its closed segments are kept until it gets a
-        step or a wake-up; only its open last one (waiting or starved up to now) is added."""
-        held = self._held()
-        cache = self._live_cache
-        now = self.now_ns
-        if held and held[0] == seq:  # its step holding the loop now: not kept
-            return self._grow_figures(seq, task, now)[:2]
-        c = self._live_kept(seq, task, now)
-        if c is None:
-            st = task.steps
-            made = (len(st), len(task.ready), task.created_ns)
-            tot, worst, tail = self._grow_figures(seq, task, now)
-            ends = max(task.created_ns, max(st[1::2])) if st else 0
-            c = cache[seq] = (made, tot, worst, tail[1] if tail else now, tail[0] if tail else None, ends)
-            if len(cache) > 2 * len(self.tasks) + 64:  # forget tasks that finished or were dropped
-                for q in [q for q in cache if q not in self.tasks or self.tasks[q].done_ns is not None]:
-                    del cache[q]
-        _made, tot, worst, since, state, _ends = c
-        if state is None:
-            if now > since:  # nothing open when it was summed: sum it again
-                cache.pop(seq, None)
-                return self._sum_segments(self.task_segments(seq))
-            return dict(tot), worst
-        tot = dict(tot)
-        tot[state] += now - since
-        if state == STARVED and now - since > worst:
-            worst = now - since
-        return tot, worst
-
-    def _grow_figures(self, seq: int, task: "TaskInfo", now: int) -> tuple[dict, int, tuple | None]:
-        """A running task's figures summed from its kept closed ones plus the segments after
-        their steps (new steps or wake-ups after the kept ones), else from all its segments:
-        ``(totals, worst, tail)``, ``tail`` its open last segment's ``(state, start)`` (not
-        in the totals) or None."""
-        st = task.steps
-        old = self._live_cache.get(seq)
-        k = old[0][0] // 2 if old is not None else 0
-        cursor = max(task.created_ns, max(st[1:2 * k:2])) if k else 0
-        if k and old[5] == cursor and old[3] <= now and (len(st) == 2 * k or min(st[2 * k::2]) >= cursor):
-            segs = self.task_segments(seq, k)
-            base, base_worst = old[1], old[2]
-        else:
-            segs = self.task_segments(seq)
-            base, base_worst = None, 0
-        tail = None  # (holding the loop, it ends running: no tail)
-        if segs and segs[-1][2] == now and segs[-1][0] in (WAITING, STARVED):
-            tail = segs[-1][:2]
-            segs = segs[:-1]
-        tot, worst = self._sum_segments(segs)
-        if base is not None:
-            tot = {state: base.get(state, 0) + tot.get(state, 0) for state in (*base, *tot)}
-            worst = max(worst, base_worst)
-        return tot, worst, tail
-
-    def _live_kept(self, seq: int, task: "TaskInfo", now: int) -> tuple | None:
-        """A running task's kept figures ``(made, closed totals, worst, since, open state,
-        where its steps ended)`` while still good (no new step or wake-up since); else None."""
-        c = self._live_cache.get(seq)
-        if c is None or c[3] > now or c[0] != (len(task.steps), len(task.ready), task.created_ns):
-            return None
-        return c
-
-    def figures_sum(self, leaves: bool = False) -> tuple[dict, int, list]:
-        """Every task's figures at once: time per state summed (ns), the longest lag (ns) and,
-        with ``leaves``, each leaf task's running + waiting time (ns, in task order). The
-        same as summing :meth:`task_totals` (and the worst lag) task by task, without a dict per waiting task
-        (an open system has hundreds): its kept closed figures plus its open end."""
-        sums = {RUNNING: 0, WAITING: 0, STARVED: 0}
-        worst = 0
-        work: list = []
-        parents = {t.parent for t in self.tasks.values()} if leaves else None
-        now = self.now_ns
-        held = self._held()
-        held_seq = held[0] if held else None
-        done = self._done_stats
-        for seq, task in self.tasks.items():
-            c = None
-            if task.done_ns is None and seq != held_seq and seq not in done:
-                c = self._live_kept(seq, task, now)
-            if c is not None and c[4] is not None:
-                _made, tot, lag, since, state, _ends = c
-                run, wait, starved = tot[RUNNING], tot[WAITING], tot[STARVED]
-                if state == WAITING:
-                    wait += now - since
-                else:
-                    starved += now - since
-                    if now - since > lag:
-                        lag = now - since
-            else:
-                tot, lag = self._stats(seq)
-                run, wait, starved = tot.get(RUNNING, 0), tot.get(WAITING, 0), tot.get(STARVED, 0)
-            sums[RUNNING] += run
-            sums[WAITING] += wait
-            sums[STARVED] += starved
-            if lag > worst:
-                worst = lag
-            if parents is not None and seq not in parents:
-                work.append(run + wait)
-        return sums, worst, work
-
-    def figures(self) -> tuple[dict, int, tuple[int, int, int]]:
-        """:meth:`figures_sum` kept up to date as segments close, at the cost of the tasks
-        that changed since the last call (and the one holding the loop), not of every task:
-        ``(time per state (ns), the longest lag (ns), (leaves, their running + waiting time
-        summed, the most of one) (ns))``. The waiting tasks' open ends are summed as a count
-        and a sum of their starts (n * now - sum)."""
-        f = self._figures
-        if f is None:
-            f = self._figures = _Figures(self)
-        return f.figures()
-
-    def open_counts(self) -> tuple[int, int, int, int]:
-        """An open system's customers (leaf tasks) as :meth:`figures` keeps them:
-        ``(arrived, served, time in the system of those served (ns), time in the system of
-        all of them up to now (ns))``; ``explain.open_figures_from`` makes the figures."""
-        self.figures()
-        return self._figures.open_counts()
-
-    def task_totals(self, seq: int) -> dict[str, int]:
-        return dict(self._stats(seq)[0])
-
-    def max_lag_ns(self) -> int:
-        """The longest a ready task waited for the loop."""
-        return max((self._stats(seq)[1] for seq in self.tasks), default=0)
-
-
-class _Figures:
-    """Every task's figures summed (:meth:`Timeline.figures`), kept task by task: each task's
-    closed figures and its open end (waiting or ready since some moment) are added once and
-    taken back only when it changes (``Timeline.watch``), so a call costs the tasks that got
-    something new. The most work of one leaf: two heaps (growing: waiting now; fixed), whose
-    stale entries are dropped when they reach the top."""
-
-    def __init__(self, tl: Timeline) -> None:
-        self.tl = tl
-        self.touched = tl.watch()
-        self.trimmed: object = ()  # (never a trim mark: the first call sums every task)
-        self.origin: int | None = None
-
-    def reset(self) -> None:
-        #: seq -> (run, wait, starved, open state or None, since, leaf, closed run+wait,
-        #: created, done or None, token)
-        self.rec: dict[int, tuple] = {}
-        self.run = self.wait = self.starved = 0  # closed time per state
-        self.worst = 0  # the longest closed lag (only grows until a trim)
-        self.open_n = {WAITING: 0, STARVED: 0}
-        self.open_since = {WAITING: 0, STARVED: 0}
-        self.starved_since: dict[int, int] = {}  # tasks ready but not started now -> since
-        self.parents: set[int] = set()
-        self.leaves = 0
-        self.leaf_rw = 0  # leaves' closed running + waiting
-        self.leaf_open_n = self.leaf_open_since = 0  # leaves waiting now: count, their starts
-        self.served = self.served_ns = 0  # leaves done, their time in the system
-        self.created_sum = 0  # leaves not done: their creation times summed
-        self.grow: list = []  # (-(closed rw - since), seq, token): leaves waiting now
-        self.fixed: list = []  # (-closed rw, seq, token): the other leaves
-        self.again: set[int] = set()  # summed to now, not open: summed again at the next call
-        self.token = 0
-
-    def _remove(self, seq: int) -> None:
-        r = self.rec.pop(seq, None)
-        if r is None:
-            return
-        run, wait, starved, state, since, leaf, rw, created, done, _tok = r
-        self.run -= run
-        self.wait -= wait
-        self.starved -= starved
-        if state is not None:
-            self.open_n[state] -= 1
-            self.open_since[state] -= since
-            if state == STARVED:
-                self.starved_since.pop(seq, None)
-        if leaf:
-            self.leaves -= 1
-            self.leaf_rw -= rw
-            if state == WAITING:
-                self.leaf_open_n -= 1
-                self.leaf_open_since -= since
-            if done is not None:
-                self.served -= 1
-                self.served_ns -= done - created
-            else:
-                self.created_sum -= created
-
-    def _add(self, seq: int, task: TaskInfo, tot: dict, worst: int, state: str | None, since: int) -> None:
-        run, wait, starved = tot.get(RUNNING, 0), tot.get(WAITING, 0), tot.get(STARVED, 0)
-        leaf = seq not in self.parents
-        self.token += 1
-        rw = run + wait
-        self.rec[seq] = (run, wait, starved, state, since, leaf, rw, task.created_ns, task.done_ns, self.token)
-        self.run += run
-        self.wait += wait
-        self.starved += starved
-        if worst > self.worst:
-            self.worst = worst
-        if state is not None:
-            self.open_n[state] += 1
-            self.open_since[state] += since
-            if state == STARVED:
-                self.starved_since[seq] = since
-        if leaf:
-            self.leaves += 1
-            self.leaf_rw += rw
-            if state == WAITING:
-                self.leaf_open_n += 1
-                self.leaf_open_since += since
-                heapq.heappush(self.grow, (since - rw, seq, self.token))
-            else:
-                heapq.heappush(self.fixed, (-rw, seq, self.token))
-            if task.done_ns is not None:
-                self.served += 1
-                self.served_ns += task.done_ns - task.created_ns
-            else:
-                self.created_sum += task.created_ns
-
-    def _sync(self) -> None:
-        tl = self.tl
-        tasks = tl.tasks
-        touched = self.touched.take()
-        if tl.trimmed_before != self.trimmed or tl.origin != self.origin:
-            self.trimmed, self.origin = tl.trimmed_before, tl.origin
-            self.reset()
-            touched = set(tasks)
-        touched |= self.again
-        self.again = set()
-        now = tl.now_ns
-        held = tl._held()
-        held_seq = held[0] if held else None
-        if held_seq is not None:
-            touched.add(held_seq)
-        for seq in list(touched):  # a new task's parent is a leaf no more
-            t = tasks.get(seq)
-            if t is not None and t.parent and t.parent not in self.parents:
-                self.parents.add(t.parent)
-                touched.add(t.parent)
-        done = tl._done_stats
-        for seq in touched:
-            self._remove(seq)
-            task = tasks.get(seq)
-            if task is None:
-                continue
-            state, since = None, 0
-            if task.done_ns is not None or seq in done:
-                tot, worst = tl._stats(seq)
-            elif seq == held_seq:
-                tot, worst = tl._stats(seq)  # (its step holding the loop runs to now)
-                self.again.add(seq)
-            else:
-                c = tl._live_kept(seq, task, now)
-                if c is None:
-                    tl._stats(seq)
-                    c = tl._live_kept(seq, task, now)
-                if c is not None and c[4] is not None:
-                    _made, tot, worst, since, state, _ends = c
-                else:  # nothing open: summed to now
-                    tot, worst = tl._stats(seq)
-                    self.again.add(seq)
-            self._add(seq, task, tot, worst, state, since)
-        if len(self.grow) + len(self.fixed) > 2 * len(self.rec) + 64:  # drop the stale entries
-            rec = self.rec
-            self.grow = [x for x in self.grow if rec.get(x[1], (None,))[-1] == x[2]]
-            self.fixed = [x for x in self.fixed if rec.get(x[1], (None,))[-1] == x[2]]
-            heapq.heapify(self.grow)
-            heapq.heapify(self.fixed)
-
-    def _top(self, heap: list) -> int | None:
-        rec = self.rec
-        while heap:
-            v, seq, tok = heap[0]
-            r = rec.get(seq)
-            if r is not None and r[-1] == tok:
-                return -v
-            heapq.heappop(heap)
-        return None
-
-    def figures(self) -> tuple[dict, int, tuple[int, int, int]]:
-        self._sync()
-        now = self.tl.now_ns
-        n, since = self.open_n, self.open_since
-        sums = {RUNNING: self.run,
-                WAITING: self.wait + n[WAITING] * now - since[WAITING],
-                STARVED: self.starved + n[STARVED] * now - since[STARVED]}
-        worst = self.worst
-        if self.starved_since:
-            worst = max(worst, now - min(self.starved_since.values()))
-        work_sum = self.leaf_rw + self.leaf_open_n * now - self.leaf_open_since
-        g, f = self._top(self.grow), self._top(self.fixed)
-        work_max = max(g + now if g is not None else 0, f if f is not None else 0)
-        return sums, worst, (self.leaves, work_sum, work_max)
-
-    def open_counts(self) -> tuple[int, int, int, int]:
-        now = self.tl.now_ns
-        waiting = self.leaves - self.served
-        return self.leaves, self.served, self.served_ns, self.served_ns + waiting * now - self.created_sum

@@ -59,7 +59,8 @@ def test_a_live_run_keeps_its_newest_window():
         seq += 100
     assert tl.trimmed_before is not None
     assert tl.last_ns - tl.trimmed_before <= 1_000_000 * 5 // 4 + 100_000
-    assert min(t.created_ns for t in tl.tasks.values()) >= tl.trimmed_before
+    # (a kept task keeps when it was made: its time in the system is the whole of it)
+    assert all(t.steps[1] >= tl.trimmed_before for t in tl.tasks.values() if t.steps)
 
 
 def test_a_live_run_keeps_gauges_and_wait_reasons_of_its_window_only():
@@ -141,10 +142,11 @@ def test_running_tasks_figures_grow_and_their_sum_is_each_tasks_while_time_passe
                 assert {q: (t, tl._stats(q)[1]) for q, t in totals.items()} == {
                     q: Timeline._sum_segments(tl.task_segments(q)) for q in tl.tasks}
                 parents = {t.parent for t in tl.tasks.values()}
-                sums, worst, work = tl.figures_sum(leaves=True)
+                sums, worst, leaves = tl.figures_sum()
                 assert sums == {s: sum(t[s] for t in totals.values()) for s in (RUNNING, WAITING, STARVED)}
                 assert worst == tl.max_lag_ns()
-                assert work == [t[RUNNING] + t[WAITING] for q, t in totals.items() if q not in parents]
+                work = [t[RUNNING] + t[WAITING] for q, t in totals.items() if q not in parents]
+                assert leaves == (len(work), sum(work), max(work, default=0))
                 checked += 1
     assert checked > 10
 
@@ -152,7 +154,8 @@ def test_running_tasks_figures_grow_and_their_sum_is_each_tasks_while_time_passe
 def test_kept_figures_equal_a_fresh_sum_while_time_passes_and_tasks_change():
     """Timeline.figures (summed as segments close, task by task) and open_counts are what
     summing every task again gives, at every moment of a real open-shop run, also when a
-    task holds the loop and after a trim."""
+    task holds the loop and after a trim (then of every task of the run: a timeline fed
+    the same batches that keeps everything gives them)."""
     import json
     from pathlib import Path
 
@@ -160,29 +163,29 @@ def test_kept_figures_equal_a_fresh_sum_while_time_passes_and_tasks_change():
     from coffeeshop_tui.scenarios.report import open_figures
 
     capture = Path(__file__).parent / "app_captures" / "open-shop.jsonl"
-    tl = Timeline(max_tasks=5)
+    tl, whole = Timeline(max_tasks=5), Timeline()
     checked = 0
 
     def fresh_open():
-        origin = tl.origin
-        parents = {t.parent for t in tl.tasks.values()}
+        origin = whole.origin
+        parents = {t.parent for t in whole.tasks.values()}
         spans = [((t.created_ns - origin) / 1e9, (t.done_ns - origin) / 1e9 if t.done_ns is not None else None)
-                 for seq, t in tl.tasks.items() if seq not in parents]
-        return open_figures_of(spans, (tl.now_ns - origin) / 1e9)
+                 for seq, t in whole.tasks.items() if seq not in parents]
+        return open_figures_of(spans, (whole.now_ns - origin) / 1e9)
 
     for line in capture.read_text().splitlines():
         msg = json.loads(line)
         if msg["type"] == "start":
             tl.start(msg["t"])
+            whole.start(msg["t"])
         elif msg["type"] == "batch":
             tl.ingest(msg)
+            whole.ingest(msg)
             for k in range(3):
                 if k:
                     tl.ingest({"t": msg["t"] + k * 5_000_000})
-                sums, worst, work = tl.figures_sum(leaves=True)
-                kept, kept_worst, (leaves, work_sum, work_max) = tl.figures()
-                assert (kept, kept_worst) == (sums, worst)
-                assert (leaves, work_sum, work_max) == (len(work), sum(work), max(work, default=0))
+                    whole.ingest({"t": msg["t"] + k * 5_000_000})
+                assert tl.figures() == tl.figures_sum() == whole.figures_sum()
                 got, want = open_figures(tl), fresh_open()
                 assert got.keys() == want.keys()
                 for key, v in want.items():
@@ -202,5 +205,4 @@ def test_kept_figures_follow_a_task_holding_the_loop():
                   {"t": 6_000, "steps": [2_500, 5_500, 2], "iters": [5_500, 5_900]},
                   {"t": 9_000, "steps": [8_000, 8_100, 2], "done": [[2, 8_100, "ok"]]}):
         tl.ingest(batch)
-        sums, worst, work = tl.figures_sum(leaves=True)
-        assert tl.figures() == (sums, worst, (len(work), sum(work), max(work, default=0)))
+        assert tl.figures() == tl.figures_sum()
