@@ -44,7 +44,7 @@ from coffeeshop_tui.scenarios.api import Scenario, ScenarioError
 from coffeeshop_tui.scenarios.catalog import all_scenarios
 from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS as LOAD_ENDPOINTS
 
-from . import keymap
+from . import keymap, line_breaks
 from .app_compare import COMPARE_SET, CompareMixin, Pinned  # noqa: F401
 from .app_display import COMBINED_VERSION_BASE, WELCOME, DisplayMixin
 from .app_knobs import KnobsMixin
@@ -64,6 +64,8 @@ from .widgets.source_view import SourceView
 if TYPE_CHECKING:
     from .source import RunRequest, RunUpdate, Source, SourceFactory
 
+
+line_breaks.install()  # no line ends with a bare number ("100" / "ms")
 
 #: actions that act on the selected scenario's knobs
 KNOB_ACTIONS = frozenset(("knob_next", "knob_nudge", "knob_edit"))

@@ -36,9 +36,10 @@ def histogram_text(counts) -> str:
 
 
 def stats_text(u) -> Text:
-    """The numbers under the caption: in flight, throughput (successes; failures beside it),
-    percentiles ('—' without a success), errors, dropped; Little's law; the latency
-    histogram; error kinds over the window; loop and pool use."""
+    """The numbers under the caption, the most telling first (a short screen shows the first
+    rows): in flight, throughput (successes; failures beside it), percentiles ('—' without a
+    success), errors, dropped; loop and pool use; Little's law; the latency histogram; error
+    kinds over the window."""
     s = u.stats
     t = Text()
     t.append("in flight ", style="dim")
@@ -62,19 +63,7 @@ def stats_text(u) -> Text:
         t.append("0", style="bold")
     if s.dropped:
         t.append(f"  dropped {s.dropped}", style="bold yellow")
-    t.append("\n")
-    t.append(littles_law(s), style="cyan")
-    t.append(f"  [last {s.window_s:.1f} s]", style="dim")
-    hist = histogram_text(s.w_hist)
-    if hist:
-        t.append("\nlatency ", style="dim")
-        t.append(hist, style="bold")
-        t.append(" (successes, log buckets)", style="dim")
-    for kind, series in sorted(s.w_error_series.items(), key=lambda kv: -sum(kv[1]))[:3]:
-        t.append(f"\n{kind:>7} ", style="dim")
-        t.append(sparkline(series), style="red")
-        t.append(f" {sum(series)} over the window", style="dim")
-    if s.recorded:
+    if s.recorded:  # the server's loop: the line that tells /bad from /async (2nd: never cut)
         t.append("\n")
         share = min(1.0, s.w_blocked_s / s.window_s) if s.window_s > 0 else 0.0
         t.append("loop ", style="dim")
@@ -89,4 +78,16 @@ def stats_text(u) -> Text:
         if s.executor_workers:
             t.append(f"   to_thread workers {s.executor_workers}", style="dim")
         t.append(f"   done {s.done}", style="dim")
+    t.append("\n")
+    t.append(littles_law(s), style="cyan")
+    t.append(f"  [last {s.window_s:.1f} s]", style="dim")
+    hist = histogram_text(s.w_hist)
+    if hist:
+        t.append("\nlatency ", style="dim")
+        t.append(hist, style="bold")
+        t.append(" (successes, log buckets)", style="dim")
+    for kind, series in sorted(s.w_error_series.items(), key=lambda kv: -sum(kv[1]))[:3]:
+        t.append(f"\n{kind:>7} ", style="dim")
+        t.append(sparkline(series), style="red")
+        t.append(f" {sum(series)} over the window", style="dim")
     return t

@@ -90,7 +90,7 @@ class StatsPanel(VerticalScroll):
     DEFAULT_CSS = """
     StatsPanel { height: 1fr; }
     StatsPanel > #states-table { height: auto; }
-    StatsPanel > #compare-table { height: auto; margin-top: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatsPanel > #compare-table { height: auto; margin-bottom: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     StatsPanel > #stats-table { height: auto; }
     StatsPanel .spark-row { height: 1; }
     StatsPanel .spark-row > Label { width: 12; color: $text-muted; }
@@ -98,8 +98,9 @@ class StatsPanel(VerticalScroll):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(stats_table(None), id="stats-table")
+        # a compare's table first: at 80x24 the panel shows ~5 rows, A B C must be among them
         yield Static("", id="compare-table")
+        yield Static(stats_table(None), id="stats-table")
         with Horizontal(classes="spark-row"):
             yield Label("lag", id="lag-label")
             yield Sparkline([], id="lag-spark")
