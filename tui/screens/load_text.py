@@ -74,7 +74,7 @@ def stats_text(u) -> Text:
             busy = s.pool_borrowed if s.pool_borrowed is not None else 0
             full = s.pool_total and s.pool_max_borrowed >= s.pool_total
             t.append(f"{busy}/{s.pool_total} threads busy", style="bold red" if full else "bold")
-            t.append(f" (max {s.pool_max_borrowed})", style="dim")
+            t.append(f" (max\u00a0{s.pool_max_borrowed})", style="dim")
         if s.executor_workers:
             t.append(f"   to_thread workers {s.executor_workers}", style="dim")
         t.append(f"   done {s.done}", style="dim")
