@@ -113,7 +113,9 @@ class StatsPanel(VerticalScroll):
         update_static(self.query_one("#stats-table", Static), stats_table(stats))
         compare = self.query_one("#compare-table", Static)
         update_static(compare, compare_table(pins))
-        compare.display = bool(pins)
+        if bool(pins) != compare.display:
+            compare.display = bool(pins)
+            self.scroll_home(animate=False)  # the compare table (first) in view
         update_static(self.query_one("#states-table", Static), states_table(stats))
         self.query_one("#lag-spark", Sparkline).data = list(lag) or [0.0]
         self.query_one("#ready-spark", Sparkline).data = list(runnable) or [0.0]
