@@ -415,7 +415,7 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
             return
         self._q(KnobPanel).show((), {}, 0)
         self._q("#knobs-title", Static).update(
-            Text.assemble(("Knobs", "bold"), ("  open the load test (enter) to turn its knobs", "dim")))
+            Text.assemble(("Knobs", "bold"), ("  enter · < >", "dim")))  # (the load test's: 80 columns)
         from coffeeshop_tui.scenarios.web import app as web_app
 
         path = web_app.__file__

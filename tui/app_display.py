@@ -255,7 +255,7 @@ class DisplayMixin:
         from coffeeshop_tui.scenarios.explain import short_where
 
         upd = self.shown
-        out = Text(no_wrap=True, overflow="ellipsis")
+        out = Text()  # wraps: Python's warning is never cut (app.tcss: up to 3 rows)
         if upd is None:
             return out
         snap = upd.snapshot
