@@ -86,6 +86,10 @@ class MainScreen(Screen):
         mine = {k: v for k, v in found.items() if v.node is self.app}
         return {**mine, **{k: v for k, v in found.items() if v.node is not self.app}}
 
+    def on_resize(self) -> None:
+        # the status row shows its optional parts only whole: choose them again for the new width
+        self.app.call_after_refresh(self.app._show_status)
+
 
 class FirstFrameFooter(Footer):
     """A footer that shows the keys in the first frame (Textual's waits a refresh or two for
