@@ -224,7 +224,8 @@ class DisplayMixin:
         elif upd is not None:
             optional.append((3, ("  m: slow-motion replay",), "dim italic"))
         if self.pins:
-            optional.append((2, ("  pinned: " + ", ".join(p.label for p in self.pins),), "magenta"))
+            optional.append((2, ("  pinned: " + ", ".join(p.label for p in self.pins),
+                                 "  pinned: " + " ".join(p.letter for p in self.pins)), "magenta"))
             snap = self._q("#timeline").snapshot
             if snap is not None and snap.extra.get("compact"):  # (why lanes are missing: first)
                 optional.append((1, (" (loop lanes only: a taller terminal shows every lane)",
