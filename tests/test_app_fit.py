@@ -158,7 +158,7 @@ def test_load_screen_fits(size):
             while time.monotonic() < deadline and not (screen.shown is not None and screen.shown.caption == last.caption):
                 await pilot.pause(0.05)
             await pilot.pause(0.1)
-            title = " ".join(shown_lines(screen.query_one("#lt-title", Static)))
+            title = " ".join(shown_lines(screen.query_one("#lt-title", Static))).replace("\xa0", " ")
             s = last.stats
             if s.server_pid:
                 assert f"server pid {s.server_pid}" in title, title

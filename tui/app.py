@@ -413,7 +413,7 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
         lesson.append(f"GET {endpoint}", style="bold")
         lesson.append("  (live load test)\n", style="italic")
         lesson.append(dict(LOAD_TESTS).get(endpoint, ""))
-        lesson.append("\nEnter opens it: a real uvicorn server, a real load generator.", style="dim")
+        lesson.append("\nEnter: a real server under real load.", style="dim")  # (fits 80x24 whole)
         self._q("#lesson", Static).update(lesson)
         if not self._panels_ready:  # _mount_rest shows them
             return

@@ -349,10 +349,10 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         if not self.has_class("-narrow"):  # (80 columns: the status, time, URL and pid fit one row)
             t.append("Load test ", style="bold")
         t.append(f"●\u00a0{u.status}", style=style)
-        t.append(f"  {s.elapsed_s:.1f} s", style="dim")
+        t.append(f"  {s.elapsed_s:.1f}\u00a0s", style="dim")
         t.append(f"  {s.url or self.lt.endpoint}")
         if s.server_pid:
-            t.append(f"  server pid {s.server_pid}", style="dim")
+            t.append(f"  server\u00a0pid\u00a0{s.server_pid}", style="dim")  # (wraps whole)
         return t
 
     _stats_text = staticmethod(stats_text)  # (tui/screens/load_text.py)

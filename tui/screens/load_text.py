@@ -54,8 +54,8 @@ def stats_text(u) -> Text:
     if w_err and s.window_s > 0:
         t.append(f" + {w_err / s.window_s:.1f}/s failing", style="bold red")
     t.append("  latency ", style="dim")
-    t.append(f"p50 {fmt_latency(s.p50_s)}  p95 {fmt_latency(s.p95_s)}  p99 {fmt_latency(s.p99_s)}",
-             style="bold")
+    t.append(f"p50\u00a0{fmt_latency(s.p50_s)}  p95\u00a0{fmt_latency(s.p95_s)}  "  # (each label
+             f"p99\u00a0{fmt_latency(s.p99_s)}", style="bold")                   # with its figure)
     t.append("  errors ", style="dim")
     if s.error_total:
         t.append(f"{s.error_total} ({errors_text(s.errors)})", style="bold red")
