@@ -130,7 +130,7 @@ def test_cpu_barista_caption_whole_at_80x24():
             await settle(pilot)
             await pilot.pause(0.1)
             text = app.latest.caption
-            assert "process pool" in text and "default executor" in text, text
+            assert "process pool" in text and "default executor" in text and "for the GIL" in text, text
             rows = shown_lines(app.query_one("#caption", Static))
             assert words(" ".join(rows)) == words(text), rows
             assert number_cut(rows) is None, rows
