@@ -13,7 +13,9 @@ legend uses between a glyph and its word) broke like any space (Rich issues #354
 * no-break spaces (a no-break space joins, as in every typesetting system).
 
 The rule lives here only: the text-making code (``scenarios/explain.py``: ``fmt_s``, ``plural``
-and every f-string figure) stays plain text, also for the CLI and ``--json``. Measuring and
+and every f-string figure) stays plain text, also for the CLI and ``--json``. (Presentation
+code joins a label to its figure with a no-break space where both must stay on one row:
+``server pid 4242``, ``p99 6.01 s``.) Measuring and
 drawing agree (``widgets/quiet.update_static`` measures with the same function).
 :func:`number_cut` is the check the tests use on rendered lines.
 """
