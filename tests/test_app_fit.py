@@ -160,6 +160,7 @@ def test_load_screen_fits(size):
             await pilot.pause(0.1)
             title = " ".join(shown_lines(screen.query_one("#lt-title", Static))).replace("\xa0", " ")
             s = last.stats
+            assert title.startswith("Load test"), title  # (what a user, and test_tmux_e2e, look for)
             if s.server_pid:
                 assert f"server pid {s.server_pid}" in title, title
             assert f"{s.elapsed_s:.1f} s" in title, title

@@ -346,11 +346,13 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
                  RESTARTING: "yellow", "paused": "yellow"}.get(u.status, "bold")
         # most important first: a narrow screen wraps the rest to a 2nd row, never cuts it
         t = Text()
-        if not self.has_class("-narrow"):  # (80 columns: the status, time, URL and pid fit one row)
-            t.append("Load test ", style="bold")
+        t.append("Load test ", style="bold")
         t.append(f"●\u00a0{u.status}", style=style)
         t.append(f"  {s.elapsed_s:.1f}\u00a0s", style="dim")
-        t.append(f"  {s.url or self.lt.endpoint}")
+        url = s.url or self.lt.endpoint
+        if self.has_class("-narrow"):  # (80 columns: without "http://" the title fits one row)
+            url = url.removeprefix("http://")
+        t.append(f"  {url}")
         if s.server_pid:
             t.append(f"  server\u00a0pid\u00a0{s.server_pid}", style="dim")  # (wraps whole)
         return t
