@@ -168,9 +168,11 @@ def _pools(tl: Timeline) -> list[str]:
         waves = max(per_thread.values())
         kind = "processes" if "process" in pool else "workers"
         count = f"{workers} {kind}" if workers != 1 else f"1 {kind[:-1] if kind == 'workers' else 'process'}"
-        # one pool: "pool of 3 workers"; several, named: "process pool (3 processes)"
-        what = (f"pool of {count}" if workers != 1 else count) if len(pools) == 1 else f"{pool} ({count})"
-        out.append(f"{what}: {plural(jobs, 'job')} ran in {plural(waves, 'wave')}")
+        if len(pools) == 1:  # "pool of 3 workers: 4 jobs ran in 2 waves"
+            what = f"pool of {count}" if workers != 1 else count
+            out.append(f"{what}: {plural(jobs, 'job')} ran in {plural(waves, 'wave')}")
+        else:  # several, named (shorter: a caption of two pools fits 80 columns)
+            out.append(f"{pool}: {plural(jobs, 'job')} in {plural(waves, 'wave')} ({count})")
     return out
 
 
@@ -302,7 +304,7 @@ def caption(tl: Timeline, summary: dict, params: dict | None = None, status: str
         if gil and not n_blocks:
             free = gil
         elif gil:
-            free += f"; {gil}"
+            free += f" and {gil.removeprefix('the loop ')}"  # (one subject: shorter at 80 columns)
         return f"{'; '.join(pools)}; {fmt_s(wall)} in all, {free}"
 
     if brew and n > 1:

@@ -152,7 +152,7 @@ def test_counts_agree_with_their_noun_in_the_stats_panel_and_the_report():
 
 
 def test_pools_phrase_names_each_pool_once():
-    """Several pools: "process pool (3 processes)", not "process pool: pool of 3 processes"."""
+    """Several pools: "process pool: ... (3 processes)", not "process pool: pool of 3 processes"."""
     from types import SimpleNamespace
 
     from coffeeshop_tui.scenarios.explain import _pools
@@ -162,5 +162,5 @@ def test_pools_phrase_names_each_pool_once():
     one = SimpleNamespace(jobs=jobs("default executor", [1, 2, 3, 1]))
     assert _pools(one) == ["pool of 3 workers: 4 jobs ran in 2 waves"]
     two = SimpleNamespace(jobs=jobs("default executor", [1, 2, 3]) + jobs("process pool", [7]))
-    assert _pools(two) == ["default executor (3 workers): 3 jobs ran in 1 wave",
-                           "process pool (1 process): 1 job ran in 1 wave"]
+    assert _pools(two) == ["default executor: 3 jobs in 1 wave (3 workers)",
+                           "process pool: 1 job in 1 wave (1 process)"]

@@ -40,6 +40,8 @@ RECORDINGS = [
     ("threadpool-barista", "threadpool-barista",
      {"customers": 10, "brew_s": 0.1, "via": "to_thread", "executor_workers": 4}, None),
     ("limited-baristas", "limited-baristas", {"customers": 6, "baristas": 2, "brew_s": 0.1}, None),
+    # every pool at once (the longest caption: two pools, maybe the GIL): fits 80x24
+    ("cpu-barista", "cpu-barista", {"customers": 3, "work": 2000000, "mode": "all"}, None),
     ("open-shop", "open-shop", {"rate": 20.0, "baristas": 2, "brew_s": 0.1, "duration_s": 0.4}, None),
     ("spilled-coffee", "spilled-coffee", {"wait_s": 0.05}, FAILING_FILE),
     # recorded with the loop queue (selects, timers, fds: scenarios/loop_queue.py)

@@ -42,6 +42,20 @@ def test_snapshot_main_open_shop(snap_compare, size):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_cpu_barista_two_pools(snap_compare, size):
+    # the longest caption (two pools, the GIL): whole at 80x24, one or two rows at 200x60
+    app, _ = fake_app()
+    assert snap_compare(app, terminal_size=size, run_before=_choose("cpu-barista"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_task_table(snap_compare, size):
+    # the task table (a) over threadpool-barista: its title wraps at 80 columns, never cut
+    app, _ = fake_app()
+    assert snap_compare(app, terminal_size=size, run_before=_choose("threadpool-barista", "a"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_help(snap_compare, size):
     app, _ = fake_app()
     assert snap_compare(app, terminal_size=size, press=["question_mark"])

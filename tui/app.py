@@ -44,7 +44,7 @@ from coffeeshop_tui.scenarios.api import Scenario, ScenarioError
 from coffeeshop_tui.scenarios.catalog import all_scenarios
 from coffeeshop_tui.scenarios.web.load_settings import ENDPOINTS as LOAD_ENDPOINTS
 
-from . import keymap
+from . import keymap, line_breaks
 from .app_compare import COMPARE_SET, CompareMixin, Pinned  # noqa: F401
 from .app_display import COMBINED_VERSION_BASE, WELCOME, DisplayMixin
 from .app_knobs import KnobsMixin
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from .source import RunRequest, RunUpdate, Source, SourceFactory
 
 
+line_breaks.install()  # no line ends with a bare number ("100" / "ms")
+
 #: actions that act on the selected scenario's knobs
 KNOB_ACTIONS = frozenset(("knob_next", "knob_nudge", "knob_edit"))
 
@@ -83,6 +85,10 @@ class MainScreen(Screen):
         found = super().active_bindings
         mine = {k: v for k, v in found.items() if v.node is self.app}
         return {**mine, **{k: v for k, v in found.items() if v.node is not self.app}}
+
+    def on_resize(self) -> None:
+        # the status row shows its optional parts only whole: choose them again for the new width
+        self.app.call_after_refresh(self.app._show_status)
 
 
 class FirstFrameFooter(Footer):
@@ -407,13 +413,13 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
         lesson.append(f"GET {endpoint}", style="bold")
         lesson.append("  (live load test)\n", style="italic")
         lesson.append(dict(LOAD_TESTS).get(endpoint, ""))
-        lesson.append("\nEnter opens it: a real uvicorn server, a real load generator.", style="dim")
+        lesson.append("\nEnter: a real server under real load.", style="dim")  # (fits 80x24 whole)
         self._q("#lesson", Static).update(lesson)
         if not self._panels_ready:  # _mount_rest shows them
             return
         self._q(KnobPanel).show((), {}, 0)
         self._q("#knobs-title", Static).update(
-            Text.assemble(("Knobs", "bold"), ("  open the load test (enter) to turn its knobs", "dim")))
+            Text.assemble(("Knobs", "bold"), ("  enter · < >", "dim")))  # (the load test's: 80 columns)
         from coffeeshop_tui.scenarios.web import app as web_app
 
         path = web_app.__file__

@@ -185,7 +185,13 @@ class DisplayMixin:
         return present
 
     def _status_text(self) -> Text:
+        """The status row: what runs and the time shown always; then, each only if it fits
+        whole (no half-cut hint at 80 columns): why only loop lanes show, the pins, the replay
+        hint and the knob values (the knob panel shows them too)."""
         out = Text(no_wrap=True, overflow="ellipsis")
+        #: (rank, texts, style): each shown whole or not at all, the lowest rank first, the longest
+        #: of its texts that fits
+        optional: list[tuple[int, tuple[str, ...], str]] = []
         upd = self.shown
         req = self._request
         if req is not None or self._paused or self._t_view is not None:  # (not in the first frame)
@@ -206,26 +212,39 @@ class DisplayMixin:
             if upd is not None and upd.status == FAILED and upd.error:
                 where = f" at {short_where(upd.error_where)}" if upd.error_where else ""
                 out.append(f"  {upd.error}{where}", style="bold red")
-        out.append("  ")
         speed = SPEEDS[self._speed_i]
         if self._paused:
-            out.append(f"⏸ paused at {fmt_s(self._t_view or 0.0)}", style="bold yellow")
+            out.append(f"  ⏸ paused at {fmt_s(self._t_view or 0.0)}", style="bold yellow")
         elif self._t_view is not None:
-            out.append(f"▶ {speed:g}x replay {fmt_s(self._t_view)}", style="bold cyan")
+            out.append(f"  ▶ {speed:g}x replay {fmt_s(self._t_view)}", style="bold cyan")
         elif upd is not None and not upd.final:
-            out.append("▶ live", style="dim")
+            out.append("  ▶ live", style="dim")
             if speed < 1:
                 out.append(f" ({speed:g}x)", style="cyan")
         elif upd is not None:
-            out.append("m: slow-motion replay", style="dim italic")
+            optional.append((3, ("  m: slow-motion replay",), "dim italic"))
         if self.pins:
-            out.append("  pinned: " + ", ".join(p.label for p in self.pins), style="magenta")
+            optional.append((2, ("  pinned: " + ", ".join(p.label for p in self.pins),
+                                 "  pinned: " + " ".join(p.letter for p in self.pins)), "magenta"))
             snap = self._q("#timeline").snapshot
-            if snap is not None and snap.extra.get("compact"):
-                out.append(" (loop lanes only: a taller terminal shows every lane)", style="dim")
+            if snap is not None and snap.extra.get("compact"):  # (why lanes are missing: first)
+                optional.append((1, (" (loop lanes only: a taller terminal shows every lane)",
+                                     "  loop lanes only"), "dim"))
         if req is not None:
             params = upd.params if upd is not None else req.params
-            out.append(f"  {_params_text(params)}", style="dim")
+            optional.append((4, (f"  {_params_text(params)}",), "dim"))
+        status_bar = self._q("#status", Static)
+        room = status_bar.content_region.width if status_bar.is_mounted and status_bar.size.width else 10_000
+        room -= out.cell_len
+        chosen = {}
+        for rank, texts, _style in sorted(optional, key=lambda o: o[0]):  # the most useful first
+            text = next((t for t in texts if len(t) <= room), None)
+            if text is not None:
+                chosen[rank] = text
+                room -= len(text)
+        for rank, _texts, style in optional:  # (in reading order)
+            if rank in chosen:
+                out.append(chosen[rank], style=style)
         return out
 
     def _show_status(self) -> None:
@@ -255,7 +274,7 @@ class DisplayMixin:
         from coffeeshop_tui.scenarios.explain import short_where
 
         upd = self.shown
-        out = Text(no_wrap=True, overflow="ellipsis")
+        out = Text()  # wraps: Python's warning is never cut (app.tcss: up to 3 rows)
         if upd is None:
             return out
         snap = upd.snapshot

@@ -65,7 +65,7 @@ from coffeeshop_tui.scenarios.web.server import DEFAULT_APP, ServerError
 
 from ..gc_pace import FreezeOld
 from ..timeline_view import LEGEND, TimelineView
-from .. import keymap
+from .. import keymap, line_breaks
 from ..messages import FeedFailed, FeedUpdated, KnobEditRequested, KnobNudged, KnobSelected, RoutesFound
 from ..widgets.knobs import KnobPanel
 from ..widgets.loop_panel import LoopPanel
@@ -75,6 +75,8 @@ from ..terminal_driver import HangupSafe
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 from .load_loop import LoadLoopMixin
 from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
+
+line_breaks.install()  # (also when this screen runs on its own: LoadTestApp)
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
 START_FAILED = "the server did not start"
@@ -166,7 +168,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             with Vertical(id="lt-side"):
                 yield Static("Endpoint", classes="lt-panel-title")
                 yield OptionList(*self._endpoint_options(), id="lt-endpoints")
-                yield Static("Knobs  k select · < > turn", classes="lt-panel-title")
+                yield Static("Knobs  k · < > · i", classes="lt-panel-title")  # (as the main screen's)
                 yield KnobPanel(id="lt-knobs")
                 yield Input(id="lt-knob-input")
                 yield Static("Changes", classes="lt-panel-title")
@@ -192,19 +194,19 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
 
     @staticmethod
     def _legend_text() -> Text:
-        t = Text(no_wrap=True, overflow="ellipsis")
+        # wraps at 80 columns (2 rows): each glyph stays with its word (a no-break space)
+        t = Text()
         t.append("client ", style="bold")
         for (_state, char, style, _d), word in zip(CLIENT_LEGEND, ("queued", "waiting", "reading", "failed")):
             t.append(char, style=style)
             t.append(f"{word} ")
-        t.append("│ server ", style="bold")
+        t.append("│\u00a0server ", style="bold")
         words = {"running": "runs", "blocked": "BLOCKS", "starved": "starved", "lock": "lock", "io": "io",
-                 "queued": "waits for thread", "thread": "thread"}
+                 "queued": "thread wait", "thread": "thread"}
         for state, char, style, _d in LEGEND:
             if state in words:
                 t.append(char, style=style or "")
-                t.append(f"{words[state]} ")
-        t.append(" ? help", style="dim")
+                t.append(f"{words[state]} ".replace(" ", "\u00a0", words[state].count(" ")))
         return t
 
     def on_mount(self) -> None:
@@ -214,9 +216,12 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
 
     def on_resize(self) -> None:
         narrow = self.size.width < 110
+        self.set_class(self.size.height < 32, "-short")  # (as the app's breakpoints: also on its own)
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")
             self._fill_endpoints()
+            if self.shown is not None:
+                update_static(self.query_one("#lt-title", Static), self._title(self.shown))
         # a compact footer at 80 columns: the screen's own keys (first, see active_bindings)
         # all fit, the timeline's pan / zoom keys follow as far as there is room
         self.query_one(Footer).compact = narrow
@@ -339,13 +344,17 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         s = u.stats
         style = {"running": "bold green", DOWN: "bold red", FAILED: "bold red", STARTING: "yellow",
                  RESTARTING: "yellow", "paused": "yellow"}.get(u.status, "bold")
-        t = Text(no_wrap=True, overflow="ellipsis")
+        # most important first: a narrow screen wraps the rest to a 2nd row, never cuts it
+        t = Text()
         t.append("Load test ", style="bold")
-        t.append(f"● {u.status}", style=style)
-        t.append(f"  {s.url or self.lt.endpoint}")
+        t.append(f"●\u00a0{u.status}", style=style)
+        t.append(f"  {s.elapsed_s:.1f}\u00a0s", style="dim")
+        url = s.url or self.lt.endpoint
+        if self.has_class("-narrow"):  # (80 columns: without "http://" the title fits one row)
+            url = url.removeprefix("http://")
+        t.append(f"  {url}")
         if s.server_pid:
-            t.append(f"  server pid {s.server_pid}", style="dim")
-        t.append(f"  {s.elapsed_s:.1f} s", style="dim")
+            t.append(f"  server\u00a0pid\u00a0{s.server_pid}", style="dim")  # (wraps whole)
         return t
 
     _stats_text = staticmethod(stats_text)  # (tui/screens/load_text.py)

@@ -36,9 +36,10 @@ def histogram_text(counts) -> str:
 
 
 def stats_text(u) -> Text:
-    """The numbers under the caption: in flight, throughput (successes; failures beside it),
-    percentiles ('—' without a success), errors, dropped; Little's law; the latency
-    histogram; error kinds over the window; loop and pool use."""
+    """The numbers under the caption, the most telling first (a short screen shows the first
+    rows): in flight, throughput (successes; failures beside it), percentiles ('—' without a
+    success), errors, dropped; loop and pool use; Little's law; the latency histogram; error
+    kinds over the window."""
     s = u.stats
     t = Text()
     t.append("in flight ", style="dim")
@@ -53,8 +54,8 @@ def stats_text(u) -> Text:
     if w_err and s.window_s > 0:
         t.append(f" + {w_err / s.window_s:.1f}/s failing", style="bold red")
     t.append("  latency ", style="dim")
-    t.append(f"p50 {fmt_latency(s.p50_s)}  p95 {fmt_latency(s.p95_s)}  p99 {fmt_latency(s.p99_s)}",
-             style="bold")
+    t.append(f"p50\u00a0{fmt_latency(s.p50_s)}  p95\u00a0{fmt_latency(s.p95_s)}  "  # (each label
+             f"p99\u00a0{fmt_latency(s.p99_s)}", style="bold")                   # with its figure)
     t.append("  errors ", style="dim")
     if s.error_total:
         t.append(f"{s.error_total} ({errors_text(s.errors)})", style="bold red")
@@ -62,6 +63,21 @@ def stats_text(u) -> Text:
         t.append("0", style="bold")
     if s.dropped:
         t.append(f"  dropped {s.dropped}", style="bold yellow")
+    if s.recorded:  # the server's loop: the line that tells /bad from /async (2nd: never cut)
+        t.append("\n")
+        share = min(1.0, s.w_blocked_s / s.window_s) if s.window_s > 0 else 0.0
+        t.append("loop ", style="dim")
+        t.append(f"blocked {share:.0%}", style="bold red" if share >= 0.2 else "bold")
+        t.append(f" · busy {s.w_busy_share:.0%}", style="dim")
+        if s.pool_total:
+            t.append("   pool ", style="dim")
+            busy = s.pool_borrowed if s.pool_borrowed is not None else 0
+            full = s.pool_total and s.pool_max_borrowed >= s.pool_total
+            t.append(f"{busy}/{s.pool_total} threads busy", style="bold red" if full else "bold")
+            t.append(f" (max\u00a0{s.pool_max_borrowed})", style="dim")
+        if s.executor_workers:
+            t.append(f"   to_thread workers {s.executor_workers}", style="dim")
+        t.append(f"   done {s.done}", style="dim")
     t.append("\n")
     t.append(littles_law(s), style="cyan")
     t.append(f"  [last {s.window_s:.1f} s]", style="dim")
@@ -74,19 +90,4 @@ def stats_text(u) -> Text:
         t.append(f"\n{kind:>7} ", style="dim")
         t.append(sparkline(series), style="red")
         t.append(f" {sum(series)} over the window", style="dim")
-    if s.recorded:
-        t.append("\n")
-        share = min(1.0, s.w_blocked_s / s.window_s) if s.window_s > 0 else 0.0
-        t.append("loop ", style="dim")
-        t.append(f"blocked {share:.0%}", style="bold red" if share >= 0.2 else "bold")
-        t.append(f" · busy {s.w_busy_share:.0%}", style="dim")
-        if s.pool_total:
-            t.append("   pool ", style="dim")
-            busy = s.pool_borrowed if s.pool_borrowed is not None else 0
-            full = s.pool_total and s.pool_max_borrowed >= s.pool_total
-            t.append(f"{busy}/{s.pool_total} threads busy", style="bold red" if full else "bold")
-            t.append(f" (max {s.pool_max_borrowed})", style="dim")
-        if s.executor_workers:
-            t.append(f"   to_thread workers {s.executor_workers}", style="dim")
-        t.append(f"   done {s.done}", style="dim")
     return t

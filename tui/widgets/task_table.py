@@ -73,7 +73,7 @@ class TaskTableScreen(ModalScreen[TaskRow | None]):
     DEFAULT_CSS = """
     TaskTableScreen { align: center middle; }
     TaskTableScreen > Vertical { width: 90%; height: 90%; background: $panel; border: round $accent; }
-    TaskTableScreen #task-title { height: 1; padding: 0 1; color: $text-accent; text-style: bold; }
+    TaskTableScreen #task-title { height: auto; max-height: 3; padding: 0 1; color: $text-accent; text-style: bold; }
     TaskTableScreen #task-filter { margin: 0 1; }
     TaskTableScreen DataTable { height: 1fr; }
     """

@@ -1,0 +1,221 @@
+"""Every screen fits: at 80x24 nothing essential is cut (issue 10).
+
+Checked on what is drawn (each widget's rendered rows), not on what was asked for: the
+caption's whole text is on screen for every recorded scenario, also the longest (cpu-barista
+with a thread pool and a process pool), the load screen's title keeps its pid and time, and no
+line ends with a bare number whose unit starts the next one ("100" / "ms"; the rule:
+``tui/line_breaks.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+
+import pytest
+from conftest import ROOT
+from test_app_fakes import RECORDINGS, fake_app, settle
+from textual.content import Content
+from textual.widgets import Static
+
+from coffeeshop_tui.tui.line_breaks import number_cut
+from coffeeshop_tui.tui.widgets.scenario_list import ScenarioList
+
+LOAD_CAPTURE = os.path.join(ROOT, "tests", "app_captures", "load-sync-users.jsonl")
+SCENARIOS = sorted({name for _stem, name, _p, sfile in RECORDINGS if sfile is None})
+
+
+def shown_lines(widget) -> list[str]:
+    """The rows the widget draws now (padding stripped)."""
+    return [widget.render_line(y).text.strip() for y in range(widget.size.height)]
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"\s+", " ", text.replace("\xa0", " ")).split()
+
+
+def plain(widget) -> str:
+    content = widget.content
+    return content.plain if hasattr(content, "plain") else str(content)
+
+
+def wrapped(lines: list[str], text: str) -> list[str]:
+    """``lines`` with each row that ends a paragraph of ``text`` (a hard line break) marked
+    by a trailing "¶", so that :func:`number_cut` looks at soft wraps only."""
+    ends, n = set(), 0
+    for para in text.split("\n"):
+        n += len(words(para))
+        ends.add(n)
+    out, seen = [], 0
+    for line in lines:
+        seen += len(words(line))
+        out.append(line + (" ¶" if seen in ends else ""))
+    return out
+
+
+def cut_statics(screen) -> list[str]:
+    """Every visible Static whose rendered rows miss words of its text, or end a row with a
+    bare number (its unit on the next row)."""
+    bad = []
+    for w in screen.query(Static):
+        if not w.display or not w.region.area or w.styles.text_wrap == "nowrap":
+            continue
+        lines = shown_lines(w)
+        text = plain(w)
+        cut = number_cut(wrapped(lines, text))
+        if cut:
+            bad.append(f"#{w.id}: {cut}")
+        if words(" ".join(lines)) != words(text) and w.id in ("caption", "lesson", "notes", "lt-title",
+                                                               "lt-caption", "lt-legend", "legend", "status"):
+            bad.append(f"#{w.id} cut: {text!r} shows {lines!r}")
+    return bad
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_no_line_ends_with_a_bare_number():
+    """The wrap rule: a figure stays with what follows it (a unit, a noun) at every width;
+    a no-break space joins. (The app installs it when imported.)"""
+    import coffeeshop_tui.tui.app  # noqa: F401
+
+    text = ("default executor: 3 jobs in 1 wave (3 workers); process pool: 3 jobs in 1 wave "
+            "(3 processes); 776 ms in all, the loop was still blocked 251 ms and waited 28.7 ms "
+            "for the GIL (4% of the time) ≈ 10 × 1.00 s, ▓▓\xa0blocked  ░░\xa0starved")
+    for width in range(20, 80):  # (from 20: no word is folded)
+        lines = [line.plain for line in Content(text).wrap(width)]
+        assert number_cut(lines) is None, (width, lines)
+        assert words(" ".join(lines)) == words(text)
+        assert not any(line.rstrip().endswith(("▓▓", "░░")) for line in lines), (width, lines)
+    assert number_cut(["took 100", "ms in all"]) and number_cut(["3", "coffees"])
+    assert number_cut(["p50", "12 ms"]) is None and number_cut(["≈ 10 ×", "1.00 s"]) is None
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_screens_fit_80x24(name):
+    """Each recorded scenario, run and done at 80x24: the caption, lesson, legend, notes and
+    status show every word they hold (the status holds the knob values only where they fit
+    whole: the knob panel shows them)."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.panels_mounted.wait()
+            app.query_one(ScenarioList).highlight_name(name)
+            await pilot.pause()
+            await pilot.press("enter")
+            await settle(pilot)
+            await pilot.pause(0.1)
+            caption = app.query_one("#caption", Static)
+            assert words(" ".join(shown_lines(caption))) == words(app.latest.caption), shown_lines(caption)
+            bad = cut_statics(app.screen)
+            assert not bad, bad
+            status = " ".join(shown_lines(app.query_one("#status", Static)))
+            assert name in status and "done" in status, status
+    run(body())
+
+
+def test_cpu_barista_caption_whole_at_80x24():
+    """The longest caption (two pools; the GIL when threads fought the loop for it) is all on
+    screen at 80x24, with the timeline and the panels below still there."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.panels_mounted.wait()
+            app.query_one(ScenarioList).highlight_name("cpu-barista")
+            await pilot.pause()
+            await pilot.press("enter")
+            await settle(pilot)
+            await pilot.pause(0.1)
+            text = app.latest.caption
+            assert "process pool" in text and "default executor" in text and "for the GIL" in text, text
+            rows = shown_lines(app.query_one("#caption", Static))
+            assert words(" ".join(rows)) == words(text), rows
+            assert number_cut(rows) is None, rows
+            assert app.query_one("#timeline").size.height >= 6
+            assert app.query_one("#bottom").size.height >= 5
+    run(body())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_load_screen_fits(size):
+    """The load screen's title (status, time, URL, server pid), caption, legend and the
+    loop line of its numbers are on screen whole."""
+    from coffeeshop_tui.scenarios.web.load_replay import ReplayLoad
+    from coffeeshop_tui.tui.screens.load import LoadTestApp
+
+    replay = ReplayLoad.from_file(LOAD_CAPTURE)
+    replay.updates = replay.updates[-1:]
+    last = replay.updates[-1]
+
+    async def body():
+        app = LoadTestApp(loadtest=replay)
+        async with app.run_test(size=size) as pilot:
+            screen = app.load_screen
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (screen.shown is not None and screen.shown.caption == last.caption):
+                await pilot.pause(0.05)
+            await pilot.pause(0.1)
+            title = " ".join(shown_lines(screen.query_one("#lt-title", Static))).replace("\xa0", " ")
+            s = last.stats
+            assert title.startswith("Load test"), title  # (what a user, and test_tmux_e2e, look for)
+            if s.server_pid:
+                assert f"server pid {s.server_pid}" in title, title
+            assert f"{s.elapsed_s:.1f} s" in title, title
+            bad = cut_statics(screen)
+            assert not bad, bad
+            stats = " ".join(shown_lines(screen.query_one("#lt-stats", Static)))
+            assert "in flight" in stats and "p99" in stats
+            if s.recorded:
+                assert "loop blocked" in stats, stats
+            side = screen.query_one("#lt-side").query(Static)
+            assert any(plain(w).startswith("Knobs") and words(" ".join(shown_lines(w))) == words(plain(w))
+                       for w in side)
+    run(body())
+
+
+def _visible_rows(panel, widget) -> list[str]:
+    """The rows of ``widget`` (inside the scrolling ``panel``) that are in view."""
+    top = widget.region.y - panel.content_region.y
+    room = panel.content_region.height - top
+    return shown_lines(widget)[:max(0, room)]
+
+
+@pytest.mark.parametrize("name", ["blocking-barista", "forgotten-await", "cpu-barista"])
+def test_stats_verdicts_in_view_at_80x24(name):
+    """At 80x24 the stats panel may show as few as 5 rows (a long caption, many lanes): the
+    wall time, the speed-up and the blocked share are in view within them (what they rest on
+    may need a scroll)."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.panels_mounted.wait()
+            app.query_one(ScenarioList).highlight_name(name)
+            await pilot.pause()
+            await pilot.press("enter")
+            await settle(pilot)
+            await pilot.pause(0.1)
+            rows = " ".join(_visible_rows(app.query_one("#stats"), app.query_one("#stats-table"))[:5])
+            for label in ("wall", "speed-up", "blocked"):
+                assert label in rows, rows
+    run(body())
+
+
+def test_compare_table_in_view_at_80x24():
+    """A compare's table (A, B, C: wall, speed-up, blocked) is the first thing in the stats
+    panel, in view at 80x24."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.panels_mounted.wait()
+            app.values["sync-barista"]["brew_s"] = 0.1
+            await pilot.press("c")
+            for _ in range(3):
+                await settle(pilot)
+            await pilot.pause(0.2)
+            rows = _visible_rows(app.query_one("#stats"), app.query_one("#compare-table"))
+            letters = [row.split()[0] for row in rows[1:] if row.split()]
+            assert letters[:3] == ["A", "B", "C"], rows
+    run(body())
