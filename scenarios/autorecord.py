@@ -89,9 +89,17 @@ def _end_current(background: bool = False) -> None:
     taken = rec.stop_watch(wait=False, last=True)
     rec.uninstall()
     if taken:
-        _state.setdefault("sending", []).append(rec)
+        _sending(rec)
     else:
         _deliver_last(rec, background)
+
+
+def _sending(rec) -> None:
+    """Note that ``rec``'s last batch is on its way (see :func:`_flush`). Only its ``sent``
+    event is kept, not the Recorder: that would keep its closed loop alive."""
+    sending = _state.setdefault("sending", [])
+    sending[:] = [sent for sent in sending if not sent.is_set()]
+    sending.append(rec._sent)
 
 
 def _deliver(rec_id: int, batch: dict) -> None:
@@ -106,15 +114,13 @@ def _deliver_last(rec, background: bool = False) -> None:
     rec_id = _state["rec_id"]
     rec.deliver(lambda batch: _deliver(rec_id, batch), background)
     if background:
-        sending = _state.setdefault("sending", [])
-        sending[:] = [r for r in sending if not r.flush(0)]
-        sending.append(rec)
+        _sending(rec)
 
 
 def _flush() -> None:
     """Wait for the last batches still being sent in the background (``Recorder.deliver``)."""
-    for rec in _state.pop("sending", ()):
-        rec.flush()
+    for sent in _state.pop("sending", ()):
+        sent.wait(_recorder.SEND_WAIT_S)
 
 
 def flush() -> None:

@@ -199,3 +199,27 @@ def test_flush_sends_a_stopped_loops_last_batch_now(quiet_sink):
     autorecord.flush()
     steps = [len(b["steps"]) for _, b in quiet_sink.batches]
     assert len(steps) == 3 and steps[0] > 0 and steps[1] > 0
+
+
+def test_a_closed_loop_is_not_kept_alive_by_its_recording(sink):
+    # The recorder must be invisible: once a loop is closed and its recording's last batch
+    # has gone (from the watchdog thread, which then ends), nothing of the recorder holds the
+    # loop. (Test suites create thousands of loops; each one kept alive costs memory, and
+    # every gc.collect() time: CPython's test_task_del_collect ran 3-6x slower.) No flush():
+    # it would let go of them.
+    import gc
+    import time
+    import weakref
+
+    refs = []
+    for _ in range(5):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+        refs.append(weakref.ref(loop))
+        del loop
+    deadline = time.monotonic() + 10  # a bound, not a timing: the watchdog threads end
+    while any(r() is not None for r in refs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+        gc.collect()
+    assert [r() for r in refs] == [None] * 5
