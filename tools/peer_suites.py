@@ -287,8 +287,15 @@ def main() -> int:
             suites.append(AsyncioSuite(args.python, boot, tmp, args.jobs, args.only))
         if args.suite in ("anyio", "all"):
             suites.append(AnyioSuite(args.python, boot, tmp))
+        probe = subprocess.run([args.python, "-c", "from coffeeshop_tui.scenarios import recorder_hooks as h; "
+                                "print(h.describe_recorder())"], capture_output=True, text=True,
+                               env=env_for(boot, False, tmp))
+        impl = probe.stdout.strip() or f"unknown ({probe.stderr.strip().splitlines()[-1:]})"
         for suite in suites:
-            print(f"{suite.name} on Python {ver} ({args.python}):", flush=True)
+            print(f"{suite.name} on Python {ver} ({args.python}), recorder: {impl}", flush=True)
+            if not impl.startswith("compiled"):
+                print("  (the compiled recorder is built per Python: run this project's tests with that "
+                      "Python once, e.g. tests/test_pythons.py, to build it into scenarios/)", flush=True)
             why = suite.check()
             if why:
                 print(f"  skipped: {why}")
