@@ -1549,9 +1549,19 @@ sc_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
     if (flag != NULL)
         flag[0] = 1;
     int64_t t0 = step_ns();
-    PyObject *sel = PyObject_GetAttr(sc->inner, s_select);
-    PyObject *ev = sel != NULL ? PyObject_Vectorcall(sel, args, nargsf, kwnames) : NULL;
-    Py_XDECREF(sel);
+    PyObject *ev;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw <= 3) { /* selector.select(*args, **kw): no bound method made, as Python's LOAD_METHOD */
+        PyObject *stack[4] = {sc->inner, NULL, NULL, NULL};
+        for (Py_ssize_t k = 0; k < nargs + nkw; k++)
+            stack[k + 1] = args[k];
+        ev = PyObject_VectorcallMethod(s_select, stack, (size_t)(nargs + 1), kwnames);
+    }
+    else {
+        PyObject *sel = PyObject_GetAttr(sc->inner, s_select);
+        ev = sel != NULL ? PyObject_Vectorcall(sel, args, nargsf, kwnames) : NULL;
+        Py_XDECREF(sel);
+    }
     int64_t t1 = step_ns();
     if (flag != NULL)
         flag[0] = 0;
