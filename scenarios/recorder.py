@@ -87,6 +87,8 @@ SEND_WAIT_S = 5.0  # a batch waits this long at most for the one sent before it
 # three times, a test suite many more; the watchdog lives on, and its next drain takes the run's
 # last records: no thread started and no GIL taken per run).
 WATCH_RUN, WATCH_STOP, WATCH_PAUSED = 0, 1, 2
+WATCH_READY_S = 1.0  # install() waits this long at most for the watchdog to watch (start_watch)
+_before_watch = None  # tests: called first thing in the watchdog's thread (e.g. to make it late)
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
 
@@ -299,7 +301,15 @@ class Recorder:
         stop.last = stop.exited = False  # (see stop_watch(last=True))
         # a batch still being sent (by the watchdog before, or a courier: see deliver) goes first
         stop.prev, stop.sent = self._sent, threading.Event()
+        stop.ready = _thread.allocate_lock()  # released once the watchdog waits for long steps
+        stop.ready.acquire()
         self._watch = _thread.start_new_thread(self._watch_main, (done, stop, flag))
+        if self.watch == "always":
+            # install() returns once the watchdog watches: on a busy machine a new thread can
+            # wait many milliseconds for a CPU, and a block the loop began meanwhile (the
+            # program's first step) would end unsampled, blamed on no line of its own.
+            # (autorecord's "running" does not wait: that would cost every run of the loop.)
+            stop.ready.acquire(timeout=WATCH_READY_S)
 
     def pause_watch(self) -> bool:
         """The loop stopped (it may run again): the watchdog goes on without sampling; its next
@@ -312,10 +322,14 @@ class Recorder:
 
     def _watch_main(self, done, stop, flag) -> None:
         try:
+            if _before_watch is not None:
+                _before_watch()
             self._watchdog(stop, flag)
         except Exception as exc:  # noqa: BLE001 - reported, never raised into the program
             self._watch_failed(exc)
         finally:
+            if stop.ready.locked():  # (it failed before it watched: start_watch waits no longer)
+                stop.ready.release()
             sysf, self._sysf = self._sysf, None
             if sysf is not None:
                 sysf.close()
@@ -533,6 +547,7 @@ class Recorder:
         ticks = None  # the CPU clocks at the last tick: long steps no tick saw (gil_probe.Ticks)
         fast = _h.watch_wait()
         long_n = -1  # (compiled wait) the number of the step that has run sample_ms, if any
+        stop.ready.release()  # watching from here on (start_watch may wait for it)
         while True:
             # the loop stopped (pause_watch) and what its run left has been drained: park
             parked = flag[0] == WATCH_PAUSED and (self._drained_paused or self.sink is None)
@@ -619,16 +634,23 @@ class Recorder:
                     gil.confirmed |= stuck
                 if not stuck:
                     continue
+                t = now_ns()  # (before the frame is read: the step was running then)
                 frame = _h.thread_frame(self._loop_tid)
                 if frame is None:
                     continue
                 f = user_frame(frame)
+                where, func = where_of(f), f.f_code.co_name
                 try:  # the task running the stuck step (which holds it): its id only
                     raw = id(asyncio.current_task(self._loop))  # None: resolves to 0
                 except Exception:  # pragma: no cover - not readable from here on this Python
                     raw = 0
-                self._samples.append((now_ns(), where_of(f), f.f_code.co_name, raw))
                 del frame, f
+                # The watchdog may have lost the GIL since it found the step stuck: a sample
+                # counts only if that step still runs, so the frame read was that step's (not
+                # the next one's, at its first line) and its time falls inside it.
+                if (busy_step() != (t_busy, n_busy)) if fast is not None else len(steps) != n:
+                    continue
+                self._samples.append((t, where, func, raw))
         if gil is not None and len(steps) != gil.n_steps and (gil.confirmed or self._long_step_at(gil.n_steps, gil.t0)):
             self._gil.append(gil.close())  # the last long step ended
 

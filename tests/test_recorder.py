@@ -44,6 +44,22 @@ def test_blocking_sleep_is_recorded_as_a_block_of_its_length():
     assert b["where"] == f"{__file__}:{line_of(__file__, 'time.sleep(0.1)  # the block under test')}"
 
 
+def test_a_block_in_the_first_step_is_blamed_on_its_line_even_if_the_watchdog_starts_late(monkeypatch):
+    # On a busy machine the watchdog's new thread can wait for a CPU while the loop's first step
+    # already blocks: that block then got no sample (blamed on the coroutine's def line).
+    from coffeeshop_tui.scenarios import recorder
+
+    monkeypatch.setattr(recorder, "_before_watch", lambda: time.sleep(0.15))
+
+    async def main():
+        time.sleep(0.06)  # blocks at once
+
+    tl = record(main)
+    blocks = tl.blocks()
+    assert len(blocks) == 1
+    assert blocks[0]["where"] == f"{__file__}:{line_of(__file__, 'time.sleep(0.06)  # blocks at once')}"
+
+
 def test_asyncio_sleep_is_recorded_as_a_wait_of_its_length():
     async def waiter():
         await asyncio.sleep(0.05)
