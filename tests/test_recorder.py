@@ -107,7 +107,9 @@ def test_worker_thread_jobs_are_linked_to_their_task():
     assert len(tl.jobs) == 1
     job = tl.jobs[0]
     assert job.label == "blocking"
-    assert 0.029e9 <= job.end_ns - job.start_ns <= 0.06e9
+    # the job's own length (a worker that waits for the GIL after its sleep ends later: 80 ms
+    # seen for this 30 ms sleep on a busy machine, so the upper bound only rules out nonsense)
+    assert 0.029e9 <= job.end_ns - job.start_ns <= 1e9
     assert tl.tasks[job.task].name == "offloader"
     assert not tl.blocks()  # the loop was free
 
