@@ -215,6 +215,22 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
                     else:
                         rec.stop_watch(wait=False)
 
+        @functools.wraps(_state.get("os_exit") or os._exit)
+        def _exit(status):
+            # os._exit skips atexit and kills the recorder's threads: a run's last batch (sent
+            # from the watchdog's thread, within drain_s of the run's end or at the close) would
+            # be lost, so the recording ends here first (not in a forked child: not ours)
+            if _state.get("on") and _state.get("pid") == os.getpid():
+                try:
+                    stop_recording()
+                except Exception:  # never keeps the program from exiting
+                    pass
+            _state["os_exit"](status)
+
+        _state.setdefault("os_exit", os._exit)
+        _state["pid"] = os.getpid()
+        orig[os, "_exit"] = _state["os_exit"]
+
         @functools.wraps(orig[base, "close"])
         def close(self):
             with _lock:
@@ -224,7 +240,7 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
             return orig[base, "close"](self)
 
         _state["ours"] = {(sel_base, "__init__"): __init__, (base, "run_forever"): run_forever,
-                          (base, "close"): close}
+                          (base, "close"): close, (os, "_exit"): _exit}
         for (cls, name), fn in _state["ours"].items():
             setattr(cls, name, fn)
         _state["on"] = True

@@ -338,7 +338,10 @@ class Recorder:
                 last = stop.last
             try:
                 if last and self.sink is not None:  # the recording ended: its last batch, from here
-                    self._send(self.sink, stop.prev)
+                    try:
+                        self._send(self.sink, stop.prev)
+                    except Exception as exc:  # noqa: BLE001 - never printed over the program's stderr
+                        self._watch_failed(exc, "the recorder's last batch was not sent")
                 elif stop.prev is not None:  # taken over: the batches before still go first
                     stop.prev.wait(SEND_WAIT_S)
             finally:
@@ -393,7 +396,10 @@ class Recorder:
         thread of its own (the caller's, the loop's, goes on: :meth:`flush` waits for it)."""
         prev = self._sent
         if not background:
-            self._send(sink, prev)
+            try:
+                self._send(sink, prev)
+            except Exception as exc:  # noqa: BLE001 - the recorder's failure never reaches the program
+                self._watch_failed(exc, "the recorder's last batch was not sent")
             return
         sent = self._sent = threading.Event()
         _thread.start_new_thread(self._courier, (sink, prev, sent))

@@ -1,6 +1,7 @@
 """record_all_loops: every event loop of the process is recorded, one at a time."""
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -223,3 +224,17 @@ def test_a_closed_loop_is_not_kept_alive_by_its_recording(sink):
         time.sleep(0.01)
         gc.collect()
     assert [r() for r in refs] == [None] * 5
+
+
+def test_os_exit_ends_the_recording_first_and_is_put_back():
+    # os._exit skips atexit and kills the recorder's thread that sends a run's last batch:
+    # while recording, os._exit ends the recording first; stop_recording puts it back
+    import posix
+
+    s = autorecord.keep_last(1000)
+    autorecord.record_all_loops(s, drain_s=30.0)
+    try:
+        assert os._exit is not posix._exit and os._exit.__name__ == "_exit"
+    finally:
+        autorecord.stop_recording()
+    assert os._exit is posix._exit

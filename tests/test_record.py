@@ -355,6 +355,42 @@ def test_a_hard_exit_keeps_its_status_and_says_the_recording_is_cut(tmp_path):
     assert "scenario   hard.py" in out.stdout
 
 
+HARD_AFTER_RUN = """\
+    import asyncio, os, time
+
+    async def brew(i):
+        await asyncio.sleep(0.02 * (i + 1))
+        return i
+
+    async def main():
+        await asyncio.gather(*(brew(i) for i in range(3)))
+        time.sleep(0.06)  # the blocking line
+        await asyncio.gather(*(brew(i) for i in range(2)))
+
+    asyncio.run(main())
+    os._exit(3)  # no atexit: the recorder's os._exit ends the recording first
+"""
+
+
+@pytest.mark.slow
+def test_os_exit_right_after_asyncio_run_keeps_the_whole_run(tmp_path):
+    # a run's last batch is sent from the recorder's thread (os._exit kills it): os._exit
+    # sends it first, so the end of the run is not lost
+    script = _write(tmp_path, "hard3.py", HARD_AFTER_RUN)
+    for _ in range(3):  # it was lost most times, not always
+        out = record("--json", "--", script)
+        assert out.returncode == 3, out.stderr
+        doc = json.loads(out.stdout)
+        tasks = {t["id"]: t for t in doc["tasks"]}
+        ended = sorted((t["coro"], str(t["outcome"])) for t in tasks.values() if t["coro"] in ("brew", "main"))
+        assert ended == [("brew", "ok")] * 5 + [("main", "ok")], doc["tasks"]
+        blocks = doc["loop"]["blocks"]
+        assert len(blocks) == 1 and blocks[0]["where"].endswith(f"hard3.py:{line_of(script, 'the blocking line')}")
+        # asyncio.run's shutdown ran too, and is in the same recording
+        assert {"BaseEventLoop.shutdown_asyncgens", "BaseEventLoop.shutdown_default_executor"} <= {
+            t["coro"] for t in tasks.values()}
+
+
 @pytest.mark.slow
 def test_block_ms_decides_what_is_a_block(tmp_path):
     script = _write(tmp_path, "plain.py", PLAIN)
