@@ -77,7 +77,7 @@ async def workload_e() -> None:
 
 
 def run_once(workload, mode: str) -> tuple[float, float]:
-    _h._waiting = WAITING if mode == "with" else _no_reason
+    _h.set_waiting(WAITING if mode == "with" else _no_reason)
     loop = asyncio.new_event_loop()
     rec = Recorder() if mode != "untraced" else None
     gc.collect()
@@ -91,7 +91,7 @@ def run_once(workload, mode: str) -> tuple[float, float]:
         if rec:
             rec.uninstall()
         loop.close()
-        _h._waiting = WAITING
+        _h.set_waiting(WAITING)
 
 
 def bench(name: str, workload, repeat: int) -> None:

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 8
+#define ABI 10
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -341,14 +341,14 @@ static PyTypeObject Steps_Type = {
 /* ----------------------------------------------------------------------------- the state */
 /* set once by setup() */
 static PyObject *orig_run, *report_fn, *finished_fn, *learn_fn, *taskish, *task_type;
-/* recorder_hooks' globals(), where "_waiting" (wait_reasons: what a pending task awaits) is
- * looked up at each call, as the Python hook does (a benchmark may swap it) */
-static PyObject *hooks_globals, *s_waiting, *s_fut_waiter;
+/* recorder_hooks' globals(); its "_waiting" (wait_reasons: what a pending task awaits) is
+ * cur_waiting, kept up to date by recorder_hooks.set_waiting (a benchmark swaps it) */
+static PyObject *hooks_globals, *s_waiting, *s_fut_waiter, *cur_waiting;
 static PyTypeObject *handle_type, *timer_type;
 static Py_ssize_t off_loop = -1, off_callback = -1, off_args = -1, off_context = -1, off_when = -1;
-static Py_ssize_t off_source_tb = -1;
-/* set by target(): the recording in progress (NULL: none) */
-static PyObject *cur_loop;
+static Py_ssize_t off_source_tb = -1, off_scheduled = -1;
+/* set by target(): the recording in progress (NULL: none), and its Recorder (recorder_hooks._active) */
+static PyObject *cur_loop, *cur_rec;
 static Steps *cur_steps;
 static PyObject *note_late;
 static PyObject *cur_done; /* the recorder's list of finished tasks: (id, t_ns, outcome, name) */
@@ -598,9 +598,9 @@ note_waiting(PyObject *task, int64_t t)
     Py_DECREF(w);
     if (!waits)
         return 0;
-    PyObject *fn = PyDict_GetItemWithError(hooks_globals, s_waiting); /* borrowed */
+    PyObject *fn = cur_waiting; /* borrowed (recorder_hooks._waiting) */
     if (fn == NULL)
-        return PyErr_Occurred() ? -1 : 0;
+        return 0;
     if (plain_future && fn == waiting_fn && cur_wait_add != NULL && cur_wait_why != NULL) {
         int r = note_sleep(task, t);
         if (r != 0)
@@ -813,6 +813,13 @@ current_task_of(PyObject *fn, PyObject *loop)
 #define ATOMIC_STORE(p, v) (*(volatile int64_t *)(p) = (v))
 #endif
 static int64_t busy_t0 = 0, busy_n = 0;
+/* The loop's select: until when it may wait (0: not in select; INT64_MAX: no timeout), written
+ * by SelectCall; and whether the watchdog waits for such a moment to drain (drain_wanted): a
+ * drain then costs the loop's thread nothing (it does not want the GIL), where one in the
+ * middle of a burst of steps makes it wait for the GIL (bench/tracer_overhead.py (b)). */
+static int64_t sel_until = 0, drain_wanted = 0;
+#define IDLE_MIN_NS 2000000LL /* a select that may wait this long is a moment to drain in */
+static void watch_kick(void);
 
 static inline int64_t
 busy_begin(int64_t t0)
@@ -1254,13 +1261,8 @@ ca_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
 {
     CallAt *ca = (CallAt *)op;
     PyObject *timer = PyObject_Vectorcall(ca->orig, args, nargsf, kwnames);
-    if (timer == NULL || hooks_globals == NULL)
+    if (timer == NULL || cur_rec != ca->rec) /* (recorder_hooks._active: another recording, or none) */
         return timer;
-    PyObject *active = PyDict_GetItemWithError(hooks_globals, s_active); /* borrowed */
-    if (active != ca->rec) {
-        PyErr_Clear();
-        return timer;
-    }
     PyObject *exc_type, *exc_value, *exc_tb;
     PyErr_Fetch(&exc_type, &exc_value, &exc_tb); /* (none: kept as it is) */
     int fast = Py_IS_TYPE(timer, timer_type); /* asyncio's own TimerHandle: its slots read directly */
@@ -1417,15 +1419,16 @@ cn_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
 {
     CancelNote *cn = (CancelNote *)op;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs == 1 && kwnames == NULL && hooks_globals != NULL) {
+    if (nargs == 1 && kwnames == NULL) {
         PyObject *handle = args[0];
-        PyObject *active = PyDict_GetItemWithError(hooks_globals, s_active); /* borrowed */
-        if (active == cn->rec) {
-            int64_t t = step_ns();
-            PyObject *sch = PyObject_GetAttr(handle, s_scheduled);
-            int yes = sch != NULL ? PyObject_IsTrue(sch) : -1;
+        if (cur_rec == cn->rec) { /* (recorder_hooks._active) */
+            /* (asyncio.sleep cancels its timer after it ran: not scheduled, the common case) */
+            int fast = Py_IS_TYPE(handle, timer_type);
+            PyObject *sch = slot(handle, off_scheduled, s_scheduled, fast);
+            int yes = sch == Py_True ? 1 : sch == Py_False ? 0 : sch != NULL ? PyObject_IsTrue(sch) : -1;
             Py_XDECREF(sch);
-            PyObject *when = yes > 0 ? PyObject_GetAttr(handle, s_when) : NULL;
+            int64_t t = yes > 0 ? step_ns() : 0;
+            PyObject *when = yes > 0 ? slot(handle, off_when, s_when, fast) : NULL;
             double w = when != NULL ? PyFloat_AsDouble(when) : -1.0;
             Py_XDECREF(when);
             if (when != NULL && !(w == -1.0 && PyErr_Occurred()) && w > -9.2e9 && w < 9.2e9)
@@ -1549,6 +1552,19 @@ sc_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
     if (flag != NULL)
         flag[0] = 1;
     int64_t t0 = step_ns();
+    int64_t until = INT64_MAX;
+    if (timeout != Py_None) {
+        double w = PyFloat_AsDouble(timeout);
+        if (w == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            until = t0;
+        }
+        else
+            until = w <= 0 ? t0 : w > 9.2e9 ? INT64_MAX : t0 + (int64_t)(w * 1e9);
+    }
+    ATOMIC_STORE(&sel_until, until);
+    if (ATOMIC_LOAD(&drain_wanted) && until - t0 >= IDLE_MIN_NS)
+        watch_kick(); /* the drain it waits for can be now */
     PyObject *ev;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     if (nargs + nkw <= 3) { /* selector.select(*args, **kw): no bound method made, as Python's LOAD_METHOD */
@@ -1562,6 +1578,7 @@ sc_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
         ev = sel != NULL ? PyObject_Vectorcall(sel, args, nargsf, kwnames) : NULL;
         Py_XDECREF(sel);
     }
+    ATOMIC_STORE(&sel_until, 0);
     int64_t t1 = step_ns();
     if (flag != NULL)
         flag[0] = 0;
@@ -1877,6 +1894,7 @@ fp_setup(PyObject *mod, PyObject *args)
     off_context = member_offset(handle_type, "_context");
     off_when = member_offset(timer_type, "_when");
     off_source_tb = member_offset(handle_type, "_source_traceback");
+    off_scheduled = member_offset(timer_type, "_scheduled");
     direct_init(&d_state, PyType_Check(task_type) ? (PyTypeObject *)task_type : NULL, "_state");
     direct_init(&d_fut_waiter, PyType_Check(task_type) ? (PyTypeObject *)task_type : NULL, "_fut_waiter");
     direct_init(&d_coro, PyType_Check(task_type) ? (PyTypeObject *)task_type : NULL, "_coro");
@@ -1890,9 +1908,10 @@ fp_target(PyObject *mod, PyObject *args)
     if (main_interpreter_only() < 0)
         return NULL;
     PyObject *loop, *steps, *late, *done = Py_None, *ready = Py_None, *wait_add = Py_None, *wait_why = Py_None;
+    PyObject *rec = Py_None;
     long long lns = 2000000;
-    if (!PyArg_ParseTuple(args, "OOO|LOOOO:target", &loop, &steps, &late, &lns, &done, &ready,
-                          &wait_add, &wait_why))
+    if (!PyArg_ParseTuple(args, "OOO|LOOOOO:target", &loop, &steps, &late, &lns, &done, &ready,
+                          &wait_add, &wait_why, &rec))
         return NULL;
     if ((done != Py_None && !PyList_CheckExact(done))
         || (ready != Py_None && !PyList_CheckExact(ready) && !Py_IS_TYPE(ready, &Steps_Type))
@@ -1911,6 +1930,7 @@ fp_target(PyObject *mod, PyObject *args)
         return NULL;
     }
     replace(&cur_loop, loop == Py_None ? NULL : loop);
+    replace(&cur_rec, rec == Py_None ? NULL : rec);
     replace((PyObject **)&cur_steps, steps == Py_None ? NULL : steps);
     replace(&note_late, late == Py_None ? NULL : late);
     replace(&cur_done, done == Py_None ? NULL : done);
@@ -1918,6 +1938,15 @@ fp_target(PyObject *mod, PyObject *args)
     replace(&cur_wait_add, wait_add == Py_None ? NULL : wait_add);
     replace(&cur_wait_why, wait_why == Py_None ? NULL : wait_why);
     late_ns = lns;
+    Py_RETURN_NONE;
+}
+
+/* set_waiting(fn): recorder_hooks._waiting is now `fn` (its sleep fast path only while it is
+ * the one set_waits gave) */
+static PyObject *
+fp_set_waiting(PyObject *mod, PyObject *fn)
+{
+    replace(&cur_waiting, fn == Py_None ? NULL : fn);
     Py_RETURN_NONE;
 }
 
@@ -1930,6 +1959,7 @@ fp_set_waits(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOO:set_waits", &fn, &ftype, &code, &reason))
         return NULL;
     replace(&waiting_fn, fn);
+    replace(&cur_waiting, fn);
     replace(&future_type, ftype);
     direct_init(&d_fut_state, PyType_Check(ftype) ? (PyTypeObject *)ftype : NULL, "_state");
     replace(&sleep_code, code);
@@ -2028,6 +2058,15 @@ watch_tick(volatile char *stop, int64_t interval, int parked)
     nanosleep(&ts, NULL); /* interrupted: a shorter tick */
 }
 
+static void
+watch_kick(void)
+{
+    pthread_mutex_lock(&watch_mu);
+    if (watch_cv_ready)
+        pthread_cond_broadcast(&watch_cv);
+    pthread_mutex_unlock(&watch_mu);
+}
+
 /* watch_wake(): every watchdog waiting in watch_wait looks at its flag now (set it first).
  * With the GIL held: a wait holds watch_mu only without the GIL, and only for a moment (not
  * releasing the GIL here spares the caller, the loop's thread, a hand-over). */
@@ -2041,7 +2080,10 @@ fp_watch_wake(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid) -> (why, n, reads)
+/* watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid[, defer_ns]) -> (why, n, reads)
+ *
+ * With defer_ns > 0, a due drain (2) waits for a moment the loop's thread does not want the GIL
+ * (in a select that may wait IDLE_MIN_NS or more, or stopped), at most defer_ns.
  *
  * The recorder's watchdog waits here, without the GIL, a tick (interval_ns) at a time, until:
  * 0 flag[0] is WATCH_STOP (stopped); 1 the step running has run long_ns or more; 2 the clock
@@ -2059,7 +2101,8 @@ fp_watch_wait(PyObject *mod, PyObject *args)
 {
     Py_buffer flag;
     long long interval, deadline, long_ns, watch_n, tid;
-    if (!PyArg_ParseTuple(args, "w*LLLLL:watch_wait", &flag, &interval, &deadline, &long_ns, &watch_n, &tid))
+    long long defer = 0;
+    if (!PyArg_ParseTuple(args, "w*LLLLL|L:watch_wait", &flag, &interval, &deadline, &long_ns, &watch_n, &tid, &defer))
         return NULL;
     if (flag.len < 1 || interval <= 0) {
         PyBuffer_Release(&flag);
@@ -2119,8 +2162,16 @@ fp_watch_wait(PyObject *mod, PyObject *args)
             break;
         }
         if (deadline > 0 && t >= deadline) {
-            why = 2;
-            break;
+            /* a drain is due: at once if the loop is idle in a select that may wait, or stopped
+             * (the flag); else at the next such select (it wakes this wait), at most `defer` late */
+            int64_t until = ATOMIC_LOAD(&sel_until);
+            if (defer <= 0 || t >= deadline + defer || stop[0] == WATCH_PAUSED
+                || (until != 0 && until - t >= IDLE_MIN_NS)) {
+                ATOMIC_STORE(&drain_wanted, 0);
+                why = 2;
+                break;
+            }
+            ATOMIC_STORE(&drain_wanted, 1);
         }
     }
     Py_END_ALLOW_THREADS
@@ -2268,17 +2319,18 @@ static PyMethodDef fp_methods[] = {
     {"setup", fp_setup, METH_VARARGS,
      "setup(orig_run, report, finished, learn_type, taskish, Task, Handle, TimerHandle[, hooks_globals])"},
     {"target", fp_target, METH_VARARGS,
-     "target(loop, steps, note_late[, late_ns, done, ready, wait_at, wait_why]): record `loop` into `steps` "
+     "target(loop, steps, note_late[, late_ns, done, ready, wait_at, wait_why, rec]): record `loop` into `steps` "
      "(wait_at: Steps(2) rows, or a callable given the id and time in turn); "
      "target(None, None, None) stops"},
     {"now_ns", fp_now_ns, METH_NOARGS, "the hook's clock (CLOCK_MONOTONIC, ns)"},
+    {"set_waiting", fp_set_waiting, METH_O, "set_waiting(fn): recorder_hooks._waiting is now fn"},
     {"step_clock", fp_step_clock, METH_NOARGS, "(the steps' clock: tsc or clock_gettime, its reading in ns)"},
     {"set_current_tasks", fp_set_current_tasks, METH_VARARGS,
      "set_current_tasks(current_task, tasks): current_task(loop) is tasks.get(loop) (tasks: a dict, or None: call it)"},
     {"watch_wake", fp_watch_wake, METH_NOARGS, "watch_wake(): waiting watchdogs look at their stop flags now"},
     {"busy_step", fp_busy_step, METH_NOARGS, "busy_step() -> (start ns of the running step or 0, steps begun)"},
     {"watch_wait", fp_watch_wait, METH_VARARGS,
-     "watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid) -> (why, n, reads): the watchdog's wait"},
+     "watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid[, defer_ns]) -> (why, n, reads): the watchdog's wait"},
     {"b64", fp_b64, METH_O, "b64(data) -> bytes: base64 (no newline), the GIL released for bytes"},
     {"table_of", fp_table_of, METH_O, "table_of(items) -> (distinct objects, int64 index bytes)"},
     {"set_waits", fp_set_waits, METH_VARARGS,

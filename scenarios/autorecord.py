@@ -190,7 +190,7 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
             rec = None if self.is_running() else _claim(self)
             if rec is None:  # not recorded, or already running (asyncio raises)
                 if (not self.is_running() and _state.get("on") and _recordable(self)
-                        and not self.__dict__.get("_coffeeshop_skipped")):
+                        and not getattr(self, "_coffeeshop_skipped", False)):
                     self._coffeeshop_skipped = True  # counted once per loop
                     with _lock:
                         _state["skipped"] = _state.get("skipped", 0) + 1

@@ -41,7 +41,6 @@ from .recorder_hooks import now_ns, strip_own_frames
 
 _LIVE_MIN = 4096  # drained timers remembered (for their cancels) before a sweep
 TIMER_COLS = 4  # a noted timer: created_ns, id(TimerHandle), creator raw id, due_ns
-_MISSING = object()
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
 
@@ -87,14 +86,6 @@ def describe_handle(handle, loop) -> str:
         words = _sock_words(sock) if sock is not None else type(owner).__name__
         return f"{words} ({name.strip('_')})"
     return _h.label_of(cb)
-
-
-def _restore_attr(obj, name, ours, before) -> None:
-    if obj.__dict__.get(name) is ours:
-        if before is _MISSING:
-            del obj.__dict__[name]
-        else:
-            setattr(obj, name, before)
 
 
 class QueueSelector:
@@ -327,9 +318,7 @@ def install(rec, loop, undo: list) -> QueueProbe:
     call_at = _h.make_call_at(rec, loop, orig_call_at, probe.timers, probe.labels)
     if call_at is None:  # the pure-Python recorder: the same, in Python
         call_at = _call_at(rec, loop, orig_call_at, probe)
-    before = loop.__dict__.get("call_at", _MISSING)
-    loop.call_at = call_at
-    undo.append(lambda: _restore_attr(loop, "call_at", call_at, before))
+    _h.patch_attr(loop, "call_at", call_at, undo)
 
     orig_cancelled = loop._timer_handle_cancelled
     note = getattr(_h._fast, "CancelNote", None) if type(probe.cancels) is not array else None
@@ -338,9 +327,7 @@ def install(rec, loop, undo: list) -> QueueProbe:
     else:
         _timer_handle_cancelled = _cancelled(rec, orig_cancelled, probe.cancels)
 
-    before_c = loop.__dict__.get("_timer_handle_cancelled", _MISSING)
-    loop._timer_handle_cancelled = _timer_handle_cancelled
-    undo.append(lambda: _restore_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, before_c))
+    _h.patch_attr(loop, "_timer_handle_cancelled", _timer_handle_cancelled, undo)
     return probe
 
 

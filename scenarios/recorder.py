@@ -79,7 +79,6 @@ from .resolver import Resolver
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
 
 
-_MISSING = object()
 HOUSEKEEP_S = 0.05  # without a sink, the compiled watchdog wait still looks this often
 SEND_WAIT_S = 5.0  # a batch waits this long at most for the one sent before it
 # The watchdog's flag (one byte; read without the GIL by the compiled wait): the loop runs; the
@@ -227,19 +226,8 @@ class Recorder:
         self.t0_ns = now_ns()
         undo = self._restore
 
-        def restore_attr(obj, name, ours, before) -> None:
-            # put back what was there, only if our replacement is still in place
-            if obj.__dict__.get(name) is ours:
-                if before is _MISSING:
-                    del obj.__dict__[name]
-                else:
-                    setattr(obj, name, before)
-
         orig_create = loop.create_task
-        create_task = self._make_create_task(loop, orig_create)
-        before = loop.__dict__.get("create_task", _MISSING)
-        loop.create_task = create_task
-        undo.append(lambda: restore_attr(loop, "create_task", create_task, before))
+        _h.patch_attr(loop, "create_task", self._make_create_task(loop, orig_create), undo)
 
         self._lq = _lq.install(self, loop, undo)  # ready queue, timers, fds (loop_queue.py)
         sel = loop._selector
@@ -247,10 +235,7 @@ class Recorder:
         loop._selector = probe
         undo.append(lambda: loop._selector is probe and setattr(loop, "_selector", sel))
 
-        rie = _h.make_run_in_executor(loop, self, loop.run_in_executor)
-        before_rie = loop.__dict__.get("run_in_executor", _MISSING)
-        loop.run_in_executor = rie
-        undo.append(lambda: restore_attr(loop, "run_in_executor", rie, before_rie))
+        _h.patch_attr(loop, "run_in_executor", _h.make_run_in_executor(loop, self, loop.run_in_executor), undo)
 
         _h.patch_task_names(self, undo)
         _wr.patch_primitives(undo, _h)
@@ -561,9 +546,11 @@ class Recorder:
                 wait, busy_step = fast
                 # a drain's deadline, or a look at least every HOUSEKEEP_S (the loop's thread
                 # once it runs, anyio once imported); parked: none (-1) until the loop runs again
+                # (a drain waits for the loop to be idle in select, at most drain_s: see watch_wait)
                 due = next_drain if self.sink is not None else time.monotonic() + HOUSEKEEP_S
                 why, long_n, reads = wait(flag, interval_ns, -1 if parked else int(due * 1e9), interval_ns,
-                                          gil_n if gil is not None else -1, self._loop_native or 0)
+                                          gil_n if gil is not None else -1, self._loop_native or 0,
+                                          int(self.drain_s * 1e9) if self.sink is not None else 0)
                 if why == 0 or stop.is_set():
                     break
                 if why == 4:  # the loop runs again: drains from now on

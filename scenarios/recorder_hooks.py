@@ -194,7 +194,7 @@ def _waiting(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 8  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 10  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
@@ -345,6 +345,45 @@ def watch_wake() -> None:
         wake()
 
 
+_NONE = object()
+
+
+def own_attr(obj, name: str):
+    """``obj``'s own (instance) attribute ``name``, or None if it has none: found without reading
+    ``obj.__dict__``, which makes CPython (3.11+) give up its fast attribute access on that
+    object for good (measured: a loop whose ``__dict__`` was read runs its own Python ~9% slower,
+    bench/tracer_overhead.py (b))."""
+    val = getattr(obj, name, _NONE)
+    if val is _NONE:
+        return None
+    on_class = getattr(type(obj), name, _NONE)
+    if on_class is _NONE:
+        return val
+    if val is on_class or (getattr(val, "__func__", None) is on_class and getattr(val, "__self__", None) is obj):
+        return None  # what the class gives (a method bound to obj)
+    return val
+
+
+def patch_attr(obj, name: str, ours, undo: list) -> None:
+    """Set ``obj.name`` to ``ours``; ``undo`` gets what puts back what was there (only while
+    ``ours`` is still in place). ``obj.__dict__`` is never read (see :func:`own_attr`)."""
+    before = own_attr(obj, name)
+    setattr(obj, name, ours)
+
+    def restore() -> None:
+        if getattr(obj, name, None) is not ours:
+            return
+        if before is None:
+            try:
+                delattr(obj, name)
+            except AttributeError:  # pragma: no cover - gone meanwhile
+                pass
+        else:
+            setattr(obj, name, before)
+
+    undo.append(restore)
+
+
 def start_recording(rec, loop, steps) -> None:
     """Make the patched step record ``loop`` into ``steps`` for ``rec``, and patch it in."""
     global _active, _loop, _ap
@@ -354,8 +393,17 @@ def start_recording(rec, loop, steps) -> None:
     _ap = steps.append if _fast is None else _drop
     if _fast is not None:
         _fast.target(loop, steps, rec._note_late_timer, _late_ns, rec._done, rec._ready,
-                     rec._wait_at, rec._wait_why)
+                     rec._wait_at, rec._wait_why, rec)
     patch_handles()
+
+
+def set_waiting(fn) -> None:
+    """Swap ``_waiting`` (what a task's step that ends awaiting something notes: a benchmark
+    swaps it), for both hot paths."""
+    global _waiting
+    _waiting = fn
+    if _fast is not None:
+        _fast.set_waiting(fn)
 
 
 def stop_recording() -> None:
