@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from coffeeshop_tui.scenarios import recorder_hooks as _h  # noqa: E402
 
 PROGRAM = '''\
-import asyncio, sys, time
+import asyncio, os, sys, time
 
 async def sleeper(n, delay):
     for _ in range(n):
@@ -69,6 +69,9 @@ def queued():  # seconds this thread was runnable but waited for a CPU (Linux), 
     except (OSError, ValueError, IndexError):
         return 0.0
 
+if os.environ.get("BENCH_NO_GC") == "1":  # --no-gc: the recorder's cost without the collector's
+    import gc
+    gc.disable()
 q, t, c = queued(), time.perf_counter(), time.process_time()
 asyncio.run(main(sys.argv[1]))
 w = time.perf_counter() - t
@@ -77,12 +80,20 @@ print(f"OWN {w:.6f} {time.process_time() - c:.6f} {w - (queued() - q):.6f}", fil
 
 EXE = os.path.join(os.path.dirname(sys.executable), "coffeeshop-tui")
 VARIANTS = ("plain", "python", "c")
+# "matched": the program started as `record`'s child starts it (python -P, the recorder's modules
+# imported, gc.freeze, runpy), without recording: a baseline where the ratio is the recorder's
+# own cost (record[c] / matched), apart from what the launch changes (e.g. (a) runs faster than
+# under plain `python`: its heap and collector start from another state)
+MATCHED = ("import gc, runpy, sys; import coffeeshop_tui.scenarios.record_child; gc.collect(); gc.freeze(); "
+           "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def own_time(prog: str, which: str, variant: str) -> tuple[float, float, float]:
     env = dict(os.environ)
     if variant == "plain":
         cmd = [sys.executable, prog, which]
+    elif variant == "matched":
+        cmd = [sys.executable, "-P", "-c", MATCHED, prog, which]
     else:
         cmd = [EXE, "record", "--json", "--", prog, which]
         env[_h.ENV] = variant
@@ -117,7 +128,11 @@ def bench_programs(repeat: int, variants: tuple[str, ...]) -> None:
                 u = statistics.median(u for _w, _c, u in times[v])
                 parts.append(f"record[{v}] {m * 1000:6.1f} ms = {m / base:5.3f}x (CPU {c / base_cpu:5.3f}x,"
                              f" unqueued {u / base_unq:5.3f}x)")
-            print(f"{label}: " + "   ".join(parts), flush=True)
+            if "matched" in times and "c" in times:
+                mm = statistics.median(w for w, _c, _u in times["matched"])
+                mc = statistics.median(w for w, _c, _u in times["c"])
+                parts.append(f"| matched launch {mm * 1000:6.1f} ms: record[c] = {mc / mm:5.3f}x of it")
+            print(f"{label}: " + "   ".join(p for p in parts if not p.startswith("record[matched]")), flush=True)
 
 
 # ------------------------------------------------------------------------------ server
@@ -251,6 +266,14 @@ def main() -> None:
     ap.add_argument("--skip-server", action="store_true")
     ap.add_argument("--skip-programs", action="store_true")
     ap.add_argument("--in-process", action="store_true")
+    ap.add_argument("--matched", action="store_true",
+                    help="also run each program launched as record's child launches it, unrecorded "
+                         "(a baseline for the recorder's own cost)")
+    ap.add_argument("--no-gc", action="store_true",
+                    help="the programs run with the garbage collector off (recorded or not): `record` "
+                         "freezes the objects made before the program starts (gc.freeze), so the "
+                         "program's full collections scan fewer of them than unrecorded; this "
+                         "leaves the recorder's own cost")
     ap.add_argument("--drive", nargs=3, metavar=("URL", "USERS", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.drive:  # the load driver's own process (see server_rps)
@@ -259,10 +282,12 @@ def main() -> None:
         return
     have_c = _h.use_recorder("c") == "c"
     _h.use_recorder()
-    variants = VARIANTS if have_c else VARIANTS[:2]
+    variants = (VARIANTS if have_c else VARIANTS[:2]) + (("matched",) if args.matched else ())
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} alternating runs;"
           f" compiled accelerator: {'built' if have_c else 'NOT built'}", flush=True)
     if not args.skip_programs:
+        if args.no_gc:
+            os.environ["BENCH_NO_GC"] = "1"
         bench_programs(args.repeat, variants)
     if not args.skip_server:
         bench_server(max(3, args.repeat // 2), args.server_s)

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ABI 10
+#define ABI 11
 #define STEP_COLS 3
 
 #if defined(__APPLE__)
@@ -2012,6 +2012,9 @@ fp_busy_step(PyObject *mod, PyObject *Py_UNUSED(ignored))
 #define WATCH_RUN 0
 #define WATCH_STOP 1
 #define WATCH_PAUSED 2
+#define WATCH_LAST 3  /* ended; its last batch may wait (grace_ns) for the program's thread to move on */
+#define WATCH_HURRY 4 /* ended; its last batch now (a flush, the end of the process) */
+#define WATCH_ENDED(f) ((f) == WATCH_STOP || (f) == WATCH_LAST || (f) == WATCH_HURRY)
 #define WATCH_PARKED_TICK_NS 1000000000LL
 
 /* The watchdogs' ticks wait on this (a stop wakes them at once: watch_wake) */
@@ -2048,7 +2051,7 @@ watch_tick(volatile char *stop, int64_t interval, int parked)
         ts.tv_sec = (time_t)(end / 1000000000);
         ts.tv_nsec = (long)(end % 1000000000);
         pthread_mutex_lock(&watch_mu);
-        if (parked ? stop[0] == WATCH_PAUSED : stop[0] != WATCH_STOP)
+        if (parked ? stop[0] == WATCH_PAUSED : !WATCH_ENDED(stop[0]))
             pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
         pthread_mutex_unlock(&watch_mu);
         return;
@@ -2067,6 +2070,28 @@ watch_kick(void)
     pthread_mutex_unlock(&watch_mu);
 }
 
+/* one wait of up to `interval` ns while the flag stays WATCH_LAST (a watch_wake ends it) */
+static void
+watch_tick_until(volatile char *stop, int64_t interval)
+{
+#if defined(__linux__)
+    if (watch_cv_ready) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t end = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + interval;
+        ts.tv_sec = (time_t)(end / 1000000000);
+        ts.tv_nsec = (long)(end % 1000000000);
+        pthread_mutex_lock(&watch_mu);
+        if (stop[0] == WATCH_LAST)
+            pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
+        pthread_mutex_unlock(&watch_mu);
+        return;
+    }
+#endif
+    struct timespec ts = {0, 1000000}; /* 1 ms steps */
+    nanosleep(&ts, NULL);
+}
+
 /* watch_wake(): every watchdog waiting in watch_wait looks at its flag now (set it first).
  * With the GIL held: a wait holds watch_mu only without the GIL, and only for a moment (not
  * releasing the GIL here spares the caller, the loop's thread, a hand-over). */
@@ -2080,8 +2105,11 @@ fp_watch_wake(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid[, defer_ns]) -> (why, n, reads)
+/* watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid[, defer_ns, grace_ns]) -> (why, n, reads)
  *
+ * Ended with WATCH_LAST (the recording's last batch is the caller's to send), it returns only
+ * grace_ns later, or once the flag is WATCH_HURRY: that batch then does not take the GIL while
+ * the program's thread finishes asyncio.run.
  * With defer_ns > 0, a due drain (2) waits for a moment the loop's thread does not want the GIL
  * (in a select that may wait IDLE_MIN_NS or more, or stopped), at most defer_ns.
  *
@@ -2101,8 +2129,9 @@ fp_watch_wait(PyObject *mod, PyObject *args)
 {
     Py_buffer flag;
     long long interval, deadline, long_ns, watch_n, tid;
-    long long defer = 0;
-    if (!PyArg_ParseTuple(args, "w*LLLLL|L:watch_wait", &flag, &interval, &deadline, &long_ns, &watch_n, &tid, &defer))
+    long long defer = 0, grace = 0;
+    if (!PyArg_ParseTuple(args, "w*LLLLL|LL:watch_wait", &flag, &interval, &deadline, &long_ns, &watch_n, &tid,
+                          &defer, &grace))
         return NULL;
     if (flag.len < 1 || interval <= 0) {
         PyBuffer_Release(&flag);
@@ -2122,7 +2151,7 @@ fp_watch_wait(PyObject *mod, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (;;) {
         watch_tick(stop, parked ? WATCH_PARKED_TICK_NS : interval, parked);
-        if (stop[0] == WATCH_STOP) {
+        if (WATCH_ENDED(stop[0])) {
             why = 0;
             break;
         }
@@ -2162,17 +2191,25 @@ fp_watch_wait(PyObject *mod, PyObject *args)
             break;
         }
         if (deadline > 0 && t >= deadline) {
-            /* a drain is due: at once if the loop is idle in a select that may wait, or stopped
-             * (the flag); else at the next such select (it wakes this wait), at most `defer` late */
+            /* a drain is due: at once if the loop is idle in a select that may wait; else at
+             * the next such select (it wakes this wait), at most `defer` late. (A stopped loop
+             * too: asyncio.run runs it twice more at once, for its shutdown, and closes it.) */
             int64_t until = ATOMIC_LOAD(&sel_until);
-            if (defer <= 0 || t >= deadline + defer || stop[0] == WATCH_PAUSED
-                || (until != 0 && until - t >= IDLE_MIN_NS)) {
+            if (defer <= 0 || t >= deadline + defer || (until != 0 && until - t >= IDLE_MIN_NS)) {
                 ATOMIC_STORE(&drain_wanted, 0);
                 why = 2;
                 break;
             }
             ATOMIC_STORE(&drain_wanted, 1);
         }
+    }
+    if (why == 0 && stop[0] == WATCH_LAST && grace > 0) {
+        /* The recording ended (the loop closed): its last batch takes the GIL for a while, and
+         * the program's thread is still in asyncio.run. Wait up to grace_ns, without the GIL,
+         * unless hurried (a flush, os._exit, the end of the process: WATCH_HURRY). */
+        int64_t until = now_ns() + grace;
+        for (int64_t t = now_ns(); t < until && stop[0] == WATCH_LAST; t = now_ns())
+            watch_tick_until(stop, until - t);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&flag);
@@ -2330,7 +2367,7 @@ static PyMethodDef fp_methods[] = {
     {"watch_wake", fp_watch_wake, METH_NOARGS, "watch_wake(): waiting watchdogs look at their stop flags now"},
     {"busy_step", fp_busy_step, METH_NOARGS, "busy_step() -> (start ns of the running step or 0, steps begun)"},
     {"watch_wait", fp_watch_wait, METH_VARARGS,
-     "watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid[, defer_ns]) -> (why, n, reads): the watchdog's wait"},
+     "watch_wait(flag, interval_ns, deadline_ns, long_ns, watch_n, loop_tid[, defer_ns, grace_ns]) -> (why, n, reads): the watchdog's wait"},
     {"b64", fp_b64, METH_O, "b64(data) -> bytes: base64 (no newline), the GIL released for bytes"},
     {"table_of", fp_table_of, METH_O, "table_of(items) -> (distinct objects, int64 index bytes)"},
     {"set_waits", fp_set_waits, METH_VARARGS,

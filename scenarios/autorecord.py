@@ -98,8 +98,8 @@ def _sending(rec) -> None:
     """Note that ``rec``'s last batch is on its way (see :func:`_flush`). Only its ``sent``
     event is kept, not the Recorder: that would keep its closed loop alive."""
     sending = _state.setdefault("sending", [])
-    sending[:] = [sent for sent in sending if not sent.is_set()]
-    sending.append(rec._sent)
+    sending[:] = [(sent, flag) for sent, flag in sending if not sent.is_set()]
+    sending.append((rec._sent, rec._stop_flag))
 
 
 def _deliver(rec_id: int, batch: dict) -> None:
@@ -119,7 +119,10 @@ def _deliver_last(rec, background: bool = False) -> None:
 
 def _flush() -> None:
     """Wait for the last batches still being sent in the background (``Recorder.deliver``)."""
-    for sent in _state.pop("sending", ()):
+    sending = _state.pop("sending", ())
+    for _sent, flag in sending:  # (a last batch waiting out its grace goes now)
+        _recorder.hurry(flag)
+    for sent, _flag in sending:
         sent.wait(_recorder.SEND_WAIT_S)
 
 
@@ -153,6 +156,11 @@ def _claim(loop) -> "Recorder | None":
         opts = _state["opts"]
         rec = Recorder(block_ms=opts["block_ms"], drain_s=opts["drain_s"], raw=opts.get("raw", False),
                        sink=lambda batch: _deliver(rec_id, batch), watch="running")
+        # its batches come after the last batch of the recording before (which may still wait
+        # out its grace: Recorder.LAST_GRACE_S): the reader numbers tasks in that order
+        waiting = [sent for sent, _flag in _state.get("sending", ()) if not sent.is_set()]
+        if waiting:
+            rec._sent = waiting[-1]
         rec.install(loop)
         _state["rec"], _state["rec_id"] = rec, rec_id
         return rec

@@ -86,9 +86,21 @@ SEND_WAIT_S = 5.0  # a batch waits this long at most for the one sent before it
 # three times, a test suite many more; the watchdog lives on, and its next drain takes the run's
 # last records: no thread started and no GIL taken per run).
 WATCH_RUN, WATCH_STOP, WATCH_PAUSED = 0, 1, 2
+# ... or the recording ended and its last batch is to be sent: within LAST_GRACE_S (the compiled
+# wait gives the program's thread that long to leave asyncio.run before the batch takes the
+# GIL), or now (a flush, os._exit, the end of the process: ``hurry``)
+WATCH_LAST, WATCH_HURRY = 3, 4
+LAST_GRACE_S = 0.05
 WATCH_READY_S = 1.0  # install() waits this long at most for the watchdog to watch (start_watch)
 _before_watch = None  # tests: called first thing in the watchdog's thread (e.g. to make it late)
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
+
+
+def hurry(flag: bytearray) -> None:
+    """A watchdog's flag: if its recording's last batch waits (WATCH_LAST), it goes now."""
+    if flag[0] == WATCH_LAST:
+        flag[0] = WATCH_HURRY
+        _h.watch_wake()
 
 
 def active() -> "Recorder | None":
@@ -367,7 +379,8 @@ class Recorder:
                     stop.last = taken = True
                     self._sent = stop.sent
         stop.set()
-        self._stop_flag[0] = WATCH_STOP
+        if self._stop_flag[0] not in (WATCH_LAST, WATCH_HURRY):  # (stopped before: as it was)
+            self._stop_flag[0] = WATCH_LAST if taken else WATCH_STOP
         _h.watch_wake()
         if self._watch is not None:
             if wait and self._watch != _thread.get_ident():
@@ -404,9 +417,14 @@ class Recorder:
             batch = self._sink_batch()
             sink(batch)
 
+    def hurry(self) -> None:
+        """The recording's last batch (see WATCH_LAST) goes now, not within LAST_GRACE_S."""
+        hurry(self._stop_flag)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Send what a stopped loop's run left now (a paused watchdog would within ``drain_s``),
         and wait until the batches being sent in the background have been (True if so)."""
+        self.hurry()
         if (self._watch is not None and self.sink is not None and self._stop_flag[0] == WATCH_PAUSED
                 and not self._drained_paused):
             self._drained_paused = True  # (the watchdog parks without a drain of its own)
@@ -550,7 +568,8 @@ class Recorder:
                 due = next_drain if self.sink is not None else time.monotonic() + HOUSEKEEP_S
                 why, long_n, reads = wait(flag, interval_ns, -1 if parked else int(due * 1e9), interval_ns,
                                           gil_n if gil is not None else -1, self._loop_native or 0,
-                                          int(self.drain_s * 1e9) if self.sink is not None else 0)
+                                          int(self.drain_s * 1e9) if self.sink is not None else 0,
+                                          int(LAST_GRACE_S * 1e9))
                 if why == 0 or stop.is_set():
                     break
                 if why == 4:  # the loop runs again: drains from now on

@@ -194,7 +194,7 @@ def _waiting(task, t_ns: int) -> None:
 # exists. It is used when present unless COFFEESHOP_RECORDER=python; the functions above are
 # the fallback that always works.
 STEP_COLS = 3  # int64 values a recorded step: start_ns, end_ns, id(owner)
-FAST_ABI = 10  # the _fastpath build this code expects (an older build is not loaded)
+FAST_ABI = 11  # the _fastpath build this code expects (an older build is not loaded)
 ENV = "COFFEESHOP_RECORDER"  # "python": the pure-Python hook; "auto" (default): compiled if built
 _fast = None  # the compiled module in use, or None
 _impl_note = ""  # why the pure-Python hook is in use
