@@ -94,6 +94,16 @@ def test_no_line_ends_with_a_bare_number():
     assert number_cut(["p50", "12 ms"]) is None and number_cut(["≈ 10 ×", "1.00 s"]) is None
 
 
+async def run_to_the_end(app, pilot, name: str) -> None:
+    """Pick scenario ``name`` and run it (recorded data: the fakes) until it has ended."""
+    await app.panels_mounted.wait()
+    app.query_one(ScenarioList).highlight_name(name)
+    await pilot.pause()
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.pause(0.1)
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_screens_fit_80x24(name):
     """Each recorded scenario, run and done at 80x24: the caption, lesson, legend, notes and
@@ -102,12 +112,7 @@ def test_scenario_screens_fit_80x24(name):
     async def body():
         app, _ = fake_app()
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.panels_mounted.wait()
-            app.query_one(ScenarioList).highlight_name(name)
-            await pilot.pause()
-            await pilot.press("enter")
-            await settle(pilot)
-            await pilot.pause(0.1)
+            await run_to_the_end(app, pilot, name)
             caption = app.query_one("#caption", Static)
             assert words(" ".join(shown_lines(caption))) == words(app.latest.caption), shown_lines(caption)
             bad = cut_statics(app.screen)
@@ -191,12 +196,7 @@ def test_stats_verdicts_in_view_at_80x24(name):
     async def body():
         app, _ = fake_app()
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.panels_mounted.wait()
-            app.query_one(ScenarioList).highlight_name(name)
-            await pilot.pause()
-            await pilot.press("enter")
-            await settle(pilot)
-            await pilot.pause(0.1)
+            await run_to_the_end(app, pilot, name)
             rows = " ".join(_visible_rows(app.query_one("#stats"), app.query_one("#stats-table"))[:5])
             for label in ("wall", "speed-up", "blocked"):
                 assert label in rows, rows
