@@ -55,9 +55,11 @@ was never retrieved" is logged) when and where they would be without it. ``unins
 undoes each change only if it is still in place. A forked child stops recording.
 ``autorecord.py`` switches the recorder on for every loop a process creates.
 
-Size: ~750 lines, one job (a loop's recording: buffers, watchdog, drain, and the hand-over
-of a run's last batch to the next run of the same loop); the patched step
-and every other patch are in ``recorder_hooks.py``, the GIL probe in ``gil_probe.py``.
+Size: ~800 lines, one job (a loop's recording: buffers, the watchdog's life from the loop's
+first run to its close, paused between runs, and its drains and last batch); the patched step
+and every other patch are in ``recorder_hooks.py``, the GIL probe in ``gil_probe.py``. The
+watchdog loop (``_watchdog``) is most of it and reads the recorder's state on every tick: split
+out, it would reach into the Recorder as much as it does here.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ passes arguments, results, exceptions, warnings and log records through unchange
 no strong reference to a task, adds no frame of its own to what asyncio reports, and is
 undone only if it is still in place (the program may have replaced it since).
 
-Size (~720 lines): every hook that runs inside the program under study, Python and the
-choice of the compiled one (``_fastpath.c``), is here so that rule is checked in one place.
+Size (~770 lines): every hook that runs inside the program under study, Python and the
+choice of the compiled one (``_fastpath.c``), and how they are put in and taken out
+(``patch_attr``: never reading an object's ``__dict__``), is here so that rule is checked in
+one place.
 """
 
 from __future__ import annotations
