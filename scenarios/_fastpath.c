@@ -1552,16 +1552,16 @@ sc_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
     if (flag != NULL)
         flag[0] = 1;
     int64_t t0 = step_ns();
-    int64_t until = INT64_MAX;
+    int64_t tns = -1; /* the timeout in ns (-1: none; INT64_MAX: beyond 9.2e9 s) */
     if (timeout != Py_None) {
         double w = PyFloat_AsDouble(timeout);
         if (w == -1.0 && PyErr_Occurred()) {
             PyErr_Clear();
-            until = t0;
+            w = 0;
         }
-        else
-            until = w <= 0 ? t0 : w > 9.2e9 ? INT64_MAX : t0 + (int64_t)(w * 1e9);
+        tns = w <= 0 ? 0 : w > 9.2e9 ? INT64_MAX : (int64_t)(w * 1e9);
     }
+    int64_t until = tns < 0 || tns == INT64_MAX ? INT64_MAX : t0 + tns;
     ATOMIC_STORE(&sel_until, until);
     if (ATOMIC_LOAD(&drain_wanted) && until - t0 >= IDLE_MIN_NS)
         watch_kick(); /* the drain it waits for can be now */
@@ -1590,11 +1590,6 @@ sc_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
         sc->iters->len += 2;
     }
     if (ev != NULL && sc->selects != NULL) {
-        int64_t tns = -1;
-        if (timeout != Py_None) {
-            double w = PyFloat_AsDouble(timeout);
-            tns = (w == -1.0 && PyErr_Occurred()) ? -1 : (w > 9.2e9 ? INT64_MAX : (int64_t)(w * 1e9));
-        }
         Py_ssize_t n_ev = PyList_CheckExact(ev) ? PyList_GET_SIZE(ev) : PyObject_Length(ev);
         if (n_ev < 0)
             n_ev = 0;
