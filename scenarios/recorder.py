@@ -273,6 +273,11 @@ class Recorder:
         self.stop_watch()
         while self._restore:
             self._restore.pop()()
+        # The loop is the program's: a closed loop must be freed when the program lets it go
+        # (anyio's suite checks), also while the last batch waits out its grace in the watchdog.
+        self._loop = None
+        if self._lq is not None:
+            self._lq.loop = None
 
     def start_watch(self) -> None:
         """Start the watchdog thread (block sampling, and drains to the sink).
@@ -628,7 +633,8 @@ class Recorder:
                 continue
             with self._drain_lock:
                 n = len(steps)
-                busy = (not self._in_select) and self._loop.is_running()
+                # (no local for the loop: this thread must not keep it alive, see uninstall)
+                busy = (not self._in_select) and bool(getattr(self._loop, "is_running", bool)())
                 if fast is None:
                     stuck = busy and n == last_len
                 else:  # the step the wait saw running sample_ms is still running

@@ -366,6 +366,9 @@ def patch_primitives(undo: list, _h) -> None:
     installed; ``undo`` puts each original back if ours is still in place). ``_h``: the
     ``recorder_hooks`` module (who is recording, and its frame helpers)."""
     _OWN.update(_h.OWN_FILES)
+    # (run last, when the recording ends) the sites go: they are keyed by id, and a lock made
+    # later, unrecorded, at a freed one's address would be given its site (seen on 3.13)
+    undo.append(_SITES.clear)
     for cls in (asyncio.Lock, asyncio.Event, asyncio.Condition, asyncio.Semaphore,
                 asyncio.BoundedSemaphore, asyncio.Barrier, asyncio.Queue):
         orig = cls.__dict__.get("__init__")

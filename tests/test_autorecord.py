@@ -238,3 +238,18 @@ def test_os_exit_ends_the_recording_first_and_is_put_back():
     finally:
         autorecord.stop_recording()
     assert os._exit is posix._exit
+
+
+def test_a_closed_loop_is_freed_while_its_last_batch_waits(sink):
+    # the recording's last batch waits out a grace in the watchdog's thread (LAST_GRACE_S):
+    # meanwhile the closed loop is the program's to free (anyio's own suite checks this)
+    import gc
+    import weakref
+
+    async def main():
+        await asyncio.to_thread(lambda: None)
+        return weakref.ref(asyncio.get_running_loop())
+
+    ref = asyncio.run(main())
+    gc.collect()
+    assert ref() is None

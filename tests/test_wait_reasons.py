@@ -302,3 +302,17 @@ def test_report_waits_line_drops_unknown_noise_and_names_unknown():
     doc["tasks"][0]["segments"].append(seg(None, 0.2))
     assert waits_line(doc["tasks"]) == "waits      sleep 0.500 s, unknown 0.200 s"
 
+
+
+def test_creation_sites_end_with_the_recording():
+    # sites are keyed by id(): a lock made after the recording, at a freed lock's address,
+    # must not be given that lock's site (seen on 3.13: "lock `cond`" for a lock made earlier)
+    from coffeeshop_tui.scenarios import wait_reasons
+
+    async def main():
+        cond = asyncio.Condition()
+        assert wait_reasons._SITES  # noted while recording (cond and its lock)
+        del cond
+
+    record(main)
+    assert wait_reasons._SITES == {}
