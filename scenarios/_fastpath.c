@@ -343,7 +343,7 @@ static PyTypeObject Steps_Type = {
 static PyObject *orig_run, *report_fn, *finished_fn, *learn_fn, *taskish, *task_type;
 /* recorder_hooks' globals(); its "_waiting" (wait_reasons: what a pending task awaits) is
  * cur_waiting, kept up to date by recorder_hooks.set_waiting (a benchmark swaps it) */
-static PyObject *hooks_globals, *s_waiting, *s_fut_waiter, *cur_waiting;
+static PyObject *hooks_globals, *s_fut_waiter, *cur_waiting;
 static PyTypeObject *handle_type, *timer_type;
 static Py_ssize_t off_loop = -1, off_callback = -1, off_args = -1, off_context = -1, off_when = -1;
 static Py_ssize_t off_source_tb = -1, off_scheduled = -1;
@@ -1035,6 +1035,24 @@ typedef struct {
     int eager_possible;
 } CreateTask;
 
+/* The wrappers below (CreateTask, CallAt, CancelNote, SelectCall) are GC-tracked callables
+ * that answer __name__ / __qualname__ as what they stand for: one dealloc (their tp_clear) and
+ * one way to name them. */
+static void
+gc_dealloc(PyObject *o)
+{
+    PyObject_GC_UnTrack(o);
+    Py_TYPE(o)->tp_clear(o);
+    PyObject_GC_Del(o);
+}
+
+#define NAMED_AS(prefix, text)                                                                  \
+    static PyObject *prefix##_name(PyObject *o, void *Py_UNUSED(c)) { return PyUnicode_FromString(text); } \
+    static PyGetSetDef prefix##_getset[] = {                                                    \
+        {"__name__", (getter)prefix##_name, NULL, NULL, NULL},                                  \
+        {"__qualname__", (getter)prefix##_name, NULL, NULL, NULL},                              \
+        {NULL}};
+
 static PyTypeObject CreateTask_Type;
 
 /* Notes the new task: creation time, parent, code object (or type name), name; an eager
@@ -1209,28 +1227,13 @@ ct_clear(CreateTask *ct)
     return 0;
 }
 
-static void
-ct_dealloc(CreateTask *ct)
-{
-    PyObject_GC_UnTrack(ct);
-    ct_clear(ct);
-    PyObject_GC_Del(ct);
-}
-
-static PyObject *
-ct_name(PyObject *ct, void *Py_UNUSED(c)) { return PyUnicode_FromString("create_task"); }
-
-static PyGetSetDef ct_getset[] = {
-    {"__name__", (getter)ct_name, NULL, NULL, NULL},
-    {"__qualname__", (getter)ct_name, NULL, NULL, NULL},
-    {NULL}
-};
+NAMED_AS(ct, "create_task")
 
 static PyTypeObject CreateTask_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "coffeeshop_tui.scenarios._fastpath.CreateTask",
     .tp_basicsize = sizeof(CreateTask),
-    .tp_dealloc = (destructor)ct_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_vectorcall_offset = offsetof(CreateTask, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
@@ -1251,7 +1254,7 @@ typedef struct {
 } CallAt;
 
 static PyTypeObject CallAt_Type;
-static PyObject *s_active, *s_qualname;
+static PyObject *s_qualname;
 
 /* What loop_queue's Python call_at wrapper notes of each timer, same rules: the timer is
  * made by asyncio's call_at, then (if this recording is still the active one) noted;
@@ -1367,28 +1370,13 @@ ca_clear(CallAt *ca)
     return 0;
 }
 
-static void
-ca_dealloc(CallAt *ca)
-{
-    PyObject_GC_UnTrack(ca);
-    ca_clear(ca);
-    PyObject_GC_Del(ca);
-}
-
-static PyObject *
-ca_name(PyObject *ca, void *Py_UNUSED(c)) { return PyUnicode_FromString("call_at"); }
-
-static PyGetSetDef ca_getset[] = {
-    {"__name__", (getter)ca_name, NULL, NULL, NULL},
-    {"__qualname__", (getter)ca_name, NULL, NULL, NULL},
-    {NULL}
-};
+NAMED_AS(ca, "call_at")
 
 static PyTypeObject CallAt_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "coffeeshop_tui.scenarios._fastpath.CallAt",
     .tp_basicsize = sizeof(CallAt),
-    .tp_dealloc = (destructor)ca_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_vectorcall_offset = offsetof(CallAt, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
@@ -1481,28 +1469,13 @@ cn_clear(CancelNote *cn)
     return 0;
 }
 
-static void
-cn_dealloc(CancelNote *cn)
-{
-    PyObject_GC_UnTrack(cn);
-    cn_clear(cn);
-    PyObject_GC_Del(cn);
-}
-
-static PyObject *
-cn_name(PyObject *cn, void *Py_UNUSED(c)) { return PyUnicode_FromString("_timer_handle_cancelled"); }
-
-static PyGetSetDef cn_getset[] = {
-    {"__name__", (getter)cn_name, NULL, NULL, NULL},
-    {"__qualname__", (getter)cn_name, NULL, NULL, NULL},
-    {NULL}
-};
+NAMED_AS(cn, "_timer_handle_cancelled")
 
 static PyTypeObject CancelNote_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "coffeeshop_tui.scenarios._fastpath.CancelNote",
     .tp_basicsize = sizeof(CancelNote),
-    .tp_dealloc = (destructor)cn_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_vectorcall_offset = offsetof(CancelNote, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
@@ -1680,28 +1653,13 @@ sc_clear(SelectCall *sc)
     return 0;
 }
 
-static void
-sc_dealloc(SelectCall *sc)
-{
-    PyObject_GC_UnTrack(sc);
-    sc_clear(sc);
-    PyObject_GC_Del(sc);
-}
-
-static PyObject *
-sc_name(PyObject *sc, void *Py_UNUSED(c)) { return PyUnicode_FromString("select"); }
-
-static PyGetSetDef sc_getset[] = {
-    {"__name__", (getter)sc_name, NULL, NULL, NULL},
-    {"__qualname__", (getter)sc_name, NULL, NULL, NULL},
-    {NULL}
-};
+NAMED_AS(sc, "select")
 
 static PyTypeObject SelectCall_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "coffeeshop_tui.scenarios._fastpath.SelectCall",
     .tp_basicsize = sizeof(SelectCall),
-    .tp_dealloc = (destructor)sc_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_vectorcall_offset = offsetof(SelectCall, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
@@ -2392,7 +2350,6 @@ PyInit__fastpath(void)
     INTERN(s_when, "_when");
     INTERN(s_self, "__self__");
     INTERN(s_state, "_state");
-    INTERN(s_waiting, "_waiting");
     INTERN(s_fut_waiter, "_fut_waiter");
     INTERN(s_pending, "PENDING");
     INTERN(s_run, "run");
@@ -2411,7 +2368,6 @@ PyInit__fastpath(void)
     INTERN(s_cr_frame, "cr_frame");
     INTERN(s_done, "done");
     INTERN(s_name, "__name__");
-    INTERN(s_active, "_active");
     INTERN(s_qualname, "__qualname__");
     INTERN(s_scheduled, "_scheduled");
     INTERN(s_select, "select");
