@@ -374,9 +374,15 @@ def patch_primitives(undo: list, _h) -> None:
         orig = cls.__dict__.get("__init__")
         if orig is None:
             continue
-        wrapper = _make_init(orig, _h)
+        made = _WRAPPED.get(cls)
+        if made is None or made[0] is not orig:  # (made once: a recording a loop, many loops)
+            made = _WRAPPED[cls] = (orig, _make_init(orig, _h))
+        wrapper = made[1]
         cls.__init__ = wrapper
         undo.append(functools.partial(_restore, cls, wrapper, orig))
+
+
+_WRAPPED: dict = {}  # class -> (its __init__, our wrapper of it)
 
 
 def _restore(cls, ours, orig) -> None:
