@@ -182,6 +182,7 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
         _state["opts"] = {"block_ms": block_ms, "drain_s": drain_s, "raw": raw}
         if _state.get("on"):
             return
+        _wt.open_pool()  # the watchdogs' threads wait from now on, not started per loop
         _warm_up(raw)
         _state.setdefault("serial", 0)
         _state["rec"] = None
@@ -254,7 +255,6 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
         for (cls, name), fn in _state["ours"].items():
             setattr(cls, name, fn)
         _state["on"] = True
-        _wt.open_pool()  # the watchdogs' thread waits from now on, not started per loop
         if not _state.get("hooks"):
             _state["hooks"] = True
             atexit.register(stop_recording)
@@ -277,11 +277,12 @@ def _warm_up(raw: bool) -> None:
     try:
         rec = Recorder(watch="running", raw=raw).install(loop)
         try:
-            if asyncio._get_running_loop() is None:  # (a step, a select: their first time too)
+            if asyncio._get_running_loop() is None:  # (a step, a select, a watchdog: their first time too)
+                rec.start_watch()
                 # (named: an unnamed task would take a number from the program's Task-N names)
                 loop.run_until_complete(loop.create_task(asyncio.sleep(0), name="coffeeshop-warm-up"))
         finally:
-            rec.uninstall()
+            rec.uninstall()  # (its watchdog ends; its thread parks again)
     except Exception:
         pass
     finally:

@@ -309,12 +309,11 @@ class Recorder:
         stop.ready = _thread.allocate_lock()  # released once the watchdog waits for long steps
         stop.ready.acquire()
         self._watch = _wt.start(self._watch_main, (done, stop, flag))  # (a parked thread if any)
-        if self.watch == "always":
-            # install() returns once the watchdog watches: on a busy machine a new thread can
-            # wait many milliseconds for a CPU, and a block the loop began meanwhile (the
-            # program's first step) would end unsampled, blamed on no line of its own.
-            # (autorecord's "running" does not wait: that would cost every run of the loop.)
-            stop.ready.acquire(timeout=WATCH_READY_S)
+        # Return once the watchdog watches: on a busy machine a thread can wait many
+        # milliseconds for a CPU, and a block the loop began meanwhile (the program's first
+        # step) would end unsampled, blamed on no line of its own. (The thread is a parked
+        # one, see watch_threads.py: waiting for it costs the loop's thread ~0.02 ms a run.)
+        stop.ready.acquire(timeout=WATCH_READY_S)
 
     def pause_watch(self) -> bool:
         """The loop stopped (it may run again): the watchdog goes on without sampling; its next

@@ -255,6 +255,20 @@ def test_a_closed_loop_is_freed_while_its_last_batch_waits(sink):
     assert ref() is None
 
 
+def _settled_thread_count() -> int:
+    """The process's thread count once threads ended by earlier tests are gone."""
+    import time
+
+    import _thread
+
+    n, since, deadline = _thread._count(), time.monotonic(), time.monotonic() + 5
+    while time.monotonic() - since < 0.2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        if _thread._count() != n:
+            n, since = _thread._count(), time.monotonic()
+    return n
+
+
 def test_the_warm_up_leaves_nothing_behind():
     # record_all_loops runs the recorder once on a loop of its own before the program starts
     # (autorecord._warm_up): no recording reaches the sink, and nothing of it stays patched
@@ -264,7 +278,7 @@ def test_the_warm_up_leaves_nothing_behind():
 
     inits = {cls: cls.__dict__.get("__init__") for cls in (asyncio.Lock, asyncio.Event, asyncio.Queue)}
     shown, factory = warnings.showwarning, asyncio.get_event_loop_policy()
-    threads = _thread._count()
+    threads = _settled_thread_count()
     s = autorecord.keep_last(10)
     autorecord.record_all_loops(s)
     try:
@@ -286,7 +300,7 @@ def test_watchdogs_run_on_one_parked_thread_that_ends_with_the_recording():
     from coffeeshop_tui.scenarios import recorder as _recorder
     from coffeeshop_tui.scenarios import watch_threads
 
-    before = _thread._count()
+    before = _settled_thread_count()
     seen = []
     orig = _recorder.Recorder._watch_main
 
@@ -297,6 +311,7 @@ def test_watchdogs_run_on_one_parked_thread_that_ends_with_the_recording():
     _recorder.Recorder._watch_main = watch_main
     s = autorecord.keep_last(100)
     autorecord.record_all_loops(s)
+    seen.clear()  # (record_all_loops ran a watchdog once: autorecord._warm_up)
     try:
         for _ in range(3):
             asyncio.run(asyncio.sleep(0))
@@ -320,7 +335,7 @@ def test_more_loops_at_once_than_parked_threads_get_a_thread_each_and_the_extra_
 
     from coffeeshop_tui.scenarios import watch_threads
 
-    before = _thread._count()
+    before = _settled_thread_count()
     watch_threads.open_pool()
     try:
         gate, out = threading.Event(), []
@@ -340,3 +355,28 @@ def test_more_loops_at_once_than_parked_threads_get_a_thread_each_and_the_extra_
     while _thread._count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _thread._count() == before
+
+
+def test_a_block_in_a_recorded_programs_first_step_is_blamed_on_its_line_even_if_the_watchdog_is_late(
+        monkeypatch):
+    # On a busy machine the watchdog's thread can wait for a CPU while the loop's first step
+    # already blocks: the loop now waits for it to watch (Recorder.start_watch)
+    import time
+
+    from coffeeshop_tui.scenarios import recorder as _recorder
+
+    s = autorecord.keep_last(100)
+    autorecord.record_all_loops(s)
+    try:
+        monkeypatch.setattr(_recorder, "_before_watch", lambda: time.sleep(0.15))
+
+        async def main():
+            time.sleep(0.06)  # blocks at once
+
+        asyncio.run(main())
+        autorecord.flush()
+    finally:
+        autorecord.stop_recording()
+    line = next(i for i, text in enumerate(open(__file__), 1) if "time.sleep(0.06)  # blocks at once" in text)
+    wheres = {sample[1] for _, b in s.batches for sample in b["samples"]}
+    assert f"{__file__}:{line}" in wheres

@@ -264,11 +264,12 @@ def _interrupt(run, exc: KeyboardInterrupt, grace_s: float = 5.0) -> bool:
 
     if isinstance(exc, Terminated) or run.pid is None:
         return False
+    # (said first: the program's own last words, on the same stderr, come after it)
+    print("interrupted: the program was sent Ctrl-C", file=sys.stderr, flush=True)
     try:
         os.kill(run.pid, signal.SIGINT)
     except OSError:
         return False
-    print("interrupted: the program was sent Ctrl-C", file=sys.stderr)
     return run.wait(grace_s)
 
 
