@@ -38,7 +38,6 @@ import threading
 
 from . import recorder as _recorder
 from . import recorder_hooks as _h
-from . import watch_threads as _wt
 from .recorder import Recorder
 
 _state: dict = {}  # "on", "sink", "opts", "orig", "ours", "serial", "rec", "rec_id", "hooks"
@@ -182,7 +181,6 @@ def record_all_loops(sink=None, *, block_ms: float = 25.0, drain_s: float = 0.05
         _state["opts"] = {"block_ms": block_ms, "drain_s": drain_s, "raw": raw}
         if _state.get("on"):
             return
-        _wt.open_pool()  # the watchdogs' threads wait from now on, not started per loop
         _warm_up(raw)
         _state.setdefault("serial", 0)
         _state["rec"] = None
@@ -267,7 +265,9 @@ def _warm_up(raw: bool) -> None:
     the first time those lines run (install, a step, a select) cost the program's first
     ``asyncio.run`` ~0.3 ms more than later times (measured, 3.11, in one process: the first
     run recorded took +0.55 ms over the unrecorded one without this, +0.15 ms with it).
-    Nothing of it stays: no recording, no patch, no thread."""
+    Nothing of it stays: no recording, no patch, no thread. (Threads kept parked for the
+    watchdogs would save the program ~0.05 ms a run more, but a thread alive outside the
+    program's loops makes each ``os.fork`` of the program warn on 3.12+.)"""
     if _h._active is not None:
         return
     try:
@@ -316,7 +316,6 @@ def stop_recording() -> None:
         _end_current()
         _unpatch()
         _flush()
-        _wt.close_pool()
 
 
 def _after_fork_in_child() -> None:

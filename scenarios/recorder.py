@@ -76,7 +76,6 @@ from . import gil_probe as _gp
 from . import loop_queue as _lq
 from . import recorder_hooks as _h
 from . import wait_reasons as _wr
-from . import watch_threads as _wt
 from .gil_probe import gil_enabled as _gil_enabled
 from .resolver import Resolver
 from .recorder_hooks import drop_own_frame, now_ns, strip_own_frames, user_frame, where_of  # noqa: F401 (API)
@@ -308,11 +307,11 @@ class Recorder:
         stop.prev, stop.sent = self._sent, threading.Event()
         stop.ready = _thread.allocate_lock()  # released once the watchdog waits for long steps
         stop.ready.acquire()
-        self._watch = _wt.start(self._watch_main, (done, stop, flag))  # (a parked thread if any)
+        self._watch = _thread.start_new_thread(self._watch_main, (done, stop, flag))
         # Return once the watchdog watches: on a busy machine a thread can wait many
         # milliseconds for a CPU, and a block the loop began meanwhile (the program's first
-        # step) would end unsampled, blamed on no line of its own. (The thread is a parked
-        # one, see watch_threads.py: waiting for it costs the loop's thread ~0.02 ms a run.)
+        # step) would end unsampled, blamed on no line of its own. (On an idle machine the
+        # wait costs the loop's thread ~0.05 ms a loop: a thread's start and first lines.)
         stop.ready.acquire(timeout=WATCH_READY_S)
 
     def pause_watch(self) -> bool:

@@ -274,8 +274,6 @@ def test_the_warm_up_leaves_nothing_behind():
     # (autorecord._warm_up): no recording reaches the sink, and nothing of it stays patched
     import warnings
 
-    import _thread
-
     inits = {cls: cls.__dict__.get("__init__") for cls in (asyncio.Lock, asyncio.Event, asyncio.Queue)}
     shown, factory = warnings.showwarning, asyncio.get_event_loop_policy()
     threads = _settled_thread_count()
@@ -287,74 +285,9 @@ def test_the_warm_up_leaves_nothing_behind():
         assert warnings.showwarning is shown and asyncio.get_event_loop_policy() is factory
         autorecord.flush()
         assert list(s.batches) == []  # (keep_last: every batch the sink got)
-        assert _thread._count() <= threads + 2  # the watchdogs' parked threads, no more
+        assert _settled_thread_count() <= threads  # its watchdog's thread has ended
     finally:
         autorecord.stop_recording()
-
-
-def test_watchdogs_run_on_one_parked_thread_that_ends_with_the_recording():
-    import time
-
-    import _thread
-
-    from coffeeshop_tui.scenarios import recorder as _recorder
-    from coffeeshop_tui.scenarios import watch_threads
-
-    before = _settled_thread_count()
-    seen = []
-    orig = _recorder.Recorder._watch_main
-
-    def watch_main(self, *args):
-        seen.append(threading.get_native_id())  # (kernel ids: not reused at once, as idents are)
-        return orig(self, *args)
-
-    _recorder.Recorder._watch_main = watch_main
-    s = autorecord.keep_last(100)
-    autorecord.record_all_loops(s)
-    seen.clear()  # (record_all_loops ran a watchdog once: autorecord._warm_up)
-    try:
-        for _ in range(3):
-            asyncio.run(asyncio.sleep(0))
-            autorecord.flush()  # (the last batch sent: the watchdog is done with its loop)
-        assert len(seen) == 3 and len(set(seen)) <= watch_threads.KEEP  # not a thread started per loop
-        assert _thread._count() <= before + watch_threads.KEEP  # a program counting threads sees no more
-        assert len({rid for rid, _ in s.batches}) == 3
-    finally:
-        _recorder.Recorder._watch_main = orig
-        autorecord.stop_recording()
-    deadline = time.monotonic() + 5
-    while _thread._count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _thread._count() <= before  # the parked thread ended with the recording
-
-
-def test_more_loops_at_once_than_parked_threads_get_a_thread_each_and_the_extra_ends():
-    import time
-
-    import _thread
-
-    from coffeeshop_tui.scenarios import watch_threads
-
-    before = _settled_thread_count()
-    watch_threads.open_pool()
-    try:
-        gate, out = threading.Event(), []
-        idents = [watch_threads.start(lambda: (gate.wait(5), out.append(_thread.get_ident())), ())
-                  for _ in range(watch_threads.KEEP + 1)]  # one more loop at once than are parked
-        assert len(set(idents)) == len(idents)
-        gate.set()
-        deadline = time.monotonic() + 5
-        while ((len(out) < len(idents) or _thread._count() > before + watch_threads.KEEP)
-               and time.monotonic() < deadline):
-            time.sleep(0.01)
-        assert sorted(out) == sorted(idents)
-        assert _thread._count() == before + watch_threads.KEEP  # parked: KEEP, no more
-    finally:
-        watch_threads.close_pool()
-    deadline = time.monotonic() + 5
-    while _thread._count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _thread._count() == before
 
 
 def test_a_block_in_a_recorded_programs_first_step_is_blamed_on_its_line_even_if_the_watchdog_is_late(
