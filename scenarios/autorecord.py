@@ -282,7 +282,7 @@ def _warm_up(raw: bool) -> None:
                 # (named: an unnamed task would take a number from the program's Task-N names)
                 loop.run_until_complete(loop.create_task(asyncio.sleep(0), name="coffeeshop-warm-up"))
         finally:
-            rec.uninstall()  # (its watchdog ends; its thread parks again)
+            rec.uninstall()  # (its watchdog and its thread end)
     except Exception:
         pass
     finally:

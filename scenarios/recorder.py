@@ -93,7 +93,7 @@ WATCH_RUN, WATCH_STOP, WATCH_PAUSED = 0, 1, 2
 # GIL), or now (a flush, os._exit, the end of the process: ``hurry``)
 WATCH_LAST, WATCH_HURRY = 3, 4
 LAST_GRACE_S = 0.05
-WATCH_READY_S = 1.0  # install() waits this long at most for the watchdog to watch (start_watch)
+WATCH_READY_S = 1.0  # start_watch() waits this long at most for the watchdog to watch
 _before_watch = None  # tests: called first thing in the watchdog's thread (e.g. to make it late)
 _h.OWN_FILES.add((lambda: 0).__code__.co_filename)
 
