@@ -379,6 +379,9 @@ class SnapshotBuilder:
         extra = dict(extra or {})
         if tl.trimmed_before is not None:  # the model let go of what came before: say from when
             extra["kept_from"] = max(0.0, sec(tl.trimmed_before))
+        if len(task_lanes) < len(tasks):  # lanes for the newest tasks only: say of how many
+            extra["task_lanes"] = {"drawn": len(task_lanes), "kept": len(tasks),
+                                   "run": len(tasks) + tl.gone.tasks}
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,

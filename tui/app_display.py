@@ -28,6 +28,20 @@ COMBINED_VERSION_BASE = 1 << 40
 LANE_ORDERS = ("newest", "oldest", "slowest")
 
 
+def lanes_note(snap, order: str) -> str:
+    """What the task lanes are when the snapshot draws only the newest tasks' (the builder's
+    ``max_task_lanes``; ``extra["task_lanes"]``), in lane order ``order``: ``"lanes: slowest
+    of the newest 2,000 of 3,412 tasks kept (9,000 in the run)"``; "" when every kept task has
+    its lane."""
+    n = snap.extra.get("task_lanes") if snap is not None else None
+    if not n:
+        return ""
+    which = "the newest" if order == "newest" else f"{order} of the newest"
+    if n["run"] > n["kept"]:
+        return f"lanes: {which} {n['drawn']:,} of {n['kept']:,} tasks kept ({n['run']:,} in the run)"
+    return f"lanes: {which} {n['drawn']:,} of {n['kept']:,} tasks"
+
+
 @cache
 def status_style() -> dict:
     """(icon, word, style) of each run status."""
@@ -142,7 +156,11 @@ class DisplayMixin:
     def action_lane_order(self) -> None:
         """Cycle the order of the task lanes: newest / oldest / slowest first."""
         self._lane_order = (self._lane_order + 1) % len(LANE_ORDERS)
-        self.notify(f"task lanes: {LANE_ORDERS[self._lane_order]} first", timeout=2)
+        order = LANE_ORDERS[self._lane_order]
+        note = lanes_note(self.shown.snapshot if self.shown is not None else None, order)
+        self.notify(f"task lanes: {order} first" + (f" ({note.removeprefix('lanes: ')})" if note else ""),
+                    timeout=4 if note else 2)
+        self._show_status()
         self._show_snapshot()
 
     def _show_snapshot(self) -> None:
@@ -209,6 +227,9 @@ class DisplayMixin:
                 kept = upd.snapshot.extra.get("kept_from")
                 if kept:  # a long live run keeps its newest minutes (runner.KEEP_S)
                     out.append(f" (kept from {fmt_s(kept)})", style="dim")
+                note = lanes_note(upd.snapshot, LANE_ORDERS[self._lane_order])
+                if note:  # more tasks than lanes: which ones have a lane (the long form if it fits)
+                    optional.append((0, (f"  {note}", f"  {note.split(' (')[0]}"), "dim"))
             if upd is not None and upd.status == FAILED and upd.error:
                 where = f" at {short_where(upd.error_where)}" if upd.error_where else ""
                 out.append(f"  {upd.error}{where}", style="bold red")
@@ -260,6 +281,10 @@ class DisplayMixin:
             text = Text(WELCOME if self._request is None else "starting...", style="italic")
         elif moment is not None:
             text = Text(moment[1], style="bold")
+            n = upd.snapshot.extra.get("task_lanes")
+            if n:  # (explain.moment sums the lanes drawn: the newest tasks' only)
+                text.append(f"  (tasks: the newest {n['drawn']:,} drawn, of {n['run']:,} in the run)",
+                            style="dim")
         elif upd.status == FAILED and not upd.caption.startswith("failed"):
             where = f" ({short_where(upd.error_where)})" if upd.error_where else ""
             text = Text(f"failed: {upd.error}{where}", style="bold red")
