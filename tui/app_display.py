@@ -3,6 +3,7 @@ the marked source line and the timeline cursor's info line."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import replace
 from functools import cache
 from operator import attrgetter
@@ -29,17 +30,18 @@ LANE_ORDERS = ("newest", "oldest", "slowest")
 
 
 def lanes_note(snap, order: str) -> str:
-    """What the task lanes are when the snapshot draws only the newest tasks' (the builder's
-    ``max_task_lanes``; ``extra["task_lanes"]``), in lane order ``order``: ``"lanes: slowest
-    of the newest 2,000 of 3,412 tasks kept (9,000 in the run)"``; "" when every kept task has
-    its lane."""
+    """Which tasks have their lanes drawn when a snapshot draws fewer lanes than there are
+    tasks (``extra["task_lanes"]``: the builder draws the newest ``max_task_lanes``; the view
+    picks the oldest / slowest from every lane built, ``Snapshot.hidden``), in lane order
+    ``order``: ``"lanes: the slowest 2,000 of 3,412 tasks kept (9,000 in the run)"``; "" when
+    every kept task's lane is drawn."""
     n = snap.extra.get("task_lanes") if snap is not None else None
     if not n:
         return ""
-    which = "the newest" if order == "newest" else f"{order} of the newest"
-    if n["run"] > n["kept"]:
-        return f"lanes: {which} {n['drawn']:,} of {n['kept']:,} tasks kept ({n['run']:,} in the run)"
-    return f"lanes: {which} {n['drawn']:,} of {n['kept']:,} tasks"
+    of = f"{n['kept']:,} tasks" + (f" kept ({n['run']:,} in the run)" if n["run"] > n["kept"] else "")
+    if order != "newest" and n.get("built", n["drawn"]) < n["kept"]:  # (older lanes still being built)
+        of = f"the newest {n['built']:,} of {of}"
+    return f"lanes: the {order} {n['drawn']:,} of {of}"
 
 
 @cache
@@ -118,6 +120,9 @@ class DisplayMixin:
         or slowest first (longest from creation to end)."""
         order = LANE_ORDERS[self._lane_order]
         raw = snap.raw_lanes  # (open lanes stay open: the view closes those it draws)
+        hidden = getattr(snap, "hidden", ())
+        if hidden and order != "newest":  # older tasks' lanes not drawn: pick from every lane
+            return self._picked(snap, raw, hidden, order)
         kinds = list(map(_kind_of, raw))
         n = kinds.count("task")
         if order == "oldest" or n < 2:
@@ -141,6 +146,28 @@ class DisplayMixin:
         lanes = (*others[:1], *tasks, *others[1:])
         # (raw: with the open lanes of a live run, read closed at t_end)
         return replace(snap, lanes=lanes if snap.lanes is raw else LiveLanes(lanes, snap.t_end))
+
+    @staticmethod
+    def _picked(snap: Snapshot, raw: tuple, hidden: tuple, order: str) -> Snapshot:
+        """The snapshot drawing, of every task lane built (those drawn and ``hidden``), as many
+        as it draws: the oldest, or the slowest first (longest from creation to end, to now
+        if not done)."""
+        from coffeeshop_tui.scenarios.snapshot import LiveLanes
+
+        tasks = [lane for lane in raw if lane.kind == "task"]
+        others = [lane for lane in raw if lane.kind != "task"]
+        every = [*hidden, *tasks]  # (task order: the hidden ones are the older)
+        if order == "oldest":
+            picked = every[:len(tasks)]
+        else:
+            t_end = snap.t_end
+
+            def span(lane) -> float:
+                segs = lane.segments
+                return ((t_end if lane.open else segs[-1].end) - segs[0].start) if segs else 0.0
+
+            picked = heapq.nlargest(len(tasks), every, key=span)
+        return replace(snap, lanes=LiveLanes((*others[:1], *picked, *others[1:]), snap.t_end))
 
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:
@@ -282,9 +309,8 @@ class DisplayMixin:
         elif moment is not None:
             text = Text(moment[1], style="bold")
             n = upd.snapshot.extra.get("task_lanes")
-            if n:  # (explain.moment sums the lanes drawn: the newest tasks' only)
-                text.append(f"  (tasks: the newest {n['drawn']:,} drawn, of {n['run']:,} in the run)",
-                            style="dim")
+            if n and n["built"] < n["kept"]:  # (explain.moment sums the lanes built: not yet all)
+                text.append(f"  (of the newest {n['built']:,} of {n['kept']:,} tasks)", style="dim")
         elif upd.status == FAILED and not upd.caption.startswith("failed"):
             where = f" ({short_where(upd.error_where)})" if upd.error_where else ""
             text = Text(f"failed: {upd.error}{where}", style="bold red")
