@@ -289,7 +289,12 @@ class SnapshotBuilder:
     """Makes snapshots of one Timeline. Each build costs the tasks that got something new
     (``Timeline.watch``) and the one holding the loop, not every task: a waiting task's lane
     is kept as it is, its open end implied (:attr:`Lane.open`: it reaches each snapshot's
-    ``t_end``), and a finished task's lane never changes again."""
+    ``t_end``), and a finished task's lane never changes again.
+
+    ``max_task_lanes``: the newest tasks' lanes a snapshot draws (``lanes``); every other kept
+    task's lane is built too (``hidden``; after a first build or a trim, at most BACKFILL more a
+    build), so a paused moment sums every task and a view can pick the oldest or slowest;
+    ``extra["task_lanes"]`` says how many are drawn, built, kept and made in the whole run."""
 
     def __init__(self, timeline: Timeline, max_task_lanes: int = 2000) -> None:
         self.tl = timeline

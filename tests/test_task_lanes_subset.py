@@ -124,6 +124,8 @@ def test_oldest_and_slowest_pick_from_every_task_lane():
                    reverse=True)
     assert spans == every[:20]
     assert oldest.lanes[0].kind == "loop"
+    for picked in (oldest, DisplayMixin._picked(snap, raw, snap.hidden, "slowest")):  # every lane, once
+        assert sorted(lane.task for lane in picked.all_lanes if lane.kind == "task") == list(range(1, 62))
 
 
 def test_the_main_screen_says_which_tasks_have_lanes_and_what_a_paused_moment_counts():

@@ -167,7 +167,9 @@ class DisplayMixin:
                 return ((t_end if lane.open else segs[-1].end) - segs[0].start) if segs else 0.0
 
             picked = heapq.nlargest(len(tasks), every, key=span)
-        return replace(snap, lanes=LiveLanes((*others[:1], *picked, *others[1:]), snap.t_end))
+        ids = set(map(id, picked))  # (those not picked are the hidden ones now: all_lanes stays every lane)
+        rest = tuple(lane for lane in every if id(lane) not in ids)
+        return replace(snap, lanes=LiveLanes((*others[:1], *picked, *others[1:]), snap.t_end), hidden=rest)
 
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:
