@@ -22,6 +22,7 @@ from .task_states import RUNNING, STARVED, WAITING
 #: (lines, threads, job functions) its sums tell apart
 FIRST_BLOCKS = 64
 MAX_PLACES = 500
+MAX_BUSY = 4096  # Dropped.busy's buckets at most
 
 if TYPE_CHECKING:
     from .timeline import Timeline
@@ -47,7 +48,7 @@ class Dropped:
     gil_blocks: int = 0  # those of them that waited for the GIL
     gil_ns: int = 0
     #: the run's first blocks dropped, whole (at most FIRST_BLOCKS): a server's start-up, a
-    #: lifespan... stay listed however long the run (``Timeline.blocks_dropped``)
+    #: lifespan... stay listed however long the run (``load_feed.ServerFeed.whole_run``)
     first: list = field(default_factory=list)
     #: the other blocks dropped (not in ``first``), per place: where -> [how many, ns, the
     #: function last sampled there]; GIL waits are in ``gil_*`` only (at most MAX_PLACES places,
@@ -61,14 +62,22 @@ class Dropped:
     job_threads: dict = field(default_factory=dict)
     job_labels: dict = field(default_factory=dict)
     gauge_max: dict = field(default_factory=dict)  # gauge name -> the most among those dropped
-    #: the loop's busy time in the steps dropped, per second (t_ns // 1e9 -> ns, by when a
-    #: busy stretch ended): a report over part of the run clips it (one pair a second trimmed)
+    #: the loop's busy time in the steps dropped, per ``busy_step`` ns (t_ns // busy_step -> ns,
+    #: by when a busy stretch ended): a report over part of the run clips it. A second a
+    #: bucket, twice as wide each time there are more than MAX_BUSY (bounded over hours)
     busy: dict = field(default_factory=dict)
+    busy_step: int = 1_000_000_000
 
     def fold_busy(self, s: int, e: int) -> int:
         """Count a busy stretch [s, e] of the steps dropped; returns its length."""
-        k = e // 1_000_000_000
-        self.busy[k] = self.busy.get(k, 0) + e - s
+        busy = self.busy
+        k = e // self.busy_step
+        busy[k] = busy.get(k, 0) + e - s
+        if len(busy) > MAX_BUSY:
+            self.busy_step *= 2
+            self.busy = {}
+            for k, ns in busy.items():
+                self.busy[k // 2] = self.busy.get(k // 2, 0) + ns
         return e - s
 
     def fold_block(self, b: dict, func: str = "") -> None:

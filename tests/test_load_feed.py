@@ -262,3 +262,21 @@ def test_epochs_the_feed_forgets_stay_counted_in_the_whole_run():
     assert run.trimmed.blocked_ns == 2 * 100 * MS and run.trimmed.by_where[""][0] == 2
     assert len(run.jobs) + run.trimmed.jobs["anyio"][0] == 5
     assert run.trimmed.busy_ns > 2 * 100 * MS and run.trimmed.listed_from_ns > 0
+
+
+def test_what_trims_sum_stays_bounded_over_hours():
+    """Dropped's busy time per bucket (a report clips it to its window) and its places keep a
+    bounded size however long the run: buckets grow twice as wide past MAX_BUSY."""
+    from coffeeshop_tui.scenarios.timeline_figures import FIRST_BLOCKS as FIRST
+    from coffeeshop_tui.scenarios.timeline_figures import MAX_BUSY, MAX_PLACES, Dropped
+
+    g = Dropped()
+    for k in range(10 * 3600):  # ten hours, a busy stretch a second
+        g.fold_busy(k * S, k * S + 10 * MS)
+    assert len(g.busy) <= MAX_BUSY and g.busy_step == 16 * S
+    assert sum(g.busy.values()) == 10 * 3600 * 10 * MS
+    for k in range(FIRST + MAX_PLACES + 50):
+        g.fold_block({"task": 1, "start_ns": k * S, "end_ns": k * S + 30 * MS, "where": f"app.py:{k}"})
+    assert len(g.first) == FIRST and len(g.by_where) == MAX_PLACES + 1  # the rest under ""
+    assert g.by_where[""][0] == 50 and g.blocks == FIRST + MAX_PLACES + 50
+

@@ -77,9 +77,10 @@ class Trimmed:
     place (where -> [how many, ns, culprit]); ``gil_blocks`` / ``gil_ns``: GIL waits;
     ``from_ns`` .. ``to_ns``: when the first began and the last ended; ``listed_from_ns``: the
     rows list every block after this (the newest cut); ``busy``: the loop's busy time in
-    the steps that went, per second (:meth:`busy_in`); ``jobs``: pool -> [how many, the longest wait for a thread (ns)],
-    ``job_threads``: pool -> threads, ``job_labels``: function -> how many;
-    ``pool_max_borrowed``: the most pool tokens borrowed at once among the gauges that went."""
+    the steps that went, in buckets (:meth:`busy_in`); ``jobs``: pool -> [how many, the
+    longest wait for a thread (ns)], ``job_threads``: pool -> threads, ``job_labels``:
+    function -> how many; ``pool_max_borrowed``: the most pool tokens borrowed at once among
+    the gauges that went."""
     blocks: int = 0
     blocked_ns: int = 0
     by_where: dict = field(default_factory=dict)
@@ -88,7 +89,7 @@ class Trimmed:
     from_ns: int = 0
     to_ns: int = 0
     listed_from_ns: int = 0
-    busy: dict = field(default_factory=dict)  # second (t_ns // 1e9) -> ns
+    busy: list = field(default_factory=list)  # [start_ns, width_ns, busy ns] buckets
     jobs: dict = field(default_factory=dict)
     job_threads: dict = field(default_factory=dict)
     job_labels: dict = field(default_factory=dict)
@@ -99,15 +100,15 @@ class Trimmed:
 
     @property
     def busy_ns(self) -> int:
-        return sum(self.busy.values())
+        return sum(ns for _s, _w, ns in self.busy)
 
     def busy_in(self, lo: int, hi: int) -> int:
-        """The busy time that went, in [lo, hi] (edge seconds pro rata)."""
+        """The busy time that went, in [lo, hi] (edge buckets pro rata)."""
         tot = 0
-        for k, ns in self.busy.items():
-            a, b = max(lo, k * 1_000_000_000), min(hi, (k + 1) * 1_000_000_000)
+        for s, w, ns in self.busy:
+            a, b = max(lo, s), min(hi, s + w)
             if b > a:
-                tot += ns * (b - a) // 1_000_000_000
+                tot += ns * (b - a) // w
         return tot
 
     def _span(self, s: int, e: int) -> None:
@@ -154,8 +155,7 @@ class Trimmed:
         self.gil_ns += g.gil_ns - sum(first_gil)
         if g.folded_to:
             self._span(g.folded_from, g.folded_to)
-        for k, ns in g.busy.items():
-            self.busy[k] = self.busy.get(k, 0) + ns
+        self.busy += [[k * g.busy_step, g.busy_step, ns] for k, ns in g.busy.items()]
         if tl.trimmed_before is not None:
             self.listed_from_ns = max(self.listed_from_ns, tl.trimmed_before)
         threads = {pool: {job_row(ep_index, Job(pool, th, 0, 0, 0, 0, ""))[2] for th in ts}
@@ -170,8 +170,7 @@ class Trimmed:
         self.gil_ns += other.gil_ns
         if other.to_ns:
             self._span(other.from_ns, other.to_ns)
-        for k, ns in other.busy.items():
-            self.busy[k] = self.busy.get(k, 0) + ns
+        self.busy += other.busy
         self.listed_from_ns = max(self.listed_from_ns, other.listed_from_ns)
         self.add_jobs(other.jobs, other.job_threads, other.job_labels)
         self.pool_max_borrowed = max(self.pool_max_borrowed, other.pool_max_borrowed)
@@ -199,9 +198,7 @@ class WholeRun(ServerData):
             threads.setdefault(pool, set()).add(thread)
             labels[label] = labels.get(label, 0) + 1
         out.add_jobs(jobs, threads, labels)
-        for b, d in self.busy:
-            k = b * BUSY_BUCKET_NS // 1_000_000_000
-            out.busy[k] = out.busy.get(k, 0) + d
+        out.busy += [[b * BUSY_BUCKET_NS, BUSY_BUCKET_NS, d] for b, d in self.busy]
         out.pool_max_borrowed = max([out.pool_max_borrowed, *(g[1] for g in self.gauges)])
         out.listed_from_ns = max(out.listed_from_ns, out.to_ns,
                                  max((b["end_ns"] for b in self.blocks), default=0),
