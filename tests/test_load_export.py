@@ -19,7 +19,8 @@ def test_the_export_says_which_blocks_it_lists_of_the_window():
     doc = export_doc(_update(200, 950))
     assert doc["window"] == {"from_s": 540.0, "to_s": 600.0, "live": True}
     assert len(doc["blocks"]) == 200 and "start_ns" not in doc["blocks"][0]
-    assert doc["blocks_note"] == "the newest 200 blocks listed (from 540.0 s on), 950 in the window (540.0 s to 600.0 s)"
+    assert doc["blocks_note"] == ("the newest 200 blocks listed (from 540.0 s on), "
+                                  "950 in the window (540.0 s to 600.0 s)")
 
 
 def test_every_block_of_the_window_listed_says_so():
