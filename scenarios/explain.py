@@ -459,7 +459,9 @@ def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
     tasks = done = before.get("tasks", 0)
     worst, busy = before.get("max_lag_s", 0.0), before.get("busy_s", 0.0)
     starved_at_cut = before.get("starved_s", {})
-    for lane in snapshot.lanes:
+    # every lane built: also the task lanes not drawn (Snapshot.hidden: a long run's older tasks)
+    lanes = getattr(snapshot, "all_lanes", None) or snapshot.lanes
+    for lane in lanes:
         segs = lane.segments
         if lane.kind == "loop":
             for seg in segs:
@@ -500,11 +502,11 @@ def moment(snapshot, t: float, whole: dict | None = None) -> tuple[dict, str]:
             holding = b
     whole = whole or {}
     if whole.get("open"):
-        parents = {lane.parent for lane in snapshot.lanes if lane.kind == "task"} | before.get("parents", set())
+        parents = {lane.parent for lane in lanes if lane.kind == "task"} | before.get("parents", set())
         made = before.get("created_s", {})  # (a lane after a trim starts at the cut, not when it came)
         spans = [(made.get(lane.task, lane.segments[0].start),
                   lane.segments[-1].end if lane.segments[-1].end < t_end else None)
-                 for lane in snapshot.lanes
+                 for lane in lanes
                  if lane.kind == "task" and lane.segments and lane.task not in parents]
         gone = before.get("leaves", 0), before.get("served_s", 0.0)
         stats_open = {"open": open_figures_of(spans, t, gone)}

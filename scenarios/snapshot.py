@@ -146,6 +146,18 @@ class Snapshot:
     #: after a trim (``extra["kept_from"]``), the whole run up to then, in seconds: what a moment
     #: after it adds its lanes' figures to (:func:`before_cut`; ``explain.moment``); None: all kept
     before: dict | None = None
+    #: task lanes built but not in ``lanes`` (older than the newest ``max_task_lanes``), in
+    #: task order, as built (an open one reaches ``t_end``: :attr:`all_lanes` closes it): what
+    #: a view ordering by age or length picks from, and what a paused moment sums too
+    hidden: tuple = ()
+
+    @property
+    def all_lanes(self) -> tuple:
+        """``lanes`` and the ``hidden`` task lanes (closed at ``t_end``): every lane built."""
+        if not self.hidden:
+            return tuple(self.lanes)
+        t = self.t_end
+        return (*self.lanes, *(lane.to(t) if lane.open else lane for lane in self.hidden))
 
     def lane(self, key: str) -> Lane | None:
         for lane in self.lanes:
@@ -269,11 +281,20 @@ class ThreadLanes:
                 for key, label in zip(order, thread_lane_labels(order)) if self.segments[key]]
 
 
+#: lanes of older tasks a build adds at most (SnapshotBuilder._backfill)
+BACKFILL = 500
+
+
 class SnapshotBuilder:
     """Makes snapshots of one Timeline. Each build costs the tasks that got something new
     (``Timeline.watch``) and the one holding the loop, not every task: a waiting task's lane
     is kept as it is, its open end implied (:attr:`Lane.open`: it reaches each snapshot's
-    ``t_end``), and a finished task's lane never changes again."""
+    ``t_end``), and a finished task's lane never changes again.
+
+    ``max_task_lanes``: the newest tasks' lanes a snapshot draws (``lanes``); every other kept
+    task's lane is built too (``hidden``; after a first build or a trim, at most BACKFILL more a
+    build), so a paused moment sums every task and a view can pick the oldest or slowest;
+    ``extra["task_lanes"]`` says how many are drawn, built, kept and made in the whole run."""
 
     def __init__(self, timeline: Timeline, max_task_lanes: int = 2000) -> None:
         self.tl = timeline
@@ -304,7 +325,8 @@ class SnapshotBuilder:
         self._all = True  # build every task's lane (the first build, or after a trim)
         self._states: set[str] = set()  # the states in the lanes built (Snapshot.states)
         self._states_n = 0  # how many loop segments they include
-        self._floor = 0  # tasks older than this are not shown (max_task_lanes newer ones are)
+        self._floor = 0  # tasks older than this have no lane yet (_older: to build, _backfill)
+        self._older: list[int] = []
 
     def build(self, extra: dict | None = None) -> Snapshot:
         tl = self.tl
@@ -332,9 +354,12 @@ class SnapshotBuilder:
         t_end = sec(tl.now_ns) if tl.now_ns else 0.0
         tasks = tl.tasks
         if self._all:
-            # (the newest max_task_lanes tasks: only they are shown, and later ones are newer)
+            # (the newest max_task_lanes tasks first: they are drawn, and later ones are newer;
+            # the older ones' lanes are built a chunk a build, see _backfill)
             self._all = False
-            todo = sorted(tasks)[-self.max_task_lanes:]
+            order = sorted(tasks)
+            todo = order[-self.max_task_lanes:]
+            self._older = order[:-len(todo)] if todo else []
             self._floor = todo[0] if todo else 0
         else:
             todo = touched | self._again
@@ -372,13 +397,21 @@ class SnapshotBuilder:
                 lanes.insert(i, lane)
                 self._pos = pos = {q: k for k, q in enumerate(seqs)}
 
-        task_lanes = lanes[-self.max_task_lanes:] if len(lanes) > self.max_task_lanes else lanes
+        if self._older:
+            self._backfill(sec, held_seq, t_end)
+            seqs, lanes = self._seqs, self._lanes
+        n_drawn = min(len(lanes), self.max_task_lanes)
+        task_lanes = lanes[-n_drawn:] if len(lanes) > n_drawn else lanes
         all_lanes = (Lane("loop", "event loop", "loop", loop_segs), *task_lanes, *self._threads.lanes())
 
         output = tl.output[-OUTPUT_TAIL:]
         extra = dict(extra or {})
         if tl.trimmed_before is not None:  # the model let go of what came before: say from when
             extra["kept_from"] = max(0.0, sec(tl.trimmed_before))
+        if len(task_lanes) < len(tasks):  # lanes drawn for the newest tasks only: say of how many
+            # (built: of how many lanes exist, drawn or hidden; all kept ones once _backfill is done)
+            extra["task_lanes"] = {"drawn": len(task_lanes), "built": len(lanes), "kept": len(tasks),
+                                   "run": len(tasks) + tl.gone.tasks}
         return Snapshot(
             version=tl.version,
             live=tl.end_ns is None,
@@ -393,7 +426,31 @@ class SnapshotBuilder:
             loop=tl.loopq.view(origin) if getattr(tl, "loopq", None) is not None and tl.loopq.recorded else None,
             states=frozenset(states),
             before=self._before,
+            hidden=tuple(lanes[:-n_drawn]) if len(lanes) > n_drawn else (),
         )
+
+    def _backfill(self, sec, held_seq: int, t_end: float) -> None:
+        """Build the lanes of up to BACKFILL more of the tasks older than those drawn (after a
+        first build or a trim, which start with the newest ``max_task_lanes``): a build costs
+        at most that many more lanes, and a few builds later every kept task has its lane."""
+        older, tasks = self._older, self.tl.tasks
+        chunk = older[-BACKFILL:]
+        del older[-BACKFILL:]
+        seqs, lanes = [], []
+        for seq in chunk:
+            t = tasks.get(seq)
+            if t is None:
+                continue
+            lane = self._lane_of(seq, t, sec, held_seq, t_end)
+            self._states.update([seg[2] for seg in lane.segments])
+            if t.done_ns is None and not lane.open:
+                self._again.add(seq)
+            seqs.append(seq)
+            lanes.append(lane)
+        self._seqs[:0] = seqs
+        self._lanes[:0] = lanes
+        self._pos = {q: k for k, q in enumerate(self._seqs)}
+        self._floor = chunk[0] if chunk else self._floor
 
     def _lane_of(self, seq: int, t, sec, held_seq: int, t_end: float) -> Lane:
         """Task ``seq``'s lane now: grown from its last one where only what follows its old

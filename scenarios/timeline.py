@@ -282,7 +282,12 @@ class Timeline(TaskFigures):
         for name in ("samples", "jobs", "warnings", "marks", "gauges"):
             items = getattr(self, name)
             if len(items) > self.max_items:
-                del items[: len(items) - self.max_items * 3 // 4]
+                n = len(items) - self.max_items * 3 // 4
+                if name == "jobs":  # (summed first, as a trim's: the whole run's jobs stay counted)
+                    self.gone.fold_jobs(items[:n])
+                elif name == "gauges":
+                    self.gone.fold_gauges(items[:n])
+                del items[:n]
         if len(self._sample_times) > len(self.samples):
             del self._sample_times[: len(self._sample_times) - len(self.samples)]
         self.version += 1

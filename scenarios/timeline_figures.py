@@ -13,10 +13,16 @@ from __future__ import annotations
 import bisect
 import heapq
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .task_states import RUNNING, STARVED, WAITING
+
+#: how many of the run's first dropped blocks ``Dropped.first`` keeps whole; how many places
+#: (lines, threads, job functions) its sums tell apart
+FIRST_BLOCKS = 64
+MAX_PLACES = 500
+MAX_BUSY = 4096  # Dropped.busy's buckets at most
 
 if TYPE_CHECKING:
     from .timeline import Timeline
@@ -41,6 +47,77 @@ class Dropped:
     blocked_ns: int = 0
     gil_blocks: int = 0  # those of them that waited for the GIL
     gil_ns: int = 0
+    #: the run's first blocks dropped, whole (at most FIRST_BLOCKS): a server's start-up, a
+    #: lifespan... stay listed however long the run (``load_feed.ServerFeed.whole_run``)
+    first: list = field(default_factory=list)
+    #: the other blocks dropped (not in ``first``), per place: where -> [how many, ns, the
+    #: function last sampled there]; GIL waits are in ``gil_*`` only (at most MAX_PLACES places,
+    #: the rest under "")
+    by_where: dict = field(default_factory=dict)
+    folded_from: int = 0  # when the first of those began and the last ended (ns; 0: none)
+    folded_to: int = 0
+    #: thread-pool jobs dropped: pool -> [how many, the longest wait for a thread (ns)], and
+    #: the threads and functions that ran them (pool -> {thread}, label -> how many)
+    jobs: dict = field(default_factory=dict)
+    job_threads: dict = field(default_factory=dict)
+    job_labels: dict = field(default_factory=dict)
+    gauge_max: dict = field(default_factory=dict)  # gauge name -> the most among those dropped
+    #: the loop's busy time in the steps dropped, per ``busy_step`` ns (t_ns // busy_step -> ns,
+    #: by when a busy stretch ended): a report over part of the run clips it. A second a
+    #: bucket, twice as wide each time there are more than MAX_BUSY (bounded over hours)
+    busy: dict = field(default_factory=dict)
+    busy_step: int = 1_000_000_000
+
+    def fold_busy(self, s: int, e: int) -> int:
+        """Count a busy stretch [s, e] of the steps dropped; returns its length."""
+        busy = self.busy
+        k = e // self.busy_step
+        busy[k] = busy.get(k, 0) + e - s
+        if len(busy) > MAX_BUSY:
+            self.busy_step *= 2
+            self.busy = {}
+            for k, ns in busy.items():
+                self.busy[k // 2] = self.busy.get(k // 2, 0) + ns
+        return e - s
+
+    def fold_block(self, b: dict, func: str = "") -> None:
+        """Count a block the recording lets go of (see the fields)."""
+        d = b["end_ns"] - b["start_ns"]
+        self.blocks += 1
+        self.blocked_ns += d
+        if b.get("gil"):
+            self.gil_blocks += 1
+            self.gil_ns += d
+        if len(self.first) < FIRST_BLOCKS:
+            self.first.append(b)
+            return
+        if b.get("gil"):
+            return
+        where = b["where"] if b["where"] in self.by_where or len(self.by_where) < MAX_PLACES else ""
+        row = self.by_where.setdefault(where, [0, 0, func])
+        row[0] += 1
+        row[1] += d
+        row[2] = func or row[2]
+        self.folded_from = min(self.folded_from or b["start_ns"], b["start_ns"])
+        self.folded_to = max(self.folded_to, b["end_ns"])
+
+    def fold_jobs(self, jobs) -> None:
+        for j in jobs:
+            row = self.jobs.setdefault(j.pool, [0, 0])
+            row[0] += 1
+            row[1] = max(row[1], j.start_ns - j.submit_ns)
+            threads = self.job_threads.setdefault(j.pool, set())
+            if len(threads) < MAX_PLACES:
+                threads.add(j.thread)
+            if j.label in self.job_labels or len(self.job_labels) < MAX_PLACES:
+                self.job_labels[j.label] = self.job_labels.get(j.label, 0) + 1
+
+    def fold_gauges(self, gauges) -> None:
+        gmax = self.gauge_max
+        for _t, vals in gauges:
+            for k, v in vals.items():
+                if isinstance(v, (int, float)) and v > gmax.get(k, v - 1):
+                    gmax[k] = v
 
 
 @dataclass(frozen=True)
@@ -85,18 +162,19 @@ class TaskFigures:
         span = None
         for a, b in sorted((st3[i], st3[i + 1]) for i in range(0, len(st3), 3) if st3[i + 1] < cut):
             if span is None or a > span[1]:
-                busy += span[1] - span[0] if span else 0
+                busy += g.fold_busy(*span) if span else 0
                 span = [a, b]
             elif b > span[1]:
                 span[1] = b
-        busy += span[1] - span[0] if span else 0
+        busy += g.fold_busy(*span) if span else 0
+        funcs = None
         for b in self._blocks:
             if b["end_ns"] < cut:
-                g.blocks += 1
-                g.blocked_ns += b["end_ns"] - b["start_ns"]
-                if b.get("gil"):
-                    g.gil_blocks += 1
-                    g.gil_ns += b["end_ns"] - b["start_ns"]
+                if funcs is None:  # what function each line was last sampled in (a culprit's name)
+                    funcs = {smp[1]: smp[2] for smp in self.samples}
+                g.fold_block(b, funcs.get(b["where"], ""))
+        g.fold_jobs([j for j in self.jobs if j.end_ns < cut])
+        g.fold_gauges(self.gauges[: bisect.bisect_left(self.gauges, cut, key=lambda x: x[0])])
         for seq, t in self.tasks.items():
             st = t.steps
             if t.done_ns is not None and t.done_ns < cut:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from coffeeshop_tui.scenarios.snapshot import ThreadLanes
 from coffeeshop_tui.scenarios.timeline import Timeline, thread_lane_labels
 from coffeeshop_tui.scenarios.web.load_match import match_handler
@@ -169,3 +171,112 @@ def test_lanes_follow_the_view_options_passed_in():
     requests = lb.build(now, gens, feed, ViewOptions(lane_mode="requests"), "closed", sec)
     assert [ln.key for ln in requests if ln.kind == "client"] == ["client-1.3", "client-1.2", "client-1.1"]
     assert [ln.task for ln in requests if ln.kind == "task"] == [0, 2, 1]  # request 3: no handler yet
+
+
+# ----------------------------------------------------------------------------- a long run's report
+def _long_run(feeds, n: int) -> None:
+    """``n`` requests, one every 200 ms, read by ``feeds`` (one server recording each, fed the same
+    batches): every third blocks the loop 40 ms in ``app.py:7`` (``time.sleep``), every seventh
+    30 ms in ``app.py:9`` (CPU work in ``grind``); the server's start-up blocked it 100 ms."""
+    for i in range(1, n + 1):
+        t = T0 + S + i * 200 * MS
+        batch = handler_batch(i, f"r{i:06d}", t, ANYIO, startup_block=i == 1)
+        batch["jobs"] = [(p, f"{ANYIO}|{i % 8}", *rest) for p, _th, *rest in batch["jobs"]]  # 8 threads
+        for every, d, where, func in ((3, 40, "app.py:7", "handler"), (7, 30, "app.py:9", "grind")):
+            if i % every == 0:
+                s = t + 5 * MS if every == 3 else t + 60 * MS
+                batch["steps"] += [s, s + d * MS, i]
+                batch.setdefault("samples", []).append((s + MS, where, func, i))
+        batch["steps"] = [x for k in sorted(range(0, len(batch["steps"]), 3), key=lambda k: batch["steps"][k])
+                          for x in batch["steps"][k:k + 3]]
+        batch.setdefault("samples", []).sort()
+        for srv, feed in feeds:
+            srv.timeline.ingest(batch)
+            if i % 5 == 0:
+                feed.poll()
+    for _srv, feed in feeds:
+        feed.poll()
+
+
+def test_a_long_runs_report_keeps_the_whole_runs_figures_while_its_recording_trims():
+    """A server recording that keeps only its newest steps (a long load test's) gives the
+    report the same whole-run figures as one that keeps everything: blocks, the line that
+    held the loop longest, busy time, jobs; the server's start-up block stays listed; the
+    report lists fewer blocks and says which part."""
+    from coffeeshop_tui.scenarios.web.explain_load import LoadStats
+    from coffeeshop_tui.scenarios.web.load_report import server_section, whole_run_stats
+    from coffeeshop_tui.scenarios.web.load_stats import outside_window, window_stats
+
+    short, whole = FakeServer(), FakeServer()
+    short.new_recording().max_steps = 120  # trims its oldest quarter past 120 steps
+    whole.new_recording()
+    f_short = ServerFeed(short, origin_ns=T0 + S, history_ns=60 * S, lanes=False)
+    f_whole = ServerFeed(whole, origin_ns=T0 + S, history_ns=60 * S, lanes=False)
+    n = 600
+    _long_run([(short, f_short), (whole, f_whole)], n)
+    assert short.timeline.gone.blocks > 100 and not whole.timeline.gone.blocks
+    w0, end = T0 + S, T0 + S + (n + 1) * 200 * MS
+    n_blocks = n // 3 + n // 7  # every third and every seventh request
+
+    def report(feed):
+        data = feed.whole_run()
+        server = server_window(data, w0, end, 0.1)
+        stats = window_stats([], [], w0, end, server, delay_s=0.1, model="closed", endpoint="/sync")
+        stats = whole_run_stats(stats, data, w0, end)
+        sec = lambda ns: (ns - w0) / 1e9  # noqa: E731
+        section = server_section(data, w0, end, stats, sec, pid=1, port=1, restarts=0, crashed=False,
+                                 error=None, pool_total=40, executor_workers=4)
+        return data, stats, section, outside_window(data, w0, end)
+
+    d_short, s_short, sec_short, out_short = report(f_short)
+    d_whole, s_whole, sec_whole, out_whole = report(f_whole)
+    assert isinstance(s_whole, LoadStats)
+    assert s_whole.w_blocks == n_blocks
+    for key in ("w_blocks", "block_where", "block_culprit", "w_jobs", "w_threads", "pool_max_borrowed"):
+        assert getattr(s_short, key) == getattr(s_whole, key), key
+    for key in ("w_blocked_s", "w_busy_share", "w_queue_max_s"):
+        assert getattr(s_short, key) == pytest.approx(getattr(s_whole, key), rel=1e-6, abs=1e-9), key
+    assert out_short == out_whole and out_whole["before_first_request"]["blocks"] == 1  # the start-up
+    assert sec_short["blocked_s"] == sec_whole["blocked_s"]
+    # the rows stay bounded; the report says which part it lists, and sums the rest per line
+    assert len(d_short.blocks) < len(d_whole.blocks) // 2
+    assert sec_whole["blocks_listed"] == sec_whole["blocks_in_window"] == n_blocks and "not_listed" not in sec_whole
+    gone = sec_short["not_listed"]
+    assert sec_short["blocks_listed"] + gone["blocks"] == sec_short["blocks_in_window"] == n_blocks
+    assert {p["where"]: p["culprit"] for p in gone["by_place"]} == {"app.py:7": "CPU work in handler",
+                                                                    "app.py:9": "CPU work in grind"}
+    assert gone["listed_from_s"] > 0 and "in the window" in sec_short["blocks_note"]
+
+
+def test_epochs_the_feed_forgets_stay_counted_in_the_whole_run():
+    """The feed keeps the newest three server recordings (restarts); the whole run still
+    counts the blocks, jobs and busy time of the ones it let go of."""
+    srv = FakeServer()
+    feed = ServerFeed(srv, origin_ns=T0, history_ns=60 * S, lanes=False)
+    for k in range(5):
+        srv.new_recording().ingest(handler_batch(1, "r000001", T0 + (k + 1) * S, ANYIO, startup_block=True))
+        feed.poll()
+    assert len(feed.epochs) == 3
+    run = feed.whole_run()
+    assert len(run.blocks) == 3 and run.trimmed.blocks == 2  # each recording's start-up block
+    assert run.trimmed.blocked_ns == 2 * 100 * MS and run.trimmed.by_where[""][0] == 2
+    assert len(run.jobs) + run.trimmed.jobs["anyio"][0] == 5
+    assert run.trimmed.busy_ns > 2 * 100 * MS and run.trimmed.listed_from_ns > 0
+
+
+def test_what_trims_sum_stays_bounded_over_hours():
+    """Dropped's busy time per bucket (a report clips it to its window) and its places keep a
+    bounded size however long the run: buckets grow twice as wide past MAX_BUSY."""
+    from coffeeshop_tui.scenarios.timeline_figures import FIRST_BLOCKS as FIRST
+    from coffeeshop_tui.scenarios.timeline_figures import MAX_BUSY, MAX_PLACES, Dropped
+
+    g = Dropped()
+    for k in range(10 * 3600):  # ten hours, a busy stretch a second
+        g.fold_busy(k * S, k * S + 10 * MS)
+    assert len(g.busy) <= MAX_BUSY and g.busy_step == 16 * S
+    assert sum(g.busy.values()) == 10 * 3600 * 10 * MS
+    for k in range(FIRST + MAX_PLACES + 50):
+        g.fold_block({"task": 1, "start_ns": k * S, "end_ns": k * S + 30 * MS, "where": f"app.py:{k}"})
+    assert len(g.first) == FIRST and len(g.by_where) == MAX_PLACES + 1  # the rest under ""
+    assert g.by_where[""][0] == 50 and g.blocks == FIRST + MAX_PLACES + 50
+

@@ -3,6 +3,7 @@ the marked source line and the timeline cursor's info line."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import replace
 from functools import cache
 from operator import attrgetter
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
 COMBINED_VERSION_BASE = 1 << 40
 #: the orders of the task lanes, cycled with ``o`` (the first is the default)
 LANE_ORDERS = ("newest", "oldest", "slowest")
+
+
+def lanes_note(snap, order: str) -> str:
+    """Which tasks have their lanes drawn when a snapshot draws fewer lanes than there are
+    tasks (``extra["task_lanes"]``: the builder draws the newest ``max_task_lanes``; the view
+    picks the oldest / slowest from every lane built, ``Snapshot.hidden``), in lane order
+    ``order``: ``"lanes: the slowest 2,000 of 3,412 tasks kept (9,000 in the run)"``; "" when
+    every kept task's lane is drawn."""
+    n = snap.extra.get("task_lanes") if snap is not None else None
+    if not n:
+        return ""
+    of = f"{n['kept']:,} tasks" + (f" kept ({n['run']:,} in the run)" if n["run"] > n["kept"] else "")
+    if order != "newest" and n.get("built", n["drawn"]) < n["kept"]:  # (older lanes still being built)
+        of = f"the newest {n['built']:,} of {of}"
+    return f"lanes: the {order} {n['drawn']:,} of {of}"
 
 
 @cache
@@ -104,6 +120,9 @@ class DisplayMixin:
         or slowest first (longest from creation to end)."""
         order = LANE_ORDERS[self._lane_order]
         raw = snap.raw_lanes  # (open lanes stay open: the view closes those it draws)
+        hidden = getattr(snap, "hidden", ())
+        if hidden and order != "newest":  # older tasks' lanes not drawn: pick from every lane
+            return self._picked(snap, raw, hidden, order)
         kinds = list(map(_kind_of, raw))
         n = kinds.count("task")
         if order == "oldest" or n < 2:
@@ -128,6 +147,30 @@ class DisplayMixin:
         # (raw: with the open lanes of a live run, read closed at t_end)
         return replace(snap, lanes=lanes if snap.lanes is raw else LiveLanes(lanes, snap.t_end))
 
+    @staticmethod
+    def _picked(snap: Snapshot, raw: tuple, hidden: tuple, order: str) -> Snapshot:
+        """The snapshot drawing, of every task lane built (those drawn and ``hidden``), as many
+        as it draws: the oldest, or the slowest first (longest from creation to end, to now
+        if not done)."""
+        from coffeeshop_tui.scenarios.snapshot import LiveLanes
+
+        tasks = [lane for lane in raw if lane.kind == "task"]
+        others = [lane for lane in raw if lane.kind != "task"]
+        every = [*hidden, *tasks]  # (task order: the hidden ones are the older)
+        if order == "oldest":
+            picked = every[:len(tasks)]
+        else:
+            t_end = snap.t_end
+
+            def span(lane) -> float:
+                segs = lane.segments
+                return ((t_end if lane.open else segs[-1].end) - segs[0].start) if segs else 0.0
+
+            picked = heapq.nlargest(len(tasks), every, key=span)
+        ids = set(map(id, picked))  # (those not picked are the hidden ones now: all_lanes stays every lane)
+        rest = tuple(lane for lane in every if id(lane) not in ids)
+        return replace(snap, lanes=LiveLanes((*others[:1], *picked, *others[1:]), snap.t_end), hidden=rest)
+
     def _timeline_rows(self) -> int:
         """How many lanes the timeline can show at most (its max height, not its height now:
         it grows with its content)."""
@@ -142,7 +185,11 @@ class DisplayMixin:
     def action_lane_order(self) -> None:
         """Cycle the order of the task lanes: newest / oldest / slowest first."""
         self._lane_order = (self._lane_order + 1) % len(LANE_ORDERS)
-        self.notify(f"task lanes: {LANE_ORDERS[self._lane_order]} first", timeout=2)
+        order = LANE_ORDERS[self._lane_order]
+        note = lanes_note(self.shown.snapshot if self.shown is not None else None, order)
+        self.notify(f"task lanes: {order} first" + (f" ({note.removeprefix('lanes: ')})" if note else ""),
+                    timeout=4 if note else 2)
+        self._show_status()
         self._show_snapshot()
 
     def _show_snapshot(self) -> None:
@@ -209,6 +256,9 @@ class DisplayMixin:
                 kept = upd.snapshot.extra.get("kept_from")
                 if kept:  # a long live run keeps its newest minutes (runner.KEEP_S)
                     out.append(f" (kept from {fmt_s(kept)})", style="dim")
+                note = lanes_note(upd.snapshot, LANE_ORDERS[self._lane_order])
+                if note:  # more tasks than lanes: which ones have a lane (the long form if it fits)
+                    optional.append((0, (f"  {note}", f"  {note.split(' (')[0]}"), "dim"))
             if upd is not None and upd.status == FAILED and upd.error:
                 where = f" at {short_where(upd.error_where)}" if upd.error_where else ""
                 out.append(f"  {upd.error}{where}", style="bold red")
@@ -260,6 +310,9 @@ class DisplayMixin:
             text = Text(WELCOME if self._request is None else "starting...", style="italic")
         elif moment is not None:
             text = Text(moment[1], style="bold")
+            n = upd.snapshot.extra.get("task_lanes")
+            if n and n["built"] < n["kept"]:  # (explain.moment sums the lanes built: not yet all)
+                text.append(f"  (of the newest {n['built']:,} of {n['kept']:,} tasks)", style="dim")
         elif upd.status == FAILED and not upd.caption.startswith("failed"):
             where = f" ({short_where(upd.error_where)})" if upd.error_where else ""
             text = Text(f"failed: {upd.error}{where}", style="bold red")

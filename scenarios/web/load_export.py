@@ -7,7 +7,8 @@
   (as ``report.to_chrome_trace`` names a scenario task's);
 * :func:`export_doc` -- a :class:`~.loadtest.LoadUpdate` as plain JSON: status, knobs, the
   window's statistics (with the latency histogram and error kinds over time), the caption,
-  the notes, and the server's blocks in the window.
+  the notes, and the server's newest blocks (the screen keeps a bounded number), with which
+  part of the run they and the statistics cover (``window``, ``blocks_note``).
 
 Pure functions of the immutable update (the screen calls them on what it shows, so an
 export is exactly the frozen / live picture). This module does not import textual.
@@ -69,4 +70,23 @@ def export_doc(update) -> dict:
         "notes": [{"t_s": round(t, 6), "note": text} for t, text in update.notes],
         "blocks": [{k: v for k, v in b.items() if not k.endswith("_ns")} for b in update.snapshot.blocks],
         "t_end_s": update.snapshot.t_end,
+        **covered(update),
     }
+
+
+def covered(update) -> dict:
+    """Which part of the run the export speaks for: ``window`` (the statistics' ``from_s`` ..
+    ``to_s``) and ``blocks_note``, e.g. ``"the newest 200 blocks listed (from 540.0 s on),
+    950 in the window (540.0 s to 600.0 s)"`` (the window's count: ``stats.w_blocks``)."""
+    s, snap = update.stats, update.snapshot
+    lo, hi = max(0.0, snap.t_end - s.window_s), snap.t_end
+    span = f"{lo:.1f} s to {hi:.1f} s"
+    listed = [b for b in snap.blocks if b["end_s"] >= lo and b["start_s"] <= hi and not b.get("gil")]
+    n = len(snap.blocks)
+    if len(listed) >= s.w_blocks:
+        note = f"{n:,} block{'s' if n != 1 else ''} listed: every one in the window ({span})"
+    else:
+        first = min(b["start_s"] for b in snap.blocks) if snap.blocks else hi
+        note = (f"the newest {n:,} block{'s' if n != 1 else ''} listed (from {first:.1f} s on), "
+                f"{s.w_blocks:,} in the window ({span})")
+    return {"window": {"from_s": round(lo, 6), "to_s": round(hi, 6), "live": s.live}, "blocks_note": note}

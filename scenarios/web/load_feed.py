@@ -14,7 +14,12 @@ plain data:
   busy buckets), and a tag index per epoch for :func:`~.load_match.match_handler`.
 
 :meth:`ServerFeed.whole_run` gives the same rows from every epoch's whole recording (the
-report). Only one thread reads a feed at a time (the load test's reader lock).
+report). A long run's recording keeps only its newest part (the Timeline trims itself): the
+rows are what it kept plus the run's first blocks (``Dropped.first``: its start-up), and
+``WholeRun.trimmed`` sums what went (blocks per place, GIL waits, busy time, jobs): the
+report's figures are the whole run's, its block list says which part it lists
+(:func:`~.load_report.whole_run_stats`, :func:`~.load_report.server_section`). Only one
+thread reads a feed at a time (the load test's reader lock).
 
 This module does not import textual.
 """
@@ -23,10 +28,12 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from dataclasses import dataclass, field
 
 from coffeeshop_tui.scenarios.explain import culprit, short_where
 from coffeeshop_tui.scenarios.snapshot import Lane, Segment, ThreadLanes
-from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, THREAD, Timeline, flatten_steps
+from coffeeshop_tui.scenarios.timeline import BLOCKED, GIL, RUNNING, THREAD, Job, Timeline, flatten_steps
+from coffeeshop_tui.scenarios.timeline_figures import MAX_PLACES
 from coffeeshop_tui.scenarios.web.load_match import (add_to_index, block_fields, index_tasks,
                                                      request_states, request_tasks, response_sent_ns)
 from coffeeshop_tui.scenarios.web.load_stats import BUSY_BUCKET_NS, ServerData, add_busy
@@ -59,6 +66,156 @@ def gil_fields(tl: Timeline, start_ns: int) -> dict:
 def job_row(ep_index: int, j) -> tuple:
     """A thread-pool job as a ServerData row."""
     return (j.end_ns, j.pool, f"{ep_index}|{j.pool}|{j.thread}", max(0, j.start_ns - j.submit_ns), j.label)
+
+
+@dataclass
+class Trimmed:
+    """What a whole-run :class:`WholeRun` does not list row by row: the blocks and jobs its
+    server recordings let go of (a long run's trims; an epoch forgotten), summed.
+
+    ``blocks`` / ``blocked_ns``: blocks that were not GIL waits, ``by_where``: the same per
+    place (where -> [how many, ns, culprit]); ``gil_blocks`` / ``gil_ns``: GIL waits;
+    ``from_ns`` .. ``to_ns``: when the first began and the last ended; ``listed_from_ns``: the
+    rows list every block after this (the newest cut); ``busy``: the loop's busy time in
+    the steps that went, in buckets (:meth:`busy_in`); ``jobs``: pool -> [how many, the
+    longest wait for a thread (ns)], ``job_threads``: pool -> threads, ``job_labels``:
+    function -> how many; ``pool_max_borrowed``: the most pool tokens borrowed at once among
+    the gauges that went."""
+    blocks: int = 0
+    blocked_ns: int = 0
+    by_where: dict = field(default_factory=dict)
+    gil_blocks: int = 0
+    gil_ns: int = 0
+    from_ns: int = 0
+    to_ns: int = 0
+    listed_from_ns: int = 0
+    busy: list = field(default_factory=list)  # [start_ns, width_ns, busy ns] buckets
+    jobs: dict = field(default_factory=dict)
+    job_threads: dict = field(default_factory=dict)
+    job_labels: dict = field(default_factory=dict)
+    pool_max_borrowed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.blocks or self.gil_blocks or self.busy or self.jobs)
+
+    @property
+    def busy_ns(self) -> int:
+        return sum(ns for _s, _w, ns in self.busy)
+
+    def busy_in(self, lo: int, hi: int) -> int:
+        """The busy time that went, in [lo, hi] (edge buckets pro rata)."""
+        tot = 0
+        for s, w, ns in self.busy:
+            a, b = max(lo, s), min(hi, s + w)
+            if b > a:
+                tot += ns * (b - a) // w
+        return tot
+
+    def _span(self, s: int, e: int) -> None:
+        self.from_ns = min(self.from_ns or s, s)
+        self.to_ns = max(self.to_ns, e)
+
+    def add_place(self, where: str, n: int, ns: int, cul: str) -> None:
+        if where not in self.by_where and len(self.by_where) >= MAX_PLACES:
+            where = ""
+        row = self.by_where.setdefault(where, [0, 0, cul])
+        row[0] += n
+        row[1] += ns
+        self.blocks += n
+        self.blocked_ns += ns
+
+    def add_row(self, b: dict) -> None:
+        """A block row (a forgotten epoch's)."""
+        d = b["end_ns"] - b["start_ns"]
+        self._span(b["start_ns"], b["end_ns"])
+        if b.get("gil"):
+            self.gil_blocks += 1
+            self.gil_ns += d
+        else:
+            self.add_place(b["where"], 1, d, b.get("culprit", ""))
+
+    def add_jobs(self, jobs: dict, threads: dict, labels: dict) -> None:
+        for pool, (n, q) in jobs.items():
+            row = self.jobs.setdefault(pool, [0, 0])
+            row[0] += n
+            row[1] = max(row[1], q)
+        for pool, ts in threads.items():
+            self.job_threads.setdefault(pool, set()).update(ts)
+        for label, n in labels.items():
+            self.job_labels[label] = self.job_labels.get(label, 0) + n
+
+    def add_gone(self, tl: Timeline, ep_index: int) -> None:
+        """What ``tl`` (epoch ``ep_index``)'s trims let go of (``Timeline.gone``), except its
+        first blocks (listed)."""
+        g = tl.gone
+        for where, (n, ns, func) in g.by_where.items():
+            self.add_place(where, n, ns, culprit(where, func) if where else "")
+        first_gil = [b["end_ns"] - b["start_ns"] for b in g.first if b.get("gil")]
+        self.gil_blocks += g.gil_blocks - len(first_gil)
+        self.gil_ns += g.gil_ns - sum(first_gil)
+        if g.folded_to:
+            self._span(g.folded_from, g.folded_to)
+        self.busy += [[k * g.busy_step, g.busy_step, ns] for k, ns in g.busy.items()]
+        if tl.trimmed_before is not None:
+            self.listed_from_ns = max(self.listed_from_ns, tl.trimmed_before)
+        threads = {pool: {job_row(ep_index, Job(pool, th, 0, 0, 0, 0, ""))[2] for th in ts}
+                   for pool, ts in g.job_threads.items()}  # (named as the rows name them)
+        self.add_jobs(g.jobs, threads, g.job_labels)
+        self.pool_max_borrowed = max(self.pool_max_borrowed, int(g.gauge_max.get("pool_borrowed", 0)))
+
+    def merge(self, other: "Trimmed") -> None:
+        for where, (n, ns, cul) in other.by_where.items():
+            self.add_place(where, n, ns, cul)
+        self.gil_blocks += other.gil_blocks
+        self.gil_ns += other.gil_ns
+        if other.to_ns:
+            self._span(other.from_ns, other.to_ns)
+        self.busy += other.busy
+        self.listed_from_ns = max(self.listed_from_ns, other.listed_from_ns)
+        self.add_jobs(other.jobs, other.job_threads, other.job_labels)
+        self.pool_max_borrowed = max(self.pool_max_borrowed, other.pool_max_borrowed)
+
+
+@dataclass
+class WholeRun(ServerData):
+    """:meth:`ServerFeed.whole_run`: ServerData rows of what the recordings kept (and the run's
+    first blocks), ``trimmed``: the rest, summed (:class:`Trimmed`)."""
+    trimmed: Trimmed = field(default_factory=Trimmed)
+
+    def summed(self) -> Trimmed:
+        """All of it as a :class:`Trimmed` (rows too): an epoch the feed forgets."""
+        out = Trimmed()
+        out.merge(self.trimmed)
+        for b in self.blocks:
+            out.add_row(b)
+        jobs: dict = {}
+        threads: dict = {}
+        labels: dict = {}
+        for _end, pool, thread, q, label in self.jobs:
+            row = jobs.setdefault(pool, [0, 0])
+            row[0] += 1
+            row[1] = max(row[1], q)
+            threads.setdefault(pool, set()).add(thread)
+            labels[label] = labels.get(label, 0) + 1
+        out.add_jobs(jobs, threads, labels)
+        out.busy += [[b * BUSY_BUCKET_NS, BUSY_BUCKET_NS, d] for b, d in self.busy]
+        out.pool_max_borrowed = max([out.pool_max_borrowed, *(g[1] for g in self.gauges)])
+        out.listed_from_ns = max(out.listed_from_ns, out.to_ns,
+                                 max((b["end_ns"] for b in self.blocks), default=0),
+                                 max((j[0] for j in self.jobs), default=0))
+        return out
+
+
+def block_row(tl: Timeline, index: dict, b: dict) -> dict:
+    """A Timeline block (``Timeline.blocks``, ``Dropped.first``) as a whole-run ServerData row."""
+    where = b["where"]
+    gil = gil_fields(tl, b["start_ns"])
+    if not gil and b.get("gil"):  # a dropped first block: its own probe's figures
+        gil = {"gil": True, "loop_cpu_share": b.get("loop_cpu_share", 0.0), "gil_holders": [],
+               "gil_threads": b.get("gil_threads", 0)}
+    return {"task": b["task"], "start_ns": b["start_ns"], "end_ns": b["end_ns"], "where": where,
+            "culprit": culprit(where, func_at(tl, where)) if where else "",
+            **block_fields(tl, index, b["task"], b["start_ns"], b["end_ns"]), **gil}
 
 
 class Epoch:
@@ -104,6 +261,7 @@ class ServerFeed:
         self.loop_last_end = 0
         self._loop_pending = 0  # steps merged into the last loop segment
         self.threads = ThreadLanes(max_thread_lanes)
+        self.forgotten = Trimmed()  # the whole run of epochs no longer kept (whole_run)
         self.data = ServerData(blocks=deque(maxlen=20_000), jobs=deque(maxlen=200_000),
                                gauges=deque(maxlen=20_000), busy=deque(maxlen=100_000))
 
@@ -124,6 +282,8 @@ class ServerFeed:
                     self.data.gauges.clear()  # its last pool / in-flight figures are not the new one's
                 cur = Epoch(tl, (cur.index + 1) if cur else 0)
                 self.epochs.append(cur)
+                for old in self.epochs[:-3]:  # summed first: the whole run stays counted
+                    self.forgotten.merge(self._epoch_run(old, WholeRun()).summed())
                 del self.epochs[:-3]
                 if self.lanes and tl.max_age_ns is None:  # live: the server's model stays bounded too
                     tl.max_age_ns = self.history_ns + 10_000_000_000
@@ -341,34 +501,35 @@ class ServerFeed:
             held = (h[1], h[3], h[2], culprit(h[2], func) if h[2] else "", kind, req["request_id"])
         return ServerData(list(d.blocks), list(d.jobs), list(d.gauges), list(d.busy), held)
 
-    def whole_run(self) -> ServerData:
-        """The same rows from every epoch's whole recording (what is still in it)."""
-        out = ServerData()
+    def whole_run(self) -> WholeRun:
+        """The same rows from every epoch's whole recording: what each kept, its first blocks
+        (a trim keeps them), and in ``trimmed`` the rest, summed (:class:`Trimmed`)."""
+        out = WholeRun()
+        out.trimmed.merge(self.forgotten)
         for ep in self.epochs:
-            tl = ep.tl
-            with self.server.lock:
-                tasks = tl.tasks
-                index = None
-                for b in tl.blocks():
-                    if b.get("ongoing"):
-                        continue
-                    t = tasks.get(b["task"])
-                    where = b["where"]
-                    if t is not None and t.tag and index is None:
-                        index = index_tasks(tasks)
-                    out.blocks.append({"task": b["task"], "start_ns": b["start_ns"], "end_ns": b["end_ns"],
-                                       "where": where,
-                                       "culprit": culprit(where, func_at(tl, where)) if where else "",
-                                       **block_fields(tl, index or {}, b["task"], b["start_ns"], b["end_ns"]),
-                                       **gil_fields(tl, b["start_ns"])})
-                out.jobs += [job_row(ep.index, j) for j in tl.jobs]
-                out.gauges += [(t, g.get("pool_borrowed", 0), g.get("pool_total", 0), g.get("in_flight", 0))
-                               for t, g in tl.gauges]
-                st = tl.steps
-                spans = sorted(zip(st[0::3], st[1::3]), key=lambda x: x[1])
-            for s, e in spans:
-                add_busy(out.busy, s, e)
+            self._epoch_run(ep, out)
         out.blocks.sort(key=lambda b: b["start_ns"])
+        return out
+
+    def _epoch_run(self, ep: Epoch, out: WholeRun) -> WholeRun:
+        """Add epoch ``ep``'s whole run to ``out``; returns ``out``. An epoch about to be
+        forgotten (``out`` then is folded into ``forgotten``) is summed whole."""
+        tl = ep.tl
+        with self.server.lock:
+            tasks = tl.tasks
+            index = None
+            if any(t.tag for t in tasks.values()):
+                index = index_tasks(tasks)
+            blocks = [*tl.gone.first, *(b for b in tl.blocks() if not b.get("ongoing"))]
+            out.blocks += [block_row(tl, index or {}, b) for b in blocks]
+            out.jobs += [job_row(ep.index, j) for j in tl.jobs]
+            out.gauges += [(t, g.get("pool_borrowed", 0), g.get("pool_total", 0), g.get("in_flight", 0))
+                           for t, g in tl.gauges]
+            out.trimmed.add_gone(tl, ep.index)
+            st = tl.steps
+            spans = sorted(zip(st[0::3], st[1::3]), key=lambda x: x[1])
+        for s, e in spans:
+            add_busy(out.busy, s, e)
         return out
 
     # ------------------------------------------------------------------ memory

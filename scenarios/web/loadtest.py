@@ -53,7 +53,7 @@ from coffeeshop_tui.scenarios.snapshot import Snapshot
 from coffeeshop_tui.scenarios.web.explain_load import LoadStats
 from coffeeshop_tui.scenarios.web.explain_load import caption as make_caption
 from coffeeshop_tui.scenarios.web.load_lanes import LaneBuilder, ViewOptions
-from coffeeshop_tui.scenarios.web.load_report import request_items, server_section
+from coffeeshop_tui.scenarios.web.load_report import request_items, server_section, whole_run_stats
 from coffeeshop_tui.scenarios.web.load_session import (  # noqa: F401 (re-exported)
     DOWN,
     FAILED,
@@ -345,6 +345,7 @@ class LoadTest(LoadSession):
             in_flight = sum(lg.snapshot().in_flight for _g, lg, _f in gens)
             # the report covers the whole run, whatever was switched (fresh=0)
             stats = self._stats(rows, [], w0, end, data, in_flight, state, running)
+            stats = whole_run_stats(stats, data, w0, end)  # with what a long run's recording let go of
             outside = outside_window(data, w0, end)
             if outside:
                 pre, post = outside["before_first_request"], outside["after_last_answer"]
