@@ -31,6 +31,22 @@ def _customers(n: int, t0: int = 1_000_000, gap: int = 20 * MS):
                "done": [[seq, t + 51 * MS, "ok"]], "t": t + 52 * MS}
 
 
+def _open_shop_run(n: int) -> tuple[list, list]:
+    """The batches of ``n`` customers (a hundred a batch, as a busy drain sends them) and the
+    messages of a whole open-shop run that carries them, for the app."""
+    batches: list = []
+    for b in _customers(n, gap=2 * MS):
+        if len(batches) < 2 or len(batches[-1]["tasks"]) >= 100:
+            batches.append({k: list(v) if isinstance(v, list) else v for k, v in b.items()})
+            continue
+        for k, v in b.items():
+            batches[-1][k] = batches[-1].get(k, []) + v if isinstance(v, list) else v
+    messages = [{"type": "start", "t": 1_000_000, "pid": 0, "scenario": "open-shop", "params": {}}]
+    messages += [{"type": "batch", **b} for b in batches]
+    messages.append({"type": "end", "t": batches[-1]["t"] + MS, "error": None})
+    return batches, messages
+
+
 def _fed(tl: Timeline, n: int) -> Timeline:
     tl.start(1_000_000)
     for batch in _customers(n):
@@ -139,16 +155,7 @@ def test_the_main_screen_says_which_tasks_have_lanes_and_what_a_paused_moment_co
     from coffeeshop_tui.tui.source import CaptureSource
 
     n = 2100
-    batches = []
-    for b in _customers(n, gap=2 * MS):  # (a hundred customers a batch, as a busy drain sends them)
-        if len(batches) < 2 or len(batches[-1]["tasks"]) >= 100:
-            batches.append({k: list(v) if isinstance(v, list) else v for k, v in b.items()})
-            continue
-        for k, v in b.items():
-            batches[-1][k] = batches[-1].get(k, []) + v if isinstance(v, list) else v
-    messages = [{"type": "start", "t": 1_000_000, "pid": 0, "scenario": "open-shop", "params": {}}]
-    messages += [{"type": "batch", **b} for b in batches]
-    messages.append({"type": "end", "t": batches[-1]["t"] + MS, "error": None})
+    batches, messages = _open_shop_run(n)
     notes = []
 
     async def body():
@@ -170,4 +177,43 @@ def test_the_main_screen_says_which_tasks_have_lanes_and_what_a_paused_moment_co
             stats, _caption = app._moment()
             created = sum(1 for b in batches for task in b.get("tasks", ()) if (task[1] - 1_000_000) / 1e9 <= t)
             assert stats["tasks"] == created > 1000  # every task by then, not only those drawn
+    run(body)
+
+
+def test_the_task_table_lists_every_task_and_a_jump_draws_an_undrawn_ones_lane():
+    """The task table (``a``) lists every task lane built, also those older than the lanes
+    drawn; choosing one of those draws its lane (first) and puts the cursor on it."""
+    from test_app import choose
+    from test_app_fakes import run
+
+    from coffeeshop_tui.tui.app import create_app
+    from coffeeshop_tui.tui.source import CaptureSource
+    from coffeeshop_tui.tui.timeline_view import TimelineView
+    from coffeeshop_tui.tui.widgets.task_table import TaskTableScreen
+
+    n = 2100
+    _batches, messages = _open_shop_run(n)
+
+    async def body():
+        app = create_app(source_factory=lambda req: CaptureSource(req, messages))
+        async with app.run_test(size=(160, 40)) as pilot:
+            await choose(pilot, "open-shop")
+            for _ in range(50):  # (older lanes are built a chunk a build)
+                if not app.query_one(TimelineView).snapshot.extra.get("task_lanes", {}).get("built", 0) < n + 1:
+                    break
+                await pilot.pause(0.05)
+            view = app.query_one(TimelineView)
+            drawn = {lane.key for lane in view.snapshot.lanes if lane.kind == "task"}
+            await pilot.press("a")
+            screen = app.screen
+            assert isinstance(screen, TaskTableScreen)
+            rows = screen.shown_rows()
+            assert len(rows) == n + 1  # every task, not only the 2,000 drawn
+            old = next(r for r in rows if r.key not in drawn)
+            screen.dismiss(old)
+            await pilot.pause()
+            assert not isinstance(app.screen, TaskTableScreen)
+            assert view.cursor_lane is not None and view.cursor_lane.key == old.key
+            tasks = [lane for lane in view.snapshot.lanes if lane.kind == "task"]
+            assert len(tasks) == 2000 and tasks[0].key == old.key  # drawn, the lane count kept
     run(body)

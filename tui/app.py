@@ -163,6 +163,7 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
         self._paused = False
         self._t_view: float | None = None
         self._lane_order = 0  # index in LANE_ORDERS
+        self._pinned_lane: str | None = None  # a task lane the task table brought into view
         self._frozen: RunUpdate | None = None  # the update on screen while paused
         self._moment_cache: tuple | None = None
         self._moment_at = float("-inf")
@@ -480,6 +481,7 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
         self._paused = False
         self._frozen = None
         self._moment_cache = None
+        self._pinned_lane = None
         self._t_view = 0.0 if SPEEDS[self._speed_i] < 1 else None
         timeline = self._q("#timeline")
         timeline.clip_to(self._t_view)
@@ -603,7 +605,10 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
         from .widgets.task_table import TaskTableScreen, task_rows
 
         snap = self._q("#timeline").snapshot
-        rows = task_rows(snap, self._t_view) if snap is not None else []
+        # every task lane built, also those the lane order leaves undrawn (a jump draws them)
+        from dataclasses import replace
+
+        rows = task_rows(replace(snap, lanes=snap.all_lanes), self._t_view) if snap is not None else []
         if not rows:
             self.notify("no tasks to list: run a scenario first", timeout=2)
             return
@@ -615,6 +620,10 @@ class CoffeeShopApp(HangupSafe, DisplayMixin, ReplayMixin, KnobsMixin, CompareMi
         if row is None:
             return
         timeline = self._q("#timeline")
+        snap = timeline.snapshot
+        if snap is not None and row.group == "" and all(lane.key != row.key for lane in snap.lanes):
+            self._pinned_lane = row.key  # not drawn (older than the lanes shown): draw it
+            self._show_snapshot()
         timeline.focus()
         t = row.start if self._t_view is None else min(row.start, self._t_view)
         timeline.set_cursor(row.key, t, row.group)

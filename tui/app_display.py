@@ -89,7 +89,7 @@ class DisplayMixin:
         upd = self.shown
         current = upd.snapshot if upd is not None and not self._current_pinned else None
         if not self.pins:
-            return self._ordered(current) if current is not None else empty_snapshot()
+            return self._with_pinned(self._ordered(current)) if current is not None else empty_snapshot()
         lanes: list[Lane] = [lane for pin in self.pins for lane in pin.lanes]
         t_end = max(pin.snapshot.t_end for pin in self.pins)
         if current is not None:
@@ -147,6 +147,26 @@ class DisplayMixin:
         # (raw: with the open lanes of a live run, read closed at t_end)
         return replace(snap, lanes=lanes if snap.lanes is raw else LiveLanes(lanes, snap.t_end))
 
+    def _with_pinned(self, snap: Snapshot) -> Snapshot:
+        """The snapshot with the task lane chosen in the task table drawn (first of the task
+        lanes) if the lane order left it out (``hidden``): the lane drawn last makes room."""
+        key = self._pinned_lane
+        hidden = getattr(snap, "hidden", ())
+        if key is None or not hidden:
+            return snap
+        lane = next((h for h in hidden if h.key == key), None)
+        if lane is None:
+            return snap
+        from coffeeshop_tui.scenarios.snapshot import LiveLanes
+
+        raw = snap.raw_lanes
+        tasks = [x for x in raw if x.kind == "task"]
+        others = [x for x in raw if x.kind != "task"]
+        out = tasks[-1:]  # (it goes hidden: all_lanes stays every lane)
+        lanes = (*others[:1], lane, *tasks[:-1], *others[1:])
+        return replace(snap, lanes=lanes if snap.lanes is raw else LiveLanes(lanes, snap.t_end),
+                       hidden=(*(h for h in hidden if h is not lane), *out))
+
     @staticmethod
     def _picked(snap: Snapshot, raw: tuple, hidden: tuple, order: str) -> Snapshot:
         """The snapshot drawing, of every task lane built (those drawn and ``hidden``), as many
@@ -185,6 +205,7 @@ class DisplayMixin:
     def action_lane_order(self) -> None:
         """Cycle the order of the task lanes: newest / oldest / slowest first."""
         self._lane_order = (self._lane_order + 1) % len(LANE_ORDERS)
+        self._pinned_lane = None  # (a lane the task table brought into view goes with the order)
         order = LANE_ORDERS[self._lane_order]
         note = lanes_note(self.shown.snapshot if self.shown is not None else None, order)
         self.notify(f"task lanes: {order} first" + (f" ({note.removeprefix('lanes: ')})" if note else ""),
