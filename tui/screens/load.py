@@ -423,7 +423,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         for i, (ts, text) in enumerate(notes[-8:]):
             if i:
                 t.append("\n")
-            t.append(f"{ts:6.1f} s ", style="dim")
+            t.append(f"{ts:5.1f} s ", style="dim")
             t.append(text)
         update_static(self.query_one("#lt-notes", Static), t)
 

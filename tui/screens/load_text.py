@@ -38,6 +38,7 @@ def histogram_text(counts) -> str:
 
 
 NBSP = "\u00a0"
+UNSTEADY_WHY = " (the load or the server changed in this window)"  # (littles_law's words)
 
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -141,7 +142,10 @@ def stats_text(u, narrow: bool = False) -> Text:
                 chunk((extra, "dim"))
             extras = []
     t.append("\n")
-    t.append(littles_law(s).replace("Little's law", f"Little's{NBSP}law"), style="cyan")
+    law = littles_law(s).replace("Little's law", f"Little's{NBSP}law")
+    if narrow:  # (the why of "not steady yet" takes a row there: the help says it)
+        law = law.replace(UNSTEADY_WHY, "")
+    t.append(law, style="cyan")
     t.append(f"  [last {s.window_s:.1f}{NBSP}s]", style="dim")
     hist = histogram_text(s.w_hist)
     if hist:
