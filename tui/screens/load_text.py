@@ -88,8 +88,7 @@ def stats_text(u, narrow: bool = False) -> Text:
     """The numbers under the caption, the most telling first (a short screen shows the first
     rows): in flight, throughput (successes; failures beside it), percentiles ('—' without a
     success), errors, dropped; loop and pool use; Little's law; the latency histogram; error
-    kinds over the window. Each label stays with its figure (a row breaks only between two
-    of them, at the two spaces).
+    kinds over the window. A percentile's label stays with its figure (a no-break space).
 
     ``narrow`` (80 columns, ~54 for this text): shorter words, so that each group takes one
     row there and every row up to the histogram fits a 24-row screen; what only adds detail
@@ -101,7 +100,7 @@ def stats_text(u, narrow: bool = False) -> Text:
         if t.plain and not t.plain.endswith("\n"):
             t.append("  ")
         for text, style in parts:
-            t.append(text.replace(" ", NBSP), style=style)
+            t.append(text, style=style)
 
     parts = [("in flight ", "dim"), (f"{s.in_flight}", "bold")]
     if s.earlier_in_flight:  # sent before the last switch, still out
@@ -113,9 +112,12 @@ def stats_text(u, narrow: bool = False) -> Text:
     w_err = sum(s.w_errors.values())
     if w_err and s.window_s > 0:
         chunk((f"+ {w_err / s.window_s:.1f}/s failing", "bold red"))
-    chunk(("latency ", "dim"), (f"p50 {fmt_latency(s.p50_s)}", "bold"))
-    chunk((f"p95 {fmt_latency(s.p95_s)}", "bold"))
-    chunk((f"p99 {fmt_latency(s.p99_s)}", "bold"))
+    def pct(name: str, value) -> str:  # (one unit: "p50 203 ms")
+        return f"{name} {fmt_latency(value)}".replace(" ", NBSP)
+
+    chunk((f"latency{NBSP}", "dim"), (pct("p50", s.p50_s), "bold"))
+    chunk((pct("p95", s.p95_s), "bold"))
+    chunk((pct("p99", s.p99_s), "bold"))
     if s.error_total:
         chunk(("errors ", "dim"), (f"{s.error_total} ({errors_text(s.errors)})", "bold red"))
     else:
@@ -133,7 +135,7 @@ def stats_text(u, narrow: bool = False) -> Text:
             full = s.pool_total and s.pool_max_borrowed >= s.pool_total
             chunk(("pool ", "dim"),
                   (f"{busy}/{s.pool_total} {'busy' if narrow else 'threads busy'}", "bold red" if full else "bold"),
-                  (f" (max {s.pool_max_borrowed})", "dim"))
+                  (f" (max{NBSP}{s.pool_max_borrowed})", "dim"))
         if s.executor_workers:
             extras.append(f"to_thread workers {s.executor_workers}")
         extras.append(f"done {s.done}")
@@ -142,11 +144,11 @@ def stats_text(u, narrow: bool = False) -> Text:
                 chunk((extra, "dim"))
             extras = []
     t.append("\n")
-    law = littles_law(s).replace("Little's law", f"Little's{NBSP}law")
+    law = littles_law(s)
     if narrow:  # (the why of "not steady yet" takes a row there: the help says it)
         law = law.replace(UNSTEADY_WHY, "")
     t.append(law, style="cyan")
-    t.append(f"  [last {s.window_s:.1f}{NBSP}s]", style="dim")
+    t.append(f"  [last {s.window_s:.1f} s]", style="dim")
     hist = histogram_text(s.w_hist)
     if hist:
         t.append("\nlatency ", style="dim")
