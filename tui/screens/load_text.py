@@ -111,7 +111,7 @@ def stats_text(u, narrow: bool = False) -> Text:
     chunk(("throughput ", "dim"), (f"{s.w_ok_rps:.1f} req/s ok", "bold"))
     w_err = sum(s.w_errors.values())
     if w_err and s.window_s > 0:
-        chunk((f"+ {w_err / s.window_s:.1f}/s failing", "bold red"))
+        chunk((f"+ {w_err / s.window_s:.1f}/s failing".replace(" ", NBSP), "bold red"))
     def pct(name: str, value) -> str:  # (one unit: "p50 203 ms")
         return f"{name} {fmt_latency(value)}".replace(" ", NBSP)
 
