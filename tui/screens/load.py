@@ -233,9 +233,10 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
 
     def on_resize(self) -> None:
         narrow = self.size.width < NARROW
-        self.set_class(self.size.height < 32, "-short")  # (as the app's breakpoints: also on its own)
+        short = self.size.height < 32  # (as the app's breakpoints: also on its own)
         xwide = self.size.width >= XWIDE
-        if narrow != self.has_class("-narrow") or xwide != self.has_class("-xwide"):
+        if (narrow, xwide, short) != tuple(map(self.has_class, ("-narrow", "-xwide", "-short"))):
+            self.set_class(short, "-short")
             self.set_class(narrow, "-narrow")
             self.set_class(xwide, "-xwide")  # a wider side panel, with the latency histogram
             self._fill_endpoints()
@@ -381,7 +382,8 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         return t
 
     def _stats_text(self, u: LoadUpdate) -> Text:
-        return stats_text(u, narrow=self.has_class("-narrow"))  # (tui/screens/load_text.py)
+        return stats_text(u, narrow=self.has_class("-narrow"),  # (tui/screens/load_text.py)
+                          short=self.has_class("-short"))
 
     def _render_hist(self, u: LoadUpdate) -> None:
         """The latency histogram panel (shown on a wide screen only: drawn only then)."""

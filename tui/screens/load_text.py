@@ -84,7 +84,7 @@ def histogram_rows(s, width: int) -> Text:
     return t
 
 
-def stats_text(u, narrow: bool = False) -> Text:
+def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
     """The numbers under the caption, the most telling first (a short screen shows the first
     rows): in flight, throughput (successes; failures beside it), percentiles ('—' without a
     success), errors, dropped; loop and pool use; Little's law; the latency histogram; error
@@ -92,7 +92,8 @@ def stats_text(u, narrow: bool = False) -> Text:
 
     ``narrow`` (80 columns, ~54 for this text): shorter words, so that each group takes one
     row there and every row up to the histogram fits a 24-row screen; what only adds detail
-    (to_thread workers, requests done) goes last, after the error kinds."""
+    (to_thread workers, requests done) goes last, after the error kinds, and is left out
+    when the screen is ``short`` too (its row is the timeline's)."""
     s = u.stats
     t = Text()
 
@@ -146,7 +147,7 @@ def stats_text(u, narrow: bool = False) -> Text:
     t.append("\n")
     law = littles_law(s)
     if narrow:  # (the why of "not steady yet" takes a row there: the help says it)
-        law = law.replace(UNSTEADY_WHY, "")
+        law = law.replace(UNSTEADY_WHY, "").replace("Little's law", f"Little's{NBSP}law")
     t.append(law, style="cyan")
     t.append(f"  [last {s.window_s:.1f} s]", style="dim")
     hist = histogram_text(s.w_hist)
@@ -158,7 +159,7 @@ def stats_text(u, narrow: bool = False) -> Text:
         t.append(f"\n{kind:>7} ", style="dim")
         t.append(sparkline(series), style="red")
         t.append(f" {sum(series)} over the window", style="dim")
-    if extras:
+    if extras and not short:
         t.append("\n")
         for extra in extras:
             chunk((extra, "dim"))
