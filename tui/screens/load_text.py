@@ -88,7 +88,8 @@ def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
     """The numbers under the caption, the most telling first (a short screen shows the first
     rows): in flight, throughput (successes; failures beside it), percentiles ('—' without a
     success), errors, dropped; loop and pool use; Little's law; the latency histogram; error
-    kinds over the window. A percentile's label stays with its figure (a no-break space).
+    kinds over the window. A label stays with its figure where a row could end between them
+    (a no-break space: "errors 0", "p99 1.01 s").
 
     ``narrow`` (80 columns, ~54 for this text): shorter words, so that each group takes one
     row there and every row up to the histogram fits a 24-row screen; what only adds detail
@@ -109,7 +110,7 @@ def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
     if s.server_in_flight is not None and not (narrow and s.server_in_flight == s.in_flight):
         parts.append((f" (server {s.server_in_flight})", "dim"))  # (narrow: only when it differs)
     chunk(*parts)
-    chunk(("throughput ", "dim"), (f"{s.w_ok_rps:.1f} req/s ok", "bold"))
+    chunk((f"throughput{NBSP}", "dim"), (f"{s.w_ok_rps:.1f} req/s ok", "bold"))
     w_err = sum(s.w_errors.values())
     if w_err and s.window_s > 0:
         chunk((f"+ {w_err / s.window_s:.1f}/s failing".replace(" ", NBSP), "bold red"))
@@ -120,9 +121,9 @@ def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
     chunk((pct("p95", s.p95_s), "bold"))
     chunk((pct("p99", s.p99_s), "bold"))
     if s.error_total:
-        chunk(("errors ", "dim"), (f"{s.error_total} ({errors_text(s.errors)})", "bold red"))
+        chunk((f"errors{NBSP}", "dim"), (f"{s.error_total} ({errors_text(s.errors)})", "bold red"))
     else:
-        chunk(("errors ", "dim"), ("0", "bold"))
+        chunk((f"errors{NBSP}", "dim"), ("0", "bold"))
     if s.dropped:
         chunk((f"dropped {s.dropped}", "bold yellow"))
     extras: list[str] = []
@@ -138,8 +139,8 @@ def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
                   (f"{busy}/{s.pool_total} {'busy' if narrow else 'threads busy'}", "bold red" if full else "bold"),
                   (f" (max{NBSP}{s.pool_max_borrowed})", "dim"))
         if s.executor_workers:
-            extras.append(f"to_thread workers {s.executor_workers}")
-        extras.append(f"done {s.done}")
+            extras.append(f"to_thread workers{NBSP}{s.executor_workers}")
+        extras.append(f"done{NBSP}{s.done}")
         if not narrow:  # (room on the loop's row)
             for extra in extras:
                 chunk((extra, "dim"))
