@@ -289,30 +289,67 @@ def _footer_text(app) -> str:
     return app.screen._compositor.render_strips()[-1].text
 
 
+async def _footer_settled(app, pilot) -> None:
+    """Wait (a bounded while) until the footer has recomposed with its palette key."""
+    from textual.widgets import Footer
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not app.screen.query_one(Footer).query(".-command-palette"):
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+
+
+def _footer_keys(app) -> list:
+    """The footer's keys on screen (the palette key apart), each checked whole: inside the
+    footer, left of the palette key, its key and label in the footer's text."""
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    text = _footer_text(app)
+    footer = app.screen.query_one(Footer)
+    palette = footer.query_one(".-command-palette")
+    assert "^p palette" in text, text
+    keys = [k for k in footer.query(FooterKey) if k.display and not k.has_class("-command-palette")]
+    for k in keys:
+        assert k.region.right <= palette.region.x, (k.description, k.region, palette.region, text)
+        assert f"{k.key_display} {k.description}".strip() in text, (k.description, text)
+    return keys
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_footer_keeps_whole_keys_with_the_timeline_focused(size):
+    """The barista screen's footer: its own keys whole, then the timeline's (when it has the
+    focus) only as far as each fits whole, never one cut under the palette key."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=size) as pilot:
+            await app.panels_mounted.wait()
+            app.query_one("#timeline").focus()
+            await pilot.pause(0.2)
+            await _footer_settled(app, pilot)
+            keys = [k.description for k in _footer_keys(app)]
+            for label in ("Run", "Stop", "Pause", "Compare", "Help", "Quit"):
+                assert label in keys, keys
+            if size[0] == 120:
+                assert "Pan ◀" in keys, keys
+    run(body())
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_load_footer_keeps_whole_keys(size):
     """The load screen's footer shows its own keys first, whole, and the palette key; the
     timeline's keys follow only as far as each fits whole (none at 80 columns, all at 200):
     no key is cut at the footer's end or under the palette key."""
-    from textual.widgets import Footer
-    from textual.widgets._footer import FooterKey
-
     app, last = _load_app()
 
     async def body():
         async with app.run_test(size=size) as pilot:
             await _replayed(app, pilot, last)
-            await pilot.pause(0.2)  # (the footer recomposes after a resize)
+            await _footer_settled(app, pilot)  # (the footer recomposes after a resize)
             text = _footer_text(app)
-            for key in ("r Restart", "g Load on/off", "n Endpoint", "<> Knob", "␣ Pause", "? Help", "q Back",
-                        "^p palette"):
+            for key in ("r Restart", "g Load on/off", "n Endpoint", "<> Knob", "␣ Pause", "? Help", "q Back"):
                 assert key in text, (key, text)
-            footer = app.screen.query_one(Footer)
-            palette = footer.query_one(".-command-palette")
-            keys = [k for k in footer.query(FooterKey) if k.display and not k.has_class("-command-palette")]
-            for k in keys:
-                assert k.region.right <= palette.region.x, (k.description, k.region, palette.region, text)
-                assert f"{k.key_display} {k.description}".strip() in text, (k.description, text)
+            keys = _footer_keys(app)
             timeline_keys = [k.description for k in keys if k.description in ("Pan ◀", "Pan ▶", "Live", "Fit")]
             if size[0] == 80:
                 assert not timeline_keys, text
