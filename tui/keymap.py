@@ -9,7 +9,9 @@ from it:
 - the command palette's entries (:func:`palette`).
 
 So the footer, the help and the palette can never disagree, and a key that one screen does
-not offer does nothing there (it is never reused for something else).
+not offer does nothing there (it is never reused for something else). A screen lists its
+own keys first, then the focused widget's, and :func:`footer_fit` keeps those that fit the
+footer whole (never a key cut at its end).
 """
 
 from __future__ import annotations

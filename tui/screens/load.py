@@ -3,7 +3,8 @@
     app.push_screen(LoadTestScreen(endpoint="/sync", concurrency=41, delay=1.0))
 
 Left: the endpoint picker and the knobs (users or rate, delay, the server's thread-pool size,
-its 503 limit, closed / open model), then what changed while it ran. Right: a caption
+its 503 limit, closed / open model), on a wide screen (170 columns) the latency histogram a
+row per bucket, then what changed while it ran. Right: a caption
 computed from the measurement, the numbers (in flight next to throughput, so Little's law
 L = λ·W is visible; p50/p95/p99; errors by kind; pool tokens in use), and a
 :class:`~coffeeshop_tui.tui.timeline_view.TimelineView` with the server's event loop and worker threads,
