@@ -412,3 +412,26 @@ def test_source_title_whole_at_80x24():
             assert words(" ".join(rows)) == words(text), rows
             assert number_cut(rows) is None, rows
     run(body())
+
+
+def test_every_menu_entry_lesson_whole_at_80x24():
+    """Each entry of the menu highlighted at 80x24 (the scenarios and the load tests): its
+    lesson shows every word (the list scrolls instead; a word longer than the row folds)."""
+    from coffeeshop_tui.tui.app import LOAD_TESTS
+
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.panels_mounted.wait()
+            menu = app.query_one(ScenarioList)
+            ids = [s for s in SCENARIOS if s in menu.scenarios] + [f"load:{path}" for path, _ in LOAD_TESTS]
+            bad = []
+            for option_id in ids:
+                menu.highlighted = menu.get_option_index(option_id)
+                await pilot.pause(0.05)
+                lesson = app.query_one("#lesson", Static)
+                rows = shown_lines(lesson)
+                if "".join(words(" ".join(rows))) != "".join(words(plain(lesson))):  # (a long word folds)
+                    bad.append((option_id, rows))
+            assert not bad, bad
+    run(body())
