@@ -207,11 +207,11 @@ def footer_fit(active: dict[str, ActiveBinding], width: int, compact: bool,
             entries.append([keys[0]])
     hidden: set[str] = set()
     used = 0
-    for entry in entries:
-        first_keys = [by_action[active[k].binding.action] for k in entry]
+    for entry in entries:  # (once one does not fit, neither do the less important after it)
         used += _footer_cells([active[k].binding for k in entry], compact, display)
         if used > room:
-            hidden.update(k for keys in first_keys for k in keys)
+            for k in entry:
+                hidden.update(by_action[active[k].binding.action])
     if not hidden:
         return active
     return {key: (ab._replace(binding=replace(ab.binding, show=False)) if key in hidden else ab)

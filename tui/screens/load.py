@@ -244,7 +244,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             if self.shown is not None:
                 update_static(self.query_one("#lt-title", Static), self._title(self.shown))
                 update_static(self.query_one("#lt-stats", Static), self._stats_text(self.shown))
-                self._render_hist(self.shown)
+                self.call_after_refresh(self._render_hist, self.shown)  # (at the panel's new width)
         # a compact footer at 80 columns: the screen's own keys (first, see active_bindings)
         # all fit, the timeline's pan / zoom keys follow as far as there is room
         self.query_one(Footer).compact = narrow
@@ -390,7 +390,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         """The latency histogram panel (shown on a wide screen only: drawn only then)."""
         if self.has_class("-xwide"):
             hist = self.query_one("#lt-hist", Static)
-            update_static(hist, histogram_rows(u.stats, hist.content_region.width or 40))
+            update_static(hist, histogram_rows(u.stats, hist.content_region.width or 45))
 
 
     def _knob_names(self) -> list[str]:

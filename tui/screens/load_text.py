@@ -39,8 +39,6 @@ def histogram_text(counts) -> str:
 
 NBSP = "\u00a0"
 UNSTEADY_WHY = " (the load or the server changed in this window)"  # (littles_law's words)
-
-
 EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
@@ -65,6 +63,7 @@ def histogram_rows(s, width: int) -> Text:
             marks.setdefault(bisect.bisect_left(HIST_EDGES_NS, int(value * 1e9)), []).append(name)
     top = max(counts)
     count_w = len(str(top))
+
     def edge(i: int) -> str:
         return "0" if i < 0 else format_duration(HIST_EDGES_NS[i] / 1e9)
 
@@ -99,10 +98,14 @@ def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
     t = Text()
 
     def chunk(*parts: tuple[str, str]) -> None:
+        """A label and its figures, two spaces after what came before on its row."""
         if t.plain and not t.plain.endswith("\n"):
             t.append("  ")
         for text, style in parts:
             t.append(text, style=style)
+
+    def pct(name: str, value) -> str:  # (one unit: "p50 203 ms")
+        return f"{name} {fmt_latency(value)}".replace(" ", NBSP)
 
     parts = [("in flight ", "dim"), (f"{s.in_flight}", "bold")]
     if s.earlier_in_flight:  # sent before the last switch, still out
@@ -114,9 +117,6 @@ def stats_text(u, narrow: bool = False, short: bool = False) -> Text:
     w_err = sum(s.w_errors.values())
     if w_err and s.window_s > 0:
         chunk((f"+ {w_err / s.window_s:.1f}/s failing".replace(" ", NBSP), "bold red"))
-    def pct(name: str, value) -> str:  # (one unit: "p50 203 ms")
-        return f"{name} {fmt_latency(value)}".replace(" ", NBSP)
-
     chunk((f"latency{NBSP}", "dim"), (pct("p50", s.p50_s), "bold"))
     chunk((pct("p95", s.p95_s), "bold"))
     chunk((pct("p99", s.p99_s), "bold"))
