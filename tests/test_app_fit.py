@@ -219,3 +219,219 @@ def test_compare_table_in_view_at_80x24():
             letters = [row.split()[0] for row in rows[1:] if row.split()]
             assert letters[:3] == ["A", "B", "C"], rows
     run(body())
+
+
+# ----------------------------------------------------------------------------- the load screen
+def _failing(u):
+    """``u`` as a struggling server shows it: timeouts and 503s (so error kinds and a failing
+    rate), the server's count apart from the client's, Little's law not steady."""
+    from dataclasses import replace
+
+    s = u.stats
+    errors = {"timeout": 31, "503": 12}
+    series = {"timeout": (0, 3, 5, 2, 4, 6, 3, 2, 4, 2), "503": (1, 0, 2, 0, 3, 0, 2, 1, 2, 1)}
+    return replace(u, stats=replace(s, error_total=43, errors=errors, w_errors=errors, w_error_series=series,
+                                    server_in_flight=(s.in_flight or 0) + 2, in_flight=41,
+                                    w_avg_in_flight=s.w_rps * s.w_mean_s + 9))
+
+
+async def _replayed(app, pilot, last) -> None:
+    screen = app.load_screen
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (screen.shown is not None and screen.shown.caption == last.caption):
+        await pilot.pause(0.05)
+    app.clear_notifications()
+    await pilot.pause(0.1)
+
+
+def _load_app(feed=lambda u: u):
+    from coffeeshop_tui.scenarios.web.load_replay import ReplayLoad
+    from coffeeshop_tui.tui.screens.load import LoadTestApp
+
+    replay = ReplayLoad.from_file(LOAD_CAPTURE)
+    replay.updates = [feed(replay.updates[-1])]
+    return LoadTestApp(loadtest=replay), replay.updates[-1]
+
+
+@pytest.mark.parametrize("feed", [lambda u: u, _failing], ids=["recorded", "failing"])
+def test_load_screen_essential_rows_at_80x24(feed):
+    """At 80x24 the load screen's numbers show, in the rows in view: in flight, throughput,
+    the percentiles, errors, the loop line, Little's law whole and the latency histogram;
+    the timeline keeps its rows. Also for a failing server (error kinds, Little's law not
+    steady: its why is left to the help there)."""
+    from coffeeshop_tui.scenarios.web.explain_load import littles_law
+    from coffeeshop_tui.tui.screens.load_text import UNSTEADY_WHY, histogram_text
+
+    app, last = _load_app(feed)
+
+    async def body():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _replayed(app, pilot, last)
+            screen = app.load_screen
+            s = last.stats
+            rows = shown_lines(screen.query_one("#lt-stats", Static))
+            seen = " ".join(rows).replace("\xa0", " ")
+            for label in ("in flight", "req/s ok", "p50", "p95", "p99", "errors", "loop blocked", "pool"):
+                assert label in seen, (label, rows)
+            if s.error_total:
+                assert "failing" in seen and "timeout 31, 503 12" in seen, rows
+            law = littles_law(s).replace(UNSTEADY_WHY, "")
+            assert " ".join(words(law)) in " ".join(words(seen)), (law, rows)
+            assert f"[last {s.window_s:.1f} s]" in seen, rows
+            assert histogram_text(s.w_hist) in seen, rows
+            assert screen.query_one("#lt-timeline").size.height >= 8
+            bad = cut_statics(screen)
+            assert not bad, bad
+    run(body())
+
+
+def _footer_text(app) -> str:
+    return app.screen._compositor.render_strips()[-1].text
+
+
+async def _footer_settled(app, pilot) -> None:
+    """Wait (a bounded while) until the footer has recomposed with its palette key."""
+    from textual.widgets import Footer
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not app.screen.query_one(Footer).query(".-command-palette"):
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+
+
+def _footer_keys(app) -> list:
+    """The footer's keys on screen (the palette key apart), each checked whole: inside the
+    footer, left of the palette key, its key and label in the footer's text."""
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    text = _footer_text(app)
+    footer = app.screen.query_one(Footer)
+    palette = footer.query_one(".-command-palette")
+    assert "^p palette" in text, text
+    keys = [k for k in footer.query(FooterKey) if k.display and not k.has_class("-command-palette")]
+    for k in keys:
+        assert k.region.right <= palette.region.x, (k.description, k.region, palette.region, text)
+        assert f"{k.key_display} {k.description}".strip() in text, (k.description, text)
+    return keys
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_footer_keeps_whole_keys_with_the_timeline_focused(size):
+    """The barista screen's footer: its own keys whole, then the timeline's (when it has the
+    focus) only as far as each fits whole, never one cut under the palette key."""
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=size) as pilot:
+            await app.panels_mounted.wait()
+            app.query_one("#timeline").focus()
+            await pilot.pause(0.2)
+            await _footer_settled(app, pilot)
+            keys = [k.description for k in _footer_keys(app)]
+            for label in ("Run", "Stop", "Pause", "Compare", "Help", "Quit"):
+                assert label in keys, keys
+            if size[0] == 120:
+                assert "Pan ◀" in keys, keys
+    run(body())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_load_footer_keeps_whole_keys(size):
+    """The load screen's footer shows its own keys first, whole, and the palette key; the
+    timeline's keys follow only as far as each fits whole (none at 80 columns, all at 200):
+    no key is cut at the footer's end or under the palette key."""
+    app, last = _load_app()
+
+    async def body():
+        async with app.run_test(size=size) as pilot:
+            await _replayed(app, pilot, last)
+            await _footer_settled(app, pilot)  # (the footer recomposes after a resize)
+            text = _footer_text(app)
+            for key in ("r Restart", "g Load on/off", "n Endpoint", "<> Knob", "␣ Pause", "? Help", "q Back"):
+                assert key in text, (key, text)
+            keys = _footer_keys(app)
+            timeline_keys = [k.description for k in keys if k.description in ("Pan ◀", "Pan ▶", "Live", "Fit")]
+            if size[0] == 80:
+                assert not timeline_keys, text
+            if size[0] == 200:
+                assert timeline_keys == ["Pan ◀", "Pan ▶", "Live", "Fit"], text
+    run(body())
+
+
+def test_load_screen_wide_layout_at_200x60():
+    """At 200x60 the load screen uses the room: a wider side panel with every endpoint's gloss
+    whole and the latency histogram a row per bucket (each count, the p50 / p95 / p99 marks);
+    the numbers take a row per group."""
+    from coffeeshop_tui.scenarios.web.load_settings import DEMO_ENDPOINTS
+
+    app, last = _load_app(_failing)
+
+    async def body():
+        async with app.run_test(size=(200, 60)) as pilot:
+            await _replayed(app, pilot, last)
+            screen = app.load_screen
+            assert screen.has_class("-xwide")
+            side = screen.query_one("#lt-side")
+            assert side.size.width >= 44, side.size
+            shown = " ".join(shown_lines(screen.query_one("#lt-endpoints")))
+            for path, gloss in DEMO_ENDPOINTS.items():
+                short = next(e.short for e in __import__(
+                    "coffeeshop_tui.scenarios.web.load_settings", fromlist=["ENDPOINTS"]).ENDPOINTS if e.path == path)
+                assert path in shown and short in shown, (path, short, shown)
+            hist = screen.query_one("#lt-hist", Static)
+            assert hist.display and hist.region.height
+            rows = shown_lines(hist)
+            s = last.stats
+            buckets = [c for c in s.w_hist if c]
+            assert len(rows) >= len(buckets) and all("█" in r or "▏" in r for r in rows if r.split()[-1].isdigit())
+            for c in buckets:
+                assert any(str(c) in r for r in rows), (c, rows)
+            marks = " ".join(rows)
+            assert "p50" in marks and "p99" in marks, rows
+            stats = shown_lines(screen.query_one("#lt-stats", Static))
+            assert len([r for r in stats if r]) <= 7, stats  # (a row per group, the error kinds)
+            bad = cut_statics(screen)
+            assert not bad, bad
+    run(body())
+
+
+def test_source_title_whole_at_80x24():
+    """The source panel's title (file, marked line, why) wraps in its ~22 columns at 80x24,
+    never cut: forgotten-await's 'coroutine created, never awaited (x3)'."""
+    from coffeeshop_tui.tui.widgets.source_view import SourceView
+
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await run_to_the_end(app, pilot, "forgotten-await")
+            view = app.query_one(SourceView)
+            title = view._title
+            text = plain(title)
+            assert "never awaited" in text and "line" in text, text
+            rows = shown_lines(title)
+            assert words(" ".join(rows)) == words(text), rows
+            assert number_cut(rows) is None, rows
+    run(body())
+
+
+def test_every_menu_entry_lesson_whole_at_80x24():
+    """Each entry of the menu highlighted at 80x24 (the scenarios and the load tests): its
+    lesson shows every word (the list scrolls instead; a word longer than the row folds)."""
+    from coffeeshop_tui.tui.app import LOAD_TESTS
+
+    async def body():
+        app, _ = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.panels_mounted.wait()
+            menu = app.query_one(ScenarioList)
+            ids = [s for s in SCENARIOS if s in menu.scenarios] + [f"load:{path}" for path, _ in LOAD_TESTS]
+            bad = []
+            for option_id in ids:
+                menu.highlighted = menu.get_option_index(option_id)
+                await pilot.pause(0.05)
+                lesson = app.query_one("#lesson", Static)
+                rows = shown_lines(lesson)
+                if "".join(words(" ".join(rows))) != "".join(words(plain(lesson))):  # (a long word folds)
+                    bad.append((option_id, rows))
+            assert not bad, bad
+    run(body())

@@ -89,3 +89,25 @@ def test_snapshot_load_screen_replayed(snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(LoadTestApp(loadtest=replay), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_load_help(snap_compare, size):
+    # the load screen's help (its legend, keys and what Little's law's "not steady" means)
+    from coffeeshop_tui.tui.screens.help import HelpScreen
+    from coffeeshop_tui.tui.screens.load import LoadTestApp
+
+    replay = ReplayLoad.from_file(LOAD_CAPTURE)
+    replay.updates = replay.updates[-1:]
+
+    async def run_before(pilot) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and pilot.app.load_screen.shown is None:
+            await pilot.pause(0.05)
+        await pilot.press("question_mark")
+        while time.monotonic() < deadline and not isinstance(pilot.app.screen, HelpScreen):
+            await pilot.pause(0.05)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(LoadTestApp(loadtest=replay), terminal_size=size, run_before=run_before)

@@ -78,15 +78,20 @@ TICK_S = 1 / 30
 
 class MainScreen(Screen):
     """The default screen; lists the app's own keys first in the footer (they matter most
-    at 80 columns), then those of the focused widget."""
+    at 80 columns), then those of the focused widget as far as they fit whole."""
 
     @property
     def active_bindings(self):
         found = super().active_bindings
         mine = {k: v for k, v in found.items() if v.node is self.app}
-        return {**mine, **{k: v for k, v in found.items() if v.node is not self.app}}
+        ordered = {**mine, **{k: v for k, v in found.items() if v.node is not self.app}}
+        if not self.size.width:
+            return ordered
+        return keymap.footer_fit(ordered, self.size.width, True, self.app.get_key_display,  # (compact: below)
+                                 palette=self.app.ENABLE_COMMAND_PALETTE)
 
     def on_resize(self) -> None:
+        self.refresh_bindings()  # (the footer keeps the keys that fit this width)
         # the status row shows its optional parts only whole: choose them again for the new width
         self.app.call_after_refresh(self.app._show_status)
 

@@ -9,14 +9,18 @@ from it:
 - the command palette's entries (:func:`palette`).
 
 So the footer, the help and the palette can never disagree, and a key that one screen does
-not offer does nothing there (it is never reused for something else).
+not offer does nothing there (it is never reused for something else). A screen lists its
+own keys first, then the focused widget's, and :func:`footer_fit` keeps those that fit the
+footer whole (never a key cut at its end).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
-from textual.binding import Binding
+from rich.cells import cell_len
+from textual.binding import ActiveBinding, Binding
 
 SCENARIO = "scenario"
 LOAD = "load"
@@ -166,6 +170,52 @@ WIDGET_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ctrl+p", "command palette: every action by name"),
     ),
 }
+
+
+PALETTE_WIDTH = {True: 11, False: 14}  # "▏^p palette" in a compact / a roomy footer
+
+
+def _footer_cells(entries: list[Binding], compact: bool, display: Callable[[Binding], str]) -> int:
+    """Columns Textual's Footer gives these keys (one action's entry, or a group's keys that
+    share one label): the key, its label and the paddings and margins of its CSS (Textual 8;
+    a group's label as app.tcss / load.tcss space it)."""
+    if len(entries) > 1:  # a group: its keys, then its label
+        keys = sum(cell_len(display(b)) for b in entries)
+        return (1 + keys + 1 if entries[0].group.compact else keys + 2 * len(entries)) + \
+            cell_len(entries[0].group.description) + 1
+    b = entries[0]
+    return cell_len(display(b)) + cell_len(b.description) + (2 if compact else 3)
+
+
+def footer_fit(active: dict[str, ActiveBinding], width: int, compact: bool,
+               display: Callable[[Binding], str], palette: bool = True) -> dict[str, ActiveBinding]:
+    """``active`` (a screen's ``active_bindings``, the most important first) with the shown keys
+    that would not fit a footer ``width`` columns wide (with the palette key on its right)
+    hidden: the footer ends with a whole key, never a cut one. (The keys still work.)"""
+    room = width - (PALETTE_WIDTH[compact] if palette else 0)
+    by_action: dict[str, list[str]] = {}
+    for key, ab in active.items():
+        if ab.binding.show:
+            by_action.setdefault(ab.binding.action, []).append(key)
+    # the Footer's entries: one per action, consecutive actions of one group share a label
+    entries: list[list[str]] = []
+    for keys in by_action.values():
+        group = active[keys[0]].binding.group
+        if entries and group is not None and active[entries[-1][0]].binding.group is group:
+            entries[-1].append(keys[0])
+        else:
+            entries.append([keys[0]])
+    hidden: set[str] = set()
+    used = 0
+    for entry in entries:  # (once one does not fit, neither do the less important after it)
+        used += _footer_cells([active[k].binding for k in entry], compact, display)
+        if used > room:
+            for k in entry:
+                hidden.update(by_action[active[k].binding.action])
+    if not hidden:
+        return active
+    return {key: (ab._replace(binding=replace(ab.binding, show=False)) if key in hidden else ab)
+            for key, ab in active.items()}
 
 
 def keys_for(screen: str) -> tuple[Key, ...]:

@@ -68,7 +68,10 @@ LOAD_INTRO = (
     "instead), and under it the server tasks that handled them (matched by the "
     "x-request-id header). Move the cursor onto a segment to see its request id and, on a "
     "handler's wait, what it awaited (═ a lock, semaphore, event or queue; ≈ a socket or pipe; "
-    "─ a timer, a task or a future). w: what the server's loop held at the cursor's time."
+    "─ a timer, a task or a future). w: what the server's loop held at the cursor's time. "
+    "Little's law: requests in flight ≈ throughput × mean latency, both over the window; "
+    "\"not steady yet\" means the load or the server changed within it. A wide screen "
+    "(170 columns) also draws the latency histogram a row per bucket, left."
 )
 
 

@@ -3,7 +3,8 @@
     app.push_screen(LoadTestScreen(endpoint="/sync", concurrency=41, delay=1.0))
 
 Left: the endpoint picker and the knobs (users or rate, delay, the server's thread-pool size,
-its 503 limit, closed / open model), then what changed while it ran. Right: a caption
+its 503 limit, closed / open model), on a wide screen (170 columns) the latency histogram a
+row per bucket, then what changed while it ran. Right: a caption
 computed from the measurement, the numbers (in flight next to throughput, so Little's law
 L = λ·W is visible; p50/p95/p99; errors by kind; pool tokens in use), and a
 :class:`~coffeeshop_tui.tui.timeline_view.TimelineView` with the server's event loop and worker threads,
@@ -40,7 +41,7 @@ from dataclasses import replace
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
@@ -74,11 +75,15 @@ from ..producer import paced, produce
 from ..terminal_driver import HangupSafe
 from .help import CLIENT_LEGEND, LOAD_HELP, HelpScreen
 from .load_loop import LoadLoopMixin
-from .load_text import histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
+from .load_text import histogram_rows, histogram_text, sparkline, stats_text  # noqa: F401 (re-exported)
 
 line_breaks.install()  # (also when this screen runs on its own: LoadTestApp)
 
 LOAD_FEED = "load"  # the feed id of this screen's updates
+NARROW, XWIDE = 110, 170  # the app's breakpoints (tui/app.py: -narrow below, -xwide from)
+#: the app's palette key (App adds it so), shown in this screen's footer too
+PALETTE_BINDING = Binding("ctrl+p", "app.command_palette", "palette", show=False, priority=True,
+                          tooltip="Open the command palette")
 START_FAILED = "the server did not start"
 
 
@@ -104,10 +109,20 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
     @property
     def active_bindings(self):
         # the screen's own keys first in the footer (they matter most at 80 columns), then
-        # those of the focused widget (the timeline's pan / zoom)
+        # those of the focused widget (the timeline's pan / zoom) as far as they fit whole,
+        # and the palette key on the right (as on the main screen; a modal screen's chain
+        # leaves out the app's bindings, though ctrl+p works)
         found = super().active_bindings
         mine = {k: v for k, v in found.items() if v.node is self}
-        return {**mine, **{k: v for k, v in found.items() if v.node is not self}}
+        ordered = {**mine, **{k: v for k, v in found.items() if v.node is not self}}
+        app = self.app
+        palette = app.ENABLE_COMMAND_PALETTE
+        if palette and app.COMMAND_PALETTE_BINDING not in ordered:
+            ordered[app.COMMAND_PALETTE_BINDING] = ActiveBinding(app, PALETTE_BINDING, True)
+        if not self.size.width:
+            return ordered  # (not laid out yet: on_resize refreshes the footer)
+        return keymap.footer_fit(ordered, self.size.width, self.size.width < NARROW, app.get_key_display,
+                                 palette=palette)
 
     BINDINGS = [
         *keymap.bindings(keymap.LOAD),
@@ -171,6 +186,9 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
                 yield Static("Knobs  k · < > · i", classes="lt-panel-title")  # (as the main screen's)
                 yield KnobPanel(id="lt-knobs")
                 yield Input(id="lt-knob-input")
+                # (a wide screen only: the latency histogram, a row per bucket)
+                yield Static("Latency  last window, successes", classes="lt-panel-title", id="lt-hist-title")
+                yield Static("", id="lt-hist")
                 yield Static("Changes", classes="lt-panel-title")
                 yield Static("", id="lt-notes")
             with Vertical(id="lt-main"):
@@ -215,16 +233,22 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         self._produce()
 
     def on_resize(self) -> None:
-        narrow = self.size.width < 110
-        self.set_class(self.size.height < 32, "-short")  # (as the app's breakpoints: also on its own)
-        if narrow != self.has_class("-narrow"):
+        narrow = self.size.width < NARROW
+        short = self.size.height < 32  # (as the app's breakpoints: also on its own)
+        xwide = self.size.width >= XWIDE
+        if (narrow, xwide, short) != tuple(map(self.has_class, ("-narrow", "-xwide", "-short"))):
+            self.set_class(short, "-short")
             self.set_class(narrow, "-narrow")
+            self.set_class(xwide, "-xwide")  # a wider side panel, with the latency histogram
             self._fill_endpoints()
             if self.shown is not None:
                 update_static(self.query_one("#lt-title", Static), self._title(self.shown))
+                update_static(self.query_one("#lt-stats", Static), self._stats_text(self.shown))
+                self.call_after_refresh(self._render_hist, self.shown)  # (at the panel's new width)
         # a compact footer at 80 columns: the screen's own keys (first, see active_bindings)
         # all fit, the timeline's pan / zoom keys follow as far as there is room
         self.query_one(Footer).compact = narrow
+        self.refresh_bindings()  # (the footer keeps the keys that fit this width: active_bindings)
 
     def _fill_endpoints(self) -> None:
         ol = self.query_one("#lt-endpoints", OptionList)
@@ -296,6 +320,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             update_static(self.query_one("#lt-title", Static), self._title(u))
             update_static(self.query_one("#lt-caption", Static), u.caption)
             update_static(self.query_one("#lt-stats", Static), self._stats_text(u))
+            self._render_hist(u)
             # (the caption already says to press r: the message says only what happened)
             self._show_message(u.error if u.status in (DOWN, FAILED) and u.error else None)
             self._render_knobs(u.knobs)
@@ -357,7 +382,15 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
             t.append(f"  server\u00a0pid\u00a0{s.server_pid}", style="dim")  # (wraps whole)
         return t
 
-    _stats_text = staticmethod(stats_text)  # (tui/screens/load_text.py)
+    def _stats_text(self, u: LoadUpdate) -> Text:
+        return stats_text(u, narrow=self.has_class("-narrow"),  # (tui/screens/load_text.py)
+                          short=self.has_class("-short"))
+
+    def _render_hist(self, u: LoadUpdate) -> None:
+        """The latency histogram panel (shown on a wide screen only: drawn only then)."""
+        if self.has_class("-xwide"):
+            hist = self.query_one("#lt-hist", Static)
+            update_static(hist, histogram_rows(u.stats, hist.content_region.width or 45))
 
 
     def _knob_names(self) -> list[str]:
@@ -393,7 +426,7 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
         for i, (ts, text) in enumerate(notes[-8:]):
             if i:
                 t.append("\n")
-            t.append(f"{ts:6.1f} s ", style="dim")
+            t.append(f"{ts:5.1f} s ", style="dim")
             t.append(text)
         update_static(self.query_one("#lt-notes", Static), t)
 
@@ -640,7 +673,9 @@ class LoadTestScreen(LoadLoopMixin, ModalScreen[None]):
                 t.append(f"  waiting: {seg.wait[1]}", style="cyan")
             if seg.info:
                 t.append(f"  {seg.info}", style="dim")
-        self.query_one("#lt-cursor", Static).update(t)
+        cursor = self.query_one("#lt-cursor", Static)
+        cursor.add_class("shown")  # (hidden until a segment is focused: its row is the timeline's)
+        cursor.update(t)
 
 
 class LoadTestApp(HangupSafe, App):

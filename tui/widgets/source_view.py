@@ -151,7 +151,7 @@ class SourceView(Vertical):
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(os.path.basename(self.path) or "source", style="bold")
         if self.line is not None:
-            out.append(f"  ▶ line {self.line}", style="bold red")
+            out.append(f"  ▶\u00a0line\u00a0{self.line}", style="bold red")  # (wraps whole: app.tcss)
             if self.note:
                 out.append(f" {self.note}", style="red")
         return out
