@@ -15,7 +15,8 @@ Its parts: the figures summed over the whole run (time per state, lag, open coun
 trim folds in) in ``timeline_figures.py`` (``TaskFigures``, which ``Timeline`` inherits, and
 ``_Figures``); what it keeps per task, job and warning in ``timeline_records.py``; the state
 names in ``task_states.py``; what the loop held in ``loop_moment.py``; drawing in
-``snapshot.py``. Every name they define is importable from here.
+``snapshot.py``. Every name they define is importable from here. What is left here (~600
+lines) is ingesting batches and trimming, which share the per-task indexes they keep.
 """
 
 from __future__ import annotations

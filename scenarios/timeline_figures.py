@@ -5,7 +5,8 @@ counts, blocks and tasks, summed over the whole run.
 methods read the timeline's tasks and segments), ``_Figures`` keeps the sums up to date as
 segments close, and ``Dropped`` / ``AtCut`` are what a trim folds in before it lets go of old
 recording (``TaskFigures._fold``), so every figure stays the whole run's after a long live
-run's trims.
+run's trims. (~600 lines, one job: the sums and what feeds them are kept together, so that a
+figure and its trim-time fold cannot drift apart.)
 """
 
 from __future__ import annotations
