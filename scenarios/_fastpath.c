@@ -1991,10 +1991,15 @@ watch_cv_init(void)
     return r == 0 ? 0 : -1;
 }
 
-/* one tick: until `interval` ns have passed, a watch_wake(), or (rarely) a spurious wake-up.
- * `parked`: the wait is for the flag to leave WATCH_PAUSED; else for it to become WATCH_STOP. */
+/* what a tick waits for the flag to leave: the running state (until WATCH_STOP...), WATCH_PAUSED
+ * (a parked watchdog), or WATCH_LAST (the last batch's grace) */
+enum { TICK_RUNNING, TICK_PARKED, TICK_LAST };
+
+/* one tick: until `interval` ns have passed, a watch_wake(), or (rarely) a spurious wake-up;
+ * not at all if the flag has already left the state `kind` waits in. Without the condition
+ * variable, a sleep (of at most 1 ms in the last batch's grace: a hurry is then seen soon). */
 static void
-watch_tick(volatile char *stop, int64_t interval, int parked)
+watch_tick(volatile char *stop, int64_t interval, int kind)
 {
 #if defined(__linux__)
     if (watch_cv_ready) {
@@ -2004,12 +2009,15 @@ watch_tick(volatile char *stop, int64_t interval, int parked)
         ts.tv_sec = (time_t)(end / 1000000000);
         ts.tv_nsec = (long)(end % 1000000000);
         pthread_mutex_lock(&watch_mu);
-        if (parked ? stop[0] == WATCH_PAUSED : !WATCH_ENDED(stop[0]))
+        char f = stop[0];
+        if (kind == TICK_PARKED ? f == WATCH_PAUSED : kind == TICK_LAST ? f == WATCH_LAST : !WATCH_ENDED(f))
             pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
         pthread_mutex_unlock(&watch_mu);
         return;
     }
 #endif
+    if (kind == TICK_LAST && interval > 1000000)
+        interval = 1000000;
     struct timespec ts = {(time_t)(interval / 1000000000), (long)(interval % 1000000000)};
     nanosleep(&ts, NULL); /* interrupted: a shorter tick */
 }
@@ -2021,28 +2029,6 @@ watch_kick(void)
     if (watch_cv_ready)
         pthread_cond_broadcast(&watch_cv);
     pthread_mutex_unlock(&watch_mu);
-}
-
-/* one wait of up to `interval` ns while the flag stays WATCH_LAST (a watch_wake ends it) */
-static void
-watch_tick_until(volatile char *stop, int64_t interval)
-{
-#if defined(__linux__)
-    if (watch_cv_ready) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t end = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + interval;
-        ts.tv_sec = (time_t)(end / 1000000000);
-        ts.tv_nsec = (long)(end % 1000000000);
-        pthread_mutex_lock(&watch_mu);
-        if (stop[0] == WATCH_LAST)
-            pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
-        pthread_mutex_unlock(&watch_mu);
-        return;
-    }
-#endif
-    struct timespec ts = {0, 1000000}; /* 1 ms steps */
-    nanosleep(&ts, NULL);
 }
 
 /* watch_wake(): every watchdog waiting in watch_wait looks at its flag now (set it first).
@@ -2103,7 +2089,7 @@ fp_watch_wait(PyObject *mod, PyObject *args)
     int parked = deadline < 0;
     Py_BEGIN_ALLOW_THREADS
     for (;;) {
-        watch_tick(stop, parked ? WATCH_PARKED_TICK_NS : interval, parked);
+        watch_tick(stop, parked ? WATCH_PARKED_TICK_NS : interval, parked ? TICK_PARKED : TICK_RUNNING);
         if (WATCH_ENDED(stop[0])) {
             why = 0;
             break;
@@ -2162,7 +2148,7 @@ fp_watch_wait(PyObject *mod, PyObject *args)
          * unless hurried (a flush, os._exit, the end of the process: WATCH_HURRY). */
         int64_t until = now_ns() + grace;
         for (int64_t t = now_ns(); t < until && stop[0] == WATCH_LAST; t = now_ns())
-            watch_tick_until(stop, until - t);
+            watch_tick(stop, until - t, TICK_LAST);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&flag);
